@@ -1,0 +1,97 @@
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import ServiceLifecycle
+
+/// Builds the whole server from a configuration: storage, metadata store, token service and the
+/// HTTP routes. `slipway serve` and the tests both go through here.
+public enum SlipwayApplication {
+    public struct Built: Sendable {
+        public let services: RegistryServices
+        public let bootstrap: Bootstrap.Result
+    }
+
+    /// Opens the stores and runs first-start set-up.
+    public static func makeServices(config: SlipwayConfig, environment: [String: String] = ProcessInfo.processInfo.environment,
+                                    logger: Logger) async throws -> Built {
+        Observability.bootstrap()
+        let storage = try await FilesystemBlobStorage(root: config.resolvedStoragePath)
+        let store = try await MetadataStore.open(config: config, logger: logger)
+        do {
+            let hasher = PasswordHasher(cost: config.auth.bcryptCost)
+            let tokens = try await RegistryTokenService(store: store, lifetimeSeconds: config.auth.tokenLifetimeSeconds)
+            let boot = try await Bootstrap.run(store: store, hasher: hasher, environment: environment, logger: logger)
+            let services = RegistryServices(config: config, store: store, storage: storage, tokens: tokens, hasher: hasher, logger: logger)
+            return Built(services: services, bootstrap: boot)
+        } catch {
+            await store.shutdown()
+            throw error
+        }
+    }
+
+    public static func router(services: RegistryServices) -> Router<BasicRequestContext> {
+        let router = Router()
+        router.add(middleware: RequestObservationMiddleware())
+        let v2 = V2Handler(services: services)
+        let v2Methods: [HTTPRequest.Method] = [.get, .head, .put, .post, .patch, .delete]
+        for path in ["/v2", "/v2/**"] {
+            for method in v2Methods {
+                router.on(RouterPath(path), method: method) { request, context in
+                    await v2.handle(request, context: context)
+                }
+            }
+        }
+        let health = HealthCheck(services: services)
+        router.get("/health/instance") { _, _ in await health.response() }
+        router.get("/metrics") { _, _ in
+            if let n = try? await services.store.uploadsInProgress() {
+                services.metrics.uploadsInProgress.record(n)
+            }
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: Observability.render()))
+        }
+        return router
+    }
+
+    /// The HTTP application, ready to `run()` (or to hand to a `ServiceGroup`).
+    public static func application(services: RegistryServices, onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in })
+        -> some ApplicationProtocol {
+        Application(
+            router: router(services: services),
+            configuration: .init(address: .hostname(services.config.server.host, port: services.config.server.port), serverName: "Slipway"),
+            services: [MetadataStoreCloser(store: services.store)],
+            onServerRunning: onServerRunning,
+            logger: services.logger)
+    }
+}
+
+/// Closes database connections after the HTTP server has stopped (services shut down in reverse
+/// order, and this one is registered first).
+struct MetadataStoreCloser: Service {
+    let store: MetadataStore
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        await store.shutdown()
+    }
+}
+
+/// `GET /health/instance` in Quay's shape: 200 when the database and storage answer, else 503.
+struct HealthCheck: Sendable {
+    let services: RegistryServices
+
+    struct Body: Encodable {
+        struct Data: Encodable { let services: [String: Bool] }
+        let data: Data
+        let status_code: Int
+    }
+
+    func response() async -> Response {
+        let database = (try? await services.store.hasAnyUser()) != nil
+        let storage = FileManager.default.isWritableFile(atPath: services.config.resolvedStoragePath)
+        let ok = database && storage
+        let body = Body(data: .init(services: ["database": database, "storage": storage]), status_code: ok ? 200 : 503)
+        let buffer = V2Handler.encodeJSON(body)
+        return Response(status: ok ? .ok : .serviceUnavailable, headers: [.contentType: "application/json"], body: .init(byteBuffer: buffer))
+    }
+}

@@ -1,0 +1,100 @@
+import Foundation
+
+/// One documented configuration key: its dotted YAML path, the environment variable that
+/// overrides it, and how to apply a textual value to `SlipwayConfig`.
+public struct ConfigKey: Sendable {
+    public let path: String
+    public let help: String
+    let apply: @Sendable (inout SlipwayConfig, String) throws(ConfigError) -> Void
+
+    /// `server.publicURL` → `SLIPWAY_SERVER_PUBLIC_URL`.
+    public var environmentName: String {
+        var out = "SLIPWAY_"
+        for ch in path {
+            if ch == "." { out += "_" } else if ch.isUppercase { out += "_" + String(ch) } else { out += ch.uppercased() }
+        }
+        return out.replacingOccurrences(of: "U_R_L", with: "URL")
+    }
+}
+
+public struct ConfigError: Error, CustomStringConvertible, Equatable {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+extension ConfigKey {
+    static func string(_ path: String, _ help: String, _ kp: WritableKeyPath<SlipwayConfig, String>) -> ConfigKey {
+        nonisolated(unsafe) let kp = kp
+        return ConfigKey(path: path, help: help) { config, value in config[keyPath: kp] = value }
+    }
+
+    static func int(_ path: String, _ help: String, min: Int, max: Int, _ kp: WritableKeyPath<SlipwayConfig, Int>) -> ConfigKey {
+        nonisolated(unsafe) let kp = kp
+        return ConfigKey(path: path, help: help) { config, value throws(ConfigError) in
+            guard let n = Int(value.trimmingCharacters(in: .whitespaces)), n >= min, n <= max else {
+                throw ConfigError("invalid value '\(value)' for '\(path)': expected an integer from \(min) to \(max)")
+            }
+            config[keyPath: kp] = n
+        }
+    }
+
+    static func int64(_ path: String, _ help: String, min: Int64, _ kp: WritableKeyPath<SlipwayConfig, Int64>) -> ConfigKey {
+        nonisolated(unsafe) let kp = kp
+        return ConfigKey(path: path, help: help) { config, value throws(ConfigError) in
+            guard let n = Int64(value.trimmingCharacters(in: .whitespaces)), n >= min else {
+                throw ConfigError("invalid value '\(value)' for '\(path)': expected an integer of at least \(min)")
+            }
+            config[keyPath: kp] = n
+        }
+    }
+
+    static func bool(_ path: String, _ help: String, _ kp: WritableKeyPath<SlipwayConfig, Bool>) -> ConfigKey {
+        nonisolated(unsafe) let kp = kp
+        return ConfigKey(path: path, help: help) { config, value throws(ConfigError) in
+            switch value.lowercased() {
+            case "true", "yes", "1", "on": config[keyPath: kp] = true
+            case "false", "no", "0", "off": config[keyPath: kp] = false
+            default: throw ConfigError("invalid value '\(value)' for '\(path)': expected true or false")
+            }
+        }
+    }
+
+    static func choice<E: RawRepresentable & CaseIterable & Sendable>(
+        _ path: String, _ help: String, _ kp: WritableKeyPath<SlipwayConfig, E>
+    ) -> ConfigKey where E.RawValue == String {
+        nonisolated(unsafe) let kp = kp
+        return ConfigKey(path: path, help: help) { config, value throws(ConfigError) in
+            guard let v = E(rawValue: value) else {
+                let allowed = E.allCases.map(\.rawValue).joined(separator: ", ")
+                throw ConfigError("invalid value '\(value)' for '\(path)': expected one of \(allowed)")
+            }
+            config[keyPath: kp] = v
+        }
+    }
+}
+
+/// The single place every configuration key is documented.
+public enum ConfigKeys {
+    public static let all: [ConfigKey] = [
+        .string("server.host", "Address to bind (default 127.0.0.1).", \.server.host),
+        .int("server.port", "TCP port (default 8080; 0 picks a free port).", min: 0, max: 65535, \.server.port),
+        .string("server.publicURL", "URL clients reach Slipway at, e.g. https://registry.example.com (default: from the request).", \.server.publicURL),
+        .string("dataDir", "Directory for the embedded SQLite database and local blob storage (default ./data).", \.dataDir),
+        .choice("database.driver", "Metadata store: sqlite (default) or postgres.", \.database.driver),
+        .string("database.sqlitePath", "SQLite file (default <dataDir>/slipway.db).", \.database.sqlitePath),
+        .string("database.postgresURL", "PostgreSQL URL, postgres://user:pass@host:port/db, when database.driver is postgres.", \.database.postgresURL),
+        .choice("storage.driver", "Blob storage driver: filesystem (default).", \.storage.driver),
+        .string("storage.path", "Blob storage root for the filesystem driver (default <dataDir>/storage).", \.storage.path),
+        .bool("registry.readOnly", "Maintenance mode: pulls keep working, pushes and deletes get 405 DENIED (default false).", \.registry.readOnly),
+        .int("registry.maxManifestBytes", "Largest manifest accepted, in bytes (default 4194304).", min: 1024, max: 64 * 1024 * 1024, \.registry.maxManifestBytes),
+        .int64("registry.maxBlobBytes", "Largest blob accepted, in bytes (default 20 GiB).", min: 1, \.registry.maxBlobBytes),
+        .bool("registry.anonymousAccess", "Anonymous clients may pull public repositories (default true).", \.registry.anonymousAccess),
+        .string("registry.serviceName", "Token service name (default: the request's host).", \.registry.serviceName),
+        .int("auth.tokenLifetimeSeconds", "Lifetime of registry bearer tokens in seconds (default 300).", min: 30, max: 3600, \.auth.tokenLifetimeSeconds),
+        .int("auth.bcryptCost", "bcrypt cost for stored passwords (default 10).", min: 4, max: 16, \.auth.bcryptCost),
+        .string("logging.level", "Log level: trace, debug, info, notice, warning, error, critical (default info).", \.logging.level),
+    ]
+
+    static let byPath: [String: ConfigKey] = Dictionary(uniqueKeysWithValues: all.map { ($0.path, $0) })
+}

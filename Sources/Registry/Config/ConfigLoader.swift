@@ -1,0 +1,82 @@
+import Foundation
+import Logging
+import Yams
+
+/// Loads `SlipwayConfig`: defaults, then the YAML file, then `SLIPWAY_*` environment variables,
+/// then explicit command-line overrides. Unknown keys and bad values fail start-up with a message
+/// that names the key.
+public enum ConfigLoader {
+    public static func load(
+        file: String?,
+        environment: [String: String] = ProcessInfo.processInfo.environment,
+        overrides: [String: String] = [:]
+    ) throws -> SlipwayConfig {
+        var config = SlipwayConfig()
+        if let file {
+            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
+                throw ConfigError("cannot read configuration file '\(file)'")
+            }
+            try apply(yaml: text, to: &config, source: file)
+        }
+        for key in ConfigKeys.all {
+            if let value = environment[key.environmentName] {
+                try key.apply(&config, value)
+            }
+        }
+        for (path, value) in overrides {
+            guard let key = ConfigKeys.byPath[path] else { throw ConfigError("unknown configuration key '\(path)'") }
+            try key.apply(&config, value)
+        }
+        try validate(config)
+        return config
+    }
+
+    public static func apply(yaml text: String, to config: inout SlipwayConfig, source: String = "configuration") throws {
+        let node: Node?
+        do {
+            node = try Yams.compose(yaml: text)
+        } catch {
+            throw ConfigError("\(source) is not valid YAML: \(error)")
+        }
+        guard let node else { return }
+        guard case .mapping = node else { throw ConfigError("\(source): the top level must be a mapping of keys") }
+        var flat: [(String, String)] = []
+        try flatten(node, prefix: "", into: &flat)
+        for (path, value) in flat {
+            guard let key = ConfigKeys.byPath[path] else {
+                throw ConfigError("\(source): unknown configuration key '\(path)'")
+            }
+            try key.apply(&config, value)
+        }
+    }
+
+    private static func flatten(_ node: Node, prefix: String, into out: inout [(String, String)]) throws {
+        switch node {
+        case .mapping(let mapping):
+            for (k, v) in mapping {
+                guard let name = k.string else { throw ConfigError("non-string key under '\(prefix)'") }
+                try flatten(v, prefix: prefix.isEmpty ? name : "\(prefix).\(name)", into: &out)
+            }
+        case .scalar(let scalar):
+            out.append((prefix, scalar.string))
+        case .sequence:
+            throw ConfigError("configuration key '\(prefix)' does not take a list")
+        case .alias:
+            throw ConfigError("configuration key '\(prefix)' uses a YAML alias, which is not supported")
+        }
+    }
+
+    static func validate(_ config: SlipwayConfig) throws {
+        if config.database.driver == .postgres && config.database.postgresURL.isEmpty {
+            throw ConfigError("'database.postgresURL' is required when 'database.driver' is postgres")
+        }
+        if !config.server.publicURL.isEmpty {
+            guard let url = URL(string: config.server.publicURL), let scheme = url.scheme, ["http", "https"].contains(scheme), url.host != nil else {
+                throw ConfigError("invalid value '\(config.server.publicURL)' for 'server.publicURL': expected an http(s) URL")
+            }
+        }
+        if Logger.Level(rawValue: config.logging.level) == nil {
+            throw ConfigError("invalid value '\(config.logging.level)' for 'logging.level'")
+        }
+    }
+}

@@ -1,0 +1,75 @@
+import Foundation
+
+/// Every setting Slipway reads, with its default. Loaded by `ConfigLoader` from a YAML file and
+/// then `SLIPWAY_*` environment variables (the environment wins). `ConfigKeys.all` documents each
+/// key once; `slipway config` prints that table.
+public struct SlipwayConfig: Sendable, Equatable {
+    public struct Server: Sendable, Equatable {
+        /// Address to bind.
+        public var host = "127.0.0.1"
+        /// TCP port; 0 picks a free one (tests).
+        public var port = 8080
+        /// URL clients use to reach this server (realm of the token flow, `Location` headers, UI links).
+        /// Empty means "derive from the request's Host header".
+        public var publicURL = ""
+    }
+
+    public struct Database: Sendable, Equatable {
+        public enum Driver: String, Sendable, Equatable, CaseIterable { case sqlite, postgres }
+        public var driver: Driver = .sqlite
+        /// SQLite file; empty means `<dataDir>/slipway.db`.
+        public var sqlitePath = ""
+        /// `postgres://user:pass@host:port/db` when `driver` is `postgres`.
+        public var postgresURL = ""
+    }
+
+    public struct Storage: Sendable, Equatable {
+        public enum Driver: String, Sendable, Equatable, CaseIterable { case filesystem }
+        public var driver: Driver = .filesystem
+        /// Root of blob storage; empty means `<dataDir>/storage`.
+        public var path = ""
+    }
+
+    public struct Registry: Sendable, Equatable {
+        /// Maintenance mode: pulls work, pushes and deletes get `405 DENIED`.
+        public var readOnly = false
+        /// Largest manifest accepted on PUT, in bytes.
+        public var maxManifestBytes = 4 * 1024 * 1024
+        /// Largest single blob accepted, in bytes (Quay: 20 GiB).
+        public var maxBlobBytes: Int64 = 20 * 1024 * 1024 * 1024
+        /// Anonymous clients may pull public repositories.
+        public var anonymousAccess = true
+        /// Service name in tokens and the `WWW-Authenticate` challenge; empty means the request host.
+        public var serviceName = ""
+    }
+
+    public struct Auth: Sendable, Equatable {
+        /// Lifetime of registry bearer tokens. Short so revocations take effect quickly.
+        public var tokenLifetimeSeconds = 300
+        /// bcrypt cost for stored passwords.
+        public var bcryptCost = 10
+    }
+
+    public struct Logging: Sendable, Equatable {
+        public var level = "info"
+    }
+
+    public var server = Server()
+    /// Directory for the embedded defaults (SQLite file, blob storage).
+    public var dataDir = "./data"
+    public var database = Database()
+    public var storage = Storage()
+    public var registry = Registry()
+    public var auth = Auth()
+    public var logging = Logging()
+
+    public init() {}
+
+    public var resolvedSQLitePath: String {
+        database.sqlitePath.isEmpty ? (dataDir as NSString).appendingPathComponent("slipway.db") : database.sqlitePath
+    }
+
+    public var resolvedStoragePath: String {
+        storage.path.isEmpty ? (dataDir as NSString).appendingPathComponent("storage") : storage.path
+    }
+}

@@ -1,0 +1,98 @@
+import SQLKit
+
+extension MetadataStore {
+    static let repositorySelect = """
+        SELECT r.id, r.namespace_id, n.name AS namespace, r.name, r.visibility, r.state
+        FROM repositories r JOIN namespaces n ON n.id = r.namespace_id
+        """
+
+    static func repository(from row: any SQLRow) throws -> Repository {
+        Repository(id: try row.int64("id"), namespaceID: try row.int64("namespace_id"),
+                   namespace: try row.string("namespace"), name: try row.string("name"),
+                   visibility: Visibility(rawValue: try row.string("visibility")) ?? .private,
+                   state: RepositoryState(rawValue: try row.string("state")) ?? .normal)
+    }
+
+    public func repository(_ path: RepositoryPath) async throws -> Repository? {
+        try await database.read { db in
+            try await db.raw("""
+                \(unsafeRaw: Self.repositorySelect) WHERE n.name = \(bind: path.namespace) AND r.name = \(bind: path.name)
+                """).first().map(Self.repository(from:))
+        }
+    }
+
+    /// Creates the repository, or returns the existing one when a concurrent push created it first.
+    public func createRepository(namespaceID: Int64, name: String, visibility: Visibility, description: String = "") async throws -> (Repository, created: Bool) {
+        try await database.transaction { db in
+            let inserted = try await db.raw("""
+                INSERT INTO repositories (namespace_id, name, visibility, description, created_at)
+                VALUES (\(bind: namespaceID), \(bind: name), \(bind: visibility.rawValue), \(bind: description), \(bind: Clock.nowMillis()))
+                ON CONFLICT (namespace_id, name) DO NOTHING RETURNING id
+                """).first()
+            let row = try await db.raw("""
+                \(unsafeRaw: Self.repositorySelect) WHERE r.namespace_id = \(bind: namespaceID) AND r.name = \(bind: name)
+                """).first()!
+            return (try Self.repository(from: row), inserted != nil)
+        }
+    }
+
+    public func setVisibility(repositoryID: Int64, _ visibility: Visibility) async throws {
+        try await database.transaction { db in
+            try await db.raw("UPDATE repositories SET visibility = \(bind: visibility.rawValue) WHERE id = \(bind: repositoryID)").run()
+        }
+    }
+
+    public func setPermission(repositoryID: Int64, userID: Int64, role: Role) async throws {
+        try await database.transaction { db in
+            try await db.raw("""
+                INSERT INTO repository_permissions (repository_id, user_id, role) VALUES (\(bind: repositoryID), \(bind: userID), \(bind: role.rawValue))
+                ON CONFLICT (repository_id, user_id) DO UPDATE SET role = excluded.role
+                """).run()
+        }
+    }
+
+    /// The user's effective role on a repository: owner of a user namespace → admin; org admin
+    /// team → admin; otherwise an explicit grant.
+    public func role(userID: Int64, repository: Repository) async throws -> Role? {
+        if repository.namespaceID == userID { return .admin }
+        return try await database.read { db in
+            let teamAdmin = try await db.raw("""
+                SELECT 1 AS one FROM teams t JOIN team_members m ON m.team_id = t.id
+                WHERE t.org_id = \(bind: repository.namespaceID) AND m.user_id = \(bind: userID) AND t.role = 'admin'
+                """).first()
+            if teamAdmin != nil { return .admin }
+            let row = try await db.raw("""
+                SELECT role FROM repository_permissions WHERE repository_id = \(bind: repository.id) AND user_id = \(bind: userID)
+                """).first()
+            return try row.flatMap { Role(rawValue: try $0.string("role")) }
+        }
+    }
+
+    /// Repositories visible to the user (or only public ones for anonymous callers), ordered by
+    /// `namespace/name`, starting after `last`.
+    public func visibleRepositories(userID: Int64?, after last: String?, limit: Int) async throws -> [String] {
+        try await database.read { db in
+            let after = last ?? ""
+            let rows: [any SQLRow]
+            if let userID {
+                rows = try await db.raw("""
+                    SELECT n.name || '/' || r.name AS full_name FROM repositories r JOIN namespaces n ON n.id = r.namespace_id
+                    WHERE (r.visibility = 'public' OR r.namespace_id = \(bind: userID)
+                      OR EXISTS (SELECT 1 FROM repository_permissions p WHERE p.repository_id = r.id AND p.user_id = \(bind: userID))
+                      OR EXISTS (SELECT 1 FROM teams t JOIN team_members m ON m.team_id = t.id
+                                 WHERE t.org_id = r.namespace_id AND m.user_id = \(bind: userID) AND t.role = 'admin'))
+                      AND r.state <> 'MARKED_FOR_DELETION'
+                      AND n.name || '/' || r.name > \(bind: after)
+                    ORDER BY full_name LIMIT \(bind: limit)
+                    """).all()
+            } else {
+                rows = try await db.raw("""
+                    SELECT n.name || '/' || r.name AS full_name FROM repositories r JOIN namespaces n ON n.id = r.namespace_id
+                    WHERE r.visibility = 'public' AND r.state <> 'MARKED_FOR_DELETION' AND n.name || '/' || r.name > \(bind: after)
+                    ORDER BY full_name LIMIT \(bind: limit)
+                    """).all()
+            }
+            return try rows.map { try $0.string("full_name") }
+        }
+    }
+}

@@ -1,0 +1,199 @@
+import Logging
+import SQLKit
+
+/// Versioned schema migrations, applied in order at start-up. Each migration runs in its own
+/// transaction together with the row that records it, so a crash never leaves a half-applied
+/// version. On PostgreSQL an advisory lock keeps replicas starting together from racing.
+///
+/// Conventions: ids are 64-bit identities, times are epoch milliseconds (BIGINT), booleans are
+/// 0/1 integers, so every query reads the same on both backends.
+public enum Migrations {
+    struct Migration: Sendable {
+        let version: Int
+        let name: String
+        let statements: @Sendable (SQLFlavor) -> [String]
+    }
+
+    static let all: [Migration] = [
+        Migration(version: 1, name: "registry foundation") { f in
+            let id = f.identityPrimaryKey
+            let big = f.bigint
+            return [
+                """
+                CREATE TABLE namespaces (
+                  id \(id),
+                  name TEXT NOT NULL UNIQUE,
+                  kind TEXT NOT NULL,
+                  email TEXT,
+                  password_hash TEXT,
+                  is_superuser INTEGER NOT NULL DEFAULT 0,
+                  tag_expiration_s \(big) NOT NULL DEFAULT 1209600,
+                  created_at \(big) NOT NULL)
+                """,
+                """
+                CREATE TABLE teams (
+                  id \(id),
+                  org_id \(big) NOT NULL REFERENCES namespaces(id) ON DELETE CASCADE,
+                  name TEXT NOT NULL,
+                  role TEXT NOT NULL,
+                  description TEXT NOT NULL DEFAULT '',
+                  created_at \(big) NOT NULL,
+                  UNIQUE (org_id, name))
+                """,
+                """
+                CREATE TABLE team_members (
+                  team_id \(big) NOT NULL REFERENCES teams(id) ON DELETE CASCADE,
+                  user_id \(big) NOT NULL REFERENCES namespaces(id) ON DELETE CASCADE,
+                  PRIMARY KEY (team_id, user_id))
+                """,
+                "CREATE INDEX team_members_user ON team_members(user_id)",
+                """
+                CREATE TABLE repositories (
+                  id \(id),
+                  namespace_id \(big) NOT NULL REFERENCES namespaces(id) ON DELETE CASCADE,
+                  name TEXT NOT NULL,
+                  visibility TEXT NOT NULL,
+                  description TEXT NOT NULL DEFAULT '',
+                  state TEXT NOT NULL DEFAULT 'NORMAL',
+                  created_at \(big) NOT NULL,
+                  UNIQUE (namespace_id, name))
+                """,
+                """
+                CREATE TABLE repository_permissions (
+                  repository_id \(big) NOT NULL REFERENCES repositories(id) ON DELETE CASCADE,
+                  user_id \(big) NOT NULL REFERENCES namespaces(id) ON DELETE CASCADE,
+                  role TEXT NOT NULL,
+                  PRIMARY KEY (repository_id, user_id))
+                """,
+                "CREATE INDEX repository_permissions_user ON repository_permissions(user_id)",
+                """
+                CREATE TABLE blobs (
+                  digest TEXT PRIMARY KEY,
+                  size \(big) NOT NULL,
+                  created_at \(big) NOT NULL)
+                """,
+                """
+                CREATE TABLE repository_blobs (
+                  repository_id \(big) NOT NULL REFERENCES repositories(id) ON DELETE CASCADE,
+                  digest TEXT NOT NULL REFERENCES blobs(digest),
+                  created_at \(big) NOT NULL,
+                  PRIMARY KEY (repository_id, digest))
+                """,
+                """
+                CREATE TABLE manifests (
+                  id \(id),
+                  repository_id \(big) NOT NULL REFERENCES repositories(id) ON DELETE CASCADE,
+                  digest TEXT NOT NULL,
+                  media_type TEXT NOT NULL,
+                  artifact_type TEXT,
+                  subject_digest TEXT,
+                  annotations TEXT,
+                  size \(big) NOT NULL,
+                  content TEXT NOT NULL,
+                  created_at \(big) NOT NULL,
+                  deleted_at \(big),
+                  UNIQUE (repository_id, digest))
+                """,
+                "CREATE INDEX manifests_subject ON manifests(repository_id, subject_digest)",
+                """
+                CREATE TABLE manifest_blobs (
+                  manifest_id \(big) NOT NULL REFERENCES manifests(id) ON DELETE CASCADE,
+                  digest TEXT NOT NULL,
+                  PRIMARY KEY (manifest_id, digest))
+                """,
+                "CREATE INDEX manifest_blobs_digest ON manifest_blobs(digest)",
+                """
+                CREATE TABLE manifest_children (
+                  manifest_id \(big) NOT NULL REFERENCES manifests(id) ON DELETE CASCADE,
+                  child_digest TEXT NOT NULL,
+                  PRIMARY KEY (manifest_id, child_digest))
+                """,
+                """
+                CREATE TABLE tags (
+                  id \(id),
+                  repository_id \(big) NOT NULL REFERENCES repositories(id) ON DELETE CASCADE,
+                  name TEXT NOT NULL,
+                  manifest_id \(big) NOT NULL REFERENCES manifests(id) ON DELETE CASCADE,
+                  lifetime_start \(big) NOT NULL,
+                  lifetime_end \(big),
+                  expiration \(big),
+                  reversion INTEGER NOT NULL DEFAULT 0,
+                  hidden INTEGER NOT NULL DEFAULT 0)
+                """,
+                // One live row per tag name at any instant: moves end the old row and insert a new one.
+                "CREATE UNIQUE INDEX tags_live ON tags(repository_id, name) WHERE lifetime_end IS NULL",
+                "CREATE INDEX tags_history ON tags(repository_id, lifetime_start)",
+                "CREATE INDEX tags_manifest ON tags(manifest_id)",
+                """
+                CREATE TABLE uploads (
+                  id TEXT PRIMARY KEY,
+                  repository_id \(big) NOT NULL REFERENCES repositories(id) ON DELETE CASCADE,
+                  size \(big) NOT NULL DEFAULT 0,
+                  created_at \(big) NOT NULL,
+                  updated_at \(big) NOT NULL)
+                """,
+                """
+                CREATE TABLE instance_keys (
+                  name TEXT PRIMARY KEY,
+                  value TEXT NOT NULL,
+                  created_at \(big) NOT NULL)
+                """,
+                """
+                CREATE TABLE api_tokens (
+                  id \(id),
+                  token_hash TEXT NOT NULL UNIQUE,
+                  user_id \(big) NOT NULL REFERENCES namespaces(id) ON DELETE CASCADE,
+                  scopes TEXT NOT NULL,
+                  description TEXT NOT NULL DEFAULT '',
+                  created_at \(big) NOT NULL,
+                  expires_at \(big))
+                """,
+            ]
+        },
+    ]
+
+    public static var latestVersion: Int { all.map(\.version).max() ?? 0 }
+
+    /// Applies every migration newer than the database's version. Returns the versions applied.
+    @discardableResult
+    public static func run(on database: any MetadataDatabase, logger: Logger) async throws -> [Int] {
+        let flavor = database.flavor
+        try await database.transaction { db in
+            try await db.raw("""
+                CREATE TABLE IF NOT EXISTS schema_migrations (
+                  version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at \(unsafeRaw: flavor.bigint) NOT NULL)
+                """).run()
+        }
+        var applied: [Int] = []
+        for migration in all {
+            let didApply = try await database.transaction { db -> Bool in
+                if flavor == .postgres {
+                    try await db.raw("SELECT pg_advisory_xact_lock(7405001)").run()
+                }
+                let exists = try await db.raw("SELECT version FROM schema_migrations WHERE version = \(bind: migration.version)").first()
+                if exists != nil { return false }
+                for statement in migration.statements(flavor) {
+                    try await db.raw("\(unsafeRaw: statement)").run()
+                }
+                try await db.raw("""
+                    INSERT INTO schema_migrations (version, name, applied_at)
+                    VALUES (\(bind: migration.version), \(bind: migration.name), \(bind: Clock.nowMillis()))
+                    """).run()
+                return true
+            }
+            if didApply {
+                logger.info("applied schema migration", metadata: ["version": "\(migration.version)", "name": "\(migration.name)"])
+                applied.append(migration.version)
+            }
+        }
+        return applied
+    }
+}
+
+enum Clock {
+    static func nowMillis() -> Int64 {
+        Int64((Date().timeIntervalSince1970 * 1000).rounded())
+    }
+}
+
+import Foundation

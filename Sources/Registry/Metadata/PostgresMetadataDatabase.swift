@@ -1,0 +1,66 @@
+import Foundation
+import Logging
+import PostgresKit
+import PostgresNIO
+import SQLKit
+
+/// PostgreSQL through PostgresNIO's connection pool. The pool's `run()` must be running for the
+/// database to be usable: `start()` runs it in a child task owned by this object until `shutdown()`.
+public final class PostgresMetadataDatabase: MetadataDatabase {
+    public let flavor = SQLFlavor.postgres
+    private let client: PostgresClient
+    private let runTask: Task<Void, Never>
+    private let logger: Logger
+
+    public init(url: String, logger: Logger) throws {
+        let config = try Self.configuration(from: url)
+        self.client = PostgresClient(configuration: config, backgroundLogger: logger)
+        let client = self.client
+        // The pool lives exactly as long as this database object; `shutdown()` cancels it.
+        self.runTask = Task { await client.run() }
+        self.logger = logger
+    }
+
+    static func configuration(from url: String) throws -> PostgresClient.Configuration {
+        guard let components = URLComponents(string: url), ["postgres", "postgresql"].contains(components.scheme ?? ""),
+              let host = components.host, !host.isEmpty else {
+            throw ConfigError("invalid value for 'database.postgresURL': expected postgres://user:password@host:port/database")
+        }
+        let database = components.path.hasPrefix("/") ? String(components.path.dropFirst()) : components.path
+        let sslmode = components.queryItems?.first(where: { $0.name == "sslmode" })?.value ?? "disable"
+        let tls: PostgresClient.Configuration.TLS = sslmode == "disable" ? .disable : .require(.makeClientConfiguration())
+        var config = PostgresClient.Configuration(
+            host: host, port: components.port ?? 5432,
+            username: components.user.flatMap { $0.removingPercentEncoding } ?? "postgres",
+            password: components.password.flatMap { $0.removingPercentEncoding },
+            database: database.isEmpty ? nil : database, tls: tls)
+        config.options.maximumConnections = 16
+        return config
+    }
+
+    public func read<T: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
+        try await client.withConnection { conn in
+            try await body(conn.sql(queryLogLevel: .trace))
+        }
+    }
+
+    public func transaction<T: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
+        try await client.withConnection { conn in
+            let db = conn.sql(queryLogLevel: .trace)
+            try await db.raw("BEGIN").run()
+            do {
+                let result = try await body(db)
+                try await db.raw("COMMIT").run()
+                return result
+            } catch {
+                try? await db.raw("ROLLBACK").run()
+                throw error
+            }
+        }
+    }
+
+    public func shutdown() async {
+        runTask.cancel()
+        _ = await runTask.value
+    }
+}

@@ -1,0 +1,38 @@
+import NIOCore
+
+/// The seam between the registry and where blob bytes live. Blobs are content-addressed and
+/// immutable once committed; uploads are private scratch areas identified by an upload id.
+/// A blob is never visible under its digest before the registry has verified that digest.
+/// Implementations: `FilesystemBlobStorage` (S3 joins later behind the same protocol).
+public protocol BlobStorageDriver: Sendable {
+    /// Size of a committed blob, or nil when it is not stored.
+    func stat(_ digest: Digest) async throws -> Int64?
+    /// Streams `range` of a committed blob to `sink` in chunks, never the whole blob at once.
+    func read(_ digest: Digest, range: Range<Int64>, into sink: (ByteBuffer) async throws -> Void) async throws
+    /// Removes a committed blob (garbage collection). Missing blobs are not an error.
+    func delete(_ digest: Digest) async throws
+
+    /// Creates an empty upload area.
+    func createUpload(_ id: String) async throws
+    /// Bytes received so far, or nil if the upload does not exist.
+    func uploadSize(_ id: String) async throws -> Int64?
+    /// A writer appending at `offset`. Its bytes count only once `commit()` succeeds; `cancel()`
+    /// (or any failure) leaves the upload exactly as it was before the writer opened.
+    func uploadWriter(_ id: String, at offset: Int64) async throws -> any BlobUploadWriter
+    /// Streams the upload's bytes (used to re-hash an upload whose hash state was lost).
+    func readUpload(_ id: String, into sink: (ByteBuffer) async throws -> Void) async throws
+    /// Atomically publishes the upload's bytes under `digest` and removes the upload. If the blob
+    /// already exists the upload is simply discarded (identical content is stored once).
+    func commitUpload(_ id: String, as digest: Digest) async throws
+    /// Discards an upload. Missing uploads are not an error.
+    func deleteUpload(_ id: String) async throws
+}
+
+/// Appends one request's worth of bytes to an upload.
+public protocol BlobUploadWriter: AnyObject, Sendable {
+    func write(_ buffer: ByteBuffer) async throws
+    /// Flushes the bytes and returns the upload's new total size.
+    func commit() async throws -> Int64
+    /// Drops everything this writer wrote.
+    func cancel() async
+}

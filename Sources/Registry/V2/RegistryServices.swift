@@ -1,0 +1,27 @@
+import Logging
+
+/// Everything the registry's request handlers need, built once by `SlipwayApplication`.
+public struct RegistryServices: Sendable {
+    public let config: SlipwayConfig
+    public let store: MetadataStore
+    public let storage: any BlobStorageDriver
+    public let tokens: RegistryTokenService
+    public let policy: AccessPolicy
+    public let uploads: UploadSessions
+    public let hasher: PasswordHasher
+    public let metrics: RegistryMetrics
+    public let logger: Logger
+
+    public init(config: SlipwayConfig, store: MetadataStore, storage: any BlobStorageDriver, tokens: RegistryTokenService,
+                hasher: PasswordHasher, logger: Logger) {
+        self.config = config
+        self.store = store
+        self.storage = storage
+        self.tokens = tokens
+        self.policy = AccessPolicy(store: store, anonymousAccess: config.registry.anonymousAccess)
+        self.uploads = UploadSessions()
+        self.hasher = hasher
+        self.metrics = RegistryMetrics()
+        self.logger = logger
+    }
+}

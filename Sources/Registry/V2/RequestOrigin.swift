@@ -1,0 +1,28 @@
+import Hummingbird
+
+/// How the client addressed us: used for the token realm, the token service name (audience) and
+/// absolute links. `server.publicURL` / `registry.serviceName` win over the Host header.
+struct RequestOrigin {
+    let baseURL: String
+    let service: String
+
+    init(request: Request, config: SlipwayConfig) {
+        let host = request.head.authority ?? "\(config.server.host):\(config.server.port)"
+        if !config.server.publicURL.isEmpty {
+            var base = config.server.publicURL
+            while base.hasSuffix("/") { base.removeLast() }
+            baseURL = base
+        } else {
+            let scheme = request.headers[.init("X-Forwarded-Proto")!] == "https" ? "https" : "http"
+            baseURL = "\(scheme)://\(host)"
+        }
+        service = config.registry.serviceName.isEmpty ? host : config.registry.serviceName
+    }
+
+    /// `WWW-Authenticate` challenge for the Docker token flow.
+    func challenge(scope: String?) -> String {
+        var value = "Bearer realm=\"\(baseURL)/v2/auth\",service=\"\(service)\""
+        if let scope { value += ",scope=\"\(scope)\"" }
+        return value
+    }
+}

@@ -1,0 +1,86 @@
+import HTTPTypes
+import Hummingbird
+
+/// Who is calling a `/v2` data route, according to their bearer token.
+struct V2Caller: Sendable {
+    let claims: RegistryTokenClaims?
+    var userID: Int64? { claims?.context.entity_reference.flatMap { Int64($0) } }
+    var isAnonymous: Bool { userID == nil }
+
+    func granted(name: String, path: RepositoryPath) -> Set<RegistryAction> {
+        guard let claims else { return [] }
+        var actions = claims.actions(for: name).union(claims.actions(for: path.description))
+        // `*` is granted only to repository admins, who may also pull and push.
+        if actions.contains(.delete) { actions.formUnion([.pull, .push]) }
+        return actions
+    }
+}
+
+/// Authenticates `/v2` requests (bearer tokens only, as Quay) and checks each route's permission.
+struct V2Authorizer: Sendable {
+    let services: RegistryServices
+
+    func authenticate(_ request: Request, origin: RequestOrigin) async throws(RegistryError) -> V2Caller {
+        guard let header = request.headers[.authorization] else { return V2Caller(claims: nil) }
+        guard header.count > 7, header.prefix(7).lowercased() == "bearer " else {
+            throw unauthorized(origin, scope: nil, "registry requests need a bearer token from \(origin.baseURL)/v2/auth")
+        }
+        do {
+            let claims = try await services.tokens.verify(String(header.dropFirst(7)), audience: origin.service)
+            return V2Caller(claims: claims)
+        } catch {
+            throw unauthorized(origin, scope: nil, "the bearer token is invalid or expired")
+        }
+    }
+
+    func unauthorized(_ origin: RequestOrigin, scope: String?, _ message: String) -> RegistryError {
+        RegistryError(.unauthorized, message, headers: [.wwwAuthenticate: origin.challenge(scope: scope)])
+    }
+
+    /// Checks `action` on the route's repository and returns it. Push on a repository that does
+    /// not exist yet creates it, private, in the caller's namespace when the token allows it.
+    func repository(for action: RegistryAction, name: String, path: RepositoryPath, caller: V2Caller,
+                    origin: RequestOrigin) async throws -> Repository {
+        let granted = caller.granted(name: name, path: path)
+        let scopeActions = action == .pull ? "pull" : (action == .push ? "pull,push" : "*")
+        let scope = "repository:\(name):\(scopeActions)"
+        if granted.contains(action) {
+            if let repo = try await services.store.repository(path) {
+                if repo.state == .markedForDeletion { throw RegistryError(.nameUnknown, "repository \(path) is being deleted") }
+                return repo
+            }
+            if action == .push { return try await autoCreate(path: path, caller: caller) }
+            throw RegistryError(.nameUnknown, "repository \(path) not found")
+        }
+        if action == .pull, let repo = try await services.store.repository(path), repo.state != .markedForDeletion,
+           repo.isPublic, services.config.registry.anonymousAccess || !caller.isAnonymous {
+            return repo
+        }
+        if caller.isAnonymous {
+            throw unauthorized(origin, scope: scope, "authentication required")
+        }
+        throw unauthorized(origin, scope: scope, "access to \(path) (\(scopeActions)) is not granted to this token")
+    }
+
+    private func autoCreate(path: RepositoryPath, caller: V2Caller) async throws -> Repository {
+        guard let namespace = try await services.store.namespace(named: path.namespace) else {
+            throw RegistryError(.nameUnknown, "namespace '\(path.namespace)' does not exist")
+        }
+        let (repo, created) = try await services.store.createRepository(namespaceID: namespace.id, name: path.name, visibility: .private)
+        if created {
+            services.logger.info("repository created on push", metadata: ["repository": "\(path)"])
+            if namespace.kind == .organization, let userID = caller.userID {
+                try await services.store.setPermission(repositoryID: repo.id, userID: userID, role: .admin)
+            }
+        }
+        return repo
+    }
+
+    /// Pushes and deletes are refused in maintenance mode and on read-only repositories.
+    func requireWritable(_ repo: Repository) throws(RegistryError) {
+        if services.config.registry.readOnly { throw RegistryError.readOnly }
+        if repo.state == .readOnly {
+            throw RegistryError(.denied, "repository \(repo.path) is read-only", status: .methodNotAllowed)
+        }
+    }
+}

@@ -1,0 +1,96 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// Manifest GET/HEAD (with `Accept` negotiation), PUT (validated, size-capped) and DELETE.
+extension V2Handler {
+    func getManifest(_ request: Request, repo: Repository, reference: V2Route.ManifestReference) async throws -> Response {
+        let manifest: StoredManifest?
+        switch reference {
+        case .tag(let tag): manifest = try await services.store.manifest(repositoryID: repo.id, tag: tag)
+        case .digest(let digest): manifest = try await services.store.manifest(repositoryID: repo.id, digest: digest)
+        }
+        guard let manifest else {
+            throw RegistryError(.manifestUnknown, "manifest \(reference) not found in \(repo.path)", detail: ["reference": reference.description])
+        }
+        if case .tag = reference, !Self.accepts(request.headers[values: .accept], manifest.mediaType) {
+            // We store manifests as pushed and never convert; say so rather than serve a type the
+            // client cannot parse.
+            throw RegistryError(.manifestUnknown, "manifest \(reference) is a \(manifest.mediaType), which the request's Accept header does not allow",
+                                detail: ["mediaType": manifest.mediaType])
+        }
+        let body = ByteBuffer(string: manifest.content)
+        let headers: HTTPFields = [
+            .contentType: manifest.mediaType,
+            .dockerContentDigest: manifest.digest.description,
+            .eTag: "\"\(manifest.digest)\"",
+            .contentLength: String(body.readableBytes),
+        ]
+        return Response(status: .ok, headers: headers, body: request.method == .head ? .init() : .init(byteBuffer: body))
+    }
+
+    static func accepts(_ values: [String], _ mediaType: String) -> Bool {
+        let types = values.flatMap { $0.split(separator: ",") }.map { ManifestDocument.bareMediaType(String($0)) }.filter { !$0.isEmpty }
+        if types.isEmpty { return true }
+        return types.contains { $0 == mediaType || $0 == "*/*" || $0 == "application/*" }
+    }
+
+    func putManifest(_ request: Request, name: String, repo: Repository, reference: V2Route.ManifestReference) async throws -> Response {
+        let limit = services.config.registry.maxManifestBytes
+        var request = request
+        let bytes: ByteBuffer
+        do {
+            bytes = try await request.collectBody(upTo: limit)
+        } catch {
+            if let e = error as? HTTPError, e.status == .contentTooLarge {
+                throw RegistryError(.manifestInvalid, "manifest exceeds the maximum size of \(limit) bytes", status: .contentTooLarge)
+            }
+            throw error
+        }
+        let data = Data(buffer: bytes)
+        guard let content = String(validating: data, as: UTF8.self) else {
+            throw RegistryError(.manifestInvalid, "manifest is not valid UTF-8 JSON")
+        }
+        let document = try ManifestDocument(bytes: data, contentType: request.headers[.contentType])
+        var tag: String?
+        let digest: Digest
+        switch reference {
+        case .digest(let expected):
+            digest = Digest.compute(expected.algorithm, of: data)
+            guard digest == expected else {
+                throw RegistryError(.digestInvalid, "manifest digest mismatch: the body has digest \(digest), not \(expected)",
+                                    detail: ["expected": expected.description, "computed": digest.description])
+            }
+        case .tag(let t):
+            tag = t
+            digest = Digest.sha256(of: data)
+        }
+        let result = try await services.store.putManifest(repositoryID: repo.id, digest: digest, document: document, content: content, tag: tag)
+        services.metrics.manifestsPushed.increment()
+        if result.tagChanged, let tag {
+            services.logger.info("tag pushed", metadata: ["repository": "\(repo.path)", "tag": "\(tag)", "digest": "\(digest)"])
+        }
+        var headers: HTTPFields = [
+            .location: V2Route.location(name, "manifests/\(digest)"),
+            .dockerContentDigest: digest.description,
+            .contentLength: "0",
+        ]
+        if let subject = document.subject {
+            headers[.ociSubject] = subject.digest.description
+        }
+        return Response(status: .created, headers: headers)
+    }
+
+    func deleteManifest(repo: Repository, reference: V2Route.ManifestReference) async throws -> Response {
+        let deleted: Bool
+        switch reference {
+        case .tag(let tag): deleted = try await services.store.deleteTag(repositoryID: repo.id, name: tag)
+        case .digest(let digest): deleted = try await services.store.deleteManifest(repositoryID: repo.id, digest: digest)
+        }
+        guard deleted else {
+            throw RegistryError(.manifestUnknown, "manifest \(reference) not found in \(repo.path)", detail: ["reference": reference.description])
+        }
+        return Response(status: .accepted, headers: [.contentLength: "0"])
+    }
+}

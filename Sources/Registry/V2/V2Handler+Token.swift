@@ -1,0 +1,64 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// `GET /v2/auth`: the Docker token endpoint. Basic credentials identify the caller; each
+/// requested scope is answered with the actions the caller actually has (denied ones are dropped).
+extension V2Handler {
+    struct TokenResponse: Encodable {
+        let token: String
+        let access_token: String
+        let expires_in: Int
+        let issued_at: String
+    }
+
+    func token(_ request: Request, origin: RequestOrigin, context: some RequestContext) async throws -> Response {
+        let identity = try await identityFromBasic(request, origin: origin)
+        var scopes: [TokenScope] = []
+        for value in request.uri.queryParameters.getAll("scope") {
+            // One parameter may carry several space-separated scopes (Docker token spec).
+            for part in value.split(separator: " ") {
+                scopes.append(try TokenScope(parsing: String(part), serviceHost: origin.service))
+            }
+        }
+        if identity == .anonymous && scopes.isEmpty {
+            throw RegistryError(.unauthorized, "credentials are required to log in",
+                                headers: [.wwwAuthenticate: "Basic realm=\"\(origin.baseURL)/v2/auth\""])
+        }
+        var access: [RegistryTokenClaims.Access] = []
+        for scope in scopes {
+            switch scope {
+            case .catalog:
+                if identity != .anonymous { access.append(.init(type: "registry", name: "catalog", actions: ["*"])) }
+            case .repository(let name, let path, let actions):
+                let granted = try await services.policy.grantedActions(identity, on: path, requested: actions)
+                access.append(.init(type: "repository", name: name, actions: RegistryAction.allCases.filter(granted.contains).map(\.rawValue)))
+            }
+        }
+        let issued = try await services.tokens.issue(identity: identity, audience: origin.service, access: access)
+        context.logger.debug("issued registry token", metadata: ["subject": "\(identity.subject)", "scopes": "\(access.count)"])
+        let body = TokenResponse(token: issued.token, access_token: issued.token, expires_in: issued.expiresIn,
+                                 issued_at: ISO8601DateFormatter().string(from: issued.issuedAt))
+        return jsonResponse(Self.encodeJSON(body))
+    }
+
+    /// Resolves Basic credentials to an identity. Wrong credentials are a 401, never a silent
+    /// downgrade to anonymous.
+    func identityFromBasic(_ request: Request, origin: RequestOrigin) async throws -> Identity {
+        guard let header = request.headers[.authorization] else { return .anonymous }
+        guard header.count > 6, header.prefix(6).lowercased() == "basic ",
+              let decoded = Data(base64Encoded: String(header.dropFirst(6)).trimmingCharacters(in: .whitespaces)),
+              let text = String(data: decoded, encoding: .utf8), let colon = text.firstIndex(of: ":") else {
+            throw RegistryError(.unauthorized, "malformed Basic credentials")
+        }
+        let username = String(text[..<colon])
+        let password = String(text[text.index(after: colon)...])
+        if let (user, hash) = try await services.store.passwordHash(user: username),
+           try await services.hasher.verify(password, hash: hash) {
+            return .user(user)
+        }
+        throw RegistryError(.unauthorized, "invalid username or password",
+                            headers: [.wwwAuthenticate: "Basic realm=\"\(origin.baseURL)/v2/auth\""])
+    }
+}

@@ -1,0 +1,220 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// Blob uploads: monolithic (`POST ?digest=`), `POST`+`PUT`, chunked `PATCH`, status, cancel and
+/// cross-repository mounts. Bytes are hashed and written as they arrive, never buffered whole;
+/// a blob becomes visible only after its digest is verified.
+extension V2Handler {
+    func startUpload(_ request: Request, name: String, repo: Repository, caller: V2Caller) async throws -> Response {
+        let params = request.uri.queryParameters
+        if let mount = params["mount"], let from = params["from"] {
+            if let mounted = try await mountBlob(digestText: String(mount), fromName: String(from), name: name, into: repo, caller: caller) {
+                return mounted
+            }
+            // Not mountable (unknown blob, no access): fall back to a normal upload, as the spec says.
+        }
+        let id = UUID().uuidString.lowercased()
+        try await services.store.createUpload(id: id, repositoryID: repo.id)
+        try await services.storage.createUpload(id)
+        if let digestText = params["digest"] {
+            // Monolithic upload in one request.
+            do {
+                let digest = try Digest(parsing: String(digestText))
+                let (size, digester) = try await appendBody(request, uploadID: id, offset: 0, digester: StreamingDigester())
+                try await completeUpload(id: id, repo: repo, expected: digest, size: size, digester: digester)
+                return blobCreated(name: name, digest: digest)
+            } catch {
+                await discardUpload(id)
+                throw error
+            }
+        }
+        return Response(status: .accepted, headers: uploadHeaders(name: name, id: id, size: 0))
+    }
+
+    private func mountBlob(digestText: String, fromName: String, name: String, into repo: Repository, caller: V2Caller) async throws -> Response? {
+        guard let digest = try? Digest(parsing: digestText), let fromPath = try? RepositoryPath(parsing: fromName),
+              let source = try await services.store.repository(fromPath), source.state != .markedForDeletion else { return nil }
+        let tokenAllows = caller.granted(name: fromName, path: fromPath).contains(.pull)
+        guard tokenAllows || (source.isPublic && services.config.registry.anonymousAccess) else { return nil }
+        guard let size = try await services.store.blobSize(repositoryID: source.id, digest: digest) else { return nil }
+        try await services.store.linkBlob(repositoryID: repo.id, digest: digest, size: size)
+        return blobCreated(name: name, digest: digest)
+    }
+
+    func uploadStatus(name: String, repo: Repository, id: String) async throws -> Response {
+        let record = try await uploadRecord(id, repo: repo)
+        return Response(status: .noContent, headers: uploadHeaders(name: name, id: id, size: record.size))
+    }
+
+    func patchUpload(_ request: Request, name: String, repo: Repository, id: String) async throws -> Response {
+        let record = try await uploadRecord(id, repo: repo)
+        var expectedLength: Int64?
+        if let contentRange = request.headers[.contentRange] {
+            guard let (start, end) = Self.parseContentRange(contentRange), end >= start else {
+                throw RegistryError(.blobUploadInvalid, "malformed Content-Range '\(contentRange.prefix(64))': expected <start>-<end>", status: .badRequest)
+            }
+            guard start == record.size else {
+                throw RegistryError(.rangeInvalid, "chunk starts at \(start) but the upload has \(record.size) bytes; resume at \(record.size)",
+                                    headers: [.range: Self.rangeHeader(record.size), .dockerUploadUUID: id])
+            }
+            expectedLength = end - start + 1
+        }
+        let size = try await writeChunk(request, id: id, record: record, expectedLength: expectedLength)
+        return Response(status: .accepted, headers: uploadHeaders(name: name, id: id, size: size))
+    }
+
+    func finishUpload(_ request: Request, name: String, repo: Repository, id: String) async throws -> Response {
+        let record = try await uploadRecord(id, repo: repo)
+        guard let digestText = request.uri.queryParameters["digest"] else {
+            throw RegistryError(.blobUploadInvalid, "the digest query parameter is required to complete an upload", status: .badRequest)
+        }
+        let digest = try Digest(parsing: String(digestText))
+        var expectedLength: Int64?
+        if let contentRange = request.headers[.contentRange], let (start, end) = Self.parseContentRange(contentRange) {
+            guard start == record.size else {
+                throw RegistryError(.rangeInvalid, "chunk starts at \(start) but the upload has \(record.size) bytes",
+                                    headers: [.range: Self.rangeHeader(record.size), .dockerUploadUUID: id])
+            }
+            expectedLength = end - start + 1
+        }
+        let digester = try services.uploads.claim(id, offset: record.size)
+        var released = false
+        defer { if !released { services.uploads.release(id, digester: nil, offset: -1) } }
+        let (size, finalDigester) = try await appendBody(request, uploadID: id, offset: record.size, digester: digester, expectedLength: expectedLength)
+        try await services.store.setUploadSize(id: id, size: size)
+        services.uploads.release(id, digester: finalDigester, offset: size)
+        released = true
+        try await completeUpload(id: id, repo: repo, expected: digest, size: size, digester: finalDigester)
+        return blobCreated(name: name, digest: digest)
+    }
+
+    func cancelUpload(repo: Repository, id: String) async throws -> Response {
+        _ = try await uploadRecord(id, repo: repo)
+        await discardUpload(id)
+        return Response(status: .noContent, headers: [.contentLength: "0"])
+    }
+
+    // MARK: Helpers
+
+    private func uploadRecord(_ id: String, repo: Repository) async throws -> UploadRecord {
+        guard let record = try await services.store.upload(id: id), record.repositoryID == repo.id else {
+            throw RegistryError(.blobUploadUnknown, "upload \(id.prefix(64)) is unknown, finished or cancelled")
+        }
+        return record
+    }
+
+    /// Appends the request body under the per-upload claim and records the new size.
+    private func writeChunk(_ request: Request, id: String, record: UploadRecord, expectedLength: Int64?) async throws -> Int64 {
+        let digester = try services.uploads.claim(id, offset: record.size)
+        do {
+            let (size, newDigester) = try await appendBody(request, uploadID: id, offset: record.size, digester: digester, expectedLength: expectedLength)
+            try await services.store.setUploadSize(id: id, size: size)
+            services.uploads.release(id, digester: newDigester, offset: size)
+            return size
+        } catch {
+            services.uploads.release(id, digester: digester, offset: record.size)
+            throw error
+        }
+    }
+
+    /// Streams the request body into the upload at `offset`, hashing as it goes. On any failure
+    /// (client gone, size cap, length mismatch) the upload is left exactly as it was.
+    func appendBody(_ request: Request, uploadID: String, offset: Int64, digester: StreamingDigester?,
+                    expectedLength: Int64? = nil) async throws -> (Int64, StreamingDigester?) {
+        let writer = try await services.storage.uploadWriter(uploadID, at: offset)
+        var digester = digester
+        var received: Int64 = 0
+        let limit = services.config.registry.maxBlobBytes
+        do {
+            for try await buffer in request.body {
+                received += Int64(buffer.readableBytes)
+                if offset + received > limit {
+                    throw RegistryError(.sizeInvalid, "blob exceeds the maximum size of \(limit) bytes", status: .contentTooLarge)
+                }
+                if var d = digester {
+                    buffer.withUnsafeReadableBytes { d.update($0) }
+                    digester = d
+                }
+                try await writer.write(buffer)
+            }
+            if let expectedLength, expectedLength != received {
+                throw RegistryError(.blobUploadInvalid, "Content-Range announced \(expectedLength) bytes but \(received) arrived", status: .badRequest)
+            }
+            let size = try await writer.commit()
+            services.metrics.bytesPushed.increment(by: received)
+            return (size, digester)
+        } catch {
+            await writer.cancel()
+            throw error
+        }
+    }
+
+    /// Verifies the digest, publishes the blob and links it to the repository.
+    private func completeUpload(id: String, repo: Repository, expected: Digest, size: Int64, digester: StreamingDigester?) async throws {
+        let computed: Digest
+        if expected.algorithm == .sha256, let digester, digester.byteCount == size, let d = digester.finalize(.sha256) {
+            computed = d
+        } else {
+            computed = try await rehashUpload(id, algorithm: expected.algorithm)
+        }
+        guard computed == expected else {
+            await discardUpload(id)
+            throw RegistryError(.digestInvalid, "digest mismatch: the uploaded content has digest \(computed), not \(expected); the upload was discarded",
+                                detail: ["expected": expected.description, "computed": computed.description])
+        }
+        try await services.storage.commitUpload(id, as: expected)
+        try await services.store.linkBlob(repositoryID: repo.id, digest: expected, size: size)
+        try await services.store.deleteUpload(id: id)
+        services.uploads.forget(id)
+        services.metrics.blobsCommitted.increment()
+    }
+
+    private func rehashUpload(_ id: String, algorithm: Digest.Algorithm) async throws -> Digest {
+        var digester = StreamingDigester(includeSHA512: algorithm == .sha512)
+        try await services.storage.readUpload(id) { chunk in
+            chunk.withUnsafeReadableBytes { digester.update($0) }
+        }
+        return digester.finalize(algorithm)!
+    }
+
+    func discardUpload(_ id: String) async {
+        services.uploads.forget(id)
+        try? await services.storage.deleteUpload(id)
+        try? await services.store.deleteUpload(id: id)
+    }
+
+    private func blobCreated(name: String, digest: Digest) -> Response {
+        Response(status: .created, headers: [
+            .location: V2Route.location(name, "blobs/\(digest)"),
+            .dockerContentDigest: digest.description,
+            .contentLength: "0",
+        ])
+    }
+
+    private func uploadHeaders(name: String, id: String, size: Int64) -> HTTPFields {
+        [
+            .location: V2Route.location(name, "blobs/uploads/\(id)"),
+            .dockerUploadUUID: id,
+            .range: Self.rangeHeader(size),
+            .contentLength: "0",
+        ]
+    }
+
+    /// `Range: 0-<last byte>`; an empty upload reports `0-0`, as distribution does.
+    static func rangeHeader(_ size: Int64) -> String {
+        "0-\(max(0, size - 1))"
+    }
+
+    /// `Content-Range: <start>-<end>` (also accepts a `bytes ` prefix and `/total` suffix).
+    static func parseContentRange(_ header: String) -> (Int64, Int64)? {
+        var text = Substring(header.trimmingCharacters(in: .whitespaces))
+        if text.hasPrefix("bytes ") { text = text.dropFirst(6) }
+        if text.hasPrefix("bytes=") { text = text.dropFirst(6) }
+        if let slash = text.firstIndex(of: "/") { text = text[..<slash] }
+        let parts = text.split(separator: "-", omittingEmptySubsequences: false)
+        guard parts.count == 2, let start = Int64(parts[0]), let end = Int64(parts[1]), start >= 0 else { return nil }
+        return (start, end)
+    }
+}

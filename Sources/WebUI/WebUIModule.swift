@@ -1,0 +1,4 @@
+import Triggers
+
+/// Placeholder for the server-rendered web UI.
+public enum WebUIModule {}

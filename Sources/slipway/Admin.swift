@@ -1,0 +1,77 @@
+import ArgumentParser
+import Crypto
+import Foundation
+import Registry
+
+struct Admin: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Operator commands that work directly on the data store (also while the server runs).",
+        subcommands: [CreateUser.self, CreateToken.self])
+}
+
+struct CreateUser: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "create-user", abstract: "Create a user account.")
+
+    @OptionGroup var options: CommonOptions
+    @Argument(help: "User name (2-255 characters of a-z, 0-9 and single '.', '_' or '-').") var name: String
+    @Flag(name: .customLong("password-stdin"), help: "Read the password from standard input.") var passwordStdin = false
+    @Option(name: .long, help: "E-mail address.") var email: String?
+    @Flag(name: .long, help: "Make the user a superuser.") var superuser = false
+
+    func validate() throws {
+        guard Names.isValidNamespace(name) else {
+            throw ValidationError("invalid user name '\(name)': use 2-255 characters of a-z, 0-9 and single '.', '_' or '-' between them")
+        }
+        guard passwordStdin else { throw ValidationError("pass the password on standard input with --password-stdin") }
+    }
+
+    func run() async throws {
+        let password = (readLine(strippingNewline: true) ?? "")
+        if let problem = Names.passwordProblem(password) { throw ValidationError(problem) }
+        let config = try options.load()
+        let store = try await MetadataStore.open(config: config, logger: makeLogger(config))
+        defer { Task { await store.shutdown() } }
+        do {
+            let hash = try await PasswordHasher(cost: config.auth.bcryptCost).hash(password)
+            try await store.createUser(name: name, passwordHash: hash, email: email, superuser: superuser)
+            print("created user \(name)")
+        } catch MetadataError.alreadyExists(let message) {
+            throw ValidationError(message)
+        }
+        await store.shutdown()
+    }
+}
+
+struct CreateToken: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "create-token", abstract: "Create an API token for a user and print it (a Bearer token for /api/v1).")
+
+    @OptionGroup var options: CommonOptions
+    @Option(name: .long, help: "The user the token acts as.") var user: String
+    @Option(name: .long, parsing: .upToNextOption,
+            help: "Scopes (repo:read repo:write repo:admin repo:create user:read user:admin org:admin super:user). Default: all but super:user.")
+    var scope: [String] = []
+    @Option(name: .long, help: "What the token is for.") var description = "created by slipway admin create-token"
+
+    static let knownScopes = ["repo:read", "repo:write", "repo:admin", "repo:create", "user:read", "user:admin", "org:admin", "super:user"]
+
+    func validate() throws {
+        for s in scope where !Self.knownScopes.contains(s) {
+            throw ValidationError("unknown scope '\(s)'; known scopes: \(Self.knownScopes.joined(separator: ", "))")
+        }
+    }
+
+    func run() async throws {
+        let config = try options.load()
+        let store = try await MetadataStore.open(config: config, logger: makeLogger(config))
+        guard let ns = try await store.namespace(named: user), ns.kind == .user else {
+            await store.shutdown()
+            throw ValidationError("no user named '\(user)'")
+        }
+        let scopes = scope.isEmpty ? Self.knownScopes.filter { $0 != "super:user" } : scope
+        let token = APITokens.generate()
+        try await store.createAPIToken(userID: ns.id, tokenHash: APITokens.hash(token), scopes: scopes, description: description)
+        await store.shutdown()
+        print(token)
+    }
+}
