@@ -61,17 +61,18 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .testTarget(
-            name: "RegistryTests",
+        .target(
+            name: "SlipwayTestSupport",
             dependencies: [
                 "Registry",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
-            ]
+            ],
+            path: "Tests/SlipwayTestSupport"
         ),
         .testTarget(
-            name: "EndToEndTests",
+            name: "RegistryTests",
             dependencies: [
-                "Registry",
+                "Registry", "SlipwayTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
         ),

@@ -177,6 +177,16 @@ def make_blob(tmpdir: str, size: int, tag: str) -> Blob:
     return Blob(path, size, "sha256:" + h.hexdigest())
 
 
+def settle(pause: float = 0.5) -> None:
+    """Flush dirty pages (earlier uploads) so background writeback does not
+    land in the middle of the next target's measurement, then pause briefly."""
+    try:
+        os.sync()
+    except (AttributeError, OSError):
+        pass
+    time.sleep(pause)
+
+
 def read_rss_kib(pid: int):
     try:
         with open(f"/proc/{pid}/status") as f:
@@ -691,6 +701,8 @@ class Bench:
                         if push_key in self.results[t.name] and self.results[t.name][push_key].get("error"):
                             continue
                         blob = make_blob(self.tmpdir, size, f"{t.name}-{size // MiB}m-{rep}")
+                        if size >= 64 * MiB:
+                            settle()
                         try:
                             with FileSlice(blob.path) as body:
                                 sampler = RssSampler(t.pid if rss_key else None)
@@ -724,6 +736,7 @@ class Bench:
                             self.fail(t, rss_key, f"could not read /proc/{t.pid}/status")
 
                 log(f"blob pull {fmt_size(size)} x{reps}")
+                settle()
                 samples = {t.name: [] for t in self.alive()}
                 for rep in range(reps):
                     for t in self.order(rep):
@@ -762,6 +775,7 @@ class Bench:
         log(f"chunked push {fmt_size(size)} in {fmt_size(chunk)} chunks -> {repo}")
         for t in self.alive():
             blob = make_blob(self.tmpdir, size, f"{t.name}-chunked")
+            settle()
             c = t.connect()
             try:
                 sampler = RssSampler(t.pid)
@@ -833,6 +847,7 @@ class Bench:
                 if auth:
                     cmd_base += ["-H", f"Authorization: {auth}"]
                 url = t.base + path
+                settle()
                 if not self.quick:
                     # Short warm-up (connection setup, caches) that is not measured.
                     subprocess.run(cmd_base + ["-d1s", url], stdout=subprocess.DEVNULL,
@@ -890,6 +905,7 @@ class Bench:
                         made.append(cl)
                     cl.put_manifest(repo, tag, manifest)
 
+                settle()
                 t0 = time.perf_counter()
                 with concurrent.futures.ThreadPoolExecutor(max_workers=8) as ex:
                     futs = [ex.submit(put, n) for n in names]
@@ -909,6 +925,7 @@ class Bench:
                 self.record(t, k_create, ntags / dt, seconds=dt, tags=ntags)
                 log(f"  {t.name}: created {ntags} tags in {dt:.1f}s ({ntags / dt:.0f} tags/s)")
 
+                settle()
                 for key50, key90, query in ((k_full_p50, k_full_p90, ""), (k_page_p50, k_page_p90, "?n=100")):
                     lat = []
                     count = None

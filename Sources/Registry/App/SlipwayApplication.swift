@@ -54,12 +54,14 @@ public enum SlipwayApplication {
     }
 
     /// The HTTP application, ready to `run()` (or to hand to a `ServiceGroup`).
-    public static func application(services: RegistryServices, onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in })
+    /// `closeStoreOnShutdown: false` lets tests run several applications over one store.
+    public static func application(services: RegistryServices, closeStoreOnShutdown: Bool = true,
+                                   onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in })
         -> some ApplicationProtocol {
         Application(
             router: router(services: services),
             configuration: .init(address: .hostname(services.config.server.host, port: services.config.server.port), serverName: "Slipway"),
-            services: [MetadataStoreCloser(store: services.store)],
+            services: closeStoreOnShutdown ? [MetadataStoreCloser(store: services.store)] : [],
             onServerRunning: onServerRunning,
             logger: services.logger)
     }

@@ -66,7 +66,7 @@ public enum ConfigLoader {
         }
     }
 
-    static func validate(_ config: SlipwayConfig) throws {
+    public static func validate(_ config: SlipwayConfig) throws {
         if config.database.driver == .postgres && config.database.postgresURL.isEmpty {
             throw ConfigError("'database.postgresURL' is required when 'database.driver' is postgres")
         }

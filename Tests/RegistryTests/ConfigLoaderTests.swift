@@ -1,0 +1,66 @@
+import Registry
+import Testing
+
+@Suite("Configuration")
+struct ConfigLoaderTests {
+    @Test func defaults() throws {
+        let c = try ConfigLoader.load(file: nil, environment: [:])
+        #expect(c.server.port == 8080)
+        #expect(c.database.driver == .sqlite)
+        #expect(c.resolvedSQLitePath == "./data/slipway.db")
+        #expect(c.resolvedStoragePath == "./data/storage")
+        #expect(c.registry.readOnly == false)
+    }
+
+    @Test func yamlThenEnvironmentThenOverrides() throws {
+        var c = SlipwayConfig()
+        try ConfigLoader.apply(yaml: """
+            server:
+              port: 9000
+              publicURL: https://registry.example.com
+            registry: {readOnly: true, maxManifestBytes: 2048}
+            """, to: &c)
+        #expect(c.server.port == 9000)
+        #expect(c.registry.readOnly)
+        #expect(c.registry.maxManifestBytes == 2048)
+        let loaded = try ConfigLoader.load(file: nil, environment: ["SLIPWAY_SERVER_PORT": "7000", "SLIPWAY_REGISTRY_READ_ONLY": "true"],
+                                           overrides: ["server.port": "7001"])
+        #expect(loaded.server.port == 7001)
+        #expect(loaded.registry.readOnly)
+    }
+
+    @Test func environmentNames() {
+        let names = Dictionary(uniqueKeysWithValues: ConfigKeys.all.map { ($0.path, $0.environmentName) })
+        #expect(names["server.publicURL"] == "SLIPWAY_SERVER_PUBLIC_URL")
+        #expect(names["registry.readOnly"] == "SLIPWAY_REGISTRY_READ_ONLY")
+        #expect(names["database.postgresURL"] == "SLIPWAY_DATABASE_POSTGRES_URL")
+        #expect(names["dataDir"] == "SLIPWAY_DATA_DIR")
+    }
+
+    @Test(arguments: [
+        ("server:\n  prot: 1\n", "server.prot"),
+        ("server:\n  port: lots\n", "server.port"),
+        ("server:\n  port: 70000\n", "server.port"),
+        ("registry:\n  readOnly: maybe\n", "registry.readOnly"),
+        ("database:\n  driver: mysql\n", "database.driver"),
+        ("logging:\n  level: chatty\n", "logging.level"),
+        ("server: [1, 2]\n", "server"),
+    ])
+    func badKeysAreNamed(yaml: String, key: String) throws {
+        var c = SlipwayConfig()
+        do {
+            try ConfigLoader.apply(yaml: yaml, to: &c)
+            try ConfigLoader.validate(c)
+            Issue.record("expected an error naming \(key)")
+        } catch let error as ConfigError {
+            #expect(error.message.contains("'\(key)'"), "message was: \(error.message)")
+        }
+    }
+
+    @Test func postgresNeedsURL() {
+        #expect(throws: ConfigError.self) {
+            try ConfigLoader.load(file: nil, environment: ["SLIPWAY_DATABASE_DRIVER": "postgres"])
+        }
+    }
+}
+

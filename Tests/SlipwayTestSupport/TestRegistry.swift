@@ -1,0 +1,212 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import NIOCore
+import Registry
+
+/// The metadata backends a test runs against. PostgreSQL joins when
+/// `SLIPWAY_TEST_POSTGRES_URL` names a server (`.ci/run` starts one); in CI it is required.
+public enum TestBackend: String, Sendable, CaseIterable, CustomStringConvertible {
+    case sqlite, postgres
+
+    public var description: String { rawValue }
+
+    public static var available: [TestBackend] {
+        postgresURL == nil ? [.sqlite] : [.sqlite, .postgres]
+    }
+
+    static var postgresURL: String? {
+        let env = ProcessInfo.processInfo.environment
+        if let url = env["SLIPWAY_TEST_POSTGRES_URL"], !url.isEmpty { return url }
+        if env["CI"] == "true" { fatalError("CI=true but SLIPWAY_TEST_POSTGRES_URL is not set: .ci/run must start PostgreSQL") }
+        return nil
+    }
+}
+
+/// A fresh registry (own data directory, own database) for one test.
+public final class TestRegistry: Sendable {
+    public let services: RegistryServices
+    public let directory: String
+    private let cleanup: @Sendable () async -> Void
+
+    public static let adminName = "admin"
+    public static let password = "password123"
+
+    public static func start(_ backend: TestBackend, configure: (inout SlipwayConfig) -> Void = { _ in }) async throws -> TestRegistry {
+        let dir = NSTemporaryDirectory() + "slipway-test-" + UUID().uuidString.prefix(8).lowercased()
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        var config = SlipwayConfig()
+        config.dataDir = dir
+        config.auth.bcryptCost = 4
+        var logger = Logger(label: "slipway-test")
+        logger.logLevel = ProcessInfo.processInfo.environment["SLIPWAY_TEST_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .critical
+        var dropDatabase: (@Sendable () async -> Void)?
+        if backend == .postgres, let base = TestBackend.postgresURL {
+            let name = "slipway_t_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(12).lowercased()
+            let admin = try PostgresMetadataDatabase(url: base, logger: logger)
+            try await admin.read { db in try await db.raw("CREATE DATABASE \(unsafeRaw: name)").run() }
+            await admin.shutdown()
+            config.database.driver = .postgres
+            config.database.postgresURL = Self.replacingDatabase(in: base, with: name)
+            let logger = logger
+            dropDatabase = {
+                guard let admin = try? PostgresMetadataDatabase(url: base, logger: logger) else { return }
+                _ = try? await admin.read { db in try await db.raw("DROP DATABASE IF EXISTS \(unsafeRaw: name) WITH (FORCE)").run() }
+                await admin.shutdown()
+            }
+        }
+        configure(&config)
+        let built = try await SlipwayApplication.makeServices(
+            config: config, environment: ["SLIPWAY_ADMIN_USER": adminName, "SLIPWAY_ADMIN_PASSWORD": password], logger: logger)
+        let store = built.services.store
+        let drop = dropDatabase
+        return TestRegistry(services: built.services, directory: dir) {
+            await store.shutdown()
+            await drop?()
+            try? FileManager.default.removeItem(atPath: dir)
+        }
+    }
+
+    private init(services: RegistryServices, directory: String, cleanup: @escaping @Sendable () async -> Void) {
+        self.services = services
+        self.directory = directory
+        self.cleanup = cleanup
+    }
+
+    static func replacingDatabase(in url: String, with name: String) -> String {
+        var components = URLComponents(string: url)!
+        components.path = "/" + name
+        return components.string!
+    }
+
+    public func stop() async { await cleanup() }
+
+    /// Runs `body` against the application in-process, then tears everything down.
+    public static func with<T: Sendable>(_ backend: TestBackend, configure: (inout SlipwayConfig) -> Void = { _ in },
+                                         _ body: @Sendable (TestRegistry, RegistryClient) async throws -> T) async throws -> T {
+        let registry = try await start(backend, configure: configure)
+        do {
+            let app = SlipwayApplication.application(services: registry.services, closeStoreOnShutdown: false)
+            let result = try await app.test(.router) { client in
+                try await body(registry, RegistryClient(client: client))
+            }
+            await registry.stop()
+            return result
+        } catch {
+            await registry.stop()
+            throw error
+        }
+    }
+
+    @discardableResult
+    public func createUser(_ name: String, password: String = TestRegistry.password) async throws -> Namespace {
+        try await services.store.createUser(name: name, passwordHash: try await services.hasher.hash(password), email: nil)
+    }
+}
+
+/// A thin registry client over HummingbirdTesting's client: token flow plus request helpers.
+public struct RegistryClient: Sendable {
+    public let client: any TestClientProtocol
+
+    public struct Credentials: Sendable {
+        public let user: String
+        public let password: String
+        public init(_ user: String, _ password: String = TestRegistry.password) {
+            self.user = user
+            self.password = password
+        }
+    }
+
+    /// Fetches a token for `scopes` (nil credentials = anonymous). Returns nil when refused.
+    public func token(_ credentials: Credentials?, scopes: [String]) async throws -> String? {
+        var query = "service=localhost"
+        for s in scopes { query += "&scope=" + s.addingPercentEncoding(withAllowedCharacters: .alphanumerics)! }
+        var headers = HTTPFields()
+        if let credentials {
+            headers[.authorization] = "Basic " + Data("\(credentials.user):\(credentials.password)".utf8).base64EncodedString()
+        }
+        let response = try await client.executeRequest(uri: "/v2/auth?\(query)", method: .get, headers: headers, body: nil)
+        guard response.status == .ok else { return nil }
+        let json = try JSONSerialization.jsonObject(with: Data(buffer: response.body)) as? [String: Any]
+        return json?["token"] as? String
+    }
+
+    public func send(_ method: HTTPRequest.Method, _ uri: String, token: String? = nil, headers: HTTPFields = [:],
+                     body: ByteBuffer? = nil) async throws -> TestResponse {
+        var headers = headers
+        if let token { headers[.authorization] = "Bearer \(token)" }
+        return try await client.executeRequest(uri: uri, method: method, headers: headers, body: body)
+    }
+
+    /// Pushes a blob monolithically and returns its digest.
+    @discardableResult
+    public func pushBlob(_ repo: String, _ bytes: [UInt8], token: String) async throws -> Digest {
+        let digest = Digest.sha256(of: bytes)
+        let response = try await send(.post, "/v2/\(repo)/blobs/uploads/?digest=\(digest)", token: token, body: ByteBuffer(bytes: bytes))
+        guard response.status == .created else {
+            throw TestFailure("blob push failed: \(response.status) \(String(buffer: response.body))")
+        }
+        return digest
+    }
+
+    /// Pushes a config + one layer + an OCI image manifest; returns the manifest digest and bytes.
+    @discardableResult
+    public func pushImage(_ repo: String, tag: String, token: String, layer: [UInt8] = Array("layer-\(UUID())".utf8),
+                          subject: (Digest, Int)? = nil, artifactType: String? = nil) async throws -> (Digest, [UInt8]) {
+        let config = Array("{\"architecture\":\"amd64\",\"os\":\"linux\",\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[]}}".utf8)
+        let configDigest = try await pushBlob(repo, config, token: token)
+        let layerDigest = try await pushBlob(repo, layer, token: token)
+        let manifest = TestManifests.image(config: (configDigest, config.count), layers: [(layerDigest, layer.count)],
+                                           subject: subject, artifactType: artifactType)
+        let response = try await send(.put, "/v2/\(repo)/manifests/\(tag)", token: token,
+                                      headers: [.contentType: MediaTypes.ociManifest], body: ByteBuffer(bytes: manifest))
+        guard response.status == .created else {
+            throw TestFailure("manifest push failed: \(response.status) \(String(buffer: response.body))")
+        }
+        return (Digest.sha256(of: manifest), manifest)
+    }
+}
+
+public enum TestManifests {
+    public static func image(config: (Digest, Int), layers: [(Digest, Int)], subject: (Digest, Int)? = nil, artifactType: String? = nil) -> [UInt8] {
+        var doc: [String: Any] = [
+            "schemaVersion": 2,
+            "mediaType": MediaTypes.ociManifest,
+            "config": ["mediaType": "application/vnd.oci.image.config.v1+json", "digest": config.0.description, "size": config.1],
+            "layers": layers.map { ["mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": $0.0.description, "size": $0.1] },
+        ]
+        if let subject { doc["subject"] = ["mediaType": MediaTypes.ociManifest, "digest": subject.0.description, "size": subject.1] }
+        if let artifactType { doc["artifactType"] = artifactType }
+        return Array(try! JSONSerialization.data(withJSONObject: doc, options: [.sortedKeys]))
+    }
+
+    public static func index(_ children: [(Digest, Int)], mediaType: String = MediaTypes.ociIndex, childType: String = MediaTypes.ociManifest) -> [UInt8] {
+        let doc: [String: Any] = [
+            "schemaVersion": 2,
+            "mediaType": mediaType,
+            "manifests": children.enumerated().map { i, c in
+                ["mediaType": childType, "digest": c.0.description, "size": c.1,
+                 "platform": ["architecture": i == 0 ? "amd64" : "arm64", "os": "linux"]] as [String: Any]
+            },
+        ]
+        return Array(try! JSONSerialization.data(withJSONObject: doc, options: [.sortedKeys]))
+    }
+}
+
+public struct TestFailure: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+extension TestResponse {
+    /// The OCI error code of an error response, or nil.
+    public var ociErrorCode: String? {
+        guard let json = try? JSONSerialization.jsonObject(with: Data(buffer: body)) as? [String: Any],
+              let errors = json["errors"] as? [[String: Any]] else { return nil }
+        return errors.first?["code"] as? String
+    }
+
+    public var json: Any? { try? JSONSerialization.jsonObject(with: Data(buffer: body)) }
+}
