@@ -281,7 +281,7 @@ class Target:
         self.pid = pid
         self.auth_scheme = None  # None (no auth seen), "basic" or "bearer"
         self.bearer_params = {}  # realm, service from the challenge
-        self._tokens = {}  # scope -> (token, expires_at_monotonic)
+        self._tokens = {}  # scope -> (token, expires_at_monotonic, lifetime_s)
         self._lock = threading.Lock()
         self.token_fetches = 0
         self.retries = 0
@@ -318,10 +318,13 @@ class Target:
         with self._lock:
             tok = self._tokens.get(scope)
             now = time.monotonic()
-            if tok and not force_refresh and tok[1] - now > max(TOKEN_MARGIN, min_validity):
-                return "Bearer " + tok[0]
+            if tok and not force_refresh:
+                token, expires_at, ttl = tok
+                # Refresh a little before expiry (15 s, or a quarter of a short lifetime).
+                if expires_at - now > max(min(TOKEN_MARGIN, ttl / 4), min_validity):
+                    return "Bearer " + token
             token, ttl = self._fetch_token(scope)
-            self._tokens[scope] = (token, time.monotonic() + ttl)
+            self._tokens[scope] = (token, time.monotonic() + ttl, ttl)
             if min_validity and ttl < min_validity:
                 log(f"  warning: {self.name}: token lifetime {ttl:.0f}s is shorter than the {min_validity:.0f}s needed")
             return "Bearer " + token
@@ -454,8 +457,11 @@ class Client:
                 conn.request(method, path, body=body, headers=h)
                 r = conn.getresponse()
                 resp = self._read(r, keep_body)
+            except socket.timeout as e:
+                conn.close()
+                raise BenchError(f"{method} {path.split('?')[0]}: timed out after {self.timeout:.0f}s ({e!r})")
             except (ConnectionError, http.client.RemoteDisconnected, http.client.BadStatusLine,
-                    http.client.IncompleteRead, BrokenPipeError, socket.timeout) as e:
+                    http.client.IncompleteRead) as e:
                 conn.close()
                 conn_attempts += 1
                 if conn_attempts > 2:
@@ -766,38 +772,53 @@ class Bench:
 
     def bench_chunked(self):
         size = 64 * MiB if self.quick else 256 * MiB
+        reps = 1 if self.quick else 2
         chunk = 16 * MiB
         key = "push_chunked"
         rss_key = "rss_push_chunked"
-        self.metric(key, f"Chunked push {fmt_size(size)}: {size // chunk} PATCHes of {fmt_size(chunk)}", "MiB/s", "higher")
+        stat = f"median of {reps}" if reps > 1 else "1 run"
+        self.metric(key, f"Chunked push {fmt_size(size)}: {size // chunk} PATCHes of {fmt_size(chunk)} ({stat})",
+                    "MiB/s", "higher")
         self.metric(rss_key, f"Peak RSS growth during chunked push", "MiB", "lower")
         repo = self.repo("chunked")
-        log(f"chunked push {fmt_size(size)} in {fmt_size(chunk)} chunks -> {repo}")
+        log(f"chunked push {fmt_size(size)} in {fmt_size(chunk)} chunks x{reps} -> {repo}")
+        samples = {t.name: [] for t in self.alive()}
+        rss = {t.name: [] for t in self.alive()}
+        for rep in range(reps):
+            for t in self.order(rep):
+                if self.results[t.name].get(key, {}).get("error"):
+                    continue
+                blob = make_blob(self.tmpdir, size, f"{t.name}-chunked-{rep}")
+                settle()
+                c = t.connect()
+                try:
+                    sampler = RssSampler(t.pid)
+                    with sampler:
+                        t0 = time.perf_counter()
+                        c.push_chunked(repo, blob, chunk)
+                        dt = time.perf_counter() - t0
+                    samples[t.name].append(size / MiB / dt)
+                    g = sampler.growth_mib()
+                    if t.pid is not None and g is not None:
+                        rss[t.name].append(g)
+                    log(f"  {t.name}: {dt:.2f}s ({size / MiB / dt:.1f} MiB/s)"
+                        + (f", peak RSS growth {g:.1f} MiB" if t.pid is not None and g is not None else ""))
+                    # Verify the assembled blob has the uploaded size.
+                    r = c.request("HEAD", f"/v2/{repo}/blobs/{blob.digest}", expect=200, follow_redirects=True)
+                    cl = r.header("Content-Length")
+                    if cl is not None and int(cl) != size:
+                        raise BenchError(f"HEAD after chunked upload: Content-Length {cl}, expected {size}")
+                except BenchError as e:
+                    self.fail(t, key, e)
+                finally:
+                    c.close()
+                    blob.delete()
         for t in self.alive():
-            blob = make_blob(self.tmpdir, size, f"{t.name}-chunked")
-            settle()
-            c = t.connect()
-            try:
-                sampler = RssSampler(t.pid)
-                with sampler:
-                    t0 = time.perf_counter()
-                    c.push_chunked(repo, blob, chunk)
-                    dt = time.perf_counter() - t0
-                self.record(t, key, size / MiB / dt, seconds=dt, chunks=math.ceil(size / chunk))
-                log(f"  {t.name}: {dt:.2f}s ({size / MiB / dt:.1f} MiB/s)")
-                if t.pid is not None and sampler.growth_mib() is not None:
-                    self.record(t, rss_key, sampler.growth_mib(), pid=t.pid)
-                    log(f"  {t.name}: peak RSS growth {sampler.growth_mib():.1f} MiB")
-                # Verify the assembled blob is what we uploaded.
-                r = c.request("HEAD", f"/v2/{repo}/blobs/{blob.digest}", expect=200, follow_redirects=True)
-                cl = r.header("Content-Length")
-                if cl is not None and int(cl) != size:
-                    raise BenchError(f"HEAD after chunked upload: Content-Length {cl}, expected {size}")
-            except BenchError as e:
-                self.fail(t, key, e)
-            finally:
-                c.close()
-                blob.delete()
+            s = samples[t.name]
+            if s and not self.results[t.name].get(key, {}).get("error"):
+                self.record(t, key, statistics.median(s), samples=s, chunks=math.ceil(size / chunk))
+            if rss[t.name]:
+                self.record(t, rss_key, max(rss[t.name]), pid=t.pid, samples=rss[t.name])
 
     def _push_small_image(self, c: Client, repo):
         config = json.dumps({
@@ -818,14 +839,19 @@ class Bench:
 
     def bench_manifest_rps(self):
         duration = self.args.wrk_duration or (3 if self.quick else 10)
+        rounds = max(1, self.args.wrk_rounds)
+        cooldown = 1.0 if self.quick else 3.0
         conns, threads = 32, 2
         k_rps, k_p50, k_p99 = "manifest_rps", "manifest_p50", "manifest_p99"
-        self.metric(k_rps, f"Manifest GET: wrk -t{threads} -c{conns} -d{duration}s", "req/s", "higher", "{:.0f}")
-        self.metric(k_p50, "Manifest GET: latency p50", "ms", "lower", "{:.2f}")
-        self.metric(k_p99, "Manifest GET: latency p99", "ms", "lower", "{:.2f}")
+        rtxt = f", mean of {rounds} rounds" if rounds > 1 else ""
+        self.metric(k_rps, f"Manifest GET: wrk -t{threads} -c{conns} -d{duration}s{rtxt}", "req/s", "higher", "{:.0f}")
+        self.metric(k_p50, f"Manifest GET: latency p50{rtxt}", "ms", "lower", "{:.2f}")
+        self.metric(k_p99, f"Manifest GET: latency p99{rtxt}", "ms", "lower", "{:.2f}")
         wrk = shutil.which("wrk")
         repo = self.repo("manifest")
-        log(f"manifest GET throughput (wrk, {conns} connections, {duration}s) -> {repo}:v1")
+        path = f"/v2/{repo}/manifests/v1"
+        log(f"manifest GET throughput (wrk, {conns} connections, {rounds} x {duration}s per target) -> {repo}:v1")
+        ready = []
         for t in self.alive():
             c = t.connect()
             try:
@@ -833,49 +859,81 @@ class Bench:
                     raise BenchError("wrk not found in PATH")
                 manifest, mdigest = self._push_small_image(c, repo)
                 c.put_manifest(repo, "v1", manifest)
-                path = f"/v2/{repo}/manifests/v1"
                 r = c.request("GET", path, headers={"Accept": OCI_MANIFEST}, expect=200)
                 if r.body != manifest:
                     raise BenchError("GET manifest returned different bytes than were pushed")
                 dcd = r.header("Docker-Content-Digest")
                 if dcd and dcd != mdigest:
                     raise BenchError(f"Docker-Content-Digest {dcd} != {mdigest}")
-                # Make sure a token (if any) outlives the wrk run.
-                auth = t.auth_header(scope_for_path(path), min_validity=duration * 2 + 30)
-                cmd_base = [wrk, f"-t{threads}", f"-c{conns}", "--latency", "--timeout", "5s",
-                            "-H", f"Accept: {OCI_MANIFEST}"]
-                if auth:
-                    cmd_base += ["-H", f"Authorization: {auth}"]
-                url = t.base + path
-                settle()
-                if not self.quick:
-                    # Short warm-up (connection setup, caches) that is not measured.
-                    subprocess.run(cmd_base + ["-d1s", url], stdout=subprocess.DEVNULL,
-                                   stderr=subprocess.DEVNULL, timeout=60)
-                p = subprocess.run(cmd_base + [f"-d{duration}s", url], capture_output=True,
-                                   text=True, timeout=duration + 60)
-                if p.returncode != 0:
-                    raise BenchError(f"wrk exited {p.returncode}: {p.stderr.strip() or p.stdout.strip()}")
-                res = parse_wrk(p.stdout)
-                if res.get("rps") is None:
-                    raise BenchError(f"could not parse wrk output:\n{p.stdout}")
-                self.record(t, k_rps, res["rps"], requests=res.get("requests"),
-                            non2xx=res.get("non2xx", 0), socket_errors=res.get("socket_errors"))
-                if res.get("p50") is not None:
-                    self.record(t, k_p50, res["p50"])
-                if res.get("p99") is not None:
-                    self.record(t, k_p99, res["p99"])
-                log(f"  {t.name}: {res['rps']:.0f} req/s, p50 {res.get('p50')} ms, p99 {res.get('p99')} ms"
-                    f", non-2xx {res.get('non2xx', 0)}, socket errors {res.get('socket_errors')}")
-                if res.get("non2xx"):
-                    raise BenchError(f"{res['non2xx']} of {res.get('requests')} responses were not 2xx/3xx")
-                se = res.get("socket_errors") or {}
-                if sum(se.values()) > 0:
-                    raise BenchError(f"wrk socket errors: {se}")
-            except (BenchError, subprocess.TimeoutExpired) as e:
+                ct = (r.header("Content-Type") or "").split(";")[0].strip()
+                if ct and ct != OCI_MANIFEST:
+                    self.notes.append(f"{t.name}: manifest GET returned Content-Type {ct!r}")
+                ready.append(t)
+            except BenchError as e:
                 self.fail(t, k_rps, e)
             finally:
                 c.close()
+        runs = {t.name: [] for t in ready}
+        failed = set()
+        # Rounds in alternating order (A B, B A, ...) so that slow drifts of the
+        # machine's speed (CPU throttling on small VMs) hit all targets equally.
+        for rnd in range(rounds):
+            order = ready if rnd % 2 == 0 else ready[::-1]
+            for t in order:
+                if t.name in failed:
+                    continue
+                try:
+                    auth = t.auth_header(scope_for_path(path), min_validity=duration + 30)
+                    cmd = [wrk, f"-t{threads}", f"-c{conns}", "--latency", "--timeout", "5s",
+                           "-H", f"Accept: {OCI_MANIFEST}"]
+                    if auth:
+                        cmd += ["-H", f"Authorization: {auth}"]
+                    url = t.base + path
+                    settle(cooldown)
+                    if not self.quick:
+                        # Short warm-up (connection setup, caches) that is not measured.
+                        subprocess.run(cmd + ["-d1s", url], stdout=subprocess.DEVNULL,
+                                       stderr=subprocess.DEVNULL, timeout=60)
+                    p = subprocess.run(cmd + [f"-d{duration}s", url], capture_output=True,
+                                       text=True, timeout=duration + 60)
+                    if p.returncode != 0:
+                        raise BenchError(f"wrk exited {p.returncode}: {p.stderr.strip() or p.stdout.strip()}")
+                    res = parse_wrk(p.stdout)
+                    if res.get("rps") is None:
+                        raise BenchError(f"could not parse wrk output:\n{p.stdout}")
+                    runs[t.name].append(res)
+                    log(f"  {t.name} round {rnd + 1}: {res['rps']:.0f} req/s, p50 {res.get('p50')} ms, "
+                        f"p99 {res.get('p99')} ms, non-2xx {res.get('non2xx', 0)}, "
+                        f"socket errors {sum((res.get('socket_errors') or {}).values())}")
+                except (BenchError, subprocess.TimeoutExpired) as e:
+                    failed.add(t.name)
+                    self.fail(t, k_rps, e)
+        for t in ready:
+            rs = runs[t.name]
+            if not rs:
+                continue
+            def mean(k):
+                vals = [r[k] for r in rs if r.get(k) is not None]
+                return statistics.mean(vals) if vals else None
+            non2xx = sum(r.get("non2xx", 0) for r in rs)
+            requests = sum(r.get("requests") or 0 for r in rs)
+            sock = {}
+            for r in rs:
+                for k, v in (r.get("socket_errors") or {}).items():
+                    sock[k] = sock.get(k, 0) + v
+            err = self.results[t.name].get(k_rps, {}).get("error")
+            self.record(t, k_rps, mean("rps"), rounds=[r.get("rps") for r in rs], requests=requests,
+                        non2xx=non2xx, socket_errors=sock)
+            if err:
+                self.results[t.name][k_rps]["error"] = err
+            if mean("p50") is not None:
+                self.record(t, k_p50, mean("p50"), rounds=[r.get("p50") for r in rs])
+            if mean("p99") is not None:
+                self.record(t, k_p99, mean("p99"), rounds=[r.get("p99") for r in rs])
+            if non2xx:
+                self.fail(t, k_rps, f"{non2xx} of {requests} responses were not 2xx/3xx")
+            if sum(sock.values()) > 0:
+                self.fail(t, k_rps, f"wrk socket errors: {sock}")
 
     def bench_tags(self):
         ntags = self.args.tags or (1000 if self.quick else 10000)
@@ -891,27 +949,42 @@ class Bench:
         repo = self.repo("tags")
         log(f"tags/list with {ntags} tags -> {repo}")
         names = [f"t{i:05d}" for i in range(ntags)]
+        # Create the tags in two halves, in A B / B A order, to cancel drift.
+        halves = [names[: ntags // 2], names[ntags // 2:]]
+        ready, manifests, elapsed = [], {}, {}
         for t in self.alive():
             c = t.connect()
             try:
-                manifest, _ = self._push_small_image(c, repo)
+                manifests[t.name], _ = self._push_small_image(c, repo)
+                ready.append(t)
+                elapsed[t.name] = 0.0
+            except BenchError as e:
+                self.fail(t, k_create, e)
+            finally:
+                c.close()
+        for half_no, half in enumerate(halves):
+            order = ready if half_no % 2 == 0 else ready[::-1]
+            for t in order:
+                if self.results[t.name].get(k_create, {}).get("error"):
+                    continue
+                manifest = manifests[t.name]
                 local = threading.local()
                 made = []
+                lock = threading.Lock()
 
-                def put(tag, t=t):
+                def put(tag, t=t, local=local, made=made, lock=lock, manifest=manifest):
                     cl = getattr(local, "client", None)
                     if cl is None:
                         cl = local.client = t.connect()
-                        made.append(cl)
+                        with lock:
+                            made.append(cl)
                     cl.put_manifest(repo, tag, manifest)
 
                 settle()
                 t0 = time.perf_counter()
+                failed, first_err = 0, None
                 with concurrent.futures.ThreadPoolExecutor(max_workers=8) as ex:
-                    futs = [ex.submit(put, n) for n in names]
-                    failed = 0
-                    first_err = None
-                    for f in futs:
+                    for f in [ex.submit(put, n) for n in half]:
                         try:
                             f.result()
                         except Exception as e:  # noqa: BLE001 - report the first one
@@ -920,37 +993,60 @@ class Bench:
                 dt = time.perf_counter() - t0
                 for cl in made:
                     cl.close()
+                elapsed[t.name] += dt
+                log(f"  {t.name}: tagged {len(half)} in {dt:.1f}s ({len(half) / dt:.0f} tags/s)")
                 if failed:
-                    raise BenchError(f"{failed} of {ntags} tag PUTs failed, first: {first_err}")
-                self.record(t, k_create, ntags / dt, seconds=dt, tags=ntags)
-                log(f"  {t.name}: created {ntags} tags in {dt:.1f}s ({ntags / dt:.0f} tags/s)")
+                    self.fail(t, k_create, f"{failed} of {len(half)} tag PUTs failed, first: {first_err}")
+        ready = [t for t in ready if not self.results[t.name].get(k_create, {}).get("error")]
+        for t in ready:
+            self.record(t, k_create, ntags / elapsed[t.name], seconds=elapsed[t.name], tags=ntags)
+            log(f"  {t.name}: created {ntags} tags in {elapsed[t.name]:.1f}s ({ntags / elapsed[t.name]:.0f} tags/s)")
 
-                settle()
-                for key50, key90, query in ((k_full_p50, k_full_p90, ""), (k_page_p50, k_page_p90, "?n=100")):
-                    lat = []
-                    count = None
-                    link = None
-                    for _ in range(nreq):
-                        t0 = time.perf_counter()
-                        r = c.request("GET", f"/v2/{repo}/tags/list{query}", expect=200)
-                        lat.append((time.perf_counter() - t0) * 1000.0)
-                        count = len(json.loads(r.body).get("tags") or [])
-                        link = r.header("Link")
-                    if not query and count != ntags:
-                        raise BenchError(f"full tags/list returned {count} tags, expected {ntags}")
-                    self.record(t, key50, statistics.median(lat), samples=lat, returned_tags=count,
-                                link_header=bool(link))
-                    self.record(t, key90, percentile(lat, 90), returned_tags=count)
-                    log(f"  {t.name}: tags/list{query or ' (full)'}: median {statistics.median(lat):.2f} ms, "
-                        f"p90 {percentile(lat, 90):.2f} ms, {count} tags returned")
-                    if query and count > 100:
+        settle()
+        clients = {t.name: t.connect() for t in ready}
+        try:
+            for key50, key90, query in ((k_full_p50, k_full_p90, ""), (k_page_p50, k_page_p90, "?n=100")):
+                lat = {t.name: [] for t in ready}
+                count = {}
+                link = {}
+                bad = set()
+                # Interleave the targets request by request (A B, B A, ...).
+                for i in range(nreq):
+                    for t in (ready if i % 2 == 0 else ready[::-1]):
+                        if t.name in bad:
+                            continue
+                        try:
+                            t0 = time.perf_counter()
+                            r = clients[t.name].request("GET", f"/v2/{repo}/tags/list{query}", expect=200)
+                            lat[t.name].append((time.perf_counter() - t0) * 1000.0)
+                            try:
+                                count[t.name] = len(json.loads(r.body).get("tags") or [])
+                            except (ValueError, AttributeError):
+                                raise BenchError(f"tags/list returned invalid JSON: {r.snippet()}")
+                            link[t.name] = r.header("Link")
+                        except BenchError as e:
+                            bad.add(t.name)
+                            self.fail(t, key50, e)
+                for t in ready:
+                    if t.name in bad:
+                        continue
+                    n = count.get(t.name)
+                    if not query and n != ntags:
+                        self.fail(t, key50, f"full tags/list returned {n} tags, expected {ntags}")
+                        continue
+                    l = lat[t.name]
+                    self.record(t, key50, statistics.median(l), samples=l, returned_tags=n,
+                                link_header=link.get(t.name))
+                    self.record(t, key90, percentile(l, 90), returned_tags=n)
+                    log(f"  {t.name}: tags/list{query or ' (full)'}: median {statistics.median(l):.2f} ms, "
+                        f"p90 {percentile(l, 90):.2f} ms, {n} tags returned")
+                    if query and n > 100:
                         self.notes.append(
-                            f"{t.name} ignores ?n=100 on tags/list (returned {count} tags), so its "
+                            f"{t.name} ignores ?n=100 on tags/list (returned {n} tags), so its "
                             "'tags/list?n=100' numbers are for the full list."
                         )
-            except BenchError as e:
-                self.fail(t, k_create, e)
-            finally:
+        finally:
+            for c in clients.values():
                 c.close()
 
     # -- run / report ------------------------------------------------------
@@ -1193,7 +1289,9 @@ def main(argv=None):
     ap.add_argument("--tmpdir", default=None, help="where to write the random blobs (default: system temp dir)")
     ap.add_argument("--only", default=None, help="comma list of steps to run: blobs,chunked,manifest,tags")
     ap.add_argument("--tags", type=int, default=None, help="override the number of tags (default 10000, quick 1000)")
-    ap.add_argument("--wrk-duration", type=int, default=None, help="override wrk duration in seconds")
+    ap.add_argument("--wrk-duration", type=int, default=None, help="override wrk duration in seconds (default 10, quick 3)")
+    ap.add_argument("--wrk-rounds", type=int, default=2,
+                    help="wrk runs per target, in alternating target order; the mean is reported (default 2)")
     args = ap.parse_args(argv)
 
     targets_kv = []

@@ -65,8 +65,12 @@ def server(slipway_bin, tmp_path_factory, request):
 def pytest_runtest_makereport(item, call):
     outcome = yield
     report = outcome.get_result()
-    if report.failed or (report.when == "call" and hasattr(report, "wasxfail")):
+    if report.failed or hasattr(report, "wasxfail"):
         for srv in getattr(item, "_slipway_servers", []):
+            if report.when == "call":
+                # The server's log output is block-buffered when it goes to a file: stop the server
+                # first (fixture teardown then has nothing left to do) so the log is complete.
+                srv.stop()
             report.sections.append((f"{srv.name} log ({report.when})", srv.logs()))
 
 

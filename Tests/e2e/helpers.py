@@ -27,6 +27,7 @@ BUSYBOX_BASE = REPO_ROOT / "Tests" / "Fixtures" / "busybox-base"
 
 ADMIN_USER = "alice"
 ADMIN_PASSWORD = "alicepass1"
+CREDS_ALICE = f"{ADMIN_USER}:{ADMIN_PASSWORD}"
 
 # Generous upper bound for any single CLI call; a hang must fail the test, not the CI run.
 COMMAND_TIMEOUT = 180
@@ -351,3 +352,25 @@ def fetch_blob(server: SlipwayServer, token: str, repo: str, digest: str) -> byt
 
 def error_codes(body: bytes) -> list[str]:
     return [e.get("code") for e in json.loads(body).get("errors", [])]
+
+
+def request_count(server: SlipwayServer, method: str, route: str) -> float:
+    """Finished requests by method and route label, from slipway_http_requests_total."""
+    total = 0.0
+    for key, value in server.metrics().items():
+        if not key.startswith("slipway_http_requests_total{"):
+            continue
+        labels = dict(re.findall(r'(\w+)="([^"]*)"', key))
+        if labels.get("method") == method and labels.get("route") == route:
+            total += value
+    return total
+
+
+def wait_for_request_count(server: SlipwayServer, method: str, route: str, at_least: float, timeout: float = 15):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if request_count(server, method, route) >= at_least:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"the server did not finish a {method} {route} request within {timeout}s "
+                         f"(count stays at {request_count(server, method, route)})")

@@ -86,14 +86,15 @@ public struct RegistryError: Error, Sendable, CustomStringConvertible {
 }
 
 extension HTTPField.Name {
-    static let dockerDistributionAPIVersion = Self("Docker-Distribution-API-Version")!
-    static let dockerContentDigest = Self("Docker-Content-Digest")!
-    static let dockerUploadUUID = Self("Docker-Upload-UUID")!
-    static let ociSubject = Self("OCI-Subject")!
-    static let ociFiltersApplied = Self("OCI-Filters-Applied")!
-    static let requestID = Self("X-Request-ID")!
-    static let range = Self("Range")!
-    static let link = Self("Link")!
-    static let contentRange = Self("Content-Range")!
-    static let acceptRanges = Self("Accept-Ranges")!
+    // Registry headers, public so tests and clients in this package share one spelling.
+    public static let dockerDistributionAPIVersion = Self("Docker-Distribution-API-Version")!
+    public static let dockerContentDigest = Self("Docker-Content-Digest")!
+    public static let dockerUploadUUID = Self("Docker-Upload-UUID")!
+    public static let ociSubject = Self("OCI-Subject")!
+    public static let ociFiltersApplied = Self("OCI-Filters-Applied")!
+    public static let requestID = Self("X-Request-ID")!
+    public static let range = Self("Range")!
+    public static let link = Self("Link")!
+    public static let contentRange = Self("Content-Range")!
+    public static let acceptRanges = Self("Accept-Ranges")!
 }

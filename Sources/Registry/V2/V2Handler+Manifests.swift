@@ -38,15 +38,14 @@ extension V2Handler {
 
     func putManifest(_ request: Request, name: String, repo: Repository, reference: V2Route.ManifestReference) async throws -> Response {
         let limit = services.config.registry.maxManifestBytes
-        var request = request
-        let bytes: ByteBuffer
-        do {
-            bytes = try await request.collectBody(upTo: limit)
-        } catch {
-            if let e = error as? HTTPError, e.status == .contentTooLarge {
+        // Manifests are the only request bodies collected in memory, and only up to the cap.
+        var bytes = ByteBuffer()
+        for try await chunk in request.body {
+            if bytes.readableBytes + chunk.readableBytes > limit {
                 throw RegistryError(.manifestInvalid, "manifest exceeds the maximum size of \(limit) bytes", status: .contentTooLarge)
             }
-            throw error
+            var chunk = chunk
+            bytes.writeBuffer(&chunk)
         }
         let data = Data(buffer: bytes)
         guard let content = String(validating: data, as: UTF8.self) else {

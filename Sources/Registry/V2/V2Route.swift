@@ -41,6 +41,9 @@ public enum V2Route: Equatable, Sendable {
         }
     }
 
+    /// Every route label, so tests can prove each route has a row in the authorization matrix.
+    public static let allLabels = ["base", "catalog", "token", "tags_list", "manifest", "blob", "upload_start", "upload", "referrers"]
+
     /// The repository name exactly as it appears in the URL (token scopes use this form).
     public var name: String? {
         switch self {

@@ -1,0 +1,58 @@
+"""Private repositories: other users and anonymous clients can neither pull nor push them."""
+
+import json
+import re
+
+from helpers import ADMIN_PASSWORD, ADMIN_USER
+
+BOB_PASSWORD = "bobpass123"
+DENIED = re.compile(r"unauthorized|authentication required", re.IGNORECASE)
+
+
+def test_private_repositories_are_private(server, ctenv, ctenv_factory):
+    srv = server()
+    created = srv.create_user("bob", BOB_PASSWORD)
+    assert "bob" in created.stdout
+
+    # alice pushes a private repository (created on push).
+    ctenv.login(srv, ADMIN_USER, ADMIN_PASSWORD)
+    private = f"{srv.host}/alice/private:v1"
+    digest_file = ctenv.dir / "digest"
+    ctenv.podman("push", "--digestfile", digest_file, "localhost/busybox:latest", private)
+    alice_digest = digest_file.read_text().strip()
+
+    # Anonymous: no login at all.
+    anonymous = ctenv_factory()
+    anon_pull = anonymous.podman("pull", private, check=False)
+    assert anon_pull.returncode != 0
+    assert DENIED.search(anon_pull.stderr), anon_pull.stderr
+    assert anonymous.podman("images", "-q").stdout.strip() == ""
+
+    bob = ctenv_factory(load_busybox=True)
+    assert "Login Succeeded" in bob.login(srv, "bob", BOB_PASSWORD).stdout
+
+    bob_pull = bob.podman("pull", private, check=False)
+    assert bob_pull.returncode != 0
+    assert DENIED.search(bob_pull.stderr), bob_pull.stderr
+
+    bob_overwrite = bob.podman("push", "localhost/busybox:latest", f"{srv.host}/alice/private:bob", check=False)
+    assert bob_overwrite.returncode != 0
+    assert DENIED.search(bob_overwrite.stderr), bob_overwrite.stderr
+    bob_new = bob.podman("push", "localhost/busybox:latest", f"{srv.host}/alice/from-bob:v1", check=False)
+    assert bob_new.returncode != 0
+    assert DENIED.search(bob_new.stderr), bob_new.stderr
+
+    # Nothing of bob's landed in alice's namespace.
+    tags = json.loads(ctenv.skopeo("list-tags", f"docker://{srv.host}/alice/private").stdout)["Tags"]
+    assert tags == ["v1"]
+    assert ctenv.skopeo("inspect", "--format", "{{.Digest}}", f"docker://{private}").stdout.strip() == alice_digest
+    from_bob = ctenv.skopeo("list-tags", f"docker://{srv.host}/alice/from-bob", check=False)
+    assert from_bob.returncode != 0, f"bob's refused push created alice/from-bob: {from_bob.stdout}"
+
+    # bob may push to his own namespace, and his repository is private to him in turn.
+    own = f"{srv.host}/bob/mine:v1"
+    bob.podman("push", "localhost/busybox:latest", own)
+    assert json.loads(bob.skopeo("list-tags", f"docker://{srv.host}/bob/mine").stdout)["Tags"] == ["v1"]
+    anon_own = anonymous.podman("pull", own, check=False)
+    assert anon_own.returncode != 0
+    assert DENIED.search(anon_own.stderr), anon_own.stderr

@@ -1,0 +1,67 @@
+"""The operator CLI: create-user, create-token, --help and configuration errors."""
+
+import re
+
+from helpers import basic, http_request, run
+
+
+def test_create_user_while_serving(server):
+    srv = server()
+    first = srv.create_user("carol", "carolpass1")
+    assert first.returncode == 0
+    assert "carol" in first.stdout
+
+    # The new account works against the running server at once.
+    status, _, body = http_request(srv, "GET", f"/v2/auth?service={srv.host}",
+                                   headers={"Authorization": basic("carol", "carolpass1")})
+    assert status == 200, body
+    status, _, _ = http_request(srv, "GET", f"/v2/auth?service={srv.host}",
+                                headers={"Authorization": basic("carol", "wrongpass1")})
+    assert status == 401
+
+    again = srv.create_user("carol", "otherpass1", check=False)
+    assert again.returncode != 0
+    assert re.search(r"carol.*already exists", again.stderr), again.stderr
+    # The original password still works: the failed attempt changed nothing.
+    status, _, _ = http_request(srv, "GET", f"/v2/auth?service={srv.host}",
+                                headers={"Authorization": basic("carol", "carolpass1")})
+    assert status == 200
+
+    short = srv.create_user("dave", "short", check=False)
+    assert short.returncode != 0
+    assert "at least 8 characters" in short.stderr, short.stderr
+    status, _, _ = http_request(srv, "GET", f"/v2/auth?service={srv.host}",
+                                headers={"Authorization": basic("dave", "short")})
+    assert status == 401, "a rejected user can log in"
+
+    spaced = srv.create_user("erin", "pass word1", check=False)
+    assert spaced.returncode != 0
+    assert "whitespace" in spaced.stderr, spaced.stderr
+
+    token = srv.cli("admin", "create-token", "--user", "carol")
+    lines = token.stdout.strip().splitlines()
+    assert len(lines) == 1 and len(lines[0]) >= 20 and " " not in lines[0], token.stdout
+    second = srv.cli("admin", "create-token", "--user", "carol")
+    assert second.stdout.strip() != lines[0], "two create-token calls printed the same token"
+    nobody = srv.cli("admin", "create-token", "--user", "nobody", check=False)
+    assert nobody.returncode != 0
+    assert "nobody" in nobody.stderr, nobody.stderr
+    assert srv.running
+
+
+def test_help_lists_commands(slipway_bin):
+    out = run([slipway_bin, "--help"]).stdout
+    for command in ("serve", "admin", "migrate", "config"):
+        assert re.search(rf"^\s+{command}\s", out, re.MULTILINE), f"--help does not list {command}:\n{out}"
+    keys = run([slipway_bin, "config"]).stdout
+    assert "registry.readOnly" in keys and "SLIPWAY_REGISTRY_READ_ONLY" in keys
+
+
+def test_unknown_config_key_is_rejected(slipway_bin, tmp_path):
+    config = tmp_path / "bad.yaml"
+    config.write_text("server:\n  prot: 1\n")
+    proc = run([slipway_bin, "serve", "--config", config, "--host", "127.0.0.1", "--port", "0",
+                "--data-dir", tmp_path / "data"], check=False, timeout=30, cwd=tmp_path)
+    assert proc.returncode != 0
+    assert "server.prot" in proc.stderr, proc.stderr
+    assert "Slipway is ready" not in proc.stdout
