@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Runs the whole test suite: Swift unit/protocol tests on SQLite and a throwaway PostgreSQL,
+# then the end-to-end tests that drive real podman, skopeo and buildah against a live server.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/install-deps.sh --test
+
+PGDIR=$(mktemp -d /tmp/slipway-pg.XXXXXX)
+PGPORT=${SLIPWAY_TEST_PG_PORT:-55433}
+cleanup() {
+  BIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$BIN/pg_ctl" -D "$PGDIR/data" -m fast -w stop >/dev/null 2>&1 || true
+  else "$BIN/pg_ctl" -D "$PGDIR/data" -m fast -w stop >/dev/null 2>&1 || true; fi
+  rm -rf "$PGDIR"
+}
+trap cleanup EXIT
+export SLIPWAY_TEST_POSTGRES_URL=$(scripts/start-postgres.sh "$PGDIR" "$PGPORT")
+echo "PostgreSQL for tests: $SLIPWAY_TEST_POSTGRES_URL"
+
+swift build --build-tests
+swift test --skip-build
+SLIPWAY_BIN="$PWD/.build/debug/slipway" python3 -m pytest Tests/e2e -q
