@@ -934,6 +934,10 @@ class Bench:
                 self.fail(t, k_rps, f"{non2xx} of {requests} responses were not 2xx/3xx")
             if sum(sock.values()) > 0:
                 self.fail(t, k_rps, f"wrk socket errors: {sock}")
+            if self.results[t.name][k_rps].get("error"):
+                for k in (k_p50, k_p99):
+                    if k in self.results[t.name]:
+                        self.results[t.name][k]["error"] = "see manifest_rps"
 
     def bench_tags(self):
         ntags = self.args.tags or (1000 if self.quick else 10000)

@@ -3,7 +3,7 @@
 import json
 import re
 
-from helpers import ADMIN_PASSWORD, ADMIN_USER
+from helpers import ADMIN_PASSWORD, ADMIN_USER, http_request
 
 BOB_PASSWORD = "bobpass123"
 DENIED = re.compile(r"unauthorized|authentication required", re.IGNORECASE)
@@ -48,6 +48,17 @@ def test_private_repositories_are_private(server, ctenv, ctenv_factory):
     assert ctenv.skopeo("inspect", "--format", "{{.Digest}}", f"docker://{private}").stdout.strip() == alice_digest
     from_bob = ctenv.skopeo("list-tags", f"docker://{srv.host}/alice/from-bob", check=False)
     assert from_bob.returncode != 0, f"bob's refused push created alice/from-bob: {from_bob.stdout}"
+
+    # bob cannot mount alice's private blob into his own repository by naming it as the source.
+    layer = json.loads(ctenv.raw_manifest(f"docker://{private}"))["layers"][0]["digest"]
+    token = srv.token("bob", BOB_PASSWORD, "repository:bob/stolen:pull,push repository:alice/private:pull")
+    auth = {"Authorization": f"Bearer {token}"}
+    status, headers, body = http_request(srv, "POST", f"/v2/bob/stolen/blobs/uploads/?mount={layer}&from=alice/private",
+                                         headers={**auth, "Content-Length": "0"})
+    assert status == 202, f"cross-user mount was not refused: {status} {headers} {body!r}"
+    assert "/blobs/uploads/" in headers.get("location", "")
+    status, _, _ = http_request(srv, "HEAD", f"/v2/bob/stolen/blobs/{layer}", headers=auth)
+    assert status == 404, "alice's private blob became readable through bob's repository"
 
     # bob may push to his own namespace, and his repository is private to him in turn.
     own = f"{srv.host}/bob/mine:v1"

@@ -42,6 +42,7 @@ public enum SlipwayApplication {
                 }
             }
         }
+        AccountsAPI(services: services).register(on: router)
         let health = HealthCheck(services: services)
         router.get("/health/instance") { _, _ in await health.response() }
         router.get("/metrics") { _, _ in

@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import JWTKit
+import Synchronization
 
 /// Claims of the registry bearer tokens issued by `GET /v2/auth`, in the Docker token format.
 public struct RegistryTokenClaims: JWTPayload, Equatable {
@@ -53,6 +54,9 @@ public struct RegistryTokenService: Sendable {
     private let keys: JWTKeyCollection
     private let kid: JWKIdentifier
     public let lifetime: TimeInterval
+    /// Tokens already verified, so a client reusing its token for hundreds of requests pays for
+    /// one signature check. Entries are re-checked for expiry and audience on every use.
+    private let verified = VerifiedTokenCache(capacity: 10_000)
 
     public init(store: MetadataStore, lifetimeSeconds: Int) async throws {
         let generated = ES256PrivateKey()
@@ -81,9 +85,32 @@ public struct RegistryTokenService: Sendable {
 
     /// Verifies signature, lifetime, issuer and audience. Throws on any mismatch.
     public func verify(_ token: String, audience: String) async throws -> RegistryTokenClaims {
+        if let cached = verified.get(token), cached.exp.value > Date().addingTimeInterval(-30) {
+            try cached.aud.verifyIntendedAudience(includes: audience)
+            return cached
+        }
         let claims = try await keys.verify(token, as: RegistryTokenClaims.self)
         guard claims.iss.value == Self.issuer else { throw JWTError.claimVerificationFailure(failedClaim: claims.iss, reason: "issuer") }
+        verified.put(token, claims)
         try claims.aud.verifyIntendedAudience(includes: audience)
         return claims
+    }
+}
+
+/// A bounded map of verified tokens. When full it is simply cleared: tokens are short-lived and
+/// re-verifying one is cheap, so no eviction order is worth keeping.
+final class VerifiedTokenCache: Sendable {
+    private let entries = Mutex<[String: RegistryTokenClaims]>([:])
+    private let capacity: Int
+
+    init(capacity: Int) { self.capacity = capacity }
+
+    func get(_ token: String) -> RegistryTokenClaims? { entries.withLock { $0[token] } }
+
+    func put(_ token: String, _ claims: RegistryTokenClaims) {
+        entries.withLock { map in
+            if map.count >= capacity { map.removeAll(keepingCapacity: true) }
+            map[token] = claims
+        }
     }
 }

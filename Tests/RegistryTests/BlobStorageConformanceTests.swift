@@ -1,0 +1,90 @@
+import Foundation
+import NIOCore
+import Registry
+import Testing
+
+/// The contract every `BlobStorageDriver` must meet. New drivers (S3) add a constructor to
+/// `drivers` and inherit every assertion.
+@Suite("Blob storage driver conformance")
+struct BlobStorageConformanceTests {
+    static func drivers() async throws -> [(String, any BlobStorageDriver)] {
+        let dir = NSTemporaryDirectory() + "slipway-storage-" + UUID().uuidString.prefix(8)
+        return [("filesystem", try await FilesystemBlobStorage(root: dir))]
+    }
+
+    static func read(_ driver: any BlobStorageDriver, _ digest: Digest, _ range: Range<Int64>) async throws -> [UInt8] {
+        var out: [UInt8] = []
+        try await driver.read(digest, range: range) { out += Array(buffer: $0) }
+        return out
+    }
+
+    @Test func writerCommitCancelAndPublish() async throws {
+        for (name, driver) in try await Self.drivers() {
+            let id = UUID().uuidString.lowercased()
+            try await driver.createUpload(id)
+            #expect(try await driver.uploadSize(id) == 0, "\(name)")
+
+            let w1 = try await driver.uploadWriter(id, at: 0)
+            try await w1.write(ByteBuffer(string: "hello "))
+            #expect(try await w1.commit() == 6)
+
+            // A cancelled writer leaves the upload exactly as it was.
+            let w2 = try await driver.uploadWriter(id, at: 6)
+            try await w2.write(ByteBuffer(string: "garbage that must vanish"))
+            await w2.cancel()
+            #expect(try await driver.uploadSize(id) == 6, "\(name)")
+
+            let w3 = try await driver.uploadWriter(id, at: 6)
+            try await w3.write(ByteBuffer(string: "world"))
+            #expect(try await w3.commit() == 11)
+
+            let digest = Digest.sha256(of: Array("hello world".utf8))
+            #expect(try await driver.stat(digest) == nil, "blob must not be visible before commit (\(name))")
+            try await driver.commitUpload(id, as: digest)
+            #expect(try await driver.stat(digest) == 11)
+            #expect(try await driver.uploadSize(id) == nil)
+            #expect(try await Self.read(driver, digest, 0..<11) == Array("hello world".utf8))
+            #expect(try await Self.read(driver, digest, 6..<11) == Array("world".utf8))
+
+            // Committing identical content again keeps one copy and discards the upload.
+            let again = UUID().uuidString.lowercased()
+            try await driver.createUpload(again)
+            let w4 = try await driver.uploadWriter(again, at: 0)
+            try await w4.write(ByteBuffer(string: "hello world"))
+            _ = try await w4.commit()
+            try await driver.commitUpload(again, as: digest)
+            #expect(try await driver.uploadSize(again) == nil)
+            #expect(try await Self.read(driver, digest, 0..<11) == Array("hello world".utf8))
+
+            try await driver.delete(digest)
+            #expect(try await driver.stat(digest) == nil)
+        }
+    }
+
+    @Test func uploadIdsCannotEscapeTheUploadArea() async throws {
+        for (_, driver) in try await Self.drivers() {
+            for bad in ["../x", "a/b", "", "UPPER", "x y"] {
+                await #expect(throws: (any Error).self, "\(bad)") { try await driver.createUpload(bad) }
+            }
+        }
+    }
+
+    @Test func largeStreamedUploadRehashes() async throws {
+        for (_, driver) in try await Self.drivers() {
+            let id = UUID().uuidString.lowercased()
+            try await driver.createUpload(id)
+            let writer = try await driver.uploadWriter(id, at: 0)
+            var expected = StreamingDigester()
+            let chunk = ByteBuffer(bytes: (0..<65_536).map { UInt8($0 & 0xff) })
+            for _ in 0..<64 {  // 4 MiB in 64 KiB pieces
+                try await writer.write(chunk)
+                chunk.withUnsafeReadableBytes { expected.update($0) }
+            }
+            #expect(try await writer.commit() == 4 * 1024 * 1024)
+            var actual = StreamingDigester()
+            try await driver.readUpload(id) { $0.withUnsafeReadableBytes { actual.update($0) } }
+            #expect(actual.finalize(.sha256) == expected.finalize(.sha256))
+            try await driver.deleteUpload(id)
+        }
+    }
+}
