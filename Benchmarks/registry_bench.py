@@ -33,6 +33,7 @@ import platform
 import re
 import secrets
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -457,6 +458,9 @@ class Client:
                 conn.request(method, path, body=body, headers=h)
                 r = conn.getresponse()
                 resp = self._read(r, keep_body)
+            except ConnectionRefusedError as e:
+                conn.close()
+                raise BenchError(f"{method} {path.split('?')[0]}: connection refused ({self.t.base})")
             except socket.timeout as e:
                 conn.close()
                 raise BenchError(f"{method} {path.split('?')[0]}: timed out after {self.timeout:.0f}s ({e!r})")
@@ -628,6 +632,8 @@ class Bench:
         self.notes = []
         self.dead = set()  # targets that failed the connectivity check
         self.tmpdir = tempfile.mkdtemp(prefix="registry-bench-", dir=args.tmpdir)
+        self.t_start = time.monotonic()
+        self.elapsed = 0.0
 
     # -- bookkeeping ------------------------------------------------------
 
@@ -987,13 +993,16 @@ class Bench:
                 settle()
                 t0 = time.perf_counter()
                 failed, first_err = 0, None
-                with concurrent.futures.ThreadPoolExecutor(max_workers=8) as ex:
+                ex = concurrent.futures.ThreadPoolExecutor(max_workers=8)
+                try:
                     for f in [ex.submit(put, n) for n in half]:
                         try:
                             f.result()
                         except Exception as e:  # noqa: BLE001 - report the first one
                             failed += 1
                             first_err = first_err or e
+                finally:
+                    ex.shutdown(wait=True, cancel_futures=True)
                 dt = time.perf_counter() - t0
                 for cl in made:
                     cl.close()
@@ -1063,7 +1072,6 @@ class Bench:
             ("tags", self.bench_tags),
         ]
         only = set(self.args.only.split(",")) if self.args.only else None
-        t_start = time.monotonic()
         try:
             self.check_targets()
             for name, fn in steps:
@@ -1078,7 +1086,7 @@ class Bench:
                         self.fail(t, name, e)
         finally:
             shutil.rmtree(self.tmpdir, ignore_errors=True)
-        self.elapsed = time.monotonic() - t_start
+        self.elapsed = time.monotonic() - self.t_start
         for t in self.targets:
             if t.retries:
                 self.notes.append(f"{t.name}: {t.retries} request(s) were retried after a connection error.")
@@ -1326,6 +1334,10 @@ def main(argv=None):
                 raise SystemExit(f"--pid {name}={pid}: cannot read /proc/{pid}/status")
         targets.append(Target(name, url, c, pid))
 
+    def _on_term(signum, frame):
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, _on_term)
+
     bench = Bench(args, targets)
     log(f"run id {bench.run_id}; targets: " + ", ".join(f"{t.name}={t.base}" for t in targets)
         + (" (quick)" if args.quick else ""))
@@ -1333,7 +1345,7 @@ def main(argv=None):
         bench.run()
     except KeyboardInterrupt:
         log("interrupted; printing partial results")
-        bench.elapsed = 0.0
+        bench.elapsed = time.monotonic() - bench.t_start
         for t in targets:
             bench.errors[t.name].append("interrupted")
 

@@ -22,7 +22,7 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/.." && pwd)"
 
 usage() {
-    sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"
 }
 
 QUICK=()
@@ -70,6 +70,7 @@ case "$SLIPWAY_BIN" in /*) ;; *) SLIPWAY_BIN="$PWD/$SLIPWAY_BIN" ;; esac
 WORK="$(mktemp -d "${BENCH_WORKDIR:-${TMPDIR:-/tmp}}/slipway-bench.XXXXXX")"
 REG_PID=""
 SLIP_PID=""
+BENCH_PID=""
 OUT=""
 
 stop_pid() {
@@ -91,6 +92,11 @@ stop_pid() {
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
+    if [ -n "$BENCH_PID" ] && kill -0 "$BENCH_PID" 2>/dev/null; then
+        # Interrupted: the benchmark prints the partial results on SIGTERM.
+        stop_pid registry_bench.py "$BENCH_PID"
+        [ -f "$OUT/results.txt" ] && cat "$OUT/results.txt"
+    fi
     stop_pid slipway "$SLIP_PID"
     stop_pid docker-registry "$REG_PID"
     if [ -n "${OUT:-}" ] && [ -d "$OUT" ]; then
@@ -181,6 +187,9 @@ mkdir -p "$OUT"
 } >"$OUT/environment.txt"
 cat "$OUT/environment.txt" >&2
 
+# Run the benchmark as a background child and `wait` for it, so that INT/TERM
+# sent to this script are handled right away (bash defers traps while a
+# foreground child runs). Its stdout (the table) goes to results.txt.
 rc=0
 "$PYTHON" "$HERE/registry_bench.py" \
     --target "slipway=http://127.0.0.1:$SLIP_PORT" \
@@ -191,7 +200,11 @@ rc=0
     --tmpdir "$WORK/blobs" \
     --json "$OUT/results.json" \
     --markdown "$OUT/results.md" \
-    ${QUICK[@]+"${QUICK[@]}"} ${PASS[@]+"${PASS[@]}"} | tee "$OUT/results.txt" || rc=$?
+    ${QUICK[@]+"${QUICK[@]}"} ${PASS[@]+"${PASS[@]}"} >"$OUT/results.txt" &
+BENCH_PID=$!
+wait "$BENCH_PID" || rc=$?
+BENCH_PID=""
+cat "$OUT/results.txt"
 
 for name_pid in "slipway:$SLIP_PID" "docker-registry:$REG_PID"; do
     if ! kill -0 "${name_pid#*:}" 2>/dev/null; then

@@ -1,15 +1,18 @@
-"""Fixtures for the Slipway end-to-end suite (real podman, buildah, skopeo against a real server)."""
+"""Fixtures for the Slipway end-to-end suite (real podman, buildah, skopeo against a real server).
+
+Run from the repository root:  python3 -m pytest Tests/e2e -q
+The server binary is $SLIPWAY_BIN, default .build/debug/slipway (build it first).
+"""
 
 from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from helpers import (BUSYBOX_BASE, CTENV_SCRIPT, REPO_ROOT, CtEnv, SlipwayServer, new_ctenv_dir, run)
+from helpers import BUSYBOX_BASE, CTENV_SCRIPT, REPO_ROOT, CtEnv, SlipwayServer, new_ctenv_dir
 
 REQUIRED_TOOLS = ("podman", "buildah", "skopeo", "runc", "bash")
 BUSYBOX_BINARY = Path("/bin/busybox")
@@ -48,13 +51,13 @@ def server(slipway_bin, tmp_path_factory, request):
     base = tmp_path_factory.mktemp("slipway")
 
     def start(*, env: dict | None = None, config: Path | None = None, data_dir: Path | None = None,
-              admin=None, start: bool = True) -> SlipwayServer:
+              admin=None) -> SlipwayServer:
         n = len(started)
         kwargs = {"admin": admin} if admin is not None else {}
         srv = SlipwayServer(slipway_bin, data_dir or base / f"data{n}", base / "logs", env=env, config=config,
                             name=f"slipway{n}", **kwargs)
         started.append(srv)
-        return srv.start() if start else srv
+        return srv.start()
 
     yield start
     for srv in started:
@@ -68,8 +71,8 @@ def pytest_runtest_makereport(item, call):
     if report.failed or hasattr(report, "wasxfail"):
         for srv in getattr(item, "_slipway_servers", []):
             if report.when == "call":
-                # The server's log output is block-buffered when it goes to a file: stop the server
-                # first (fixture teardown then has nothing left to do) so the log is complete.
+                # Stop the server first (fixture teardown then has nothing left to do) so the
+                # attached log is complete, shutdown included.
                 srv.stop()
             report.sections.append((f"{srv.name} log ({report.when})", srv.logs()))
 

@@ -200,8 +200,9 @@ class SlipwayServer:
                 values[m.group(1) + (m.group(2) or "")] = float(m.group(3))
         return values
 
-    def token(self, user: str, password: str, scope: str) -> str:
-        query = urllib.parse.urlencode({"service": self.host, "scope": scope})
+    def token(self, user: str, password: str, *scopes: str) -> str:
+        """A registry bearer token; each scope goes in its own `scope` parameter (as Docker clients do)."""
+        query = urllib.parse.urlencode([("service", self.host)] + [("scope", s) for s in scopes])
         status, _, body = http_request(self, "GET", f"/v2/auth?{query}", headers={"Authorization": basic(user, password)})
         assert status == 200, f"token request failed: {status} {body!r}"
         token = json.loads(body)["token"]

@@ -51,7 +51,7 @@ def test_private_repositories_are_private(server, ctenv, ctenv_factory):
 
     # bob cannot mount alice's private blob into his own repository by naming it as the source.
     layer = json.loads(ctenv.raw_manifest(f"docker://{private}"))["layers"][0]["digest"]
-    token = srv.token("bob", BOB_PASSWORD, "repository:bob/stolen:pull,push repository:alice/private:pull")
+    token = srv.token("bob", BOB_PASSWORD, "repository:bob/stolen:pull,push", "repository:alice/private:pull")
     auth = {"Authorization": f"Bearer {token}"}
     status, headers, body = http_request(srv, "POST", f"/v2/bob/stolen/blobs/uploads/?mount={layer}&from=alice/private",
                                          headers={**auth, "Content-Length": "0"})

@@ -17,8 +17,9 @@ extension V2Handler {
         let identity = try await identityFromBasic(request, origin: origin)
         var scopes: [TokenScope] = []
         for value in request.uri.queryParameters.getAll("scope") {
-            // One parameter may carry several space-separated scopes (Docker token spec).
-            for part in value.split(separator: " ") {
+            // One parameter may carry several space-separated scopes (Docker token spec); some
+            // clients leave the space form-encoded as '+', which no scope can otherwise contain.
+            for part in value.split(whereSeparator: { $0 == " " || $0 == "+" }) {
                 scopes.append(try TokenScope(parsing: String(part), serviceHost: origin.service))
             }
         }

@@ -128,7 +128,16 @@ extension V2Handler {
         var received: Int64 = 0
         let limit = services.config.registry.maxBlobBytes
         do {
-            for try await buffer in request.body {
+            var iterator = request.body.makeAsyncIterator()
+            while true {
+                let next: ByteBuffer?
+                do {
+                    next = try await iterator.next()
+                } catch {
+                    // The client went away or broke the framing: their problem, not a server fault.
+                    throw RegistryError(.blobUploadInvalid, "the request body ended before it was complete; nothing was kept", status: .badRequest)
+                }
+                guard let buffer = next else { break }
                 received += Int64(buffer.readableBytes)
                 if offset + received > limit {
                     throw RegistryError(.sizeInvalid, "blob exceeds the maximum size of \(limit) bytes", status: .contentTooLarge)

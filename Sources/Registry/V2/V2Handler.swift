@@ -41,6 +41,11 @@ public struct V2Handler: Sendable {
             return try await token(request, origin: origin, context: context)
         }
         let caller = try await authorizer.authenticate(request, origin: origin)
+        // Maintenance mode refuses every write before anything (even an implicit repository
+        // creation) can happen.
+        if services.config.registry.readOnly && ![.get, .head].contains(method) && route.repositoryPath != nil {
+            throw RegistryError.readOnly
+        }
         switch route {
         case .base:
             guard method == .get || method == .head else { throw methodNotAllowed(method) }
