@@ -1,13 +1,26 @@
+import Foundation
 import Hummingbird
 
-/// The authenticated caller of an `/api/v1` request and the OAuth-style scopes its token carries.
+/// The authenticated caller of an `/api/v1` request and the OAuth-style scopes that cap it.
 public struct APICaller: Sendable {
     public let user: Namespace
     public let scopes: Set<String>
+    /// Signed in through the web session cookie (writes then need the CSRF token).
+    public let viaSession: Bool
+    public let csrfToken: String?
+
+    public static let allScopes: Set<String> = ["repo:read", "repo:write", "repo:admin", "repo:create", "user:read", "user:admin", "org:admin"]
+
+    public init(user: Namespace, scopes: Set<String>, viaSession: Bool = false, csrfToken: String? = nil) {
+        self.user = user
+        self.scopes = scopes
+        self.viaSession = viaSession
+        self.csrfToken = csrfToken
+    }
 
     /// Scopes cap what a token may do; they never grant a role the user lacks.
     public func require(_ scope: String) throws(APIError) {
-        if scopes.contains(scope) { return }
+        if scopes.contains(scope) || scopes.contains("super:user") { return }
         // admin ⊃ write ⊃ read within each family.
         let implied: [String: [String]] = [
             "repo:read": ["repo:write", "repo:admin"], "repo:write": ["repo:admin"],
@@ -18,18 +31,29 @@ public struct APICaller: Sendable {
     }
 }
 
-/// Authenticates `/api/v1` requests with `Authorization: Bearer <API token>`. (Cookie sessions
-/// arrive with the web UI.)
+/// Resolves the caller of an `/api/v1` request: `Authorization: Bearer <API token>` or the web
+/// session cookie. A presented but unknown credential is a 401, never a silent anonymous.
 struct APIAuthenticator: Sendable {
-    let store: MetadataStore
+    let services: RegistryServices
 
-    func caller(_ request: Request) async throws -> APICaller {
-        guard let header = request.headers[.authorization], header.count > 7, header.prefix(7).lowercased() == "bearer " else {
-            throw APIError.invalidToken
+    static let sessionCookie = "slipway_session"
+
+    func caller(_ request: Request) async throws -> APICaller? {
+        if let header = request.headers[.authorization] {
+            guard header.count > 7, header.prefix(7).lowercased() == "bearer " else {
+                throw APIError(.unauthorized, "invalid_token", "The API takes bearer tokens; Basic credentials are for the registry")
+            }
+            guard let (user, scopes) = try await services.store.apiToken(hash: APITokens.hash(String(header.dropFirst(7)))) else {
+                throw APIError(.unauthorized, "invalid_token", "The access token is invalid or expired")
+            }
+            return APICaller(user: user, scopes: Set(scopes))
         }
-        guard let (user, scopes) = try await store.apiToken(hash: APITokens.hash(String(header.dropFirst(7)))) else {
-            throw APIError(.unauthorized, "invalid_token", "The access token is invalid or expired")
+        if let cookie = request.cookies[Self.sessionCookie]?.value, !cookie.isEmpty {
+            guard let (user, csrf) = try await services.store.session(hash: APITokens.hash(cookie)) else {
+                return nil  // expired session: treated as signed out, so the UI can show the sign-in page
+            }
+            return APICaller(user: user, scopes: APICaller.allScopes, viaSession: true, csrfToken: csrf)
         }
-        return APICaller(user: user, scopes: Set(scopes))
+        return nil
     }
 }

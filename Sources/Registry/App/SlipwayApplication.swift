@@ -42,7 +42,12 @@ public enum SlipwayApplication {
                 }
             }
         }
-        AccountsAPI(services: services).register(on: router)
+        let api = apiRoutes(services: services)
+        api.install(on: router)
+        router.get("/csrf_token") { request, _ in
+            let caller = try? await APIAuthenticator(services: services).caller(request)
+            return APIResponse.json(["csrf_token": caller?.csrfToken ?? ""])
+        }
         let health = HealthCheck(services: services)
         router.get("/health/instance") { _, _ in await health.response() }
         router.get("/metrics") { _, _ in
@@ -52,6 +57,13 @@ public enum SlipwayApplication {
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: Observability.render()))
         }
         return router
+    }
+
+    /// Every `/api/v1` route, each registered with the permission it needs.
+    public static func apiRoutes(services: RegistryServices) -> APIRoutes {
+        let api = APIRoutes(services: services)
+        UserAPI(services: services).register(api)
+        return api
     }
 
     /// The HTTP application, ready to `run()` (or to hand to a `ServiceGroup`).

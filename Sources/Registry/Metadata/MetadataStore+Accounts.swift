@@ -149,3 +149,34 @@ extension MetadataStore {
         }
     }
 }
+
+// MARK: Sessions
+
+extension MetadataStore {
+    public func createSession(userID: Int64, idHash: String, csrfToken: String, lifetimeSeconds: Int64) async throws {
+        try await database.transaction { db in
+            let now = Clock.nowMillis()
+            try await db.raw("""
+                INSERT INTO sessions (id_hash, user_id, csrf_token, created_at, expires_at)
+                VALUES (\(bind: idHash), \(bind: userID), \(bind: csrfToken), \(bind: now), \(bind: now + lifetimeSeconds * 1000))
+                """).run()
+        }
+    }
+
+    /// The user and CSRF token of a live session.
+    public func session(hash: String) async throws -> (Namespace, String)? {
+        try await database.read { db in
+            guard let row = try await db.raw("""
+                SELECT n.id, n.name, n.kind, n.email, n.is_superuser, s.csrf_token FROM sessions s
+                JOIN namespaces n ON n.id = s.user_id WHERE s.id_hash = \(bind: hash) AND s.expires_at > \(bind: Clock.nowMillis())
+                """).first() else { return nil }
+            return (try Self.namespace(from: row), try row.string("csrf_token"))
+        }
+    }
+
+    public func deleteSession(hash: String) async throws {
+        try await database.transaction { db in
+            try await db.raw("DELETE FROM sessions WHERE id_hash = \(bind: hash)").run()
+        }
+    }
+}
