@@ -180,3 +180,35 @@ extension MetadataStore {
         }
     }
 }
+
+// MARK: Teams (minimal; the teams API builds on these)
+
+extension MetadataStore {
+    /// Creates a team in an organization, or updates its role/description when it exists.
+    @discardableResult
+    public func upsertTeam(organizationID: Int64, name: String, role: TeamRole, description: String = "") async throws -> Int64 {
+        try await database.transaction { db in
+            try await db.raw("""
+                INSERT INTO teams (org_id, name, role, description, created_at)
+                VALUES (\(bind: organizationID), \(bind: name), \(bind: role.rawValue), \(bind: description), \(bind: Clock.nowMillis()))
+                ON CONFLICT (org_id, name) DO UPDATE SET role = excluded.role, description = excluded.description
+                """).run()
+            return try await db.raw("SELECT id FROM teams WHERE org_id = \(bind: organizationID) AND name = \(bind: name)").first()!.int64("id")
+        }
+    }
+
+    public func addTeamMember(teamID: Int64, userID: Int64) async throws {
+        try await database.transaction { db in
+            try await db.raw("INSERT INTO team_members (team_id, user_id) VALUES (\(bind: teamID), \(bind: userID)) ON CONFLICT DO NOTHING").run()
+        }
+    }
+
+    public func setTeamPermission(repositoryID: Int64, teamID: Int64, role: Role) async throws {
+        try await database.transaction { db in
+            try await db.raw("""
+                INSERT INTO repository_team_permissions (repository_id, team_id, role) VALUES (\(bind: repositoryID), \(bind: teamID), \(bind: role.rawValue))
+                ON CONFLICT (repository_id, team_id) DO UPDATE SET role = excluded.role
+                """).run()
+        }
+    }
+}

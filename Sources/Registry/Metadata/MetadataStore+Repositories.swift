@@ -51,20 +51,22 @@ extension MetadataStore {
         }
     }
 
-    /// The user's effective role on a repository: owner of a user namespace → admin; org admin
-    /// team → admin; otherwise an explicit grant.
+    /// The user's (or robot's) effective role on a repository, the strongest of: owner of a user
+    /// namespace → admin; member of an org team with the admin role → admin; a direct grant; a
+    /// grant to any team the user is in.
     public func role(userID: Int64, repository: Repository) async throws -> Role? {
         if repository.namespaceID == userID { return .admin }
         return try await database.read { db in
-            let teamAdmin = try await db.raw("""
-                SELECT 1 AS one FROM teams t JOIN team_members m ON m.team_id = t.id
-                WHERE t.org_id = \(bind: repository.namespaceID) AND m.user_id = \(bind: userID) AND t.role = 'admin'
-                """).first()
-            if teamAdmin != nil { return .admin }
-            let row = try await db.raw("""
+            let rows = try await db.raw("""
+                SELECT 'admin' AS role FROM teams t JOIN team_members m ON m.team_id = t.id
+                  WHERE t.org_id = \(bind: repository.namespaceID) AND m.user_id = \(bind: userID) AND t.role = 'admin'
+                UNION ALL
                 SELECT role FROM repository_permissions WHERE repository_id = \(bind: repository.id) AND user_id = \(bind: userID)
-                """).first()
-            return try row.flatMap { Role(rawValue: try $0.string("role")) }
+                UNION ALL
+                SELECT p.role FROM repository_team_permissions p JOIN team_members m ON m.team_id = p.team_id
+                  WHERE p.repository_id = \(bind: repository.id) AND m.user_id = \(bind: userID)
+                """).all()
+            return try rows.compactMap { Role(rawValue: try $0.string("role")) }.max()
         }
     }
 
@@ -79,6 +81,8 @@ extension MetadataStore {
                     SELECT n.name || '/' || r.name AS full_name FROM repositories r JOIN namespaces n ON n.id = r.namespace_id
                     WHERE (r.visibility = 'public' OR r.namespace_id = \(bind: userID)
                       OR EXISTS (SELECT 1 FROM repository_permissions p WHERE p.repository_id = r.id AND p.user_id = \(bind: userID))
+                      OR EXISTS (SELECT 1 FROM repository_team_permissions p JOIN team_members tm ON tm.team_id = p.team_id
+                                 WHERE p.repository_id = r.id AND tm.user_id = \(bind: userID))
                       OR EXISTS (SELECT 1 FROM teams t JOIN team_members m ON m.team_id = t.id
                                  WHERE t.org_id = r.namespace_id AND m.user_id = \(bind: userID) AND t.role = 'admin'))
                       AND r.state <> 'MARKED_FOR_DELETION'
