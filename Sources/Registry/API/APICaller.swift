@@ -31,7 +31,7 @@ public struct APICaller: Sendable {
     }
 }
 
-/// Resolves the caller of an `/api/v1` request: `Authorization: Bearer <API token>` or the web
+/// Resolves the caller of an `/api/v1` request: `Authorization: Bearer <API, OAuth or app token>` or the web
 /// session cookie. A presented but unknown credential is a 401, never a silent anonymous.
 struct APIAuthenticator: Sendable {
     let services: RegistryServices
@@ -43,10 +43,15 @@ struct APIAuthenticator: Sendable {
             guard header.count > 7, header.prefix(7).lowercased() == "bearer " else {
                 throw APIError(.unauthorized, "invalid_token", "The API takes bearer tokens; Basic credentials are for the registry")
             }
-            guard let (user, scopes) = try await services.store.apiToken(hash: APITokens.hash(String(header.dropFirst(7)))) else {
-                throw APIError(.unauthorized, "invalid_token", "The access token is invalid or expired")
+            let hash = APITokens.hash(String(header.dropFirst(7)))
+            if let (user, scopes) = try await services.store.apiToken(hash: hash) {
+                return APICaller(user: user, scopes: Set(scopes))
             }
-            return APICaller(user: user, scopes: Set(scopes))
+            // An app-specific token acts as its user with every scope, like a signed-in session.
+            if let user = try await services.store.userForAppToken(hash: hash) {
+                return APICaller(user: user, scopes: APICaller.allScopes)
+            }
+            throw APIError(.unauthorized, "invalid_token", "The access token is invalid or expired")
         }
         if let cookie = request.cookies[Self.sessionCookie]?.value, !cookie.isEmpty {
             guard let (user, csrf) = try await services.store.session(hash: APITokens.hash(cookie)) else {

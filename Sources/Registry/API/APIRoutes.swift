@@ -7,7 +7,7 @@ import NIOCore
 /// requirement resolved.
 public struct APIRequest: Sendable {
     public let request: Request
-    public let context: BasicRequestContext
+    public let context: SlipwayRequestContext
     public let caller: APICaller?
     /// Path parameters by name (`{robot_shortname}` → `robot_shortname`); `repository` holds the full `namespace/name`.
     public let parameters: [String: String]
@@ -20,6 +20,14 @@ public struct APIRequest: Sendable {
     public let origin: String
 
     public func parameter(_ name: String) -> String { parameters[name] ?? "" }
+
+    /// The client address for usage logs.
+    public var ip: String? { context.clientIP(request) }
+
+    /// The performer recorded in usage logs.
+    public var actor: AuditEvent.Actor? {
+        caller.map { AuditEvent.Actor(id: $0.user.id, name: $0.user.name, kind: $0.user.kind == .user ? "user" : $0.user.kind.rawValue) }
+    }
 
     /// The signed-in user; only nil on `.anonymous` routes.
     public var user: Namespace {
@@ -92,7 +100,7 @@ public final class APIRoutes: @unchecked Sendable {
     }
 
     /// Installs every route on the Hummingbird router.
-    public func install(on router: Router<BasicRequestContext>) {
+    public func install(on router: Router<SlipwayRequestContext>) {
         for (info, handler) in plainRoutes {
             let hbPath = info.path.replacingOccurrences(of: "{", with: ":").replacingOccurrences(of: "}", with: "")
             let names = Self.parameterNames(info.path)
@@ -120,7 +128,7 @@ public final class APIRoutes: @unchecked Sendable {
     /// Matches `/api/v1/repository/<ns>/<name...><suffix>` against every repository route.
     /// When several splits fit (a repository called `x/tag`), the one naming an existing
     /// repository wins.
-    private func serveRepositoryRoute(_ request: Request, _ context: BasicRequestContext, method: HTTPRequest.Method) async -> Response {
+    private func serveRepositoryRoute(_ request: Request, _ context: SlipwayRequestContext, method: HTTPRequest.Method) async -> Response {
         let raw = request.uri.path.dropFirst("/api/v1/repository/".count)
         let segments = (raw.removingPercentEncoding ?? String(raw)).split(separator: "/", omittingEmptySubsequences: false).map(String.init)
         var candidates: [(APIRouteInfo, APIHandler, [String: String])] = []
@@ -158,7 +166,7 @@ public final class APIRoutes: @unchecked Sendable {
         return await serve(request, context, info: chosen.0, parameters: chosen.2, handler: chosen.1)
     }
 
-    private func serve(_ request: Request, _ context: BasicRequestContext, info: APIRouteInfo, parameters: [String: String],
+    private func serve(_ request: Request, _ context: SlipwayRequestContext, info: APIRouteInfo, parameters: [String: String],
                        handler: APIHandler) async -> Response {
         let origin = RequestOrigin(request: request, config: services.config).baseURL
         do {

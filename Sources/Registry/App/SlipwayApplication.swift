@@ -21,8 +21,10 @@ public enum SlipwayApplication {
         do {
             let hasher = PasswordHasher(cost: config.auth.bcryptCost)
             let tokens = try await RegistryTokenService(store: store, lifetimeSeconds: config.auth.tokenLifetimeSeconds)
+            let secretBox = try await SecretBox.load(store: store)
             let boot = try await Bootstrap.run(store: store, hasher: hasher, environment: environment, logger: logger)
-            let services = RegistryServices(config: config, store: store, storage: storage, tokens: tokens, hasher: hasher, logger: logger)
+            let services = RegistryServices(config: config, store: store, storage: storage, tokens: tokens, hasher: hasher,
+                                            secretBox: secretBox, logger: logger)
             return Built(services: services, bootstrap: boot)
         } catch {
             await store.shutdown()
@@ -30,8 +32,8 @@ public enum SlipwayApplication {
         }
     }
 
-    public static func router(services: RegistryServices) -> Router<BasicRequestContext> {
-        let router = Router()
+    public static func router(services: RegistryServices) -> Router<SlipwayRequestContext> {
+        let router = Router(context: SlipwayRequestContext.self)
         router.add(middleware: RequestObservationMiddleware())
         let v2 = V2Handler(services: services)
         let v2Methods: [HTTPRequest.Method] = [.get, .head, .put, .post, .patch, .delete]
@@ -63,6 +65,15 @@ public enum SlipwayApplication {
     public static func apiRoutes(services: RegistryServices) -> APIRoutes {
         let api = APIRoutes(services: services)
         UserAPI(services: services).register(api)
+        OrganizationAPI(services: services).register(api)
+        AccountAPI(services: services).register(api)
+        TokenAPI(services: services).register(api)
+        RobotAPI(services: services).register(api)
+        PermissionAPI(services: services).register(api)
+        RepositoryAPI(services: services).register(api)
+        TagAPI(services: services).register(api)
+        ManifestAPI(services: services).register(api)
+        LogsAPI(services: services).register(api)
         return api
     }
 
@@ -74,7 +85,8 @@ public enum SlipwayApplication {
         Application(
             router: router(services: services),
             configuration: .init(address: .hostname(services.config.server.host, port: services.config.server.port), serverName: "Slipway"),
-            services: closeStoreOnShutdown ? [MetadataStoreCloser(store: services.store)] : [],
+            // Services stop in reverse order: the audit log flushes before the store closes.
+            services: (closeStoreOnShutdown ? [MetadataStoreCloser(store: services.store)] as [any Service] : []) + [services.audit],
             onServerRunning: onServerRunning,
             logger: services.logger)
     }

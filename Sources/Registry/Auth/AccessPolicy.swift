@@ -11,8 +11,25 @@ public struct AccessPolicy: Sendable {
 
     /// The identity's role on an existing repository (nil = no explicit access).
     public func role(_ identity: Identity, on repository: Repository) async throws -> Role? {
-        guard let userID = identity.userID else { return nil }
-        return try await store.role(userID: userID, repository: repository)
+        switch identity {
+        case .delegate(let repositoryID, let role, _):
+            // A delegate token knows one repository and never administers it.
+            return repository.id == repositoryID ? min(role, .write) : nil
+        case .oauth(let user, let scopes):
+            guard let cap = Self.roleCap(scopes), let role = try await store.role(userID: user.id, repository: repository) else { return nil }
+            return min(role, cap)
+        default:
+            guard let userID = identity.userID else { return nil }
+            return try await store.role(userID: userID, repository: repository)
+        }
+    }
+
+    /// The strongest repository role a scoped token allows (scopes cap roles, never grant them).
+    static func roleCap(_ scopes: Set<String>) -> Role? {
+        if scopes.contains("repo:admin") || scopes.contains("super:user") { return .admin }
+        if scopes.contains("repo:write") { return .write }
+        if scopes.contains("repo:read") { return .read }
+        return nil
     }
 
     public func canRead(_ identity: Identity, _ repository: Repository) async throws -> Bool {
@@ -21,15 +38,30 @@ public struct AccessPolicy: Sendable {
     }
 
     /// May the identity create repositories in `namespace`? Users in their own namespace; in an
-    /// organization, members of a team with the creator or admin role.
+    /// organization, members of a team with the creator or admin role. Robots only through such
+    /// a team of the organization that owns them (as Quay), never in a user namespace.
     public func canCreate(_ identity: Identity, inNamespace namespace: String) async throws -> Bool {
-        guard case .user(let user) = identity, let ns = try await store.namespace(named: namespace) else { return false }
+        let caller: Namespace
+        switch identity {
+        case .anonymous, .delegate: return false
+        case .user(let user): caller = user
+        case .oauth(let user, let scopes):
+            guard scopes.contains("repo:create") || scopes.contains("super:user") else { return false }
+            caller = user
+        case .robot(let robot):
+            guard robot.name.hasPrefix(namespace + "+") else { return false }
+            caller = robot
+        }
+        guard let ns = try await store.namespace(named: namespace) else { return false }
         switch ns.kind {
         case .user:
-            return ns.id == user.id
+            if case .robot = identity { return false }
+            return ns.id == caller.id
         case .organization:
-            let teamRole = try await store.teamRole(userID: user.id, organizationID: ns.id)
+            let teamRole = try await store.teamRole(userID: caller.id, organizationID: ns.id)
             return teamRole == .admin || teamRole == .creator
+        case .robot:
+            return false
         }
     }
 
@@ -38,6 +70,8 @@ public struct AccessPolicy: Sendable {
     public func grantedActions(_ identity: Identity, on path: RepositoryPath, requested: Set<RegistryAction>) async throws -> Set<RegistryAction> {
         if let repository = try await store.repository(path) {
             guard repository.state != .markedForDeletion else { return [] }
+            // A delegate token's JWT names its one repository and nothing else, public or not.
+            if case .delegate(let repositoryID, _, _) = identity, repository.id != repositoryID { return [] }
             let role = try await role(identity, on: repository)
             var granted = Set<RegistryAction>()
             for action in requested {
@@ -55,6 +89,17 @@ public struct AccessPolicy: Sendable {
         // The repository does not exist: whoever may create it gets everything they asked for,
         // and the first push creates it (private).
         if try await canCreate(identity, inNamespace: path.namespace) {
+            if case .oauth(_, let scopes) = identity {
+                // The creator becomes admin, but a scoped token still only gets what its scopes allow.
+                let cap = Self.roleCap(scopes)
+                return requested.filter { action in
+                    switch action {
+                    case .pull: return cap != nil
+                    case .push: return cap.map { $0 >= .write } ?? false
+                    case .delete: return cap == .admin
+                    }
+                }
+            }
             return requested
         }
         return []

@@ -77,8 +77,7 @@ public struct RegistryTokenService: Sendable {
             iss: .init(value: Self.issuer), sub: .init(value: identity.subject), aud: .init(value: [audience]),
             exp: .init(value: now.addingTimeInterval(lifetime)), nbf: .init(value: now.addingTimeInterval(-1)), iat: .init(value: now),
             jti: .init(value: UUID().uuidString), access: access,
-            context: .init(version: 2, entity_kind: identity.userID == nil ? "anonymous" : "user",
-                           entity_reference: identity.userID.map(String.init)))
+            context: .init(version: 2, entity_kind: identity.entityKind, entity_reference: identity.userID.map(String.init)))
         let token = try await keys.sign(claims, kid: kid)
         return (token, Int(lifetime), now)
     }

@@ -93,6 +93,8 @@ public enum ConfigKeys {
         .string("registry.serviceName", "Token service name (default: the request's host).", \.registry.serviceName),
         .int("auth.tokenLifetimeSeconds", "Lifetime of registry bearer tokens in seconds (default 300).", min: 30, max: 3600, \.auth.tokenLifetimeSeconds),
         .int("auth.bcryptCost", "bcrypt cost for stored passwords (default 10).", min: 4, max: 16, \.auth.bcryptCost),
+        .bool("auth.requireTeamInvite", "Users not yet in an organization must accept an invitation to join its teams (Quay FEATURE_REQUIRE_TEAM_INVITE; default false).", \.auth.requireTeamInvite),
+        .bool("auth.robotsDisallow", "Disable robot accounts: creation is refused and robots cannot log in (Quay ROBOTS_DISALLOW; default false).", \.auth.robotsDisallow),
         .string("logging.level", "Log level: trace, debug, info, notice, warning, error, critical (default info).", \.logging.level),
     ]
 

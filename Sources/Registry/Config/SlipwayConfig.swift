@@ -48,6 +48,11 @@ public struct SlipwayConfig: Sendable, Equatable {
         public var tokenLifetimeSeconds = 300
         /// bcrypt cost for stored passwords.
         public var bcryptCost = 10
+        /// Quay's `FEATURE_REQUIRE_TEAM_INVITE`: users outside an organization join a team only by
+        /// accepting an invitation (robots and existing members are always added directly).
+        public var requireTeamInvite = false
+        /// Quay's `ROBOTS_DISALLOW`: no new robot accounts, and existing robots cannot log in.
+        public var robotsDisallow = false
     }
 
     public struct Logging: Sendable, Equatable {

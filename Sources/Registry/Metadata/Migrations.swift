@@ -241,6 +241,54 @@ public enum Migrations {
                 "CREATE INDEX sessions_user ON sessions(user_id)",
             ]
         },
+        // Numbered 20 so accounts work can add 3... without colliding; `run` applies every
+        // missing version, whatever the order.
+        Migration(version: 20, name: "repositories, tags, labels and usage logs") { f in
+            let id = f.identityPrimaryKey
+            let big = f.bigint
+            return [
+                """
+                CREATE TABLE manifest_labels (
+                  id \(id),
+                  uuid TEXT NOT NULL UNIQUE,
+                  manifest_id \(big) NOT NULL REFERENCES manifests(id) ON DELETE CASCADE,
+                  label_key TEXT NOT NULL,
+                  label_value TEXT NOT NULL,
+                  source_type TEXT NOT NULL,
+                  media_type TEXT NOT NULL,
+                  created_at \(big) NOT NULL)
+                """,
+                "CREATE INDEX manifest_labels_manifest ON manifest_labels(manifest_id)",
+                """
+                CREATE TABLE stars (
+                  user_id \(big) NOT NULL REFERENCES namespaces(id) ON DELETE CASCADE,
+                  repository_id \(big) NOT NULL REFERENCES repositories(id) ON DELETE CASCADE,
+                  created_at \(big) NOT NULL,
+                  PRIMARY KEY (user_id, repository_id))
+                """,
+                // Names are copied into log rows so the audit trail survives deleted users and repositories.
+                """
+                CREATE TABLE usage_logs (
+                  id \(id),
+                  kind TEXT NOT NULL,
+                  performer_id \(big),
+                  performer_name TEXT,
+                  performer_kind TEXT,
+                  namespace_id \(big),
+                  namespace_name TEXT,
+                  repository_id \(big),
+                  repository_name TEXT,
+                  ip TEXT,
+                  metadata TEXT NOT NULL DEFAULT '{}',
+                  created_at \(big) NOT NULL)
+                """,
+                "CREATE INDEX usage_logs_repository ON usage_logs(repository_id, created_at)",
+                "CREATE INDEX usage_logs_namespace ON usage_logs(namespace_id, created_at)",
+                "CREATE INDEX usage_logs_performer ON usage_logs(performer_id, created_at)",
+                "CREATE INDEX usage_logs_created ON usage_logs(created_at)",
+                "CREATE INDEX tags_name ON tags(repository_id, name, lifetime_start)",
+            ]
+        },
     ]
 
     public static var latestVersion: Int { all.map(\.version).max() ?? 0 }

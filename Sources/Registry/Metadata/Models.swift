@@ -3,6 +3,8 @@
 public enum NamespaceKind: String, Sendable, Codable {
     case user
     case organization
+    /// A robot account `<owner>+<short>`: never signs in to the API, only to the registry.
+    case robot
 }
 
 public struct Namespace: Sendable, Equatable {

@@ -9,11 +9,15 @@ public struct RegistryServices: Sendable {
     public let policy: AccessPolicy
     public let uploads: UploadSessions
     public let hasher: PasswordHasher
+    /// Seals secrets that are shown again later (robot tokens, deploy keys).
+    public let secretBox: SecretBox
     public let metrics: RegistryMetrics
+    /// Usage logs (buffered; runs as a service of the application).
+    public let audit: AuditLog
     public let logger: Logger
 
     public init(config: SlipwayConfig, store: MetadataStore, storage: any BlobStorageDriver, tokens: RegistryTokenService,
-                hasher: PasswordHasher, logger: Logger) {
+                hasher: PasswordHasher, secretBox: SecretBox, logger: Logger) {
         self.config = config
         self.store = store
         self.storage = storage
@@ -21,7 +25,9 @@ public struct RegistryServices: Sendable {
         self.policy = AccessPolicy(store: store, anonymousAccess: config.registry.anonymousAccess)
         self.uploads = UploadSessions()
         self.hasher = hasher
+        self.secretBox = secretBox
         self.metrics = RegistryMetrics()
+        self.audit = AuditLog(store: store, logger: logger)
         self.logger = logger
     }
 }

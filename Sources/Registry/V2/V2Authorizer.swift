@@ -5,7 +5,14 @@ import Hummingbird
 struct V2Caller: Sendable {
     let claims: RegistryTokenClaims?
     var userID: Int64? { claims?.context.entity_reference.flatMap { Int64($0) } }
-    var isAnonymous: Bool { userID == nil }
+    /// Delegate tokens carry no user id but are signed in all the same.
+    var isAnonymous: Bool { userID == nil && claims?.context.entity_kind != "token" }
+
+    /// The performer recorded in usage logs.
+    var actor: AuditEvent.Actor? {
+        guard let claims, claims.sub.value != "(anonymous)" else { return nil }
+        return AuditEvent.Actor(id: userID, name: claims.sub.value, kind: claims.context.entity_kind)
+    }
 
     func granted(name: String, path: RepositoryPath) -> Set<RegistryAction> {
         guard let claims else { return [] }
@@ -71,6 +78,7 @@ struct V2Authorizer: Sendable {
             services.logger.info("repository created on push", metadata: ["repository": "\(path)"])
             if namespace.kind == .organization, let userID = caller.userID {
                 try await services.store.setPermission(repositoryID: repo.id, userID: userID, role: .admin)
+                try await services.store.applyPrototypes(repository: repo, creatorID: userID)
             }
         }
         return repo

@@ -5,7 +5,7 @@ import NIOCore
 
 /// Manifest GET/HEAD (with `Accept` negotiation), PUT (validated, size-capped) and DELETE.
 extension V2Handler {
-    func getManifest(_ request: Request, repo: Repository, reference: V2Route.ManifestReference) async throws -> Response {
+    func getManifest(_ request: Request, repo: Repository, reference: V2Route.ManifestReference, caller: V2Caller, ip: String?) async throws -> Response {
         let manifest: StoredManifest?
         switch reference {
         case .tag(let tag): manifest = try await services.store.manifest(repositoryID: repo.id, tag: tag)
@@ -19,6 +19,9 @@ extension V2Handler {
             // client cannot parse.
             throw RegistryError(.manifestUnknown, "manifest \(reference) is a \(manifest.mediaType), which the request's Accept header does not allow",
                                 detail: ["mediaType": manifest.mediaType])
+        }
+        if request.method == .get {
+            services.audit.record(.repository("pull_repo", repo, performer: caller.actor, ip: ip, [reference.isTag ? "tag" : "manifest_digest": reference.description]))
         }
         let body = ByteBuffer(string: manifest.content)
         let headers: HTTPFields = [
@@ -36,7 +39,7 @@ extension V2Handler {
         return types.contains { $0 == mediaType || $0 == "*/*" || $0 == "application/*" }
     }
 
-    func putManifest(_ request: Request, name: String, repo: Repository, reference: V2Route.ManifestReference) async throws -> Response {
+    func putManifest(_ request: Request, name: String, repo: Repository, reference: V2Route.ManifestReference, caller: V2Caller, ip: String?) async throws -> Response {
         let limit = services.config.registry.maxManifestBytes
         // Manifests are the only request bodies collected in memory, and only up to the cap.
         var bytes = ByteBuffer()
@@ -67,8 +70,10 @@ extension V2Handler {
         }
         let result = try await services.store.putManifest(repositoryID: repo.id, digest: digest, document: document, content: content, tag: tag)
         services.metrics.manifestsPushed.increment()
+        await ManifestLabeler(services: services).apply(manifestID: result.manifestID, document: document, repositoryID: repo.id)
         if result.tagChanged, let tag {
             services.logger.info("tag pushed", metadata: ["repository": "\(repo.path)", "tag": "\(tag)", "digest": "\(digest)"])
+            services.audit.record(.repository("push_repo", repo, performer: caller.actor, ip: ip, ["tag": tag, "manifest_digest": digest.description]))
         }
         var headers: HTTPFields = [
             .location: V2Route.location(name, "manifests/\(digest)"),

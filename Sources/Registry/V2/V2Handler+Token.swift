@@ -55,6 +55,22 @@ extension V2Handler {
         }
         let username = String(text[..<colon])
         let password = String(text[text.index(after: colon)...])
+        let challenge: HTTPFields = [.wwwAuthenticate: "Basic realm=\"\(origin.baseURL)/v2/auth\""]
+        // Robots sign in as `<owner>+<short>` with their token; no user name contains '+'.
+        if username.contains("+") {
+            if services.config.auth.robotsDisallow {
+                throw RegistryError(.unauthorized, RobotAPI.disabledMessage, headers: challenge)
+            }
+            if let robot = try await services.authenticateRobot(name: username, token: password) {
+                return .robot(robot.namespace)
+            }
+            throw RegistryError(.unauthorized, "invalid username or password", headers: challenge)
+        }
+        // `$app`, `$oauthtoken` and `$token` take a token as the password; no user name starts with '$'.
+        if username.hasPrefix("$") {
+            if let identity = try await services.authenticateTokenCredential(username: username, secret: password) { return identity }
+            throw RegistryError(.unauthorized, "invalid username or password", headers: challenge)
+        }
         if let (user, hash) = try await services.store.passwordHash(user: username),
            try await services.hasher.verify(password, hash: hash) {
             return .user(user)

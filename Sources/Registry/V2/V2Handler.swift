@@ -68,11 +68,13 @@ public struct V2Handler: Sendable {
             switch method {
             case .get, .head:
                 let repo = try await authorizer.repository(for: .pull, name: name, path: path, caller: caller, origin: origin)
-                return try await getManifest(request, repo: repo, reference: reference)
+                return try await getManifest(request, repo: repo, reference: reference, caller: caller,
+                                                 ip: (context as? SlipwayRequestContext)?.clientIP(request))
             case .put:
                 let repo = try await authorizer.repository(for: .push, name: name, path: path, caller: caller, origin: origin)
                 try authorizer.requireWritable(repo)
-                return try await putManifest(request, name: name, repo: repo, reference: reference)
+                return try await putManifest(request, name: name, repo: repo, reference: reference, caller: caller,
+                                                 ip: (context as? SlipwayRequestContext)?.clientIP(request))
             case .delete:
                 let repo = try await authorizer.repository(for: .delete, name: name, path: path, caller: caller, origin: origin)
                 try authorizer.requireWritable(repo)

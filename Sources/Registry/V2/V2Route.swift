@@ -18,6 +18,11 @@ public enum V2Route: Equatable, Sendable {
         case tag(String)
         case digest(Digest)
 
+        public var isTag: Bool {
+            if case .tag = self { return true }
+            return false
+        }
+
         public var description: String {
             switch self {
             case .tag(let t): return t

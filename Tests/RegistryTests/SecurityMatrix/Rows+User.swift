@@ -1,6 +1,6 @@
 import Foundation
 
-/// Matrix rows for `UserAPI` (current user, sign-in/out, organizations).
+/// Matrix rows for `UserAPI` (current user, sign-in/out).
 enum MatrixRows {}
 
 extension MatrixRows {
@@ -9,9 +9,5 @@ extension MatrixRows {
         // Sign-in takes credentials in the body; wrong ones are 403 for everyone.
         MatrixRow(.post, "/api/v1/signin", body: #"{"username":"admin","password":"wrong-password"}"#, expect(403)),
         MatrixRow(.post, "/api/v1/signout", expect(200)),
-        MatrixRow(.post, "/api/v1/organization/", expect(201, [.anonymous: 401, .narrowToken: 403])) { _, who in
-            ("/api/v1/organization/", #"{"name":"org-\#(who.rawValue.lowercased())"}"#)
-        },
-        MatrixRow(.get, "/api/v1/organization/{orgname}", path: "/api/v1/organization/acme", expect(200, [.anonymous: 401])),
     ]
 }

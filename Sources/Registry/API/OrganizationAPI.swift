@@ -1,0 +1,309 @@
+import Crypto
+import Foundation
+import HTTPTypes
+import Hummingbird
+
+/// Organizations (Quay `endpoints/api/organization.py`): creation, the organization view,
+/// settings, deletion, members and outside collaborators. `register` also installs the team
+/// (`TeamAPI`) and default-permission (`PrototypeAPI`) resources, which live under the same
+/// `/organization/{orgname}` prefix.
+///
+/// Routes and the permission each needs (enforced by `APIRoutes`):
+/// - POST   /api/v1/organization/                              signed in, user:admin
+/// - GET    /api/v1/organization/{orgname}                     signed in, user:read (members also see teams)
+/// - PUT    /api/v1/organization/{orgname}                     organization admin
+/// - DELETE /api/v1/organization/{orgname}                     organization admin
+/// - GET    /api/v1/organization/{orgname}/members             organization admin
+/// - GET    /api/v1/organization/{orgname}/members/{membername} organization admin
+/// - DELETE /api/v1/organization/{orgname}/members/{membername} organization admin
+/// - GET    /api/v1/organization/{orgname}/collaborators       organization admin
+struct OrganizationAPI {
+    let services: RegistryServices
+
+    /// Quay's time-machine choices (`TAG_EXPIRATION_OPTIONS` 0s, 1d, 1w, 2w, 4w) in seconds.
+    static let tagExpirationChoices: [Int64] = [0, 86_400, 604_800, 1_209_600, 2_419_200]
+
+    func register(_ api: APIRoutes) {
+        api.add(.post, "/api/v1/organization/", .user(scope: "user:admin")) { try await create($0) }
+        api.add(.get, "/api/v1/organization/{orgname}", .user(scope: "user:read")) { try await organization($0) }
+        api.add(.put, "/api/v1/organization/{orgname}", .organizationAdmin) { try await update($0) }
+        api.add(.delete, "/api/v1/organization/{orgname}", .organizationAdmin) { try await delete($0) }
+        api.add(.get, "/api/v1/organization/{orgname}/members", .organizationAdmin) { try await members($0) }
+        api.add(.get, "/api/v1/organization/{orgname}/members/{membername}", .organizationAdmin) { try await member($0) }
+        api.add(.delete, "/api/v1/organization/{orgname}/members/{membername}", .organizationAdmin) { try await removeMember($0) }
+        api.add(.get, "/api/v1/organization/{orgname}/collaborators", .organizationAdmin) { try await collaborators($0) }
+        TeamAPI(services: services).register(api)
+        PrototypeAPI(services: services).register(api)
+    }
+
+    // MARK: Create and view
+
+    struct CreateOrganization: Decodable {
+        let name: String
+        let email: String?
+    }
+
+    func create(_ r: APIRequest) async throws -> Response {
+        let user = try r.user
+        let input = try await r.decode(CreateOrganization.self)
+        guard Names.isValidNamespace(input.name) else {
+            throw APIError.invalidRequest("Invalid organization name: use 2-255 characters of a-z, 0-9 and single '.', '_' or '-' between them")
+        }
+        if let email = input.email, !Self.isPlausibleEmail(email) {
+            throw APIError.invalidRequest("Invalid e-mail address")
+        }
+        do {
+            try await services.store.createOrganization(name: input.name, email: input.email, creatorID: user.id)
+        } catch MetadataError.alreadyExists {
+            throw APIError.invalidRequest("A user or organization with this name already exists")
+        }
+        return APIResponse.message("Created", status: .created)
+    }
+
+    struct TeamView: Encodable {
+        let name: String
+        let description: String
+        let role: String
+        let avatar: Avatar
+        let can_view: Bool
+        let repo_count: Int64
+        let member_count: Int64
+        let is_synced = false
+    }
+
+    struct OrganizationView: Encodable {
+        let name: String
+        /// Only admins see the address (Quay sends "" to others).
+        let email: String
+        let avatar: Avatar
+        let is_admin: Bool
+        let is_member: Bool
+        let teams: [String: TeamView]?
+        let ordered_teams: [String]?
+        let tag_expiration_s: Int64?
+    }
+
+    func organization(_ r: APIRequest) async throws -> Response {
+        let user = try r.user
+        guard let org = try await services.store.namespace(named: r.parameter("orgname")), org.kind == .organization else {
+            throw APIError.notFound("organization not found")
+        }
+        return APIResponse.json(try await view(of: org, for: user))
+    }
+
+    /// The organization as `user` may see it: non-members get the name and avatar only.
+    func view(of org: Namespace, for user: Namespace) async throws -> OrganizationView {
+        let store = services.store
+        let role = try await store.teamRole(userID: user.id, organizationID: org.id)
+        let isAdmin = role == .admin
+        let settings = try await store.organizationSettings(id: org.id)
+        var teams: [String: TeamView]?
+        var ordered: [String]?
+        if role != nil {
+            let mine = Set(try await store.orgTeams(ofAccount: user.id, organizationID: org.id).map(\.id))
+            let summaries = try await store.orgTeamSummaries(organizationID: org.id)
+            ordered = summaries.map(\.team.name)
+            teams = Dictionary(uniqueKeysWithValues: summaries.map { s in
+                (s.team.name, TeamView(name: s.team.name, description: s.team.description, role: s.team.role.rawValue,
+                                       avatar: .team(s.team.name), can_view: isAdmin || mine.contains(s.team.id),
+                                       repo_count: s.repositoryCount, member_count: s.memberCount))
+            })
+        }
+        return OrganizationView(name: org.name, email: isAdmin ? (settings?.email ?? "") : "",
+                                avatar: .organization(org.name, email: settings?.email), is_admin: isAdmin, is_member: role != nil,
+                                teams: teams, ordered_teams: ordered, tag_expiration_s: isAdmin ? settings?.tagExpirationSeconds : nil)
+    }
+
+    // MARK: Settings and deletion
+
+    struct UpdateOrganization: Decodable {
+        let email: String?
+        let tag_expiration_s: Int64?
+    }
+
+    func update(_ r: APIRequest) async throws -> Response {
+        let user = try r.user
+        let org = try Self.organization(of: r)
+        let input = try await r.decode(UpdateOrganization.self)
+        var newEmail: String?
+        if let email = input.email, email != org.email {
+            guard Self.isPlausibleEmail(email) else { throw APIError.invalidRequest("Invalid e-mail address") }
+            if try await services.store.emailInUse(email, excluding: org.id) {
+                throw APIError.invalidRequest("E-mail address already used")
+            }
+            newEmail = email
+        }
+        if let seconds = input.tag_expiration_s, !Self.tagExpirationChoices.contains(seconds) {
+            let choices = Self.tagExpirationChoices.map(String.init).joined(separator: ", ")
+            throw APIError.invalidRequest("tag_expiration_s must be one of \(choices) seconds")
+        }
+        try await services.store.updateOrganization(id: org.id, email: newEmail, tagExpirationSeconds: input.tag_expiration_s)
+        guard let updated = try await services.store.namespace(id: org.id) else { throw APIError.notFound("organization not found") }
+        return APIResponse.json(try await view(of: updated, for: user))
+    }
+
+    func delete(_ r: APIRequest) async throws -> Response {
+        let user = try r.user
+        let org = try Self.organization(of: r)
+        // Single-segment names (`busybox`) resolve to the default namespace; it must stay.
+        guard org.name != RepositoryPath.libraryNamespace else {
+            throw APIError.invalidRequest("The default namespace '\(org.name)' cannot be deleted")
+        }
+        try await services.store.deleteOrganization(id: org.id)
+        services.logger.notice("organization deleted", metadata: ["namespace": "\(org.name)", "by": "\(user.name)"])
+        return APIResponse.noContent()
+    }
+
+    // MARK: Members and collaborators
+
+    struct MemberTeam: Encodable {
+        let name: String
+        let avatar: Avatar
+    }
+
+    struct MemberView: Encodable {
+        let name: String
+        let kind: String
+        let is_robot: Bool
+        let avatar: Avatar
+        let teams: [MemberTeam]
+        let repositories: [String]
+    }
+
+    /// The human members (robots are left out, as in Quay) with their teams and the
+    /// repositories they hold direct grants on.
+    func members(_ r: APIRequest) async throws -> Response {
+        let org = try Self.organization(of: r)
+        let grants = try await services.store.directRepositoryGrants(organizationID: org.id)
+        let members = try await services.store.organizationMemberships(organizationID: org.id).filter { $0.account.isUser }
+        let views = members.map { m in
+            MemberView(name: m.account.name, kind: "user", is_robot: false, avatar: .account(m.account),
+                       teams: m.teams.map { MemberTeam(name: $0, avatar: .team($0)) },
+                       repositories: grants.filter { $0.account.id == m.account.id }.map(\.repository))
+        }
+        return APIResponse.json(["members": views])
+    }
+
+    /// One member: a user in a team of the organization, or a robot it owns.
+    func member(_ r: APIRequest) async throws -> Response {
+        let org = try Self.organization(of: r)
+        let name = Self.decodedParameter(r, "membername")
+        guard let account = try await services.store.orgAccount(named: name), account.isUser || account.isRobot else {
+            throw APIError.notFound("member not found")
+        }
+        let teams = try await services.store.orgTeams(ofAccount: account.id, organizationID: org.id)
+        if teams.isEmpty && !(account.isRobot && account.ownerID == org.id) {
+            throw APIError.notFound("member not found")
+        }
+        let grants = try await services.store.directRepositoryGrants(organizationID: org.id, accountID: account.id)
+        return APIResponse.json(MemberView(name: account.name, kind: account.isRobot ? "robot" : "user", is_robot: account.isRobot,
+                                           avatar: .account(account), teams: teams.map { MemberTeam(name: $0.name, avatar: .team($0.name)) },
+                                           repositories: grants.map(\.repository)))
+    }
+
+    /// Removes a user from every team of the organization and revokes their direct grants on
+    /// its repositories (Quay `remove_organization_member`); the last admin cannot be removed.
+    func removeMember(_ r: APIRequest) async throws -> Response {
+        let org = try Self.organization(of: r)
+        let name = Self.decodedParameter(r, "membername")
+        guard let account = try await services.store.orgAccount(named: name), account.isUser else {
+            throw APIError.notFound("user not found")
+        }
+        try await Self.enforcingPolicy {
+            try await services.store.removeOrganizationMember(organizationID: org.id, userID: account.id)
+        }
+        return APIResponse.noContent()
+    }
+
+    struct CollaboratorView: Encodable {
+        let name: String
+        let kind = "user"
+        let is_robot = false
+        let avatar: Avatar
+        let repositories: [String]
+    }
+
+    /// Users outside every team who hold direct grants on the organization's repositories.
+    func collaborators(_ r: APIRequest) async throws -> Response {
+        let org = try Self.organization(of: r)
+        let memberIDs = Set(try await services.store.organizationMemberships(organizationID: org.id).map(\.account.id))
+        var views: [CollaboratorView] = []
+        var current: (account: OrgAccount, repositories: [String])?
+        for grant in try await services.store.directRepositoryGrants(organizationID: org.id)
+        where grant.account.isUser && !memberIDs.contains(grant.account.id) {
+            if current?.account.id == grant.account.id {
+                current?.repositories.append(grant.repository)
+            } else {
+                if let c = current { views.append(CollaboratorView(name: c.account.name, avatar: .account(c.account), repositories: c.repositories)) }
+                current = (grant.account, [grant.repository])
+            }
+        }
+        if let c = current { views.append(CollaboratorView(name: c.account.name, avatar: .account(c.account), repositories: c.repositories)) }
+        return APIResponse.json(["collaborators": views])
+    }
+
+    // MARK: Shared helpers
+
+    /// The organization `APIRoutes` resolved for an `.organization*` route.
+    static func organization(of r: APIRequest) throws -> Namespace {
+        guard let org = r.organization else { throw APIError.notFound("organization not found") }
+        return org
+    }
+
+    /// A path parameter with percent-escapes undone (`acme%2Bbot` → `acme+bot`).
+    static func decodedParameter(_ r: APIRequest, _ name: String) -> String {
+        let raw = r.parameter(name)
+        return raw.removingPercentEncoding ?? raw
+    }
+
+    /// Runs a membership change, turning an organization-policy refusal into a 400.
+    static func enforcingPolicy<T: Sendable>(_ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let violation as OrganizationPolicyViolation {
+            throw APIError.invalidRequest(violation.message)
+        }
+    }
+
+    static func isPlausibleEmail(_ s: String) -> Bool {
+        guard s.utf8.count >= 3, s.utf8.count <= 255, !s.contains(where: { $0.isWhitespace || $0.isNewline }) else { return false }
+        let parts = s.split(separator: "@", omittingEmptySubsequences: false)
+        return parts.count == 2 && !parts[0].isEmpty && !parts[1].isEmpty
+    }
+
+    /// Quay's avatar block (`avatars/avatars.py`): `{name, hash, color, kind}`, the hash being the
+    /// SHA-256 of the e-mail (or the name) and the colour picked from the hash.
+    struct Avatar: Encodable, Equatable {
+        let name: String
+        let hash: String
+        let color: String
+        let kind: String
+
+        static let colors = [
+            "#969696", "#aec7e8", "#ff7f0e", "#ffbb78", "#2ca02c", "#98df8a", "#d62728", "#ff9896",
+            "#9467bd", "#c5b0d5", "#8c564b", "#c49c94", "#e377c2", "#f7b6d2", "#7f7f7f", "#c7c7c7",
+            "#bcbd22", "#1f77b4", "#17becf", "#9edae5", "#393b79", "#5254a3", "#6b6ecf", "#9c9ede",
+            "#9ecae1", "#31a354", "#b5cf6b", "#a1d99b", "#8c6d31", "#ad494a", "#e7ba52", "#a55194",
+        ]
+
+        init(name: String, emailOrID: String?, kind: String) {
+            let source = (emailOrID?.isEmpty == false ? emailOrID! : name).trimmingCharacters(in: .whitespaces).lowercased()
+            let hash = SHA256.hash(data: Data(source.utf8)).hexString
+            // Quay takes ceil(log16(colour count)) hex digits: two for its 32 colours.
+            let index = Int(hash.prefix(2), radix: 16) ?? 0
+            self.name = name
+            self.hash = hash
+            self.color = Self.colors[index % Self.colors.count]
+            self.kind = kind
+        }
+
+        static func account(_ a: OrgAccount) -> Avatar {
+            Avatar(name: a.name, emailOrID: a.email, kind: a.isRobot ? "robot" : "user")
+        }
+
+        static func team(_ name: String) -> Avatar { Avatar(name: name, emailOrID: name, kind: "team") }
+
+        /// Quay renders an organization's avatar as a user's (`get_data_for_user`).
+        static func organization(_ name: String, email: String?) -> Avatar { Avatar(name: name, emailOrID: email, kind: "user") }
+    }
+}

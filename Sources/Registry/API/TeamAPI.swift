@@ -1,0 +1,225 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+
+/// Teams of an organization, their members and invitations (Quay `endpoints/api/team.py`).
+///
+/// Routes and the permission each needs (enforced by `APIRoutes`; the members list also needs
+/// the caller to be in the team or an org admin, as Quay's `ViewTeamPermission`):
+/// - PUT    /api/v1/organization/{orgname}/team/{teamname}                      organization admin
+/// - DELETE /api/v1/organization/{orgname}/team/{teamname}                      organization admin
+/// - GET    /api/v1/organization/{orgname}/team/{teamname}/members              organization member
+/// - PUT    /api/v1/organization/{orgname}/team/{teamname}/members/{membername} organization admin
+/// - DELETE /api/v1/organization/{orgname}/team/{teamname}/members/{membername} organization admin
+/// - GET    /api/v1/organization/{orgname}/team/{teamname}/permissions          organization admin
+/// - PUT    /api/v1/teaminvite/{code}                                           signed in, user:admin (the invitee)
+/// - DELETE /api/v1/teaminvite/{code}                                           signed in, user:admin (the invitee)
+///
+/// Users join directly unless `auth.requireTeamInvite` is set and they are not yet in the
+/// organization; then an invitation is created and they show as `invited` until they accept it.
+/// Robots of the organization always join directly. E-mail delivery of invitations comes later;
+/// the code is never logged.
+struct TeamAPI {
+    let services: RegistryServices
+    typealias Avatar = OrganizationAPI.Avatar
+
+    func register(_ api: APIRoutes) {
+        let team = "/api/v1/organization/{orgname}/team/{teamname}"
+        api.add(.put, team, .organizationAdmin) { try await save($0) }
+        api.add(.delete, team, .organizationAdmin) { try await delete($0) }
+        api.add(.get, team + "/members", .organizationMember) { try await members($0) }
+        api.add(.put, team + "/members/{membername}", .organizationAdmin) { try await addMember($0) }
+        api.add(.delete, team + "/members/{membername}", .organizationAdmin) { try await removeMember($0) }
+        api.add(.get, team + "/permissions", .organizationAdmin) { try await permissions($0) }
+        api.add(.put, "/api/v1/teaminvite/{code}", .user(scope: "user:admin")) { try await acceptInvite($0) }
+        api.add(.delete, "/api/v1/teaminvite/{code}", .user(scope: "user:admin")) { try await declineInvite($0) }
+    }
+
+    // MARK: Teams
+
+    struct TeamInput: Decodable {
+        let role: String
+        let description: String?
+    }
+
+    struct TeamView: Encodable {
+        let name: String
+        let description: String
+        let can_view = true
+        let role: String
+        let avatar: Avatar
+        let new_team: Bool
+    }
+
+    /// Creates the team or changes its role/description.
+    func save(_ r: APIRequest) async throws -> Response {
+        let user = try r.user
+        let org = try OrganizationAPI.organization(of: r)
+        let name = OrganizationAPI.decodedParameter(r, "teamname")
+        guard Names.isValidNamespace(name) else {
+            throw APIError.invalidRequest("Invalid team name: use 2-255 characters of a-z, 0-9 and single '.', '_' or '-' between them")
+        }
+        let input = try await r.decode(TeamInput.self)
+        guard let role = TeamRole(rawValue: input.role) else {
+            throw APIError.invalidRequest("'role' must be one of member, creator, admin")
+        }
+        let (team, created) = try await OrganizationAPI.enforcingPolicy {
+            try await services.store.saveTeam(organizationID: org.id, name: name, role: role, description: input.description,
+                                              actingUserID: user.id)
+        }
+        return APIResponse.json(TeamView(name: team.name, description: team.description, role: team.role.rawValue,
+                                         avatar: .team(team.name), new_team: created))
+    }
+
+    func delete(_ r: APIRequest) async throws -> Response {
+        let user = try r.user
+        let team = try await existingTeam(r)
+        try await OrganizationAPI.enforcingPolicy {
+            try await services.store.deleteTeam(team, actingUserID: user.id)
+        }
+        return APIResponse.noContent()
+    }
+
+    // MARK: Members
+
+    struct MemberView: Encodable {
+        let name: String
+        let kind = "user"
+        let is_robot: Bool
+        let avatar: Avatar
+        let invited: Bool
+
+        init(_ account: OrgAccount, invited: Bool) {
+            name = account.name
+            is_robot = account.isRobot
+            avatar = .account(account)
+            self.invited = invited
+        }
+    }
+
+    struct MembersView: Encodable {
+        let name: String
+        let members: [MemberView]
+        let can_edit: Bool
+    }
+
+    /// The team's members; org admins may add `?includePending=true` to see invitations.
+    func members(_ r: APIRequest) async throws -> Response {
+        let user = try r.user
+        let org = try OrganizationAPI.organization(of: r)
+        let name = OrganizationAPI.decodedParameter(r, "teamname")
+        let isAdmin = try await services.store.teamRole(userID: user.id, organizationID: org.id) == .admin
+        // Members of other teams get 403 whether or not the team exists, as in Quay.
+        let team = try await services.store.orgTeam(organizationID: org.id, name: name)
+        if !isAdmin {
+            guard let team, try await services.store.isTeamMember(teamID: team.id, accountID: user.id) else {
+                throw APIError.insufficientScope("Unauthorized: requires membership of the team or organization admin")
+            }
+        }
+        guard let team else { throw APIError.notFound("team not found") }
+        var views = try await services.store.teamMembers(teamID: team.id).map { MemberView($0, invited: false) }
+        let pendingFlag = r.request.uri.queryParameters["includePending"].map { String($0).lowercased() } ?? ""
+        if isAdmin && ["true", "1", "yes", "y", "t", "on"].contains(pendingFlag) {
+            views += try await services.store.pendingTeamInvitees(teamID: team.id).map { MemberView($0, invited: true) }
+        }
+        return APIResponse.json(MembersView(name: team.name, members: views, can_edit: isAdmin))
+    }
+
+    /// Adds (or invites) a user, or adds a robot of this organization.
+    func addMember(_ r: APIRequest) async throws -> Response {
+        let user = try r.user
+        let org = try OrganizationAPI.organization(of: r)
+        let team = try await existingTeam(r)
+        let memberName = OrganizationAPI.decodedParameter(r, "membername")
+        guard let account = try await services.store.orgAccount(named: memberName), account.isUser || account.isRobot else {
+            throw APIError.invalidRequest("Unknown user")
+        }
+        if account.isRobot {
+            guard account.ownerID == org.id else {
+                throw APIError.invalidRequest("Cannot add the specified robot to this team, as it is not a member of the organization")
+            }
+        } else if services.config.auth.requireTeamInvite,
+                  try await services.store.teamRole(userID: account.id, organizationID: org.id) == nil {
+            _ = try await services.store.createTeamInvite(teamID: team.id, userID: account.id, inviterID: user.id)
+            services.logger.info("team invitation created",
+                                 metadata: ["namespace": "\(org.name)", "team": "\(team.name)", "invitee": "\(account.name)", "by": "\(user.name)"])
+            return APIResponse.json(MemberView(account, invited: true))
+        }
+        try await services.store.joinTeam(teamID: team.id, accountID: account.id)
+        return APIResponse.json(MemberView(account, invited: false))
+    }
+
+    /// Withdraws a pending invitation, or removes a member.
+    func removeMember(_ r: APIRequest) async throws -> Response {
+        let user = try r.user
+        let team = try await existingTeam(r)
+        let memberName = OrganizationAPI.decodedParameter(r, "membername")
+        guard let account = try await services.store.orgAccount(named: memberName), account.isUser || account.isRobot else {
+            throw APIError.notFound("user not found")
+        }
+        if try await services.store.deleteTeamInvite(teamID: team.id, userID: account.id) {
+            return APIResponse.noContent()
+        }
+        let removed = try await OrganizationAPI.enforcingPolicy {
+            try await services.store.leaveTeam(team, accountID: account.id, actingUserID: user.id)
+        }
+        guard removed else { throw APIError.invalidRequest("User \(account.name) does not belong to team \(team.name)") }
+        return APIResponse.noContent()
+    }
+
+    // MARK: Repository permissions
+
+    struct PermissionView: Encodable {
+        struct RepositoryRef: Encodable {
+            let name: String
+            let is_public: Bool
+        }
+        let repository: RepositoryRef
+        let role: String
+    }
+
+    /// The team's grants on the organization's repositories (granting is the repository
+    /// permissions API's job).
+    func permissions(_ r: APIRequest) async throws -> Response {
+        let team = try await existingTeam(r)
+        let grants = try await services.store.teamRepositoryGrants(teamID: team.id)
+        return APIResponse.json(["permissions": grants.map {
+            PermissionView(repository: .init(name: $0.repository, is_public: $0.isPublic), role: $0.role.rawValue)
+        }])
+    }
+
+    // MARK: Invitations
+
+    struct AcceptedInvite: Encodable {
+        let org: String
+        let team: String
+    }
+
+    /// The invitee accepts: they join the team (and any other team of the organization they are
+    /// invited to). Codes addressed to someone else look unknown.
+    func acceptInvite(_ r: APIRequest) async throws -> Response {
+        let user = try r.user
+        guard let joined = try await services.store.acceptTeamInvite(code: r.parameter("code"), userID: user.id) else {
+            throw APIError.notFound("Invalid confirmation code")
+        }
+        return APIResponse.json(AcceptedInvite(org: joined.organization, team: joined.team))
+    }
+
+    func declineInvite(_ r: APIRequest) async throws -> Response {
+        let user = try r.user
+        guard try await services.store.declineTeamInvite(code: r.parameter("code"), userID: user.id) else {
+            throw APIError.notFound("Invalid confirmation code")
+        }
+        return APIResponse.noContent()
+    }
+
+    // MARK: Helpers
+
+    private func existingTeam(_ r: APIRequest) async throws -> TeamRecord {
+        let org = try OrganizationAPI.organization(of: r)
+        guard let team = try await services.store.orgTeam(organizationID: org.id, name: OrganizationAPI.decodedParameter(r, "teamname")) else {
+            throw APIError.notFound("team not found")
+        }
+        return team
+    }
+}

@@ -1,0 +1,143 @@
+import Foundation
+import SQLKit
+
+/// Tag history, expiry and restore (the time machine) on top of the tag rows of
+/// `MetadataStore+Manifests`.
+extension MetadataStore {
+    public struct TagRecord: Sendable {
+        public let name: String
+        public let digest: Digest
+        public let mediaType: String
+        public let size: Int64
+        public let start: Int64
+        public let end: Int64?
+        public let expiration: Int64?
+        public let reversion: Bool
+
+        /// Alive now: not ended and not expired.
+        public func isLive(now: Int64) -> Bool { end == nil && (expiration.map { $0 > now } ?? true) }
+        /// When the tag stopped (or will stop) pointing at its manifest.
+        public var effectiveEnd: Int64? { end ?? expiration }
+    }
+
+    public enum TagNameFilter: Sendable {
+        case equals(String)
+        case contains(String)
+    }
+
+    /// Tag rows newest first. `onlyActive` keeps live tags only; otherwise dead and expired rows
+    /// are history. Reads `limit + 1` rows so callers can report `has_additional`.
+    public func tagRecords(repositoryID: Int64, filter: TagNameFilter?, onlyActive: Bool, offset: Int, limit: Int) async throws -> [TagRecord] {
+        try await database.read { db in
+            let now = Clock.nowMillis()
+            var q: SQLQueryString = """
+                SELECT t.name, t.lifetime_start, t.lifetime_end, t.expiration, t.reversion, m.digest, m.media_type,
+                  (SELECT CAST(COALESCE(SUM(b.size), 0) AS BIGINT) FROM manifest_blobs mb JOIN blobs b ON b.digest = mb.digest WHERE mb.manifest_id = m.id) AS size
+                FROM tags t JOIN manifests m ON m.id = t.manifest_id
+                WHERE t.repository_id = \(bind: repositoryID) AND t.hidden = 0
+                """
+            if onlyActive { q += " AND t.lifetime_end IS NULL AND (t.expiration IS NULL OR t.expiration > \(bind: now))" }
+            switch filter {
+            case .equals(let name): q += " AND t.name = \(bind: name)"
+            case .contains(let part):
+                let escaped = part.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%").replacingOccurrences(of: "_", with: "\\_")
+                q += " AND t.name LIKE \(bind: "%" + escaped + "%") ESCAPE '\\'"
+            case nil: break
+            }
+            q += " ORDER BY t.lifetime_start DESC, t.id DESC LIMIT \(bind: limit) OFFSET \(bind: offset)"
+            return try await db.raw(q).all().map { row in
+                TagRecord(name: try row.string("name"), digest: try Digest(parsing: try row.string("digest")),
+                          mediaType: try row.string("media_type"), size: try row.int64("size"),
+                          start: try row.int64("lifetime_start"), end: try row.optionalInt64("lifetime_end"),
+                          expiration: try row.optionalInt64("expiration"), reversion: try row.bool("reversion"))
+            }
+        }
+    }
+
+    /// Points `name` at the manifest `digest` already in the repository (create or move).
+    /// Returns nil when the manifest is not in the repository.
+    public func pointTag(repositoryID: Int64, name: String, digest: Digest) async throws -> Bool? {
+        let flavor = database.flavor
+        return try await database.transaction { db in
+            if flavor == .postgres {
+                try await db.raw("SELECT id FROM repositories WHERE id = \(bind: repositoryID) FOR UPDATE").run()
+            }
+            guard let row = try await db.raw("""
+                SELECT id FROM manifests WHERE repository_id = \(bind: repositoryID) AND digest = \(bind: digest.description) AND deleted_at IS NULL
+                """).first() else { return nil }
+            return try await Self.pointTag(db: db, repositoryID: repositoryID, name: name, manifestID: try row.int64("id"), now: Clock.nowMillis())
+        }
+    }
+
+    /// Sets (or clears) the expiry of the live tag. Returns false when no live tag has that name.
+    public func setTagExpiration(repositoryID: Int64, name: String, expiration: Int64?) async throws -> Bool {
+        try await database.transaction { db in
+            let now = Clock.nowMillis()
+            let row = try await db.raw("""
+                UPDATE tags SET expiration = \(bind: expiration)
+                WHERE repository_id = \(bind: repositoryID) AND name = \(bind: name) AND lifetime_end IS NULL AND hidden = 0
+                  AND (expiration IS NULL OR expiration > \(bind: now))
+                RETURNING id
+                """).first()
+            return row != nil
+        }
+    }
+
+    /// Sets the expiry of every live tag pointing at the manifest (the `quay.expires-after` label).
+    public func setExpirationForManifestTags(manifestID: Int64, expiration: Int64) async throws {
+        try await database.transaction { db in
+            try await db.raw("""
+                UPDATE tags SET expiration = \(bind: expiration)
+                WHERE manifest_id = \(bind: manifestID) AND lifetime_end IS NULL AND hidden = 0
+                  AND (expiration IS NULL OR expiration > \(bind: Clock.nowMillis()))
+                """).run()
+        }
+    }
+
+    /// The namespace's time-machine window in seconds.
+    public func timeMachineSeconds(namespaceID: Int64) async throws -> Int64 {
+        try await database.read { db in
+            try await db.raw("SELECT tag_expiration_s FROM namespaces WHERE id = \(bind: namespaceID)").first()?.int64("tag_expiration_s") ?? 1_209_600
+        }
+    }
+
+    public enum RestoreOutcome: Sendable, Equatable { case restored, neverInRepository, outsideWindow }
+
+    /// Points `name` back at `digest`, provided the tag pointed there within the window and the
+    /// manifest has not been garbage-collected. The new row is marked as a reversion.
+    public func restoreTag(repositoryID: Int64, name: String, digest: Digest, windowSeconds: Int64) async throws -> RestoreOutcome {
+        let flavor = database.flavor
+        return try await database.transaction { db in
+            if flavor == .postgres {
+                try await db.raw("SELECT id FROM repositories WHERE id = \(bind: repositoryID) FOR UPDATE").run()
+            }
+            let now = Clock.nowMillis()
+            let rows = try await db.raw("""
+                SELECT t.lifetime_end, t.expiration, m.id AS manifest_id FROM tags t JOIN manifests m ON m.id = t.manifest_id
+                WHERE t.repository_id = \(bind: repositoryID) AND t.name = \(bind: name) AND m.digest = \(bind: digest.description)
+                """).all()
+            guard !rows.isEmpty else { return .neverInRepository }
+            let cutoff = now - windowSeconds * 1000
+            var manifestID: Int64?
+            for row in rows {
+                let end = try row.optionalInt64("lifetime_end") ?? row.optionalInt64("expiration")
+                if end == nil || end! >= cutoff { manifestID = try row.int64("manifest_id") }
+            }
+            guard let manifestID else { return .outsideWindow }
+            try await db.raw("UPDATE manifests SET deleted_at = NULL WHERE id = \(bind: manifestID)").run()
+            let live = try await db.raw("""
+                SELECT id, manifest_id, expiration FROM tags WHERE repository_id = \(bind: repositoryID) AND name = \(bind: name) AND lifetime_end IS NULL
+                """).first()
+            if let live {
+                let expiration = try live.optionalInt64("expiration")
+                let end = expiration.map { min($0, now) } ?? now
+                try await db.raw("UPDATE tags SET lifetime_end = \(bind: end) WHERE id = \(bind: try live.int64("id"))").run()
+            }
+            try await db.raw("""
+                INSERT INTO tags (repository_id, name, manifest_id, lifetime_start, reversion)
+                VALUES (\(bind: repositoryID), \(bind: name), \(bind: manifestID), \(bind: now), 1)
+                """).run()
+            return .restored
+        }
+    }
+}
