@@ -40,6 +40,8 @@ public final class TestRegistry: Sendable {
         var config = SlipwayConfig()
         config.dataDir = dir
         config.auth.bcryptCost = 4
+        // Tests run collector passes themselves, deterministically.
+        config.gc.intervalSeconds = 0
         var logger = Logger(label: "slipway-test")
         logger.logLevel = ProcessInfo.processInfo.environment["SLIPWAY_TEST_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .critical
         var dropDatabase: (@Sendable () async -> Void)?

@@ -61,6 +61,16 @@ public enum SlipwayApplication {
         return router
     }
 
+    /// Background collectors, unless disabled (`gc.intervalSeconds: 0`).
+    static func collectors(_ services: RegistryServices) -> [any Service] {
+        guard services.config.gc.intervalSeconds > 0 else { return [] }
+        var settings = GarbageCollector.Settings()
+        settings.interval = .seconds(services.config.gc.intervalSeconds)
+        settings.graceSeconds = Int64(services.config.gc.graceSeconds)
+        settings.uploadIdleSeconds = Int64(services.config.gc.uploadIdleSeconds)
+        return [GarbageCollector(services: services, settings: settings)]
+    }
+
     /// Every `/api/v1` route, each registered with the permission it needs.
     public static func apiRoutes(services: RegistryServices) -> APIRoutes {
         let api = APIRoutes(services: services)
@@ -86,7 +96,7 @@ public enum SlipwayApplication {
             router: router(services: services),
             configuration: .init(address: .hostname(services.config.server.host, port: services.config.server.port), serverName: "Slipway"),
             // Services stop in reverse order: the audit log flushes before the store closes.
-            services: (closeStoreOnShutdown ? [MetadataStoreCloser(store: services.store)] as [any Service] : []) + [services.audit],
+            services: (closeStoreOnShutdown ? [MetadataStoreCloser(store: services.store)] as [any Service] : []) + [services.audit] + collectors(services),
             onServerRunning: onServerRunning,
             logger: services.logger)
     }

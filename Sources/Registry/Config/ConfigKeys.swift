@@ -95,6 +95,12 @@ public enum ConfigKeys {
         .int("auth.bcryptCost", "bcrypt cost for stored passwords (default 10).", min: 4, max: 16, \.auth.bcryptCost),
         .bool("auth.requireTeamInvite", "Users not yet in an organization must accept an invitation to join its teams (Quay FEATURE_REQUIRE_TEAM_INVITE; default false).", \.auth.requireTeamInvite),
         .bool("auth.robotsDisallow", "Disable robot accounts: creation is refused and robots cannot log in (Quay ROBOTS_DISALLOW; default false).", \.auth.robotsDisallow),
+        .int("gc.intervalSeconds", "Seconds between garbage-collection passes; 0 disables the collector (default 30).", min: 0, max: 86_400, \.gc.intervalSeconds),
+        .int("gc.graceSeconds", "Protection in seconds for fresh manifests and blobs nothing references yet (default 3600).", min: 0, max: 30 * 86_400, \.gc.graceSeconds),
+        .int("gc.uploadIdleSeconds", "Upload sessions idle longer than this many seconds are removed (default 172800).", min: 60, max: 365 * 86_400, \.gc.uploadIdleSeconds),
+        .int("logs.retentionDays", "Days usage logs are kept before the hourly clean-up deletes them; 0 keeps them forever (default 30).", min: 0, max: 36_500, \.logs.retentionDays),
+        .int("logs.exportLinkSeconds", "Lifetime in seconds of the signed link to an exported usage-log file (default 3600).", min: 60, max: 7 * 86_400, \.logs.exportLinkSeconds),
+        .bool("security.allowPrivateTargets", "Allow callback URLs that reach loopback, private, link-local or cloud-metadata addresses (default false; tests only).", \.security.allowPrivateTargets),
         .string("logging.level", "Log level: trace, debug, info, notice, warning, error, critical (default info).", \.logging.level),
     ]
 

@@ -59,6 +59,30 @@ public struct SlipwayConfig: Sendable, Equatable {
         public var level = "info"
     }
 
+    public struct Logs: Sendable, Equatable {
+        /// Usage-log rows older than this many days are deleted (hourly); 0 keeps them forever.
+        public var retentionDays = 30
+        /// Lifetime of the signed download link sent when a log export finishes.
+        public var exportLinkSeconds = 3600
+    }
+
+    public struct Security: Sendable, Equatable {
+        /// Let user-supplied callback URLs (log exports; later notifications and triggers) reach
+        /// loopback, private, link-local and metadata addresses. Off in production: on, such URLs
+        /// turn the server into a proxy into its own network.
+        public var allowPrivateTargets = false
+    }
+
+    public struct GC: Sendable, Equatable {
+        /// Seconds between garbage-collection passes (0 disables the background collector).
+        public var intervalSeconds = 30
+        /// Protection for fresh manifests and blob links that nothing references yet.
+        public var graceSeconds = 3600
+        /// Idle upload sessions older than this are removed.
+        public var uploadIdleSeconds = 2 * 86_400
+    }
+
+    public var gc = GC()
     public var server = Server()
     /// Directory for the embedded defaults (SQLite file, blob storage).
     public var dataDir = "./data"
@@ -67,6 +91,8 @@ public struct SlipwayConfig: Sendable, Equatable {
     public var registry = Registry()
     public var auth = Auth()
     public var logging = Logging()
+    public var logs = Logs()
+    public var security = Security()
 
     public init() {}
 

@@ -21,8 +21,10 @@ extension MetadataStore {
                 """).run()
             try await db.raw("""
                 INSERT INTO repository_blobs (repository_id, digest, created_at) VALUES (\(bind: repositoryID), \(bind: digest.description), \(bind: now))
-                ON CONFLICT (repository_id, digest) DO NOTHING
+                ON CONFLICT (repository_id, digest) DO UPDATE SET created_at = excluded.created_at
                 """).run()
+            // A pending deletion of these bytes is called off (see GarbageCollector).
+            try await db.raw("DELETE FROM blob_deletions WHERE digest = \(bind: digest.description)").run()
         }
     }
 

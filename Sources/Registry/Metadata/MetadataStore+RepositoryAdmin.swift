@@ -72,7 +72,6 @@ extension MetadataStore {
                 UPDATE repositories SET state = 'MARKED_FOR_DELETION', name = name || '.deleted-' || \(bind: String(repositoryID))
                 WHERE id = \(bind: repositoryID)
                 """).run()
-            try await db.raw("DELETE FROM uploads WHERE repository_id = \(bind: repositoryID)").run()
         }
     }
 

@@ -98,7 +98,9 @@ public enum Migrations {
                 """
                 CREATE TABLE manifest_blobs (
                   manifest_id \(big) NOT NULL REFERENCES manifests(id) ON DELETE CASCADE,
-                  digest TEXT NOT NULL,
+                  -- The foreign key makes a concurrent garbage collection of this blob fail
+                  -- instead of leaving a manifest pointing at deleted bytes.
+                  digest TEXT NOT NULL REFERENCES blobs(digest),
                   PRIMARY KEY (manifest_id, digest))
                 """,
                 "CREATE INDEX manifest_blobs_digest ON manifest_blobs(digest)",
@@ -287,6 +289,52 @@ public enum Migrations {
                 "CREATE INDEX usage_logs_performer ON usage_logs(performer_id, created_at)",
                 "CREATE INDEX usage_logs_created ON usage_logs(created_at)",
                 "CREATE INDEX tags_name ON tags(repository_id, name, lifetime_start)",
+                // Blobs whose rows are gone; their bytes are removed one collector pass later,
+                // unless a push brought the blob back in the meantime.
+                "CREATE TABLE blob_deletions (digest TEXT PRIMARY KEY, created_at \(big) NOT NULL)",
+                "CREATE INDEX uploads_updated ON uploads(updated_at)",
+                "CREATE INDEX repository_blobs_digest ON repository_blobs(digest)",
+            ]
+        },
+        Migration(version: 21, name: "log exports") { f in
+            let id = f.identityPrimaryKey
+            let big = f.bigint
+            return [
+                // A durable queue: the exporter claims a due row with a lease (claim_token, lease_until),
+                // so a crashed or restarted worker's job is picked up again once the lease runs out.
+                // status: queued → delivering (data written, callback due) → done | failed.
+                """
+                CREATE TABLE log_exports (
+                  id \(id),
+                  uuid TEXT NOT NULL UNIQUE,
+                  requester_id \(big) NOT NULL REFERENCES namespaces(id) ON DELETE CASCADE,
+                  scope_kind TEXT NOT NULL,
+                  scope_id \(big) NOT NULL,
+                  namespace_name TEXT NOT NULL,
+                  repository_name TEXT,
+                  start_time \(big) NOT NULL,
+                  end_time \(big) NOT NULL,
+                  callback_url TEXT,
+                  callback_email TEXT,
+                  email_status TEXT,
+                  origin TEXT NOT NULL,
+                  status TEXT NOT NULL,
+                  result TEXT,
+                  storage_digest TEXT,
+                  size \(big),
+                  export_attempts INTEGER NOT NULL DEFAULT 0,
+                  callback_status TEXT NOT NULL,
+                  callback_attempts INTEGER NOT NULL DEFAULT 0,
+                  last_error TEXT,
+                  next_attempt_at \(big) NOT NULL,
+                  lease_until \(big),
+                  claim_token TEXT,
+                  created_at \(big) NOT NULL,
+                  exported_at \(big),
+                  finished_at \(big))
+                """,
+                "CREATE INDEX log_exports_due ON log_exports(status, next_attempt_at)",
+                "CREATE INDEX log_exports_created ON log_exports(created_at)",
             ]
         },
     ]
@@ -329,8 +377,8 @@ public enum Migrations {
     }
 }
 
-enum Clock {
-    static func nowMillis() -> Int64 {
+public enum Clock {
+    public static func nowMillis() -> Int64 {
         Int64((Date().timeIntervalSince1970 * 1000).rounded())
     }
 }

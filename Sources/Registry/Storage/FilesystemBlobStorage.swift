@@ -83,11 +83,8 @@ public struct FilesystemBlobStorage: BlobStorageDriver {
         let source = try uploadPath(id)
         let target = blobPath(digest)
         try await fs.createDirectory(at: target.removingLastComponent(), withIntermediateDirectories: true)
-        if try await fs.info(forFileAt: target) != nil {
-            try await deleteUpload(id)
-            return
-        }
-        // rename(2) replaces atomically; a concurrent identical commit writes the same bytes.
+        // Always publish, even over an existing copy: rename(2) replaces atomically with identical
+        // bytes, and a copy the collector is about to remove gets replaced by one it will not.
         try await fs.replaceItem(at: target, withItemAt: source)
     }
 

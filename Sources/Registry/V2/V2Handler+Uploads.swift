@@ -173,8 +173,15 @@ extension V2Handler {
             throw RegistryError(.digestInvalid, "digest mismatch: the uploaded content has digest \(computed), not \(expected); the upload was discarded",
                                 detail: ["expected": expected.description, "computed": computed.description])
         }
-        try await services.storage.commitUpload(id, as: expected)
+        // Link first, publish second: a collector pass that removed these bytes' tombstone just
+        // before the link cannot then delete the file we publish (see GarbageCollector).
         try await services.store.linkBlob(repositoryID: repo.id, digest: expected, size: size)
+        do {
+            try await services.storage.commitUpload(id, as: expected)
+        } catch {
+            _ = try? await services.store.unlinkBlob(repositoryID: repo.id, digest: expected)
+            throw error
+        }
         try await services.store.deleteUpload(id: id)
         services.uploads.forget(id)
         services.metrics.blobsCommitted.increment()

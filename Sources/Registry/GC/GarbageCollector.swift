@@ -1,0 +1,101 @@
+import Foundation
+import Logging
+import Metrics
+import ServiceLifecycle
+
+/// Removes what the time machine no longer protects, online, while pushes continue:
+/// 1. tag rows past their namespace's window,
+/// 2. repositories queued for deletion,
+/// 3. manifests nothing keeps (no tag, no parent index, no subject),
+/// 4. repository↔blob links no manifest uses (after a grace period),
+/// 5. blob rows nothing references → tombstone; one pass later the bytes go, unless a push
+///    linked the blob again (a push links before it publishes, so it always wins),
+/// 6. upload sessions idle for too long.
+public final class GarbageCollector: Service, Sendable {
+    public struct Settings: Sendable {
+        public var interval: Duration = .seconds(30)
+        /// How long fresh, still-unreferenced manifests and blob links are protected.
+        public var graceSeconds: Int64 = 3600
+        /// How long a tombstoned blob's bytes wait before deletion.
+        public var tombstoneSeconds: Int64 = 60
+        public var uploadIdleSeconds: Int64 = 2 * 86_400
+        public init() {}
+    }
+
+    public struct PassResult: Sendable, Equatable {
+        public var tags = 0, repositories = 0, manifests = 0, links = 0, tombstoned = 0, blobsDeleted = 0, uploads = 0
+    }
+
+    let services: RegistryServices
+    let settings: Settings
+    private let passes = Counter(label: "slipway_gc_passes_total")
+    private let deletedBlobs = Counter(label: "slipway_gc_blobs_deleted_total")
+
+    public init(services: RegistryServices, settings: Settings) {
+        self.services = services
+        self.settings = settings
+    }
+
+    public func run() async throws {
+        await withGracefulShutdownHandler {
+            while !Task.isCancelled && !Task.isShuttingDownGracefully {
+                do {
+                    let r = try await runPass()
+                    if r != PassResult() {
+                        services.logger.info("garbage collection pass", metadata: [
+                            "tags": "\(r.tags)", "manifests": "\(r.manifests)", "blobs": "\(r.blobsDeleted)", "uploads": "\(r.uploads)"])
+                    }
+                } catch {
+                    services.logger.error("garbage collection pass failed", metadata: ["error": "\(error)"])
+                }
+                try? await Task.sleep(for: settings.interval)
+            }
+        } onGracefulShutdown: {}
+    }
+
+    @discardableResult
+    public func runPass(now: Int64 = Clock.nowMillis()) async throws -> PassResult {
+        let store = services.store
+        var r = PassResult()
+        r.tags = try await store.collectTags(now: now)
+        for id in try await store.uploadsOfDeletedRepositories() {
+            services.uploads.forget(id)
+            try? await services.storage.deleteUpload(id)
+            try await store.deleteUpload(id: id)
+        }
+        r.repositories = try await store.purgeDeletedRepositories()
+        for repo in try await store.repositoriesWithManifests() {
+            r.manifests += try await store.collectManifests(repositoryID: repo, now: now, graceMillis: settings.graceSeconds * 1000)
+        }
+        for repo in try await store.repositoriesWithBlobLinks() {
+            r.links += try await store.collectBlobLinks(repositoryID: repo, now: now, graceMillis: settings.graceSeconds * 1000)
+        }
+        // Bytes of blobs tombstoned in an earlier pass.
+        for digest in try await store.dueBlobDeletions(before: now - settings.tombstoneSeconds * 1000, limit: 10_000) {
+            if try await store.claimBlobDeletion(digest) {
+                if let d = try? Digest(parsing: digest) { try? await services.storage.delete(d) }
+                r.blobsDeleted += 1
+            } else {
+                try await store.dropBlobTombstone(digest)
+            }
+        }
+        while true {
+            let batch = try await store.unreferencedBlobs(limit: 1000)
+            var progressed = false
+            for digest in batch where try await store.tombstoneBlob(digest, now: now) {
+                r.tombstoned += 1
+                progressed = true
+            }
+            if batch.count < 1000 || !progressed { break }
+        }
+        for id in try await store.staleUploads(now: now, idleMillis: settings.uploadIdleSeconds * 1000) {
+            services.uploads.forget(id)
+            try? await services.storage.deleteUpload(id)
+            try await store.deleteUpload(id: id)
+            r.uploads += 1
+        }
+        passes.increment()
+        deletedBlobs.increment(by: r.blobsDeleted)
+        return r
+    }
+}
