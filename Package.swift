@@ -14,6 +14,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.0"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.0"..<"5.0.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
@@ -36,6 +37,8 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "_NIOFileSystem", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -51,7 +54,8 @@ let package = Package(
         .target(name: "BuildProtocol"),
         .target(name: "BuildOrchestrator", dependencies: ["Registry", "BuildProtocol"]),
         .target(name: "BuildWorker", dependencies: ["BuildProtocol", "CLibgit2", "CLibarchive",
-                                                    .product(name: "Logging", package: "swift-log")]),
+                                                    .product(name: "Logging", package: "swift-log"),
+                                                    .product(name: "NIOPosix", package: "swift-nio")]),
         .target(name: "Triggers", dependencies: ["BuildOrchestrator"]),
         .target(name: "WebUI", dependencies: ["Triggers"]),
         .executableTarget(
@@ -76,6 +80,7 @@ let package = Package(
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
         ),
-        .testTarget(name: "BuildWorkerTests", dependencies: ["BuildWorker"]),
+        .testTarget(name: "BuildWorkerTests", dependencies: ["BuildWorker", .product(name: "NIOPosix", package: "swift-nio")]),
+        .testTarget(name: "BuildOrchestratorTests", dependencies: ["BuildOrchestrator"]),
     ]
 )

@@ -196,3 +196,32 @@ struct GarbageCollectorTests {
         }
     }
 }
+
+@Suite("Repository events")
+struct RepositoryEventTests {
+    @Test(arguments: TestBackend.available)
+    func imageExpiryIsAnnouncedOncePerExpiry(backend: TestBackend) async throws {
+        try await TestRegistry.with(backend) { registry, c in
+            let token = try #require(try await c.token(.init("admin"), scopes: ["repository:admin/exp:pull,push"]))
+            try await c.pushImage("admin/exp", tag: "soon", token: token)
+            try await c.pushImage("admin/exp", tag: "later", token: token)
+            let store = registry.services.store
+            let repo = try #require(try await store.repository(RepositoryPath(namespace: "admin", name: "exp")))
+            let now = Clock.nowMillis()
+            #expect(try await store.setTagExpiration(repositoryID: repo.id, name: "soon", expiration: now + 2 * 86_400_000))
+            #expect(try await store.setTagExpiration(repositoryID: repo.id, name: "later", expiration: now + 30 * 86_400_000))
+            var settings = GarbageCollector.Settings()
+            settings.graceSeconds = 3600
+            let gc = GarbageCollector(services: registry.services, settings: settings)
+            #expect(try await gc.runPass().expiryNotices == 1)
+            #expect(try await gc.runPass().expiryNotices == 0, "one notice per expiry, not per pass")
+            let events = try await store.events(kind: "repo_image_expiry", repositoryID: repo.id)
+            #expect(events.count == 1)
+            #expect(events.first?.payload["tags"] == .strings(["soon"]))
+            #expect(events.first?.payload["expiring_in"] == .int(1) || events.first?.payload["expiring_in"] == .int(2))
+            // Moving the expiry announces again.
+            #expect(try await store.setTagExpiration(repositoryID: repo.id, name: "soon", expiration: now + 3 * 86_400_000))
+            #expect(try await gc.runPass().expiryNotices == 1)
+        }
+    }
+}

@@ -174,7 +174,11 @@ public final class APIRoutes: @unchecked Sendable {
             let resolved = try await authorize(info.requirement, caller: caller, parameters: parameters, request: request)
             let apiRequest = APIRequest(request: request, context: context, caller: caller, parameters: parameters,
                                         repository: resolved.repository, role: resolved.role, organization: resolved.organization, origin: origin)
-            return try await handler(apiRequest)
+            let response = try await handler(apiRequest)
+            if response.status.code < 300, let kind = APIAuditKinds.table["\(info.method.rawValue) \(info.path)"] {
+                recordAudit(kind, apiRequest)
+            }
+            return response
         } catch let error as APIError {
             return error.response(baseURL: origin)
         } catch let error as MetadataError {
@@ -186,6 +190,20 @@ public final class APIRoutes: @unchecked Sendable {
             context.logger.error("api request failed", metadata: ["error": "\(String(reflecting: error))", "route": "\(info.path)"])
             return APIError(.internalServerError, "internal_error", "internal server error").response(baseURL: origin)
         }
+    }
+
+    /// Records a usage-log entry for a successful write (see `APIAuditKinds`).
+    private func recordAudit(_ kind: String, _ r: APIRequest) {
+        var metadata: [String: String] = [:]
+        for (key, value) in r.parameters where key != "repository" && !APIAuditKinds.secretParameters.contains(key) {
+            metadata[key] = value
+        }
+        if let repo = r.repository {
+            services.audit.record(.repository(kind, repo, performer: r.actor, ip: r.ip, metadata))
+            return
+        }
+        let namespace: (id: Int64, name: String)? = r.organization.map { ($0.id, $0.name) } ?? r.caller.map { ($0.user.id, $0.user.name) }
+        services.audit.record(AuditEvent(kind: kind, performer: r.actor, namespace: namespace, ip: r.ip, metadata: metadata))
     }
 
     struct Resolved {

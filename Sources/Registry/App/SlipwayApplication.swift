@@ -68,6 +68,7 @@ public enum SlipwayApplication {
         settings.interval = .seconds(services.config.gc.intervalSeconds)
         settings.graceSeconds = Int64(services.config.gc.graceSeconds)
         settings.uploadIdleSeconds = Int64(services.config.gc.uploadIdleSeconds)
+        settings.tombstoneSeconds = Int64(services.config.gc.tombstoneSeconds)
         return [GarbageCollector(services: services, settings: settings)]
     }
 
@@ -84,6 +85,7 @@ public enum SlipwayApplication {
         TagAPI(services: services).register(api)
         ManifestAPI(services: services).register(api)
         LogsAPI(services: services).register(api)
+        LogExportAPI(services: services).register(api)
         return api
     }
 
@@ -96,7 +98,7 @@ public enum SlipwayApplication {
             router: router(services: services),
             configuration: .init(address: .hostname(services.config.server.host, port: services.config.server.port), serverName: "Slipway"),
             // Services stop in reverse order: the audit log flushes before the store closes.
-            services: (closeStoreOnShutdown ? [MetadataStoreCloser(store: services.store)] as [any Service] : []) + [services.audit] + collectors(services),
+            services: (closeStoreOnShutdown ? [MetadataStoreCloser(store: services.store)] as [any Service] : []) + [services.audit] + collectors(services) + [LogExporter(services: services)],
             onServerRunning: onServerRunning,
             logger: services.logger)
     }

@@ -46,6 +46,9 @@ public struct SlipwayConfig: Sendable, Equatable {
     public struct Auth: Sendable, Equatable {
         /// Lifetime of registry bearer tokens. Short so revocations take effect quickly.
         public var tokenLifetimeSeconds = 300
+        /// How often (seconds) an issued registry token's account is re-checked; deleting it cuts
+        /// access off within this time.
+        public var revocationCheckSeconds = 5
         /// bcrypt cost for stored passwords.
         public var bcryptCost = 10
         /// Quay's `FEATURE_REQUIRE_TEAM_INVITE`: users outside an organization join a team only by
@@ -78,6 +81,8 @@ public struct SlipwayConfig: Sendable, Equatable {
         public var intervalSeconds = 30
         /// Protection for fresh manifests and blob links that nothing references yet.
         public var graceSeconds = 3600
+        /// Seconds between removing a blob's row and deleting its bytes (a late push wins).
+        public var tombstoneSeconds = 60
         /// Idle upload sessions older than this are removed.
         public var uploadIdleSeconds = 2 * 86_400
     }

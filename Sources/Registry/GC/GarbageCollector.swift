@@ -19,11 +19,13 @@ public final class GarbageCollector: Service, Sendable {
         /// How long a tombstoned blob's bytes wait before deletion.
         public var tombstoneSeconds: Int64 = 60
         public var uploadIdleSeconds: Int64 = 2 * 86_400
+        /// `repo_image_expiry` is emitted this many days before a tag expires.
+        public var expiryNoticeDays: Int64 = 7
         public init() {}
     }
 
     public struct PassResult: Sendable, Equatable {
-        public var tags = 0, repositories = 0, manifests = 0, links = 0, tombstoned = 0, blobsDeleted = 0, uploads = 0
+        public var tags = 0, repositories = 0, manifests = 0, links = 0, tombstoned = 0, blobsDeleted = 0, uploads = 0, expiryNotices = 0
     }
 
     let services: RegistryServices
@@ -37,20 +39,43 @@ public final class GarbageCollector: Service, Sendable {
     }
 
     public func run() async throws {
-        await withGracefulShutdownHandler {
-            while !Task.isCancelled && !Task.isShuttingDownGracefully {
+        // A pass in progress finishes; the wait between passes ends at once on shutdown.
+        try? await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
                 do {
-                    let r = try await runPass()
+                    let r = try await self.runPass()
                     if r != PassResult() {
-                        services.logger.info("garbage collection pass", metadata: [
+                        self.services.logger.info("garbage collection pass", metadata: [
                             "tags": "\(r.tags)", "manifests": "\(r.manifests)", "blobs": "\(r.blobsDeleted)", "uploads": "\(r.uploads)"])
                     }
+                } catch is CancellationError {
+                    return
                 } catch {
-                    services.logger.error("garbage collection pass failed", metadata: ["error": "\(error)"])
+                    self.services.logger.error("garbage collection pass failed", metadata: ["error": "\(error)"])
                 }
-                try? await Task.sleep(for: settings.interval)
+                try await Task.sleep(for: self.settings.interval)
             }
-        } onGracefulShutdown: {}
+        }
+    }
+
+    /// One `repo_image_expiry` event per tag expiry (not per pass): the dedup key names the tag
+    /// row and its expiry, so a changed expiry is announced again.
+    func emitExpiryNotices(now: Int64) async throws -> Int {
+        var emitted = 0
+        let soon = try await services.store.tagsExpiringSoon(now: now, withinMillis: settings.expiryNoticeDays * 86_400_000)
+        for tag in soon {
+            let days = max(0, (tag.expiration - now) / 86_400_000)
+            let payload: [String: EventValue] = [
+                "repository": .string(tag.repository.path.description), "namespace": .string(tag.repository.namespace),
+                "name": .string(tag.repository.name), "tags": .strings([tag.name]), "expiring_in": .int(days),
+                "expiration": .int(tag.expiration / 1000),
+            ]
+            if try await services.store.emitEvent(kind: "repo_image_expiry", repository: tag.repository, payload: payload,
+                                                  dedupKey: "repo_image_expiry:\(tag.tagID):\(tag.expiration)") {
+                emitted += 1
+            }
+        }
+        return emitted
     }
 
     @discardableResult
@@ -94,6 +119,7 @@ public final class GarbageCollector: Service, Sendable {
             try await store.deleteUpload(id: id)
             r.uploads += 1
         }
+        r.expiryNotices = try await emitExpiryNotices(now: now)
         passes.increment()
         deletedBlobs.increment(by: r.blobsDeleted)
         return r

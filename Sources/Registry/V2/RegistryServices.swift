@@ -14,6 +14,8 @@ public struct RegistryServices: Sendable {
     public let metrics: RegistryMetrics
     /// Usage logs (buffered; runs as a service of the application).
     public let audit: AuditLog
+    /// Revocation checks for already-issued registry tokens.
+    public let liveness: CredentialLiveness
     public let logger: Logger
 
     public init(config: SlipwayConfig, store: MetadataStore, storage: any BlobStorageDriver, tokens: RegistryTokenService,
@@ -28,6 +30,7 @@ public struct RegistryServices: Sendable {
         self.secretBox = secretBox
         self.metrics = RegistryMetrics()
         self.audit = AuditLog(store: store, logger: logger)
+        self.liveness = CredentialLiveness(store: store, ttlMillis: Int64(config.auth.revocationCheckSeconds) * 1000)
         self.logger = logger
     }
 }

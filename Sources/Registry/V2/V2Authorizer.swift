@@ -34,7 +34,12 @@ struct V2Authorizer: Sendable {
         }
         do {
             let claims = try await services.tokens.verify(String(header.dropFirst(7)), audience: origin.service)
+            guard try await services.liveness.isAlive(claims) else {
+                throw unauthorized(origin, scope: nil, "the account or token behind this bearer token no longer exists")
+            }
             return V2Caller(claims: claims)
+        } catch let error as RegistryError {
+            throw error
         } catch {
             throw unauthorized(origin, scope: nil, "the bearer token is invalid or expired")
         }

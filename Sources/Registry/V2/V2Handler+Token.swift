@@ -23,6 +23,12 @@ extension V2Handler {
                 scopes.append(try TokenScope(parsing: String(part), serviceHost: origin.service))
             }
         }
+        // `podman login` asks for a token without a scope: that is the login worth recording.
+        if scopes.isEmpty, identity != .anonymous {
+            services.audit.record(AuditEvent(kind: "login_success", performer: AuditEvent.Actor(id: identity.userID, name: identity.subject, kind: identity.entityKind),
+                                             namespace: identity.userID.map { ($0, identity.subject) },
+                                             ip: (context as? SlipwayRequestContext)?.clientIP(request), metadata: ["type": "v2auth", "kind": identity.entityKind]))
+        }
         if identity == .anonymous && scopes.isEmpty {
             throw RegistryError(.unauthorized, "credentials are required to log in",
                                 headers: [.wwwAuthenticate: "Basic realm=\"\(origin.baseURL)/v2/auth\""])

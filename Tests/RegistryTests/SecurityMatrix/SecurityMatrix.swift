@@ -101,7 +101,7 @@ struct MatrixFixture: Sendable {
 @Suite("API security matrix")
 struct SecurityMatrixTests {
     static var allRows: [MatrixRow] {
-        MatrixRows.user + MatrixRows.organizations + MatrixRows.tokens + MatrixRows.robots + MatrixRows.permissions + MatrixRows.repositories
+        MatrixRows.user + MatrixRows.logExports + MatrixRows.organizations + MatrixRows.tokens + MatrixRows.robots + MatrixRows.permissions + MatrixRows.repositories
     }
 
     @Test(arguments: TestBackend.available)

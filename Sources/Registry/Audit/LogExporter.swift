@@ -1,0 +1,400 @@
+import Crypto
+import Foundation
+import Logging
+import NIOCore
+import ServiceLifecycle
+import Synchronization
+
+/// Drains the `log_exports` queue (Quay's `exportactionlogsworker`) and applies usage-log
+/// retention.
+///
+/// For each due export: stream every entry in range, page by page, into blob storage as
+/// `{"export_id","details":{…},"logs":[…]}` (hashed while written, committed under its sha256),
+/// then POST the callback `{export_id, start_time, end_time, namespace, repository,
+/// exported_data_url, status}` with a signed download link. A callback answered with anything but
+/// 2xx is retried with exponential backoff, `maxCallbackAttempts` times in all. Everything lives in
+/// the database, so a restart (or another replica) carries on where this one stopped: claims are
+/// leases that run out.
+///
+/// Retention: at start-up and then hourly, usage logs older than `logs.retentionDays` are deleted,
+/// along with finished exports that old and their files.
+public final class LogExporter: Service, Sendable {
+    public struct Settings: Sendable {
+        /// How often the queue is checked for due work (one indexed read when idle).
+        public var pollInterval: Duration = .seconds(1)
+        public var retentionInterval: Duration = .seconds(3600)
+        public var maxCallbackAttempts = 5
+        /// Delay before callback attempt n+1 is `callbackBackoff * 2^(n-1)`.
+        public var callbackBackoff: Duration = .seconds(1)
+        public var maxExportAttempts = 3
+        /// How long a claim holds before another worker may take the job over; renewed while writing.
+        public var leaseSeconds: Int64 = 300
+        /// Writing one export may take at most this long (Quay: 2 hours), then it ends `timedout`.
+        public var maximumWorkSeconds: Int64 = 2 * 3600
+        /// Usage-log rows read per query while writing.
+        public var pageSize = 500
+        /// Exports processed at the same time by this worker.
+        public var concurrency = 2
+        public init() {}
+    }
+
+    let services: RegistryServices
+    let settings: Settings
+    let links: LogExportLinks
+    let client: CallbackClient
+
+    public init(services: RegistryServices, settings: Settings = Settings()) {
+        self.services = services
+        self.settings = settings
+        self.links = LogExportLinks(store: services.store)
+        self.client = CallbackClient(allowPrivateTargets: services.config.security.allowPrivateTargets)
+    }
+
+    var logger: Logger { services.logger }
+
+    public func run() async throws {
+        try? await cancelWhenGracefulShutdown {
+            var lastRetention: ContinuousClock.Instant?
+            while !Task.isCancelled {
+                if lastRetention.map({ ContinuousClock.now - $0 >= self.settings.retentionInterval }) ?? true {
+                    lastRetention = .now
+                    do {
+                        try await self.applyRetention()
+                    } catch {
+                        self.logger.error("usage-log retention failed", metadata: ["error": "\(error)"])
+                    }
+                }
+                await self.runPending()
+                try await Task.sleep(for: self.settings.pollInterval)
+            }
+        }
+    }
+
+    /// Processes every export that is due now, `concurrency` at a time. Returns how many jobs ran.
+    /// The service calls it every poll; tests call it directly.
+    @discardableResult
+    public func runPending() async -> Int {
+        var ran = 0
+        while !Task.isCancelled {
+            do {
+                guard try await services.store.hasDueLogExports() else { return ran }
+            } catch {
+                logger.error("log export queue unavailable", metadata: ["error": "\(error)"])
+                return ran
+            }
+            var claimed: [MetadataStore.LogExport] = []
+            for _ in 0..<max(1, settings.concurrency) {
+                let token = UUID().uuidString
+                guard let job = try? await services.store.claimLogExport(token: token, leaseSeconds: settings.leaseSeconds) else { break }
+                claimed.append(job)
+            }
+            if claimed.isEmpty { return ran }
+            await withTaskGroup(of: Void.self) { group in
+                for job in claimed {
+                    group.addTask { await self.process(job) }
+                }
+            }
+            ran += claimed.count
+        }
+        return ran
+    }
+
+    func process(_ job: MetadataStore.LogExport) async {
+        guard let token = job.claimToken else { return }
+        let meta: Logger.Metadata = ["export.id": "\(job.uuid)", "namespace": "\(job.namespaceName)"]
+        do {
+            switch job.status {
+            case .queued:
+                try await writeExport(job, token: token)
+            case .delivering:
+                try await deliverCallback(job, token: token)
+            case .done, .failed:
+                return
+            }
+        } catch {
+            // The lease runs out and the job is retried; nothing is lost.
+            logger.error("log export step failed", metadata: meta.merging(["error": "\(error)"]) { $1 })
+        }
+    }
+
+    // MARK: Writing the export
+
+    struct LogsTimedOut: Error {}
+    struct LeaseLost: Error {}
+
+    func writeExport(_ job: MetadataStore.LogExport, token: String) async throws {
+        let store = services.store
+        guard job.start < job.end else {
+            try await store.finishLogExportData(id: job.id, token: token, result: .invalidrequest, digest: nil, size: nil, error: "invalid time range")
+            return
+        }
+        await services.audit.flush()
+        let uploadID = UUID().uuidString.lowercased()
+        let storage = services.storage
+        do {
+            try await storage.createUpload(uploadID)
+            let writer = try await storage.uploadWriter(uploadID, at: 0)
+            let digest: Digest
+            let size: Int64
+            do {
+                (digest, size) = try await streamLogs(job, token: token, into: writer)
+            } catch {
+                await writer.cancel()
+                throw error
+            }
+            try await storage.commitUpload(uploadID, as: digest)
+            try await store.finishLogExportData(id: job.id, token: token, result: .success, digest: digest, size: size, error: nil)
+            logger.info("exported usage logs", metadata: ["export.id": "\(job.uuid)", "bytes": "\(size)"])
+        } catch is LeaseLost {
+            try? await storage.deleteUpload(uploadID)
+        } catch is LogsTimedOut {
+            try? await storage.deleteUpload(uploadID)
+            try await store.finishLogExportData(id: job.id, token: token, result: .timedout, digest: nil, size: nil,
+                                                error: "writing the export took longer than \(settings.maximumWorkSeconds) s")
+        } catch {
+            try? await storage.deleteUpload(uploadID)
+            // Shutting down is not the export's fault: the lease lapses and someone resumes it.
+            if Task.isCancelled { return }
+            let attempts = job.exportAttempts + 1
+            let message = "writing the export failed: \(String(describing: error).prefix(300))"
+            if attempts >= settings.maxExportAttempts {
+                try await store.finishLogExportData(id: job.id, token: token, result: .failed, digest: nil, size: nil, error: message)
+            } else {
+                let retryAt = Clock.nowMillis() + Self.backoffMillis(attempt: attempts, base: settings.callbackBackoff)
+                try await store.retryLogExportData(id: job.id, token: token, error: message, retryAt: retryAt)
+            }
+            logger.error("log export failed", metadata: ["export.id": "\(job.uuid)", "attempt": "\(attempts)", "error": "\(error)"])
+        }
+    }
+
+    /// Writes the document chunk by chunk, hashing as it goes. Holds one page of entries at a time.
+    func streamLogs(_ job: MetadataStore.LogExport, token: String, into writer: any BlobUploadWriter) async throws -> (Digest, Int64) {
+        var digester = StreamingDigester()
+        func emit(_ bytes: [UInt8]) async throws {
+            bytes.withUnsafeBytes { digester.update($0) }
+            try await writer.write(ByteBuffer(bytes: bytes))
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let details = ExportDetails(start_time: APIDates.rfc2822(millis: job.start), end_time: APIDates.rfc2822(millis: job.end),
+                                    namespace: job.namespaceName, repository: job.repositoryName)
+        try await emit(Array(#"{"export_id":"#.utf8) + Array(try encoder.encode(job.uuid)) + Array(#","details":"#.utf8)
+                       + Array(try encoder.encode(details)) + Array(#","logs":["#.utf8))
+        let began = Clock.nowMillis()
+        var lastRenewal = began
+        var cursor: (Int64, Int64)?
+        var first = true
+        while true {
+            let page = try await services.store.usageLogs(scope: job.scope, start: job.start, end: job.end, performer: nil,
+                                                          before: cursor, limit: settings.pageSize)
+            if !page.isEmpty {
+                var chunk: [UInt8] = []
+                for entry in page {
+                    if !first { chunk.append(UInt8(ascii: ",")) }
+                    first = false
+                    chunk += try encoder.encode(Self.view(entry))
+                }
+                try await emit(chunk)
+            }
+            guard page.count == settings.pageSize, let last = page.last else { break }
+            cursor = (last.createdAt, last.id)
+            let now = Clock.nowMillis()
+            if now - began > settings.maximumWorkSeconds * 1000 { throw LogsTimedOut() }
+            if now - lastRenewal > settings.leaseSeconds * 1000 / 3 {
+                guard try await services.store.renewLogExportLease(id: job.id, token: token, leaseSeconds: settings.leaseSeconds) else { throw LeaseLost() }
+                lastRenewal = now
+            }
+        }
+        try await emit(Array("]}".utf8))
+        let size = try await writer.commit()
+        return (digester.finalize(.sha256)!, size)
+    }
+
+    struct ExportDetails: Encodable {
+        let start_time: String
+        let end_time: String
+        let namespace: String
+        let repository: String?
+
+        func encode(to encoder: any Encoder) throws {
+            // Quay writes `"repository": null` for namespace-wide exports.
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(start_time, forKey: .start_time)
+            try c.encode(end_time, forKey: .end_time)
+            try c.encode(namespace, forKey: .namespace)
+            try c.encode(repository, forKey: .repository)
+        }
+
+        enum CodingKeys: String, CodingKey { case start_time, end_time, namespace, repository }
+    }
+
+    /// The entry shape of `GET .../logs`.
+    static func view(_ e: MetadataStore.LogEntry) -> LogsAPI.LogView {
+        LogsAPI.LogView(kind: e.kind, metadata: e.metadata, ip: e.ip, datetime: APIDates.rfc2822(millis: e.createdAt),
+                        performer: e.performerName.map { .init(kind: e.performerKind == "robot" ? "user" : (e.performerKind ?? "user"), name: $0,
+                                                               is_robot: e.performerKind == "robot", avatar: ["name": $0]) },
+                        namespace: e.namespaceName.map { ["kind": "org", "name": $0] })
+    }
+
+    // MARK: The callback
+
+    struct CallbackBody: Encodable {
+        let export_id: String
+        let start_time: String
+        let end_time: String
+        let namespace: String
+        let repository: String?
+        let exported_data_url: String?
+        let status: String
+
+        func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(export_id, forKey: .export_id)
+            try c.encode(start_time, forKey: .start_time)
+            try c.encode(end_time, forKey: .end_time)
+            try c.encode(namespace, forKey: .namespace)
+            try c.encode(repository, forKey: .repository)
+            try c.encode(exported_data_url, forKey: .exported_data_url)
+            try c.encode(status, forKey: .status)
+        }
+
+        enum CodingKeys: String, CodingKey { case export_id, start_time, end_time, namespace, repository, exported_data_url, status }
+    }
+
+    func deliverCallback(_ job: MetadataStore.LogExport, token: String) async throws {
+        guard let url = job.callbackURL else { return }
+        let result = job.result ?? .failed
+        var link: String?
+        if result == .success {
+            link = try await links.url(origin: job.origin, exportID: job.uuid,
+                                       expiresAt: Clock.nowMillis() / 1000 + Int64(services.config.logs.exportLinkSeconds))
+        }
+        // Like Quay, the callback names the requested days as MM/DD/YYYY; `end` is exclusive.
+        let body = CallbackBody(export_id: job.uuid, start_time: Self.day(job.start), end_time: Self.day(job.end - 86_400_000),
+                                namespace: job.namespaceName, repository: job.repositoryName, exported_data_url: link, status: result.rawValue)
+        let attempt = job.callbackAttempts + 1
+        let meta: Logger.Metadata = ["export.id": "\(job.uuid)", "attempt": "\(attempt)"]
+        let outcome: MetadataStore.CallbackOutcome
+        do {
+            let status = try await client.post(json: V2Handler.encodeJSON(body), to: url)
+            if (200..<300).contains(status) {
+                outcome = .delivered
+            } else {
+                outcome = nextStep(attempt: attempt, error: "the callback answered \(status)")
+            }
+        } catch .refused(let why) {
+            // The name now resolves somewhere forbidden (or config changed): never retried.
+            outcome = .gaveUp(callbackStatus: "refused", error: "callback URL refused: \(why)")
+        } catch {
+            if Task.isCancelled { return }  // shutting down: not counted, the lease lapses
+            outcome = nextStep(attempt: attempt, error: error.description)
+        }
+        try await services.store.recordLogExportCallback(id: job.id, token: token, outcome: outcome)
+        switch outcome {
+        case .delivered: logger.info("delivered log export callback", metadata: meta)
+        case .retry(_, let error): logger.warning("log export callback failed; will retry", metadata: meta.merging(["error": "\(error)"]) { $1 })
+        case .gaveUp(_, let error): logger.error("log export callback abandoned", metadata: meta.merging(["error": "\(error)"]) { $1 })
+        }
+    }
+
+    func nextStep(attempt: Int, error: String) -> MetadataStore.CallbackOutcome {
+        guard attempt < settings.maxCallbackAttempts else { return .gaveUp(callbackStatus: "failed", error: error) }
+        return .retry(at: Clock.nowMillis() + Self.backoffMillis(attempt: attempt, base: settings.callbackBackoff), error: error)
+    }
+
+    /// `base * 2^(attempt-1)`, capped at one hour.
+    static func backoffMillis(attempt: Int, base: Duration) -> Int64 {
+        let baseMillis = base.components.seconds * 1000 + base.components.attoseconds / 1_000_000_000_000_000
+        let factor = Int64(1) << Int64(min(max(attempt - 1, 0), 20))
+        return min(baseMillis * factor, 3_600_000)
+    }
+
+    static let dayFormat: DateFormatter = {
+        let f = DateFormatter()
+        f.locale = Locale(identifier: "en_US_POSIX")
+        f.timeZone = TimeZone(identifier: "UTC")
+        f.dateFormat = "MM/dd/yyyy"
+        return f
+    }()
+    private static let dayLock = NSLock()
+
+    static func day(_ millis: Int64) -> String {
+        dayLock.withLock { dayFormat.string(from: Date(timeIntervalSince1970: Double(millis) / 1000)) }
+    }
+
+    // MARK: Retention
+
+    /// Deletes usage logs (and finished exports) older than `logs.retentionDays`; 0 keeps them.
+    public func applyRetention(now: Int64 = Clock.nowMillis()) async throws {
+        let days = services.config.logs.retentionDays
+        guard days > 0 else { return }
+        let cutoff = now - Int64(days) * 86_400_000
+        let deleted = try await services.store.deleteUsageLogs(before: cutoff)
+        let files = try await services.store.deleteLogExports(before: cutoff)
+        for digest in files {
+            try? await services.storage.delete(digest)
+        }
+        if deleted > 0 || !files.isEmpty {
+            logger.info("applied usage-log retention", metadata: ["deleted": "\(deleted)", "exports": "\(files.count)", "days": "\(days)"])
+        }
+    }
+}
+
+/// Signed, expiring links to exported files: `<origin>/api/v1/exportedlogs/<id>?token=<exp>.<mac>`
+/// where `mac` = HMAC-SHA256(instance key, "exportedlogs:<id>:<exp>"). The key is generated once
+/// per installation and shared by replicas through `instance_keys`.
+public final class LogExportLinks: Sendable {
+    static let keyName = "log-export-links-hmac"
+    private let store: MetadataStore
+    private let cached = Mutex<SymmetricKey?>(nil)
+
+    public init(store: MetadataStore) {
+        self.store = store
+    }
+
+    func key() async throws -> SymmetricKey {
+        if let key = cached.withLock({ $0 }) { return key }
+        let generated = SymmetricKey(size: .bits256).withUnsafeBytes { Data($0).base64EncodedString() }
+        let stored = try await store.storeInstanceKeyIfAbsent(name: Self.keyName, value: generated)
+        guard let bytes = Data(base64Encoded: stored), bytes.count == 32 else { throw LinkKeyInvalid() }
+        let key = SymmetricKey(data: bytes)
+        cached.withLock { $0 = key }
+        return key
+    }
+
+    struct LinkKeyInvalid: Error {}
+
+    static func message(_ exportID: String, _ expiresAt: Int64) -> Data { Data("exportedlogs:\(exportID):\(expiresAt)".utf8) }
+
+    /// The token part of a link valid until `expiresAt` (epoch seconds).
+    public func token(exportID: String, expiresAt: Int64) async throws -> String {
+        let mac = HMAC<SHA256>.authenticationCode(for: Self.message(exportID, expiresAt), using: try await key())
+        return "\(expiresAt).\(Self.base64URL(Data(mac)))"
+    }
+
+    public func url(origin: String, exportID: String, expiresAt: Int64) async throws -> String {
+        "\(origin)/api/v1/exportedlogs/\(exportID)?token=\(try await token(exportID: exportID, expiresAt: expiresAt))"
+    }
+
+    /// True when `token` was minted for `exportID` and has not expired.
+    public func verify(exportID: String, token: String, now: Int64 = Clock.nowMillis()) async throws -> Bool {
+        let parts = token.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 2, parts[0].count <= 12, let expiresAt = Int64(parts[0]), expiresAt > now / 1000,
+              let mac = Self.fromBase64URL(String(parts[1])), mac.count == 32,
+              Self.base64URL(mac) == parts[1] else { return false }  // one spelling per token
+        return HMAC<SHA256>.isValidAuthenticationCode(mac, authenticating: Self.message(exportID, expiresAt), using: try await key())
+    }
+
+    static func base64URL(_ data: Data) -> String {
+        data.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+    }
+
+    static func fromBase64URL(_ text: String) -> Data? {
+        guard text.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5a) || ($0 >= 0x61 && $0 <= 0x7a) || $0 == 0x2d || $0 == 0x5f })
+        else { return nil }
+        var s = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        while s.count % 4 != 0 { s += "=" }
+        return Data(base64Encoded: s)
+    }
+}
