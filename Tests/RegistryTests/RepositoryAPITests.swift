@@ -185,6 +185,10 @@ struct RepositoryAPITests {
             let manifestLabel = try #require(list.first?["id"] as? String)
             #expect(try await c.send(.delete, "/api/v1/repository/admin/lab/manifest/\(digest)/labels/\(manifestLabel)", token: admin).status == .badRequest)
             #expect(try await c.send(.delete, "/api/v1/repository/admin/lab/manifest/\(digest)/labels/\(labelID)", token: admin).status == .noContent)
+            let repoView = try await c.send(.get, "/api/v1/repository/admin/lab", token: admin)
+            let fetch = (((repoView.json as? [String: Any])?["tags"] as? [String: Any])?["v1"] as? [String: Any])?["pull_commands"] as? [String: String]
+            #expect(fetch?["podman_by_tag"] == "podman pull localhost/admin/lab:v1")
+            #expect(fetch?["docker_by_digest"] == "docker pull localhost/admin/lab@\(digest)")
             let info = try await c.send(.get, "/api/v1/repository/admin/lab/manifest/\(digest)", token: admin)
             #expect((info.json as? [String: Any])?["manifest_data"] as? String == String(decoding: manifest, as: UTF8.self))
         }

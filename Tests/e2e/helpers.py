@@ -375,3 +375,14 @@ def wait_for_request_count(server: SlipwayServer, method: str, route: str, at_le
         time.sleep(0.1)
     raise AssertionError(f"the server did not finish a {method} {route} request within {timeout}s "
                          f"(count stays at {request_count(server, method, route)})")
+
+
+def api(server: SlipwayServer, method: str, path: str, token: str, body=None):
+    """`/api/v1` call with a bearer token and an optional JSON body → (status, decoded JSON or None)."""
+    headers = {"Authorization": f"Bearer {token}"}
+    data = None
+    if body is not None:
+        headers["Content-Type"] = "application/json"
+        data = json.dumps(body).encode()
+    status, _, raw = http_request(server, method, path, headers=headers, body=data)
+    return status, (json.loads(raw) if raw else None)

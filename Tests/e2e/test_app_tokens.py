@@ -2,17 +2,8 @@
 
 import json
 
-from helpers import ADMIN_USER, http_request
+from helpers import ADMIN_USER, api, http_request
 
-
-def api(srv, method, path, token, body=None):
-    headers = {"Authorization": f"Bearer {token}"}
-    data = None
-    if body is not None:
-        headers["Content-Type"] = "application/json"
-        data = json.dumps(body).encode()
-    status, _, raw = http_request(srv, method, path, headers=headers, body=data)
-    return status, (json.loads(raw) if raw else None)
 
 
 def test_app_token_login_push_and_revoke(server, ctenv, ctenv_factory):

@@ -4,19 +4,14 @@ pulls it, cannot push, and cannot pull another private repository."""
 import json
 import re
 
+import helpers
 from helpers import ADMIN_PASSWORD, ADMIN_USER, http_request
 
 DENIED = re.compile(r"unauthorized|authentication required|denied", re.IGNORECASE)
 
 
 def api(srv, token, method, path, body=None):
-    headers = {"Authorization": f"Bearer {token}"}
-    data = None
-    if body is not None:
-        headers["Content-Type"] = "application/json"
-        data = json.dumps(body).encode()
-    status, _, raw = http_request(srv, method, path, headers=headers, body=data)
-    return status, (json.loads(raw) if raw else None)
+    return helpers.api(srv, method, path, token, body)
 
 
 def test_robot_pulls_only_what_it_was_granted(server, ctenv, ctenv_factory):

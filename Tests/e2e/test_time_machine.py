@@ -6,17 +6,8 @@ import json
 import time
 from pathlib import Path
 
-from helpers import ADMIN_PASSWORD, ADMIN_USER, http_request
+from helpers import ADMIN_PASSWORD, ADMIN_USER, api, http_request
 
-
-def api(srv, method, path, token, body=None):
-    headers = {"Authorization": f"Bearer {token}"}
-    data = None
-    if body is not None:
-        headers["Content-Type"] = "application/json"
-        data = json.dumps(body).encode()
-    status, _, raw = http_request(srv, method, path, headers=headers, body=data)
-    return status, (json.loads(raw) if raw else None)
 
 
 def blob_files(data_dir: Path) -> set[str]:
@@ -34,8 +25,9 @@ def wait_until(predicate, timeout=20.0, what="condition"):
 
 
 def test_delete_restore_expire_and_collect(server, ctenv, ctenv_factory):
-    # A fast collector with no grace period, so the test sees a real background pass.
-    srv = server(env={"SLIPWAY_GC_INTERVAL_SECONDS": "1", "SLIPWAY_GC_GRACE_SECONDS": "0", "SLIPWAY_GC_TOMBSTONE_SECONDS": "0"})
+    # A fast collector with a short grace period (long enough for a push to send its manifest
+    # after its blobs), so the test sees a real background pass.
+    srv = server(env={"SLIPWAY_GC_INTERVAL_SECONDS": "1", "SLIPWAY_GC_GRACE_SECONDS": "3", "SLIPWAY_GC_TOMBSTONE_SECONDS": "0"})
     token = srv.cli("admin", "create-token", "--user", ADMIN_USER).stdout.strip()
     ctenv.login(srv, ADMIN_USER, ADMIN_PASSWORD)
     repo = f"{srv.host}/{ADMIN_USER}/tm"

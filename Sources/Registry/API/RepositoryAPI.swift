@@ -120,6 +120,23 @@ struct RepositoryAPI {
         let last_modified: String
         let expiration: String?
         let manifest_digest: String
+        /// What the UI's "Fetch Tag" shows: pull by tag and by digest, for podman and docker.
+        let pull_commands: PullCommands
+    }
+
+    struct PullCommands: Encodable {
+        let podman_by_tag: String
+        let podman_by_digest: String
+        let docker_by_tag: String
+        let docker_by_digest: String
+
+        init(host: String, repository: RepositoryPath, tag: String, digest: String) {
+            let ref = "\(host)/\(repository)"
+            podman_by_tag = "podman pull \(ref):\(tag)"
+            podman_by_digest = "podman pull \(ref)@\(digest)"
+            docker_by_tag = "docker pull \(ref):\(tag)"
+            docker_by_digest = "docker pull \(ref)@\(digest)"
+        }
     }
 
     struct RepositoryView: Encodable {
@@ -144,11 +161,13 @@ struct RepositoryAPI {
         let repo = r.repository!
         let includeTags = r.request.uri.queryParameters["includeTags"] != "false"
         var tags: [String: TagSummary]?
+        let host = RequestOrigin(request: r.request, config: services.config).service
         if includeTags {
             let records = try await services.store.tagRecords(repositoryID: repo.id, filter: nil, onlyActive: true, offset: 0, limit: 500)
             tags = Dictionary(records.map { t in
                 (t.name, TagSummary(name: t.name, size: t.size, last_modified: APIDates.rfc2822(millis: t.start),
-                                    expiration: t.expiration.map { APIDates.rfc2822(millis: $0) }, manifest_digest: t.digest.description))
+                                    expiration: t.expiration.map { APIDates.rfc2822(millis: $0) }, manifest_digest: t.digest.description,
+                                    pull_commands: PullCommands(host: host, repository: repo.path, tag: t.name, digest: t.digest.description)))
             }, uniquingKeysWith: { a, _ in a })
         }
         let namespace = try await services.store.namespace(id: repo.namespaceID)
