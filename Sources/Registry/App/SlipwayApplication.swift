@@ -32,7 +32,7 @@ public enum SlipwayApplication {
         }
     }
 
-    public static func router(services: RegistryServices) -> Router<SlipwayRequestContext> {
+    public static func router(services: RegistryServices, modules: [any SlipwayModule] = []) -> Router<SlipwayRequestContext> {
         let router = Router(context: SlipwayRequestContext.self)
         router.add(middleware: RequestObservationMiddleware())
         let v2 = V2Handler(services: services)
@@ -44,8 +44,9 @@ public enum SlipwayApplication {
                 }
             }
         }
-        let api = apiRoutes(services: services)
+        let api = apiRoutes(services: services, modules: modules)
         api.install(on: router)
+        for module in modules { module.registerRoutes(router) }
         router.get("/csrf_token") { request, _ in
             let caller = try? await APIAuthenticator(services: services).caller(request)
             return APIResponse.json(["csrf_token": caller?.csrfToken ?? ""])
@@ -73,7 +74,7 @@ public enum SlipwayApplication {
     }
 
     /// Every `/api/v1` route, each registered with the permission it needs.
-    public static func apiRoutes(services: RegistryServices) -> APIRoutes {
+    public static func apiRoutes(services: RegistryServices, modules: [any SlipwayModule] = []) -> APIRoutes {
         let api = APIRoutes(services: services)
         UserAPI(services: services).register(api)
         OrganizationAPI(services: services).register(api)
@@ -85,20 +86,22 @@ public enum SlipwayApplication {
         TagAPI(services: services).register(api)
         ManifestAPI(services: services).register(api)
         LogsAPI(services: services).register(api)
+        for module in modules { module.registerAPI(api) }
         LogExportAPI(services: services).register(api)
         return api
     }
 
     /// The HTTP application, ready to `run()` (or to hand to a `ServiceGroup`).
     /// `closeStoreOnShutdown: false` lets tests run several applications over one store.
-    public static func application(services: RegistryServices, closeStoreOnShutdown: Bool = true,
+    public static func application(services: RegistryServices, modules: [any SlipwayModule] = [], closeStoreOnShutdown: Bool = true,
                                    onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in })
         -> some ApplicationProtocol {
         Application(
-            router: router(services: services),
+            router: router(services: services, modules: modules),
             configuration: .init(address: .hostname(services.config.server.host, port: services.config.server.port), serverName: "Slipway"),
             // Services stop in reverse order: the audit log flushes before the store closes.
-            services: (closeStoreOnShutdown ? [MetadataStoreCloser(store: services.store)] as [any Service] : []) + [services.audit] + collectors(services) + [LogExporter(services: services)],
+            services: (closeStoreOnShutdown ? [MetadataStoreCloser(store: services.store)] as [any Service] : []) + [services.audit] + collectors(services) + [LogExporter(services: services)]
+                + modules.flatMap { $0.backgroundServices() },
             onServerRunning: onServerRunning,
             logger: services.logger)
     }

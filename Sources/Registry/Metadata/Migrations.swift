@@ -359,6 +359,69 @@ public enum Migrations {
                 "CREATE INDEX repository_events_repository ON repository_events(repository_id, created_at)",
             ]
         },
+        Migration(version: 23, name: "builds") { f in
+            let id = f.identityPrimaryKey
+            let big = f.bigint
+            return [
+                // One row per build: the request, its queue state (attempts, lease) and result.
+                // The scheduler's in-memory state is rebuilt from the unfinished rows at start-up.
+                """
+                CREATE TABLE builds (
+                  id \(id),
+                  uuid TEXT NOT NULL UNIQUE,
+                  repository_id \(big) NOT NULL REFERENCES repositories(id) ON DELETE CASCADE,
+                  namespace_id \(big) NOT NULL,
+                  phase TEXT NOT NULL DEFAULT 'waiting',
+                  display_name TEXT NOT NULL DEFAULT '',
+                  manual_user_id \(big),
+                  source_kind TEXT NOT NULL,
+                  file_id TEXT,
+                  archive_url TEXT,
+                  git_url TEXT,
+                  commit_sha TEXT,
+                  subdirectory TEXT NOT NULL DEFAULT '',
+                  dockerfile_path TEXT NOT NULL DEFAULT '',
+                  context TEXT NOT NULL DEFAULT '',
+                  tags TEXT NOT NULL,
+                  pull_robot_id \(big),
+                  trigger_id \(big),
+                  trigger_metadata TEXT,
+                  error_message TEXT,
+                  manifest_digests TEXT,
+                  attempts INTEGER NOT NULL DEFAULT 0,
+                  not_before \(big),
+                  worker_id TEXT,
+                  lease_id TEXT,
+                  started_at \(big),
+                  stop_reason TEXT,
+                  push_token_uuid TEXT,
+                  queued_at \(big) NOT NULL,
+                  finished_at \(big),
+                  log_count INTEGER NOT NULL DEFAULT 0,
+                  logs_truncated INTEGER NOT NULL DEFAULT 0,
+                  log_archive_digest TEXT)
+                """,
+                "CREATE INDEX builds_repository ON builds(repository_id, queued_at)",
+                "CREATE INDEX builds_unfinished ON builds(finished_at, queued_at)",
+                """
+                CREATE TABLE build_logs (
+                  build_id \(big) NOT NULL REFERENCES builds(id) ON DELETE CASCADE,
+                  seq INTEGER NOT NULL,
+                  entry TEXT NOT NULL,
+                  PRIMARY KEY (build_id, seq))
+                """,
+                // Uploaded build contexts (`POST /api/v1/filedrop/` then PUT).
+                """
+                CREATE TABLE filedrops (
+                  file_id TEXT PRIMARY KEY,
+                  user_id \(big) NOT NULL REFERENCES namespaces(id) ON DELETE CASCADE,
+                  mime_type TEXT NOT NULL,
+                  digest TEXT,
+                  size \(big),
+                  created_at \(big) NOT NULL)
+                """,
+            ]
+        },
     ]
 
     public static var latestVersion: Int { all.map(\.version).max() ?? 0 }

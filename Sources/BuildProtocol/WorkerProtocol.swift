@@ -1,0 +1,155 @@
+// The worker <-> orchestrator wire protocol (HTTP + JSON). Both sides import these types; a
+// worker never links the server.
+//
+//   POST /buildman/v1/lease                  LeaseRequest → 200 BuildPack | 204 (long-poll, ≤ 20 s)
+//   POST /buildman/v1/builds/{id}/heartbeat  Heartbeat → HeartbeatResponse (carries cancellation)
+//   POST /buildman/v1/builds/{id}/phase      PhaseUpdate → 204
+//   POST /buildman/v1/builds/{id}/logs       LogBatch → LogBatchResponse (duplicates ignored, gaps reported)
+//   POST /buildman/v1/builds/{id}/complete   Completion → 204
+//
+// Every call carries `Authorization: Bearer <worker token>` (config `builds.workerToken`); the
+// per-build calls also carry `X-Slipway-Lease: <lease id>` from the build pack, so a worker
+// that lost its lease cannot write into a build that moved to another worker.
+
+public enum WorkerProtocol {
+    public static let version = 1
+    public static let leasePath = "/buildman/v1/lease"
+    public static func buildPath(_ id: String, _ action: String) -> String { "/buildman/v1/builds/\(id)/\(action)" }
+    public static let leaseHeader = "X-Slipway-Lease"
+}
+
+public struct LeaseRequest: Codable, Sendable, Equatable {
+    public var workerID: String
+    public var protocolVersion: Int
+    public init(workerID: String, protocolVersion: Int = WorkerProtocol.version) {
+        self.workerID = workerID
+        self.protocolVersion = protocolVersion
+    }
+}
+
+/// Credentials for a registry login (`podman login`/`buildah --creds`).
+public struct RegistryCredentials: Codable, Sendable, Equatable {
+    public var username: String
+    public var password: String
+    public init(username: String, password: String) {
+        self.username = username
+        self.password = password
+    }
+}
+
+/// Where the build context comes from.
+public enum BuildSource: Codable, Sendable, Equatable {
+    /// An uploaded Dockerfile or archive, fetched from the orchestrator (a signed URL).
+    case upload(url: String)
+    /// An `archive_url` given by the user (http/https only, checked by the orchestrator).
+    case archiveURL(url: String)
+    /// A git repository at an exact commit; `sshPrivateKey` is the trigger's deploy key (PEM).
+    case git(url: String, commit: String, sshPrivateKey: String?)
+}
+
+/// Everything a worker needs to run one build.
+public struct BuildPack: Codable, Sendable, Equatable {
+    public var buildID: String
+    public var leaseID: String
+    public var attempt: Int
+    public var source: BuildSource
+    /// Context directory inside the source ("" = root) and Dockerfile path relative to it.
+    public var contextPath: String
+    public var dockerfilePath: String
+    /// `host:port` of this registry as the worker reaches it, and the target repository.
+    public var registry: String
+    public var repository: String
+    public var tags: [String]
+    /// Short-lived push credentials for `repository` (a write delegate token).
+    public var pushCredentials: RegistryCredentials
+    /// The pull robot's credentials, resolved at lease time (never stored in the queue).
+    public var pullCredentials: RegistryCredentials?
+    /// Registry TLS verification for pulls and pushes.
+    public var tlsVerify: Bool
+    public var timeoutSeconds: Int
+    public var heartbeatIntervalSeconds: Int
+
+    public init(buildID: String, leaseID: String, attempt: Int, source: BuildSource, contextPath: String, dockerfilePath: String,
+                registry: String, repository: String, tags: [String], pushCredentials: RegistryCredentials,
+                pullCredentials: RegistryCredentials?, tlsVerify: Bool, timeoutSeconds: Int, heartbeatIntervalSeconds: Int) {
+        self.buildID = buildID
+        self.leaseID = leaseID
+        self.attempt = attempt
+        self.source = source
+        self.contextPath = contextPath
+        self.dockerfilePath = dockerfilePath
+        self.registry = registry
+        self.repository = repository
+        self.tags = tags
+        self.pushCredentials = pushCredentials
+        self.pullCredentials = pullCredentials
+        self.tlsVerify = tlsVerify
+        self.timeoutSeconds = timeoutSeconds
+        self.heartbeatIntervalSeconds = heartbeatIntervalSeconds
+    }
+}
+
+public struct Heartbeat: Codable, Sendable, Equatable {
+    public var workerID: String
+    public init(workerID: String) { self.workerID = workerID }
+}
+
+public struct HeartbeatResponse: Codable, Sendable, Equatable {
+    /// Set when the worker must stop: "cancelled" or "timed out".
+    public var stop: String?
+    public init(stop: String?) { self.stop = stop }
+}
+
+public struct PhaseUpdate: Codable, Sendable, Equatable {
+    public var phase: BuildPhase
+    /// Extra details (pulling: `base_image`, `base_image_tag`, `registry_url`, `pull_username`).
+    public var data: [String: String]
+    public init(phase: BuildPhase, data: [String: String] = [:]) {
+        self.phase = phase
+        self.data = data
+    }
+}
+
+/// One build-log entry as Quay's API shows it: plain output lines have no type; `command`
+/// entries are Dockerfile steps; `phase` entries mark phase changes; `error` entries failures.
+public struct BuildLogEntry: Codable, Sendable, Equatable {
+    public var message: String
+    public var type: String?
+    public var data: [String: String]?
+    public init(message: String, type: String? = nil, data: [String: String]? = nil) {
+        self.message = message
+        self.type = type
+        self.data = data
+    }
+}
+
+public struct LogBatch: Codable, Sendable, Equatable {
+    /// Sequence number of `entries[0]`; sequences start at 0 and are contiguous per build.
+    public var firstSequence: Int
+    public var entries: [BuildLogEntry]
+    public init(firstSequence: Int, entries: [BuildLogEntry]) {
+        self.firstSequence = firstSequence
+        self.entries = entries
+    }
+}
+
+public struct LogBatchResponse: Codable, Sendable, Equatable {
+    /// The next sequence the orchestrator expects (resend from here after a gap).
+    public var nextSequence: Int
+    public init(nextSequence: Int) { self.nextSequence = nextSequence }
+}
+
+public struct Completion: Codable, Sendable, Equatable {
+    public enum Outcome: String, Codable, Sendable {
+        case complete, error, internalError = "internalerror", cancelled
+    }
+    public var outcome: Outcome
+    public var message: String?
+    /// Pushed tag → manifest digest.
+    public var manifestDigests: [String: String]
+    public init(outcome: Outcome, message: String? = nil, manifestDigests: [String: String] = [:]) {
+        self.outcome = outcome
+        self.message = message
+        self.manifestDigests = manifestDigests
+    }
+}

@@ -1,0 +1,21 @@
+import Hummingbird
+import ServiceLifecycle
+
+/// A feature module that adds API resources, plain routes and background services to the server
+/// (the build farm, triggers, the web UI). Modules live in targets that depend on `Registry`, so
+/// the dependency direction stays `Registry ← BuildOrchestrator ← Triggers ← WebUI ← slipway`;
+/// the executable (and the tests) hand the modules to `SlipwayApplication`.
+public protocol SlipwayModule: Sendable {
+    /// Registers `/api/v1` resources, each with its permission.
+    func registerAPI(_ api: APIRoutes)
+    /// Registers other routes (worker protocol, webhooks, pages).
+    func registerRoutes(_ router: Router<SlipwayRequestContext>)
+    /// Long-running services (queues, workers, collectors).
+    func backgroundServices() -> [any Service]
+}
+
+extension SlipwayModule {
+    public func registerAPI(_ api: APIRoutes) {}
+    public func registerRoutes(_ router: Router<SlipwayRequestContext>) {}
+    public func backgroundServices() -> [any Service] { [] }
+}
