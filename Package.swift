@@ -52,7 +52,12 @@ let package = Package(
             ]
         ),
         .target(name: "BuildProtocol"),
-        .target(name: "BuildOrchestrator", dependencies: ["Registry", "BuildProtocol"]),
+        .target(name: "BuildOrchestrator", dependencies: [
+            "Registry", "BuildProtocol",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
         .target(name: "BuildWorker", dependencies: ["BuildProtocol", "CLibgit2", "CLibarchive",
                                                     .product(name: "Logging", package: "swift-log"),
                                                     .product(name: "NIOPosix", package: "swift-nio")]),
@@ -68,7 +73,7 @@ let package = Package(
         .target(
             name: "SlipwayTestSupport",
             dependencies: [
-                "Registry",
+                "Registry", "BuildOrchestrator",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             path: "Tests/SlipwayTestSupport"
@@ -76,7 +81,7 @@ let package = Package(
         .testTarget(
             name: "RegistryTests",
             dependencies: [
-                "Registry", "SlipwayTestSupport",
+                "Registry", "SlipwayTestSupport", "BuildOrchestrator", "BuildProtocol",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
         ),

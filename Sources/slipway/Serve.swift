@@ -3,6 +3,9 @@ import Foundation
 import Hummingbird
 import Logging
 import NIOCore
+import BuildOrchestrator
+import BuildWorker
+import ServiceLifecycle
 import Registry
 
 struct Serve: AsyncParsableCommand {
@@ -29,8 +32,12 @@ struct Serve: AsyncParsableCommand {
         let logger = makeLogger(config)
         let built = try await SlipwayApplication.makeServices(config: config, logger: logger)
         let boot = built.bootstrap
-        let app = SlipwayApplication.application(services: built.services) { channel in
+        let buildFarm = BuildFarmModule(services: built.services)
+        let workers = InProcessWorkers(count: config.builds.inProcessWorkers, token: buildFarm.workerToken,
+                                       workRoot: URL(fileURLWithPath: config.dataDir).appendingPathComponent("builds"), logger: logger)
+        let app = SlipwayApplication.application(services: built.services, modules: [buildFarm]) { channel in
             let port = channel.localAddress?.port ?? config.server.port
+            workers.serverStarted(port: port)
             let url = config.server.publicURL.isEmpty ? "http://\(config.server.host):\(port)" : config.server.publicURL
             var lines = ["Slipway is ready at \(url)"]
             let registryHost = url.replacingOccurrences(of: "http://", with: "").replacingOccurrences(of: "https://", with: "")
@@ -42,6 +49,39 @@ struct Serve: AsyncParsableCommand {
             }
             FileHandle.standardOutput.write(Data((lines.joined(separator: "\n") + "\n").utf8))
         }
-        try await app.runService()
+        let group = ServiceGroup(services: [app, workers], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        try await group.run()
+    }
+}
+
+/// The build workers of `slipway serve`: the same worker code as `slipway worker`, talking to
+/// this server over loopback once it listens.
+struct InProcessWorkers: Service {
+    let count: Int
+    let token: String
+    let workRoot: URL
+    let logger: Logger
+    private let port = AsyncStream<Int>.makeStream()
+
+    init(count: Int, token: String, workRoot: URL, logger: Logger) {
+        self.count = count
+        self.token = token
+        self.workRoot = workRoot
+        self.logger = logger
+    }
+
+    func serverStarted(port: Int) {
+        self.port.continuation.yield(port)
+        self.port.continuation.finish()
+    }
+
+    func run() async throws {
+        guard count > 0 else { return }
+        var iterator = port.stream.makeAsyncIterator()
+        guard let port = await iterator.next() else { return }
+        let agent = WorkerAgent(
+            client: OrchestratorClient(baseURL: URL(string: "http://127.0.0.1:\(port)")!, token: token, workerID: "in-process-\(getpid())"),
+            runner: BuildRunner(configuration: .init(workRoot: workRoot)), concurrency: count, logger: logger)
+        try await agent.run()
     }
 }

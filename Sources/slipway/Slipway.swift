@@ -12,7 +12,7 @@ struct Slipway: AsyncParsableCommand {
             Configuration comes from a YAML file (--config), then SLIPWAY_* environment variables, then flags.
             Run `slipway config` to list every key with its environment variable.
             """,
-        subcommands: [Serve.self, Admin.self, Migrate.self, ConfigCommand.self]
+        subcommands: [Serve.self, Worker.self, Admin.self, Migrate.self, ConfigCommand.self]
     )
 }
 

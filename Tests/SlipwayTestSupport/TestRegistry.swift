@@ -4,6 +4,7 @@ import Hummingbird
 import HummingbirdTesting
 import Logging
 import NIOCore
+import BuildOrchestrator
 import Registry
 
 /// The metadata backends a test runs against. PostgreSQL joins when
@@ -28,6 +29,8 @@ public enum TestBackend: String, Sendable, CaseIterable, CustomStringConvertible
 /// A fresh registry (own data directory, own database) for one test.
 public final class TestRegistry: Sendable {
     public let services: RegistryServices
+    /// The build farm module installed in every test application.
+    public let buildFarm: BuildFarmModule
     public let directory: String
     private let cleanup: @Sendable () async -> Void
 
@@ -73,6 +76,7 @@ public final class TestRegistry: Sendable {
 
     private init(services: RegistryServices, directory: String, cleanup: @escaping @Sendable () async -> Void) {
         self.services = services
+        self.buildFarm = BuildFarmModule(services: services)
         self.directory = directory
         self.cleanup = cleanup
     }
@@ -90,7 +94,7 @@ public final class TestRegistry: Sendable {
                                          _ body: @Sendable (TestRegistry, RegistryClient) async throws -> T) async throws -> T {
         let registry = try await start(backend, configure: configure)
         do {
-            let app = SlipwayApplication.application(services: registry.services, closeStoreOnShutdown: false)
+            let app = SlipwayApplication.application(services: registry.services, modules: [registry.buildFarm], closeStoreOnShutdown: false)
             let result = try await app.test(.router) { client in
                 try await body(registry, RegistryClient(client: client))
             }

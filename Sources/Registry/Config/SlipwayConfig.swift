@@ -87,6 +87,20 @@ public struct SlipwayConfig: Sendable, Equatable {
         public var uploadIdleSeconds = 2 * 86_400
     }
 
+    public struct Builds: Sendable, Equatable {
+        /// Shared secret of `slipway worker` processes; empty means a random one per start
+        /// (enough for the in-process workers of `slipway serve`).
+        public var workerToken = ""
+        public var maxConcurrentPerNamespace = 2
+        public var maxQueuedPerNamespace = 50
+        public var timeoutSeconds = 7200
+        /// Workers started inside `slipway serve` (0 = only remote workers).
+        public var inProcessWorkers = 1
+        /// Largest uploaded build context, in bytes.
+        public var maxContextBytes: Int64 = 1 << 30
+    }
+
+    public var builds = Builds()
     public var gc = GC()
     public var server = Server()
     /// Directory for the embedded defaults (SQLite file, blob storage).

@@ -100,3 +100,11 @@ extension MetadataStore {
         }
     }
 }
+
+extension MetadataStore {
+    public func repositoryByID(_ id: Int64) async throws -> Repository? {
+        try await database.read { db in
+            try await db.raw("\(unsafeRaw: Self.repositorySelect) WHERE r.id = \(bind: id)").first().map(Self.repository(from:))
+        }
+    }
+}

@@ -2,11 +2,11 @@ import Hummingbird
 
 /// How the client addressed us: used for the token realm, the token service name (audience) and
 /// absolute links. `server.publicURL` / `registry.serviceName` win over the Host header.
-struct RequestOrigin {
-    let baseURL: String
-    let service: String
+public struct RequestOrigin: Sendable {
+    public let baseURL: String
+    public let service: String
 
-    init(request: Request, config: SlipwayConfig) {
+    public init(request: Request, config: SlipwayConfig) {
         let host = request.head.authority ?? "\(config.server.host):\(config.server.port)"
         if !config.server.publicURL.isEmpty {
             var base = config.server.publicURL

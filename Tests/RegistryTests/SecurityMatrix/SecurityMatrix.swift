@@ -101,7 +101,7 @@ struct MatrixFixture: Sendable {
 @Suite("API security matrix")
 struct SecurityMatrixTests {
     static var allRows: [MatrixRow] {
-        MatrixRows.user + MatrixRows.logExports + MatrixRows.organizations + MatrixRows.tokens + MatrixRows.robots + MatrixRows.permissions + MatrixRows.repositories
+        MatrixRows.user + MatrixRows.logExports + MatrixRows.organizations + MatrixRows.tokens + MatrixRows.robots + MatrixRows.permissions + MatrixRows.repositories + MatrixRows.builds
     }
 
     @Test(arguments: TestBackend.available)
@@ -132,7 +132,7 @@ struct SecurityMatrixTests {
 
     @Test func everyRegisteredRouteHasARow() async throws {
         let registry = try await TestRegistry.start(.sqlite)
-        let registered = Set(SlipwayApplication.apiRoutes(services: registry.services).registered.map { "\($0.method.rawValue) \($0.path)" })
+        let registered = Set(SlipwayApplication.apiRoutes(services: registry.services, modules: [registry.buildFarm]).registered.map { "\($0.method.rawValue) \($0.path)" })
         await registry.stop()
         let covered = Set(Self.allRows.map { "\($0.method.rawValue) \($0.route)" })
         let missing = registered.subtracting(covered).sorted()

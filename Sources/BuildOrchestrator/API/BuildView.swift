@@ -1,0 +1,126 @@
+import BuildProtocol
+import Foundation
+import Registry
+
+/// The build view of Quay's API (§1.4), with `subdirectory` and `dockerfile_path` kept distinct
+/// (Quay fills both with the same value).
+struct BuildView: Encodable {
+    struct RepositoryRef: Encodable { let namespace: String; let name: String }
+    let id: String
+    let phase: String
+    let started: String
+    let display_name: String
+    let status: [String: String]
+    let error: String?
+    let subdirectory: String
+    let dockerfile_path: String
+    let context: String
+    let tags: [String]
+    let resource_key: String?
+    let archive_url: String?
+    let manual_user: String?
+    let is_writer: Bool
+    let trigger_metadata: [String: String]?
+    let trigger: String?
+    let pull_robot: String?
+    let repository: RepositoryRef
+    let manifest_digests: [String: String]
+
+    enum CodingKeys: String, CodingKey {
+        case id, phase, started, display_name, status, error, subdirectory, dockerfile_path, context, tags, resource_key, archive_url,
+             manual_user, is_writer, trigger_metadata, trigger, pull_robot, repository, manifest_digests
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        // Quay clients expect the keys to be present, with null where there is no value.
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(id, forKey: .id)
+        try c.encode(phase, forKey: .phase)
+        try c.encode(started, forKey: .started)
+        try c.encode(display_name, forKey: .display_name)
+        try c.encode(status, forKey: .status)
+        try c.encode(error, forKey: .error)
+        try c.encode(subdirectory, forKey: .subdirectory)
+        try c.encode(dockerfile_path, forKey: .dockerfile_path)
+        try c.encode(context, forKey: .context)
+        try c.encode(tags, forKey: .tags)
+        try c.encode(resource_key, forKey: .resource_key)
+        try c.encode(archive_url, forKey: .archive_url)
+        try c.encode(manual_user, forKey: .manual_user)
+        try c.encode(is_writer, forKey: .is_writer)
+        try c.encode(trigger_metadata, forKey: .trigger_metadata)
+        try c.encode(trigger, forKey: .trigger)
+        try c.encode(pull_robot, forKey: .pull_robot)
+        try c.encode(repository, forKey: .repository)
+        try c.encode(manifest_digests, forKey: .manifest_digests)
+    }
+
+    init(_ b: BuildRecord, repository: Repository, isWriter: Bool, manualUser: String?) {
+        id = b.uuid
+        phase = b.phase.rawValue
+        started = APIDates.rfc2822(millis: b.queuedAt)
+        display_name = b.displayName
+        status = [:]
+        error = b.errorMessage
+        subdirectory = b.subdirectory
+        dockerfile_path = b.dockerfilePath
+        context = b.context
+        tags = b.tags
+        resource_key = isWriter ? b.fileID : nil
+        archive_url = isWriter ? b.archiveURL : nil
+        manual_user = manualUser
+        is_writer = isWriter
+        trigger_metadata = nil
+        trigger = nil
+        pull_robot = nil
+        self.repository = RepositoryRef(namespace: repository.namespace, name: repository.name)
+        manifest_digests = b.manifestDigests
+    }
+}
+
+/// Quay's `escape_tag`: a leading non-word character becomes `_`, characters outside
+/// `[A-Za-z0-9_.-]` become `_`, at most 127 characters, and empty means `latest`.
+enum TagEscaping {
+    static func escape(_ tag: String) -> String {
+        var out = String(tag.map { c -> Character in
+            (c.isASCII && (c.isLetter || c.isNumber || c == "_" || c == "." || c == "-")) ? c : "_"
+        }.prefix(127))
+        if let first = out.first, first == "." || first == "-" { out = "_" + out.dropFirst() }
+        return out.isEmpty ? "latest" : out
+    }
+}
+
+/// Where the Dockerfile and context are, from the request fields (§1.4): `dockerfile_path` set →
+/// that file, context = `context` or its directory; else `subdirectory` → context and
+/// `<sub>/Dockerfile`; else context = `context` or the root. Paths are normalised and may not
+/// climb out of the upload.
+enum BuildPaths {
+    struct Resolved: Equatable { let context: String; let dockerfile: String }
+
+    static func normalise(_ path: String?) throws(APIError) -> String {
+        let parts = (path ?? "").split(separator: "/").filter { $0 != "." && !$0.isEmpty }
+        if parts.contains("..") { throw APIError.invalidRequest("build paths may not contain '..'") }
+        return parts.joined(separator: "/")
+    }
+
+    static func resolve(subdirectory: String?, dockerfilePath: String?, context: String?) throws(APIError) -> Resolved {
+        let dockerfile = try normalise(dockerfilePath)
+        let ctx = try normalise(context)
+        let sub = try normalise(subdirectory)
+        if !dockerfile.isEmpty {
+            let dir = dockerfile.split(separator: "/").dropLast().joined(separator: "/")
+            let c = (context?.isEmpty == false) ? ctx : dir
+            guard c.isEmpty || dockerfile.hasPrefix(c + "/") || dockerfile == c else {
+                throw APIError.invalidRequest("the Dockerfile must be inside the context")
+            }
+            return Resolved(context: c, dockerfile: dockerfile)
+        }
+        if !sub.isEmpty { return Resolved(context: sub, dockerfile: sub + "/Dockerfile") }
+        return Resolved(context: ctx, dockerfile: ctx.isEmpty ? "Dockerfile" : ctx + "/Dockerfile")
+    }
+}
+
+/// Public face of the request rules, for tests and the triggers module.
+public enum BuildRequestRules {
+    public static func escapeTag(_ tag: String) -> String { TagEscaping.escape(tag) }
+}

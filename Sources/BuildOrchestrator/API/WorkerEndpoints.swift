@@ -1,0 +1,202 @@
+import BuildProtocol
+import Crypto
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import Registry
+
+/// The orchestrator side of the worker protocol (see `WorkerProtocol`) and the upload endpoint
+/// for build contexts. Workers authenticate with the shared worker token; per-build calls also
+/// present their lease id, so a worker that lost its lease cannot touch the build.
+struct WorkerEndpoints: Sendable {
+    let services: RegistryServices
+    let queue: BuildQueue
+    let workerToken: String
+
+    static let leaseWait: Duration = .seconds(20)
+    static let logCap = 100_000
+
+    func register(_ router: Router<SlipwayRequestContext>) {
+        router.post(RouterPath(WorkerProtocol.leasePath)) { request, context in try await run(request) { try await lease(request, context) } }
+        router.post("/buildman/v1/builds/:id/heartbeat") { request, context in try await run(request) { try await heartbeat(request, context) } }
+        router.post("/buildman/v1/builds/:id/phase") { request, context in try await run(request) { try await phase(request, context) } }
+        router.post("/buildman/v1/builds/:id/logs") { request, context in try await run(request) { try await logs(request, context) } }
+        router.post("/buildman/v1/builds/:id/complete") { request, context in try await run(request) { try await complete(request, context) } }
+        // The context download is a plain URL for the worker's HTTP client: the lease id in the
+        // query is the credential (random, and valid only while the lease is held).
+        router.get("/buildman/v1/builds/:id/context") { request, context in try await buildContext(request, context) }
+        router.put("/userfiles/:file_id") { request, context in try await uploadContext(request, context) }
+    }
+
+    struct Failure: Error { let status: HTTPResponse.Status; let message: String }
+
+    private func run(_ request: Request, _ body: () async throws -> Response) async throws -> Response {
+        do {
+            guard let header = request.headers[.authorization], header == "Bearer \(workerToken)" else {
+                throw Failure(status: .unauthorized, message: "a valid worker token is required")
+            }
+            return try await body()
+        } catch let f as Failure {
+            return Response(status: f.status, headers: [.contentType: "application/json"],
+                            body: .init(byteBuffer: ByteBuffer(string: "{\"error\":\(String(reflecting: f.message))}")))
+        }
+    }
+
+    private func decode<T: Decodable>(_ type: T.Type, _ request: Request) async throws -> T {
+        var request = request
+        let body = try await request.collectBody(upTo: 4 << 20)
+        do { return try JSONDecoder().decode(T.self, from: Data(buffer: body)) } catch {
+            throw Failure(status: .badRequest, message: "malformed \(T.self)")
+        }
+    }
+
+    private func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) -> Response {
+        Response(status: status, headers: [.contentType: "application/json"],
+                 body: .init(byteBuffer: ByteBuffer(bytes: (try? JSONEncoder().encode(value)) ?? Data())))
+    }
+
+    /// The build named in the path, if this request holds its lease.
+    private func leased(_ request: Request, _ context: SlipwayRequestContext) async throws -> BuildRecord {
+        let id = context.parameters.get("id") ?? ""
+        guard let leaseID = request.headers[.init(WorkerProtocol.leaseHeader)!], await queue.validLease(uuid: id, leaseID: leaseID),
+              let record = try await services.store.build(uuid: id) else {
+            throw Failure(status: .conflict, message: "this worker does not hold the lease of build \(id)")
+        }
+        return record
+    }
+
+    func lease(_ request: Request, _ context: SlipwayRequestContext) async throws -> Response {
+        let body = try await decode(LeaseRequest.self, request)
+        guard let (record, leaseID, attempt) = try await queue.lease(workerID: body.workerID, wait: Self.leaseWait) else {
+            return Response(status: .noContent)
+        }
+        let origin = RequestOrigin(request: request, config: services.config)
+        guard let repo = try await services.store.repositoryByID(record.repositoryID) else {
+            _ = try await queue.complete(uuid: record.uuid, leaseID: leaseID, workerID: body.workerID,
+                                         completion: Completion(outcome: .error, message: "the repository was deleted"))
+            return Response(status: .noContent)
+        }
+        // Push credentials: a write token for this repository that lives as long as the build.
+        let code = APITokens.generate()
+        let token = try await services.store.createRepositoryToken(
+            repositoryID: repo.id, codeHash: APITokens.hash(code), friendlyName: "build \(record.uuid)", role: .write, kind: "build-worker",
+            expiresAt: Clock.nowMillis() + Int64(services.config.builds.timeoutSeconds + 600) * 1000)
+        try await services.store.setBuildPushToken(uuid: record.uuid, tokenUUID: token.uuid)
+        let source: BuildSource
+        switch record.sourceKind {
+        case "archive_url": source = .archiveURL(url: record.archiveURL ?? "")
+        case "git": source = .git(url: record.gitURL ?? "", commit: record.commitSHA ?? "", sshPrivateKey: nil)
+        default: source = .upload(url: "\(origin.baseURL)\(WorkerProtocol.buildPath(record.uuid, "context"))?lease=\(leaseID)")
+        }
+        let dockerfile = record.context.isEmpty ? record.dockerfilePath : String(record.dockerfilePath.dropFirst(record.context.count + 1))
+        let pack = BuildPack(
+            buildID: record.uuid, leaseID: leaseID, attempt: attempt, source: source, contextPath: record.context, dockerfilePath: dockerfile,
+            registry: origin.service, repository: repo.path.description, tags: record.tags,
+            pushCredentials: RegistryCredentials(username: "$token", password: code), pullCredentials: nil,
+            tlsVerify: origin.baseURL.hasPrefix("https://"), timeoutSeconds: services.config.builds.timeoutSeconds, heartbeatIntervalSeconds: 10)
+        try await services.store.emitEvent(kind: "build_start", repository: repo, payload: [
+            "build_id": .string(record.uuid), "docker_tags": .strings(record.tags), "build_name": .string(record.displayName)])
+        return json(pack)
+    }
+
+    func heartbeat(_ request: Request, _ context: SlipwayRequestContext) async throws -> Response {
+        let record = try await leased(request, context)
+        let body = try await decode(Heartbeat.self, request)
+        guard let response = try await queue.heartbeat(uuid: record.uuid, leaseID: record.leaseID ?? "", workerID: body.workerID) else {
+            throw Failure(status: .conflict, message: "the lease of build \(record.uuid) has expired")
+        }
+        return json(response)
+    }
+
+    func phase(_ request: Request, _ context: SlipwayRequestContext) async throws -> Response {
+        let record = try await leased(request, context)
+        let body = try await decode(PhaseUpdate.self, request)
+        guard !body.phase.isTerminal, body.phase != .waiting, body.phase != .buildScheduled else {
+            throw Failure(status: .badRequest, message: "workers report unpacking, pulling, building or pushing; use complete to finish")
+        }
+        _ = try await services.store.setBuildPhase(uuid: record.uuid, leaseID: record.leaseID ?? "", phase: body.phase)
+        return Response(status: .noContent)
+    }
+
+    func logs(_ request: Request, _ context: SlipwayRequestContext) async throws -> Response {
+        let record = try await leased(request, context)
+        let body = try await decode(LogBatch.self, request)
+        guard body.firstSequence >= 0, body.entries.count <= 10_000 else { throw Failure(status: .badRequest, message: "bad log batch") }
+        let next = try await services.store.appendBuildLogs(buildID: record.id, first: body.firstSequence, entries: body.entries, cap: Self.logCap)
+        return json(LogBatchResponse(nextSequence: next))
+    }
+
+    func complete(_ request: Request, _ context: SlipwayRequestContext) async throws -> Response {
+        let record = try await leased(request, context)
+        let body = try await decode(Completion.self, request)
+        let workerID = request.headers[.init("X-Slipway-Worker")!] ?? record.workerID ?? ""
+        guard try await queue.complete(uuid: record.uuid, leaseID: record.leaseID ?? "", workerID: workerID, completion: body) else {
+            throw Failure(status: .conflict, message: "the lease of build \(record.uuid) has expired")
+        }
+        if let repo = try await services.store.repositoryByID(record.repositoryID), let done = try await services.store.build(uuid: record.uuid),
+           done.finishedAt != nil {
+            let kind = done.phase == .complete ? "build_success" : (done.phase == .cancelled ? "build_cancelled" : "build_failure")
+            var payload: [String: EventValue] = ["build_id": .string(done.uuid), "docker_tags": .strings(done.tags)]
+            if let e = done.errorMessage { payload["error_message"] = .string(e) }
+            if !done.manifestDigests.isEmpty { payload["manifest_digests"] = .strings(done.manifestDigests.values.sorted()) }
+            try await services.store.emitEvent(kind: kind, repository: repo, payload: payload)
+        }
+        return Response(status: .noContent)
+    }
+
+    /// Streams an uploaded build context to the worker that holds the build's lease.
+    func buildContext(_ request: Request, _ context: SlipwayRequestContext) async throws -> Response {
+        let buildID = context.parameters.get("id") ?? ""
+        guard let lease = request.uri.queryParameters["lease"], await queue.validLease(uuid: buildID, leaseID: String(lease)),
+              let record = try await services.store.build(uuid: buildID) else {
+            return Response(status: .forbidden)
+        }
+        guard let id = record.fileID, let drop = try await services.store.fileDrop(id: id), let digestText = drop.digest,
+              let digest = try? Digest(parsing: digestText), let size = drop.size else {
+            return Response(status: .notFound)
+        }
+        let storage = services.storage
+        return Response(status: .ok, headers: [.contentType: drop.mimeType],
+                        body: ResponseBody(contentLength: Int(size)) { writer in
+                            try await storage.read(digest, range: 0..<size) { try await writer.write($0) }
+                            try await writer.finish(nil)
+                        })
+    }
+
+    /// `PUT /userfiles/<file_id>`: the file id from the file drop is the credential (unguessable,
+    /// single use). The bytes are hashed while they stream into storage.
+    func uploadContext(_ request: Request, _ context: SlipwayRequestContext) async throws -> Response {
+        let id = context.parameters.get("file_id") ?? ""
+        guard let drop = try await services.store.fileDrop(id: id), drop.digest == nil else {
+            return Response(status: .notFound)
+        }
+        let uploadID = UUID().uuidString.lowercased()
+        try await services.storage.createUpload(uploadID)
+        let writer = try await services.storage.uploadWriter(uploadID, at: 0)
+        var digester = StreamingDigester()
+        var size: Int64 = 0
+        do {
+            for try await chunk in request.body {
+                size += Int64(chunk.readableBytes)
+                if size > services.config.builds.maxContextBytes {
+                    throw Failure(status: .contentTooLarge, message: "build contexts are limited to \(services.config.builds.maxContextBytes) bytes")
+                }
+                chunk.withUnsafeReadableBytes { digester.update($0) }
+                try await writer.write(chunk)
+            }
+            _ = try await writer.commit()
+        } catch {
+            await writer.cancel()
+            try? await services.storage.deleteUpload(uploadID)
+            if let f = error as? Failure { return Response(status: f.status) }
+            return Response(status: .badRequest)
+        }
+        let digest = digester.finalize(.sha256)!
+        try await services.storage.commitUpload(uploadID, as: digest)
+        guard try await services.store.completeFileDrop(id: id, digest: digest.description, size: size) else {
+            return Response(status: .conflict)
+        }
+        return Response(status: .ok)
+    }
+}

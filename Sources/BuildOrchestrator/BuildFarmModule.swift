@@ -1,0 +1,31 @@
+import Foundation
+import Hummingbird
+import Registry
+import ServiceLifecycle
+
+/// The build farm as a server module: the builds API, the worker protocol, the durable queue
+/// and its lease ticker. `slipway serve` and the tests install it through `SlipwayApplication`.
+public struct BuildFarmModule: SlipwayModule {
+    public let queue: BuildQueue
+    public let workerToken: String
+    let services: RegistryServices
+
+    public init(services: RegistryServices) {
+        self.services = services
+        self.queue = BuildQueue(services: services)
+        // No configured token: a random one, known only to this process's own workers.
+        self.workerToken = services.config.builds.workerToken.isEmpty ? APITokens.generate() : services.config.builds.workerToken
+    }
+
+    public func registerAPI(_ api: APIRoutes) {
+        BuildsAPI(services: services, queue: queue).register(api)
+    }
+
+    public func registerRoutes(_ router: Router<SlipwayRequestContext>) {
+        WorkerEndpoints(services: services, queue: queue, workerToken: workerToken).register(router)
+    }
+
+    public func backgroundServices() -> [any Service] {
+        [BuildQueueTicker(queue: queue)]
+    }
+}

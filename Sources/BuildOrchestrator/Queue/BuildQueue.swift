@@ -1,0 +1,232 @@
+import BuildProtocol
+import Foundation
+import Logging
+import Registry
+import ServiceLifecycle
+
+/// The durable build queue: `BuildSchedulerState` decides, this actor persists each decision in
+/// the `builds` table and talks to workers. On start-up the state is rebuilt from unfinished
+/// rows, so a restart loses no build; a build a worker held gets one fresh heartbeat window.
+public actor BuildQueue {
+    public enum EnqueueResult: Sendable { case accepted(BuildRecord), queueFull(limit: Int) }
+    public enum CancelResult: Sendable, Equatable { case cancelled, signalledWorker, alreadyFinished, notFound }
+
+    let services: RegistryServices
+    let logger: Logger
+    private var state: BuildSchedulerState
+    private var leaseIDs: [String: String] = [:]
+    private var waiters: [UUID: CheckedContinuation<Void, Never>] = [:]
+    private var restored = false
+
+    public init(services: RegistryServices) {
+        self.services = services
+        self.logger = services.logger
+        let b = services.config.builds
+        self.state = BuildSchedulerState(configuration: .init(
+            maxConcurrentPerNamespace: b.maxConcurrentPerNamespace, maxQueuedPerNamespace: b.maxQueuedPerNamespace,
+            buildTimeout: .seconds(b.timeoutSeconds)))
+    }
+
+    static func now() -> BuildSchedulerState.Instant { .init(millisecondsSinceEpoch: Clock.nowMillis()) }
+
+    /// Rebuilds the scheduler from the database (idempotent; called lazily on first use).
+    func restoreIfNeeded() async throws {
+        guard !restored else { return }
+        var persisted: [BuildSchedulerState.PersistedBuild] = []
+        for b in try await services.store.unfinishedBuilds() {
+            let running: BuildSchedulerState.PersistedBuild.Running? = b.workerID.flatMap { worker in
+                b.startedAt.map { .init(workerID: worker, startedAt: .init(millisecondsSinceEpoch: $0),
+                                        stop: b.stopReason.flatMap(BuildSchedulerState.StopReason.init(rawValue:))) }
+            }
+            persisted.append(.init(build: .init(id: b.uuid, namespace: String(b.namespaceID), repository: String(b.repositoryID)),
+                                   enqueuedAt: .init(millisecondsSinceEpoch: b.queuedAt), attempts: b.attempts,
+                                   notBefore: b.notBefore.map { .init(millisecondsSinceEpoch: $0) }, running: running))
+            if let lease = b.leaseID { leaseIDs[b.uuid] = lease }
+        }
+        state = BuildSchedulerState(configuration: state.configuration, restoring: persisted, now: Self.now())
+        restored = true
+        if !persisted.isEmpty { logger.info("build queue restored", metadata: ["builds": "\(persisted.count)"]) }
+    }
+
+    // MARK: API side
+
+    /// Queues a new build (the row is written here, after the namespace's queue cap is checked).
+    public func enqueue(_ record: BuildRecord) async throws -> EnqueueResult {
+        try await restoreIfNeeded()
+        let build = BuildSchedulerState.Build(id: record.uuid, namespace: String(record.namespaceID), repository: String(record.repositoryID))
+        if state.queuedCount(namespace: build.namespace) >= state.configuration.maxQueuedPerNamespace {
+            return .queueFull(limit: state.configuration.maxQueuedPerNamespace)
+        }
+        let stored = try await services.store.insertBuild(record)
+        switch state.enqueue(build, now: Self.now()) {
+        case .accepted:
+            wakeWorkers()
+            return .accepted(stored)
+        case .rejected(.queueFull(let limit)):
+            try await services.store.finishBuild(uuid: record.uuid, phase: .error, error: "queue full", manifestDigests: [:])
+            return .queueFull(limit: limit)
+        case .rejected(.duplicate):
+            return .accepted(stored)
+        }
+    }
+
+    public func cancel(uuid: String) async throws -> CancelResult {
+        try await restoreIfNeeded()
+        switch state.cancel(buildID: uuid) {
+        case .removedFromQueue:
+            try await finish(uuid, .cancelled)
+            return .cancelled
+        case .signalWorker:
+            try await persistLease(uuid)
+            return .signalledWorker
+        case .alreadyFinished:
+            return .alreadyFinished
+        case .notFound:
+            let record = try await services.store.build(uuid: uuid)
+            return record?.finishedAt != nil ? .alreadyFinished : .notFound
+        }
+    }
+
+    // MARK: Worker side
+
+    /// Long-polls for work: returns a lease, or nil after `wait`.
+    public func lease(workerID: String, wait: Duration) async throws -> (BuildRecord, leaseID: String, attempt: Int)? {
+        try await restoreIfNeeded()
+        let deadline = ContinuousClock.now + wait
+        while true {
+            try await applyTick(state.tick(now: Self.now()))
+            if case .leased(let lease) = state.lease(workerID: workerID, now: Self.now()) {
+                let leaseID = UUID().uuidString.lowercased()
+                leaseIDs[lease.build.id] = leaseID
+                try await services.store.updateBuildQueueState(
+                    uuid: lease.build.id, phase: .buildScheduled, attempts: lease.attempt, notBefore: nil, workerID: workerID,
+                    leaseID: leaseID, startedAt: lease.startedAt.millisecondsSinceEpoch, stopReason: nil)
+                guard let record = try await services.store.build(uuid: lease.build.id) else { continue }
+                return (record, leaseID, lease.attempt)
+            }
+            let remaining = deadline - ContinuousClock.now
+            if remaining <= .zero { return nil }
+            await sleepOrWake(min(remaining, .seconds(1)))
+        }
+    }
+
+    public func validLease(uuid: String, leaseID: String) -> Bool { leaseIDs[uuid] == leaseID }
+
+    public func heartbeat(uuid: String, leaseID: String, workerID: String) async throws -> HeartbeatResponse? {
+        try await restoreIfNeeded()
+        guard validLease(uuid: uuid, leaseID: leaseID) else { return nil }
+        switch state.heartbeat(buildID: uuid, workerID: workerID, now: Self.now()) {
+        case .ok: return HeartbeatResponse(stop: nil)
+        case .stop(let reason): return HeartbeatResponse(stop: reason == .cancelled ? "cancelled" : "timed out")
+        case .unknownLease: return nil
+        }
+    }
+
+    public func complete(uuid: String, leaseID: String, workerID: String, completion: Completion) async throws -> Bool {
+        try await restoreIfNeeded()
+        guard validLease(uuid: uuid, leaseID: leaseID) else { return false }
+        let result: BuildSchedulerState.WorkerResult
+        switch completion.outcome {
+        case .complete: result = .succeeded
+        case .error: result = .failed(completion.message ?? "the build failed")
+        case .internalError: result = .internalError(completion.message ?? "internal error")
+        case .cancelled: result = .cancelled
+        }
+        switch state.complete(buildID: uuid, workerID: workerID, result: result, now: Self.now()) {
+        case .finished(let outcome):
+            try await finish(uuid, outcome, digests: completion.manifestDigests)
+        case .requeued(let attempts, let notBefore):
+            leaseIDs[uuid] = nil
+            try await services.store.updateBuildQueueState(uuid: uuid, phase: .waiting, attempts: attempts, notBefore: notBefore.millisecondsSinceEpoch,
+                                                           workerID: nil, leaseID: nil, startedAt: nil, stopReason: nil)
+        case .alreadyFinished, .unknownLease:
+            return false
+        }
+        wakeWorkers()
+        return true
+    }
+
+    /// Lease checks, retries and timeouts; called by the queue's service loop.
+    public func tick() async throws {
+        try await restoreIfNeeded()
+        try await applyTick(state.tick(now: Self.now()))
+    }
+
+    public var nextWakeUp: Int64? { state.nextWakeUp?.millisecondsSinceEpoch }
+
+    // MARK: Internals
+
+    /// Persists the scheduler's tick decisions. The state changed first (synchronously), so a
+    /// request interleaving at an `await` here already sees the new decision.
+    private func applyTick(_ actions: [BuildSchedulerState.TickAction]) async throws {
+        for action in actions {
+            switch action {
+            case .requeued(let id, let attempts, let notBefore):
+                leaseIDs[id] = nil
+                try await services.store.updateBuildQueueState(uuid: id, phase: .waiting, attempts: attempts, notBefore: notBefore.millisecondsSinceEpoch,
+                                                               workerID: nil, leaseID: nil, startedAt: nil, stopReason: nil)
+                logger.warning("build lease expired; requeued", metadata: ["build.id": "\(id)", "attempts": "\(attempts)"])
+            case .stopWorker(let id, _, _):
+                try await persistLease(id)
+            case .finished(let id, let outcome):
+                try await finish(id, outcome)
+            }
+        }
+    }
+
+    private func persistLease(_ uuid: String) async throws {
+        guard case .running(let lease)? = state.status(of: uuid) else { return }
+        try await services.store.updateBuildQueueState(
+            uuid: uuid, phase: (try await services.store.build(uuid: uuid))?.phase ?? .building, attempts: lease.attempt, notBefore: nil,
+            workerID: lease.workerID, leaseID: leaseIDs[uuid], startedAt: lease.startedAt.millisecondsSinceEpoch, stopReason: lease.stop?.rawValue)
+    }
+
+    private func finish(_ uuid: String, _ outcome: BuildSchedulerState.FinalOutcome, digests: [String: String] = [:]) async throws {
+        leaseIDs[uuid] = nil
+        var message: String?
+        switch outcome {
+        case .error(let m), .internalError(let m): message = m
+        default: break
+        }
+        try await services.store.finishBuild(uuid: uuid, phase: outcome.phase, error: message, manifestDigests: digests)
+        if let record = try await services.store.build(uuid: uuid), let token = record.pushTokenUUID {
+            _ = try? await services.store.deleteRepositoryToken(repositoryID: record.repositoryID, uuid: token, kind: "build-worker")
+        }
+        logger.info("build finished", metadata: ["build.id": "\(uuid)", "phase": "\(outcome.phase.rawValue)"])
+    }
+
+    private func wakeWorkers() {
+        let all = waiters
+        waiters.removeAll()
+        for (_, c) in all { c.resume() }
+    }
+
+    private func sleepOrWake(_ duration: Duration) async {
+        let id = UUID()
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            waiters[id] = c
+            Task { [weak self] in
+                try? await Task.sleep(for: duration)
+                await self?.timeoutWaiter(id)
+            }
+        }
+    }
+
+    private func timeoutWaiter(_ id: UUID) {
+        waiters.removeValue(forKey: id)?.resume()
+    }
+}
+
+/// Runs the queue's lease checks (expired heartbeats, timeouts, retries) once a second.
+public struct BuildQueueTicker: Service {
+    let queue: BuildQueue
+
+    public func run() async throws {
+        try? await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                try? await queue.tick()
+                try await Task.sleep(for: .seconds(1))
+            }
+        }
+    }
+}

@@ -1,0 +1,193 @@
+import BuildProtocol
+import Foundation
+import Registry
+import SQLKit
+
+/// A build as stored: the request, its queue state and its result.
+public struct BuildRecord: Sendable, Equatable {
+    public var id: Int64
+    public var uuid: String
+    public var repositoryID: Int64
+    public var namespaceID: Int64
+    public var phase: BuildPhase
+    public var displayName: String
+    public var manualUserID: Int64?
+    public var sourceKind: String
+    public var fileID: String?
+    public var archiveURL: String?
+    public var gitURL: String?
+    public var commitSHA: String?
+    public var subdirectory: String
+    public var dockerfilePath: String
+    public var context: String
+    public var tags: [String]
+    public var pullRobotID: Int64?
+    public var errorMessage: String?
+    public var manifestDigests: [String: String]
+    public var attempts: Int
+    public var notBefore: Int64?
+    public var workerID: String?
+    public var leaseID: String?
+    public var startedAt: Int64?
+    public var stopReason: String?
+    public var pushTokenUUID: String?
+    public var queuedAt: Int64
+    public var finishedAt: Int64?
+    public var logCount: Int
+
+}
+
+extension BuildRecord {
+    /// A new build request, before it is queued.
+    public init(uuid: String = UUID().uuidString.lowercased(), repository: Repository, sourceKind: String, fileID: String? = nil,
+                archiveURL: String? = nil, gitURL: String? = nil, commitSHA: String? = nil, subdirectory: String = "",
+                dockerfilePath: String, context: String, tags: [String], displayName: String, manualUserID: Int64?) {
+        self.init(id: 0, uuid: uuid, repositoryID: repository.id, namespaceID: repository.namespaceID, phase: .waiting, displayName: displayName,
+                  manualUserID: manualUserID, sourceKind: sourceKind, fileID: fileID, archiveURL: archiveURL, gitURL: gitURL, commitSHA: commitSHA,
+                  subdirectory: subdirectory, dockerfilePath: dockerfilePath, context: context, tags: tags, pullRobotID: nil, errorMessage: nil,
+                  manifestDigests: [:], attempts: 0, notBefore: nil, workerID: nil, leaseID: nil, startedAt: nil, stopReason: nil,
+                  pushTokenUUID: nil, queuedAt: Clock.nowMillis(), finishedAt: nil, logCount: 0)
+    }
+}
+
+/// Build rows and their log entries.
+extension MetadataStore {
+    static let buildColumns = """
+        id, uuid, repository_id, namespace_id, phase, display_name, manual_user_id, source_kind, file_id, archive_url, git_url,
+        commit_sha, subdirectory, dockerfile_path, context, tags, pull_robot_id, error_message, manifest_digests, attempts,
+        not_before, worker_id, lease_id, started_at, stop_reason, push_token_uuid, queued_at, finished_at, log_count
+        """
+
+    static func build(from row: any SQLRow) throws -> BuildRecord {
+        let decoder = JSONDecoder()
+        return BuildRecord(
+            id: try row.decode(column: "id", as: Int64.self), uuid: try row.decode(column: "uuid", as: String.self),
+            repositoryID: try row.decode(column: "repository_id", as: Int64.self), namespaceID: try row.decode(column: "namespace_id", as: Int64.self),
+            phase: BuildPhase(rawValue: try row.decode(column: "phase", as: String.self)) ?? .internalError,
+            displayName: try row.decode(column: "display_name", as: String.self), manualUserID: try row.decode(column: "manual_user_id", as: Int64?.self),
+            sourceKind: try row.decode(column: "source_kind", as: String.self), fileID: try row.decode(column: "file_id", as: String?.self),
+            archiveURL: try row.decode(column: "archive_url", as: String?.self), gitURL: try row.decode(column: "git_url", as: String?.self),
+            commitSHA: try row.decode(column: "commit_sha", as: String?.self), subdirectory: try row.decode(column: "subdirectory", as: String.self),
+            dockerfilePath: try row.decode(column: "dockerfile_path", as: String.self), context: try row.decode(column: "context", as: String.self),
+            tags: (try? decoder.decode([String].self, from: Data(try row.decode(column: "tags", as: String.self).utf8))) ?? [],
+            pullRobotID: try row.decode(column: "pull_robot_id", as: Int64?.self), errorMessage: try row.decode(column: "error_message", as: String?.self),
+            manifestDigests: (try row.decode(column: "manifest_digests", as: String?.self)).flatMap { try? decoder.decode([String: String].self, from: Data($0.utf8)) } ?? [:],
+            attempts: try row.decode(column: "attempts", as: Int.self), notBefore: try row.decode(column: "not_before", as: Int64?.self),
+            workerID: try row.decode(column: "worker_id", as: String?.self), leaseID: try row.decode(column: "lease_id", as: String?.self),
+            startedAt: try row.decode(column: "started_at", as: Int64?.self), stopReason: try row.decode(column: "stop_reason", as: String?.self),
+            pushTokenUUID: try row.decode(column: "push_token_uuid", as: String?.self), queuedAt: try row.decode(column: "queued_at", as: Int64.self),
+            finishedAt: try row.decode(column: "finished_at", as: Int64?.self), logCount: try row.decode(column: "log_count", as: Int.self))
+    }
+
+    public func insertBuild(_ b: BuildRecord) async throws -> BuildRecord {
+        let tags = String(decoding: try JSONEncoder().encode(b.tags), as: UTF8.self)
+        return try await database.transaction { db in
+            let row = try await db.raw("""
+                INSERT INTO builds (uuid, repository_id, namespace_id, phase, display_name, manual_user_id, source_kind, file_id, archive_url,
+                  git_url, commit_sha, subdirectory, dockerfile_path, context, tags, pull_robot_id, queued_at)
+                VALUES (\(bind: b.uuid), \(bind: b.repositoryID), \(bind: b.namespaceID), \(bind: b.phase.rawValue), \(bind: b.displayName),
+                  \(bind: b.manualUserID), \(bind: b.sourceKind), \(bind: b.fileID), \(bind: b.archiveURL), \(bind: b.gitURL), \(bind: b.commitSHA),
+                  \(bind: b.subdirectory), \(bind: b.dockerfilePath), \(bind: b.context), \(bind: tags), \(bind: b.pullRobotID), \(bind: b.queuedAt))
+                RETURNING \(unsafeRaw: Self.buildColumns)
+                """).first()!
+            return try Self.build(from: row)
+        }
+    }
+
+    public func build(uuid: String) async throws -> BuildRecord? {
+        try await database.read { db in
+            try await db.raw("SELECT \(unsafeRaw: Self.buildColumns) FROM builds WHERE uuid = \(bind: uuid)").first().map(Self.build(from:))
+        }
+    }
+
+    public func builds(repositoryID: Int64, since: Int64?, limit: Int) async throws -> [BuildRecord] {
+        try await database.read { db in
+            var q: SQLQueryString = "SELECT \(unsafeRaw: Self.buildColumns) FROM builds WHERE repository_id = \(bind: repositoryID)"
+            if let since { q += " AND queued_at >= \(bind: since)" }
+            q += " ORDER BY queued_at DESC, id DESC LIMIT \(bind: limit)"
+            return try await db.raw(q).all().map(Self.build(from:))
+        }
+    }
+
+    public func unfinishedBuilds() async throws -> [BuildRecord] {
+        try await database.read { db in
+            try await db.raw("SELECT \(unsafeRaw: Self.buildColumns) FROM builds WHERE finished_at IS NULL ORDER BY queued_at, id").all().map(Self.build(from:))
+        }
+    }
+
+    /// Writes the fields that change while a build moves through the queue.
+    public func updateBuildQueueState(uuid: String, phase: BuildPhase, attempts: Int, notBefore: Int64?, workerID: String?, leaseID: String?,
+                                      startedAt: Int64?, stopReason: String?) async throws {
+        try await database.transaction { db in
+            try await db.raw("""
+                UPDATE builds SET phase = \(bind: phase.rawValue), attempts = \(bind: attempts), not_before = \(bind: notBefore),
+                  worker_id = \(bind: workerID), lease_id = \(bind: leaseID), started_at = \(bind: startedAt), stop_reason = \(bind: stopReason)
+                WHERE uuid = \(bind: uuid) AND finished_at IS NULL
+                """).run()
+        }
+    }
+
+    /// Moves a running build to a new (non-terminal) phase reported by its worker.
+    public func setBuildPhase(uuid: String, leaseID: String, phase: BuildPhase) async throws -> Bool {
+        try await database.transaction { db in
+            try await db.raw("""
+                UPDATE builds SET phase = \(bind: phase.rawValue) WHERE uuid = \(bind: uuid) AND lease_id = \(bind: leaseID) AND finished_at IS NULL
+                RETURNING id
+                """).first() != nil
+        }
+    }
+
+    public func finishBuild(uuid: String, phase: BuildPhase, error: String?, manifestDigests: [String: String]) async throws {
+        let digests = String(decoding: try JSONEncoder().encode(manifestDigests), as: UTF8.self)
+        try await database.transaction { db in
+            try await db.raw("""
+                UPDATE builds SET phase = \(bind: phase.rawValue), error_message = \(bind: error), manifest_digests = \(bind: digests),
+                  finished_at = \(bind: Clock.nowMillis()), lease_id = NULL
+                WHERE uuid = \(bind: uuid) AND finished_at IS NULL
+                """).run()
+        }
+    }
+
+    public func setBuildPushToken(uuid: String, tokenUUID: String?) async throws {
+        try await database.transaction { db in
+            try await db.raw("UPDATE builds SET push_token_uuid = \(bind: tokenUUID) WHERE uuid = \(bind: uuid)").run()
+        }
+    }
+
+    /// Appends log entries with sequence numbers; duplicates are ignored, entries past a gap are
+    /// refused. Returns the next expected sequence. Past `cap` entries, one truncation notice is
+    /// written and the rest dropped.
+    public func appendBuildLogs(buildID: Int64, first: Int, entries: [BuildLogEntry], cap: Int) async throws -> Int {
+        let encoder = JSONEncoder()
+        return try await database.transaction { db in
+            let count = try await db.raw("SELECT log_count, logs_truncated FROM builds WHERE id = \(bind: buildID)").first()
+            var next = try count?.decode(column: "log_count", as: Int.self) ?? 0
+            var truncated = try count?.decode(column: "logs_truncated", as: Int.self) ?? 0
+            guard first <= next else { return next }  // a gap: the worker resends from `next`
+            for (offset, entry) in entries.enumerated() where first + offset >= next {
+                if next >= cap {
+                    if truncated == 0 {
+                        let notice = BuildLogEntry(message: "the build log exceeded \(cap) entries; further output was dropped", type: "error")
+                        try await db.raw("INSERT INTO build_logs (build_id, seq, entry) VALUES (\(bind: buildID), \(bind: next), \(bind: String(decoding: try encoder.encode(notice), as: UTF8.self)))").run()
+                        truncated = 1
+                    }
+                    break
+                }
+                try await db.raw("INSERT INTO build_logs (build_id, seq, entry) VALUES (\(bind: buildID), \(bind: next), \(bind: String(decoding: try encoder.encode(entry), as: UTF8.self)))").run()
+                next += 1
+            }
+            let stored = truncated == 1 ? next + 1 : next
+            try await db.raw("UPDATE builds SET log_count = \(bind: stored), logs_truncated = \(bind: truncated) WHERE id = \(bind: buildID)").run()
+            // Past the cap everything is accepted (and dropped), so the worker never resends.
+            return truncated == 1 ? max(first + entries.count, next) : next
+        }
+    }
+
+    public func buildLogs(buildID: Int64, start: Int) async throws -> [BuildLogEntry] {
+        try await database.read { db in
+            try await db.raw("SELECT entry FROM build_logs WHERE build_id = \(bind: buildID) AND seq >= \(bind: start) ORDER BY seq").all().map {
+                try JSONDecoder().decode(BuildLogEntry.self, from: Data(try $0.decode(column: "entry", as: String.self).utf8))
+            }
+        }
+    }
+}

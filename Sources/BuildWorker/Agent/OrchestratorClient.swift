@@ -1,0 +1,69 @@
+import BuildProtocol
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// The worker's side of the worker protocol: JSON over HTTP with the worker token.
+public struct OrchestratorClient: Sendable {
+    public let baseURL: URL
+    let token: String
+    let workerID: String
+
+    public struct ProtocolError: Error, CustomStringConvertible {
+        public let status: Int
+        public let description: String
+    }
+
+    public init(baseURL: URL, token: String, workerID: String) {
+        self.baseURL = baseURL
+        self.token = token
+        self.workerID = workerID
+    }
+
+    func post<T: Encodable>(_ path: String, _ body: T, lease: String? = nil, timeout: TimeInterval = 30) async throws -> (Int, Data) {
+        var request = URLRequest(url: baseURL.appendingPathComponent(path), timeoutInterval: timeout)
+        request.httpMethod = "POST"
+        request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization")
+        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        request.setValue(workerID, forHTTPHeaderField: "X-Slipway-Worker")
+        if let lease { request.setValue(lease, forHTTPHeaderField: WorkerProtocol.leaseHeader) }
+        request.httpBody = try JSONEncoder().encode(body)
+        let (data, response) = try await URLSession.shared.data(for: request)
+        return ((response as? HTTPURLResponse)?.statusCode ?? 0, data)
+    }
+
+    /// Long-polls for a build; nil when none arrived in time.
+    public func lease() async throws -> BuildPack? {
+        let (status, data) = try await post(WorkerProtocol.leasePath, LeaseRequest(workerID: workerID), timeout: 40)
+        switch status {
+        case 200: return try JSONDecoder().decode(BuildPack.self, from: data)
+        case 204: return nil
+        default: throw ProtocolError(status: status, description: "lease failed with HTTP \(status): \(String(decoding: data.prefix(200), as: UTF8.self))")
+        }
+    }
+
+    /// Returns the stop reason when the orchestrator wants the build stopped; throws when the
+    /// lease is gone (the build must stop too).
+    public func heartbeat(_ pack: BuildPack) async throws -> String? {
+        let (status, data) = try await post(WorkerProtocol.buildPath(pack.buildID, "heartbeat"), Heartbeat(workerID: workerID), lease: pack.leaseID)
+        guard status == 200 else { throw ProtocolError(status: status, description: "heartbeat refused with HTTP \(status)") }
+        return try JSONDecoder().decode(HeartbeatResponse.self, from: data).stop
+    }
+
+    public func phase(_ pack: BuildPack, _ update: PhaseUpdate) async throws {
+        _ = try await post(WorkerProtocol.buildPath(pack.buildID, "phase"), update, lease: pack.leaseID)
+    }
+
+    /// Sends a batch; returns the next sequence the orchestrator expects.
+    public func logs(_ pack: BuildPack, _ batch: LogBatch) async throws -> Int {
+        let (status, data) = try await post(WorkerProtocol.buildPath(pack.buildID, "logs"), batch, lease: pack.leaseID)
+        guard status == 200 else { throw ProtocolError(status: status, description: "logs refused with HTTP \(status)") }
+        return try JSONDecoder().decode(LogBatchResponse.self, from: data).nextSequence
+    }
+
+    public func complete(_ pack: BuildPack, _ completion: Completion) async throws {
+        let (status, _) = try await post(WorkerProtocol.buildPath(pack.buildID, "complete"), completion, lease: pack.leaseID)
+        guard status == 204 else { throw ProtocolError(status: status, description: "completion refused with HTTP \(status)") }
+    }
+}

@@ -1,0 +1,192 @@
+import BuildProtocol
+import Foundation
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// The lease loop of a build worker (`slipway worker`, and in-process under `slipway serve`):
+/// lease a build, run it with `BuildRunner` while heart-beating (a `stop` answer or a lost
+/// lease cancels the run, which kills the builder's process group), ship phases and log lines
+/// in sequenced batches, report the completion. On shutdown it stops leasing; builds still
+/// running are cancelled and reported as internal errors so the orchestrator retries them.
+public struct WorkerAgent: Service {
+    let client: OrchestratorClient
+    let runner: BuildRunner
+    let concurrency: Int
+    let logger: Logger
+
+    public init(client: OrchestratorClient, runner: BuildRunner, concurrency: Int, logger: Logger) {
+        self.client = client
+        self.runner = runner
+        self.concurrency = max(1, concurrency)
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        try? await cancelWhenGracefulShutdown {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for slot in 0..<concurrency {
+                    group.addTask { await leaseLoop(slot: slot) }
+                }
+                try await group.waitForAll()
+            }
+        }
+    }
+
+    private func leaseLoop(slot: Int) async {
+        while !Task.isCancelled {
+            do {
+                guard let pack = try await client.lease() else { continue }
+                await runOne(pack)
+            } catch is CancellationError {
+                return
+            } catch {
+                logger.warning("lease failed; retrying", metadata: ["error": "\(error)", "slot": "\(slot)"])
+                try? await Task.sleep(for: .seconds(2))
+            }
+        }
+    }
+
+    /// Runs one build to completion and reports it. Never throws.
+    func runOne(_ pack: BuildPack) async {
+        logger.info("build leased", metadata: ["build.id": "\(pack.buildID)", "attempt": "\(pack.attempt)"])
+        let shipper = LogShipper(client: client, pack: pack)
+        let stopReason = StopFlag()
+        let completion: Completion = await withTaskGroup(of: Completion?.self) { group in
+            group.addTask {
+                await runner.run(pack) { event in
+                    switch event {
+                    case .phase(let update):
+                        shipper.enqueuePhase(update)
+                    case .log(let entry):
+                        shipper.enqueue(entry)
+                    }
+                }
+            }
+            group.addTask {
+                // Heartbeats; a stop answer or a lost lease ends the build.
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: .seconds(max(1, pack.heartbeatIntervalSeconds)))
+                    if Task.isCancelled { return nil }
+                    do {
+                        if let stop = try await client.heartbeat(pack) {
+                            stopReason.set(stop)
+                            return nil
+                        }
+                    } catch is CancellationError {
+                        return nil
+                    } catch let error as OrchestratorClient.ProtocolError where error.status == 409 {
+                        stopReason.set("lease lost")
+                        return nil
+                    } catch {
+                        continue  // a transient network error: the lease deadline decides
+                    }
+                }
+                return nil
+            }
+            group.addTask {
+                await shipper.runUntilCancelled()
+                return nil
+            }
+            var result: Completion?
+            for await value in group {
+                if let value {
+                    result = value
+                    group.cancelAll()
+                } else if stopReason.value != nil {
+                    group.cancelAll()  // the build task then yields a cancelled completion
+                }
+            }
+            return result ?? Completion(outcome: .internalError, message: "the build did not report a result")
+        }
+        await shipper.flush()
+        var final = completion
+        if let stop = stopReason.value {
+            if stop == "timed out" {
+                final = Completion(outcome: .error, message: "build exceeded its time limit and was stopped")
+            } else if stop == "cancelled" {
+                final = Completion(outcome: .cancelled)
+            }
+        } else if Task.isCancelled && final.outcome == .cancelled {
+            final = Completion(outcome: .internalError, message: "the worker shut down during the build; it will be retried")
+        }
+        do {
+            try await client.complete(pack, final)
+        } catch {
+            logger.error("reporting a build result failed", metadata: ["build.id": "\(pack.buildID)", "error": "\(error)"])
+        }
+        logger.info("build done", metadata: ["build.id": "\(pack.buildID)", "outcome": "\(final.outcome.rawValue)"])
+    }
+}
+
+/// Buffers log entries and phase changes and ships them in order, in sequenced batches.
+final class LogShipper: Sendable {
+    private struct State {
+        var pending: [BuildLogEntry] = []
+        var phases: [(index: Int, update: PhaseUpdate)] = []
+        var nextSequence = 0
+        var queuedCount = 0
+    }
+    private let state = Mutex(State())
+    private let client: OrchestratorClient
+    private let pack: BuildPack
+
+    init(client: OrchestratorClient, pack: BuildPack) {
+        self.client = client
+        self.pack = pack
+    }
+
+    func enqueue(_ entry: BuildLogEntry) {
+        state.withLock { s in
+            s.pending.append(entry)
+            s.queuedCount += 1
+        }
+    }
+
+    /// A phase change is both a `phase` log entry and a phase update, in order with the logs.
+    func enqueuePhase(_ update: PhaseUpdate) {
+        state.withLock { s in
+            s.pending.append(BuildLogEntry(message: update.phase.rawValue, type: "phase", data: update.data.isEmpty ? nil : update.data))
+            s.queuedCount += 1
+            s.phases.append((s.queuedCount, update))
+        }
+    }
+
+    func runUntilCancelled() async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .milliseconds(300))
+            await flush()
+        }
+    }
+
+    func flush() async {
+        let (batch, first, phases) = state.withLock { s -> ([BuildLogEntry], Int, [PhaseUpdate]) in
+            let b = s.pending
+            let phases = s.phases.map(\.update)
+            s.phases.removeAll()
+            return (b, s.nextSequence, phases)
+        }
+        if batch.isEmpty && phases.isEmpty { return }
+        if !batch.isEmpty {
+            for chunkStart in stride(from: 0, to: batch.count, by: 1000) {
+                let chunk = Array(batch[chunkStart..<min(chunkStart + 1000, batch.count)])
+                guard let next = try? await client.logs(pack, LogBatch(firstSequence: first + chunkStart, entries: chunk)) else { return }
+                state.withLock { s in
+                    let accepted = next - s.nextSequence
+                    if accepted > 0 {
+                        s.pending.removeFirst(min(accepted, s.pending.count))
+                        s.nextSequence = next
+                    }
+                }
+            }
+        }
+        for update in phases { try? await client.phase(pack, update) }
+    }
+}
+
+/// Why the orchestrator asked a build to stop, shared between the heartbeat and the runner.
+final class StopFlag: Sendable {
+    private let reason = Mutex<String?>(nil)
+    func set(_ value: String) { reason.withLock { $0 = value } }
+    var value: String? { reason.withLock { $0 } }
+}

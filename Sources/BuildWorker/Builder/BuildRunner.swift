@@ -1,0 +1,404 @@
+// Runs one `BuildPack` from source to pushed image:
+//
+//   unpacking  download the upload / archive URL and extract it safely, or clone the git commit
+//   pulling    the builder starts (its first step is FROM, which pulls the base image)
+//   building   from the second STEP (or the commit of a FROM-only Dockerfile)
+//   pushing    `buildah push` of every tag
+//   complete | error | internalerror | cancelled
+//
+// Everything lives in one work directory per build (source, download, container storage and
+// credentials); it is deleted when the run ends, whatever the outcome. The vfs storage driver
+// leaves no mounts behind, so deletion cannot hit a busy mount.
+
+import BuildProtocol
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// What a build run reports while it runs.
+public enum BuildEvent: Sendable, Equatable {
+    case phase(PhaseUpdate)
+    case log(BuildLogEntry)
+}
+
+public struct BuildRunner: Sendable {
+    public struct Configuration: Sendable {
+        /// Parent of the per-build work directories.
+        public var workRoot: URL
+        public var tool: BuilderTool
+        /// Overrides the tool's executable (a path or a name in PATH).
+        public var builderExecutable: String?
+        public var isolation: BuilderIsolation
+        public var pullAlways: Bool
+        /// SIGTERM → SIGKILL grace when a build is cancelled or times out.
+        public var killGrace: Duration
+        public var pusher: ImagePusher
+        /// Accept `file://` and local-path git sources (tests only).
+        public var allowLocalSources: Bool
+        public var extractionLimits: ExtractionLimits
+        /// Keep the work directory after the run (debugging only).
+        public var keepWorkDirectory: Bool
+
+        public init(workRoot: URL, tool: BuilderTool = .buildah, builderExecutable: String? = nil,
+                    isolation: BuilderIsolation = .chroot, pullAlways: Bool = true, killGrace: Duration = .seconds(5),
+                    pusher: ImagePusher = ImagePusher(), allowLocalSources: Bool = false,
+                    extractionLimits: ExtractionLimits = ExtractionLimits(), keepWorkDirectory: Bool = false) {
+            self.workRoot = workRoot
+            self.tool = tool
+            self.builderExecutable = builderExecutable
+            self.isolation = isolation
+            self.pullAlways = pullAlways
+            self.killGrace = killGrace
+            self.pusher = pusher
+            self.allowLocalSources = allowLocalSources
+            self.extractionLimits = extractionLimits
+            self.keepWorkDirectory = keepWorkDirectory
+        }
+    }
+
+    public let configuration: Configuration
+    private let extractor: BuildContextExtractor
+
+    public init(configuration: Configuration, extractor: BuildContextExtractor = BuildContextExtractor()) {
+        self.configuration = configuration
+        self.extractor = extractor
+    }
+
+    /// Runs the build and returns its completion; never throws. Cancelling the calling task stops
+    /// the build (the builder's whole process group is killed) and yields `.cancelled`.
+    public func run(_ pack: BuildPack, events: @escaping @Sendable (BuildEvent) -> Void) async -> Completion {
+        let fm = FileManager.default
+        let safeID = String(pack.buildID.map { $0.isLetter || $0.isNumber || $0 == "-" ? $0 : "_" }.prefix(64))
+        let work = configuration.workRoot.appendingPathComponent("build-\(safeID)-\(pack.attempt)-\(UUID().uuidString.prefix(8))")
+        do {
+            try fm.createDirectory(at: work, withIntermediateDirectories: true)
+            _ = chmod(work.path, 0o700)
+        } catch {
+            return finish(.internalError, "cannot create the build work directory: \(error.localizedDescription)", events)
+        }
+        let completion = await run(pack, in: work, events: events)
+        if !configuration.keepWorkDirectory {
+            await DedicatedThread.run(name: "slipway-cleanup") { try? FileManager.default.removeItem(at: work) }
+        }
+        return completion
+    }
+
+    private func run(_ pack: BuildPack, in work: URL, events: @escaping @Sendable (BuildEvent) -> Void) async -> Completion {
+        events(.phase(PhaseUpdate(phase: .unpacking)))
+
+        // Source.
+        let sourceDirectory = work.appendingPathComponent("source")
+        let contextComponents: [String]
+        let dockerfileComponents: [String]
+        do {
+            contextComponents = try Self.relativeComponents(pack.contextPath, what: "build context directory")
+            dockerfileComponents = try Self.relativeComponents(pack.dockerfilePath.isEmpty ? "Dockerfile" : pack.dockerfilePath,
+                                                               what: "Dockerfile path")
+            guard !dockerfileComponents.isEmpty else {
+                throw BuildRunnerError("the Dockerfile path '\(pack.dockerfilePath)' does not name a file")
+            }
+        } catch {
+            return finish(.error, "\(error)", events)
+        }
+        do {
+            switch pack.source {
+            case .upload(let url), .archiveURL(let url):
+                let download = work.appendingPathComponent("upload")
+                try await Self.download(url, to: download)
+                _ = try await extractor.extract(from: download, into: sourceDirectory,
+                                                dockerfilePath: (contextComponents + dockerfileComponents).joined(separator: "/"),
+                                                limits: configuration.extractionLimits)
+                try? FileManager.default.removeItem(at: download)
+            case .git(let url, let commit, let key):
+                try await GitSource(allowLocalSources: configuration.allowLocalSources)
+                    .clone(url: url, commit: commit, into: sourceDirectory, sshPrivateKey: key)
+            }
+        } catch let error as BuildContextError where error.code == .cancelled {
+            return finish(.cancelled, nil, events)
+        } catch let error as GitSourceError where error.code == .cancelled {
+            return finish(.cancelled, nil, events)
+        } catch is CancellationError {
+            return finish(.cancelled, nil, events)
+        } catch let error as BuildContextError where error.code == .io {
+            return finish(.internalError, "could not prepare the build context: \(error.message)", events)
+        } catch let error as DownloadError {
+            if case .upload = pack.source {
+                return finish(.internalError, "could not fetch the uploaded build context: \(error.message)", events)
+            }
+            return finish(.error, "could not download the archive: \(error.message)", events)
+        } catch {
+            return finish(.error, "\(error)", events)
+        }
+        if Task.isCancelled { return finish(.cancelled, nil, events) }
+
+        let context: URL
+        let dockerfile: URL
+        do {
+            (context, dockerfile) = try Self.resolve(source: sourceDirectory, context: contextComponents, dockerfile: dockerfileComponents)
+        } catch {
+            return finish(.error, "\(error)", events)
+        }
+
+        // Build.
+        let environment: ContainerEnvironment
+        do {
+            environment = try ContainerEnvironment(root: work.appendingPathComponent("containers"))
+        } catch {
+            return finish(.internalError, "cannot prepare the container environment: \(error.localizedDescription)", events)
+        }
+        let references = pack.tags.map { "\(pack.registry)/\(pack.repository):\($0)" }
+        let localImage = references.first ?? "localhost/slipway-build/\(pack.buildID.lowercased()):latest"
+        let pull = pack.pullCredentials.map { (username: $0.username, password: $0.password) }
+        let invocation = BuilderInvocation.build(
+            tool: configuration.tool, executable: configuration.builderExecutable, isolation: configuration.isolation,
+            contextDirectory: context.path, dockerfile: dockerfile.path, tags: references.isEmpty ? [localImage] : references,
+            pullAlways: configuration.pullAlways, tlsVerify: pack.tlsVerify, pullCredentials: pull,
+            environment: environment,
+            timeout: pack.timeoutSeconds > 0 ? .seconds(pack.timeoutSeconds) : nil, killGrace: configuration.killGrace)
+
+        var pullData = Self.baseImageData(dockerfile: dockerfile)
+        if let username = pack.pullCredentials?.username { pullData["pull_username"] = username }
+        events(.phase(PhaseUpdate(phase: .pulling, data: pullData)))
+
+        let progress = BuildProgress()
+        let termination: BuilderTermination
+        do {
+            termination = try await BuilderProcess.run(invocation) { line in
+                let classified = BuildLogTranslator.classify(line)
+                switch classified {
+                case .step(let index, _, _) where index >= 2:
+                    if progress.enterBuilding() { events(.phase(PhaseUpdate(phase: .building))) }
+                case .error(let message):
+                    progress.lastError.set(message)
+                case .output where line.hasPrefix("COMMIT"):
+                    if progress.enterBuilding() { events(.phase(PhaseUpdate(phase: .building))) }
+                default:
+                    break
+                }
+                events(.log(BuildLogTranslator.entry(for: line)))
+            }
+        } catch {
+            return finish(.internalError, "\(error)", events)
+        }
+        switch termination.stoppedBy {
+        case .cancelled:
+            return finish(.cancelled, nil, events)
+        case .timedOut:
+            return finish(.error, "the build did not finish within \(pack.timeoutSeconds) seconds and was stopped", events)
+        case nil:
+            break
+        }
+        guard termination.succeeded else {
+            let message = progress.lastError.value ?? {
+                switch termination.status {
+                case .exited(let code): return "the builder exited with status \(code)"
+                case .signaled(let signal): return "the builder was killed by signal \(signal)"
+                }
+            }()
+            return finish(.error, message, events, logged: progress.lastError.value != nil)
+        }
+        if progress.enterBuilding() { events(.phase(PhaseUpdate(phase: .building))) }
+
+        // Push.
+        events(.phase(PhaseUpdate(phase: .pushing)))
+        let digests: [String: String]
+        do {
+            digests = try await configuration.pusher.push(
+                image: localImage, registry: pack.registry, repository: pack.repository, tags: pack.tags,
+                credentials: (username: pack.pushCredentials.username, password: pack.pushCredentials.password),
+                tlsVerify: pack.tlsVerify, environment: environment) { line in
+                events(.log(BuildLogTranslator.entry(for: line)))
+            }
+        } catch is CancellationError {
+            return finish(.cancelled, nil, events)
+        } catch {
+            return finish(.error, "\(error)", events)
+        }
+        events(.phase(PhaseUpdate(phase: .complete)))
+        return Completion(outcome: .complete, manifestDigests: digests)
+    }
+
+    /// Emits the terminal phase (and, for failures not already in the log, an error entry).
+    private func finish(_ outcome: Completion.Outcome, _ message: String?, _ events: @Sendable (BuildEvent) -> Void,
+                        logged: Bool = false) -> Completion {
+        if let message, !logged {
+            events(.log(BuildLogEntry(message: message, type: "error")))
+        }
+        let phase: BuildPhase
+        switch outcome {
+        case .complete: phase = .complete
+        case .error: phase = .error
+        case .internalError: phase = .internalError
+        case .cancelled: phase = .cancelled
+        }
+        events(.phase(PhaseUpdate(phase: phase)))
+        return Completion(outcome: outcome, message: message ?? (outcome == .cancelled ? "the build was cancelled" : nil))
+    }
+}
+
+struct BuildRunnerError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Phase bookkeeping shared with the builder's output thread.
+private final class BuildProgress: @unchecked Sendable {
+    private let lock = NSLock()
+    private var building = false
+    let lastError = LastErrorLine()
+
+    /// True the first time only.
+    func enterBuilding() -> Bool {
+        lock.withLock {
+            defer { building = true }
+            return !building
+        }
+    }
+}
+
+// MARK: - Paths
+
+extension BuildRunner {
+    /// Splits a user-supplied relative path; a leading `/` is accepted (Quay spells paths that
+    /// way), `..` never is.
+    static func relativeComponents(_ path: String, what: String) throws -> [String] {
+        let components = path.split(separator: "/").map(String.init).filter { $0 != "." }
+        if components.contains("..") || path.contains("\0") {
+            throw BuildRunnerError("the \(what) '\(path)' escapes the build source ('..' is not allowed)")
+        }
+        return components
+    }
+
+    /// The context directory and Dockerfile, resolved through symbolic links and checked to stay
+    /// inside the source (a git repository may contain links anywhere).
+    static func resolve(source: URL, context: [String], dockerfile: [String]) throws -> (URL, URL) {
+        guard let root = realPath(source.path) else { throw BuildRunnerError("the build source is missing") }
+        let contextCandidate = ([source.path] + context).joined(separator: "/")
+        guard let contextPath = realPath(contextCandidate), isDirectory(contextPath) else {
+            throw BuildRunnerError("the build context directory '\(context.joined(separator: "/"))' does not exist in the source")
+        }
+        guard contextPath == root || contextPath.hasPrefix(root + "/") else {
+            throw BuildRunnerError("the build context directory '\(context.joined(separator: "/"))' points outside the build source")
+        }
+        let dockerfileCandidate = ([contextPath] + dockerfile).joined(separator: "/")
+        guard let dockerfilePath = realPath(dockerfileCandidate) else {
+            throw BuildRunnerError("no Dockerfile at '\(dockerfile.joined(separator: "/"))' in the build context")
+        }
+        guard dockerfilePath.hasPrefix(contextPath + "/") else {
+            throw BuildRunnerError("the Dockerfile '\(dockerfile.joined(separator: "/"))' points outside the build context")
+        }
+        var info = stat()
+        guard stat(dockerfilePath, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
+            throw BuildRunnerError("the Dockerfile '\(dockerfile.joined(separator: "/"))' is not a regular file")
+        }
+        return (URL(fileURLWithPath: contextPath), URL(fileURLWithPath: dockerfilePath))
+    }
+
+    private static func realPath(_ path: String) -> String? {
+        guard let resolved = realpath(path, nil) else { return nil }
+        defer { free(resolved) }
+        return String(cString: resolved)
+    }
+
+    private static func isDirectory(_ path: String) -> Bool {
+        var info = stat()
+        return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
+    }
+
+    /// `base_image`, `base_image_tag` and `registry_url` of the first FROM, for the pulling phase.
+    static func baseImageData(dockerfile: URL) -> [String: String] {
+        guard let text = try? String(contentsOf: dockerfile, encoding: .utf8) else { return [:] }
+        for rawLine in text.split(whereSeparator: \.isNewline) {
+            let words = rawLine.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
+            guard let first = words.first, first.uppercased() == "FROM" else { continue }
+            guard let image = words.dropFirst().first(where: { !$0.hasPrefix("--") }) else { return [:] }
+            return imageData(image)
+        }
+        return [:]
+    }
+
+    static func imageData(_ image: String) -> [String: String] {
+        var name = image
+        var tag = "latest"
+        if let at = name.firstIndex(of: "@") {
+            tag = String(name[name.index(after: at)...])
+            name = String(name[..<at])
+        } else if let colon = name.lastIndex(of: ":"), !name[colon...].contains("/") {
+            tag = String(name[name.index(after: colon)...])
+            name = String(name[..<colon])
+        }
+        var data = ["base_image": name, "base_image_tag": tag]
+        let first = name.split(separator: "/").first.map(String.init) ?? ""
+        if name.contains("/"), first.contains(".") || first.contains(":") || first == "localhost" {
+            data["registry_url"] = first
+        }
+        return data
+    }
+}
+
+// MARK: - Download
+
+struct DownloadError: Error, CustomStringConvertible {
+    let message: String
+    var description: String { message }
+}
+
+extension BuildRunner {
+    /// Downloads `url` (http or https) into `file`.
+    static func download(_ url: String, to file: URL) async throws {
+        guard let parsed = URL(string: url), let scheme = parsed.scheme?.lowercased(), scheme == "http" || scheme == "https" else {
+            throw DownloadError(message: "'\(url)' is not an http or https URL")
+        }
+        let box = DownloadTaskBox()
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                let task = URLSession.shared.downloadTask(with: parsed) { location, response, error in
+                    if let error {
+                        continuation.resume(throwing: (error as? URLError)?.code == .cancelled
+                            ? CancellationError() : DownloadError(message: error.localizedDescription))
+                        return
+                    }
+                    guard let http = response as? HTTPURLResponse, let location else {
+                        continuation.resume(throwing: DownloadError(message: "no response"))
+                        return
+                    }
+                    guard (200..<300).contains(http.statusCode) else {
+                        continuation.resume(throwing: DownloadError(message: "the server answered HTTP \(http.statusCode)"))
+                        return
+                    }
+                    do {
+                        try? FileManager.default.removeItem(at: file)
+                        try FileManager.default.moveItem(at: location, to: file)
+                        continuation.resume()
+                    } catch {
+                        continuation.resume(throwing: DownloadError(message: "cannot store the download: \(error.localizedDescription)"))
+                    }
+                }
+                box.set(task)
+                task.resume()
+            }
+        } onCancel: {
+            box.cancel()
+        }
+    }
+}
+
+private final class DownloadTaskBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var task: URLSessionDownloadTask?
+    private var cancelled = false
+    func set(_ task: URLSessionDownloadTask) {
+        let cancelNow = lock.withLock { self.task = task; return cancelled }
+        if cancelNow { task.cancel() }
+    }
+    func cancel() {
+        let task = lock.withLock { cancelled = true; return self.task }
+        task?.cancel()
+    }
+}

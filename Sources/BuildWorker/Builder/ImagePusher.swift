@@ -1,0 +1,83 @@
+// Pushes a built image to every requested tag with `buildah push --digestfile`, in the build's
+// own container environment, retrying each tag a few times with backoff (registries restart,
+// tokens race). Returns tag → manifest digest as the registry stored it.
+
+import Foundation
+
+public struct ImagePushError: Error, Sendable, Equatable, CustomStringConvertible {
+    public let tag: String
+    public let message: String
+    public var description: String { "pushing tag \(tag) failed: \(message)" }
+}
+
+public struct ImagePusher: Sendable {
+    public var executable: String
+    public var attempts: Int
+    /// Delay before the second attempt; doubled for each further one.
+    public var backoff: Duration
+    public var timeoutPerAttempt: Duration
+
+    public init(executable: String = "buildah", attempts: Int = 3, backoff: Duration = .seconds(1),
+                timeoutPerAttempt: Duration = .seconds(600)) {
+        self.executable = executable
+        self.attempts = max(1, attempts)
+        self.backoff = backoff
+        self.timeoutPerAttempt = timeoutPerAttempt
+    }
+
+    /// Pushes local `image` to `registry/repository:tag` for every tag.
+    /// - Throws: `ImagePushError` after the last failed attempt, `CancellationError` when cancelled.
+    public func push(image: String, registry: String, repository: String, tags: [String],
+                     credentials: (username: String, password: String)?, tlsVerify: Bool,
+                     environment: ContainerEnvironment,
+                     onLine: @escaping @Sendable (String) -> Void) async throws -> [String: String] {
+        var digests: [String: String] = [:]
+        for tag in tags {
+            digests[tag] = try await pushOne(image: image, destination: "\(registry)/\(repository):\(tag)", tag: tag,
+                                             credentials: credentials, tlsVerify: tlsVerify, environment: environment,
+                                             onLine: onLine)
+        }
+        return digests
+    }
+
+    private func pushOne(image: String, destination: String, tag: String,
+                         credentials: (username: String, password: String)?, tlsVerify: Bool,
+                         environment: ContainerEnvironment, onLine: @escaping @Sendable (String) -> Void) async throws -> String {
+        let digestFile = environment.root.appendingPathComponent("tmp/digest-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: digestFile) }
+        var delay = backoff
+        var lastError = "no attempt made"
+        for attempt in 1...attempts {
+            try Task.checkCancellation()
+            if attempt > 1 {
+                onLine("push of \(destination) failed (\(lastError)); retrying (attempt \(attempt) of \(attempts))")
+                try await Task.sleep(for: delay)
+                delay *= 2
+            }
+            let invocation = BuilderInvocation.push(executable: executable, image: image, destination: destination,
+                                                    digestFile: digestFile, tlsVerify: tlsVerify, credentials: credentials,
+                                                    environment: environment, timeout: timeoutPerAttempt)
+            let lastErrorLine = LastErrorLine()
+            let termination = try await BuilderProcess.run(invocation) { line in
+                if case .error(let message) = BuildLogTranslator.classify(line) { lastErrorLine.set(message) }
+                onLine(line)
+            }
+            if termination.stoppedBy == .cancelled { throw CancellationError() }
+            if termination.succeeded,
+               let digest = try? String(contentsOfFile: digestFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines),
+               digest.hasPrefix("sha256:") {
+                return digest
+            }
+            lastError = lastErrorLine.value ?? (termination.stoppedBy == .timedOut ? "timed out" : "\(termination.status)")
+        }
+        throw ImagePushError(tag: tag, message: lastError)
+    }
+}
+
+/// The most recent error line seen from a child, set from the output thread.
+final class LastErrorLine: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: String?
+    func set(_ message: String) { lock.withLock { stored = message } }
+    var value: String? { lock.withLock { stored } }
+}

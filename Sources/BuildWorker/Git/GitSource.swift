@@ -1,0 +1,245 @@
+// Fetches a build's git source at one exact commit through libgit2 (never the git CLI, so no
+// hooks, no config includes, no `ext::` helpers run on the worker).
+//
+//   1. the URL is vetted: https, http, git:// and ssh (URL or scp-like `user@host:path`) only;
+//      `file://`, local paths and `ext::` are refused unless `allowLocalSources` is set (tests);
+//   2. an empty repository is created and every branch and tag is fetched; if the commit is still
+//      missing it is asked for by id (servers that allow it answer);
+//   3. the commit is checked out detached (`GIT_CHECKOUT_FORCE`).
+//
+// libgit2 1.5 cannot shallow-fetch, so the whole history comes along. SSH authenticates with the
+// trigger's deploy key, passed from memory (`git_credential_ssh_key_memory_new`); **any host key
+// is accepted**: trusting the first key seen per trigger (TOFU) is future work. HTTPS certificates
+// are verified normally.
+//
+// libgit2 is blocking: every call runs on a dedicated thread, never on the cooperative pool.
+
+import Foundation
+import CLibgit2
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+public struct GitSourceError: Error, Sendable, Equatable, CustomStringConvertible {
+    public enum Code: String, Sendable, Equatable {
+        /// The URL's scheme is not allowed (or the URL is malformed).
+        case refusedURL = "REFUSED_URL"
+        /// The commit is not a full hexadecimal object id.
+        case invalidCommit = "INVALID_COMMIT"
+        /// The repository could not be reached or read (network, authentication, not found).
+        case fetchFailed = "FETCH_FAILED"
+        /// The repository does not contain the commit.
+        case commitNotFound = "COMMIT_NOT_FOUND"
+        /// Writing the working tree failed.
+        case checkoutFailed = "CHECKOUT_FAILED"
+        case cancelled = "CANCELLED"
+    }
+
+    public let code: Code
+    public let message: String
+    public var description: String { message }
+
+    init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+}
+
+public struct GitSource: Sendable {
+    /// Accept `file://` URLs and local paths (tests; never for user input).
+    public var allowLocalSources: Bool
+
+    public init(allowLocalSources: Bool = false) {
+        self.allowLocalSources = allowLocalSources
+    }
+
+    /// Clones `url` into `directory` (must not exist or be empty) with `commit` checked out.
+    /// - Parameter sshPrivateKey: PEM / OpenSSH private key for ssh URLs (a deploy key).
+    public func clone(url: String, commit: String, into directory: URL, sshPrivateKey: String?) async throws(GitSourceError) {
+        try Self.vet(url: url, allowLocal: allowLocalSources)
+        let commit = commit.lowercased()
+        guard commit.count == 40 || commit.count == 64, commit.allSatisfy(\.isHexDigit) else {
+            throw GitSourceError(.invalidCommit, "'\(commit)' is not a full commit id (40 hexadecimal digits)")
+        }
+        let job = CloneJob(url: url, commit: commit, directory: directory.path, sshPrivateKey: sshPrivateKey)
+        let result = await withTaskCancellationHandler {
+            await DedicatedThread.run(name: "slipway-git") { () -> Result<Void, GitSourceError> in
+                Result { () throws(GitSourceError) in try job.run() }
+            }
+        } onCancel: {
+            job.cancel()
+        }
+        try result.get()
+    }
+
+    /// Refuses anything but network transports (unless `allowLocal`).
+    static func vet(url: String, allowLocal: Bool) throws(GitSourceError) {
+        let lower = url.lowercased()
+        if lower.hasPrefix("ext::") || lower.contains("::") {
+            throw GitSourceError(.refusedURL, "git URL '\(url)' uses a remote helper, which is not allowed")
+        }
+        if let schemeEnd = lower.range(of: "://") {
+            let scheme = String(lower[..<schemeEnd.lowerBound])
+            switch scheme {
+            case "https", "http", "git", "ssh", "git+ssh", "ssh+git":
+                let rest = lower[schemeEnd.upperBound...]
+                guard let host = rest.split(separator: "/", maxSplits: 1).first, !host.isEmpty else {
+                    throw GitSourceError(.refusedURL, "git URL '\(url)' has no host")
+                }
+                return
+            case "file":
+                if allowLocal { return }
+                throw GitSourceError(.refusedURL, "git URL '\(url)' is a local file URL, which is not allowed")
+            default:
+                throw GitSourceError(.refusedURL, "git URL '\(url)' uses the unsupported scheme '\(scheme)'")
+            }
+        }
+        // scp-like syntax: [user@]host:path, with no slash before the colon.
+        if let colon = url.firstIndex(of: ":"), !url[..<colon].contains("/"), url.distance(from: url.startIndex, to: colon) > 1 {
+            return
+        }
+        if allowLocal { return }
+        throw GitSourceError(.refusedURL, "git URL '\(url)' is a local path, which is not allowed")
+    }
+
+    /// `git_libgit2_init` exactly once per process.
+    static let libraryInitialised: Bool = {
+        git_libgit2_init()
+        return true
+    }()
+}
+
+/// One clone, run from start to finish on its own thread; libgit2 callbacks reach it through the
+/// payload pointer.
+private final class CloneJob: @unchecked Sendable {
+    let url: String
+    let commit: String
+    let directory: String
+    let sshPrivateKey: String?
+    private let lock = NSLock()
+    private var cancelled = false
+    /// Credential callback invocations; libgit2 calls again after a rejected key.
+    var credentialAttempts = 0
+
+    init(url: String, commit: String, directory: String, sshPrivateKey: String?) {
+        self.url = url
+        self.commit = commit
+        self.directory = directory
+        self.sshPrivateKey = sshPrivateKey
+    }
+
+    func cancel() { lock.withLock { cancelled = true } }
+    var isCancelled: Bool { lock.withLock { cancelled } }
+
+    func run() throws(GitSourceError) {
+        _ = GitSource.libraryInitialised
+        if let existing = try? FileManager.default.contentsOfDirectory(atPath: directory), !existing.isEmpty {
+            throw GitSourceError(.checkoutFailed, "the clone destination \(directory) is not empty")
+        }
+        if isCancelled { throw GitSourceError(.cancelled, "the clone was cancelled") }
+        do {
+            try fetchAndCheckout()
+        } catch {
+            // Leave nothing half-written behind.
+            try? FileManager.default.removeItem(atPath: directory)
+            throw error
+        }
+    }
+
+    private func fetchAndCheckout() throws(GitSourceError) {
+        var repository: OpaquePointer?
+        guard git_repository_init(&repository, directory, 0) == 0, let repository else {
+            throw GitSourceError(.checkoutFailed, "cannot create the repository: \(Self.lastError())")
+        }
+        defer { git_repository_free(repository) }
+
+        var remote: OpaquePointer?
+        guard git_remote_create(&remote, repository, "origin", url) == 0, let remote else {
+            throw GitSourceError(.refusedURL, "git URL '\(url)' cannot be used: \(Self.lastError())")
+        }
+        defer { git_remote_free(remote) }
+
+        try fetch(remote, refspecs: ["+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*"])
+        var oid = git_oid()
+        guard git_oid_fromstr(&oid, commit) == 0 else {
+            throw GitSourceError(.invalidCommit, "'\(commit)' is not a valid commit id")
+        }
+        var object: OpaquePointer?
+        if git_commit_lookup(&object, repository, &oid) != 0 {
+            // Not on any branch or tag: ask for it by id (allowed by servers with
+            // uploadpack.allowReachableSHA1InWant / allowAnySHA1InWant); ignore a refusal.
+            try? fetch(remote, refspecs: [commit])
+            if isCancelled { throw GitSourceError(.cancelled, "the clone was cancelled") }
+            guard git_commit_lookup(&object, repository, &oid) == 0 else {
+                throw GitSourceError(.commitNotFound, "commit \(commit) not found in \(url)")
+            }
+        }
+        guard let commitObject = object else {
+            throw GitSourceError(.commitNotFound, "commit \(commit) not found in \(url)")
+        }
+        defer { git_commit_free(commitObject) }
+
+        var options = git_checkout_options()
+        git_checkout_options_init(&options, UInt32(GIT_CHECKOUT_OPTIONS_VERSION))
+        options.checkout_strategy = GIT_CHECKOUT_FORCE.rawValue
+        guard git_checkout_tree(repository, commitObject, &options) == 0 else {
+            throw GitSourceError(.checkoutFailed, "cannot check out commit \(commit): \(Self.lastError())")
+        }
+        guard git_repository_set_head_detached(repository, &oid) == 0 else {
+            throw GitSourceError(.checkoutFailed, "cannot check out commit \(commit): \(Self.lastError())")
+        }
+    }
+
+    private func fetch(_ remote: OpaquePointer, refspecs: [String]) throws(GitSourceError) {
+        var options = git_fetch_options()
+        git_fetch_options_init(&options, UInt32(GIT_FETCH_OPTIONS_VERSION))
+        options.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE
+        options.callbacks.payload = Unmanaged.passUnretained(self).toOpaque()
+        options.callbacks.credentials = { out, _, usernameFromURL, allowedTypes, payload in
+            let job = Unmanaged<CloneJob>.fromOpaque(payload!).takeUnretainedValue()
+            job.credentialAttempts += 1
+            guard job.credentialAttempts == 1 else { return GIT_EAUTH.rawValue }
+            guard let key = job.sshPrivateKey,
+                  allowedTypes & GIT_CREDENTIAL_SSH_MEMORY.rawValue != 0 || allowedTypes & GIT_CREDENTIAL_SSH_KEY.rawValue != 0 else {
+                return GIT_PASSTHROUGH.rawValue
+            }
+            let username = usernameFromURL.map { String(cString: $0) } ?? "git"
+            return git_credential_ssh_key_memory_new(out, username, nil, key, nil)
+        }
+        options.callbacks.certificate_check = { cert, _, _, _ in
+            // SSH host keys are accepted without a known_hosts check (see the file header);
+            // TLS certificates keep libgit2's verdict.
+            guard let cert, cert.pointee.cert_type == GIT_CERT_HOSTKEY_LIBSSH2 else { return GIT_PASSTHROUGH.rawValue }
+            return 0
+        }
+        options.callbacks.transfer_progress = { _, payload in
+            let job = Unmanaged<CloneJob>.fromOpaque(payload!).takeUnretainedValue()
+            return job.isCancelled ? -1 : 0
+        }
+        options.callbacks.sideband_progress = { _, _, payload in
+            let job = Unmanaged<CloneJob>.fromOpaque(payload!).takeUnretainedValue()
+            return job.isCancelled ? -1 : 0
+        }
+        credentialAttempts = 0
+
+        let cStrings = refspecs.map { strdup($0) }
+        defer { cStrings.forEach { free($0) } }
+        var pointers = cStrings
+        let rc = pointers.withUnsafeMutableBufferPointer { buffer -> Int32 in
+            var array = git_strarray(strings: buffer.baseAddress, count: buffer.count)
+            return git_remote_fetch(remote, &array, &options, nil)
+        }
+        if isCancelled { throw GitSourceError(.cancelled, "the clone was cancelled") }
+        guard rc == 0 else {
+            throw GitSourceError(.fetchFailed, "cannot fetch \(url): \(Self.lastError())")
+        }
+    }
+
+    static func lastError() -> String {
+        guard let error = git_error_last(), let message = error.pointee.message else { return "unknown libgit2 error" }
+        return String(cString: message)
+    }
+}

@@ -1,0 +1,184 @@
+import BuildOrchestrator
+import BuildProtocol
+import Foundation
+import HTTPTypes
+import HummingbirdTesting
+import NIOCore
+import Registry
+import SlipwayTestSupport
+import Testing
+
+/// The builds API and the worker protocol, driven by a scripted worker over HTTP.
+@Suite("Builds API and worker protocol")
+struct BuildsAPITests {
+    static let json: HTTPFields = [.contentType: "application/json"]
+
+    static func apiToken(_ registry: TestRegistry, _ user: String = "admin") async throws -> String {
+        let ns = try #require(try await registry.services.store.namespace(named: user))
+        let token = APITokens.generate()
+        try await registry.services.store.createAPIToken(userID: ns.id, tokenHash: APITokens.hash(token), scopes: Array(APICaller.allScopes), description: "t")
+        return token
+    }
+
+    /// Uploads `bytes` through the file drop and returns the file id.
+    static func upload(_ c: RegistryClient, _ api: String, _ bytes: [UInt8]) async throws -> String {
+        let drop = try await c.send(.post, "/api/v1/filedrop/", token: api, headers: json, body: ByteBuffer(string: #"{"mimeType":"application/x-tar"}"#))
+        let fileID = try #require((drop.json as? [String: Any])?["file_id"] as? String)
+        let put = try await c.client.executeRequest(uri: "/userfiles/\(fileID)", method: .put, headers: [:], body: ByteBuffer(bytes: bytes))
+        #expect(put.status == .ok)
+        return fileID
+    }
+
+    struct Worker {
+        let c: RegistryClient
+        let token: String
+        let id = "worker-1"
+        func call(_ path: String, lease: String? = nil, _ body: some Encodable) async throws -> TestResponse {
+            var h: HTTPFields = [.authorization: "Bearer \(token)", .contentType: "application/json"]
+            if let lease { h[HTTPField.Name(WorkerProtocol.leaseHeader)!] = lease }
+            return try await c.client.executeRequest(uri: path, method: .post, headers: h, body: ByteBuffer(bytes: try JSONEncoder().encode(body)))
+        }
+        func lease() async throws -> BuildPack? {
+            let r = try await call(WorkerProtocol.leasePath, LeaseRequest(workerID: id))
+            guard r.status == .ok else { return nil }
+            return try JSONDecoder().decode(BuildPack.self, from: Data(buffer: r.body))
+        }
+    }
+
+    @Test(arguments: TestBackend.available)
+    func uploadBuildLeaseLogAndComplete(backend: TestBackend) async throws {
+        try await TestRegistry.with(backend, configure: { $0.builds.inProcessWorkers = 0 }) { registry, c in
+            let api = try await Self.apiToken(registry)
+            let push = try #require(try await c.token(.init("admin"), scopes: ["repository:admin/app:pull,push"]))
+            try await c.pushImage("admin/app", tag: "base", token: push)
+            let context = Array("FROM scratch\n".utf8)
+            let fileID = try await Self.upload(c, api, context)
+            #expect(try await c.client.executeRequest(uri: "/userfiles/\(fileID)", method: .put, headers: [:], body: ByteBuffer(string: "again")).status == .notFound,
+                    "a file drop takes one upload")
+
+            let start = try await c.send(.post, "/api/v1/repository/admin/app/build/", token: api, headers: Self.json,
+                                         body: ByteBuffer(string: #"{"file_id":"\#(fileID)","docker_tags":["v1","feature/x"]}"#))
+            #expect(start.status == .created)
+            let view = try #require(start.json as? [String: Any])
+            let buildID = try #require(view["id"] as? String)
+            #expect(view["phase"] as? String == "waiting")
+            #expect(view["tags"] as? [String] == ["v1", "feature_x"])
+            #expect(start.headers[.location] == "/api/v1/repository/admin/app/build/\(buildID)/status")
+
+            // A worker with a wrong token gets nothing.
+            let intruder = Worker(c: c, token: "nope")
+            #expect(try await intruder.call(WorkerProtocol.leasePath, LeaseRequest(workerID: "x")).status == .unauthorized)
+
+            let worker = Worker(c: c, token: registry.buildFarm.workerToken)
+            let pack = try #require(try await worker.lease())
+            #expect(pack.buildID == buildID)
+            #expect(pack.tags == ["v1", "feature_x"])
+            #expect(pack.repository == "admin/app")
+            #expect(pack.attempt == 1)
+            guard case .upload(let url) = pack.source else { Issue.record("expected an upload source"); return }
+            let contextPath = String(url.dropFirst("http://localhost".count))
+            #expect(contextPath.hasSuffix("?lease=\(pack.leaseID)"))
+            let fetched = try await c.client.executeRequest(uri: contextPath, method: .get, headers: [:], body: nil)
+            #expect(Array(buffer: fetched.body) == context)
+            let forged = contextPath.replacingOccurrences(of: pack.leaseID, with: "forged")
+            #expect(try await c.client.executeRequest(uri: forged, method: .get, headers: [:], body: nil).status == .forbidden)
+            // The push credentials are a write token for exactly this repository.
+            let workerToken = try #require(try await c.token(.init(pack.pushCredentials.username, pack.pushCredentials.password), scopes: ["repository:admin/app:pull,push", "repository:admin/other:pull"]))
+            let claims = try await registry.services.tokens.verify(workerToken, audience: "localhost")
+            #expect(claims.actions(for: "admin/app") == [.pull, .push])
+            #expect(claims.actions(for: "admin/other").isEmpty)
+
+            let path = { (a: String) in WorkerProtocol.buildPath(buildID, a) }
+            #expect(try await worker.call(path("phase"), lease: pack.leaseID, PhaseUpdate(phase: .building)).status == .noContent)
+            #expect(try await worker.call(path("phase"), lease: "stolen", PhaseUpdate(phase: .pushing)).status == .conflict)
+            let batch = LogBatch(firstSequence: 0, entries: [.init(message: "building", type: "phase"), .init(message: "STEP 1/1: FROM scratch", type: "command"), .init(message: "ok")])
+            let l1 = try await worker.call(path("logs"), lease: pack.leaseID, batch)
+            #expect(try JSONDecoder().decode(LogBatchResponse.self, from: Data(buffer: l1.body)).nextSequence == 3)
+            let dup = try await worker.call(path("logs"), lease: pack.leaseID, batch)
+            #expect(try JSONDecoder().decode(LogBatchResponse.self, from: Data(buffer: dup.body)).nextSequence == 3, "duplicates are ignored")
+            let gap = try await worker.call(path("logs"), lease: pack.leaseID, LogBatch(firstSequence: 7, entries: [.init(message: "lost")]))
+            #expect(try JSONDecoder().decode(LogBatchResponse.self, from: Data(buffer: gap.body)).nextSequence == 3, "a gap asks for a resend")
+            let beat = try await worker.call(path("heartbeat"), lease: pack.leaseID, Heartbeat(workerID: worker.id))
+            #expect(try JSONDecoder().decode(HeartbeatResponse.self, from: Data(buffer: beat.body)).stop == nil)
+
+            let logs = try await c.send(.get, "/api/v1/repository/admin/app/build/\(buildID)/logs?start=1", token: api)
+            let logJSON = try #require(logs.json as? [String: Any])
+            #expect(logJSON["start"] as? Int == 1)
+            #expect(logJSON["total"] as? Int == 3)
+            #expect((logJSON["logs"] as? [[String: Any]])?.first?["type"] as? String == "command")
+            #expect((try await c.send(.get, "/api/v1/repository/admin/app/build/\(buildID)", token: api).json as? [String: Any])?["phase"] as? String == "building")
+
+            var h: HTTPFields = [.authorization: "Bearer \(worker.token)", .contentType: "application/json", HTTPField.Name(WorkerProtocol.leaseHeader)!: pack.leaseID]
+            h[HTTPField.Name("X-Slipway-Worker")!] = worker.id
+            let done = try await c.client.executeRequest(uri: path("complete"), method: .post, headers: h,
+                                                         body: ByteBuffer(bytes: try JSONEncoder().encode(Completion(outcome: .complete, manifestDigests: ["v1": "sha256:abc"]))))
+            #expect(done.status == .noContent)
+            let final = try #require(try await c.send(.get, "/api/v1/repository/admin/app/build/\(buildID)/status", token: api).json as? [String: Any])
+            #expect(final["phase"] as? String == "complete")
+            #expect(try await c.send(.delete, "/api/v1/repository/admin/app/build/\(buildID)", token: api).status == .badRequest, "a finished build cannot be cancelled")
+            let text = try await c.send(.get, "/api/v1/repository/admin/app/build/\(buildID)/logs/text", token: api)
+            #expect(String(buffer: text.body).contains("STEP 1/1: FROM scratch"))
+            let kinds = try await registry.services.store.events().map(\.kind)
+            #expect(kinds.contains("build_queued") && kinds.contains("build_start") && kinds.contains("build_success"))
+            // The push token died with the build.
+            #expect(try await c.token(.init("$token", pack.pushCredentials.password), scopes: ["repository:admin/app:push"]) == nil)
+            let list = try await c.send(.get, "/api/v1/repository/admin/app/build/?limit=5", token: api)
+            #expect(((list.json as? [String: Any])?["builds"] as? [Any])?.count == 1)
+        }
+    }
+
+    @Test(arguments: TestBackend.available)
+    func validationCancelAndQueueCap(backend: TestBackend) async throws {
+        try await TestRegistry.with(backend, configure: { $0.builds.maxQueuedPerNamespace = 2; $0.builds.inProcessWorkers = 0 }) { registry, c in
+            let api = try await Self.apiToken(registry)
+            let push = try #require(try await c.token(.init("admin"), scopes: ["repository:admin/app:pull,push"]))
+            try await c.pushImage("admin/app", tag: "base", token: push)
+            let fileID = try await Self.upload(c, api, Array("FROM scratch\n".utf8))
+            for (body, fragment) in [
+                (#"{}"#, "file_id or archive_url required"),
+                (#"{"archive_url":"ftp://example.com/x.tgz"}"#, "Must be http or https"),
+                (#"{"archive_url":"http://127.0.0.1/x.tgz"}"#, "Invalid Archive URL"),
+                (#"{"archive_url":"http://169.254.169.254/latest"}"#, "Invalid Archive URL"),
+                (#"{"file_id":"unknown"}"#, "file_id"),
+                (#"{"file_id":"\#(fileID)","docker_tags":["a","a"]}"#, "unique"),
+                (#"{"file_id":"\#(fileID)","dockerfile_path":"../../etc/passwd"}"#, ".."),
+            ] {
+                let r = try await c.send(.post, "/api/v1/repository/admin/app/build/", token: api, headers: Self.json, body: ByteBuffer(string: body))
+                #expect(r.status == .badRequest, "\(body)")
+                #expect(((r.json as? [String: Any])?["detail"] as? String)?.contains(fragment) == true, "\(body): \(String(buffer: r.body))")
+            }
+            var ids: [String] = []
+            for _ in 0..<2 {
+                let r = try await c.send(.post, "/api/v1/repository/admin/app/build/", token: api, headers: Self.json, body: ByteBuffer(string: #"{"file_id":"\#(fileID)"}"#))
+                #expect(r.status == .created)
+                ids.append(try #require((r.json as? [String: Any])?["id"] as? String))
+            }
+            let full = try await c.send(.post, "/api/v1/repository/admin/app/build/", token: api, headers: Self.json, body: ByteBuffer(string: #"{"file_id":"\#(fileID)"}"#))
+            #expect(full.status == .tooManyRequests)
+            #expect(String(buffer: full.body).contains("Maximum queued build rate exceeded."))
+
+            #expect(try await c.send(.delete, "/api/v1/repository/admin/app/build/\(ids[0])", token: api).status == .created)
+            let cancelled = try #require(try await c.send(.get, "/api/v1/repository/admin/app/build/\(ids[0])", token: api).json as? [String: Any])
+            #expect(cancelled["phase"] as? String == "cancelled")
+            #expect(try await c.send(.delete, "/api/v1/repository/admin/app/build/\(ids[0])", token: api).status == .badRequest)
+            #expect(try await c.send(.get, "/api/v1/repository/admin/app/build/not-a-build", token: api).status == .notFound)
+
+            // A restart rebuilds the queue from the database: the remaining build is leased.
+            let restarted = BuildFarmModule(services: registry.services)
+            let lease = try await restarted.queue.lease(workerID: "w", wait: .milliseconds(100))
+            #expect(lease?.0.uuid == ids[1])
+        }
+    }
+
+    @Test func tagEscapingAndPaths() throws {
+        #expect(TagEscapingProbe.escape("feature/x") == "feature_x")
+        #expect(TagEscapingProbe.escape(".hidden") == "_hidden")
+        #expect(TagEscapingProbe.escape("") == "latest")
+        #expect(TagEscapingProbe.escape(String(repeating: "a", count: 300)).count == 127)
+    }
+}
+
+/// Reaches the internal escaping through the public module surface.
+enum TagEscapingProbe {
+    static func escape(_ s: String) -> String { BuildRequestRules.escapeTag(s) }
+}

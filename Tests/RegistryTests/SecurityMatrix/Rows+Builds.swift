@@ -1,0 +1,47 @@
+import BuildOrchestrator
+import Foundation
+import Registry
+
+/// Matrix rows for the builds API (acme/app; destructive rows use a fresh build each).
+extension MatrixRows {
+    /// A completed file drop owned by the org admin, usable as a build context.
+    static func freshFileDrop(_ f: MatrixFixture) async throws -> String {
+        let store = f.registry.services.store
+        let id = APITokens.generate()
+        try await store.createFileDrop(id: id, userID: f.users[.orgAdmin]!.id, mimeType: "text/plain")
+        _ = try await store.completeFileDrop(id: id, digest: "sha256:" + String(repeating: "0", count: 64), size: 13)
+        return id
+    }
+
+    static func freshBuild(_ f: MatrixFixture) async throws -> String {
+        let store = f.registry.services.store
+        let repo = try await store.repository(RepositoryPath(namespace: "acme", name: "app"))!
+        let record = BuildRecord(repository: repo, sourceKind: "upload", fileID: try await freshFileDrop(f), dockerfilePath: "Dockerfile",
+                                 context: "", tags: ["latest"], displayName: "m", manualUserID: nil)
+        guard case .accepted(let stored) = try await f.registry.buildFarm.queue.enqueue(record) else { fatalError("queue full in the matrix") }
+        return stored.uuid
+    }
+
+    static let builds: [MatrixRow] = [
+        MatrixRow(.post, "/api/v1/repository/{repository}/build/", writeApp(201)) { f, _ in
+            ("/api/v1/repository/acme/app/build/", #"{"file_id":"\#(try await freshFileDrop(f))"}"#)
+        },
+        MatrixRow(.get, "/api/v1/repository/{repository}/build/", path: "/api/v1/repository/acme/app/build/", readApp),
+        MatrixRow(.get, "/api/v1/repository/{repository}/build/{build_uuid}", readApp) { f, _ in
+            ("/api/v1/repository/acme/app/build/\(try await freshBuild(f))", nil)
+        },
+        MatrixRow(.get, "/api/v1/repository/{repository}/build/{build_uuid}/status", readApp) { f, _ in
+            ("/api/v1/repository/acme/app/build/\(try await freshBuild(f))/status", nil)
+        },
+        MatrixRow(.get, "/api/v1/repository/{repository}/build/{build_uuid}/logs", writeApp(200)) { f, _ in
+            ("/api/v1/repository/acme/app/build/\(try await freshBuild(f))/logs", nil)
+        },
+        MatrixRow(.get, "/api/v1/repository/{repository}/build/{build_uuid}/logs/text", writeApp(200)) { f, _ in
+            ("/api/v1/repository/acme/app/build/\(try await freshBuild(f))/logs/text", nil)
+        },
+        MatrixRow(.delete, "/api/v1/repository/{repository}/build/{build_uuid}", adminApp(201)) { f, _ in
+            ("/api/v1/repository/acme/app/build/\(try await freshBuild(f))", nil)
+        },
+        MatrixRow(.post, "/api/v1/filedrop/", body: #"{"mimeType":"application/x-tar"}"#, expect(200, [.anonymous: 401, .narrowToken: 403])),
+    ]
+}
