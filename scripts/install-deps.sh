@@ -10,7 +10,7 @@ SUDO=""
 PKGS=(pkg-config libgit2-dev libssh2-1-dev libarchive-dev libsqlite3-dev libpq-dev
       buildah podman skopeo runc crun busybox-static git curl ca-certificates)
 if [ "${1:-}" = "--test" ]; then
-  PKGS+=(postgresql python3-pytest docker-registry wrk jq)
+  PKGS+=(postgresql python3-pytest docker-registry wrk jq openssh-server)
 fi
 
 missing=()

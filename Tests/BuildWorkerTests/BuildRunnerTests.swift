@@ -29,9 +29,21 @@ private final class BuildWorld: @unchecked Sendable {
         try await Ports.waitUntilListening(filesPort, what: "http.server")
     }
 
-    func stop() {
-        files.stop()
-        registry.stop()
+    func stop() async {
+        await files.stop()
+        await registry.stop()
+    }
+
+    /// Runs `body` in a fresh world and always stops its servers.
+    static func with(_ body: (BuildWorld) async throws -> Void) async throws {
+        let world = try await BuildWorld()
+        do {
+            try await body(world)
+        } catch {
+            await world.stop()
+            throw error
+        }
+        await world.stop()
     }
 
     var base: String { "\(registry.address)/library/busybox:latest" }
@@ -71,47 +83,47 @@ private final class BuildWorld: @unchecked Sendable {
 @Suite(.timeLimit(.minutes(2)))
 struct BuildRunnerTests {
     @Test func buildsAnUploadedArchiveAndPushesEveryTag() async throws {
-        let world = try await BuildWorld()
-        defer { world.stop() }
-        let url = try await world.serveArchive([
-            "app/Dockerfile": """
-                FROM \(world.base)
-                LABEL quay.expires-after=2h
-                LABEL org.opencontainers.image.title="farm-test"
-                RUN echo "built at $(date)" > /built.txt && mkdir -p /app
-                RUN ["/bin/sh","-c","echo hello from the farm > /app/hello && cat /app/hello"]
-                COPY stamp /app/stamp
+        try await BuildWorld.with { world in
+            let url = try await world.serveArchive([
+                "app/Dockerfile": """
+                    FROM \(world.base)
+                    LABEL quay.expires-after=2h
+                    LABEL org.opencontainers.image.title="farm-test"
+                    RUN echo "built at $(date)" > /built.txt && mkdir -p /app
+                    RUN ["/bin/sh","-c","echo hello from the farm > /app/hello && cat /app/hello"]
+                    COPY stamp /app/stamp
 
-                """,
-            "app/stamp": "stamp-1\n",
-        ])
-        let events = EventCollector()
-        let completion = await world.runner().run(world.pack(.upload(url: url), tags: ["v1", "latest"], contextPath: "/app")) {
-            events.append($0)
+                    """,
+                "app/stamp": "stamp-1\n",
+            ])
+            let events = EventCollector()
+            let completion = await world.runner().run(world.pack(.upload(url: url), tags: ["v1", "latest"], contextPath: "/app")) {
+                events.append($0)
+            }
+            #expect(completion.outcome == .complete, "\(completion.message ?? "") \(events.entries.map(\.message))")
+            #expect(events.phases == ["unpacking", "pulling", "building", "pushing", "complete"])
+
+            let commands = events.entries.filter { $0.type == "command" }
+            #expect(commands.map { $0.data?["step"] } == ["1", "2", "3", "4", "5", "6"])
+            #expect(commands.first?.message == "STEP 1/6: FROM \(world.base)")
+            #expect(commands.last?.data?["command"] == "COPY stamp /app/stamp")
+            #expect(world_sawOutput(events, "hello from the farm"))
+            #expect(!events.entries.contains { $0.type == "error" })
+            // The pulling phase names the base image; no secret ever reaches the log.
+            let pulling = events.events.compactMap { if case .phase(let p) = $0, p.phase == .pulling { return p } else { return nil } }.first
+            #expect(pulling?.data == ["base_image": "\(world.registry.address)/library/busybox", "base_image_tag": "latest",
+                                      "registry_url": world.registry.address, "pull_username": "farm+puller"])
+            #expect(!events.entries.contains { $0.message.contains("pull-secret") || $0.message.contains("push-secret") })
+
+            #expect(Set(completion.manifestDigests.keys) == ["v1", "latest"])
+            for tag in ["v1", "latest"] {
+                let (digest, labels) = try await world.registry.inspect("farm/app:\(tag)")
+                #expect(digest == completion.manifestDigests[tag])
+                #expect(labels["quay.expires-after"] == "2h")
+                #expect(labels["org.opencontainers.image.title"] == "farm-test")
+            }
+            #expect(world.workRootIsEmpty)
         }
-        #expect(completion.outcome == .complete, "\(completion.message ?? "") \(events.entries.map(\.message))")
-        #expect(events.phases == ["unpacking", "pulling", "building", "pushing", "complete"])
-
-        let commands = events.entries.filter { $0.type == "command" }
-        #expect(commands.map { $0.data?["step"] } == ["1", "2", "3", "4", "5", "6"])
-        #expect(commands.first?.message == "STEP 1/6: FROM \(world.base)")
-        #expect(commands.last?.data?["command"] == "COPY stamp /app/stamp")
-        #expect(world_sawOutput(events, "hello from the farm"))
-        #expect(!events.entries.contains { $0.type == "error" })
-        // The pulling phase names the base image; no secret ever reaches the log.
-        let pulling = events.events.compactMap { if case .phase(let p) = $0, p.phase == .pulling { return p } else { return nil } }.first
-        #expect(pulling?.data == ["base_image": "\(world.registry.address)/library/busybox", "base_image_tag": "latest",
-                                  "registry_url": world.registry.address, "pull_username": "farm+puller"])
-        #expect(!events.entries.contains { $0.message.contains("pull-secret") || $0.message.contains("push-secret") })
-
-        #expect(Set(completion.manifestDigests.keys) == ["v1", "latest"])
-        for tag in ["v1", "latest"] {
-            let (digest, labels) = try await world.registry.inspect("farm/app:\(tag)")
-            #expect(digest == completion.manifestDigests[tag])
-            #expect(labels["quay.expires-after"] == "2h")
-            #expect(labels["org.opencontainers.image.title"] == "farm-test")
-        }
-        #expect(world.workRootIsEmpty)
     }
 
     private func world_sawOutput(_ events: EventCollector, _ text: String) -> Bool {
@@ -119,127 +131,127 @@ struct BuildRunnerTests {
     }
 
     @Test func failingRunStepIsABuildError() async throws {
-        let world = try await BuildWorld()
-        defer { world.stop() }
-        let url = try await world.serveArchive(["Dockerfile": "FROM \(world.base)\nRUN echo before\nRUN false\nRUN echo never\n"])
-        let events = EventCollector()
-        let completion = await world.runner().run(world.pack(.upload(url: url))) { events.append($0) }
-        #expect(completion.outcome == .error)
-        #expect(completion.message == "building at STEP \"RUN false\": exit status 1")
-        #expect(events.phases == ["unpacking", "pulling", "building", "error"])
-        let errors = events.entries.filter { $0.type == "error" }
-        #expect(errors.contains { $0.message.contains("STEP \"RUN false\"") })
-        #expect(!events.sawLine(containing: "RUN echo never"))
-        #expect(completion.manifestDigests.isEmpty)
-        #expect((try? await world.registry.inspect("farm/app:v1")) == nil)
-        #expect(world.workRootIsEmpty)
+        try await BuildWorld.with { world in
+            let url = try await world.serveArchive(["Dockerfile": "FROM \(world.base)\nRUN echo before\nRUN false\nRUN echo never\n"])
+            let events = EventCollector()
+            let completion = await world.runner().run(world.pack(.upload(url: url))) { events.append($0) }
+            #expect(completion.outcome == .error)
+            #expect(completion.message == "building at STEP \"RUN false\": exit status 1")
+            #expect(events.phases == ["unpacking", "pulling", "building", "error"])
+            let errors = events.entries.filter { $0.type == "error" }
+            #expect(errors.contains { $0.message.contains("STEP \"RUN false\"") })
+            #expect(!events.sawLine(containing: "RUN echo never"))
+            #expect(completion.manifestDigests.isEmpty)
+            #expect((try? await world.registry.inspect("farm/app:v1")) == nil)
+            #expect(world.workRootIsEmpty)
+        }
     }
 
     @Test func dockerfileSyntaxErrorIsABuildError() async throws {
-        let world = try await BuildWorld()
-        defer { world.stop() }
-        // A bare Dockerfile upload (not an archive).
-        try "FROM \(world.base)\nFOOBAR x\n".write(to: world.scratch.sub("www/Dockerfile"), atomically: true, encoding: .utf8)
-        let events = EventCollector()
-        let completion = await world.runner().run(world.pack(.upload(url: "http://127.0.0.1:\(world.filesPort)/Dockerfile"))) {
-            events.append($0)
+        try await BuildWorld.with { world in
+            // A bare Dockerfile upload (not an archive).
+            try "FROM \(world.base)\nFOOBAR x\n".write(to: world.scratch.sub("www/Dockerfile"), atomically: true, encoding: .utf8)
+            let events = EventCollector()
+            let completion = await world.runner().run(world.pack(.upload(url: "http://127.0.0.1:\(world.filesPort)/Dockerfile"))) {
+                events.append($0)
+            }
+            #expect(completion.outcome == .error)
+            #expect(completion.message?.contains("Unknown instruction: \"FOOBAR\"") == true, "\(completion.message ?? "")")
+            #expect(events.phases.last == "error")
+            #expect(events.entries.contains { $0.type == "error" && $0.message.contains("FOOBAR") })
         }
-        #expect(completion.outcome == .error)
-        #expect(completion.message?.contains("Unknown instruction: \"FOOBAR\"") == true, "\(completion.message ?? "")")
-        #expect(events.phases.last == "error")
-        #expect(events.entries.contains { $0.type == "error" && $0.message.contains("FOOBAR") })
     }
 
     @Test func sourceProblemsAreReportedBeforeBuilding() async throws {
-        let world = try await BuildWorld()
-        defer { world.stop() }
-        let url = try await world.serveArchive(["sub/Dockerfile": "FROM \(world.base)\n"])
-        let runner = world.runner()
+        try await BuildWorld.with { world in
+            let url = try await world.serveArchive(["sub/Dockerfile": "FROM \(world.base)\n"])
+            let runner = world.runner()
 
-        let escaping = await runner.run(world.pack(.upload(url: url), contextPath: "sub/..")) { _ in }
-        #expect(escaping.outcome == .error)
-        #expect(escaping.message?.contains("'..' is not allowed") == true)
+            let escaping = await runner.run(world.pack(.upload(url: url), contextPath: "sub/..")) { _ in }
+            #expect(escaping.outcome == .error)
+            #expect(escaping.message?.contains("'..' is not allowed") == true)
 
-        let missing = await runner.run(world.pack(.upload(url: url), contextPath: "sub", dockerfilePath: "Nope")) { _ in }
-        #expect(missing.outcome == .error)
-        #expect(missing.message?.contains("no Dockerfile at 'sub/Nope'") == true, "\(missing.message ?? "")")
+            let missing = await runner.run(world.pack(.upload(url: url), contextPath: "sub", dockerfilePath: "Nope")) { _ in }
+            #expect(missing.outcome == .error)
+            #expect(missing.message?.contains("no Dockerfile at 'sub/Nope'") == true, "\(missing.message ?? "")")
 
-        let events = EventCollector()
-        let notFound = await runner.run(world.pack(.archiveURL(url: "http://127.0.0.1:\(world.filesPort)/missing.tgz"))) { events.append($0) }
-        #expect(notFound.outcome == .error)
-        #expect(notFound.message == "could not download the archive: the server answered HTTP 404")
-        #expect(events.phases == ["unpacking", "error"])
-        #expect(world.workRootIsEmpty)
+            let events = EventCollector()
+            let notFound = await runner.run(world.pack(.archiveURL(url: "http://127.0.0.1:\(world.filesPort)/missing.tgz"))) { events.append($0) }
+            #expect(notFound.outcome == .error)
+            #expect(notFound.message == "could not download the archive: the server answered HTTP 404")
+            #expect(events.phases == ["unpacking", "error"])
+            #expect(world.workRootIsEmpty)
+        }
     }
 
     @Test func cancellingMidRunKillsTheBuilder() async throws {
-        let world = try await BuildWorld()
-        defer { world.stop() }
-        let token = Int.random(in: 310...399)
-        let url = try await world.serveArchive(["Dockerfile": "FROM \(world.base)\nRUN echo sleeping-now && sleep \(token)\n"])
-        let events = EventCollector()
-        let runner = world.runner(grace: .seconds(2))
-        let pack = world.pack(.upload(url: url))
-        let task = Task { await runner.run(pack) { events.append($0) } }
-        try await waitFor("the RUN step to start") { events.sawLine(containing: "sleeping-now") && hasSleep(token) }
-        let cancelled = ContinuousClock.now
-        task.cancel()
-        let completion = await task.value
-        #expect(completion.outcome == .cancelled)
-        #expect(events.phases.last == "cancelled")
-        #expect(ContinuousClock.now - cancelled < .seconds(10))
-        #expect(!hasSleep(token))
-        #expect(world.workRootIsEmpty)
+        try await BuildWorld.with { world in
+            let token = Int.random(in: 310...399)
+            let url = try await world.serveArchive(["Dockerfile": "FROM \(world.base)\nRUN echo sleeping-now && sleep \(token)\n"])
+            let events = EventCollector()
+            let runner = world.runner(grace: .seconds(2))
+            let pack = world.pack(.upload(url: url))
+            let task = Task { await runner.run(pack) { events.append($0) } }
+            try await waitFor("the RUN step to start") { events.sawLine(containing: "sleeping-now") && hasSleep(token) }
+            let cancelled = ContinuousClock.now
+            task.cancel()
+            let completion = await task.value
+            #expect(completion.outcome == .cancelled)
+            #expect(events.phases.last == "cancelled")
+            #expect(ContinuousClock.now - cancelled < .seconds(10))
+            #expect(!hasSleep(token))
+            #expect(world.workRootIsEmpty)
+        }
     }
 
     /// The same at the process level, with the group checked directly.
     @Test func cancellingBuildahLeavesNoProcessOfItsGroup() async throws {
-        let world = try await BuildWorld()
-        defer { world.stop() }
-        let token = Int.random(in: 310...399)
-        let context = world.scratch.sub("ctx")
-        try FileManager.default.createDirectory(at: context, withIntermediateDirectories: true)
-        try "FROM \(world.base)\nRUN echo sleeping-now && sleep \(token)\n".write(to: context.appendingPathComponent("Dockerfile"),
-                                                                                  atomically: true, encoding: .utf8)
-        let environment = try ContainerEnvironment(root: world.scratch.sub("ct"))
-        let invocation = BuilderInvocation.build(contextDirectory: context.path, dockerfile: context.path + "/Dockerfile",
-                                                 tags: ["localhost/sleepy:1"], tlsVerify: false, environment: environment,
-                                                 killGrace: .seconds(2))
-        let lines = LineCollector()
-        let groups = LineCollector()
-        let task = Task { try await BuilderProcess.run(invocation) { lines.append($0) } }
-        try await waitFor("the RUN step to start") { lines.contains("sleeping-now") && hasSleep(token) }
-        // While it runs, the sleeping RUN process belongs to a group we can name.
-        for row in processTable() where row.cmdline.hasPrefix("sleep \(token)") { groups.append(String(row.pgid)) }
-        task.cancel()
-        let result = try await task.value
-        #expect(result.stoppedBy == .cancelled)
-        #expect(BuilderProcess.liveMembers(ofGroup: result.processGroup).isEmpty)
-        try await waitUntilGroupIsReaped(result.processGroup)
-        #expect(!hasSleep(token))
-        #expect(groups.all == [String(result.processGroup)], "the RUN step ran in the builder's group")
+        try await BuildWorld.with { world in
+            let token = Int.random(in: 310...399)
+            let context = world.scratch.sub("ctx")
+            try FileManager.default.createDirectory(at: context, withIntermediateDirectories: true)
+            try "FROM \(world.base)\nRUN echo sleeping-now && sleep \(token)\n".write(to: context.appendingPathComponent("Dockerfile"),
+                                                                                      atomically: true, encoding: .utf8)
+            let environment = try ContainerEnvironment(root: world.scratch.sub("ct"))
+            let invocation = BuilderInvocation.build(contextDirectory: context.path, dockerfile: context.path + "/Dockerfile",
+                                                     tags: ["localhost/sleepy:1"], tlsVerify: false, environment: environment,
+                                                     killGrace: .seconds(2))
+            let lines = LineCollector()
+            let groups = LineCollector()
+            let task = Task { try await BuilderProcess.run(invocation) { lines.append($0) } }
+            try await waitFor("the RUN step to start") { lines.contains("sleeping-now") && hasSleep(token) }
+            // While it runs, the sleeping RUN process belongs to a group we can name.
+            for row in processTable() where row.cmdline.hasPrefix("sleep \(token)") { groups.append(String(row.pgid)) }
+            task.cancel()
+            let result = try await task.value
+            #expect(result.stoppedBy == .cancelled)
+            #expect(BuilderProcess.liveMembers(ofGroup: result.processGroup).isEmpty)
+            try await waitUntilGroupIsReaped(result.processGroup)
+            #expect(!hasSleep(token))
+            #expect(groups.all == [String(result.processGroup)], "the RUN step ran in the builder's group")
+        }
     }
 
     @Test func buildsAGitCommitFromAGitDaemon() async throws {
-        let world = try await BuildWorld()
-        defer { world.stop() }
-        let git = try await GitFixture.start()
-        defer { git.stop() }
-        try await git.commit(["Dockerfile": "FROM \(world.base)\nCOPY message.txt /message.txt\nRUN cat /message.txt\n",
-                        "message.txt": "message from commit one\n"])
-        let first = try await git.head()
-        try await git.commit(["message.txt": "message from commit two\n"])
-        #expect(try await git.head() != first)
+        try await BuildWorld.with { world in
+            try await GitFixture.with { git in
+                try await git.commit(["Dockerfile": "FROM \(world.base)\nCOPY message.txt /message.txt\nRUN cat /message.txt\n",
+                                "message.txt": "message from commit one\n"])
+                let first = try await git.head()
+                try await git.commit(["message.txt": "message from commit two\n"])
+                #expect(try await git.head() != first)
 
-        let events = EventCollector()
-        let completion = await world.runner().run(world.pack(.git(url: git.daemonURL, commit: first, sshPrivateKey: nil),
-                                                             tags: ["git1"])) { events.append($0) }
-        #expect(completion.outcome == .complete, "\(completion.message ?? "") \(events.entries.map(\.message))")
-        #expect(events.phases == ["unpacking", "pulling", "building", "pushing", "complete"])
-        #expect(events.entries.contains { $0.message == "message from commit one" })
-        #expect(!events.sawLine(containing: "commit two"))
-        #expect(completion.manifestDigests["git1"]?.hasPrefix("sha256:") == true)
-        #expect(world.workRootIsEmpty)
+                let events = EventCollector()
+                let completion = await world.runner().run(world.pack(.git(url: git.daemonURL, commit: first, sshPrivateKey: nil),
+                                                                     tags: ["git1"])) { events.append($0) }
+                #expect(completion.outcome == .complete, "\(completion.message ?? "") \(events.entries.map(\.message))")
+                #expect(events.phases == ["unpacking", "pulling", "building", "pushing", "complete"])
+                #expect(events.entries.contains { $0.message == "message from commit one" })
+                #expect(!events.sawLine(containing: "commit two"))
+                #expect(completion.manifestDigests["git1"]?.hasPrefix("sha256:") == true)
+                #expect(world.workRootIsEmpty)
+            }
+        }
     }
 }
 

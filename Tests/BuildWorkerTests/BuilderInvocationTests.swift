@@ -18,7 +18,7 @@ struct BuilderInvocationTests {
         #expect(invocation.timeout == .seconds(60))
         #expect(invocation.killGrace == .seconds(5))
         #expect(!invocation.redactedCommandLine.contains("s3cr"))
-        #expect(invocation.redactedCommandLine.contains("--creds ns+puller:***"))
+        #expect(invocation.redactedCommandLine.contains("--creds 'ns+puller:***'"))
 
         let env = invocation.environment
         for key in ["HOME", "XDG_RUNTIME_DIR", "TMPDIR", "CONTAINERS_STORAGE_CONF", "CONTAINERS_REGISTRIES_CONF",

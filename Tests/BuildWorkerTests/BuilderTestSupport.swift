@@ -102,7 +102,11 @@ final class ServerProcess: @unchecked Sendable {
         task = Task { _ = try? await BuilderProcess.run(invocation) { output.append($0) } }
     }
 
-    func stop() { task.cancel() }
+    /// Kills the server's process group and waits until it is gone.
+    func stop() async {
+        task.cancel()
+        await task.value
+    }
 
     deinit { task.cancel() }
 }
@@ -143,7 +147,7 @@ final class LocalRegistry: @unchecked Sendable {
         self.server = server
     }
 
-    func stop() { server.stop() }
+    func stop() async { await server.stop() }
 
     /// Copies the busybox base image into this registry as `library/busybox:latest`.
     func seedBusybox() async throws {
@@ -157,8 +161,6 @@ final class LocalRegistry: @unchecked Sendable {
         let object = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any] ?? [:]
         return (object["Digest"] as? String ?? "", object["Labels"] as? [String: String] ?? [:])
     }
-
-    deinit { stop() }
 }
 
 /// The offline busybox base image, built once per test process with the worker's own
@@ -178,8 +180,13 @@ actor BusyboxBase {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Fixtures")
     }
 
+    /// Removed when the test process exits.
+    private static let root = FileManager.default.temporaryDirectory.appendingPathComponent("slipway-busybox-\(getpid())")
+
     private static func build() async throws -> URL {
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("slipway-busybox-\(UUID().uuidString.prefix(8))")
+        let root = Self.root
+        try? FileManager.default.removeItem(at: root)
+        atexit { try? FileManager.default.removeItem(at: BusyboxBase.root) }
         let context = root.appendingPathComponent("context")
         try FileManager.default.createDirectory(at: context, withIntermediateDirectories: true)
         try FileManager.default.copyItem(atPath: "/bin/busybox", toPath: context.appendingPathComponent("busybox").path)

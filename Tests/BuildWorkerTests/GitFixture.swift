@@ -94,8 +94,20 @@ final class GitFixture: @unchecked Sendable {
                 try String(contentsOf: directory.appendingPathComponent("id_other"), encoding: .utf8))
     }
 
-    func stop() {
-        sshd?.stop()
-        daemon?.stop()
+    func stop() async {
+        await sshd?.stop()
+        await daemon?.stop()
+    }
+
+    /// Runs `body` with a started fixture and always stops its servers.
+    static func with(_ body: (GitFixture) async throws -> Void) async throws {
+        let fixture = try await start()
+        do {
+            try await body(fixture)
+        } catch {
+            await fixture.stop()
+            throw error
+        }
+        await fixture.stop()
     }
 }

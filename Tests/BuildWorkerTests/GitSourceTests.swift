@@ -13,7 +13,7 @@ struct GitSourceTests {
         await #expect(throws: GitSourceError.self) {
             try await GitSource().clone(url: url, commit: String(repeating: "a", count: 40), into: scratch.sub("out"), sshPrivateKey: nil)
         }
-        do {
+        do throws(GitSourceError) {
             try GitSource.vet(url: url, allowLocal: false)
             Issue.record("\(url) accepted")
         } catch {
@@ -35,87 +35,87 @@ struct GitSourceTests {
     }
 
     @Test func clonesTheExactCommitOverGitProtocol() async throws {
-        let git = try await GitFixture.start()
-        defer { git.stop() }
-        try await git.commit(["a.txt": "one\n", "dir/b.txt": "b\n"])
-        let first = try await git.head()
-        try await git.commit(["a.txt": "two\n", "c.txt": "new\n"])
+        try await GitFixture.with { git in
+            try await git.commit(["a.txt": "one\n", "dir/b.txt": "b\n"])
+            let first = try await git.head()
+            try await git.commit(["a.txt": "two\n", "c.txt": "new\n"])
 
-        let out = git.scratch.sub("out")
-        try await GitSource().clone(url: git.daemonURL, commit: first, into: out, sshPrivateKey: nil)
-        #expect(try String(contentsOf: out.appendingPathComponent("a.txt"), encoding: .utf8) == "one\n")
-        #expect(try String(contentsOf: out.appendingPathComponent("dir/b.txt"), encoding: .utf8) == "b\n")
-        #expect(!FileManager.default.fileExists(atPath: out.appendingPathComponent("c.txt").path))
-        #expect(try await TestShell.run("git -C \(out.path) rev-parse HEAD").trimmingCharacters(in: .whitespacesAndNewlines) == first)
+            let out = git.scratch.sub("out")
+            try await GitSource().clone(url: git.daemonURL, commit: first, into: out, sshPrivateKey: nil)
+            #expect(try String(contentsOf: out.appendingPathComponent("a.txt"), encoding: .utf8) == "one\n")
+            #expect(try String(contentsOf: out.appendingPathComponent("dir/b.txt"), encoding: .utf8) == "b\n")
+            #expect(!FileManager.default.fileExists(atPath: out.appendingPathComponent("c.txt").path))
+            #expect(try await TestShell.run("git -C \(out.path) rev-parse HEAD").trimmingCharacters(in: .whitespacesAndNewlines) == first)
 
-        // The newer commit too, into a fresh directory.
-        let second = try await git.head()
-        let out2 = git.scratch.sub("out2")
-        try await GitSource().clone(url: git.daemonURL, commit: second, into: out2, sshPrivateKey: nil)
-        #expect(try String(contentsOf: out2.appendingPathComponent("a.txt"), encoding: .utf8) == "two\n")
+            // The newer commit too, into a fresh directory.
+            let second = try await git.head()
+            let out2 = git.scratch.sub("out2")
+            try await GitSource().clone(url: git.daemonURL, commit: second, into: out2, sshPrivateKey: nil)
+            #expect(try String(contentsOf: out2.appendingPathComponent("a.txt"), encoding: .utf8) == "two\n")
+        }
     }
 
     @Test func unknownCommitAndUnreachableHostAreClearErrors() async throws {
-        let git = try await GitFixture.start()
-        defer { git.stop() }
-        try await git.commit(["a.txt": "one\n"])
-        let missing = String(repeating: "0123456789", count: 4)
-        do {
-            try await GitSource().clone(url: git.daemonURL, commit: missing, into: git.scratch.sub("x"), sshPrivateKey: nil)
-            Issue.record("cloned a missing commit")
-        } catch {
-            #expect(error.code == .commitNotFound)
-            #expect(error.message == "commit \(missing) not found in \(git.daemonURL)")
-        }
-        #expect(!FileManager.default.fileExists(atPath: git.scratch.sub("x").path))
+        try await GitFixture.with { git in
+            try await git.commit(["a.txt": "one\n"])
+            let missing = String(repeating: "0123456789", count: 4)
+            do throws(GitSourceError) {
+                try await GitSource().clone(url: git.daemonURL, commit: missing, into: git.scratch.sub("x"), sshPrivateKey: nil)
+                Issue.record("cloned a missing commit")
+            } catch {
+                #expect(error.code == .commitNotFound)
+                #expect(error.message == "commit \(missing) not found in \(git.daemonURL)")
+            }
+            #expect(!FileManager.default.fileExists(atPath: git.scratch.sub("x").path))
 
-        let closed = "git://127.0.0.1:\(Ports.free())/repo.git"
-        do {
-            try await GitSource().clone(url: closed, commit: missing, into: git.scratch.sub("y"), sshPrivateKey: nil)
-            Issue.record("cloned from a closed port")
-        } catch {
-            #expect(error.code == .fetchFailed)
-            #expect(error.message.hasPrefix("cannot fetch \(closed): "), "\(error.message)")
-        }
+            let closed = "git://127.0.0.1:\(Ports.free())/repo.git"
+            do throws(GitSourceError) {
+                try await GitSource().clone(url: closed, commit: missing, into: git.scratch.sub("y"), sshPrivateKey: nil)
+                Issue.record("cloned from a closed port")
+            } catch {
+                #expect(error.code == .fetchFailed)
+                #expect(error.message.hasPrefix("cannot fetch \(closed): "), "\(error.message)")
+            }
 
-        do {
-            try await GitSource().clone(url: git.daemonURL, commit: "main", into: git.scratch.sub("z"), sshPrivateKey: nil)
-            Issue.record("accepted a branch name")
-        } catch {
-            #expect(error.code == .invalidCommit)
+            do throws(GitSourceError) {
+                try await GitSource().clone(url: git.daemonURL, commit: "main", into: git.scratch.sub("z"), sshPrivateKey: nil)
+                Issue.record("accepted a branch name")
+            } catch {
+                #expect(error.code == .invalidCommit)
+            }
         }
     }
 
     @Test func localPathCloneWhenAllowed() async throws {
-        let git = try await GitFixture.start()
-        defer { git.stop() }
-        try await git.commit(["a.txt": "local\n"])
-        let out = git.scratch.sub("out")
-        try await GitSource(allowLocalSources: true).clone(url: git.bare.path, commit: try await git.head(), into: out, sshPrivateKey: nil)
-        #expect(try String(contentsOf: out.appendingPathComponent("a.txt"), encoding: .utf8) == "local\n")
+        try await GitFixture.with { git in
+            try await git.commit(["a.txt": "local\n"])
+            let out = git.scratch.sub("out")
+            try await GitSource(allowLocalSources: true).clone(url: git.bare.path, commit: try await git.head(), into: out, sshPrivateKey: nil)
+            #expect(try String(contentsOf: out.appendingPathComponent("a.txt"), encoding: .utf8) == "local\n")
+        }
     }
 
     @Test func clonesOverSSHWithADeployKey() async throws {
-        let git = try await GitFixture.start()
-        defer { git.stop() }
-        try await git.commit(["a.txt": "over ssh\n"])
-        let (key, otherKey) = try await git.startSSHD()
-        let head = try await git.head()
-        let out = git.scratch.sub("out")
-        try await GitSource().clone(url: git.sshURL, commit: head, into: out, sshPrivateKey: key)
-        #expect(try String(contentsOf: out.appendingPathComponent("a.txt"), encoding: .utf8) == "over ssh\n")
+        try await GitFixture.with { git in
+            try await git.commit(["a.txt": "over ssh\n"])
+            let (key, otherKey) = try await git.startSSHD()
+            let head = try await git.head()
+            let out = git.scratch.sub("out")
+            try await GitSource().clone(url: git.sshURL, commit: head, into: out, sshPrivateKey: key)
+            #expect(try String(contentsOf: out.appendingPathComponent("a.txt"), encoding: .utf8) == "over ssh\n")
 
-        do {
-            try await GitSource().clone(url: git.sshURL, commit: head, into: git.scratch.sub("denied"), sshPrivateKey: otherKey)
-            Issue.record("an unlisted key was accepted")
-        } catch {
-            #expect(error.code == .fetchFailed, "\(error.message)")
-        }
-        do {
-            try await GitSource().clone(url: git.sshURL, commit: head, into: git.scratch.sub("nokey"), sshPrivateKey: nil)
-            Issue.record("cloned over ssh without a key")
-        } catch {
-            #expect(error.code == .fetchFailed, "\(error.message)")
+            do throws(GitSourceError) {
+                try await GitSource().clone(url: git.sshURL, commit: head, into: git.scratch.sub("denied"), sshPrivateKey: otherKey)
+                Issue.record("an unlisted key was accepted")
+            } catch {
+                #expect(error.code == .fetchFailed, "\(error.message)")
+            }
+            do throws(GitSourceError) {
+                try await GitSource().clone(url: git.sshURL, commit: head, into: git.scratch.sub("nokey"), sshPrivateKey: nil)
+                Issue.record("cloned over ssh without a key")
+            } catch {
+                #expect(error.code == .fetchFailed, "\(error.message)")
+            }
         }
     }
 }

@@ -86,7 +86,8 @@ public struct GitSource: Sendable {
             switch scheme {
             case "https", "http", "git", "ssh", "git+ssh", "ssh+git":
                 let rest = lower[schemeEnd.upperBound...]
-                guard let host = rest.split(separator: "/", maxSplits: 1).first, !host.isEmpty else {
+                let host = rest.prefix { $0 != "/" && $0 != "?" && $0 != "#" }
+                guard !host.isEmpty, host != "@" else {
                     throw GitSourceError(.refusedURL, "git URL '\(url)' has no host")
                 }
                 return
