@@ -1,7 +1,7 @@
 // The worker <-> orchestrator wire protocol (HTTP + JSON). Both sides import these types; a
 // worker never links the server.
 //
-//   POST /buildman/v1/lease                  LeaseRequest → 200 BuildPack | 204 (long-poll, ≤ 20 s)
+//   POST /buildman/v1/lease                  LeaseRequest → 200 BuildPack | 204 (long-poll, ≤ 5 s)
 //   POST /buildman/v1/builds/{id}/heartbeat  Heartbeat → HeartbeatResponse (carries cancellation)
 //   POST /buildman/v1/builds/{id}/phase      PhaseUpdate → 204
 //   POST /buildman/v1/builds/{id}/logs       LogBatch → LogBatchResponse (duplicates ignored, gaps reported)

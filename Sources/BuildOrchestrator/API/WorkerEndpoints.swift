@@ -14,7 +14,9 @@ struct WorkerEndpoints: Sendable {
     let queue: BuildQueue
     let workerToken: String
 
-    static let leaseWait: Duration = .seconds(20)
+    /// Long-poll length. Short enough that a server shutting down is never held up for long by
+    /// a waiting worker (it finishes in-flight requests first).
+    static let leaseWait: Duration = .seconds(5)
     static let logCap = 100_000
 
     func register(_ router: Router<SlipwayRequestContext>) {

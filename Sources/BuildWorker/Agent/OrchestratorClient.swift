@@ -29,8 +29,28 @@ public struct OrchestratorClient: Sendable {
         request.setValue(workerID, forHTTPHeaderField: "X-Slipway-Worker")
         if let lease { request.setValue(lease, forHTTPHeaderField: WorkerProtocol.leaseHeader) }
         request.httpBody = try JSONEncoder().encode(body)
-        let (data, response) = try await URLSession.shared.data(for: request)
-        return ((response as? HTTPURLResponse)?.statusCode ?? 0, data)
+        return try await Self.send(request)
+    }
+
+    /// `URLSession.data(for:)` does not react to task cancellation on Linux; a data task with a
+    /// cancellation handler does, so a worker shutting down never waits out a long-poll.
+    static func send(_ request: URLRequest) async throws -> (Int, Data) {
+        let holder = TaskHolder()
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<(Int, Data), any Error>) in
+                let task = URLSession.shared.dataTask(with: request) { data, response, error in
+                    if let error {
+                        continuation.resume(throwing: (error as? URLError)?.code == .cancelled ? CancellationError() : error)
+                        return
+                    }
+                    continuation.resume(returning: ((response as? HTTPURLResponse)?.statusCode ?? 0, data ?? Data()))
+                }
+                holder.set(task)
+                task.resume()
+            }
+        } onCancel: {
+            holder.cancel()
+        }
     }
 
     /// Long-polls for a build; nil when none arrived in time.
@@ -65,5 +85,28 @@ public struct OrchestratorClient: Sendable {
     public func complete(_ pack: BuildPack, _ completion: Completion) async throws {
         let (status, _) = try await post(WorkerProtocol.buildPath(pack.buildID, "complete"), completion, lease: pack.leaseID)
         guard status == 204 else { throw ProtocolError(status: status, description: "completion refused with HTTP \(status)") }
+    }
+}
+
+/// Lets the cancellation handler reach the data task created inside the continuation.
+final class TaskHolder: @unchecked Sendable {
+    private let lock = NSLock()
+    private var task: URLSessionDataTask?
+    private var cancelled = false
+
+    func set(_ task: URLSessionDataTask) {
+        lock.lock()
+        self.task = task
+        let cancelNow = cancelled
+        lock.unlock()
+        if cancelNow { task.cancel() }
+    }
+
+    func cancel() {
+        lock.lock()
+        cancelled = true
+        let task = self.task
+        lock.unlock()
+        task?.cancel()
     }
 }
