@@ -186,7 +186,7 @@ struct BuildRunnerTests {
 
     @Test func cancellingMidRunKillsTheBuilder() async throws {
         try await BuildWorld.with { world in
-            let token = Int.random(in: 310...399)
+            let token = Int.random(in: 100_000...999_999)
             let url = try await world.serveArchive(["Dockerfile": "FROM \(world.base)\nRUN echo sleeping-now && sleep \(token)\n"])
             let events = EventCollector()
             let runner = world.runner(grace: .seconds(2))
@@ -207,7 +207,7 @@ struct BuildRunnerTests {
     /// The same at the process level, with the group checked directly.
     @Test func cancellingBuildahLeavesNoProcessOfItsGroup() async throws {
         try await BuildWorld.with { world in
-            let token = Int.random(in: 310...399)
+            let token = Int.random(in: 100_000...999_999)
             let context = world.scratch.sub("ctx")
             try FileManager.default.createDirectory(at: context, withIntermediateDirectories: true)
             try "FROM \(world.base)\nRUN echo sleeping-now && sleep \(token)\n".write(to: context.appendingPathComponent("Dockerfile"),
