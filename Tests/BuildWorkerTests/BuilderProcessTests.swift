@@ -84,7 +84,8 @@ struct BuilderProcessTests {
         let result = try await BuilderProcess.run(shell("(sleep 304 &); echo done")) { lines.append($0) }
         #expect(result.succeeded)
         #expect(lines.all == ["done"])
-        #expect(ContinuousClock.now - started < .seconds(5))
+        // Far below the straggler's 304 s, with room for a loaded CI machine.
+        #expect(ContinuousClock.now - started < .seconds(30))
         #expect(groupIsGone(result.processGroup))
         try await waitUntilGroupIsReaped(result.processGroup)
         #expect(!processTable().contains { $0.cmdline.hasPrefix("sleep 304") })

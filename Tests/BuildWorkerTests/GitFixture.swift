@@ -9,7 +9,7 @@ import Glibc
 
 final class GitFixture: @unchecked Sendable {
     let scratch: Scratch
-    let port: Int
+    private(set) var port: Int
     private var daemon: ServerProcess?
     private var sshd: ServerProcess?
     private(set) var sshPort = 0
@@ -29,9 +29,20 @@ final class GitFixture: @unchecked Sendable {
             git -C tree remote add origin "$PWD/srv/repo.git"
             """, in: fixture.scratch.url)
         let srv = fixture.scratch.sub("srv").path
-        fixture.daemon = ServerProcess(["git", "daemon", "--reuseaddr", "--listen=127.0.0.1", "--port=\(fixture.port)",
-                                        "--base-path=\(srv)", "--export-all", srv])
-        try await Ports.waitUntilListening(fixture.port, what: "git daemon")
+        // A free port can be taken by a server another test starts at the same moment: retry
+        // on a fresh port rather than fail.
+        for attempt in 1...3 {
+            if attempt > 1 { fixture.port = Ports.free() }
+            fixture.daemon = ServerProcess(["git", "daemon", "--reuseaddr", "--listen=127.0.0.1", "--port=\(fixture.port)",
+                                            "--base-path=\(srv)", "--export-all", srv])
+            do {
+                try await Ports.waitUntilListening(fixture.port, what: "git daemon")
+                return fixture
+            } catch {
+                await fixture.daemon?.stop()
+                if attempt == 3 { throw error }
+            }
+        }
         return fixture
     }
 
