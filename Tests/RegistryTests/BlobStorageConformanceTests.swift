@@ -61,6 +61,41 @@ struct BlobStorageConformanceTests {
         }
     }
 
+    /// Many pushes of the same blob publish at once (every layer of a popular base image does):
+    /// each publication succeeds and readers never see the blob missing in between.
+    @Test func concurrentPublicationOfOneDigest() async throws {
+        for (name, driver) in try await Self.drivers() {
+            let bytes = Array("popular base layer".utf8)
+            let digest = Digest.sha256(of: bytes)
+            let first = UUID().uuidString.lowercased()
+            try await driver.createUpload(first)
+            let w = try await driver.uploadWriter(first, at: 0)
+            try await w.write(ByteBuffer(bytes: bytes))
+            _ = try await w.commit()
+            try await driver.commitUpload(first, as: digest)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<16 {
+                    group.addTask {
+                        let id = UUID().uuidString.lowercased()
+                        try await driver.createUpload(id)
+                        let w = try await driver.uploadWriter(id, at: 0)
+                        try await w.write(ByteBuffer(bytes: bytes))
+                        _ = try await w.commit()
+                        try await driver.commitUpload(id, as: digest)
+                    }
+                    group.addTask {
+                        for _ in 0..<20 {
+                            let size = try await driver.stat(digest)
+                            #expect(size == Int64(bytes.count), "blob vanished during a republish (\(name))")
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            #expect(try await Self.read(driver, digest, 0..<Int64(bytes.count)) == bytes)
+        }
+    }
+
     @Test func uploadIdsCannotEscapeTheUploadArea() async throws {
         for (_, driver) in try await Self.drivers() {
             for bad in ["../x", "a/b", "", "UPPER", "x y"] {

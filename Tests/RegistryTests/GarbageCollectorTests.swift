@@ -138,6 +138,41 @@ struct GarbageCollectorTests {
         }
     }
 
+    /// The interleaving CI once hit: the collector claims a tombstone and, before it removes the
+    /// bytes, a push links the same blob and publishes it. The link must wait for the deletion,
+    /// so the bytes published afterwards survive.
+    @Test(arguments: TestBackend.available)
+    func linkWaitsForAClaimedDeletion(backend: TestBackend) async throws {
+        try await TestRegistry.with(backend) { registry, c in
+            let store = registry.services.store
+            let token = try #require(try await c.token(.init("admin"), scopes: ["repository:admin/race:pull,push"]))
+            let bytes = Array("raced blob".utf8)
+            let digest = try await c.pushBlob("admin/race", bytes, token: token)
+            let repo = try #require(try await store.repository(RepositoryPath(namespace: "admin", name: "race")))
+            #expect(try await store.unlinkBlob(repositoryID: repo.id, digest: digest))
+            #expect(try await store.tombstoneBlob(digest.description, now: Clock.nowMillis()))
+
+            let linked = ManagedAtomicFlag()
+            let claimed = try await store.claimBlobDeletion(digest.description) {
+                // A push arrives while the bytes are being deleted.
+                let push = Task { try await store.linkBlob(repositoryID: repo.id, digest: digest, size: Int64(bytes.count)); linked.set() }
+                try await Task.sleep(for: .milliseconds(300))
+                #expect(!linked.isSet, "the link must wait for the deletion in progress")
+                try await registry.services.storage.delete(digest)
+                _ = push
+            }
+            #expect(claimed)
+            // The push finishes its link, then publishes (as completeUpload does).
+            for _ in 0..<100 where !linked.isSet { try await Task.sleep(for: .milliseconds(20)) }
+            #expect(linked.isSet)
+            #expect(try await c.pushBlob("admin/race", bytes, token: token) == digest)
+            try await Self.collector(registry, grace: 3600).runPass()
+            let b = try await c.send(.get, "/v2/admin/race/blobs/\(digest)", token: token)
+            #expect(b.status == .ok)
+            #expect(Array(buffer: b.body) == bytes)
+        }
+    }
+
     /// Pushes, deletes, restores and collector passes run concurrently; afterwards every live tag
     /// pulls completely and byte-identically. Grace 0 maximizes the chance of a race.
     @Test(arguments: TestBackend.available)
@@ -189,6 +224,18 @@ struct GarbageCollectorTests {
                 let doc = try ManifestDocument(bytes: Array(buffer: m.body), contentType: nil)
                 for blob in doc.referencedBlobs {
                     let b = try await c.send(.get, "/v2/admin/stress/blobs/\(blob.digest)", token: token)
+                    if b.status != .ok {
+                        let d = blob.digest.description
+                        let state = try await registry.services.store.database.read { db in
+                            let row = try await db.raw("SELECT COUNT(*) AS n FROM blobs WHERE digest = \(bind: d)").first()!.decode(column: "n", as: Int64.self)
+                            let link = try await db.raw("SELECT COUNT(*) AS n FROM repository_blobs WHERE digest = \(bind: d)").first()!.decode(column: "n", as: Int64.self)
+                            let mb = try await db.raw("SELECT COUNT(*) AS n FROM manifest_blobs WHERE digest = \(bind: d)").first()!.decode(column: "n", as: Int64.self)
+                            let tomb = try await db.raw("SELECT COUNT(*) AS n FROM blob_deletions WHERE digest = \(bind: d)").first()!.decode(column: "n", as: Int64.self)
+                            return "row=\(row) link=\(link) manifest_blobs=\(mb) tomb=\(tomb)"
+                        }
+                        let file = try await registry.services.storage.stat(blob.digest)
+                        Issue.record("DIAG \(tag) \(state) file=\(String(describing: file)) body=\(String(buffer: b.body))")
+                    }
                     #expect(b.status == .ok, "\(tag): blob \(blob.digest) missing")
                     #expect(Digest.sha256(of: Array(buffer: b.body)) == blob.digest, "\(tag): blob bytes differ")
                 }
@@ -224,4 +271,12 @@ struct RepositoryEventTests {
             #expect(try await gc.runPass().expiryNotices == 1)
         }
     }
+}
+
+/// A flag set once from another task.
+final class ManagedAtomicFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    func set() { lock.withLock { value = true } }
+    var isSet: Bool { lock.withLock { value } }
 }

@@ -97,8 +97,12 @@ public final class GarbageCollector: Service, Sendable {
         }
         // Bytes of blobs tombstoned in an earlier pass.
         for digest in try await store.dueBlobDeletions(before: now - settings.tombstoneSeconds * 1000, limit: 10_000) {
-            if try await store.claimBlobDeletion(digest) {
-                if let d = try? Digest(parsing: digest) { try? await services.storage.delete(d) }
+            let storage = services.storage
+            let claimed = try await store.claimBlobDeletion(digest) {
+                guard let d = try? Digest(parsing: digest), try await storage.stat(d) != nil else { return }
+                try await storage.delete(d)
+            }
+            if claimed {
                 r.blobsDeleted += 1
             } else {
                 try await store.dropBlobTombstone(digest)

@@ -155,15 +155,21 @@ extension MetadataStore {
         }
     }
 
-    /// Consumes the tombstone if the blob is still gone; the caller then deletes the bytes.
-    /// False when a push brought the blob back (the caller drops the stale tombstone).
-    public func claimBlobDeletion(_ digest: String) async throws -> Bool {
+    /// Consumes the tombstone if the blob is still gone and runs `deleteBytes` inside the same
+    /// transaction. A push links a blob (which deletes its tombstone) before it publishes the
+    /// bytes; holding the tombstone row while the bytes go means that link waits for us, so the
+    /// push always publishes after the deletion, never before it. False when a push brought the
+    /// blob back (the caller drops the stale tombstone). A failed deletion keeps the tombstone
+    /// for the next pass.
+    public func claimBlobDeletion(_ digest: String, deleteBytes: @escaping @Sendable () async throws -> Void) async throws -> Bool {
         try await database.transaction { db in
-            try await db.raw("""
+            let claimed = try await db.raw("""
                 DELETE FROM blob_deletions WHERE digest = \(bind: digest)
                   AND NOT EXISTS (SELECT 1 FROM blobs WHERE digest = \(bind: digest))
                 RETURNING digest
                 """).first() != nil
+            if claimed { try await deleteBytes() }
+            return claimed
         }
     }
 

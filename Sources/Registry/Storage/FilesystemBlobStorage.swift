@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import NIOCore
 import NIOPosix
 import _NIOFileSystem
@@ -83,9 +88,18 @@ public struct FilesystemBlobStorage: BlobStorageDriver {
         let source = try uploadPath(id)
         let target = blobPath(digest)
         try await fs.createDirectory(at: target.removingLastComponent(), withIntermediateDirectories: true)
-        // Always publish, even over an existing copy: rename(2) replaces atomically with identical
-        // bytes, and a copy the collector is about to remove gets replaced by one it will not.
-        try await fs.replaceItem(at: target, withItemAt: source)
+        // Always publish with rename(2), even over an existing copy: it replaces atomically, so
+        // readers see the old or the new (identical) bytes, never a gap, and concurrent pushes
+        // of the same blob both succeed. (FileSystem.replaceItem removes first, then moves.)
+        // The collector cannot remove the result: it deletes bytes only while holding the
+        // tombstone the preceding link had to clear (see MetadataStore.claimBlobDeletion).
+        try await NIOThreadPool.singleton.runIfActive {
+            guard rename(source.string, target.string) == 0 else {
+                let code = errno
+                throw FileSystemError(code: .unknown, message: "rename \(source) → \(target) failed: \(String(cString: strerror(code)))",
+                                      cause: nil, location: .init(function: #function, file: #fileID, line: #line))
+            }
+        }
     }
 
     public func deleteUpload(_ id: String) async throws {

@@ -173,13 +173,17 @@ extension V2Handler {
             throw RegistryError(.digestInvalid, "digest mismatch: the uploaded content has digest \(computed), not \(expected); the upload was discarded",
                                 detail: ["expected": expected.description, "computed": computed.description])
         }
-        // Link first, publish second: a collector pass that removed these bytes' tombstone just
-        // before the link cannot then delete the file we publish (see GarbageCollector).
+        // Link first, publish second: the link clears any tombstone of these bytes, and waits for
+        // a collector pass that is deleting them right now, so what we publish afterwards stays.
         try await services.store.linkBlob(repositoryID: repo.id, digest: expected, size: size)
         do {
             try await services.storage.commitUpload(id, as: expected)
         } catch {
-            _ = try? await services.store.unlinkBlob(repositoryID: repo.id, digest: expected)
+            // Take the link back only when no copy of the bytes exists: the link may predate this
+            // upload and carry manifests already pushed (unlinking it would orphan them).
+            if (try? await services.storage.stat(expected)) == nil {
+                _ = try? await services.store.unlinkBlob(repositoryID: repo.id, digest: expected)
+            }
             throw error
         }
         try await services.store.deleteUpload(id: id)
