@@ -8,6 +8,8 @@ import ServiceLifecycle
 public struct BuildFarmModule: SlipwayModule {
     public let queue: BuildQueue
     public let workerToken: String
+    /// Filled in by modules that build on the farm (triggers).
+    public let hooks = BuildFarmHooks()
     let services: RegistryServices
 
     public init(services: RegistryServices) {
@@ -18,11 +20,11 @@ public struct BuildFarmModule: SlipwayModule {
     }
 
     public func registerAPI(_ api: APIRoutes) {
-        BuildsAPI(services: services, queue: queue).register(api)
+        BuildsAPI(services: services, queue: queue, hooks: hooks).register(api)
     }
 
     public func registerRoutes(_ router: Router<SlipwayRequestContext>) {
-        WorkerEndpoints(services: services, queue: queue, workerToken: workerToken).register(router)
+        WorkerEndpoints(services: services, queue: queue, workerToken: workerToken, hooks: hooks).register(router)
     }
 
     public func backgroundServices() -> [any Service] {

@@ -5,6 +5,9 @@ import Logging
 import NIOCore
 import BuildOrchestrator
 import BuildWorker
+import Notifications
+import Triggers
+import WebUI
 import ServiceLifecycle
 import Registry
 
@@ -35,7 +38,11 @@ struct Serve: AsyncParsableCommand {
         let buildFarm = BuildFarmModule(services: built.services)
         let workers = InProcessWorkers(count: config.builds.inProcessWorkers, token: buildFarm.workerToken,
                                        workRoot: URL(fileURLWithPath: config.dataDir).appendingPathComponent("builds"), logger: logger)
-        let app = SlipwayApplication.application(services: built.services, modules: [buildFarm]) { channel in
+        let modules: [any SlipwayModule] = [
+            buildFarm, TriggersModule(services: built.services, buildFarm: buildFarm), NotificationsModule(services: built.services),
+            WebUIModule(services: built.services, buildFarm: buildFarm),
+        ]
+        let app = SlipwayApplication.application(services: built.services, modules: modules) { channel in
             let port = channel.localAddress?.port ?? config.server.port
             workers.serverStarted(port: port)
             let url = config.server.publicURL.isEmpty ? "http://\(config.server.host):\(port)" : config.server.publicURL

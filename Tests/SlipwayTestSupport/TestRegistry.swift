@@ -5,6 +5,9 @@ import HummingbirdTesting
 import Logging
 import NIOCore
 import BuildOrchestrator
+import Notifications
+import Triggers
+import WebUI
 import Registry
 
 /// The metadata backends a test runs against. PostgreSQL joins when
@@ -31,6 +34,11 @@ public final class TestRegistry: Sendable {
     public let services: RegistryServices
     /// The build farm module installed in every test application.
     public let buildFarm: BuildFarmModule
+    public let triggers: TriggersModule
+    public let notifications: NotificationsModule
+    public let webUI: WebUIModule
+    /// Every module, as `slipway serve` installs them.
+    public var modules: [any SlipwayModule] { [buildFarm, triggers, notifications, webUI] }
     public let directory: String
     private let cleanup: @Sendable () async -> Void
 
@@ -77,6 +85,9 @@ public final class TestRegistry: Sendable {
     private init(services: RegistryServices, directory: String, cleanup: @escaping @Sendable () async -> Void) {
         self.services = services
         self.buildFarm = BuildFarmModule(services: services)
+        self.triggers = TriggersModule(services: services, buildFarm: buildFarm)
+        self.notifications = NotificationsModule(services: services)
+        self.webUI = WebUIModule(services: services, buildFarm: buildFarm)
         self.directory = directory
         self.cleanup = cleanup
     }
@@ -94,7 +105,7 @@ public final class TestRegistry: Sendable {
                                          _ body: @Sendable (TestRegistry, RegistryClient) async throws -> T) async throws -> T {
         let registry = try await start(backend, configure: configure)
         do {
-            let app = SlipwayApplication.application(services: registry.services, modules: [registry.buildFarm], closeStoreOnShutdown: false)
+            let app = SlipwayApplication.application(services: registry.services, modules: registry.modules, closeStoreOnShutdown: false)
             let result = try await app.test(.router) { client in
                 try await body(registry, RegistryClient(client: client))
             }

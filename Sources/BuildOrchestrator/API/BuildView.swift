@@ -20,8 +20,8 @@ struct BuildView: Encodable {
     let archive_url: String?
     let manual_user: String?
     let is_writer: Bool
-    let trigger_metadata: [String: String]?
-    let trigger: String?
+    let trigger_metadata: EventValue?
+    let trigger: EventValue?
     let pull_robot: String?
     let repository: RepositoryRef
     let manifest_digests: [String: String]
@@ -55,7 +55,7 @@ struct BuildView: Encodable {
         try c.encode(manifest_digests, forKey: .manifest_digests)
     }
 
-    init(_ b: BuildRecord, repository: Repository, isWriter: Bool, manualUser: String?) {
+    init(_ b: BuildRecord, repository: Repository, isWriter: Bool, manualUser: String?, trigger: EventValue? = nil, pullRobot: String? = nil) {
         id = b.uuid
         phase = b.phase.rawValue
         started = APIDates.rfc2822(millis: b.queuedAt)
@@ -70,9 +70,9 @@ struct BuildView: Encodable {
         archive_url = isWriter ? b.archiveURL : nil
         manual_user = manualUser
         is_writer = isWriter
-        trigger_metadata = nil
-        trigger = nil
-        pull_robot = nil
+        trigger_metadata = b.triggerMetadata.flatMap(EventValue.parse)
+        self.trigger = trigger
+        pull_robot = pullRobot
         self.repository = RepositoryRef(namespace: repository.namespace, name: repository.name)
         manifest_digests = b.manifestDigests
     }
@@ -123,4 +123,15 @@ enum BuildPaths {
 /// Public face of the request rules, for tests and the triggers module.
 public enum BuildRequestRules {
     public static func escapeTag(_ tag: String) -> String { TagEscaping.escape(tag) }
+}
+
+extension BuildView {
+    /// The view with its names resolved (manual user, pull robot, trigger summary).
+    static func make(_ b: BuildRecord, repository: Repository, isWriter: Bool, services: RegistryServices, hooks: BuildFarmHooks) async throws -> BuildView {
+        let manual = try await b.manualUserID.asyncMap { try await services.store.namespace(id: $0)?.name } ?? nil
+        let robot = try await b.pullRobotID.asyncMap { try await services.store.namespace(id: $0)?.name } ?? nil
+        var trigger: EventValue?
+        if let id = b.triggerID, let summary = hooks.triggerSummary { trigger = try await summary(id) }
+        return BuildView(b, repository: repository, isWriter: isWriter, manualUser: manual, trigger: trigger, pullRobot: robot)
+    }
 }

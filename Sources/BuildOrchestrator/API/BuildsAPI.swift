@@ -21,6 +21,7 @@ import Registry
 struct BuildsAPI {
     let services: RegistryServices
     let queue: BuildQueue
+    let hooks: BuildFarmHooks
 
     func register(_ api: APIRoutes) {
         let b = "/api/v1/repository/{repository}/build"
@@ -48,7 +49,14 @@ struct BuildsAPI {
         let repo = r.repository!
         let user = try r.user
         let body = try await r.decode(StartBody.self)
-        if body.pull_robot != nil { throw APIError.invalidRequest("pull_robot is not supported yet") }
+        var pullRobot: RobotAccount?
+        if let name = body.pull_robot, !name.isEmpty {
+            switch try await services.checkPullRobot(name, repository: repo, caller: user) {
+            case .ok(let robot): pullRobot = robot
+            case .notFound(let message): throw APIError.invalidRequest(message)
+            case .forbidden(let message): throw APIError.insufficientScope(message)
+            }
+        }
         var sourceKind: String
         var displayName: String
         if let fileID = body.file_id {
@@ -73,21 +81,18 @@ struct BuildsAPI {
         var tags = (body.docker_tags ?? ["latest"]).map(TagEscaping.escape)
         if tags.isEmpty { tags = ["latest"] }
         guard Set(tags).count == tags.count else { throw APIError.invalidRequest("docker_tags must be unique") }
-        let record = BuildRecord(repository: repo, sourceKind: sourceKind, fileID: body.file_id, archiveURL: body.archive_url,
+        var record = BuildRecord(repository: repo, sourceKind: sourceKind, fileID: body.file_id, archiveURL: body.archive_url,
                                  subdirectory: body.subdirectory ?? "", dockerfilePath: paths.dockerfile, context: paths.context, tags: tags,
                                  displayName: displayName, manualUserID: user.id)
+        record.pullRobotID = pullRobot?.id
         switch try await queue.enqueue(record) {
         case .queueFull:
             return Response(status: .tooManyRequests, headers: [.contentType: "application/json"],
                             body: .init(byteBuffer: ByteBuffer(string: #"{"message":"Maximum queued build rate exceeded."}"#)))
         case .accepted(let stored):
             services.audit.record(.repository("build_dockerfile", repo, performer: r.actor, ip: r.ip, ["build_uuid": stored.uuid]))
-            try await services.store.emitEvent(kind: "build_queued", repository: repo, payload: [
-                "build_id": .string(stored.uuid), "docker_tags": .strings(tags), "is_manual": .bool(true), "manual_user": .string(user.name),
-                "repository": .string(repo.path.description), "namespace": .string(repo.namespace), "name": .string(repo.name),
-            ])
             let location = "/api/v1/repository/\(repo.path)/build/\(stored.uuid)/status"
-            return APIResponse.json(BuildView(stored, repository: repo, isWriter: true, manualUser: user.name), status: .created,
+            return APIResponse.json(BuildView(stored, repository: repo, isWriter: true, manualUser: user.name, pullRobot: pullRobot?.name), status: .created,
                                     headers: [.location: location])
         }
     }
@@ -100,8 +105,7 @@ struct BuildsAPI {
     }
 
     func view(_ b: BuildRecord, _ r: APIRequest) async throws -> BuildView {
-        let manual = try await b.manualUserID.asyncMap { try await services.store.namespace(id: $0)?.name } ?? nil
-        return BuildView(b, repository: r.repository!, isWriter: (r.role ?? .read) >= .write && r.role != nil, manualUser: manual)
+        try await BuildView.make(b, repository: r.repository!, isWriter: (r.role ?? .read) >= .write && r.role != nil, services: services, hooks: hooks)
     }
 
     func list(_ r: APIRequest) async throws -> Response {
@@ -152,8 +156,6 @@ struct BuildsAPI {
         switch try await queue.cancel(uuid: b.uuid) {
         case .cancelled, .signalledWorker:
             services.audit.record(.repository("cancel_build", r.repository!, performer: r.actor, ip: r.ip, ["build_uuid": b.uuid]))
-            try await services.store.emitEvent(kind: "build_cancelled", repository: r.repository!, payload: [
-                "build_id": .string(b.uuid), "docker_tags": .strings(b.tags)])
             return APIResponse.message("Okay", status: .created)
         case .alreadyFinished, .notFound:
             throw APIError.invalidRequest("Build is currently running or has finished")

@@ -13,6 +13,7 @@ struct WorkerEndpoints: Sendable {
     let services: RegistryServices
     let queue: BuildQueue
     let workerToken: String
+    let hooks: BuildFarmHooks
 
     /// Long-poll length. Short enough that a server shutting down is never held up for long by
     /// a waiting worker (it finishes in-flight requests first).
@@ -88,18 +89,30 @@ struct WorkerEndpoints: Sendable {
         let source: BuildSource
         switch record.sourceKind {
         case "archive_url": source = .archiveURL(url: record.archiveURL ?? "")
-        case "git": source = .git(url: record.gitURL ?? "", commit: record.commitSHA ?? "", sshPrivateKey: nil)
+        case "git":
+            // The deploy key is looked up now, from the trigger, and travels only in this response.
+            let key = try await record.triggerID.asyncMap { id in try await hooks.deployKey?(id) } ?? nil
+            source = .git(url: record.gitURL ?? "", commit: record.commitSHA ?? "", sshPrivateKey: key)
         default: source = .upload(url: "\(origin.baseURL)\(WorkerProtocol.buildPath(record.uuid, "context"))?lease=\(leaseID)")
         }
         let dockerfile = record.context.isEmpty ? record.dockerfilePath : String(record.dockerfilePath.dropFirst(record.context.count + 1))
         let pack = BuildPack(
             buildID: record.uuid, leaseID: leaseID, attempt: attempt, source: source, contextPath: record.context, dockerfilePath: dockerfile,
             registry: origin.service, repository: repo.path.description, tags: record.tags,
-            pushCredentials: RegistryCredentials(username: "$token", password: code), pullCredentials: nil,
+            pushCredentials: RegistryCredentials(username: "$token", password: code), pullCredentials: try await pullCredentials(record),
             tlsVerify: origin.baseURL.hasPrefix("https://"), timeoutSeconds: services.config.builds.timeoutSeconds, heartbeatIntervalSeconds: 10)
-        try await services.store.emitEvent(kind: "build_start", repository: repo, payload: [
-            "build_id": .string(record.uuid), "docker_tags": .strings(record.tags), "build_name": .string(record.displayName)])
         return json(pack)
+    }
+
+    /// The pull robot's current token, unsealed at lease time (the queue stores only the robot's
+    /// id, so a regenerated token is picked up and a deleted robot fails the pull clearly).
+    private func pullCredentials(_ record: BuildRecord) async throws -> RegistryCredentials? {
+        guard let id = record.pullRobotID, let robotNS = try await services.store.namespace(id: id),
+              let owner = robotNS.name.split(separator: "+").first.map(String.init),
+              let ownerNS = try await services.store.namespace(named: owner),
+              let robot = try await services.store.robot(named: robotNS.name, ownerID: ownerNS.id),
+              let token = try services.robotToken(robot) else { return nil }
+        return RegistryCredentials(username: robot.name, password: token)
     }
 
     func heartbeat(_ request: Request, _ context: SlipwayRequestContext) async throws -> Response {
@@ -135,14 +148,6 @@ struct WorkerEndpoints: Sendable {
         let workerID = request.headers[.init("X-Slipway-Worker")!] ?? record.workerID ?? ""
         guard try await queue.complete(uuid: record.uuid, leaseID: record.leaseID ?? "", workerID: workerID, completion: body) else {
             throw Failure(status: .conflict, message: "the lease of build \(record.uuid) has expired")
-        }
-        if let repo = try await services.store.repositoryByID(record.repositoryID), let done = try await services.store.build(uuid: record.uuid),
-           done.finishedAt != nil {
-            let kind = done.phase == .complete ? "build_success" : (done.phase == .cancelled ? "build_cancelled" : "build_failure")
-            var payload: [String: EventValue] = ["build_id": .string(done.uuid), "docker_tags": .strings(done.tags)]
-            if let e = done.errorMessage { payload["error_message"] = .string(e) }
-            if !done.manifestDigests.isEmpty { payload["manifest_digests"] = .strings(done.manifestDigests.values.sorted()) }
-            try await services.store.emitEvent(kind: kind, repository: repo, payload: payload)
         }
         return Response(status: .noContent)
     }

@@ -18,8 +18,11 @@ public actor BuildQueue {
     private var waiters: [UUID: CheckedContinuation<Void, Never>] = [:]
     private var restored = false
 
+    private let events: BuildEvents
+
     public init(services: RegistryServices) {
         self.services = services
+        self.events = BuildEvents(services: services)
         self.logger = services.logger
         let b = services.config.builds
         self.state = BuildSchedulerState(configuration: .init(
@@ -61,6 +64,7 @@ public actor BuildQueue {
         switch state.enqueue(build, now: Self.now()) {
         case .accepted:
             wakeWorkers()
+            try await events.emit("build_queued", stored)
             return .accepted(stored)
         case .rejected(.queueFull(let limit)):
             try await services.store.finishBuild(uuid: record.uuid, phase: .error, error: "queue full", manifestDigests: [:])
@@ -102,6 +106,7 @@ public actor BuildQueue {
                     uuid: lease.build.id, phase: .buildScheduled, attempts: lease.attempt, notBefore: nil, workerID: workerID,
                     leaseID: leaseID, startedAt: lease.startedAt.millisecondsSinceEpoch, stopReason: nil)
                 guard let record = try await services.store.build(uuid: lease.build.id) else { continue }
+                try await events.emit("build_start", record)
                 return (record, leaseID, lease.attempt)
             }
             let remaining = deadline - ContinuousClock.now
@@ -189,8 +194,11 @@ public actor BuildQueue {
         default: break
         }
         try await services.store.finishBuild(uuid: uuid, phase: outcome.phase, error: message, manifestDigests: digests)
-        if let record = try await services.store.build(uuid: uuid), let token = record.pushTokenUUID {
-            _ = try? await services.store.deleteRepositoryToken(repositoryID: record.repositoryID, uuid: token, kind: "build-worker")
+        if let record = try await services.store.build(uuid: uuid) {
+            if let token = record.pushTokenUUID {
+                _ = try? await services.store.deleteRepositoryToken(repositoryID: record.repositoryID, uuid: token, kind: "build-worker")
+            }
+            try await events.emit(BuildEvents.kind(forFinal: outcome.phase), record)
         }
         logger.info("build finished", metadata: ["build.id": "\(uuid)", "phase": "\(outcome.phase.rawValue)"])
     }

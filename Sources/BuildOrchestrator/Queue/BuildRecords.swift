@@ -22,6 +22,10 @@ public struct BuildRecord: Sendable, Equatable {
     public var context: String
     public var tags: [String]
     public var pullRobotID: Int64?
+    /// The trigger that started the build, and what it knew about the commit (JSON object with
+    /// Quay's `trigger_metadata` fields: commit, ref, default_branch, git_url, commit_info).
+    public var triggerID: Int64?
+    public var triggerMetadata: String?
     public var errorMessage: String?
     public var manifestDigests: [String: String]
     public var attempts: Int
@@ -44,7 +48,8 @@ extension BuildRecord {
                 dockerfilePath: String, context: String, tags: [String], displayName: String, manualUserID: Int64?) {
         self.init(id: 0, uuid: uuid, repositoryID: repository.id, namespaceID: repository.namespaceID, phase: .waiting, displayName: displayName,
                   manualUserID: manualUserID, sourceKind: sourceKind, fileID: fileID, archiveURL: archiveURL, gitURL: gitURL, commitSHA: commitSHA,
-                  subdirectory: subdirectory, dockerfilePath: dockerfilePath, context: context, tags: tags, pullRobotID: nil, errorMessage: nil,
+                  subdirectory: subdirectory, dockerfilePath: dockerfilePath, context: context, tags: tags, pullRobotID: nil,
+                  triggerID: nil, triggerMetadata: nil, errorMessage: nil,
                   manifestDigests: [:], attempts: 0, notBefore: nil, workerID: nil, leaseID: nil, startedAt: nil, stopReason: nil,
                   pushTokenUUID: nil, queuedAt: Clock.nowMillis(), finishedAt: nil, logCount: 0)
     }
@@ -54,7 +59,7 @@ extension BuildRecord {
 extension MetadataStore {
     static let buildColumns = """
         id, uuid, repository_id, namespace_id, phase, display_name, manual_user_id, source_kind, file_id, archive_url, git_url,
-        commit_sha, subdirectory, dockerfile_path, context, tags, pull_robot_id, error_message, manifest_digests, attempts,
+        commit_sha, subdirectory, dockerfile_path, context, tags, pull_robot_id, trigger_id, trigger_metadata, error_message, manifest_digests, attempts,
         not_before, worker_id, lease_id, started_at, stop_reason, push_token_uuid, queued_at, finished_at, log_count
         """
 
@@ -70,7 +75,9 @@ extension MetadataStore {
             commitSHA: try row.decode(column: "commit_sha", as: String?.self), subdirectory: try row.decode(column: "subdirectory", as: String.self),
             dockerfilePath: try row.decode(column: "dockerfile_path", as: String.self), context: try row.decode(column: "context", as: String.self),
             tags: (try? decoder.decode([String].self, from: Data(try row.decode(column: "tags", as: String.self).utf8))) ?? [],
-            pullRobotID: try row.decode(column: "pull_robot_id", as: Int64?.self), errorMessage: try row.decode(column: "error_message", as: String?.self),
+            pullRobotID: try row.decode(column: "pull_robot_id", as: Int64?.self),
+            triggerID: try row.decode(column: "trigger_id", as: Int64?.self), triggerMetadata: try row.decode(column: "trigger_metadata", as: String?.self),
+            errorMessage: try row.decode(column: "error_message", as: String?.self),
             manifestDigests: (try row.decode(column: "manifest_digests", as: String?.self)).flatMap { try? decoder.decode([String: String].self, from: Data($0.utf8)) } ?? [:],
             attempts: try row.decode(column: "attempts", as: Int.self), notBefore: try row.decode(column: "not_before", as: Int64?.self),
             workerID: try row.decode(column: "worker_id", as: String?.self), leaseID: try row.decode(column: "lease_id", as: String?.self),
@@ -84,10 +91,11 @@ extension MetadataStore {
         return try await database.transaction { db in
             let row = try await db.raw("""
                 INSERT INTO builds (uuid, repository_id, namespace_id, phase, display_name, manual_user_id, source_kind, file_id, archive_url,
-                  git_url, commit_sha, subdirectory, dockerfile_path, context, tags, pull_robot_id, queued_at)
+                  git_url, commit_sha, subdirectory, dockerfile_path, context, tags, pull_robot_id, trigger_id, trigger_metadata, queued_at)
                 VALUES (\(bind: b.uuid), \(bind: b.repositoryID), \(bind: b.namespaceID), \(bind: b.phase.rawValue), \(bind: b.displayName),
                   \(bind: b.manualUserID), \(bind: b.sourceKind), \(bind: b.fileID), \(bind: b.archiveURL), \(bind: b.gitURL), \(bind: b.commitSHA),
-                  \(bind: b.subdirectory), \(bind: b.dockerfilePath), \(bind: b.context), \(bind: tags), \(bind: b.pullRobotID), \(bind: b.queuedAt))
+                  \(bind: b.subdirectory), \(bind: b.dockerfilePath), \(bind: b.context), \(bind: tags), \(bind: b.pullRobotID), \(bind: b.triggerID),
+                  \(bind: b.triggerMetadata), \(bind: b.queuedAt))
                 RETURNING \(unsafeRaw: Self.buildColumns)
                 """).first()!
             return try Self.build(from: row)

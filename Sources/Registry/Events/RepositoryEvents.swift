@@ -13,12 +13,15 @@ public struct RepositoryEvent: Sendable {
     public let createdAt: Int64
 }
 
-/// JSON values in event payloads.
+/// JSON values in event payloads (and anything else that carries free-form JSON, such as a
+/// build's `trigger_metadata`).
 public enum EventValue: Sendable, Codable, Equatable {
     case string(String)
     case int(Int64)
     case bool(Bool)
     case strings([String])
+    case array([EventValue])
+    case object([String: EventValue])
     case null
 
     public func encode(to encoder: any Encoder) throws {
@@ -28,6 +31,8 @@ public enum EventValue: Sendable, Codable, Equatable {
         case .int(let v): try c.encode(v)
         case .bool(let v): try c.encode(v)
         case .strings(let v): try c.encode(v)
+        case .array(let v): try c.encode(v)
+        case .object(let v): try c.encode(v)
         case .null: try c.encodeNil()
         }
     }
@@ -37,8 +42,21 @@ public enum EventValue: Sendable, Codable, Equatable {
         if c.decodeNil() { self = .null }
         else if let v = try? c.decode(Bool.self) { self = .bool(v) }
         else if let v = try? c.decode(Int64.self) { self = .int(v) }
+        else if let v = try? c.decode(Double.self) { self = .int(Int64(v)) }
         else if let v = try? c.decode(String.self) { self = .string(v) }
-        else { self = .strings(try c.decode([String].self)) }
+        else if let v = try? c.decode([String].self) { self = .strings(v) }
+        else if let v = try? c.decode([EventValue].self) { self = .array(v) }
+        else { self = .object(try c.decode([String: EventValue].self)) }
+    }
+
+    /// The string, when this is one.
+    public var stringValue: String? { if case .string(let s) = self { return s } else { return nil } }
+    /// The member `key`, when this is an object that has it.
+    public subscript(key: String) -> EventValue? { if case .object(let o) = self { return o[key] } else { return nil } }
+
+    /// Parses a JSON document (nil when it is not valid JSON).
+    public static func parse(_ text: String) -> EventValue? {
+        try? JSONDecoder().decode(EventValue.self, from: Data(text.utf8))
     }
 }
 

@@ -14,7 +14,11 @@ public enum Migrations {
         let statements: @Sendable (SQLFlavor) -> [String]
     }
 
-    static let all: [Migration] = [
+    /// Every migration: the core ones below plus each feature area's own list (numbers are
+    /// reserved per area: 20–29 repositories and builds, 30–39 triggers, 40–49 notifications).
+    static let all: [Migration] = core + triggers + notifications
+
+    static let core: [Migration] = [
         Migration(version: 1, name: "registry foundation") { f in
             let id = f.identityPrimaryKey
             let big = f.bigint

@@ -102,6 +102,7 @@ struct MatrixFixture: Sendable {
 struct SecurityMatrixTests {
     static var allRows: [MatrixRow] {
         MatrixRows.user + MatrixRows.logExports + MatrixRows.organizations + MatrixRows.tokens + MatrixRows.robots + MatrixRows.permissions + MatrixRows.repositories + MatrixRows.builds
+            + MatrixRows.triggers + MatrixRows.notifications
     }
 
     @Test(arguments: TestBackend.available)

@@ -1,0 +1,55 @@
+import BuildProtocol
+import Foundation
+import Registry
+
+/// The build events of the notification system (`build_queued`, `build_start`, `build_success`,
+/// `build_failure`, `build_cancelled`), with Quay's payload fields. The queue emits them at the
+/// state changes themselves, so every path (API, trigger, worker, lease expiry, timeout) does.
+struct BuildEvents: Sendable {
+    let services: RegistryServices
+
+    /// `homepage` links to the build page; `docker_url` is what `podman pull` takes. Both come
+    /// from `server.publicURL` (falling back to the configured host and port).
+    func baseURL() -> String {
+        let configured = services.config.server.publicURL
+        if !configured.isEmpty { return configured.hasSuffix("/") ? String(configured.dropLast()) : configured }
+        return "http://\(services.config.server.host):\(services.config.server.port)"
+    }
+
+    func payload(_ b: BuildRecord, repository repo: Repository) async -> [String: EventValue] {
+        let base = baseURL()
+        let host = base.replacingOccurrences(of: "https://", with: "").replacingOccurrences(of: "http://", with: "")
+        var p: [String: EventValue] = [
+            "build_id": .string(b.uuid), "build_name": .string(b.displayName), "docker_tags": .strings(b.tags),
+            "repository": .string(repo.path.description), "namespace": .string(repo.namespace), "name": .string(repo.name),
+            "docker_url": .string("\(host)/\(repo.path)"), "homepage": .string("\(base)/repository/\(repo.path)/build/\(b.uuid)"),
+            "is_manual": .bool(b.triggerID == nil),
+        ]
+        if let user = b.manualUserID, let name = try? await services.store.namespace(id: user)?.name { p["manual_user"] = .string(name) }
+        if let meta = b.triggerMetadata.flatMap(EventValue.parse) {
+            p["trigger_metadata"] = meta
+            if let kind = meta["trigger_kind"]?.stringValue { p["trigger_kind"] = .string(kind) }
+        }
+        if let trigger = b.triggerID { p["trigger_id"] = .int(trigger) }
+        return p
+    }
+
+    func emit(_ kind: String, _ b: BuildRecord) async throws {
+        guard let repo = try await services.store.repositoryByID(b.repositoryID) else { return }
+        var p = await payload(b, repository: repo)
+        if kind == "build_failure" { p["error_message"] = .string(b.errorMessage ?? "the build failed") }
+        if kind == "build_success" {
+            p["manifest_digests"] = .strings(Array(Set(b.manifestDigests.values)).sorted())
+        }
+        try await services.store.emitEvent(kind: kind, repository: repo, payload: p)
+    }
+
+    /// The event for a build's final phase.
+    static func kind(forFinal phase: BuildPhase) -> String {
+        switch phase {
+        case .complete: return "build_success"
+        case .cancelled: return "build_cancelled"
+        default: return "build_failure"
+        }
+    }
+}

@@ -1,0 +1,4 @@
+import Testing
+
+@Suite("NotificationsTests placeholder")
+struct NotificationsTestsPlaceholder {}
