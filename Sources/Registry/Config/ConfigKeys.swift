@@ -102,6 +102,8 @@ public enum ConfigKeys {
         .int("builds.timeoutSeconds", "A build running longer is stopped and fails (default 7200).", min: 10, max: 86_400, \.builds.timeoutSeconds),
         .int("builds.inProcessWorkers", "Build workers started inside `slipway serve` (default 1; 0 = remote workers only).", min: 0, max: 64, \.builds.inProcessWorkers),
         .int64("builds.maxContextBytes", "Largest uploaded build context in bytes (default 1 GiB).", min: 1024, \.builds.maxContextBytes),
+        .int("builds.shutdownGraceSeconds", "On SIGTERM, running in-process builds get this long to finish before they are stopped and requeued (default 30).", min: 0, max: 86_400, \.builds.shutdownGraceSeconds),
+        .int("builds.maxLogEntries", "Log entries stored per build; later output is dropped and the log says so (default 100000).", min: 100, max: 10_000_000, \.builds.maxLogEntries),
         .int("gc.intervalSeconds", "Seconds between garbage-collection passes; 0 disables the collector (default 30).", min: 0, max: 86_400, \.gc.intervalSeconds),
         .int("gc.graceSeconds", "Protection in seconds for fresh manifests and blobs nothing references yet (default 3600).", min: 0, max: 30 * 86_400, \.gc.graceSeconds),
         .int("gc.tombstoneSeconds", "Seconds between dropping an unreferenced blob and deleting its bytes (default 60).", min: 0, max: 86_400, \.gc.tombstoneSeconds),

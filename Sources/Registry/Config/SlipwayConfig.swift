@@ -98,6 +98,10 @@ public struct SlipwayConfig: Sendable, Equatable {
         public var inProcessWorkers = 1
         /// Largest uploaded build context, in bytes.
         public var maxContextBytes: Int64 = 1 << 30
+        /// On SIGTERM, how long running builds may go on before they are stopped and requeued.
+        public var shutdownGraceSeconds = 30
+        /// Stored log entries per build; past this the log says it was truncated.
+        public var maxLogEntries = 100_000
     }
 
     public var builds = Builds()
