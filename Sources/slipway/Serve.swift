@@ -36,7 +36,7 @@ struct Serve: AsyncParsableCommand {
         let built = try await SlipwayApplication.makeServices(config: config, logger: logger)
         let boot = built.bootstrap
         let buildFarm = BuildFarmModule(services: built.services)
-        let workers = InProcessWorkers(count: config.builds.inProcessWorkers, token: buildFarm.workerToken,
+        let workers = InProcessWorkers(count: config.builds.inProcessWorkers, grace: .seconds(config.builds.shutdownGraceSeconds), token: buildFarm.workerToken,
                                        workRoot: URL(fileURLWithPath: config.dataDir).appendingPathComponent("builds"), logger: logger)
         let modules: [any SlipwayModule] = [
             buildFarm, TriggersModule(services: built.services, buildFarm: buildFarm), NotificationsModule(services: built.services),
@@ -65,13 +65,15 @@ struct Serve: AsyncParsableCommand {
 /// this server over loopback once it listens.
 struct InProcessWorkers: Service {
     let count: Int
+    let grace: Duration
     let token: String
     let workRoot: URL
     let logger: Logger
     private let port = AsyncStream<Int>.makeStream()
 
-    init(count: Int, token: String, workRoot: URL, logger: Logger) {
+    init(count: Int, grace: Duration, token: String, workRoot: URL, logger: Logger) {
         self.count = count
+        self.grace = grace
         self.token = token
         self.workRoot = workRoot
         self.logger = logger
@@ -88,7 +90,7 @@ struct InProcessWorkers: Service {
         guard let port = await iterator.next() else { return }
         let agent = WorkerAgent(
             client: OrchestratorClient(baseURL: URL(string: "http://127.0.0.1:\(port)")!, token: token, workerID: "in-process-\(getpid())"),
-            runner: BuildRunner(configuration: .init(workRoot: workRoot)), concurrency: count, logger: logger)
+            runner: BuildRunner(configuration: .init(workRoot: workRoot)), concurrency: count, shutdownGrace: grace, logger: logger)
         try await agent.run()
     }
 }

@@ -16,6 +16,8 @@ struct Worker: AsyncParsableCommand {
     @Option(name: .customLong("work-dir"), help: "Where per-build work directories go.") var workDir = NSTemporaryDirectory() + "slipway-worker"
     @Option(name: .long, help: "Builder: buildah or podman.") var builder = "buildah"
     @Option(name: .long, help: "Worker id reported to the orchestrator (default: host name and pid).") var id: String?
+    @Option(name: .customLong("shutdown-grace"), help: "Seconds running builds may go on after SIGTERM before they are stopped and requeued.") var shutdownGrace = 30
+    @Option(name: .customLong("builder-executable"), help: "Path of the builder binary (default: buildah or podman from PATH).") var builderExecutable: String?
 
     func validate() throws {
         guard let url = URL(string: orchestrator), ["http", "https"].contains(url.scheme ?? "") else {
@@ -23,6 +25,7 @@ struct Worker: AsyncParsableCommand {
         }
         guard (1...64).contains(concurrency) else { throw ValidationError("--concurrency must be 1 to 64") }
         guard BuilderTool(rawValue: builder) != nil else { throw ValidationError("--builder must be buildah or podman") }
+        guard (0...86_400).contains(shutdownGrace) else { throw ValidationError("--shutdown-grace must be 0 to 86400 seconds") }
     }
 
     func run() async throws {
@@ -31,8 +34,10 @@ struct Worker: AsyncParsableCommand {
         let workerID = id ?? "\(ProcessInfo.processInfo.hostName)-\(getpid())"
         let agent = WorkerAgent(
             client: OrchestratorClient(baseURL: URL(string: orchestrator)!, token: token, workerID: workerID),
-            runner: BuildRunner(configuration: .init(workRoot: URL(fileURLWithPath: workDir), tool: BuilderTool(rawValue: builder)!)),
-            concurrency: concurrency, logger: logger)
+            runner: BuildRunner(configuration: .init(workRoot: URL(fileURLWithPath: workDir), tool: BuilderTool(rawValue: builder)!,
+                                                     builderExecutable: builderExecutable,
+                                                     pusher: ImagePusher(executable: builderExecutable ?? "buildah"))),
+            concurrency: concurrency, shutdownGrace: .seconds(shutdownGrace), logger: logger)
         let group = ServiceGroup(services: [agent], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         try await group.run()
     }

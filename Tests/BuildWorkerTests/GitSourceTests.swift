@@ -55,6 +55,30 @@ struct GitSourceTests {
         }
     }
 
+    /// A manual trigger run names a branch or a tag; the worker resolves it after fetching.
+    @Test func resolvesBranchAndAnnotatedTagRefs() async throws {
+        try await GitFixture.with { git in
+            try await git.commit(["a.txt": "tagged\n"])
+            let tagged = try await git.head()
+            try await TestShell.run("""
+                git -c user.name=Dev -c user.email=dev@example.com tag -a v1.0 -m release && git push -q origin v1.0
+                """, in: git.tree)
+            try await git.commit(["a.txt": "tip\n"])
+            let out = git.scratch.sub("branch")
+            try await GitSource().clone(url: git.daemonURL, commit: "refs/heads/main", into: out, sshPrivateKey: nil)
+            #expect(try String(contentsOf: out.appendingPathComponent("a.txt"), encoding: .utf8) == "tip\n")
+            let outTag = git.scratch.sub("tag")
+            try await GitSource().clone(url: git.daemonURL, commit: "refs/tags/v1.0", into: outTag, sshPrivateKey: nil)
+            #expect(try await TestShell.run("git -C \(outTag.path) rev-parse HEAD").trimmingCharacters(in: .whitespacesAndNewlines) == tagged)
+            await #expect(throws: GitSourceError.self) {
+                try await GitSource().clone(url: git.daemonURL, commit: "refs/heads/nope", into: git.scratch.sub("nope"), sshPrivateKey: nil)
+            }
+            for bad in ["refs/heads/../x", "refs/heads/a b", "refs/remotes/origin/main", "main", "refs/tags/x^{tree}"] {
+                #expect(!GitSource.isRef(bad), "\(bad)")
+            }
+        }
+    }
+
     @Test func unknownCommitAndUnreachableHostAreClearErrors() async throws {
         try await GitFixture.with { git in
             try await git.commit(["a.txt": "one\n"])

@@ -7,40 +7,70 @@ import Synchronization
 /// The lease loop of a build worker (`slipway worker`, and in-process under `slipway serve`):
 /// lease a build, run it with `BuildRunner` while heart-beating (a `stop` answer or a lost
 /// lease cancels the run, which kills the builder's process group), ship phases and log lines
-/// in sequenced batches, report the completion. On shutdown it stops leasing; builds still
-/// running are cancelled and reported as internal errors so the orchestrator retries them.
+/// in sequenced batches, report the completion.
+///
+/// Graceful shutdown (SIGTERM): leasing stops at once; running builds get `shutdownGrace` to
+/// finish, then they are cancelled and reported as internal errors so the orchestrator retries
+/// them on another worker.
 public struct WorkerAgent: Service {
     let client: OrchestratorClient
     let runner: BuildRunner
     let concurrency: Int
+    let shutdownGrace: Duration
     let logger: Logger
 
-    public init(client: OrchestratorClient, runner: BuildRunner, concurrency: Int, logger: Logger) {
+    public init(client: OrchestratorClient, runner: BuildRunner, concurrency: Int, shutdownGrace: Duration = .seconds(30), logger: Logger) {
         self.client = client
         self.runner = runner
         self.concurrency = max(1, concurrency)
+        self.shutdownGrace = shutdownGrace
         self.logger = logger
     }
 
     public func run() async throws {
-        try? await cancelWhenGracefulShutdown {
-            try await withThrowingTaskGroup(of: Void.self) { group in
+        let draining = Draining()
+        let work = Task {
+            await withTaskGroup(of: Void.self) { group in
                 for slot in 0..<concurrency {
-                    group.addTask { await leaseLoop(slot: slot) }
+                    group.addTask { await leaseLoop(slot: slot, draining: draining) }
                 }
-                try await group.waitForAll()
             }
+        }
+        let grace = shutdownGrace
+        let logger = logger
+        await withTaskCancellationHandler {
+            await withGracefulShutdownHandler {
+                await work.value
+            } onGracefulShutdown: {
+                let running = draining.begin()
+                logger.info("worker draining", metadata: ["running": "\(running)", "grace": "\(grace)"])
+                Task {
+                    try? await Task.sleep(for: grace)
+                    if !work.isCancelled { work.cancel() }
+                }
+            }
+        } onCancel: {
+            work.cancel()
         }
     }
 
-    private func leaseLoop(slot: Int) async {
-        while !Task.isCancelled {
+    private func leaseLoop(slot: Int, draining: Draining) async {
+        while !Task.isCancelled && !draining.isDraining {
             do {
-                guard let pack = try await client.lease() else { continue }
+                let pack = try await draining.leasing { try await client.lease() }
+                guard let pack else { continue }
+                if draining.isDraining {
+                    // Leased just as the drain began: hand it straight back for a retry.
+                    try? await client.complete(pack, Completion(outcome: .internalError, message: "the worker shut down before the build started; it will be retried"))
+                    return
+                }
+                draining.started()
                 await runOne(pack)
+                draining.finished()
             } catch is CancellationError {
                 return
             } catch {
+                if draining.isDraining { return }
                 logger.warning("lease failed; retrying", metadata: ["error": "\(error)", "slot": "\(slot)"])
                 try? await Task.sleep(for: .seconds(2))
             }
@@ -189,4 +219,44 @@ final class StopFlag: Sendable {
     private let reason = Mutex<String?>(nil)
     func set(_ value: String) { reason.withLock { $0 = value } }
     var value: String? { reason.withLock { $0 } }
+}
+
+/// The drain state of a worker: once draining, no new lease is taken and lease long-polls in
+/// flight are cancelled; running builds go on until the grace period ends.
+final class Draining: Sendable {
+    private struct State {
+        var draining = false
+        var running = 0
+        var polls: [UUID: Task<BuildPack?, any Error>] = [:]
+    }
+    private let state = Mutex(State())
+
+    var isDraining: Bool { state.withLock { $0.draining } }
+
+    /// Starts draining; returns how many builds are running.
+    func begin() -> Int {
+        let (polls, running) = state.withLock { s -> ([Task<BuildPack?, any Error>], Int) in
+            s.draining = true
+            return (Array(s.polls.values), s.running)
+        }
+        polls.forEach { $0.cancel() }
+        return running
+    }
+
+    /// Runs a lease long-poll that `begin()` can cancel.
+    func leasing(_ poll: @escaping @Sendable () async throws -> BuildPack?) async throws -> BuildPack? {
+        let id = UUID()
+        let task = Task { try await poll() }
+        let proceed = state.withLock { s -> Bool in
+            guard !s.draining else { return false }
+            s.polls[id] = task
+            return true
+        }
+        guard proceed else { task.cancel(); _ = try? await task.value; return nil }
+        defer { _ = state.withLock { $0.polls.removeValue(forKey: id) } }
+        return try await withTaskCancellationHandler { try await task.value } onCancel: { task.cancel() }
+    }
+
+    func started() { state.withLock { $0.running += 1 } }
+    func finished() { state.withLock { $0.running -= 1 } }
 }

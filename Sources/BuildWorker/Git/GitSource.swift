@@ -60,9 +60,9 @@ public struct GitSource: Sendable {
     /// - Parameter sshPrivateKey: PEM / OpenSSH private key for ssh URLs (a deploy key).
     public func clone(url: String, commit: String, into directory: URL, sshPrivateKey: String?) async throws(GitSourceError) {
         try Self.vet(url: url, allowLocal: allowLocalSources)
-        let commit = commit.lowercased()
-        guard commit.count == 40 || commit.count == 64, commit.allSatisfy(\.isHexDigit) else {
-            throw GitSourceError(.invalidCommit, "'\(commit)' is not a full commit id (40 hexadecimal digits)")
+        let commit = Self.isRef(commit) ? commit : commit.lowercased()
+        guard Self.isRef(commit) || ((commit.count == 40 || commit.count == 64) && commit.allSatisfy(\.isHexDigit)) else {
+            throw GitSourceError(.invalidCommit, "'\(commit)' is neither a full commit id (40 hexadecimal digits) nor refs/heads/<branch> or refs/tags/<tag>")
         }
         let job = CloneJob(url: url, commit: commit, directory: directory.path, sshPrivateKey: sshPrivateKey)
         let result = await withTaskCancellationHandler {
@@ -73,6 +73,18 @@ public struct GitSource: Sendable {
             job.cancel()
         }
         try result.get()
+    }
+
+    /// `refs/heads/<branch>` or `refs/tags/<tag>` with a name git itself would accept (a manual
+    /// trigger run names a branch or tag; the worker resolves it after fetching).
+    static func isRef(_ s: String) -> Bool {
+        for prefix in ["refs/heads/", "refs/tags/"] where s.hasPrefix(prefix) {
+            let name = s.dropFirst(prefix.count)
+            let forbidden: Set<Character> = [" ", "~", "^", ":", "?", "*", "[", "\\", "\u{7f}"]
+            return !name.isEmpty && name.count <= 255 && !name.contains("..") && !name.hasPrefix("/") && !name.hasSuffix("/")
+                && !name.hasSuffix(".lock") && !name.contains("@{") && !name.contains(where: { forbidden.contains($0) || $0.asciiValue.map { $0 < 32 } == true })
+        }
+        return false
     }
 
     /// Refuses anything but network transports (unless `allowLocal`).
@@ -165,7 +177,17 @@ private final class CloneJob: @unchecked Sendable {
 
         try fetch(remote, refspecs: ["+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*"])
         var oid = git_oid()
-        guard git_oid_fromstr(&oid, commit) == 0 else {
+        if GitSource.isRef(commit) {
+            // Branches were fetched as remote-tracking refs; tags as themselves (peeled, so an
+            // annotated tag yields its commit).
+            let local = commit.hasPrefix("refs/heads/") ? "refs/remotes/origin/" + commit.dropFirst("refs/heads/".count) : commit
+            var target: OpaquePointer?
+            guard git_revparse_single(&target, repository, local + "^{commit}") == 0, let target else {
+                throw GitSourceError(.commitNotFound, "\(commit) not found in \(url)")
+            }
+            oid = git_object_id(target).pointee
+            git_object_free(target)
+        } else if git_oid_fromstr(&oid, commit) != 0 {
             throw GitSourceError(.invalidCommit, "'\(commit)' is not a valid commit id")
         }
         var object: OpaquePointer?
