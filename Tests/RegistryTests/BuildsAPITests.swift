@@ -116,10 +116,33 @@ struct BuildsAPITests {
             let final = try #require(try await c.send(.get, "/api/v1/repository/admin/app/build/\(buildID)/status", token: api).json as? [String: Any])
             #expect(final["phase"] as? String == "complete")
             #expect(try await c.send(.delete, "/api/v1/repository/admin/app/build/\(buildID)", token: api).status == .badRequest, "a finished build cannot be cancelled")
+            // The finished build's log moved to blob storage (compressed) and is served from there.
+            let rows = try await registry.services.store.database.read { db in
+                try await db.raw("SELECT COUNT(*) AS n, MAX(b.log_archive_digest) AS d FROM builds b LEFT JOIN build_logs l ON l.build_id = b.id WHERE b.uuid = \(bind: buildID) AND l.seq IS NOT NULL").first()
+            }
+            #expect(try rows?.decode(column: "n", as: Int.self) == 0, "live log rows are dropped once archived")
+            let archived = try #require(try await c.send(.get, "/api/v1/repository/admin/app/build/\(buildID)/logs?start=1", token: api).json as? [String: Any])
+            #expect(archived["total"] as? Int == 3)
+            #expect((archived["logs"] as? [[String: Any]])?.map { $0["message"] as? String } == ["STEP 1/1: FROM scratch", "ok"])
             let text = try await c.send(.get, "/api/v1/repository/admin/app/build/\(buildID)/logs/text", token: api)
             #expect(String(buffer: text.body).contains("STEP 1/1: FROM scratch"))
-            let kinds = try await registry.services.store.events().map(\.kind)
+            let events = try await registry.services.store.events()
+            let kinds = events.map(\.kind)
             #expect(kinds.contains("build_queued") && kinds.contains("build_start") && kinds.contains("build_success"))
+            // Quay's payload fields on the internal event path.
+            let success = try #require(events.first { $0.kind == "build_success" }?.payload)
+            #expect(success["build_id"] == .string(buildID))
+            #expect(success["docker_tags"] == .strings(["v1", "feature_x"]))
+            #expect(success["manifest_digests"] == .strings(["sha256:abc"]))
+            #expect(success["homepage"]?.stringValue?.hasSuffix("/repository/admin/app/build/\(buildID)") == true)
+            #expect(success["docker_url"]?.stringValue?.hasSuffix("/admin/app") == true)
+            #expect(success["manual_user"] == .string("admin"))
+            // Build metrics (the registry is process-wide, so only presence is asserted).
+            let metrics = String(buffer: try await c.client.executeRequest(uri: "/metrics", method: .get, headers: [:], body: nil).body)
+            for series in ["slipway_builds_finished_total{phase=\"complete\"}", "slipway_build_heartbeats_total{worker=\"worker-1\"}",
+                           "slipway_build_queue_wait_seconds_count", "slipway_build_duration_seconds_count", "slipway_builds_queued{namespace=\"admin\"}"] {
+                #expect(metrics.contains(series), "\(series) missing from /metrics")
+            }
             // The push token died with the build.
             #expect(try await c.token(.init("$token", pack.pushCredentials.password), scopes: ["repository:admin/app:push"]) == nil)
             let list = try await c.send(.get, "/api/v1/repository/admin/app/build/?limit=5", token: api)

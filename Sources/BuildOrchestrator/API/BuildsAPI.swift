@@ -132,14 +132,14 @@ struct BuildsAPI {
     func logs(_ r: APIRequest) async throws -> Response {
         let b = try await record(r)
         let start = max(0, Int(r.request.uri.queryParameters["start"].map(String.init) ?? "0") ?? 0)
-        let entries = try await services.store.buildLogs(buildID: b.id, start: start)
+        let entries = try await BuildLogStore(services: services).entries(b, start: start)
         return APIResponse.json(LogsView(start: start, total: start + entries.count, logs: entries))
     }
 
     func logText(_ r: APIRequest) async throws -> Response {
         let b = try await record(r)
         var text = ""
-        for e in try await services.store.buildLogs(buildID: b.id, start: 0) {
+        for e in try await BuildLogStore(services: services).entries(b, start: 0) {
             switch e.type {
             case "phase": text += "=== phase: \(e.message) ===\n"
             case "error": text += "ERROR: \(e.message)\n"

@@ -19,6 +19,9 @@ public actor BuildQueue {
     private var restored = false
 
     private let events: BuildEvents
+    private let metrics = BuildMetrics()
+    /// Namespace id → name, for metric labels.
+    private var namespaceNames: [String: String] = [:]
 
     public init(services: RegistryServices) {
         self.services = services
@@ -48,6 +51,7 @@ public actor BuildQueue {
         }
         state = BuildSchedulerState(configuration: state.configuration, restoring: persisted, now: Self.now())
         restored = true
+        await refreshMetrics()
         if !persisted.isEmpty { logger.info("build queue restored", metadata: ["builds": "\(persisted.count)"]) }
     }
 
@@ -64,6 +68,7 @@ public actor BuildQueue {
         switch state.enqueue(build, now: Self.now()) {
         case .accepted:
             wakeWorkers()
+            await refreshMetrics()
             try await events.emit("build_queued", stored)
             return .accepted(stored)
         case .rejected(.queueFull(let limit)):
@@ -106,6 +111,8 @@ public actor BuildQueue {
                     uuid: lease.build.id, phase: .buildScheduled, attempts: lease.attempt, notBefore: nil, workerID: workerID,
                     leaseID: leaseID, startedAt: lease.startedAt.millisecondsSinceEpoch, stopReason: nil)
                 guard let record = try await services.store.build(uuid: lease.build.id) else { continue }
+                metrics.started(queuedAt: record.queuedAt, now: Clock.nowMillis())
+                await refreshMetrics()
                 try await events.emit("build_start", record)
                 return (record, leaseID, lease.attempt)
             }
@@ -120,6 +127,7 @@ public actor BuildQueue {
     public func heartbeat(uuid: String, leaseID: String, workerID: String) async throws -> HeartbeatResponse? {
         try await restoreIfNeeded()
         guard validLease(uuid: uuid, leaseID: leaseID) else { return nil }
+        metrics.heartbeat(worker: workerID)
         switch state.heartbeat(buildID: uuid, workerID: workerID, now: Self.now()) {
         case .ok: return HeartbeatResponse(stop: nil)
         case .stop(let reason): return HeartbeatResponse(stop: reason == .cancelled ? "cancelled" : "timed out")
@@ -142,6 +150,8 @@ public actor BuildQueue {
             try await finish(uuid, outcome, digests: completion.manifestDigests)
         case .requeued(let attempts, let notBefore):
             leaseIDs[uuid] = nil
+            metrics.requeued()
+            await refreshMetrics()
             try await services.store.updateBuildQueueState(uuid: uuid, phase: .waiting, attempts: attempts, notBefore: notBefore.millisecondsSinceEpoch,
                                                            workerID: nil, leaseID: nil, startedAt: nil, stopReason: nil)
         case .alreadyFinished, .unknownLease:
@@ -168,6 +178,8 @@ public actor BuildQueue {
             switch action {
             case .requeued(let id, let attempts, let notBefore):
                 leaseIDs[id] = nil
+                metrics.requeued()
+                await refreshMetrics()
                 try await services.store.updateBuildQueueState(uuid: id, phase: .waiting, attempts: attempts, notBefore: notBefore.millisecondsSinceEpoch,
                                                                workerID: nil, leaseID: nil, startedAt: nil, stopReason: nil)
                 logger.warning("build lease expired; requeued", metadata: ["build.id": "\(id)", "attempts": "\(attempts)"])
@@ -198,9 +210,35 @@ public actor BuildQueue {
             if let token = record.pushTokenUUID {
                 _ = try? await services.store.deleteRepositoryToken(repositoryID: record.repositoryID, uuid: token, kind: "build-worker")
             }
+            metrics.finished(phase: outcome.phase.rawValue, startedAt: record.startedAt, now: Clock.nowMillis())
+            do {
+                try await BuildLogStore(services: services).archive(record)
+            } catch {
+                // The live rows stay and keep being served; nothing is lost.
+                logger.error("archiving the build log failed", metadata: ["build.id": "\(uuid)", "error": "\(error)"])
+            }
             try await events.emit(BuildEvents.kind(forFinal: outcome.phase), record)
         }
+        await refreshMetrics()
         logger.info("build finished", metadata: ["build.id": "\(uuid)", "phase": "\(outcome.phase.rawValue)"])
+    }
+
+    /// Gauges from the scheduler state (queued and running per namespace, running per worker).
+    private func refreshMetrics() async {
+        var queued: [String: Int] = [:], running: [String: Int] = [:], byWorker: [String: Int] = [:]
+        for q in state.queuedBuilds { queued[await namespaceName(q.build.namespace), default: 0] += 1 }
+        for l in state.leases {
+            running[await namespaceName(l.build.namespace), default: 0] += 1
+            byWorker[l.workerID, default: 0] += 1
+        }
+        metrics.refresh(queued: queued, running: running, runningByWorker: byWorker)
+    }
+
+    private func namespaceName(_ id: String) async -> String {
+        if let name = namespaceNames[id] { return name }
+        guard let numeric = Int64(id), let ns = try? await services.store.namespace(id: numeric) else { return id }
+        namespaceNames[id] = ns.name
+        return ns.name
     }
 
     private func wakeWorkers() {
