@@ -85,7 +85,8 @@ struct InProcessWorkers: Service {
     }
 
     func run() async throws {
-        guard count > 0 else { return }
+        // A service that returns early ends the whole ServiceGroup: with no workers, idle until shutdown.
+        guard count > 0 else { try? await gracefulShutdown(); return }
         var iterator = port.stream.makeAsyncIterator()
         guard let port = await iterator.next() else { return }
         let agent = WorkerAgent(

@@ -88,6 +88,8 @@ class SlipwayServer:
         self.admin = admin
         self.proc: subprocess.Popen | None = None
         self.port: int | None = None
+        # Set to keep the same port across restarts (remote workers keep their URL).
+        self.fixed_port: int | None = None
         self.stdout_path = self.log_dir / f"{name}.stdout.log"
         self.stderr_path = self.log_dir / f"{name}.stderr.log"
 
@@ -114,7 +116,7 @@ class SlipwayServer:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         last_error = ""
         for _attempt in range(3):
-            self.port = free_port()
+            self.port = self.fixed_port or free_port()
             env = self.base_env()
             if self.admin:
                 env["SLIPWAY_ADMIN_USER"], env["SLIPWAY_ADMIN_PASSWORD"] = self.admin
@@ -157,6 +159,12 @@ class SlipwayServer:
                 return
             time.sleep(0.05)
         raise AssertionError(f"/health/instance answered but stdout lacks {expected!r}\n{self.logs()}")
+
+    def kill(self) -> None:
+        """SIGKILL: a crash, with no chance to clean up."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
 
     def stop(self, grace: float = 10.0) -> int | None:
         if self.proc is None or self.proc.poll() is not None:

@@ -18,7 +18,6 @@ struct WorkerEndpoints: Sendable {
     /// Long-poll length. Short enough that a server shutting down is never held up for long by
     /// a waiting worker (it finishes in-flight requests first).
     static let leaseWait: Duration = .seconds(5)
-    static let logCap = 100_000
 
     func register(_ router: Router<SlipwayRequestContext>) {
         router.post(RouterPath(WorkerProtocol.leasePath)) { request, context in try await run(request) { try await lease(request, context) } }
@@ -100,7 +99,7 @@ struct WorkerEndpoints: Sendable {
             buildID: record.uuid, leaseID: leaseID, attempt: attempt, source: source, contextPath: record.context, dockerfilePath: dockerfile,
             registry: origin.service, repository: repo.path.description, tags: record.tags,
             pushCredentials: RegistryCredentials(username: "$token", password: code), pullCredentials: try await pullCredentials(record),
-            tlsVerify: origin.baseURL.hasPrefix("https://"), timeoutSeconds: services.config.builds.timeoutSeconds, heartbeatIntervalSeconds: 10)
+            tlsVerify: origin.baseURL.hasPrefix("https://"), timeoutSeconds: services.config.builds.timeoutSeconds, heartbeatIntervalSeconds: max(1, services.config.builds.leaseTimeoutSeconds / 6))
         return json(pack)
     }
 
@@ -138,7 +137,7 @@ struct WorkerEndpoints: Sendable {
         let record = try await leased(request, context)
         let body = try await decode(LogBatch.self, request)
         guard body.firstSequence >= 0, body.entries.count <= 10_000 else { throw Failure(status: .badRequest, message: "bad log batch") }
-        let next = try await services.store.appendBuildLogs(buildID: record.id, first: body.firstSequence, entries: body.entries, cap: Self.logCap)
+        let next = try await services.store.appendBuildLogs(buildID: record.id, first: body.firstSequence, entries: body.entries, cap: services.config.builds.maxLogEntries)
         return json(LogBatchResponse(nextSequence: next))
     }
 

@@ -30,7 +30,8 @@ public actor BuildQueue {
         let b = services.config.builds
         self.state = BuildSchedulerState(configuration: .init(
             maxConcurrentPerNamespace: b.maxConcurrentPerNamespace, maxQueuedPerNamespace: b.maxQueuedPerNamespace,
-            buildTimeout: .seconds(b.timeoutSeconds)))
+            heartbeatTimeout: .seconds(b.leaseTimeoutSeconds), buildTimeout: .seconds(b.timeoutSeconds),
+            retryDelay: .seconds(min(30, max(1, b.leaseTimeoutSeconds / 2)))))
     }
 
     static func now() -> BuildSchedulerState.Instant { .init(millisecondsSinceEpoch: Clock.nowMillis()) }

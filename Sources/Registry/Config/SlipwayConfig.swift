@@ -102,6 +102,38 @@ public struct SlipwayConfig: Sendable, Equatable {
         public var shutdownGraceSeconds = 30
         /// Stored log entries per build; past this the log says it was truncated.
         public var maxLogEntries = 100_000
+        /// A worker that has not heart-beaten for this long loses its build (which is retried).
+        public var leaseTimeoutSeconds = 60
+    }
+
+    public struct Notifications: Sendable, Equatable {
+        /// How the SMTP connection is protected: plain, upgraded with STARTTLS, or TLS from the start.
+        public enum SMTPSecurity: String, Sendable, Equatable, CaseIterable { case none, starttls, tls }
+        /// SMTP server for e-mail notifications; empty disables e-mail delivery (such deliveries fail visibly).
+        public var smtpHost = ""
+        public var smtpPort = 25
+        /// Envelope and header sender of notification mail.
+        public var smtpFrom = "slipway@localhost"
+        /// AUTH PLAIN credentials; empty username means no authentication.
+        public var smtpUsername = ""
+        public var smtpPassword = ""
+        public var smtpSecurity: SMTPSecurity = .none
+        /// PEM client certificate and key presented on HTTPS webhook calls, so receivers can verify
+        /// the call came from this registry (the guide's "SSL client certificate"). Both or neither.
+        public var clientCertificatePath = ""
+        public var clientKeyPath = ""
+        /// Extra PEM trust roots for HTTPS webhooks and SMTP TLS (on-prem receivers with a private CA).
+        public var trustRootsPath = ""
+        /// One delivery attempt (connect, TLS, request, response) may take at most this long.
+        public var deliveryTimeoutSeconds = 10
+        /// Attempts per delivery before it is given up and counted as a failure.
+        public var maxAttempts = 5
+        /// Seconds between checks of the event outbox and delivery queue; 0 means this process
+        /// delivers no notifications (another replica does; tests drive delivery themselves).
+        public var dispatchIntervalSeconds = 1
+        /// Let webhook and Slack URLs reach loopback, private, link-local and metadata addresses
+        /// (on-prem receivers on private networks; tests). `security.allowPrivateTargets` also allows them.
+        public var allowPrivateTargets = false
     }
 
     public var builds = Builds()
@@ -116,6 +148,7 @@ public struct SlipwayConfig: Sendable, Equatable {
     public var logging = Logging()
     public var logs = Logs()
     public var security = Security()
+    public var notifications = Notifications()
 
     public init() {}
 

@@ -1,0 +1,170 @@
+#!/usr/bin/env python3
+"""Build farm orchestrator benchmark: how fast the queue hands builds to idle workers.
+
+Starts its own `slipway serve` (no in-process workers, a known worker token, caps raised so
+only the scheduler is measured), then:
+  * W stub workers (threads speaking the real worker protocol over HTTP: long-poll lease,
+    then complete at once) wait idle;
+  * N builds (default 1,000) are queued through the builds API from 4 threads, spread over
+    50 repositories in 5 namespaces (one running build per repository is the default rule);
+  * reports builds scheduled per second (first queue response → last lease) and the
+    latency from "queued" (the API's 201) to "leased" (the worker's lease response): p50/p99.
+Target (issue #5): p50 under 50 ms with idle workers.
+
+Usage: build_farm_bench.py --bin path/to/slipway [--builds 1000] [--workers 16]
+Standard library only.
+"""
+import argparse
+import base64
+import http.client
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+TOKEN = "bench-worker-token"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Conn:
+    def __init__(self, port):
+        self.c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+
+    def call(self, method, path, body=None, headers=None):
+        data = json.dumps(body).encode() if isinstance(body, (dict, list)) else body
+        h = {"Content-Type": "application/json"} if isinstance(body, (dict, list)) else {}
+        h.update(headers or {})
+        self.c.request(method, path, body=data, headers=h)
+        r = self.c.getresponse()
+        payload = r.read()
+        return r.status, (json.loads(payload) if payload and r.getheader("Content-Type", "").startswith("application/json") else payload)
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--bin", required=True)
+    p.add_argument("--builds", type=int, default=1000)
+    p.add_argument("--workers", type=int, default=16)
+    p.add_argument("--latency-samples", type=int, default=200)
+    a = p.parse_args()
+
+    work = tempfile.mkdtemp(prefix="slipway-farm-bench-")
+    port = free_port()
+    env = dict(os.environ, SLIPWAY_ADMIN_USER="bench", SLIPWAY_ADMIN_PASSWORD="benchpass123",
+               SLIPWAY_BUILDS_IN_PROCESS_WORKERS="0", SLIPWAY_BUILDS_WORKER_TOKEN=TOKEN,
+               SLIPWAY_BUILDS_MAX_QUEUED_PER_NAMESPACE="100000", SLIPWAY_BUILDS_MAX_CONCURRENT_PER_NAMESPACE="1000",
+               SLIPWAY_LOGGING_LEVEL="error")
+    server = subprocess.Popen([a.bin, "serve", "--host", "127.0.0.1", "--port", str(port), "--data-dir", work],
+                              env=env, stdout=subprocess.DEVNULL, stderr=open(os.path.join(work, "server.log"), "wb"))
+    try:
+        for _ in range(600):
+            try:
+                if Conn(port).call("GET", "/health/instance")[0] == 200:
+                    break
+            except OSError:
+                time.sleep(0.1)
+        token = subprocess.run([a.bin, "admin", "create-token", "--user", "bench", "--data-dir", work], env=env,
+                               check=True, capture_output=True, text=True).stdout.strip()
+        auth = {"Authorization": f"Bearer {token}"}
+        setup = Conn(port)
+        namespaces = [f"org{i}" for i in range(5)]
+        repos = []
+        for ns in namespaces:
+            status, body = setup.call("POST", "/api/v1/organization/", {"name": ns, "email": f"{ns}@bench.test"}, auth)
+            assert status in (200, 201), body
+            for r in range(10):
+                status, body = setup.call("POST", "/api/v1/repository", {"namespace": ns, "repository": f"r{r}", "visibility": "private", "description": ""}, auth)
+                assert status == 201, body
+                repos.append(f"{ns}/r{r}")
+        status, drop = setup.call("POST", "/api/v1/filedrop/", {"mimeType": "text/plain"}, auth)
+        path = drop["url"].split(f"127.0.0.1:{port}", 1)[1]
+        assert setup.call("PUT", path, b"FROM scratch\n")[0] == 200
+
+        queued_at, leased_at = {}, {}
+        lock = threading.Lock()
+        stop = threading.Event()
+
+        def worker(i):
+            c = Conn(port)
+            wid = f"stub-{i}"
+            h = {"Authorization": f"Bearer {TOKEN}"}
+            while not stop.is_set():
+                status, pack = c.call("POST", "/buildman/v1/lease", {"workerID": wid, "protocolVersion": 1}, h)
+                if status != 200:
+                    continue
+                now = time.perf_counter()
+                with lock:
+                    leased_at[pack["buildID"]] = now
+                done = {"outcome": "complete", "manifestDigests": {}}
+                c.call("POST", f"/buildman/v1/builds/{pack['buildID']}/complete", done,
+                       dict(h, **{"X-Slipway-Lease": pack["leaseID"], "X-Slipway-Worker": wid}))
+
+        threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(a.workers)]
+        for t in threads:
+            t.start()
+        time.sleep(1.0)  # every worker is now idle in its long-poll
+
+        def enqueue(offset):
+            c = Conn(port)
+            for n in range(offset, a.builds, 4):
+                status, view = c.call("POST", f"/api/v1/repository/{repos[n % len(repos)]}/build/", {"file_id": drop["file_id"]}, auth)
+                now = time.perf_counter()
+                assert status == 201, view
+                with lock:
+                    queued_at[view["id"]] = now
+
+        # Phase 1, throughput: queue everything at once from 4 producers; the workers drain it.
+        start = time.perf_counter()
+        producers = [threading.Thread(target=enqueue, args=(i,)) for i in range(4)]
+        for t in producers:
+            t.start()
+        for t in producers:
+            t.join()
+        deadline = time.time() + 300
+        while len(leased_at) < a.builds and time.time() < deadline:
+            time.sleep(0.01)
+        end = max(leased_at.values())
+        throughput = len(leased_at) / (end - start)
+
+        # Phase 2, latency with idle workers: one build at a time, each queued only once the
+        # previous one was leased, so every build finds workers waiting in their long-poll.
+        c = Conn(port)
+        latencies = []
+        for n in range(a.latency_samples):
+            status, view = c.call("POST", f"/api/v1/repository/{repos[n % len(repos)]}/build/", {"file_id": drop["file_id"]}, auth)
+            t0 = time.perf_counter()
+            assert status == 201, view
+            while view["id"] not in leased_at:
+                time.sleep(0.0005)
+            latencies.append(max(0.0, leased_at[view["id"]] - t0) * 1000)
+        stop.set()
+        latencies.sort()
+        p50 = statistics.median(latencies)
+        p99 = latencies[max(0, int(len(latencies) * 0.99) - 1)]
+        result = {"builds": a.builds, "workers": a.workers, "scheduled_per_second": round(throughput, 1),
+                  "latency_samples": len(latencies), "queued_to_leased_ms_p50": round(p50, 2), "queued_to_leased_ms_p99": round(p99, 2)}
+        print(json.dumps(result, indent=2))
+        print(f"orchestrator: {result['scheduled_per_second']} builds/s; queued→leased with idle workers p50 {p50:.1f} ms, p99 {p99:.1f} ms "
+              f"({'meets' if p50 < 50 else 'MISSES'} the 50 ms p50 target)")
+    finally:
+        server.terminate()
+        try:
+            server.wait(15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
