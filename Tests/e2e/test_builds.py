@@ -97,3 +97,39 @@ def test_failing_build_reports_the_step(server, ctenv):
     assert final["error"], final
     status, logs = api(srv, "GET", f"/api/v1/repository/{ADMIN_USER}/broken/build/{build['id']}/logs", token)
     assert any(e.get("type") == "error" for e in logs["logs"]), logs
+
+
+def test_private_base_image_is_pulled_with_the_pull_robot(server, ctenv):
+    """The pull robot's token reaches buildah through the build's own auth.json (resolved at
+    lease time, never on a command line); without it a private base image cannot be pulled."""
+    srv = server()
+    token = srv.cli("admin", "create-token", "--user", ADMIN_USER).stdout.strip()
+    ctenv.login(srv, ADMIN_USER, ADMIN_PASSWORD)
+    ctenv.podman("push", "localhost/busybox:latest", f"docker://{srv.host}/{ADMIN_USER}/base:latest")  # private
+    status, robot = api(srv, "PUT", "/api/v1/user/robots/puller", token, {"description": "pulls base images"})
+    assert status in (200, 201), robot
+    status, body = api(srv, "PUT", f"/api/v1/repository/{ADMIN_USER}/base/permissions/user/{ADMIN_USER}+puller", token, {"role": "read"})
+    assert status == 200, body
+    api(srv, "POST", "/api/v1/repository", token, {"repository": "app", "visibility": "private", "description": ""})
+    dockerfile = f"FROM {srv.host}/{ADMIN_USER}/base:latest\nRUN echo ok > /ok\n".encode()
+    repo = f"{ADMIN_USER}/app"
+
+    status, anonymous = api(srv, "POST", f"/api/v1/repository/{repo}/build/", token,
+                            {"file_id": upload_context(srv, token, tar_gz({"Dockerfile": dockerfile}))})
+    assert status == 201, anonymous
+    assert wait_for_build(srv, token, repo, anonymous["id"])["phase"] == "error"
+
+    status, robot_build = api(srv, "POST", f"/api/v1/repository/{repo}/build/", token,
+                              {"file_id": upload_context(srv, token, tar_gz({"Dockerfile": dockerfile})), "pull_robot": f"{ADMIN_USER}+puller"})
+    assert status == 201, robot_build
+    assert robot_build["pull_robot"] == f"{ADMIN_USER}+puller"
+    final = wait_for_build(srv, token, repo, robot_build["id"])
+    status, logs = api(srv, "GET", f"/api/v1/repository/{repo}/build/{robot_build['id']}/logs", token)
+    assert final["phase"] == "complete", (final, logs)
+    assert robot["token"] not in json.dumps(logs), "the robot token must never reach the build log"
+
+    # A robot of another namespace is refused up front.
+    srv.create_user("mallory", "mallory-password")
+    status, err = api(srv, "POST", f"/api/v1/repository/{repo}/build/", token,
+                      {"file_id": upload_context(srv, token, tar_gz({"Dockerfile": dockerfile})), "pull_robot": "mallory+bot"})
+    assert status == 400, err

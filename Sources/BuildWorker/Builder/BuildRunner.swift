@@ -154,11 +154,20 @@ public struct BuildRunner: Sendable {
         }
         let references = pack.tags.map { "\(pack.registry)/\(pack.repository):\($0)" }
         let localImage = references.first ?? "localhost/slipway-build/\(pack.buildID.lowercased()):latest"
-        let pull = pack.pullCredentials.map { (username: $0.username, password: $0.password) }
+        // Credentials go into the build's own auth.json (mode 0600, deleted with the work
+        // directory), never onto a command line where /proc would show them: the pull robot for
+        // the registry as a whole, the push token for the target repository (more specific wins).
+        do {
+            var auths: [String: RegistryCredentials] = ["\(pack.registry)/\(pack.repository)": pack.pushCredentials]
+            if let pull = pack.pullCredentials { auths[pack.registry] = pull }
+            try environment.writeCredentials(auths)
+        } catch {
+            return finish(.internalError, "cannot write registry credentials: \(error.localizedDescription)", events)
+        }
         let invocation = BuilderInvocation.build(
             tool: configuration.tool, executable: configuration.builderExecutable, isolation: configuration.isolation,
             contextDirectory: context.path, dockerfile: dockerfile.path, tags: references.isEmpty ? [localImage] : references,
-            pullAlways: configuration.pullAlways, tlsVerify: pack.tlsVerify, pullCredentials: pull,
+            pullAlways: configuration.pullAlways, tlsVerify: pack.tlsVerify, pullCredentials: nil,
             environment: environment,
             timeout: pack.timeoutSeconds > 0 ? .seconds(pack.timeoutSeconds) : nil, killGrace: configuration.killGrace)
 
@@ -211,8 +220,7 @@ public struct BuildRunner: Sendable {
         do {
             digests = try await configuration.pusher.push(
                 image: localImage, registry: pack.registry, repository: pack.repository, tags: pack.tags,
-                credentials: (username: pack.pushCredentials.username, password: pack.pushCredentials.password),
-                tlsVerify: pack.tlsVerify, environment: environment) { line in
+                credentials: nil, tlsVerify: pack.tlsVerify, environment: environment) { line in
                 events(.log(BuildLogTranslator.entry(for: line)))
             }
         } catch is CancellationError {

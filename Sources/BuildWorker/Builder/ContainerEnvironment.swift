@@ -11,6 +11,7 @@
 // Nothing global is read or written, so builds on one worker cannot see each other's images,
 // credentials or layer cache, and deleting `root` removes every trace of a build.
 
+import BuildProtocol
 import Foundation
 
 #if canImport(Glibc)
@@ -91,6 +92,23 @@ public struct ContainerEnvironment: Sendable, Equatable {
             "CONTAINERS_CONF": path + "/containers.conf",
             "REGISTRY_AUTH_FILE": path + "/auth.json",
         ]
+    }
+
+    /// Writes `auth.json` (containers-auth.json(5)): keys are `host[:port]` or
+    /// `host[:port]/namespace/repo`; the most specific key matching an image wins.
+    public func writeCredentials(_ auths: [String: RegistryCredentials]) throws {
+        var entries: [String: [String: String]] = [:]
+        for (key, c) in auths {
+            entries[key] = ["auth": Data("\(c.username):\(c.password)".utf8).base64EncodedString()]
+        }
+        let data = try JSONSerialization.data(withJSONObject: ["auths": entries], options: [.sortedKeys])
+        let path = root.path + "/auth.json"
+        // Created 0600 before any secret is written into it.
+        guard FileManager.default.createFile(atPath: path + ".new", contents: nil, attributes: [.posixPermissions: 0o600]) else {
+            throw CocoaError(.fileWriteUnknown)
+        }
+        try data.write(to: URL(fileURLWithPath: path + ".new"))
+        guard rename(path + ".new", path) == 0 else { throw CocoaError(.fileWriteUnknown) }
     }
 
     /// Deletes the whole environment (images, layers, containers, credentials).
