@@ -110,7 +110,7 @@ public struct BuildRunner: Sendable {
             switch pack.source {
             case .upload(let url), .archiveURL(let url):
                 let download = work.appendingPathComponent("upload")
-                try await Self.download(url, to: download)
+                try await ContextDownload.fetch(url, to: download, maxBytes: Int64(configuration.extractionLimits.maxTotalBytes))
                 _ = try await extractor.extract(from: download, into: sourceDirectory,
                                                 dockerfilePath: (contextComponents + dockerfileComponents).joined(separator: "/"),
                                                 limits: configuration.extractionLimits)
@@ -347,66 +347,5 @@ extension BuildRunner {
             data["registry_url"] = first
         }
         return data
-    }
-}
-
-// MARK: - Download
-
-struct DownloadError: Error, CustomStringConvertible {
-    let message: String
-    var description: String { message }
-}
-
-extension BuildRunner {
-    /// Downloads `url` (http or https) into `file`.
-    static func download(_ url: String, to file: URL) async throws {
-        guard let parsed = URL(string: url), let scheme = parsed.scheme?.lowercased(), scheme == "http" || scheme == "https" else {
-            throw DownloadError(message: "'\(url)' is not an http or https URL")
-        }
-        let box = DownloadTaskBox()
-        try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-                let task = URLSession.shared.downloadTask(with: parsed) { location, response, error in
-                    if let error {
-                        continuation.resume(throwing: (error as? URLError)?.code == .cancelled
-                            ? CancellationError() : DownloadError(message: error.localizedDescription))
-                        return
-                    }
-                    guard let http = response as? HTTPURLResponse, let location else {
-                        continuation.resume(throwing: DownloadError(message: "no response"))
-                        return
-                    }
-                    guard (200..<300).contains(http.statusCode) else {
-                        continuation.resume(throwing: DownloadError(message: "the server answered HTTP \(http.statusCode)"))
-                        return
-                    }
-                    do {
-                        try? FileManager.default.removeItem(at: file)
-                        try FileManager.default.moveItem(at: location, to: file)
-                        continuation.resume()
-                    } catch {
-                        continuation.resume(throwing: DownloadError(message: "cannot store the download: \(error.localizedDescription)"))
-                    }
-                }
-                box.set(task)
-                task.resume()
-            }
-        } onCancel: {
-            box.cancel()
-        }
-    }
-}
-
-private final class DownloadTaskBox: @unchecked Sendable {
-    private let lock = NSLock()
-    private var task: URLSessionDownloadTask?
-    private var cancelled = false
-    func set(_ task: URLSessionDownloadTask) {
-        let cancelNow = lock.withLock { self.task = task; return cancelled }
-        if cancelNow { task.cancel() }
-    }
-    func cancel() {
-        let task = lock.withLock { cancelled = true; return self.task }
-        task?.cancel()
     }
 }
