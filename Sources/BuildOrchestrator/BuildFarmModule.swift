@@ -9,12 +9,14 @@ public struct BuildFarmModule: SlipwayModule {
     public let queue: BuildQueue
     public let workerToken: String
     /// Filled in by modules that build on the farm (triggers).
-    public let hooks = BuildFarmHooks()
+    public let hooks: BuildFarmHooks
     let services: RegistryServices
 
     public init(services: RegistryServices) {
         self.services = services
-        self.queue = BuildQueue(services: services)
+        let hooks = BuildFarmHooks()
+        self.hooks = hooks
+        self.queue = BuildQueue(services: services, hooks: hooks)
         // No configured token: a random one, known only to this process's own workers.
         self.workerToken = services.config.builds.workerToken.isEmpty ? APITokens.generate() : services.config.builds.workerToken
     }

@@ -10,13 +10,39 @@ public struct TriggersModule: SlipwayModule {
 
     let services: RegistryServices
     let buildFarm: BuildFarmModule
+    let builder: TriggerBuilder
+    let views: TriggerViews
+    let lifecycle: TriggerLifecycle
 
     public init(services: RegistryServices, buildFarm: BuildFarmModule) {
         self.services = services
         self.buildFarm = buildFarm
+        self.builder = TriggerBuilder(services: services, queue: buildFarm.queue)
+        self.views = TriggerViews(services: services)
+        self.lifecycle = TriggerLifecycle(store: services.store)
+        let store = services.store
+        let box = services.secretBox
+        let views = self.views
+        // The deploy key is unsealed only when a worker leases the build, and travels only in
+        // the lease response.
+        buildFarm.hooks.deployKey = { triggerID in
+            guard let t = try await store.trigger(id: triggerID), let sealed = t.privateKeySealed else { return nil }
+            return try box.open(sealed, context: BuildTrigger.sealContext(t.uuid, "deploy-key"))
+        }
+        // Build views show the short trigger view, without config or credentials.
+        buildFarm.hooks.triggerSummary = { triggerID in
+            guard let t = try await store.trigger(id: triggerID) else { return nil }
+            var v = try await views.view(t, baseURL: nil, canAdmin: false)
+            v["config"] = .object(t.config.object)
+            return .object(v)
+        }
     }
 
-    public func registerAPI(_ api: APIRoutes) {}
+    public func registerAPI(_ api: APIRoutes) {
+        TriggersAPI(services: services, builder: builder, views: views, lifecycle: lifecycle).register(api)
+    }
 
-    public func registerRoutes(_ router: Router<SlipwayRequestContext>) {}
+    public func registerRoutes(_ router: Router<SlipwayRequestContext>) {
+        WebhookEndpoint(services: services, builder: builder, views: views, lifecycle: lifecycle).register(router)
+    }
 }

@@ -7,6 +7,7 @@ import Registry
 /// state changes themselves, so every path (API, trigger, worker, lease expiry, timeout) does.
 struct BuildEvents: Sendable {
     let services: RegistryServices
+    let hooks: BuildFarmHooks
 
     /// `homepage` links to the build page; `docker_url` is what `podman pull` takes. Both come
     /// from `server.publicURL` (falling back to the configured host and port).
@@ -23,14 +24,18 @@ struct BuildEvents: Sendable {
             "build_id": .string(b.uuid), "build_name": .string(b.displayName), "docker_tags": .strings(b.tags),
             "repository": .string(repo.path.description), "namespace": .string(repo.namespace), "name": .string(repo.name),
             "docker_url": .string("\(host)/\(repo.path)"), "homepage": .string("\(base)/repository/\(repo.path)/build/\(b.uuid)"),
-            "is_manual": .bool(b.triggerID == nil),
+            // A trigger run started by hand is manual too (it has a manual user).
+            "is_manual": .bool(b.triggerID == nil || b.manualUserID != nil),
         ]
         if let user = b.manualUserID, let name = try? await services.store.namespace(id: user)?.name { p["manual_user"] = .string(name) }
         if let meta = b.triggerMetadata.flatMap(EventValue.parse) {
             p["trigger_metadata"] = meta
             if let kind = meta["trigger_kind"]?.stringValue { p["trigger_kind"] = .string(kind) }
         }
-        if let trigger = b.triggerID { p["trigger_id"] = .int(trigger) }
+        // Quay's trigger_id is the trigger's uuid.
+        if let trigger = b.triggerID, let summary = try? await hooks.triggerSummary?(trigger), let uuid = summary["id"] {
+            p["trigger_id"] = uuid
+        }
         return p
     }
 

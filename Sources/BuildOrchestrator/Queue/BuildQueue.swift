@@ -23,9 +23,9 @@ public actor BuildQueue {
     /// Namespace id → name, for metric labels.
     private var namespaceNames: [String: String] = [:]
 
-    public init(services: RegistryServices) {
+    public init(services: RegistryServices, hooks: BuildFarmHooks = BuildFarmHooks()) {
         self.services = services
-        self.events = BuildEvents(services: services)
+        self.events = BuildEvents(services: services, hooks: hooks)
         self.logger = services.logger
         let b = services.config.builds
         self.state = BuildSchedulerState(configuration: .init(

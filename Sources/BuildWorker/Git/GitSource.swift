@@ -61,8 +61,9 @@ public struct GitSource: Sendable {
     public func clone(url: String, commit: String, into directory: URL, sshPrivateKey: String?) async throws(GitSourceError) {
         try Self.vet(url: url, allowLocal: allowLocalSources)
         let commit = Self.isRef(commit) ? commit : commit.lowercased()
-        guard Self.isRef(commit) || ((commit.count == 40 || commit.count == 64) && commit.allSatisfy(\.isHexDigit)) else {
-            throw GitSourceError(.invalidCommit, "'\(commit)' is neither a full commit id (40 hexadecimal digits) nor refs/heads/<branch> or refs/tags/<tag>")
+        // Quay's custom-git schema allows abbreviated ids (7+ digits); they resolve after fetching.
+        guard Self.isRef(commit) || ((7...40).contains(commit.count) || commit.count == 64) && commit.allSatisfy(\.isHexDigit) else {
+            throw GitSourceError(.invalidCommit, "'\(commit)' is neither a commit id (7 to 40 hexadecimal digits) nor refs/heads/<branch> or refs/tags/<tag>")
         }
         let job = CloneJob(url: url, commit: commit, directory: directory.path, sshPrivateKey: sshPrivateKey)
         let result = await withTaskCancellationHandler {
@@ -184,6 +185,14 @@ private final class CloneJob: @unchecked Sendable {
             var target: OpaquePointer?
             guard git_revparse_single(&target, repository, local + "^{commit}") == 0, let target else {
                 throw GitSourceError(.commitNotFound, "\(commit) not found in \(url)")
+            }
+            oid = git_object_id(target).pointee
+            git_object_free(target)
+        } else if commit.count < 40 {
+            // An abbreviated id names a commit only if exactly one fetched commit starts with it.
+            var target: OpaquePointer?
+            guard git_revparse_single(&target, repository, commit + "^{commit}") == 0, let target else {
+                throw GitSourceError(.commitNotFound, "commit \(commit) not found (or ambiguous) in \(url)")
             }
             oid = git_object_id(target).pointee
             git_object_free(target)

@@ -133,7 +133,7 @@ struct SecurityMatrixTests {
 
     @Test func everyRegisteredRouteHasARow() async throws {
         let registry = try await TestRegistry.start(.sqlite)
-        let registered = Set(SlipwayApplication.apiRoutes(services: registry.services, modules: [registry.buildFarm]).registered.map { "\($0.method.rawValue) \($0.path)" })
+        let registered = Set(SlipwayApplication.apiRoutes(services: registry.services, modules: registry.modules).registered.map { "\($0.method.rawValue) \($0.path)" })
         await registry.stop()
         let covered = Set(Self.allRows.map { "\($0.method.rawValue) \($0.route)" })
         let missing = registered.subtracting(covered).sorted()

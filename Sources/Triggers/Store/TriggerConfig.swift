@@ -1,0 +1,145 @@
+import Foundation
+import Registry
+
+/// A trigger's public configuration (Quay's trigger `config`): the git URL, where the
+/// Dockerfile and context are, the tagging rules and the branch/tag filter. Stored as the JSON
+/// object the API shows (credentials are added to the view, never stored here).
+public struct TriggerConfig: Sendable, Equatable {
+    public var buildSource: String?
+    public var dockerfilePath: String?
+    public var context: String?
+    public var branchtagRegex: String?
+    public var defaultTagFromRef: Bool
+    public var latestForDefaultBranch: Bool
+    public var tagTemplates: [String]
+    /// For GitHub/GitLab/Bitbucket payloads that do not name the default branch.
+    public var defaultBranch: String?
+
+    public init(buildSource: String? = nil, dockerfilePath: String? = nil, context: String? = nil, branchtagRegex: String? = nil,
+                defaultTagFromRef: Bool = true, latestForDefaultBranch: Bool = true, tagTemplates: [String] = [], defaultBranch: String? = nil) {
+        self.buildSource = buildSource
+        self.dockerfilePath = dockerfilePath
+        self.context = context
+        self.branchtagRegex = branchtagRegex
+        self.defaultTagFromRef = defaultTagFromRef
+        self.latestForDefaultBranch = latestForDefaultBranch
+        self.tagTemplates = tagTemplates
+        self.defaultBranch = defaultBranch
+    }
+
+    /// The JSON object shown by the API (and stored).
+    public var object: [String: EventValue] {
+        var o: [String: EventValue] = [
+            "default_tag_from_ref": .bool(defaultTagFromRef), "latest_for_default_branch": .bool(latestForDefaultBranch),
+        ]
+        if let buildSource { o["build_source"] = .string(buildSource) }
+        if let dockerfilePath { o["dockerfile_path"] = .string(dockerfilePath) }
+        if let context { o["context"] = .string(context) }
+        if let branchtagRegex { o["branchtag_regex"] = .string(branchtagRegex) }
+        if !tagTemplates.isEmpty { o["tag_templates"] = .strings(tagTemplates) }
+        if let defaultBranch { o["default_branch"] = .string(defaultBranch) }
+        return o
+    }
+
+    var json: String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        return String(decoding: (try? encoder.encode(object)) ?? Data("{}".utf8), as: UTF8.self)
+    }
+
+    /// Reads a stored config; what cannot be read falls back to the defaults (a stored config
+    /// was validated when it was written).
+    init(json: String) {
+        self.init()
+        guard case .object(let o)? = EventValue.parse(json) else { return }
+        buildSource = o["build_source"]?.stringValue
+        dockerfilePath = o["dockerfile_path"]?.stringValue
+        context = o["context"]?.stringValue
+        branchtagRegex = o["branchtag_regex"]?.stringValue
+        if case .bool(let b)? = o["default_tag_from_ref"] { defaultTagFromRef = b }
+        if case .bool(let b)? = o["latest_for_default_branch"] { latestForDefaultBranch = b }
+        switch o["tag_templates"] {
+        case .strings(let s)?: tagTemplates = s
+        case .array(let a)?: tagTemplates = a.compactMap(\.stringValue)
+        default: break
+        }
+        defaultBranch = o["default_branch"]?.stringValue
+    }
+}
+
+/// Validation of the `config` object sent to `activate` and `analyze`.
+enum TriggerConfigValidation {
+    static let maxTemplates = 20
+    static let maxTemplateLength = 255
+    static let maxRegexLength = 512
+    static let maxURLLength = 2048
+
+    struct Validated {
+        var config: TriggerConfig
+        /// `webhook_secret`: the secret shared with GitHub/GitLab/Bitbucket for signatures.
+        var signingSecret: String?
+    }
+
+    static func validate(_ raw: [String: EventValue]) throws(APIError) -> Validated {
+        func string(_ key: String, max: Int = 1024) throws(APIError) -> String? {
+            switch raw[key] {
+            case nil, .null?: return nil
+            case .string(let s)?:
+                guard s.count <= max else { throw APIError.invalidRequest("config.\(key) is too long (at most \(max) characters)") }
+                guard !s.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+                    throw APIError.invalidRequest("config.\(key) may not contain control characters")
+                }
+                return s
+            default: throw APIError.invalidRequest("config.\(key) must be a string")
+            }
+        }
+        func bool(_ key: String, default value: Bool) throws(APIError) -> Bool {
+            switch raw[key] {
+            case nil, .null?: return value
+            case .bool(let b)?: return b
+            default: throw APIError.invalidRequest("config.\(key) must be a boolean")
+            }
+        }
+        guard let source = try string("build_source", max: maxURLLength), !source.trimmingCharacters(in: .whitespaces).isEmpty else {
+            throw APIError.invalidRequest("config.build_source is required: the git URL the worker clones")
+        }
+        try GitURLRules.check(source)
+        var config = TriggerConfig(buildSource: source)
+        config.dockerfilePath = try string("dockerfile_path")
+        config.context = try string("context")
+        _ = try TriggerPaths.resolve(dockerfilePath: config.dockerfilePath, context: config.context)
+        if let regex = try string("branchtag_regex", max: maxRegexLength), !regex.isEmpty {
+            guard (try? NSRegularExpression(pattern: regex)) != nil else {
+                throw APIError.invalidRequest("config.branchtag_regex is not a valid regular expression: \(regex)")
+            }
+            config.branchtagRegex = regex
+        }
+        config.defaultTagFromRef = try bool("default_tag_from_ref", default: true)
+        config.latestForDefaultBranch = try bool("latest_for_default_branch", default: true)
+        var templates: [String] = []
+        switch raw["tag_templates"] {
+        case nil, .null?: break
+        case .strings(let s)?: templates = s
+        case .array(let a)? where a.isEmpty: break
+        default: throw APIError.invalidRequest("config.tag_templates must be an array of strings")
+        }
+        guard templates.count <= maxTemplates else { throw APIError.invalidRequest("config.tag_templates takes at most \(maxTemplates) templates") }
+        for t in templates {
+            guard !t.isEmpty, t.count <= maxTemplateLength else {
+                throw APIError.invalidRequest("config.tag_templates entries must be 1 to \(maxTemplateLength) characters")
+            }
+            if case .failure(let e) = TagTemplate.parse(t) { throw APIError.invalidRequest("config.tag_templates: \(e.message)") }
+        }
+        config.tagTemplates = templates
+        if let branch = try string("default_branch", max: 255), !branch.isEmpty {
+            guard GitRefRules.isValidName(branch) else { throw APIError.invalidRequest("config.default_branch is not a valid branch name") }
+            config.defaultBranch = branch
+        }
+        var secret: String?
+        if let s = try string("webhook_secret", max: 256), !s.isEmpty {
+            guard s.count >= 8 else { throw APIError.invalidRequest("config.webhook_secret must be at least 8 characters") }
+            secret = s
+        }
+        return Validated(config: config, signingSecret: secret)
+    }
+}

@@ -1,4 +1,0 @@
-import Testing
-
-@Suite("TriggersTests placeholder")
-struct TriggersTestsPlaceholder {}
