@@ -10,7 +10,7 @@ SUDO=""
 PKGS=(pkg-config libgit2-dev libssh2-1-dev libarchive-dev libsqlite3-dev libpq-dev
       buildah podman skopeo runc crun busybox-static git curl ca-certificates)
 if [ "${1:-}" = "--test" ]; then
-  PKGS+=(postgresql python3-pytest docker-registry wrk jq openssh-server)
+  PKGS+=(postgresql python3-pytest python3-aiosmtpd openssl chromium docker-registry wrk jq openssh-server)
 fi
 
 missing=()
@@ -21,6 +21,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}" >&2
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# The e2e suite runs under whichever python3 is first on PATH (a pyenv one may not see Debian's
+# python3-* packages): make sure that interpreter has pytest and aiosmtpd (the SMTP sink).
+if [ "${1:-}" = "--test" ] && ! python3 -c 'import pytest, aiosmtpd' 2>/dev/null; then
+  python3 -m pip install -q pytest aiosmtpd >&2
 fi
 
 if ! command -v swift >/dev/null 2>&1; then

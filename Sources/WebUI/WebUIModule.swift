@@ -5,15 +5,37 @@ import Registry
 import Triggers
 
 /// The server-rendered web UI: pages at Quay's URLs, rendered from Mustache templates, calling
-/// the same services as `/api/v1`.
+/// the same services as `/api/v1`. Pages only read; every change is made by the page's script
+/// calling the `/api/v1` endpoint for it with the session's CSRF token, so the API's
+/// permission checks and validation are the only ones.
 public struct WebUIModule: SlipwayModule {
     let services: RegistryServices
     let buildFarm: BuildFarmModule
+    let server: PageServer
+    let assets: StaticAssets
 
     public init(services: RegistryServices, buildFarm: BuildFarmModule) {
         self.services = services
         self.buildFarm = buildFarm
+        let renderer: Result<PageRenderer, PageRenderer.LoadError>
+        do {
+            renderer = .success(try PageRenderer.bundled())
+        } catch let error as PageRenderer.LoadError {
+            renderer = .failure(error)
+        } catch {
+            renderer = .failure(.init(description: "\(error)"))
+        }
+        self.server = PageServer(services: services, renderer: renderer)
+        self.assets = StaticAssets.bundled()
     }
 
-    public func registerRoutes(_ router: Router<SlipwayRequestContext>) {}
+    public func registerRoutes(_ router: Router<SlipwayRequestContext>) {
+        assets.register(router)
+        SignInPages(server: server).register(router)
+        ExplorePage(server: server).register(router)
+        RepositoryListPage(server: server).register(router)
+        RepositoryPages(server: server).register(router)
+        OrganizationListPage(server: server).register(router)
+        UserPage(server: server).register(router)
+    }
 }

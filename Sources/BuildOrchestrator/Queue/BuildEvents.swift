@@ -39,14 +39,29 @@ struct BuildEvents: Sendable {
         return p
     }
 
-    func emit(_ kind: String, _ b: BuildRecord) async throws {
-        guard let repo = try await services.store.repositoryByID(b.repositoryID) else { return }
+    /// An event ready to be written, in the transaction of the change it announces.
+    struct Prepared: Sendable {
+        let kind: String
+        let repository: Repository
+        let payload: [String: EventValue]
+    }
+
+    /// The event for `b`; `finalError`/`finalDigests` describe an outcome not stored yet.
+    func prepare(_ kind: String, _ b: BuildRecord, finalError: String? = nil, finalDigests: [String: String]? = nil) async throws -> Prepared? {
+        guard let repo = try await services.store.repositoryByID(b.repositoryID) else { return nil }
         var p = await payload(b, repository: repo)
-        if kind == "build_failure" { p["error_message"] = .string(b.errorMessage ?? "the build failed") }
+        if kind == "build_failure" { p["error_message"] = .string(finalError ?? b.errorMessage ?? "the build failed") }
         if kind == "build_success" {
-            p["manifest_digests"] = .strings(Array(Set(b.manifestDigests.values)).sorted())
+            // As the guide shows them: pullable references, `host/ns/repo@sha256:...`.
+            let docker = p["docker_url"]?.stringValue ?? repo.path.description
+            p["manifest_digests"] = .strings(Array(Set((finalDigests ?? b.manifestDigests).values)).sorted().map { "\(docker)@\($0)" })
         }
-        try await services.store.emitEvent(kind: kind, repository: repo, payload: p)
+        return Prepared(kind: kind, repository: repo, payload: p)
+    }
+
+    func emit(_ kind: String, _ b: BuildRecord) async throws {
+        guard let event = try await prepare(kind, b) else { return }
+        try await services.store.emitEvent(kind: event.kind, repository: event.repository, payload: event.payload)
     }
 
     /// The event for a build's final phase.

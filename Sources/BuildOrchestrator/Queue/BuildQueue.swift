@@ -65,12 +65,12 @@ public actor BuildQueue {
         if state.queuedCount(namespace: build.namespace) >= state.configuration.maxQueuedPerNamespace {
             return .queueFull(limit: state.configuration.maxQueuedPerNamespace)
         }
-        let stored = try await services.store.insertBuild(record)
+        // The build_queued event commits with the row: no queued build without its event.
+        let stored = try await services.store.insertBuild(record, event: try await events.prepare("build_queued", record))
         switch state.enqueue(build, now: Self.now()) {
         case .accepted:
             wakeWorkers()
             await refreshMetrics()
-            try await events.emit("build_queued", stored)
             return .accepted(stored)
         case .rejected(.queueFull(let limit)):
             try await services.store.finishBuild(uuid: record.uuid, phase: .error, error: "queue full", manifestDigests: [:])
@@ -200,13 +200,21 @@ public actor BuildQueue {
     }
 
     private func finish(_ uuid: String, _ outcome: BuildSchedulerState.FinalOutcome, digests: [String: String] = [:]) async throws {
+        // The scheduler freed the slot just now (before any await), so record that instant:
+        // a build leased into the slot while this finishes must not look like an overlap.
+        let finishedAt = Clock.nowMillis()
         leaseIDs[uuid] = nil
         var message: String?
         switch outcome {
         case .error(let m), .internalError(let m): message = m
         default: break
         }
-        try await services.store.finishBuild(uuid: uuid, phase: outcome.phase, error: message, manifestDigests: digests)
+        var event: BuildEvents.Prepared?
+        if let before = try await services.store.build(uuid: uuid) {
+            event = try await events.prepare(BuildEvents.kind(forFinal: outcome.phase), before, finalError: message, finalDigests: digests)
+        }
+        try await services.store.finishBuild(uuid: uuid, phase: outcome.phase, error: message, manifestDigests: digests, event: event,
+                                             finishedAt: finishedAt)
         if let record = try await services.store.build(uuid: uuid) {
             if let token = record.pushTokenUUID {
                 _ = try? await services.store.deleteRepositoryToken(repositoryID: record.repositoryID, uuid: token, kind: "build-worker")
@@ -218,7 +226,6 @@ public actor BuildQueue {
                 // The live rows stay and keep being served; nothing is lost.
                 logger.error("archiving the build log failed", metadata: ["build.id": "\(uuid)", "error": "\(error)"])
             }
-            try await events.emit(BuildEvents.kind(forFinal: outcome.phase), record)
         }
         await refreshMetrics()
         logger.info("build finished", metadata: ["build.id": "\(uuid)", "phase": "\(outcome.phase.rawValue)"])

@@ -87,6 +87,11 @@ extension MetadataStore {
     }
 
     public func insertBuild(_ b: BuildRecord) async throws -> BuildRecord {
+        try await insertBuild(b, event: nil)
+    }
+
+    /// Inserts the build and, in the same transaction, its `build_queued` event.
+    func insertBuild(_ b: BuildRecord, event: BuildEvents.Prepared?) async throws -> BuildRecord {
         let tags = String(decoding: try JSONEncoder().encode(b.tags), as: UTF8.self)
         return try await database.transaction { db in
             let row = try await db.raw("""
@@ -98,6 +103,9 @@ extension MetadataStore {
                   \(bind: b.triggerMetadata), \(bind: b.queuedAt))
                 RETURNING \(unsafeRaw: Self.buildColumns)
                 """).first()!
+            if let event {
+                try await Self.insertEvent(on: db, kind: event.kind, repository: event.repository, payload: event.payload)
+            }
             return try Self.build(from: row)
         }
     }
@@ -146,13 +154,24 @@ extension MetadataStore {
     }
 
     public func finishBuild(uuid: String, phase: BuildPhase, error: String?, manifestDigests: [String: String]) async throws {
+        try await finishBuild(uuid: uuid, phase: phase, error: error, manifestDigests: manifestDigests, event: nil, finishedAt: Clock.nowMillis())
+    }
+
+    /// Records the final phase and, in the same transaction and only if this call finished the
+    /// build, its final event.
+    func finishBuild(uuid: String, phase: BuildPhase, error: String?, manifestDigests: [String: String], event: BuildEvents.Prepared?,
+                     finishedAt: Int64) async throws {
         let digests = String(decoding: try JSONEncoder().encode(manifestDigests), as: UTF8.self)
         try await database.transaction { db in
-            try await db.raw("""
+            let finished = try await db.raw("""
                 UPDATE builds SET phase = \(bind: phase.rawValue), error_message = \(bind: error), manifest_digests = \(bind: digests),
-                  finished_at = \(bind: Clock.nowMillis()), lease_id = NULL
+                  finished_at = \(bind: finishedAt), lease_id = NULL
                 WHERE uuid = \(bind: uuid) AND finished_at IS NULL
-                """).run()
+                RETURNING id
+                """).first() != nil
+            if finished, let event {
+                try await Self.insertEvent(on: db, kind: event.kind, repository: event.repository, payload: event.payload)
+            }
         }
     }
 

@@ -31,12 +31,17 @@ public struct APICaller: Sendable {
     }
 }
 
+/// The web session cookie, shared by the API (which sets and reads it) and the UI pages.
+public enum WebSession {
+    public static let cookieName = "slipway_session"
+}
+
 /// Resolves the caller of an `/api/v1` request: `Authorization: Bearer <API, OAuth or app token>` or the web
 /// session cookie. A presented but unknown credential is a 401, never a silent anonymous.
 struct APIAuthenticator: Sendable {
     let services: RegistryServices
 
-    static let sessionCookie = "slipway_session"
+    static let sessionCookie = WebSession.cookieName
 
     func caller(_ request: Request) async throws -> APICaller? {
         if let header = request.headers[.authorization] {

@@ -125,15 +125,10 @@ public struct CallbackClient: Sendable {
 
     /// Runs `body`, cancelling it when `limit` passes first.
     static func withDeadline<T: Sendable>(_ limit: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
-        try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask { try await body() }
-            group.addTask {
-                try await Task.sleep(for: limit)
-                return nil
-            }
-            defer { group.cancelAll() }
-            guard let first = try await group.next(), let value = first else { throw Failure.timedOut }
-            return value
+        do {
+            return try await Deadline.run(limit, body)
+        } catch is Deadline.Expired {
+            throw Failure.timedOut
         }
     }
 }

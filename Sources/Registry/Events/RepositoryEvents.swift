@@ -66,15 +66,23 @@ extension MetadataStore {
     @discardableResult
     public func emitEvent(kind: String, repository: Repository, payload: [String: EventValue], dedupKey: String? = nil) async throws -> Bool {
         try await database.transaction { db in
-            let json = String(decoding: try JSONEncoder().encode(payload), as: UTF8.self)
-            let row = try await db.raw("""
-                INSERT INTO repository_events (uuid, kind, repository_id, namespace_name, repository_name, payload, dedup_key, created_at)
-                VALUES (\(bind: UUID().uuidString.lowercased()), \(bind: kind), \(bind: repository.id), \(bind: repository.namespace),
-                        \(bind: repository.name), \(bind: json), \(bind: dedupKey), \(bind: Clock.nowMillis()))
-                ON CONFLICT (dedup_key) DO NOTHING RETURNING id
-                """).first()
-            return row != nil
+            try await Self.insertEvent(on: db, kind: kind, repository: repository, payload: payload, dedupKey: dedupKey)
         }
+    }
+
+    /// Records an event inside the caller's transaction, so it commits (or not) together with
+    /// the change it announces.
+    @discardableResult
+    public static func insertEvent(on db: any SQLDatabase, kind: String, repository: Repository, payload: [String: EventValue],
+                                   dedupKey: String? = nil) async throws -> Bool {
+        let json = String(decoding: try JSONEncoder().encode(payload), as: UTF8.self)
+        let row = try await db.raw("""
+            INSERT INTO repository_events (uuid, kind, repository_id, namespace_name, repository_name, payload, dedup_key, created_at)
+            VALUES (\(bind: UUID().uuidString.lowercased()), \(bind: kind), \(bind: repository.id), \(bind: repository.namespace),
+                    \(bind: repository.name), \(bind: json), \(bind: dedupKey), \(bind: Clock.nowMillis()))
+            ON CONFLICT (dedup_key) DO NOTHING RETURNING id
+            """).first()
+        return row != nil
     }
 
     public func events(kind: String? = nil, repositoryID: Int64? = nil, limit: Int = 100) async throws -> [RepositoryEvent] {

@@ -1,0 +1,446 @@
+import Foundation
+import Registry
+import SQLKit
+
+/// A notification configured on a repository (`repository_notifications`, migration 40).
+public struct RepositoryNotification: Sendable, Equatable {
+    public let id: Int64
+    public let uuid: String
+    public let repositoryID: Int64
+    public let title: String?
+    public let event: String
+    public let method: String
+    /// The client's method config, without a webhook `secret`.
+    public let config: [String: EventValue]
+    public let eventConfig: [String: EventValue]
+    public let secretSealed: String?
+    public let numberOfFailures: Int
+    public let lastError: String?
+    public let createdAt: Int64
+
+    public var methodKind: NotificationCatalog.Method? { NotificationCatalog.Method(rawValue: method) }
+}
+
+/// One queued delivery (`notification_deliveries`).
+public struct NotificationDelivery: Sendable {
+    public enum Status: String, Sendable { case pending, delivered, failed, skipped }
+    public let id: Int64
+    public let uuid: String
+    public let notificationID: Int64?
+    public let event: String
+    /// The event JSON as stored.
+    public let payload: String
+    public let isTest: Bool
+    public let status: Status
+    public let attempts: Int
+    public let nextAttemptAt: Int64
+    public let lastError: String?
+    /// Set on rows this worker has just claimed.
+    public let claimToken: String?
+
+    public var payloadObject: [String: EventValue] {
+        (try? JSONDecoder().decode([String: EventValue].self, from: Data(payload.utf8))) ?? [:]
+    }
+}
+
+/// An in-app notification (Quay's `notification` row).
+public struct UserNotification: Sendable {
+    public let uuid: String
+    public let userID: Int64
+    public let organization: String?
+    public let kind: String
+    public let metadata: EventValue
+    public let dismissed: Bool
+    public let createdAt: Int64
+}
+
+/// What `POST …/notification/` stores.
+public struct NewRepositoryNotification: Sendable {
+    public var repositoryID: Int64
+    public var title: String?
+    public var event: String
+    public var method: String
+    public var config: [String: EventValue]
+    public var eventConfig: [String: EventValue]
+    public var secretSealed: String?
+    public var expiryDays: Int64?
+}
+
+extension EventValue {
+    /// Compact JSON with sorted keys.
+    var json: String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return (try? encoder.encode(self)).map { String(decoding: $0, as: UTF8.self) } ?? "null"
+    }
+
+    static func objectJSON(_ members: [String: EventValue]) -> String { EventValue.object(members).json }
+
+    static func parseObject(_ text: String) -> [String: EventValue] {
+        if case .object(let o)? = EventValue.parse(text) { return o }
+        return [:]
+    }
+}
+
+extension MetadataStore {
+    static let notificationColumns: SQLQueryString = """
+        id, uuid, repository_id, title, event, method, config, event_config, secret_sealed, number_of_failures, last_error, created_at
+        """
+
+    static func notification(from row: any SQLRow) throws -> RepositoryNotification {
+        RepositoryNotification(
+            id: try row.decode(column: "id", as: Int64.self), uuid: try row.decode(column: "uuid", as: String.self),
+            repositoryID: try row.decode(column: "repository_id", as: Int64.self), title: try row.decode(column: "title", as: String?.self),
+            event: try row.decode(column: "event", as: String.self), method: try row.decode(column: "method", as: String.self),
+            config: EventValue.parseObject(try row.decode(column: "config", as: String.self)),
+            eventConfig: EventValue.parseObject(try row.decode(column: "event_config", as: String.self)),
+            secretSealed: try row.decode(column: "secret_sealed", as: String?.self),
+            numberOfFailures: Int(try row.decode(column: "number_of_failures", as: Int64.self)),
+            lastError: try row.decode(column: "last_error", as: String?.self),
+            createdAt: try row.decode(column: "created_at", as: Int64.self))
+    }
+
+    // MARK: Repository notifications
+
+    public func createNotification(_ new: NewRepositoryNotification, now: Int64 = Clock.nowMillis()) async throws -> RepositoryNotification {
+        try await database.transaction { db in
+            let row = try await db.raw("""
+                INSERT INTO repository_notifications (uuid, repository_id, title, event, method, config, event_config, secret_sealed, expiry_days, created_at)
+                VALUES (\(bind: UUID().uuidString.lowercased()), \(bind: new.repositoryID), \(bind: new.title), \(bind: new.event), \(bind: new.method),
+                        \(bind: EventValue.objectJSON(new.config)), \(bind: EventValue.objectJSON(new.eventConfig)), \(bind: new.secretSealed),
+                        \(bind: new.expiryDays), \(bind: now))
+                RETURNING \(Self.notificationColumns)
+                """).first()
+            guard let row else { throw MetadataError.notFound("notification") }
+            return try Self.notification(from: row)
+        }
+    }
+
+    public func notifications(repositoryID: Int64) async throws -> [RepositoryNotification] {
+        try await database.read { db in
+            try await db.raw("SELECT \(Self.notificationColumns) FROM repository_notifications WHERE repository_id = \(bind: repositoryID) ORDER BY id")
+                .all().map(Self.notification(from:))
+        }
+    }
+
+    public func notification(uuid: String, repositoryID: Int64) async throws -> RepositoryNotification? {
+        try await database.read { db in
+            try await db.raw("""
+                SELECT \(Self.notificationColumns) FROM repository_notifications WHERE uuid = \(bind: uuid) AND repository_id = \(bind: repositoryID)
+                """).first().map(Self.notification(from:))
+        }
+    }
+
+    public func notification(id: Int64) async throws -> RepositoryNotification? {
+        try await database.read { db in
+            try await db.raw("SELECT \(Self.notificationColumns) FROM repository_notifications WHERE id = \(bind: id)").first().map(Self.notification(from:))
+        }
+    }
+
+    /// Deletes the notification and its queued deliveries; nil when there was none.
+    public func deleteNotification(uuid: String, repositoryID: Int64) async throws -> RepositoryNotification? {
+        try await database.transaction { db in
+            try await db.raw("""
+                DELETE FROM repository_notifications WHERE uuid = \(bind: uuid) AND repository_id = \(bind: repositoryID)
+                RETURNING \(Self.notificationColumns)
+                """).first().map(Self.notification(from:))
+        }
+    }
+
+    /// Sets `number_of_failures` back to 0 (un-pausing the notification); nil when there is none.
+    public func resetNotificationFailures(uuid: String, repositoryID: Int64) async throws -> RepositoryNotification? {
+        try await database.transaction { db in
+            try await db.raw("""
+                UPDATE repository_notifications SET number_of_failures = 0
+                WHERE uuid = \(bind: uuid) AND repository_id = \(bind: repositoryID)
+                RETURNING \(Self.notificationColumns)
+                """).first().map(Self.notification(from:))
+        }
+    }
+
+    // MARK: Deliveries
+
+    static let deliveryColumns: SQLQueryString = """
+        id, uuid, notification_id, event, payload, is_test, status, attempts, next_attempt_at, last_error, claim_token
+        """
+
+    static func delivery(from row: any SQLRow) throws -> NotificationDelivery {
+        NotificationDelivery(
+            id: try row.decode(column: "id", as: Int64.self), uuid: try row.decode(column: "uuid", as: String.self),
+            notificationID: try row.decode(column: "notification_id", as: Int64?.self), event: try row.decode(column: "event", as: String.self),
+            payload: try row.decode(column: "payload", as: String.self), isTest: try row.decode(column: "is_test", as: Int64.self) != 0,
+            status: NotificationDelivery.Status(rawValue: try row.decode(column: "status", as: String.self)) ?? .failed,
+            attempts: Int(try row.decode(column: "attempts", as: Int64.self)),
+            nextAttemptAt: try row.decode(column: "next_attempt_at", as: Int64.self),
+            lastError: try row.decode(column: "last_error", as: String?.self), claimToken: try row.decode(column: "claim_token", as: String?.self))
+    }
+
+    /// Queues a delivery that is due now (test notifications, verification mails).
+    @discardableResult
+    public func queueDelivery(notificationID: Int64?, event: String, payload: [String: EventValue], isTest: Bool,
+                              now: Int64 = Clock.nowMillis()) async throws -> NotificationDelivery {
+        try await database.transaction { db in
+            let row = try await db.raw("""
+                INSERT INTO notification_deliveries (uuid, notification_id, event, payload, is_test, status, next_attempt_at, created_at)
+                VALUES (\(bind: UUID().uuidString.lowercased()), \(bind: notificationID), \(bind: event), \(bind: EventValue.objectJSON(payload)),
+                        \(bind: isTest ? 1 : 0), 'pending', \(bind: now), \(bind: now))
+                RETURNING \(Self.deliveryColumns)
+                """).first()
+            guard let row else { throw MetadataError.notFound("delivery") }
+            return try Self.delivery(from: row)
+        }
+    }
+
+    /// Every delivery of a notification, oldest first (tests and diagnostics).
+    public func deliveries(notificationID: Int64) async throws -> [NotificationDelivery] {
+        try await database.read { db in
+            try await db.raw("SELECT \(Self.deliveryColumns) FROM notification_deliveries WHERE notification_id = \(bind: notificationID) ORDER BY id")
+                .all().map(Self.delivery(from:))
+        }
+    }
+
+    static func dueDeliveryCondition(now: Int64) -> SQLQueryString {
+        "d.status = 'pending' AND d.next_attempt_at <= \(bind: now) AND (d.lease_until IS NULL OR d.lease_until < \(bind: now))"
+    }
+
+    /// A cheap read, so an idle dispatcher does not take SQLite's write lock every poll.
+    public func hasDueDeliveries(now: Int64 = Clock.nowMillis()) async throws -> Bool {
+        try await database.read { db in
+            try await db.raw("SELECT d.id FROM notification_deliveries d WHERE \(Self.dueDeliveryCondition(now: now)) LIMIT 1").first() != nil
+        }
+    }
+
+    /// Claims up to `limit` due deliveries for `leaseMillis`: at most one per notification, and
+    /// only its oldest due one while none of its deliveries is in flight, so one notification's
+    /// events go out in order and a slow receiver holds one slot, not all of them. PostgreSQL
+    /// skips rows another replica is claiming (`FOR UPDATE SKIP LOCKED`); SQLite has one writer.
+    public func claimDeliveries(token: String, limit: Int, leaseMillis: Int64, now: Int64 = Clock.nowMillis()) async throws -> [NotificationDelivery] {
+        let lock: SQLQueryString = database.flavor == .postgres ? " FOR UPDATE OF d SKIP LOCKED" : ""
+        return try await database.transaction { db in
+            try await db.raw("""
+                UPDATE notification_deliveries SET claim_token = \(bind: token), lease_until = \(bind: now + leaseMillis)
+                WHERE id IN (
+                  SELECT d.id FROM notification_deliveries d
+                  WHERE \(Self.dueDeliveryCondition(now: now))
+                    AND NOT EXISTS (SELECT 1 FROM notification_deliveries o WHERE o.notification_id = d.notification_id
+                                    AND o.status = 'pending' AND o.lease_until >= \(bind: now))
+                    AND NOT EXISTS (SELECT 1 FROM notification_deliveries o WHERE o.notification_id = d.notification_id
+                                    AND o.status = 'pending' AND o.id < d.id AND o.next_attempt_at <= \(bind: now))
+                  ORDER BY d.next_attempt_at, d.id LIMIT \(bind: limit)\(lock))
+                RETURNING \(Self.deliveryColumns)
+                """).all().map(Self.delivery(from:)).sorted { $0.id < $1.id }
+        }
+    }
+
+    /// The outcome of one attempt.
+    public enum DeliveryOutcome: Sendable {
+        case delivered
+        /// Try again at `at`.
+        case retry(error: String, at: Int64)
+        /// Given up: counts as a failure of the notification.
+        case failed(error: String)
+        /// Not sent, and not the receiver's fault (an unconfirmed e-mail address).
+        case skipped(reason: String)
+    }
+
+    /// Records an attempt's outcome; false when the claim was lost (another worker took over).
+    /// A delivered event resets the notification's `number_of_failures` (it counts consecutive
+    /// failed events, as Quay's worker does); a failed one increments it.
+    @discardableResult
+    public func finishDelivery(_ delivery: NotificationDelivery, token: String, outcome: DeliveryOutcome,
+                               now: Int64 = Clock.nowMillis()) async throws -> Bool {
+        try await database.transaction { db in
+            let updated: (any SQLRow)?
+            switch outcome {
+            case .delivered:
+                updated = try await db.raw("""
+                    UPDATE notification_deliveries SET status = 'delivered', attempts = attempts + 1, last_error = NULL, finished_at = \(bind: now),
+                      lease_until = NULL, claim_token = NULL
+                    WHERE id = \(bind: delivery.id) AND claim_token = \(bind: token) RETURNING id
+                    """).first()
+                if updated != nil, let n = delivery.notificationID {
+                    try await db.raw("UPDATE repository_notifications SET number_of_failures = 0 WHERE id = \(bind: n)").run()
+                }
+            case .retry(let error, let at):
+                updated = try await db.raw("""
+                    UPDATE notification_deliveries SET attempts = attempts + 1, last_error = \(bind: error), next_attempt_at = \(bind: at),
+                      lease_until = NULL, claim_token = NULL
+                    WHERE id = \(bind: delivery.id) AND claim_token = \(bind: token) RETURNING id
+                    """).first()
+                if updated != nil, let n = delivery.notificationID {
+                    try await db.raw("UPDATE repository_notifications SET last_error = \(bind: error) WHERE id = \(bind: n)").run()
+                }
+            case .failed(let error):
+                updated = try await db.raw("""
+                    UPDATE notification_deliveries SET status = 'failed', attempts = attempts + 1, last_error = \(bind: error), finished_at = \(bind: now),
+                      lease_until = NULL, claim_token = NULL
+                    WHERE id = \(bind: delivery.id) AND claim_token = \(bind: token) RETURNING id
+                    """).first()
+                if updated != nil, let n = delivery.notificationID {
+                    try await db.raw("""
+                        UPDATE repository_notifications SET number_of_failures = number_of_failures + 1, last_error = \(bind: error) WHERE id = \(bind: n)
+                        """).run()
+                }
+            case .skipped(let reason):
+                updated = try await db.raw("""
+                    UPDATE notification_deliveries SET status = 'skipped', last_error = \(bind: reason), finished_at = \(bind: now),
+                      lease_until = NULL, claim_token = NULL
+                    WHERE id = \(bind: delivery.id) AND claim_token = \(bind: token) RETURNING id
+                    """).first()
+                if updated != nil, let n = delivery.notificationID {
+                    try await db.raw("UPDATE repository_notifications SET last_error = \(bind: reason) WHERE id = \(bind: n)").run()
+                }
+            }
+            return updated != nil
+        }
+    }
+
+    // MARK: Fan-out from the event outbox
+
+    /// One outbox event joined with one notification that listens for it.
+    struct EventMatch: Sendable {
+        let eventID: Int64
+        let kind: String
+        let payload: String
+        let createdAt: Int64
+        let notificationID: Int64?
+        let eventConfig: String?
+    }
+
+    /// Turns outbox events not yet fanned out into deliveries, `batch` events at a time: one
+    /// delivery per notification of the event's repository and kind that is not paused, existed
+    /// when the event happened and whose filter (`accept`) takes it. Idempotent: events are
+    /// marked in the same transaction, and a (notification, event) pair is unique. Returns the
+    /// number of events processed.
+    ///
+    /// Events are found by `created_at` from the watermark minus `lookbackMillis`, not by id: an
+    /// event whose transaction commits late (a lower id, visible after higher ones) is still
+    /// picked up by a later pass.
+    func fanOutEvents(batch: Int, lookbackMillis: Int64, maxFailures: Int, now: Int64,
+                      accept: @Sendable (_ kind: String, _ payload: [String: EventValue], _ eventConfig: [String: EventValue]) -> Bool) async throws -> Int {
+        let isPostgres = database.flavor == .postgres
+        // A cheap read first, so an idle dispatcher does not take SQLite's write lock every poll.
+        let anything = try await database.read { db in
+            try await db.raw("""
+                SELECT ev.id FROM repository_events ev JOIN notification_dispatch_state s ON s.name = 'events'
+                WHERE ev.created_at >= s.watermark - \(bind: lookbackMillis)
+                  AND NOT EXISTS (SELECT 1 FROM notification_event_marks m WHERE m.event_id = ev.id)
+                LIMIT 1
+                """).first() != nil
+        }
+        guard anything else { return 0 }
+        return try await database.transaction { db in
+            let lockClause: SQLQueryString = isPostgres ? " FOR UPDATE" : ""
+            let state = try await db.raw("SELECT watermark FROM notification_dispatch_state WHERE name = 'events'\(lockClause)").first()
+            let watermark = try state?.decode(column: "watermark", as: Int64.self) ?? 0
+            let low = watermark - lookbackMillis
+            let rows = try await db.raw("""
+                SELECT e.id AS event_id, e.kind, e.payload, e.created_at, n.id AS notification_id, n.event_config
+                FROM (SELECT id, kind, repository_id, payload, created_at FROM repository_events ev
+                      WHERE ev.created_at >= \(bind: low)
+                        AND NOT EXISTS (SELECT 1 FROM notification_event_marks m WHERE m.event_id = ev.id)
+                      ORDER BY ev.created_at, ev.id LIMIT \(bind: batch)) e
+                LEFT JOIN repository_notifications n ON n.repository_id = e.repository_id AND n.event = e.kind
+                  AND n.number_of_failures < \(bind: maxFailures) AND n.created_at <= e.created_at
+                ORDER BY e.created_at, e.id, n.id
+                """).all()
+            guard !rows.isEmpty else { return 0 }
+            var events: [Int64: Int64] = [:]
+            for row in rows {
+                let match = EventMatch(
+                    eventID: try row.decode(column: "event_id", as: Int64.self), kind: try row.decode(column: "kind", as: String.self),
+                    payload: try row.decode(column: "payload", as: String.self), createdAt: try row.decode(column: "created_at", as: Int64.self),
+                    notificationID: try row.decode(column: "notification_id", as: Int64?.self),
+                    eventConfig: try row.decode(column: "event_config", as: String?.self))
+                events[match.eventID] = match.createdAt
+                // The collector's repo_image_expiry events are not delivered: the dispatcher's own
+                // scan honours each notification's `days` (see `queueExpiryNotices`).
+                guard let notificationID = match.notificationID, match.kind != "repo_image_expiry" else { continue }
+                let payload = EventValue.parseObject(match.payload)
+                guard accept(match.kind, payload, EventValue.parseObject(match.eventConfig ?? "{}")) else { continue }
+                try await db.raw("""
+                    INSERT INTO notification_deliveries (uuid, notification_id, event_id, event, payload, status, next_attempt_at, created_at)
+                    VALUES (\(bind: UUID().uuidString.lowercased()), \(bind: notificationID), \(bind: match.eventID), \(bind: match.kind),
+                            \(bind: match.payload), 'pending', \(bind: now), \(bind: now))
+                    ON CONFLICT (notification_id, event_id) DO NOTHING
+                    """).run()
+            }
+            for (id, createdAt) in events {
+                try await db.raw("""
+                    INSERT INTO notification_event_marks (event_id, created_at) VALUES (\(bind: id), \(bind: createdAt)) ON CONFLICT (event_id) DO NOTHING
+                    """).run()
+            }
+            let newest = max(watermark, events.values.max() ?? watermark)
+            try await db.raw("UPDATE notification_dispatch_state SET watermark = \(bind: newest) WHERE name = 'events'").run()
+            // Marks far behind the watermark can never be looked at again.
+            try await db.raw("DELETE FROM notification_event_marks WHERE created_at < \(bind: newest - lookbackMillis - 86_400_000)").run()
+            return events.count
+        }
+    }
+
+    // MARK: Housekeeping
+
+    /// Drops finished deliveries older than `keepMillis` and expiry notices of tags that have
+    /// expired (the scan only looks at tags still to expire, so they cannot matter again).
+    func pruneNotificationHistory(now: Int64, keepMillis: Int64) async throws {
+        try await database.transaction { db in
+            try await db.raw("""
+                DELETE FROM notification_deliveries WHERE status <> 'pending' AND finished_at < \(bind: now - keepMillis)
+                """).run()
+            try await db.raw("DELETE FROM notification_expiry_notices WHERE expiration < \(bind: now - 86_400_000)").run()
+        }
+    }
+
+    // MARK: Image expiry
+
+    /// Queues one `repo_image_expiry` delivery per notification whose repository has live tags
+    /// expiring within its `days`, listing the tags not yet announced for their current expiry.
+    /// Returns the number of deliveries queued.
+    func queueExpiryNotices(now: Int64, maxFailures: Int, baseURL: String) async throws -> Int {
+        try await database.transaction { db in
+            let rows = try await db.raw("""
+                SELECT n.id AS notification_id, n.expiry_days, t.id AS tag_id, t.name AS tag_name, t.expiration, ns.name AS namespace, r.name AS repo_name
+                FROM repository_notifications n
+                JOIN tags t ON t.repository_id = n.repository_id
+                JOIN repositories r ON r.id = n.repository_id
+                JOIN namespaces ns ON ns.id = r.namespace_id
+                WHERE n.event = 'repo_image_expiry' AND n.expiry_days IS NOT NULL AND n.number_of_failures < \(bind: maxFailures)
+                  AND t.lifetime_end IS NULL AND t.hidden = 0 AND t.expiration IS NOT NULL
+                  AND t.expiration > \(bind: now) AND t.expiration <= \(bind: now) + n.expiry_days * 86400000
+                  AND NOT EXISTS (SELECT 1 FROM notification_expiry_notices x
+                                  WHERE x.notification_id = n.id AND x.tag_id = t.id AND x.expiration = t.expiration)
+                ORDER BY n.id, t.name
+                """).all()
+            struct Group { var days: Int64; var namespace: String; var repo: String; var tags: [String] }
+            var groups: [Int64: Group] = [:]
+            var order: [Int64] = []
+            for row in rows {
+                let id = try row.decode(column: "notification_id", as: Int64.self)
+                let tag = try row.decode(column: "tag_name", as: String.self)
+                if groups[id] == nil {
+                    order.append(id)
+                    groups[id] = Group(days: try row.decode(column: "expiry_days", as: Int64.self), namespace: try row.decode(column: "namespace", as: String.self),
+                                       repo: try row.decode(column: "repo_name", as: String.self), tags: [])
+                }
+                if !(groups[id]!.tags.contains(tag)) { groups[id]!.tags.append(tag) }
+                try await db.raw("""
+                    INSERT INTO notification_expiry_notices (notification_id, tag_id, expiration, created_at)
+                    VALUES (\(bind: id), \(bind: try row.decode(column: "tag_id", as: Int64.self)), \(bind: try row.decode(column: "expiration", as: Int64.self)), \(bind: now))
+                    ON CONFLICT DO NOTHING
+                    """).run()
+            }
+            for id in order {
+                guard let g = groups[id] else { continue }
+                var payload = NotificationCatalog.base(namespace: g.namespace, name: g.repo, baseURL: baseURL)
+                payload["tags"] = .strings(g.tags)
+                payload["expiring_in"] = .string("\(g.days) days")
+                try await db.raw("""
+                    INSERT INTO notification_deliveries (uuid, notification_id, event, payload, status, next_attempt_at, created_at)
+                    VALUES (\(bind: UUID().uuidString.lowercased()), \(bind: id), 'repo_image_expiry', \(bind: EventValue.objectJSON(payload)),
+                            'pending', \(bind: now), \(bind: now))
+                    """).run()
+            }
+            return order.count
+        }
+    }
+}

@@ -1,0 +1,67 @@
+import BuildOrchestrator
+import Foundation
+import Registry
+
+/// `/repository/<repo>/build/<uuid>`: phase, details and the live log (`build-log.js` polls
+/// `GET .../build/{uuid}/logs?start=N` every second while the build runs). The log needs write
+/// access, as its API route does; readers see the phase only.
+struct BuildPage {
+    let server: PageServer
+
+    struct Model {
+        let header: RepositoryHeader
+        let uuid: String
+        let phase: String
+        let terminal: Bool
+        let displayName: String
+        let source: String
+        let tags: String
+        let queued: TimeView
+        let started: TimeView?
+        let finished: TimeView?
+        let error: String?
+        let dockerfilePath: String
+        let context: String
+        let canReadLogs: Bool
+        let canCancel: Bool
+        let buildsURL: String
+        let textURL: String
+    }
+
+    static let terminalPhases: Set<String> = ["complete", "error", "internalerror", "cancelled"]
+
+    func page(_ r: PageRequest, access: RepositoryAccess, uuid: String) async throws -> Page {
+        let repo = access.repository
+        guard let b = try await server.services.store.build(uuid: uuid), b.repositoryID == repo.id else { throw PageExit.notFound }
+        let header = try await RepositoryHeader.make(access, tab: "builds", request: r, services: server.services)
+        let phase = b.phase.rawValue
+        let model = Model(
+            header: header, uuid: b.uuid, phase: phase, terminal: Self.terminalPhases.contains(phase), displayName: b.displayName,
+            source: try await Self.source(of: b, store: server.services.store), tags: b.tags.joined(separator: ", "),
+            queued: TimeView(millis: b.queuedAt), started: TimeView(millis: b.startedAt), finished: TimeView(millis: b.finishedAt),
+            error: b.errorMessage, dockerfilePath: b.dockerfilePath, context: b.context.isEmpty ? "/" : b.context,
+            canReadLogs: access.canWrite, canCancel: access.canAdmin && !Self.terminalPhases.contains(phase),
+            buildsURL: RepositoryURL.page(repo.path, tab: "builds"),
+            textURL: "/api/v1/repository/" + PageServer.pathEscape(repo.path.description) + "/build/" + PageServer.pathEscape(b.uuid) + "/logs/text")
+        return Page(title: "Build \(b.uuid.prefix(8)) · \(repo.path)", template: "build", model: model, scripts: ["build-log.js"], nav: .repositories)
+    }
+
+    static func url(_ path: RepositoryPath, uuid: String) -> String {
+        "/repository/" + PageServer.pathEscape(path.description) + "/build/" + PageServer.pathEscape(uuid)
+    }
+
+    /// What started the build, in a few words.
+    static func source(of b: BuildRecord, store: MetadataStore) async throws -> String {
+        var parts: [String] = []
+        switch b.sourceKind {
+        case "upload": parts.append("Uploaded file")
+        case "archive_url": parts.append("Archive \(b.archiveURL ?? "")")
+        default:
+            if let git = b.gitURL { parts.append("Git \(git)") }
+            if let sha = b.commitSHA { parts.append("commit \(sha.prefix(7))") }
+        }
+        if b.triggerID != nil { parts.append("by trigger") }
+        if let id = b.manualUserID, let user = try await store.namespace(id: id) { parts.append("by \(user.name)") }
+        return parts.isEmpty ? b.sourceKind : parts.joined(separator: " ")
+    }
+}

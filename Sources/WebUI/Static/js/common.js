@@ -1,0 +1,192 @@
+// Shared by every page: the API helper (cookie session + CSRF token), toasts, dialogs,
+// local times, the user menu's sign out and the notifications bell.
+"use strict";
+
+const Slipway = (() => {
+  const csrf = () => document.querySelector('meta[name="csrf-token"]')?.content || "";
+
+  /** Calls /api/v1 with the session cookie and CSRF token. Resolves to {ok, status, data};
+   *  `data` is the decoded JSON (or text) body. Never throws for HTTP errors. */
+  async function api(method, path, body, extraHeaders) {
+    const headers = Object.assign({ "X-CSRF-Token": csrf() }, extraHeaders || {});
+    const init = { method, headers, credentials: "same-origin" };
+    if (body !== undefined && body !== null) {
+      if (body instanceof Blob || body instanceof ArrayBuffer) {
+        init.body = body;
+      } else {
+        headers["Content-Type"] = "application/json";
+        init.body = JSON.stringify(body);
+      }
+    }
+    let response;
+    try {
+      response = await fetch(path, init);
+    } catch (e) {
+      return { ok: false, status: 0, data: { error_message: "The server could not be reached." } };
+    }
+    const type = response.headers.get("Content-Type") || "";
+    let data = null;
+    if (response.status !== 204) {
+      data = type.includes("json") ? await response.json().catch(() => null) : await response.text();
+    }
+    return { ok: response.ok, status: response.status, data };
+  }
+
+  /** The human message of a Quay error body ({error_message, detail, message}). */
+  function errorText(result) {
+    const d = result.data;
+    if (d && typeof d === "object") {
+      return d.error_message || d.detail || d.message || d.error || `Request failed (HTTP ${result.status})`;
+    }
+    if (typeof d === "string" && d.length > 0 && d.length < 300) return d;
+    return `Request failed (HTTP ${result.status})`;
+  }
+
+  /** Shows `message` in the element (or hides it when empty). Uses textContent: never HTML. */
+  function showError(el, message) {
+    if (!el) return;
+    el.textContent = message || "";
+    el.hidden = !message;
+  }
+
+  let toastTimer = null;
+  function toast(message, kind) {
+    const el = document.getElementById("toast");
+    if (!el) return;
+    el.textContent = message;
+    el.className = "toast " + (kind || "success");
+    el.hidden = false;
+    clearTimeout(toastTimer);
+    toastTimer = setTimeout(() => { el.hidden = true; }, 5000);
+  }
+
+  /** Repository path of the page (`<body>` has no state; pages put it on #repo). */
+  function repoPath() {
+    return document.getElementById("repo")?.dataset.repository || "";
+  }
+
+  function encodePath(path) {
+    return path.split("/").map(encodeURIComponent).join("/");
+  }
+
+  /** Opens a <dialog>; buttons with [data-close] close it. */
+  function openDialog(id) {
+    const dialog = document.getElementById(id);
+    if (!dialog) return null;
+    dialog.querySelectorAll(".error").forEach((e) => showError(e, ""));
+    if (!dialog.open) dialog.showModal();
+    return dialog;
+  }
+
+  function copyText(text, button) {
+    const done = () => { if (button) { const old = button.textContent; button.textContent = "Copied"; setTimeout(() => (button.textContent = old), 1500); } };
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(text).then(done, () => fallbackCopy(text, done));
+    } else {
+      fallbackCopy(text, done);
+    }
+  }
+
+  function fallbackCopy(text, done) {
+    const area = document.createElement("textarea");
+    area.value = text;
+    area.setAttribute("readonly", "");
+    area.className = "offscreen";
+    document.body.appendChild(area);
+    area.select();
+    try { document.execCommand("copy"); } catch (e) { /* nothing else to try */ }
+    area.remove();
+    done();
+  }
+
+  /** `<input type="datetime-local">` value → unix seconds (local time), or null. */
+  function localInputToSeconds(value) {
+    if (!value) return null;
+    const t = new Date(value).getTime();
+    return Number.isNaN(t) ? null : Math.floor(t / 1000);
+  }
+
+  function formatLocal(date) {
+    return date.toLocaleString(undefined, { year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
+  }
+
+  function localizeTimes(root) {
+    (root || document).querySelectorAll("time[datetime]").forEach((t) => {
+      const d = new Date(t.getAttribute("datetime"));
+      if (!Number.isNaN(d.getTime())) { t.title = t.textContent; t.textContent = formatLocal(d); }
+    });
+  }
+
+  function reloadSoon(message) {
+    if (message) sessionStorage.setItem("slipway-toast", message);
+    window.location.reload();
+  }
+
+  return { api, errorText, showError, toast, repoPath, encodePath, openDialog, copyText, localInputToSeconds, formatLocal, localizeTimes, reloadSoon };
+})();
+
+document.addEventListener("DOMContentLoaded", () => {
+  Slipway.localizeTimes();
+  const pending = sessionStorage.getItem("slipway-toast");
+  if (pending) { sessionStorage.removeItem("slipway-toast"); Slipway.toast(pending); }
+
+  document.addEventListener("click", (e) => {
+    const closer = e.target.closest("[data-close]");
+    if (closer) { closer.closest("dialog")?.close(); return; }
+    const copy = e.target.closest("[data-copy-from]");
+    if (copy) {
+      const source = document.getElementById(copy.dataset.copyFrom);
+      if (source) Slipway.copyText(source.value !== undefined && source.tagName !== "DIV" && source.tagName !== "PRE" ? source.value : source.textContent, copy);
+    }
+  });
+
+  document.getElementById("signout")?.addEventListener("click", async () => {
+    await Slipway.api("POST", "/api/v1/signout");
+    window.location.href = "/signin";
+  });
+
+  // Close the user menu when clicking elsewhere.
+  document.addEventListener("click", (e) => {
+    document.querySelectorAll("details.usermenu[open]").forEach((d) => { if (!d.contains(e.target)) d.open = false; });
+  });
+
+  setUpBell();
+});
+
+/** The notifications bell: shown only when GET /api/v1/user/notifications answers 200. */
+async function setUpBell() {
+  const bell = document.getElementById("bell");
+  if (!bell) return;
+  const result = await Slipway.api("GET", "/api/v1/user/notifications");
+  if (!result.ok || !result.data) return;
+  const items = Array.isArray(result.data.notifications) ? result.data.notifications : [];
+  bell.hidden = false;
+  const count = document.getElementById("bell-count");
+  const unread = items.filter((n) => !n.dismissed).length;
+  if (unread > 0) { count.textContent = String(unread); count.hidden = false; }
+  const menu = document.getElementById("bell-menu");
+  if (items.length > 0) {
+    menu.textContent = "";
+    const list = document.createElement("ul");
+    list.className = "plain";
+    for (const n of items.slice(0, 20)) {
+      const li = document.createElement("li");
+      const kind = n.kind || "notification";
+      const meta = n.metadata || {};
+      li.textContent = `${kind.replace(/_/g, " ")}${meta.repository ? " · " + meta.repository : ""}`;
+      if (n.created) {
+        const small = document.createElement("div");
+        small.className = "muted small";
+        small.textContent = n.created;
+        li.appendChild(small);
+      }
+      list.appendChild(li);
+    }
+    menu.appendChild(list);
+  }
+  const button = document.getElementById("bell-button");
+  button.addEventListener("click", () => {
+    menu.hidden = !menu.hidden;
+    button.setAttribute("aria-expanded", String(!menu.hidden));
+  });
+}

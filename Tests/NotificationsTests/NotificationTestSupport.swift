@@ -1,0 +1,111 @@
+import Foundation
+import HTTPTypes
+import HummingbirdTesting
+import NIOCore
+@testable import Notifications
+import Registry
+import SlipwayTestSupport
+import Testing
+
+/// A registry with `admin/app` pushed, an API token for `admin`, and helpers to create
+/// notifications and drive the dispatcher.
+struct NotificationFixture: Sendable {
+    let registry: TestRegistry
+    let client: RegistryClient
+    let api: String
+    let repo: Repository
+
+    static let json: HTTPFields = [.contentType: "application/json"]
+
+    var store: MetadataStore { registry.services.store }
+    var dispatcher: NotificationDispatcher { registry.notifications.dispatcher }
+
+    static func apiToken(_ registry: TestRegistry, _ user: String) async throws -> String {
+        let ns = try #require(try await registry.services.store.namespace(named: user))
+        let token = APITokens.generate()
+        try await registry.services.store.createAPIToken(userID: ns.id, tokenHash: APITokens.hash(token), scopes: Array(APICaller.allScopes), description: "t")
+        return token
+    }
+
+    /// A running application whose dispatcher does not run in the background: the tests drive
+    /// it with `runOnce`, and move its clock.
+    static func with(_ backend: TestBackend, repository: String = "admin/app", configure: @escaping (inout SlipwayConfig) -> Void = { _ in },
+                     _ body: @Sendable (NotificationFixture) async throws -> Void) async throws {
+        try await TestRegistry.with(backend, configure: { config in
+            // The receivers of these tests listen on loopback.
+            config.notifications.allowPrivateTargets = true
+            config.notifications.dispatchIntervalSeconds = 0
+            configure(&config)
+        }) { registry, client in
+            // A repository outside the admin's namespace lives in an organization the admin owns.
+            let namespace = String(repository.split(separator: "/").first ?? "")
+            let store = registry.services.store
+            if namespace != TestRegistry.adminName, try await store.namespace(named: namespace) == nil {
+                let admin = try #require(try await store.namespace(named: TestRegistry.adminName))
+                _ = try await store.createOrganization(name: namespace, email: nil, creatorID: admin.id)
+            }
+            let push = try #require(try await client.token(.init(TestRegistry.adminName), scopes: ["repository:\(repository):pull,push"]))
+            try await client.pushImage(repository, tag: "base", token: push)
+            let repo = try #require(try await registry.services.store.repository(try RepositoryPath(parsing: repository)))
+            let api = try await apiToken(registry, TestRegistry.adminName)
+            try await body(NotificationFixture(registry: registry, client: client, api: api, repo: repo))
+        }
+    }
+
+    func send(_ method: HTTPRequest.Method, _ path: String, token: String? = nil, _ body: String? = nil) async throws -> TestResponse {
+        try await client.send(method, path, token: token ?? api, headers: body == nil ? [:] : Self.json, body: body.map { ByteBuffer(string: $0) })
+    }
+
+    /// Creates a notification and returns its view; fails the test unless the answer is 201.
+    @discardableResult
+    func create(_ body: String) async throws -> [String: Any] {
+        let r = try await send(.post, "/api/v1/repository/\(repo.path)/notification/", body)
+        #expect(r.status == .created, "\(String(buffer: r.body))")
+        return try #require(r.json as? [String: Any])
+    }
+
+    func notification(_ view: [String: Any]) async throws -> RepositoryNotification {
+        let uuid = try #require(view["uuid"] as? String)
+        return try #require(try await store.notification(uuid: uuid, repositoryID: repo.id))
+    }
+
+    func push(_ tag: String) async throws {
+        let token = try #require(try await client.token(.init(TestRegistry.adminName), scopes: ["repository:\(repo.path):pull,push"]))
+        try await client.pushImage(repo.path.description, tag: tag, token: token)
+    }
+
+    /// Runs dispatcher passes until `condition` holds (15 s at most).
+    func deliver(now: Int64? = nil, until condition: () async throws -> Bool) async throws {
+        let deadline = ContinuousClock.now + .seconds(15)
+        while true {
+            await dispatcher.runOnce(now: now)
+            if try await condition() { return }
+            guard ContinuousClock.now < deadline else {
+                Issue.record("condition not met within 15 s")
+                throw TestFailure("timed out")
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+    }
+
+    /// Drives the deliveries of one notification to a final state, moving the clock to each
+    /// retry's due time. Returns the deliveries.
+    @discardableResult
+    func settle(_ notificationID: Int64, from start: Int64 = Clock.nowMillis()) async throws -> [NotificationDelivery] {
+        var now = start
+        for _ in 0..<100 {
+            await dispatcher.runOnce(now: now)
+            let all = try await store.deliveries(notificationID: notificationID)
+            let pending = all.filter { $0.status == .pending }
+            if pending.isEmpty { return all }
+            now = max(now, pending.map(\.nextAttemptAt).min() ?? now)
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        throw TestFailure("deliveries did not settle")
+    }
+}
+
+extension TestResponse {
+    var object: [String: Any] { (json as? [String: Any]) ?? [:] }
+    var errorMessage: String { (object["error_message"] as? String) ?? "" }
+}

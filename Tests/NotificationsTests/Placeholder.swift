@@ -1,4 +1,0 @@
-import Testing
-
-@Suite("NotificationsTests placeholder")
-struct NotificationsTestsPlaceholder {}

@@ -1,4 +1,0 @@
-import Testing
-
-@Suite("WebUITests placeholder")
-struct WebUITestsPlaceholder {}
