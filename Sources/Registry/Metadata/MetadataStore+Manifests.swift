@@ -48,7 +48,7 @@ extension MetadataStore {
     /// manifest references must already be in the repository, and every child of an index must
     /// be a manifest in the repository.
     public func putManifest(repositoryID: Int64, digest: Digest, document: ManifestDocument, content: String,
-                            tag: String?) async throws -> ManifestPutResult {
+                            tag: String?, pushEvent: (Repository, [String: EventValue])? = nil) async throws -> ManifestPutResult {
         let flavor = database.flavor
         return try await database.transaction { db in
             if flavor == .postgres {
@@ -97,6 +97,9 @@ extension MetadataStore {
             var tagChanged = false
             if let tag {
                 tagChanged = try await Self.pointTag(db: db, repositoryID: repositoryID, name: tag, manifestID: manifestID, now: now)
+            }
+            if tagChanged, let (repository, payload) = pushEvent {
+                try await Self.insertEvent(on: db, kind: "repo_push", repository: repository, payload: payload)
             }
             return ManifestPutResult(manifestID: manifestID, tagChanged: tagChanged)
         }

@@ -68,24 +68,22 @@ extension V2Handler {
             tag = t
             digest = Digest.sha256(of: data)
         }
-        let result = try await services.store.putManifest(repositoryID: repo.id, digest: digest, document: document, content: content, tag: tag)
+        // `repo_push` goes into the notification outbox in the transaction that moves the tag, so
+        // a tag change and its event commit together (or not at all).
+        let base = RequestOrigin(request: request, config: services.config).baseURL
+        let host = base.replacingOccurrences(of: "https://", with: "").replacingOccurrences(of: "http://", with: "")
+        let pushEvent: [String: EventValue]? = tag.map { tag in [
+            "repository": .string(repo.path.description), "namespace": .string(repo.namespace), "name": .string(repo.name),
+            "docker_url": .string("\(host)/\(repo.path)"), "homepage": .string("\(base)/repository/\(repo.path)"),
+            "updated_tags": .strings([tag]),
+        ] }
+        let result = try await services.store.putManifest(repositoryID: repo.id, digest: digest, document: document, content: content, tag: tag,
+                                                          pushEvent: pushEvent.map { (repo, $0) })
         services.metrics.manifestsPushed.increment()
         await ManifestLabeler(services: services).apply(manifestID: result.manifestID, document: document, repositoryID: repo.id)
         if result.tagChanged, let tag {
             services.logger.info("tag pushed", metadata: ["repository": "\(repo.path)", "tag": "\(tag)", "digest": "\(digest)"])
             services.audit.record(.repository("push_repo", repo, performer: caller.actor, ip: ip, ["tag": tag, "manifest_digest": digest.description]))
-            // `repo_push` into the notification outbox, with the guide's payload fields. The push has
-            // already succeeded, so an outbox failure is logged rather than failing it.
-            let base = RequestOrigin(request: request, config: services.config).baseURL
-            let host = base.replacingOccurrences(of: "https://", with: "").replacingOccurrences(of: "http://", with: "")
-            do {
-                try await services.store.emitEvent(kind: "repo_push", repository: repo, payload: [
-                    "repository": .string(repo.path.description), "namespace": .string(repo.namespace), "name": .string(repo.name),
-                    "docker_url": .string("\(host)/\(repo.path)"), "homepage": .string("\(base)/repository/\(repo.path)"),
-                    "updated_tags": .strings([tag])])
-            } catch {
-                services.logger.error("repo_push event not recorded", metadata: ["repository": "\(repo.path)", "error": "\(error)"])
-            }
         }
         var headers: HTTPFields = [
             .location: V2Route.location(name, "manifests/\(digest)"),
