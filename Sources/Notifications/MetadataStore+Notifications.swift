@@ -365,9 +365,13 @@ extension MetadataStore {
                     ON CONFLICT (notification_id, event_id) DO NOTHING
                     """).run()
             }
-            for (id, createdAt) in events {
+            // One multi-row statement per chunk: this runs under SQLite's write lock, which pushes
+            // wait for, so it must be short.
+            let marks = Array(events)
+            for start in stride(from: 0, to: marks.count, by: 100) {
+                let values = marks[start..<min(start + 100, marks.count)].map { "(\(bind: $0.key), \(bind: $0.value))" as SQLQueryString }
                 try await db.raw("""
-                    INSERT INTO notification_event_marks (event_id, created_at) VALUES (\(bind: id), \(bind: createdAt)) ON CONFLICT (event_id) DO NOTHING
+                    INSERT INTO notification_event_marks (event_id, created_at) VALUES \(values.joined(separator: ", ")) ON CONFLICT (event_id) DO NOTHING
                     """).run()
             }
             let newest = max(watermark, events.values.max() ?? watermark)

@@ -119,7 +119,7 @@ public final class NotificationDispatcher: Service, Sendable {
         var result = PassResult()
         do {
             while true {
-                let n = try await store.fanOutEvents(batch: settings.fanOutBatch, lookbackMillis: settings.lookbackMillis,
+                let n = try await store.fanOutEvents(batch: settings.fanOutBatch, lookbackMillis: lookbackMillis,
                                                      maxFailures: settings.maxFailures, now: now(), accept: Self.accepts)
                 result.events += n
                 if n < settings.fanOutBatch { break }
@@ -142,6 +142,15 @@ public final class NotificationDispatcher: Service, Sendable {
         }
         result.attempts = await drainDeliveries(now: now)
         return result
+    }
+
+    /// How far behind the watermark to look for events not fanned out yet. Replicas sharing a
+    /// PostgreSQL database commit events out of `created_at` order (clock skew, long
+    /// transactions), so they need the full window; SQLite has one writer that stamps events
+    /// inside its write lock, so a second covers clock jitter, and each pass scans only the
+    /// newest events instead of the whole window (which made heavy pushes wait on the lock).
+    var lookbackMillis: Int64 {
+        store.database.flavor == .postgres ? settings.lookbackMillis : min(settings.lookbackMillis, 1000)
     }
 
     /// `server.publicURL`, else the configured host and port (as the build events use).

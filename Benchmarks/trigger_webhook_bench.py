@@ -1,0 +1,122 @@
+#!/usr/bin/env python3
+"""Trigger webhook benchmark: webhook-to-queued latency under N concurrent webhook POSTs.
+
+Starts its own `slipway serve` (no in-process workers; queue cap raised), creates a repository
+and an activated custom-git trigger, then fires N webhooks (default 200) at once from N
+threads, each for a distinct commit. Reports p50/p99 of the webhook's response time (the
+response comes after the build row is written and queued), and checks every accepted webhook
+queued exactly one build.
+
+Target (issue #6): p99 under 100 ms on this machine, every accepted webhook queued exactly once.
+
+Usage: trigger_webhook_bench.py --bin path/to/slipway [--webhooks 200]
+"""
+import argparse
+import base64
+import http.client
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import tempfile
+import threading
+import time
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def request(port, method, path, headers=None, body=None):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    c.request(method, path, body=body, headers=headers or {})
+    r = c.getresponse()
+    data = r.read()
+    c.close()
+    return r.status, data
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--bin", required=True)
+    p.add_argument("--webhooks", type=int, default=200)
+    p.add_argument("--sequential", action="store_true", help="one webhook at a time (the per-webhook cost)")
+    a = p.parse_args()
+    data = tempfile.mkdtemp(prefix="slipway-trigbench-")
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SLIPWAY_")}
+    env.update({"SLIPWAY_ADMIN_USER": "admin", "SLIPWAY_ADMIN_PASSWORD": "benchpass1", "SLIPWAY_AUTH_BCRYPT_COST": "4",
+                "SLIPWAY_BUILDS_IN_PROCESS_WORKERS": "0", "SLIPWAY_BUILDS_MAX_QUEUED_PER_NAMESPACE": "100000"})
+    log = open(os.path.join(data, "serve.log"), "wb")
+    proc = subprocess.Popen([a.bin, "serve", "--host", "127.0.0.1", "--port", str(port), "--data-dir", data],
+                            env=env, stdout=log, stderr=log)
+    try:
+        for _ in range(300):
+            try:
+                if request(port, "GET", "/health/instance")[0] == 200:
+                    break
+            except OSError:
+                pass
+            time.sleep(0.1)
+        token = subprocess.run([a.bin, "admin", "create-token", "--user", "admin", "--data-dir", data], env=env,
+                               capture_output=True, text=True, check=True).stdout.strip()
+        h = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        def api(method, path, body=None):
+            s, d = request(port, method, path, h, json.dumps(body).encode() if body is not None else None)
+            return s, json.loads(d) if d else None
+        assert api("POST", "/api/v1/repository", {"repository": "app", "visibility": "private", "description": ""})[0] == 201
+        s, v = api("POST", "/api/v1/repository/admin/app/trigger/", {"service": "custom-git"})
+        uuid = v["id"]
+        s, v = api("POST", f"/api/v1/repository/admin/app/trigger/{uuid}/activate",
+                   {"config": {"build_source": "git://git.example.com/app.git", "tag_templates": ["${commit_info.short_sha}"]}})
+        assert s == 200, v
+        url = next(c["value"] for c in v["config"]["credentials"] if c["name"] == "Webhook Endpoint URL")
+        secret = url.split("$token:", 1)[1].split("@", 1)[0]
+        auth = "Basic " + base64.b64encode(f"$token:{secret}".encode()).decode()
+        results = [None] * a.webhooks
+        barrier = threading.Barrier(1 if a.sequential else a.webhooks)
+
+        def fire(i):
+            sha = f"{i + 1:040x}"
+            body = json.dumps({"commit": sha, "ref": "refs/heads/main", "default_branch": "main",
+                               "commit_info": {"url": "u", "message": f"commit {i}" + os.environ.get("BENCH_SUFFIX", ""), "date": "2026-11-29T00:00:00Z"}}).encode()
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            c.connect()
+            barrier.wait()
+            t0 = time.perf_counter()
+            c.request("POST", f"/webhooks/push/trigger/{uuid}", body=body,
+                      headers={"Authorization": auth, "Content-Type": "application/json"})
+            r = c.getresponse()
+            d = r.read()
+            results[i] = (r.status, time.perf_counter() - t0, json.loads(d))
+            c.close()
+
+        threads = [threading.Thread(target=fire, args=(i,)) for i in range(a.webhooks)]
+        start = time.perf_counter()
+        for t in threads:
+            t.start()
+            if a.sequential:
+                t.join()
+        for t in threads:
+            t.join()
+        wall = time.perf_counter() - start
+        bad = [r for r in results if not (r[0] == 200 and r[2].get("status") == "queued")]
+        print("failures:", bad[:3])
+        ok = [r for r in results if r[0] == 200 and r[2].get("status") in ("queued", "skipped")]
+        lat = sorted(r[1] * 1000 for r in ok)
+        ids = {r[2]["build_id"] for r in ok if "build_id" in r[2]}
+        missing = [b for b in ids if request(port, "GET", f"/api/v1/repository/admin/app/build/{b}", h)[0] != 200]
+        print(f"webhooks: {a.webhooks}, queued: {len(ok)}, distinct builds: {len(ids)}, missing rows: {len(missing)}")
+        print(f"latency ms: p50 {statistics.median(lat):.1f}  p99 {lat[int(len(lat) * 0.99) - 1]:.1f}  max {lat[-1]:.1f}  (wall {wall:.2f} s)")
+    finally:
+        proc.terminate()
+        proc.wait(15)
+        shutil.rmtree(data, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
