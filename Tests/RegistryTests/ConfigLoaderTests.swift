@@ -1,3 +1,4 @@
+import Foundation
 import Registry
 import Testing
 
@@ -10,6 +11,14 @@ struct ConfigLoaderTests {
         #expect(c.resolvedSQLitePath == "./data/slipway.db")
         #expect(c.resolvedStoragePath == "./data/storage")
         #expect(c.registry.readOnly == false)
+    }
+
+    /// The shipped example must stay loadable as keys are added or renamed.
+    @Test func exampleConfigurationLoads() throws {
+        let example = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../examples/slipway.yaml").standardized
+        let c = try ConfigLoader.load(file: example.path, environment: [:])
+        #expect(c.builds.maxConcurrentPerNamespace == 2)
+        #expect(c.notifications.allowPrivateTargets == false)
     }
 
     @Test func yamlThenEnvironmentThenOverrides() throws {
