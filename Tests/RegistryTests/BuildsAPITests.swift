@@ -151,6 +151,17 @@ struct BuildsAPITests {
             #expect(try await c.token(.init("$token", pack.pushCredentials.password), scopes: ["repository:admin/app:push"]) == nil)
             let list = try await c.send(.get, "/api/v1/repository/admin/app/build/?limit=5", token: api)
             #expect(((list.json as? [String: Any])?["builds"] as? [Any])?.count == 1)
+
+            // Deleting the repository takes its archived build logs out of blob storage too.
+            let archive = try await registry.services.store.database.read { db in
+                try await db.raw("SELECT log_archive_digest AS d FROM builds WHERE uuid = \(bind: buildID)").first()?.decode(column: "d", as: String?.self)
+            }
+            let archiveDigest = try Digest(parsing: try #require(archive ?? nil))
+            #expect(try await registry.services.storage.stat(archiveDigest) != nil)
+            let repo = try #require(try await registry.services.store.repository(RepositoryPath(namespace: "admin", name: "app")))
+            try await registry.services.store.markForDeletion(repositoryID: repo.id)
+            try await GarbageCollector(services: registry.services, settings: .init()).runPass()
+            #expect(try await registry.services.storage.stat(archiveDigest) == nil)
         }
     }
 

@@ -88,6 +88,11 @@ public final class GarbageCollector: Service, Sendable {
             try? await services.storage.deleteUpload(id)
             try await store.deleteUpload(id: id)
         }
+        // Archived build logs live in blob storage outside the `blobs` table: their bytes go
+        // before the build rows that name them are purged with the repository.
+        for digest in try await store.buildLogArchivesOfDeletedRepositories() {
+            if let d = try? Digest(parsing: digest) { try? await services.storage.delete(d) }
+        }
         r.repositories = try await store.purgeDeletedRepositories()
         for repo in try await store.repositoriesWithManifests() {
             r.manifests += try await store.collectManifests(repositoryID: repo, now: now, graceMillis: settings.graceSeconds * 1000)

@@ -112,6 +112,21 @@ extension MetadataStore {
         }
     }
 
+    /// Archived build logs (blob storage, outside the `blobs` table) of repositories queued for
+    /// deletion that no surviving build, blob or log export shares.
+    public func buildLogArchivesOfDeletedRepositories() async throws -> [String] {
+        try await database.read { db in
+            try await db.raw("""
+                SELECT DISTINCT b.log_archive_digest AS digest FROM builds b JOIN repositories r ON r.id = b.repository_id
+                WHERE r.state = 'MARKED_FOR_DELETION' AND b.log_archive_digest IS NOT NULL
+                  AND NOT EXISTS (SELECT 1 FROM builds o JOIN repositories ro ON ro.id = o.repository_id
+                                  WHERE o.log_archive_digest = b.log_archive_digest AND ro.state <> 'MARKED_FOR_DELETION')
+                  AND NOT EXISTS (SELECT 1 FROM blobs x WHERE x.digest = b.log_archive_digest)
+                  AND NOT EXISTS (SELECT 1 FROM log_exports e WHERE e.storage_digest = b.log_archive_digest)
+                """).all().map { try $0.string("digest") }
+        }
+    }
+
     /// Blob rows nothing references any more.
     public func unreferencedBlobs(limit: Int) async throws -> [String] {
         try await database.read { db in
