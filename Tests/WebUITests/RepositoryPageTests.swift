@@ -142,6 +142,11 @@ struct RepositoryPageTests {
             let filtered = try await admin.get("/repository/?namespace=library")
             #expect(!filtered.text.contains(#"data-repository="admin/app""#))
             #expect(try await WebSession.anonymous(client).get("/repository/").status == .seeOther)
+            // Repositories shared with a user appear in their list; the outsider sees none of admin's.
+            let reader = try await WebSession.signIn(client, "reader")
+            #expect(try await reader.get("/repository/").text.contains(#"data-repository="admin/app""#))
+            let outsider = try await WebSession.signIn(client, "outsider")
+            #expect(!(try await outsider.get("/repository/").text.contains(#"data-repository="admin/"#)))
 
             let explore = try await WebSession.anonymous(client).get("/explore?q=findme")
             #expect(explore.text.contains("admin/shown") || explore.text.contains(">admin</"))

@@ -13,6 +13,8 @@ extension MetadataStore {
         case namespace(String)
         case publicOnly
         case starred
+        /// Repositories of other namespaces shared with the user directly or through a team.
+        case sharedWith
     }
 
     /// Repositories the caller may see in `scope`, ordered by `namespace/name`, after `after`.
@@ -36,6 +38,13 @@ extension MetadataStore {
             case .namespace(let ns): q += " AND n.name = \(bind: ns)"
             case .publicOnly: q += " AND r.visibility = 'public'"
             case .starred: q += " AND EXISTS (SELECT 1 FROM stars s WHERE s.repository_id = r.id AND s.user_id = \(bind: uid))"
+            case .sharedWith:
+                q += """
+                     AND r.namespace_id <> \(bind: uid)
+                     AND (EXISTS (SELECT 1 FROM repository_permissions p WHERE p.repository_id = r.id AND p.user_id = \(bind: uid))
+                       OR EXISTS (SELECT 1 FROM repository_team_permissions p JOIN team_members tm ON tm.team_id = p.team_id
+                                  WHERE p.repository_id = r.id AND tm.user_id = \(bind: uid)))
+                    """
             }
             if let after { q += " AND n.name || '/' || r.name > \(bind: after)" }
             q += " ORDER BY n.name || '/' || r.name LIMIT \(bind: limit)"

@@ -1,7 +1,8 @@
 import Hummingbird
 import Registry
 
-/// `/repository/`: the viewer's repositories (their own namespace and their organizations'),
+/// `/repository/`: the viewer's repositories (their own namespace, their organizations', and
+/// repositories of others shared with them),
 /// filterable by namespace, with Create Repository and bulk delete ("type confirm"). Both
 /// changes are made by `repo-list.js` through `/api/v1/repository`.
 struct RepositoryListPage {
@@ -52,6 +53,12 @@ struct RepositoryListPage {
         var merged: [MetadataStore.RepositoryListing] = []
         for ns in scanned {
             merged += try await store.listRepositories(scope: .namespace(ns), userID: user.id, after: after, limit: Self.pageSize + 1)
+        }
+        if filter == nil {
+            // Plus what others shared with the viewer (a grant to them or to one of their teams).
+            let shared = try await store.listRepositories(scope: .sharedWith, userID: user.id, after: after, limit: Self.pageSize + 1)
+            let seen = Set(merged.map(\.repository.id))
+            merged += shared.filter { !seen.contains($0.repository.id) }
         }
         merged.sort { $0.repository.path.description < $1.repository.path.description }
         let shown = Array(merged.prefix(Self.pageSize))
