@@ -5,11 +5,16 @@ scheduling, crashes and retries are what's measured; test_builds.py covers real 
 - fairness and caps: 20 builds across 3 namespaces with a cap of 2 running per namespace
 - a worker killed with SIGKILL mid-build: the build is retried on another worker
 - the server killed mid-build and restarted: the queue and the running build resume
+- two replicas sharing one PostgreSQL queue
 """
 
+import os
 import sqlite3
 import subprocess
 import time
+import uuid
+
+import pytest
 
 from helpers import ADMIN_USER, REPO_ROOT, api, http_request
 
@@ -173,3 +178,44 @@ def test_server_killed_mid_build_queue_resumes(server, tmp_path):
     finally:
         worker.stop()
     assert sorted(r[6] for r in build_rows(srv)) == [1, 1], "nothing had to be retried"
+
+
+def test_two_replicas_share_one_postgres_queue(server, tmp_path):
+    """Two `slipway serve` replicas on one PostgreSQL database and one blob store: builds queued
+    through replica A are leased by a worker of replica B, the namespace cap holds across both,
+    and no build is leased twice."""
+    base = os.environ.get("SLIPWAY_TEST_POSTGRES_URL")
+    if not base:
+        pytest.skip("SLIPWAY_TEST_POSTGRES_URL is not set (scripts/test.sh starts a throwaway PostgreSQL)")
+    name = "slipway_e2e_" + uuid.uuid4().hex[:10]
+    subprocess.run(["psql", base, "-q", "-c", f"CREATE DATABASE {name}"], check=True, capture_output=True)
+    url = base.rsplit("/", 1)[0] + "/" + name
+    env = farm_env(SLIPWAY_DATABASE_DRIVER="postgres", SLIPWAY_DATABASE_POSTGRES_URL=url,
+                   SLIPWAY_STORAGE_PATH=str(tmp_path / "shared-storage"))
+    a = server(env=env)
+    b = server(env=env)
+    token = a.cli("admin", "create-token", "--user", ADMIN_USER).stdout.strip()
+    repos = make_repos(a, token, ADMIN_USER, 6)
+    worker_b = WorkerProcess(b, "worker-b", tmp_path, concurrency=3)
+    worker_a = None
+    try:
+        builds = [(repo, start_build(a, token, repo, 1.5)) for repo in repos]
+        wait_phase(b, token, builds[0][0], builds[0][1], ("building", "complete"))
+        worker_a = WorkerProcess(a, "worker-a", tmp_path, concurrency=3)
+        for repo, build_id in builds:
+            assert wait_phase(b, token, repo, build_id, FINAL, timeout=120)["phase"] == "complete"
+    finally:
+        worker_b.stop()
+        if worker_a:
+            worker_a.stop()
+    out = subprocess.run(["psql", url, "-At", "-F", ",", "-c",
+                          "SELECT uuid, started_at, finished_at, attempts, worker_id FROM builds"],
+                         check=True, capture_output=True, text=True).stdout
+    rows = [line.split(",") for line in out.strip().splitlines()]
+    assert len(rows) == 6, rows
+    assert all(r[3] == "1" for r in rows), f"a build was leased more than once: {rows}"
+    assert "worker-b" in {r[4] for r in rows}, "replica B's worker never got a build queued through replica A"
+    for r in rows:
+        start = int(r[1])
+        running = [o for o in rows if int(o[1]) <= start < int(o[2])]
+        assert len(running) <= 2, f"namespace cap exceeded across replicas: {running}"

@@ -7,6 +7,12 @@ import ServiceLifecycle
 /// The durable build queue: `BuildSchedulerState` decides, this actor persists each decision in
 /// the `builds` table and talks to workers. On start-up the state is rebuilt from unfinished
 /// rows, so a restart loses no build; a build a worker held gets one fresh heartbeat window.
+///
+/// On PostgreSQL several server replicas share one queue: every queue operation runs under a
+/// cluster-wide advisory lock and starts by reloading the scheduler state from the database
+/// (heartbeats included), so the caps, the one-build-per-repository rule and lease expiry are
+/// decided once for the whole cluster and no build is leased twice. On SQLite there is one
+/// process and the in-memory state is the truth between restarts.
 public actor BuildQueue {
     public enum EnqueueResult: Sendable { case accepted(BuildRecord), queueFull(limit: Int) }
     public enum CancelResult: Sendable, Equatable { case cancelled, signalledWorker, alreadyFinished, notFound }
@@ -18,6 +24,15 @@ public actor BuildQueue {
     private var waiters: [UUID: CheckedContinuation<Void, Never>] = [:]
     private var restored = false
 
+    /// Set on PostgreSQL: the queue is shared with other replicas.
+    private let sharedDatabase: PostgresMetadataDatabase?
+    /// One coordinated operation of this process at a time (so waiting for the cluster lock
+    /// never takes more than one pooled connection).
+    private var coordinating = false
+    private var coordinationWaiters: [CheckedContinuation<Void, Never>] = []
+    private var clusterLock: ClusterLock?
+    static let clusterLockKey: Int64 = 0x534C_4950_5741_5901  // "SLIPWAY" + 1
+
     private let events: BuildEvents
     private let metrics = BuildMetrics()
     /// Namespace id → name, for metric labels.
@@ -27,6 +42,7 @@ public actor BuildQueue {
         self.services = services
         self.events = BuildEvents(services: services, hooks: hooks)
         self.logger = services.logger
+        self.sharedDatabase = services.store.database as? PostgresMetadataDatabase
         let b = services.config.builds
         self.state = BuildSchedulerState(configuration: .init(
             maxConcurrentPerNamespace: b.maxConcurrentPerNamespace, maxQueuedPerNamespace: b.maxQueuedPerNamespace,
@@ -39,28 +55,75 @@ public actor BuildQueue {
     /// Rebuilds the scheduler from the database (idempotent; called lazily on first use).
     func restoreIfNeeded() async throws {
         guard !restored else { return }
+        try await reload(useStoredHeartbeats: false)
+        restored = true
+        if !state.persistedBuilds.isEmpty { logger.info("build queue restored", metadata: ["builds": "\(state.persistedBuilds.count)"]) }
+    }
+
+    /// Replaces the state with the database's unfinished builds. With stored heartbeats a
+    /// lease runs out a heartbeat timeout after the last one any replica recorded; without,
+    /// running builds get a fresh window (the restart of a single process).
+    private func reload(useStoredHeartbeats: Bool) async throws {
         var persisted: [BuildSchedulerState.PersistedBuild] = []
+        var leases: [String: String] = [:]
         for b in try await services.store.unfinishedBuilds() {
             let running: BuildSchedulerState.PersistedBuild.Running? = b.workerID.flatMap { worker in
-                b.startedAt.map { .init(workerID: worker, startedAt: .init(millisecondsSinceEpoch: $0),
-                                        stop: b.stopReason.flatMap(BuildSchedulerState.StopReason.init(rawValue:))) }
+                b.startedAt.map { started in
+                    .init(workerID: worker, startedAt: .init(millisecondsSinceEpoch: started),
+                          stop: b.stopReason.flatMap(BuildSchedulerState.StopReason.init(rawValue:)),
+                          lastHeartbeat: useStoredHeartbeats ? .init(millisecondsSinceEpoch: b.heartbeatAt ?? started) : nil)
+                }
             }
             persisted.append(.init(build: .init(id: b.uuid, namespace: String(b.namespaceID), repository: String(b.repositoryID)),
                                    enqueuedAt: .init(millisecondsSinceEpoch: b.queuedAt), attempts: b.attempts,
                                    notBefore: b.notBefore.map { .init(millisecondsSinceEpoch: $0) }, running: running))
-            if let lease = b.leaseID { leaseIDs[b.uuid] = lease }
+            if let lease = b.leaseID { leases[b.uuid] = lease }
         }
+        leaseIDs = leases
         state = BuildSchedulerState(configuration: state.configuration, restoring: persisted, now: Self.now())
-        restored = true
         await refreshMetrics()
-        if !persisted.isEmpty { logger.info("build queue restored", metadata: ["builds": "\(persisted.count)"]) }
+    }
+
+    /// Runs one queue operation: on a shared queue under the cluster lock with the state
+    /// reloaded first; otherwise on the in-memory state.
+    private func coordinated<T>(_ body: () async throws -> T) async throws -> T {
+        guard let shared = sharedDatabase else {
+            try await restoreIfNeeded()
+            return try await body()
+        }
+        if coordinating {
+            await withCheckedContinuation { coordinationWaiters.append($0) }
+        }
+        coordinating = true
+        do {
+            clusterLock = try await shared.acquireClusterLock(Self.clusterLockKey)
+            try await reload(useStoredHeartbeats: true)
+            let result = try await body()
+            await endCoordinated()
+            return result
+        } catch {
+            await endCoordinated()
+            throw error
+        }
+    }
+
+    private func endCoordinated() async {
+        if let lock = clusterLock {
+            clusterLock = nil
+            await lock.release()
+        }
+        // Hand over directly to the next waiter (which finds `coordinating` still set).
+        if coordinationWaiters.isEmpty { coordinating = false } else { coordinationWaiters.removeFirst().resume() }
     }
 
     // MARK: API side
 
     /// Queues a new build (the row is written here, after the namespace's queue cap is checked).
     public func enqueue(_ record: BuildRecord) async throws -> EnqueueResult {
-        try await restoreIfNeeded()
+        try await coordinated { try await enqueueNow(record) }
+    }
+
+    private func enqueueNow(_ record: BuildRecord) async throws -> EnqueueResult {
         let build = BuildSchedulerState.Build(id: record.uuid, namespace: String(record.namespaceID), repository: String(record.repositoryID))
         if state.queuedCount(namespace: build.namespace) >= state.configuration.maxQueuedPerNamespace {
             return .queueFull(limit: state.configuration.maxQueuedPerNamespace)
@@ -81,7 +144,10 @@ public actor BuildQueue {
     }
 
     public func cancel(uuid: String) async throws -> CancelResult {
-        try await restoreIfNeeded()
+        try await coordinated { try await cancelNow(uuid: uuid) }
+    }
+
+    private func cancelNow(uuid: String) async throws -> CancelResult {
         switch state.cancel(buildID: uuid) {
         case .removedFromQueue:
             try await finish(uuid, .cancelled)
@@ -101,35 +167,55 @@ public actor BuildQueue {
 
     /// Long-polls for work: returns a lease, or nil after `wait`.
     public func lease(workerID: String, wait: Duration) async throws -> (BuildRecord, leaseID: String, attempt: Int)? {
-        try await restoreIfNeeded()
         let deadline = ContinuousClock.now + wait
         while true {
-            try await applyTick(state.tick(now: Self.now()))
-            if case .leased(let lease) = state.lease(workerID: workerID, now: Self.now()) {
-                let leaseID = UUID().uuidString.lowercased()
-                leaseIDs[lease.build.id] = leaseID
-                try await services.store.updateBuildQueueState(
-                    uuid: lease.build.id, phase: .buildScheduled, attempts: lease.attempt, notBefore: nil, workerID: workerID,
-                    leaseID: leaseID, startedAt: lease.startedAt.millisecondsSinceEpoch, stopReason: nil)
-                guard let record = try await services.store.build(uuid: lease.build.id) else { continue }
-                metrics.started(queuedAt: record.queuedAt, now: Clock.nowMillis())
-                await refreshMetrics()
-                try await events.emit("build_start", record)
-                return (record, leaseID, lease.attempt)
-            }
+            if let leased = try await coordinated({ try await leaseNow(workerID: workerID) }) { return leased }
             let remaining = deadline - ContinuousClock.now
             if remaining <= .zero { return nil }
+            // Enqueues in this process wake the wait; on a shared queue, other replicas' builds
+            // are seen at the next poll (at most a second later).
             await sleepOrWake(min(remaining, .seconds(1)))
         }
     }
 
-    public func validLease(uuid: String, leaseID: String) -> Bool { leaseIDs[uuid] == leaseID }
+    private func leaseNow(workerID: String) async throws -> (BuildRecord, leaseID: String, attempt: Int)? {
+        try await applyTick(state.tick(now: Self.now()))
+        while case .leased(let lease) = state.lease(workerID: workerID, now: Self.now()) {
+            let leaseID = UUID().uuidString.lowercased()
+            leaseIDs[lease.build.id] = leaseID
+            try await services.store.updateBuildQueueState(
+                uuid: lease.build.id, phase: .buildScheduled, attempts: lease.attempt, notBefore: nil, workerID: workerID,
+                leaseID: leaseID, startedAt: lease.startedAt.millisecondsSinceEpoch, stopReason: nil,
+                heartbeatAt: lease.startedAt.millisecondsSinceEpoch)
+            guard let record = try await services.store.build(uuid: lease.build.id) else { continue }
+            metrics.started(queuedAt: record.queuedAt, now: Clock.nowMillis())
+            await refreshMetrics()
+            try await events.emit("build_start", record)
+            return (record, leaseID, lease.attempt)
+        }
+        return nil
+    }
+
+    /// Whether `leaseID` is the build's current lease (the database's word on a shared queue).
+    public func validLease(uuid: String, leaseID: String) async -> Bool {
+        if sharedDatabase != nil {
+            return (try? await services.store.buildLeaseID(uuid: uuid)) == leaseID
+        }
+        return leaseIDs[uuid] == leaseID
+    }
 
     public func heartbeat(uuid: String, leaseID: String, workerID: String) async throws -> HeartbeatResponse? {
-        try await restoreIfNeeded()
-        guard validLease(uuid: uuid, leaseID: leaseID) else { return nil }
+        try await coordinated { try await heartbeatNow(uuid: uuid, leaseID: leaseID, workerID: workerID) }
+    }
+
+    private func heartbeatNow(uuid: String, leaseID: String, workerID: String) async throws -> HeartbeatResponse? {
+        guard leaseIDs[uuid] == leaseID else { return nil }
         metrics.heartbeat(worker: workerID)
-        switch state.heartbeat(buildID: uuid, workerID: workerID, now: Self.now()) {
+        let answer = state.heartbeat(buildID: uuid, workerID: workerID, now: Self.now())
+        if sharedDatabase != nil, answer != .unknownLease {
+            try await services.store.recordBuildHeartbeat(uuid: uuid, at: Clock.nowMillis())
+        }
+        switch answer {
         case .ok: return HeartbeatResponse(stop: nil)
         case .stop(let reason): return HeartbeatResponse(stop: reason == .cancelled ? "cancelled" : "timed out")
         case .unknownLease: return nil
@@ -137,8 +223,11 @@ public actor BuildQueue {
     }
 
     public func complete(uuid: String, leaseID: String, workerID: String, completion: Completion) async throws -> Bool {
-        try await restoreIfNeeded()
-        guard validLease(uuid: uuid, leaseID: leaseID) else { return false }
+        try await coordinated { try await completeNow(uuid: uuid, leaseID: leaseID, workerID: workerID, completion: completion) }
+    }
+
+    private func completeNow(uuid: String, leaseID: String, workerID: String, completion: Completion) async throws -> Bool {
+        guard leaseIDs[uuid] == leaseID else { return false }
         let result: BuildSchedulerState.WorkerResult
         switch completion.outcome {
         case .complete: result = .succeeded
@@ -164,8 +253,7 @@ public actor BuildQueue {
 
     /// Lease checks, retries and timeouts; called by the queue's service loop.
     public func tick() async throws {
-        try await restoreIfNeeded()
-        try await applyTick(state.tick(now: Self.now()))
+        try await coordinated { try await applyTick(state.tick(now: Self.now())) }
     }
 
     public var nextWakeUp: Int64? { state.nextWakeUp?.millisecondsSinceEpoch }

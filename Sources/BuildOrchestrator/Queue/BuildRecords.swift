@@ -38,7 +38,8 @@ public struct BuildRecord: Sendable, Equatable {
     public var queuedAt: Int64
     public var finishedAt: Int64?
     public var logCount: Int
-
+    /// The last heartbeat of the worker holding the build (shared PostgreSQL queues).
+    public var heartbeatAt: Int64? = nil
 }
 
 extension BuildRecord {
@@ -60,7 +61,7 @@ extension MetadataStore {
     static let buildColumns = """
         id, uuid, repository_id, namespace_id, phase, display_name, manual_user_id, source_kind, file_id, archive_url, git_url,
         commit_sha, subdirectory, dockerfile_path, context, tags, pull_robot_id, trigger_id, trigger_metadata, error_message, manifest_digests, attempts,
-        not_before, worker_id, lease_id, started_at, stop_reason, push_token_uuid, queued_at, finished_at, log_count
+        not_before, worker_id, lease_id, started_at, stop_reason, push_token_uuid, queued_at, finished_at, log_count, heartbeat_at
         """
 
     static func build(from row: any SQLRow) throws -> BuildRecord {
@@ -83,7 +84,8 @@ extension MetadataStore {
             workerID: try row.decode(column: "worker_id", as: String?.self), leaseID: try row.decode(column: "lease_id", as: String?.self),
             startedAt: try row.decode(column: "started_at", as: Int64?.self), stopReason: try row.decode(column: "stop_reason", as: String?.self),
             pushTokenUUID: try row.decode(column: "push_token_uuid", as: String?.self), queuedAt: try row.decode(column: "queued_at", as: Int64.self),
-            finishedAt: try row.decode(column: "finished_at", as: Int64?.self), logCount: try row.decode(column: "log_count", as: Int.self))
+            finishedAt: try row.decode(column: "finished_at", as: Int64?.self), logCount: try row.decode(column: "log_count", as: Int.self),
+            heartbeatAt: try row.decode(column: "heartbeat_at", as: Int64?.self))
     }
 
     public func insertBuild(_ b: BuildRecord) async throws -> BuildRecord {
@@ -132,14 +134,31 @@ extension MetadataStore {
     }
 
     /// Writes the fields that change while a build moves through the queue.
+    /// `heartbeatAt` is set when a lease starts; otherwise the stored heartbeat stays.
     public func updateBuildQueueState(uuid: String, phase: BuildPhase, attempts: Int, notBefore: Int64?, workerID: String?, leaseID: String?,
-                                      startedAt: Int64?, stopReason: String?) async throws {
+                                      startedAt: Int64?, stopReason: String?, heartbeatAt: Int64? = nil) async throws {
         try await database.transaction { db in
             try await db.raw("""
                 UPDATE builds SET phase = \(bind: phase.rawValue), attempts = \(bind: attempts), not_before = \(bind: notBefore),
-                  worker_id = \(bind: workerID), lease_id = \(bind: leaseID), started_at = \(bind: startedAt), stop_reason = \(bind: stopReason)
+                  worker_id = \(bind: workerID), lease_id = \(bind: leaseID), started_at = \(bind: startedAt), stop_reason = \(bind: stopReason),
+                  heartbeat_at = COALESCE(\(bind: heartbeatAt), heartbeat_at)
                 WHERE uuid = \(bind: uuid) AND finished_at IS NULL
                 """).run()
+        }
+    }
+
+    /// Records a worker's heartbeat, for replicas that share the queue.
+    func recordBuildHeartbeat(uuid: String, at millis: Int64) async throws {
+        try await database.transaction { db in
+            try await db.raw("UPDATE builds SET heartbeat_at = \(bind: millis) WHERE uuid = \(bind: uuid) AND finished_at IS NULL").run()
+        }
+    }
+
+    /// The lease id a build holds now, as the database has it.
+    func buildLeaseID(uuid: String) async throws -> String? {
+        try await database.read { db in
+            try await db.raw("SELECT lease_id FROM builds WHERE uuid = \(bind: uuid) AND finished_at IS NULL").first()?
+                .decode(column: "lease_id", as: String?.self)
         }
     }
 

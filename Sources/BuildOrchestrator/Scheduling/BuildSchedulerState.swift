@@ -330,11 +330,16 @@ extension BuildSchedulerState {
             public var workerID: WorkerID
             public var startedAt: Instant
             public var stop: StopReason?
+            /// The worker's last heartbeat as stored. nil: a fresh window from `now` (a restart
+            /// of the only process); set: the lease runs out a heartbeat timeout after it
+            /// (replicas reloading a shared queue must agree on when a worker is gone).
+            public var lastHeartbeat: Instant?
 
-            public init(workerID: WorkerID, startedAt: Instant, stop: StopReason? = nil) {
+            public init(workerID: WorkerID, startedAt: Instant, stop: StopReason? = nil, lastHeartbeat: Instant? = nil) {
                 self.workerID = workerID
                 self.startedAt = startedAt
                 self.stop = stop
+                self.lastHeartbeat = lastHeartbeat
             }
         }
 
@@ -365,7 +370,7 @@ extension BuildSchedulerState {
                 running[row.build.id] = Lease(
                     build: row.build, workerID: run.workerID, attempt: max(row.attempts, 1),
                     enqueuedAt: row.enqueuedAt, startedAt: run.startedAt,
-                    leaseDeadline: now + configuration.heartbeatTimeout,
+                    leaseDeadline: (run.lastHeartbeat ?? now) + configuration.heartbeatTimeout,
                     hardDeadline: run.startedAt + configuration.buildTimeout,
                     stop: run.stop, sequence: sequence)
             } else {

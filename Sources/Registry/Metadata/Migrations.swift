@@ -426,6 +426,10 @@ public enum Migrations {
                 """,
             ]
         },
+        // Replicas sharing one PostgreSQL queue judge a worker's liveness from the database.
+        Migration(version: 24, name: "build heartbeats") { f in
+            ["ALTER TABLE builds ADD COLUMN heartbeat_at \(f.bigint)"]
+        },
     ]
 
     public static var latestVersion: Int { all.map(\.version).max() ?? 0 }

@@ -64,3 +64,61 @@ public final class PostgresMetadataDatabase: MetadataDatabase {
         _ = await runTask.value
     }
 }
+
+/// A cluster-wide lock held by one transaction (`pg_advisory_xact_lock`) on its own pooled
+/// connection until `release()`. Replicas sharing the database serialize on it (the build
+/// queue's scheduling decisions). Always call `release()`: the connection is held until then.
+public final class ClusterLock: Sendable {
+    private let releaseSignal: AsyncStream<Void>.Continuation
+    private let task: Task<Void, Never>
+
+    init(releaseSignal: AsyncStream<Void>.Continuation, task: Task<Void, Never>) {
+        self.releaseSignal = releaseSignal
+        self.task = task
+    }
+
+    public func release() async {
+        releaseSignal.finish()
+        await task.value
+    }
+}
+
+extension PostgresMetadataDatabase {
+    /// Waits for the advisory lock `key` and returns it held.
+    public func acquireClusterLock(_ key: Int64) async throws -> ClusterLock {
+        let (acquired, acquiredSignal) = AsyncStream<Result<Void, any Error>>.makeStream()
+        let (released, releaseSignal) = AsyncStream<Void>.makeStream()
+        let client = self.client
+        let task = Task {
+            do {
+                try await client.withConnection { conn in
+                    let db = conn.sql(queryLogLevel: .trace)
+                    try await db.raw("BEGIN").run()
+                    do {
+                        try await db.raw("SELECT pg_advisory_xact_lock(\(bind: key))").run()
+                    } catch {
+                        try? await db.raw("ROLLBACK").run()
+                        throw error
+                    }
+                    acquiredSignal.yield(.success(()))
+                    for await _ in released {}
+                    // Ending the transaction releases the lock.
+                    try? await db.raw("COMMIT").run()
+                }
+            } catch {
+                acquiredSignal.yield(.failure(error))
+            }
+            acquiredSignal.finish()
+        }
+        var iterator = acquired.makeAsyncIterator()
+        guard let outcome = await iterator.next() else { throw CancellationError() }
+        let lock = ClusterLock(releaseSignal: releaseSignal, task: task)
+        do {
+            try outcome.get()
+        } catch {
+            await lock.release()
+            throw error
+        }
+        return lock
+    }
+}
