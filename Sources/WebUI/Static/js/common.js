@@ -122,7 +122,54 @@ const Slipway = (() => {
     window.location.reload();
   }
 
-  return { api, errorText, showError, toast, repoPath, encodePath, openDialog, copyText, localInputToSeconds, formatLocal, localizeTimes, reloadSoon };
+  /** Replaces `list`'s content with a muted "nothing here" line. */
+  function showEmpty(list, text) {
+    list.textContent = "";
+    const p = document.createElement("p");
+    p.className = "muted";
+    p.textContent = text;
+    list.appendChild(p);
+  }
+
+  /** Puts a scrollable table with these column headers into `list`; returns its tbody. */
+  function tableIn(list, id, headers) {
+    list.textContent = "";
+    const wrap = document.createElement("div");
+    wrap.className = "table-wrap";
+    const table = document.createElement("table");
+    table.id = id;
+    const head = table.createTHead().insertRow();
+    for (const h of headers) {
+      const th = document.createElement("th");
+      if (h === "") { const sr = document.createElement("span"); sr.className = "sr-only"; sr.textContent = "Actions"; th.appendChild(sr); }
+      else th.textContent = h;
+      head.appendChild(th);
+    }
+    const body = document.createElement("tbody");
+    table.appendChild(body);
+    wrap.appendChild(table);
+    list.appendChild(wrap);
+    return body;
+  }
+
+  /** A cell of buttons, one per [label, handler]; each carries `data-action` and `className`. */
+  function actionCell(buttons, className) {
+    const td = document.createElement("td");
+    td.className = "actions";
+    for (const [label, handler] of buttons) {
+      const b = document.createElement("button");
+      b.type = "button";
+      b.textContent = label;
+      b.className = className;
+      b.dataset.action = label;
+      b.addEventListener("click", handler);
+      td.append(b, document.createTextNode(" "));
+    }
+    return td;
+  }
+
+  return { api, errorText, showError, toast, repoPath, encodePath, openDialog, copyText, localInputToSeconds, formatLocal, localizeTimes, reloadSoon,
+           showEmpty, tableIn, actionCell };
 })();
 
 document.addEventListener("DOMContentLoaded", () => {

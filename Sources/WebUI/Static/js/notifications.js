@@ -15,21 +15,9 @@ document.addEventListener("DOMContentLoaded", async () => {
     if (!result.ok) return;
     panel.hidden = false;
     const list = byId("notifications-list");
-    list.textContent = "";
     const items = result.data.notifications || [];
-    if (items.length === 0) {
-      const p = document.createElement("p");
-      p.className = "muted";
-      p.textContent = "No notifications.";
-      list.appendChild(p);
-      return;
-    }
-    const wrap = document.createElement("div");
-    wrap.className = "table-wrap";
-    const table = document.createElement("table");
-    table.id = "notifications-table";
-    table.innerHTML = "<thead><tr><th>Title</th><th>Event</th><th>Notification</th><th>Status</th><th><span class='sr-only'>Actions</span></th></tr></thead>";
-    const body = document.createElement("tbody");
+    if (items.length === 0) { Slipway.showEmpty(list, "No notifications."); return; }
+    const body = Slipway.tableIn(list, "notifications-table", ["Title", "Event", "Notification", "Status", ""]);
     for (const n of items) {
       const tr = document.createElement("tr");
       tr.dataset.notification = n.uuid;
@@ -38,24 +26,11 @@ document.addEventListener("DOMContentLoaded", async () => {
         n.paused ? `paused after ${n.number_of_failures} failures` : n.number_of_failures ? `${n.number_of_failures} failures` : n.unsupported ? n.unsupported_reason : "active"];
       for (const text of cells) { const td = document.createElement("td"); td.textContent = text; tr.appendChild(td); }
       if (n.last_error) tr.title = n.last_error;
-      const actions = document.createElement("td");
-      actions.className = "actions";
-      for (const [label, handler] of [["Test Notification", () => test(n)], ["Reset failures", () => reset(n)], ["Delete", () => remove(n)]]) {
-        if (label === "Reset failures" && !n.number_of_failures) continue;
-        const b = document.createElement("button");
-        b.type = "button";
-        b.textContent = label;
-        b.className = "notification-action";
-        b.dataset.action = label;
-        b.addEventListener("click", handler);
-        actions.append(b, document.createTextNode(" "));
-      }
-      tr.appendChild(actions);
+      const buttons = [["Test Notification", () => test(n)], ["Reset failures", () => reset(n)], ["Delete", () => remove(n)]]
+        .filter(([label]) => label !== "Reset failures" || n.number_of_failures);
+      tr.appendChild(Slipway.actionCell(buttons, "notification-action"));
       body.appendChild(tr);
     }
-    table.appendChild(body);
-    wrap.appendChild(table);
-    list.appendChild(wrap);
   }
 
   async function test(n) {

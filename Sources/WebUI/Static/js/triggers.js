@@ -24,20 +24,8 @@ document.addEventListener("DOMContentLoaded", async () => {
 
   function render() {
     const list = byId("triggers-list");
-    list.textContent = "";
-    if (triggers.length === 0) {
-      const p = document.createElement("p");
-      p.className = "muted";
-      p.textContent = "No build triggers.";
-      list.appendChild(p);
-      return;
-    }
-    const wrap = document.createElement("div");
-    wrap.className = "table-wrap";
-    const table = document.createElement("table");
-    table.id = "triggers-table";
-    table.innerHTML = "<thead><tr><th>Trigger</th><th>Source</th><th>State</th><th><span class='sr-only'>Actions</span></th></tr></thead>";
-    const body = document.createElement("tbody");
+    if (triggers.length === 0) { Slipway.showEmpty(list, "No build triggers."); return; }
+    const body = Slipway.tableIn(list, "triggers-table", ["Trigger", "Source", "State", ""]);
     for (const t of triggers) {
       const tr = document.createElement("tr");
       tr.dataset.trigger = t.id;
@@ -48,8 +36,6 @@ document.addEventListener("DOMContentLoaded", async () => {
       source.textContent = t.build_source || "(setup not finished)";
       const state = document.createElement("td");
       state.textContent = !t.is_active ? "inactive" : t.enabled ? "enabled" : `disabled${t.disabled_reason ? " (" + t.disabled_reason.replace(/_/g, " ") + ")" : ""}`;
-      const actions = document.createElement("td");
-      actions.className = "actions";
       const buttons = [];
       if (t.is_active) {
         buttons.push(["View Credentials", () => showCredentials(t)]);
@@ -57,22 +43,9 @@ document.addEventListener("DOMContentLoaded", async () => {
         buttons.push([t.enabled ? "Disable Trigger" : "Enable Trigger", () => toggle(t)]);
       }
       buttons.push(["Delete Trigger", () => remove(t)]);
-      for (const [label, handler] of buttons) {
-        const b = document.createElement("button");
-        b.type = "button";
-        b.textContent = label;
-        b.className = "trigger-action";
-        b.dataset.action = label;
-        b.addEventListener("click", handler);
-        actions.appendChild(b);
-        actions.appendChild(document.createTextNode(" "));
-      }
-      tr.append(name, source, state, actions);
+      tr.append(name, source, state, Slipway.actionCell(buttons, "trigger-action"));
       body.appendChild(tr);
     }
-    table.appendChild(body);
-    wrap.appendChild(table);
-    list.appendChild(wrap);
   }
 
   function showCredentials(t) {
