@@ -52,7 +52,7 @@ public struct FilesystemBlobStorage: BlobStorageDriver {
 
     public func read(_ digest: Digest, range: Range<Int64>, into sink: (ByteBuffer) async throws -> Void) async throws {
         try await fs.withFileHandle(forReadingAt: blobPath(digest)) { handle in
-            for try await chunk in handle.readChunks(in: range, chunkLength: .kibibytes(256)) {
+            for try await chunk in handle.readChunks(in: range, chunkLength: .mebibytes(1)) {
                 try await sink(chunk)
             }
         }
