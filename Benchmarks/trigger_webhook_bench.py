@@ -2,8 +2,8 @@
 """Trigger webhook benchmark: webhook-to-queued latency under N concurrent webhook POSTs.
 
 Starts its own `slipway serve` (no in-process workers; queue cap raised), creates a repository
-and an activated custom-git trigger, then fires N webhooks (default 200) at once from N
-threads, each for a distinct commit. Reports p50/p99 of the webhook's response time (the
+and an activated custom-git trigger, then fires N webhooks (default 200) at once over N
+connections opened beforehand (one asyncio loop writes every request), each for a distinct commit. Reports p50/p99 of the webhook's response time (the
 response comes after the build row is written and queued), and checks every accepted webhook
 queued exactly one build.
 
@@ -12,6 +12,7 @@ Target (issue #6): p99 under 100 ms on this machine, every accepted webhook queu
 Usage: trigger_webhook_bench.py --bin path/to/slipway [--webhooks 200]
 """
 import argparse
+import asyncio
 import base64
 import http.client
 import json
@@ -21,7 +22,6 @@ import socket
 import statistics
 import subprocess
 import tempfile
-import threading
 import time
 
 
@@ -78,31 +78,37 @@ def main():
         secret = url.split("$token:", 1)[1].split("@", 1)[0]
         auth = "Basic " + base64.b64encode(f"$token:{secret}".encode()).decode()
         results = [None] * a.webhooks
-        barrier = threading.Barrier(1 if a.sequential else a.webhooks)
 
-        def fire(i):
+        def payload(i):
             sha = f"{i + 1:040x}"
             body = json.dumps({"commit": sha, "ref": "refs/heads/main", "default_branch": "main",
-                               "commit_info": {"url": "u", "message": f"commit {i}" + os.environ.get("BENCH_SUFFIX", ""), "date": "2026-11-29T00:00:00Z"}}).encode()
-            c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-            c.connect()
-            barrier.wait()
-            t0 = time.perf_counter()
-            c.request("POST", f"/webhooks/push/trigger/{uuid}", body=body,
-                      headers={"Authorization": auth, "Content-Type": "application/json"})
-            r = c.getresponse()
-            d = r.read()
-            results[i] = (r.status, time.perf_counter() - t0, json.loads(d))
-            c.close()
+                               "commit_info": {"url": "u", "message": f"commit {i}" + os.environ.get("BENCH_SUFFIX", ""),
+                                               "date": "2026-11-29T00:00:00Z"}}).encode()
+            head = (f"POST /webhooks/push/trigger/{uuid} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: {auth}\r\n"
+                    f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n")
+            return head.encode() + body
 
-        threads = [threading.Thread(target=fire, args=(i,)) for i in range(a.webhooks)]
-        start = time.perf_counter()
-        for t in threads:
-            t.start()
+        async def one(i, reader, writer):
+            t0 = time.perf_counter()
+            writer.write(payload(i))
+            raw = await reader.read()  # Connection: close, so EOF ends the response
+            elapsed = time.perf_counter() - t0
+            writer.close()
+            head, _, body = raw.partition(b"\r\n\r\n")
+            results[i] = (int(head.split(b" ", 2)[1]), elapsed, json.loads(body))
+
+        async def burst():
+            # All connections are open before the first request is sent, and one event loop sends
+            # every request: the measured time is the server's, not thread start-up or the GIL's.
+            conns = [await asyncio.open_connection("127.0.0.1", port) for _ in range(a.webhooks)]
             if a.sequential:
-                t.join()
-        for t in threads:
-            t.join()
+                for i, (r, w) in enumerate(conns):
+                    await one(i, r, w)
+            else:
+                await asyncio.gather(*(one(i, r, w) for i, (r, w) in enumerate(conns)))
+
+        start = time.perf_counter()
+        asyncio.run(burst())
         wall = time.perf_counter() - start
         bad = [r for r in results if not (r[0] == 200 and r[2].get("status") == "queued")]
         print("failures:", bad[:3])

@@ -13,6 +13,7 @@ public struct TriggersModule: SlipwayModule {
     let builder: TriggerBuilder
     let views: TriggerViews
     let lifecycle: TriggerLifecycle
+    let activityLog: TriggerActivityLog
 
     public init(services: RegistryServices, buildFarm: BuildFarmModule) {
         self.services = services
@@ -20,6 +21,7 @@ public struct TriggersModule: SlipwayModule {
         self.builder = TriggerBuilder(services: services, queue: buildFarm.queue)
         self.views = TriggerViews(services: services)
         self.lifecycle = TriggerLifecycle(store: services.store)
+        self.activityLog = TriggerActivityLog(store: services.store)
         let store = services.store
         let box = services.secretBox
         let views = self.views
@@ -39,10 +41,10 @@ public struct TriggersModule: SlipwayModule {
     }
 
     public func registerAPI(_ api: APIRoutes) {
-        TriggersAPI(services: services, builder: builder, views: views, lifecycle: lifecycle).register(api)
+        TriggersAPI(services: services, builder: builder, views: views, lifecycle: lifecycle, activityLog: activityLog).register(api)
     }
 
     public func registerRoutes(_ router: Router<SlipwayRequestContext>) {
-        WebhookEndpoint(services: services, builder: builder, views: views, lifecycle: lifecycle).register(router)
+        WebhookEndpoint(services: services, builder: builder, views: views, lifecycle: lifecycle, activityLog: activityLog).register(router)
     }
 }

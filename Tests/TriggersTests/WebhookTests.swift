@@ -183,6 +183,48 @@ struct WebhookTests {
         }
     }
 
+    /// A burst of webhooks is written in group commits: each accepted webhook gets exactly one
+    /// build, one `build_queued` event naming the trigger and one activity entry, and the
+    /// namespace's queue cap holds across the builds of one batch.
+    @Test(arguments: TestBackend.available)
+    func concurrentWebhooksQueueExactlyOnceWithinTheCap(backend: TestBackend) async throws {
+        try await H.run(backend, configure: { $0.builds.maxQueuedPerNamespace = 20 }) { h in
+            let (uuid, secret) = try await h.activated(config: ["tag_templates": ["${commit_info.short_sha}"]])
+            // (status, commit, status field, build id) of each webhook.
+            let answers = try await withThrowingTaskGroup(of: (Int, String, String?, String?).self) { group in
+                for i in 0..<30 {
+                    let sha = String(format: "%040x", i + 1)
+                    let body = #"{"commit": "\#(sha)", "ref": "refs/heads/main", "default_branch": "main"}"#
+                    group.addTask {
+                        let (status, answer) = try await h.webhook(uuid, secret: secret, body)
+                        return (status, sha, answer["status"] as? String, answer["build_id"] as? String)
+                    }
+                }
+                var all: [(Int, String, String?, String?)] = []
+                for try await answer in group { all.append(answer) }
+                return all
+            }
+            let queued = answers.filter { $0.0 == 200 && $0.2 == "queued" }
+            #expect(queued.count == 20, "\(answers.map { ($0.0, $0.2) })")
+            #expect(answers.filter { $0.0 == 429 }.count == 10)
+            let builds = try await h.builds()
+            #expect(builds.count == 20)
+            #expect(Set(builds.map(\.uuid)) == Set(queued.compactMap(\.3)))
+            for (_, sha, _, buildID) in queued {
+                #expect(builds.first { $0.uuid == buildID }?.commitSHA == sha)
+            }
+            let events = try await h.registry.services.store.events(kind: "build_queued", repositoryID: h.repo.id)
+            #expect(events.count == 20)
+            #expect(events.allSatisfy { $0.payload["trigger_id"] == .string(uuid) })
+            #expect(Set(events.compactMap { $0.payload["build_id"]?.stringValue }) == Set(builds.map(\.uuid)))
+            let (_, listed) = try await h.api(.get, "\(H.base)/\(uuid)/activity?limit=50")
+            let activity = (listed["activity"] as? [[String: Any]]) ?? []
+            #expect(activity.count == 30)
+            #expect(activity.filter { $0["outcome"] as? String == "queued" }.count == 20)
+            #expect(activity.filter { ($0["reason"] as? String)?.contains("queue is full") == true }.count == 10)
+        }
+    }
+
     @Test func triggerUUIDFromPaths() {
         #expect(WebhookEndpoint.triggerUUID(path: "/webhooks/push/trigger/abc") == "abc")
         #expect(WebhookEndpoint.triggerUUID(path: "/webhooks/push/acme/app/trigger/abc") == "abc")

@@ -17,7 +17,7 @@ struct BuildEvents: Sendable {
         return "http://\(services.config.server.host):\(services.config.server.port)"
     }
 
-    func payload(_ b: BuildRecord, repository repo: Repository) async -> [String: EventValue] {
+    func payload(_ b: BuildRecord, repository repo: Repository, triggerUUID: String? = nil) async -> [String: EventValue] {
         let base = baseURL()
         let host = base.replacingOccurrences(of: "https://", with: "").replacingOccurrences(of: "http://", with: "")
         var p: [String: EventValue] = [
@@ -33,7 +33,9 @@ struct BuildEvents: Sendable {
             if let kind = meta["trigger_kind"]?.stringValue { p["trigger_kind"] = .string(kind) }
         }
         // Quay's trigger_id is the trigger's uuid.
-        if let trigger = b.triggerID, let summary = try? await hooks.triggerSummary?(trigger), let uuid = summary["id"] {
+        if let triggerUUID {
+            p["trigger_id"] = .string(triggerUUID)
+        } else if let trigger = b.triggerID, let summary = try? await hooks.triggerSummary?(trigger), let uuid = summary["id"] {
             p["trigger_id"] = uuid
         }
         return p
@@ -46,10 +48,15 @@ struct BuildEvents: Sendable {
         let payload: [String: EventValue]
     }
 
-    /// The event for `b`; `finalError`/`finalDigests` describe an outcome not stored yet.
-    func prepare(_ kind: String, _ b: BuildRecord, finalError: String? = nil, finalDigests: [String: String]? = nil) async throws -> Prepared? {
-        guard let repo = try await services.store.repositoryByID(b.repositoryID) else { return nil }
-        var p = await payload(b, repository: repo)
+    /// The event for `b`; `finalError`/`finalDigests` describe an outcome not stored yet. A
+    /// caller that already holds the repository (and the trigger's uuid) passes them, so
+    /// preparing reads nothing.
+    func prepare(_ kind: String, _ b: BuildRecord, repository known: Repository? = nil, triggerUUID: String? = nil,
+                 finalError: String? = nil, finalDigests: [String: String]? = nil) async throws -> Prepared? {
+        let repository: Repository?
+        if let known, known.id == b.repositoryID { repository = known } else { repository = try await services.store.repositoryByID(b.repositoryID) }
+        guard let repo = repository else { return nil }
+        var p = await payload(b, repository: repo, triggerUUID: triggerUUID)
         if kind == "build_failure" { p["error_message"] = .string(finalError ?? b.errorMessage ?? "the build failed") }
         if kind == "build_success" {
             // As the guide shows them: pullable references, `host/ns/repo@sha256:...`.

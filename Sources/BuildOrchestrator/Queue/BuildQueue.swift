@@ -34,6 +34,7 @@ public actor BuildQueue {
     static let clusterLockKey: Int64 = 0x534C_4950_5741_5901  // "SLIPWAY" + 1
 
     private let events: BuildEvents
+    private let enqueueBatches = GroupCommit<PendingEnqueue, EnqueueResult>()
     private let metrics = BuildMetrics()
     /// Namespace id → name, for metric labels.
     private var namespaceNames: [String: String] = [:]
@@ -119,28 +120,55 @@ public actor BuildQueue {
     // MARK: API side
 
     /// Queues a new build (the row is written here, after the namespace's queue cap is checked).
-    public func enqueue(_ record: BuildRecord) async throws -> EnqueueResult {
-        try await coordinated { try await enqueueNow(record) }
+    /// Queues a build. `repository` and `triggerUUID`, when the caller has them, spare the
+    /// reads that building the `build_queued` event would otherwise do. Builds queued while
+    /// an earlier insert is in flight are written together (`GroupCommit`), so a burst of
+    /// webhooks costs one transaction per batch instead of one per build.
+    public nonisolated func enqueue(_ record: BuildRecord, repository: Repository? = nil, triggerUUID: String? = nil) async throws -> EnqueueResult {
+        // The event is prepared outside the actor: it only reads.
+        let event = try await events.prepare("build_queued", record, repository: repository, triggerUUID: triggerUUID)
+        return try await enqueueBatches.submit(PendingEnqueue(record: record, event: event)) { batch in
+            try await self.enqueueBatch(batch)
+        }
     }
 
-    private func enqueueNow(_ record: BuildRecord) async throws -> EnqueueResult {
-        let build = BuildSchedulerState.Build(id: record.uuid, namespace: String(record.namespaceID), repository: String(record.repositoryID))
-        if state.queuedCount(namespace: build.namespace) >= state.configuration.maxQueuedPerNamespace {
-            return .queueFull(limit: state.configuration.maxQueuedPerNamespace)
+    struct PendingEnqueue: Sendable {
+        let record: BuildRecord
+        let event: BuildEvents.Prepared?
+    }
+
+    private func enqueueBatch(_ batch: [PendingEnqueue]) async throws -> [EnqueueResult] {
+        try await coordinated { try await enqueueBatchNow(batch) }
+    }
+
+    private func enqueueBatchNow(_ batch: [PendingEnqueue]) async throws -> [EnqueueResult] {
+        let limit = state.configuration.maxQueuedPerNamespace
+        var results = [EnqueueResult](repeating: .queueFull(limit: limit), count: batch.count)
+        var admitted: [Int] = []
+        var admittedPerNamespace: [String: Int] = [:]
+        for (i, pending) in batch.enumerated() {
+            let namespace = String(pending.record.namespaceID)
+            guard state.queuedCount(namespace: namespace) + admittedPerNamespace[namespace, default: 0] < limit else { continue }
+            admittedPerNamespace[namespace, default: 0] += 1
+            admitted.append(i)
         }
-        // The build_queued event commits with the row: no queued build without its event.
-        let stored = try await services.store.insertBuild(record, event: try await events.prepare("build_queued", record))
-        switch state.enqueue(build, now: Self.now()) {
-        case .accepted:
-            wakeWorkers()
-            await refreshMetrics()
-            return .accepted(stored)
-        case .rejected(.queueFull(let limit)):
-            try await services.store.finishBuild(uuid: record.uuid, phase: .error, error: "queue full", manifestDigests: [:])
-            return .queueFull(limit: limit)
-        case .rejected(.duplicate):
-            return .accepted(stored)
+        guard !admitted.isEmpty else { return results }
+        // The build_queued events commit with the rows: no queued build without its event.
+        let stored = try await services.store.insertBuilds(admitted.map { (batch[$0].record, batch[$0].event) })
+        for (row, i) in zip(stored, admitted) {
+            let record = batch[i].record
+            let build = BuildSchedulerState.Build(id: record.uuid, namespace: String(record.namespaceID), repository: String(record.repositoryID))
+            switch state.enqueue(build, now: Self.now()) {
+            case .accepted, .rejected(.duplicate):
+                results[i] = .accepted(row)
+            case .rejected(.queueFull(let limit)):
+                try await services.store.finishBuild(uuid: record.uuid, phase: .error, error: "queue full", manifestDigests: [:])
+                results[i] = .queueFull(limit: limit)
+            }
         }
+        wakeWorkers()
+        await refreshMetrics()
+        return results
     }
 
     public func cancel(uuid: String) async throws -> CancelResult {

@@ -94,21 +94,42 @@ extension MetadataStore {
 
     /// Inserts the build and, in the same transaction, its `build_queued` event.
     func insertBuild(_ b: BuildRecord, event: BuildEvents.Prepared?) async throws -> BuildRecord {
-        let tags = String(decoding: try JSONEncoder().encode(b.tags), as: UTF8.self)
-        return try await database.transaction { db in
-            let row = try await db.raw("""
+        try await insertBuilds([(b, event)])[0]
+    }
+
+    /// Inserts builds with their `build_queued` events in one transaction: one multi-row
+    /// statement for the builds and one for the events (the group commit of a burst of
+    /// webhooks). Returns the stored rows in the order given.
+    func insertBuilds(_ items: [(record: BuildRecord, event: BuildEvents.Prepared?)]) async throws -> [BuildRecord] {
+        guard !items.isEmpty else { return [] }
+        let encoder = JSONEncoder()
+        var rows: [SQLQueryString] = []
+        for (b, _) in items {
+            let tags = String(decoding: try encoder.encode(b.tags), as: UTF8.self)
+            rows.append("""
+                (\(bind: b.uuid), \(bind: b.repositoryID), \(bind: b.namespaceID), \(bind: b.phase.rawValue), \(bind: b.displayName),
+                 \(bind: b.manualUserID), \(bind: b.sourceKind), \(bind: b.fileID), \(bind: b.archiveURL), \(bind: b.gitURL), \(bind: b.commitSHA),
+                 \(bind: b.subdirectory), \(bind: b.dockerfilePath), \(bind: b.context), \(bind: tags), \(bind: b.pullRobotID), \(bind: b.triggerID),
+                 \(bind: b.triggerMetadata), \(bind: b.queuedAt))
+                """)
+        }
+        let values = rows.joined(separator: ", ")
+        let events = items.compactMap { $0.event.map { (kind: $0.kind, repository: $0.repository, payload: $0.payload) } }
+        let stored = try await database.transaction { db in
+            let inserted = try await db.raw("""
                 INSERT INTO builds (uuid, repository_id, namespace_id, phase, display_name, manual_user_id, source_kind, file_id, archive_url,
                   git_url, commit_sha, subdirectory, dockerfile_path, context, tags, pull_robot_id, trigger_id, trigger_metadata, queued_at)
-                VALUES (\(bind: b.uuid), \(bind: b.repositoryID), \(bind: b.namespaceID), \(bind: b.phase.rawValue), \(bind: b.displayName),
-                  \(bind: b.manualUserID), \(bind: b.sourceKind), \(bind: b.fileID), \(bind: b.archiveURL), \(bind: b.gitURL), \(bind: b.commitSHA),
-                  \(bind: b.subdirectory), \(bind: b.dockerfilePath), \(bind: b.context), \(bind: tags), \(bind: b.pullRobotID), \(bind: b.triggerID),
-                  \(bind: b.triggerMetadata), \(bind: b.queuedAt))
+                VALUES \(values)
                 RETURNING \(unsafeRaw: Self.buildColumns)
-                """).first()!
-            if let event {
-                try await Self.insertEvent(on: db, kind: event.kind, repository: event.repository, payload: event.payload)
-            }
-            return try Self.build(from: row)
+                """).all().map(Self.build(from:))
+            try await Self.insertEvents(on: db, events)
+            return inserted
+        }
+        // RETURNING gives no order guarantee: match the rows by uuid.
+        let byUUID = Dictionary(stored.map { ($0.uuid, $0) }, uniquingKeysWith: { first, _ in first })
+        return try items.map { item in
+            guard let row = byUUID[item.record.uuid] else { throw APIError(.internalServerError, "internal_error", "build \(item.record.uuid) was not stored") }
+            return row
         }
     }
 

@@ -85,6 +85,26 @@ extension MetadataStore {
         return row != nil
     }
 
+    /// Records several events (without dedup keys) with one statement inside the caller's
+    /// transaction: the batched form of `insertEvent`, for group commits.
+    public static func insertEvents(on db: any SQLDatabase, _ events: [(kind: String, repository: Repository, payload: [String: EventValue])]) async throws {
+        guard !events.isEmpty else { return }
+        let encoder = JSONEncoder()
+        let now = Clock.nowMillis()
+        var rows: [SQLQueryString] = []
+        for e in events {
+            let json = String(decoding: try encoder.encode(e.payload), as: UTF8.self)
+            rows.append("""
+                (\(bind: UUID().uuidString.lowercased()), \(bind: e.kind), \(bind: e.repository.id), \(bind: e.repository.namespace),
+                 \(bind: e.repository.name), \(bind: json), \(bind: now))
+                """)
+        }
+        try await db.raw("""
+            INSERT INTO repository_events (uuid, kind, repository_id, namespace_name, repository_name, payload, created_at)
+            VALUES \(rows.joined(separator: ", "))
+            """).run()
+    }
+
     public func events(kind: String? = nil, repositoryID: Int64? = nil, limit: Int = 100) async throws -> [RepositoryEvent] {
         try await database.read { db in
             var q: SQLQueryString = "SELECT uuid, kind, namespace_name, repository_name, payload, created_at FROM repository_events WHERE 1 = 1"

@@ -55,5 +55,11 @@ extension Migrations {
                 "CREATE INDEX builds_trigger ON builds(trigger_id, queued_at)",
             ]
         },
+        Migration(version: 31, name: "trigger failure counters index") { _ in
+            // Every webhook reads its trigger's newest finished builds (the auto-disable
+            // counters): an index in that order keeps it one short range read however many
+            // builds the trigger has run.
+            ["CREATE INDEX builds_trigger_finished ON builds(trigger_id, finished_at)"]
+        },
     ]
 }

@@ -25,6 +25,7 @@ struct TriggersAPI: Sendable {
     let builder: TriggerBuilder
     let views: TriggerViews
     let lifecycle: TriggerLifecycle
+    let activityLog: TriggerActivityLog
 
     func register(_ api: APIRoutes) {
         let t = "/api/v1/repository/{repository}/trigger"
@@ -187,7 +188,7 @@ struct TriggersAPI: Sendable {
             return Response(status: .tooManyRequests, headers: [.contentType: "application/json"],
                             body: .init(byteBuffer: ByteBuffer(string: #"{"message":"Maximum queued build rate exceeded."}"#)))
         case .queued(let build):
-            try await services.store.recordTriggerActivity(triggerID: t.id, claimedRow: nil, TriggerActivity(
+            try await activityLog.record(triggerID: t.id, claimedRow: nil, TriggerActivity(
                 source: "manual", outcome: .queued, reason: "started by \(user.name)", ref: metadata["ref"]?.stringValue,
                 commit: metadata["commit"]?.stringValue, buildUUID: build.uuid, createdAt: Clock.nowMillis()))
             return APIResponse.json(try await views.buildView(build, repository: repo, trigger: t), status: .created,

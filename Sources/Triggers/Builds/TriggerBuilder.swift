@@ -41,7 +41,7 @@ struct TriggerBuilder: Sendable {
         record.triggerID = trigger.id
         record.triggerMetadata = Self.encode(metadata)
         record.pullRobotID = trigger.pullRobotID
-        switch try await queue.enqueue(record) {
+        switch try await queue.enqueue(record, repository: repository, triggerUUID: trigger.uuid) {
         case .queueFull(let limit):
             return .queueFull(limit: limit)
         case .accepted(let stored):

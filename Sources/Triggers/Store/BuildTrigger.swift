@@ -172,32 +172,47 @@ extension MetadataStore {
         }
     }
 
-    /// Records what happened (filling a claimed delivery row when there is one). The table keeps
-    /// about the newest `activityKeep` entries per trigger: older ones are pruned on every 16th
-    /// insert, which keeps the webhook path to one short write most of the time.
-    func recordTriggerActivity(triggerID: Int64, claimedRow: Int64?, _ a: TriggerActivity) async throws {
+    /// Records what happened, for several webhooks at once (`TriggerActivityLog` batches
+    /// them): claimed delivery rows are filled, the rest inserted with one statement. The
+    /// table keeps about the newest `activityKeep` entries per trigger: a trigger's older ones
+    /// are pruned whenever one of its new rows has an id divisible by 16, which keeps the
+    /// webhook path to one short write most of the time.
+    func recordTriggerActivities(_ entries: [TriggerActivityLog.Entry]) async throws {
+        guard !entries.isEmpty else { return }
         try await database.transaction { db in
-            let rowID: Int64
-            if let claimedRow {
-                try await db.raw("""
-                    UPDATE trigger_activity SET outcome = \(bind: a.outcome.rawValue), reason = \(bind: a.reason), ref = \(bind: a.ref),
-                      commit_sha = \(bind: a.commit), build_uuid = \(bind: a.buildUUID)
-                    WHERE id = \(bind: claimedRow)
-                    """).run()
-                rowID = claimedRow
-            } else {
-                rowID = try await db.raw("""
-                    INSERT INTO trigger_activity (trigger_id, source, outcome, reason, ref, commit_sha, build_uuid, created_at)
-                    VALUES (\(bind: triggerID), \(bind: a.source), \(bind: a.outcome.rawValue), \(bind: a.reason), \(bind: a.ref),
-                      \(bind: a.commit), \(bind: a.buildUUID), \(bind: a.createdAt))
-                    RETURNING id
-                    """).first()!.decode(column: "id", as: Int64.self)
+            var rowIDs: [(trigger: Int64, row: Int64)] = []
+            var inserts: [SQLQueryString] = []
+            for e in entries {
+                let a = e.activity
+                if let claimedRow = e.claimedRow {
+                    try await db.raw("""
+                        UPDATE trigger_activity SET outcome = \(bind: a.outcome.rawValue), reason = \(bind: a.reason), ref = \(bind: a.ref),
+                          commit_sha = \(bind: a.commit), build_uuid = \(bind: a.buildUUID)
+                        WHERE id = \(bind: claimedRow)
+                        """).run()
+                    rowIDs.append((e.triggerID, claimedRow))
+                } else {
+                    inserts.append("""
+                        (\(bind: e.triggerID), \(bind: a.source), \(bind: a.outcome.rawValue), \(bind: a.reason), \(bind: a.ref),
+                         \(bind: a.commit), \(bind: a.buildUUID), \(bind: a.createdAt))
+                        """)
+                }
             }
-            guard rowID % 16 == 0 else { return }
-            try await db.raw("""
-                DELETE FROM trigger_activity WHERE trigger_id = \(bind: triggerID) AND id NOT IN (
-                  SELECT id FROM trigger_activity WHERE trigger_id = \(bind: triggerID) ORDER BY id DESC LIMIT \(bind: Self.activityKeep))
-                """).run()
+            if !inserts.isEmpty {
+                for row in try await db.raw("""
+                    INSERT INTO trigger_activity (trigger_id, source, outcome, reason, ref, commit_sha, build_uuid, created_at)
+                    VALUES \(inserts.joined(separator: ", "))
+                    RETURNING id, trigger_id
+                    """).all() {
+                    rowIDs.append((try row.decode(column: "trigger_id", as: Int64.self), try row.decode(column: "id", as: Int64.self)))
+                }
+            }
+            for triggerID in Set(rowIDs.filter { $0.row % 16 == 0 }.map(\.trigger)) {
+                try await db.raw("""
+                    DELETE FROM trigger_activity WHERE trigger_id = \(bind: triggerID) AND id NOT IN (
+                      SELECT id FROM trigger_activity WHERE trigger_id = \(bind: triggerID) ORDER BY id DESC LIMIT \(bind: Self.activityKeep))
+                    """).run()
+            }
         }
     }
 

@@ -17,6 +17,7 @@ struct WebhookEndpoint: Sendable {
     let builder: TriggerBuilder
     let views: TriggerViews
     let lifecycle: TriggerLifecycle
+    let activityLog: TriggerActivityLog
 
     static let maxBodyBytes = 1 << 20
     static let prefix = "/webhooks/push/"
@@ -90,7 +91,7 @@ struct WebhookEndpoint: Sendable {
         var claimed: Int64?
         func refuse(_ status: HTTPResponse.Status, _ message: String) async throws -> Refusal {
             activity.reason = message
-            try await services.store.recordTriggerActivity(triggerID: trigger.id, claimedRow: claimed, activity)
+            try await activityLog.record(triggerID: trigger.id, claimedRow: claimed, activity)
             return Refusal(status: status, message: message)
         }
 
@@ -123,7 +124,7 @@ struct WebhookEndpoint: Sendable {
             case .ok: break
             case .missing(let m):
                 activity.reason = m
-                try await services.store.recordTriggerActivity(triggerID: trigger.id, claimedRow: nil, activity)
+                try await activityLog.record(triggerID: trigger.id, claimedRow: nil, activity)
                 throw Refusal(status: .unauthorized, message: m)
             case .wrong(let m): throw try await refuse(.forbidden, m)
             }
@@ -159,7 +160,7 @@ struct WebhookEndpoint: Sendable {
             outcome = try WebhookPayload.parse(body, headers: headers, defaultBranch: trigger.config.defaultBranch)
         } catch {
             activity.reason = error.message
-            try await services.store.recordTriggerActivity(triggerID: trigger.id, claimedRow: claimed, activity)
+            try await activityLog.record(triggerID: trigger.id, claimedRow: claimed, activity)
             throw Refusal(status: .badRequest, message: error.message)
         }
         let metadata: [String: EventValue]
@@ -167,7 +168,7 @@ struct WebhookEndpoint: Sendable {
         case .skip(let reason):
             activity.outcome = .skipped
             activity.reason = reason
-            try await services.store.recordTriggerActivity(triggerID: trigger.id, claimedRow: claimed, activity)
+            try await activityLog.record(triggerID: trigger.id, claimedRow: claimed, activity)
             return Self.answer(["status": .string("skipped"), "message": .string(reason)])
         case .build(let m):
             metadata = m
@@ -177,7 +178,7 @@ struct WebhookEndpoint: Sendable {
         if let reason = SkipRules.reason(config: trigger.config, metadata: metadata) {
             activity.outcome = .skipped
             activity.reason = reason
-            try await services.store.recordTriggerActivity(triggerID: trigger.id, claimedRow: claimed, activity)
+            try await activityLog.record(triggerID: trigger.id, claimedRow: claimed, activity)
             return Self.answer(["status": .string("skipped"), "message": .string("no build: \(reason)")])
         }
         let origin = TriggerBuilder.Origin(manualUser: nil, performer: nil, ip: context.clientIP(request))
@@ -185,13 +186,13 @@ struct WebhookEndpoint: Sendable {
         case .queueFull:
             if let claimed { try? await services.store.releaseDelivery(row: claimed) }
             activity.reason = "the namespace's build queue is full"
-            try await services.store.recordTriggerActivity(triggerID: trigger.id, claimedRow: nil, activity)
+            try await activityLog.record(triggerID: trigger.id, claimedRow: nil, activity)
             return Response(status: .tooManyRequests, headers: [.contentType: "application/json", .retryAfter: "30"],
                             body: .init(byteBuffer: ByteBuffer(string: #"{"message":"Maximum queued build rate exceeded."}"#)))
         case .queued(let build):
             activity.outcome = .queued
             activity.buildUUID = build.uuid
-            try await services.store.recordTriggerActivity(triggerID: trigger.id, claimedRow: claimed, activity)
+            try await activityLog.record(triggerID: trigger.id, claimedRow: claimed, activity)
             return Self.answer(["status": .string("queued"), "message": .string("build \(build.uuid) queued"), "build_id": .string(build.uuid),
                                 "tags": .strings(build.tags), "commit": metadata["commit"] ?? .null, "ref": metadata["ref"] ?? .null])
         }
