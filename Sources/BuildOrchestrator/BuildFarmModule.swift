@@ -19,6 +19,16 @@ public struct BuildFarmModule: SlipwayModule {
         self.queue = BuildQueue(services: services, hooks: hooks)
         // No configured token: a random one, known only to this process's own workers.
         self.workerToken = services.config.builds.workerToken.isEmpty ? APITokens.generate() : services.config.builds.workerToken
+        let queue = self.queue
+        let logger = services.logger
+        services.repositoryDeletion.add { repository in
+            do {
+                let n = try await queue.cancelBuilds(repositoryID: repository.id)
+                if n > 0 { logger.info("builds of a deleted repository cancelled", metadata: ["repository": "\(repository.path)", "builds": "\(n)"]) }
+            } catch {
+                logger.error("cancelling the builds of a deleted repository failed", metadata: ["repository": "\(repository.path)", "error": "\(error)"])
+            }
+        }
     }
 
     public func registerAPI(_ api: APIRoutes) {

@@ -38,6 +38,14 @@ struct ConfigLoaderTests {
         #expect(loaded.registry.readOnly)
     }
 
+    @Test func quayNamesForSharedSwitches() throws {
+        var c = SlipwayConfig()
+        #expect(!c.auth.robotsDisallow && !c.auth.requireTeamInvite)
+        try ConfigLoader.apply(yaml: "ROBOTS_DISALLOW: true\nFEATURE_REQUIRE_TEAM_INVITE: true\n", to: &c)
+        #expect(c.auth.robotsDisallow && c.auth.requireTeamInvite)
+        #expect(throws: ConfigError.self) { try ConfigLoader.apply(yaml: "SUPER_USERS: [admin]\n", to: &c) }
+    }
+
     @Test func environmentNames() {
         let names = Dictionary(uniqueKeysWithValues: ConfigKeys.all.map { ($0.path, $0.environmentName) })
         #expect(names["server.publicURL"] == "SLIPWAY_SERVER_PUBLIC_URL")

@@ -191,6 +191,18 @@ public actor BuildQueue {
         }
     }
 
+    /// Cancels every unfinished build of a repository (it is being deleted): queued builds are
+    /// dropped, running ones are told to stop. Returns how many builds it touched.
+    public func cancelBuilds(repositoryID: Int64) async throws -> Int {
+        try await coordinated {
+            let repository = String(repositoryID)
+            let ids = state.queuedBuilds.map(\.build).filter { $0.repository == repository }.map(\.id)
+                + state.leases.map(\.build).filter { $0.repository == repository }.map(\.id)
+            for id in ids { _ = try await cancelNow(uuid: id) }
+            return ids.count
+        }
+    }
+
     // MARK: Worker side
 
     /// Long-polls for work: returns a lease, or nil after `wait`.

@@ -195,6 +195,7 @@ struct RepositoryAPI {
         let repo = r.repository!
         try await services.store.markForDeletion(repositoryID: repo.id)
         services.audit.record(.repository("delete_repo", repo, performer: r.actor, ip: r.ip))
+        await services.repositoryDeletion.repositoryDeleted(repo)
         return APIResponse.noContent()
     }
 

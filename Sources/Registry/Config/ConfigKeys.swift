@@ -129,4 +129,16 @@ public enum ConfigKeys {
     ]
 
     static let byPath: [String: ConfigKey] = Dictionary(uniqueKeysWithValues: all.map { ($0.path, $0) })
+
+    /// Quay's `config.yaml` names for the switches Slipway shares with it, accepted as top-level
+    /// YAML keys so a line copied from the product guide works as written.
+    static let quayAliases: [String: String] = [
+        "ROBOTS_DISALLOW": "auth.robotsDisallow",
+        "FEATURE_REQUIRE_TEAM_INVITE": "auth.requireTeamInvite",
+    ]
+
+    /// The key at `path`, or the key a Quay alias stands for.
+    static func key(path: String) -> ConfigKey? {
+        byPath[path] ?? quayAliases[path].flatMap { byPath[$0] }
+    }
 }

@@ -43,7 +43,7 @@ public enum ConfigLoader {
         var flat: [(String, String)] = []
         try flatten(node, prefix: "", into: &flat)
         for (path, value) in flat {
-            guard let key = ConfigKeys.byPath[path] else {
+            guard let key = ConfigKeys.key(path: path) else {
                 throw ConfigError("\(source): unknown configuration key '\(path)'")
             }
             try key.apply(&config, value)

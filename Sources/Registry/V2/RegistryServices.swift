@@ -16,6 +16,8 @@ public struct RegistryServices: Sendable {
     public let audit: AuditLog
     /// Revocation checks for already-issued registry tokens.
     public let liveness: CredentialLiveness
+    /// Feature modules' reactions to a repository deletion (the build farm drops its builds).
+    public let repositoryDeletion: RepositoryDeletionObservers
     public let logger: Logger
 
     public init(config: SlipwayConfig, store: MetadataStore, storage: any BlobStorageDriver, tokens: RegistryTokenService,
@@ -31,6 +33,7 @@ public struct RegistryServices: Sendable {
         self.metrics = RegistryMetrics()
         self.audit = AuditLog(store: store, logger: logger)
         self.liveness = CredentialLiveness(store: store, ttlMillis: Int64(config.auth.revocationCheckSeconds) * 1000)
+        self.repositoryDeletion = RepositoryDeletionObservers()
         self.logger = logger
     }
 }

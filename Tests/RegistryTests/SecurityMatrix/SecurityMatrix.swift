@@ -131,6 +131,41 @@ struct SecurityMatrixTests {
         }
     }
 
+    /// The robot identity: a robot's token is a registry credential. It pulls what the robot
+    /// was granted, and on every `/api/v1` route, as a Bearer token or as Basic credentials, it
+    /// is a 401 with Quay's error body (never a silent anonymous, never the robot's owner).
+    @Test(arguments: TestBackend.available)
+    func robotCredentialsAreRefusedOnEveryRoute(backend: TestBackend) async throws {
+        try await TestRegistry.with(backend) { registry, c in
+            let fixture = try await MatrixFixture.make(registry, c)
+            let orgAdmin = fixture.tokens[.orgAdmin]
+            let created = try await c.send(.put, "/api/v1/organization/acme/robots/bot", token: orgAdmin, headers: [.contentType: "application/json"],
+                                           body: ByteBuffer(string: #"{"description":"matrix"}"#))
+            #expect(created.status == .created)
+            let robotToken = try #require((created.json as? [String: Any])?["token"] as? String)
+            let grant = try await c.send(.put, "/api/v1/repository/acme/app/permissions/user/acme+bot", token: orgAdmin,
+                                         headers: [.contentType: "application/json"], body: ByteBuffer(string: #"{"role":"read"}"#))
+            #expect(grant.status == .ok)
+            // The credential is valid where it belongs: the registry grants the robot its pull.
+            let registryToken = try #require(try await c.token(.init("acme+bot", robotToken), scopes: ["repository:acme/app:pull"]))
+            let claims = try await registry.services.tokens.verify(registryToken, audience: "localhost")
+            #expect(claims.actions(for: "acme/app") == [.pull])
+
+            let basic = "Basic " + Data("acme+bot:\(robotToken)".utf8).base64EncodedString()
+            for row in Self.allRows {
+                let (path, body) = try await row.request(fixture, .outsider)
+                for authorization in ["Bearer \(robotToken)", basic] {
+                    var headers: HTTPFields = [.authorization: authorization]
+                    if body != nil { headers[.contentType] = "application/json" }
+                    let response = try await c.send(row.method, path, headers: headers, body: body.map { ByteBuffer(string: $0) })
+                    #expect(response.status == .unauthorized,
+                            "\(row.method) \(path) as robot (\(authorization.prefix(6))): got \(response.status.code): \(String(buffer: response.body).prefix(200))")
+                    #expect((response.json as? [String: Any])?["error_type"] != nil, "\(row.method) \(path) as robot: error without a Quay body")
+                }
+            }
+        }
+    }
+
     @Test func everyRegisteredRouteHasARow() async throws {
         let registry = try await TestRegistry.start(.sqlite)
         let registered = Set(SlipwayApplication.apiRoutes(services: registry.services, modules: registry.modules).registered.map { "\($0.method.rawValue) \($0.path)" })
