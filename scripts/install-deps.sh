@@ -32,4 +32,25 @@ fi
 if ! command -v swift >/dev/null 2>&1; then
   for d in /opt/swift/usr/bin /usr/share/swift/usr/bin; do [ -x "$d/swift" ] && export PATH="$d:$PATH"; done
 fi
+# No toolchain yet: install swift.org's Debian 12 release into /opt/swift (signature checked
+# with swift.org's published keys). SWIFT_VERSION picks another release.
+if ! command -v swift >/dev/null 2>&1; then
+  SWIFT_VERSION="${SWIFT_VERSION:-6.3.1}"
+  arch="$(uname -m)"; suffix=""; [ "$arch" = aarch64 ] && suffix="-aarch64"
+  name="swift-${SWIFT_VERSION}-RELEASE-debian12${suffix}"
+  url="https://download.swift.org/swift-${SWIFT_VERSION}-release/debian12${suffix}/swift-${SWIFT_VERSION}-RELEASE/${name}.tar.gz"
+  echo "Swift not found: installing ${name} into /opt/swift" >&2
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+    binutils gnupg2 libc6-dev libcurl4-openssl-dev libedit2 libgcc-12-dev libpython3-dev libsqlite3-0 \
+    libstdc++-12-dev libxml2-dev libz3-dev tzdata unzip zlib1g-dev >/dev/null
+  tmp="$(mktemp -d)"
+  curl -fsSL -o "$tmp/swift.tar.gz" "$url"
+  curl -fsSL -o "$tmp/swift.tar.gz.sig" "$url.sig"
+  curl -fsSL https://swift.org/keys/all-keys.asc | GNUPGHOME="$tmp" gpg --batch --quiet --import
+  GNUPGHOME="$tmp" gpg --batch --quiet --verify "$tmp/swift.tar.gz.sig" "$tmp/swift.tar.gz"
+  $SUDO mkdir -p /opt/swift
+  $SUDO tar -xzf "$tmp/swift.tar.gz" -C /opt/swift --strip-components=1
+  rm -rf "$tmp"
+  export PATH="/opt/swift/usr/bin:$PATH"
+fi
 command -v swift >/dev/null 2>&1 || { echo "Swift 6 toolchain not found: install it from swift.org (or put it on PATH) and re-run" >&2; exit 1; }
