@@ -62,14 +62,22 @@ struct UserAPI {
 
     func signIn(_ r: APIRequest) async throws -> Response {
         let input = try await r.decode(SignIn.self)
-        guard let (user, hash) = try await services.store.passwordHash(user: input.username),
-              try await services.hasher.verify(input.password, hash: hash) else {
-            throw APIError(.forbidden, "invalid_credentials", "Invalid username or password")
+        let userAgent = r.request.headers[.userAgent]
+        let found = try await services.store.passwordHash(user: input.username)
+        guard let (user, hash) = found, try await services.hasher.verify(input.password, hash: hash) else {
+            let message = "Invalid username or password"
+            // The attempted account (if it is a user) sees the failure in its logs; a user
+            // without a password is still that user.
+            var account = found?.0
+            if account == nil, let named = try await services.store.namespace(named: input.username), named.kind == .user { account = named }
+            services.audit.record(.loginFailure(username: input.username, account: account, via: .web, message: message, ip: r.ip, userAgent: userAgent))
+            throw APIError(.forbidden, "invalid_credentials", message)
         }
         let sessionID = APITokens.generate()
         let csrf = APITokens.generate()
         try await services.store.createSession(userID: user.id, idHash: APITokens.hash(sessionID), csrfToken: csrf,
                                                lifetimeSeconds: Self.sessionLifetimeSeconds)
+        services.audit.record(.loginSuccess(AuditEvent.Actor(id: user.id, name: user.name, kind: "user"), via: .web, ip: r.ip, userAgent: userAgent))
         let secure = r.origin.hasPrefix("https://")
         let cookie = Cookie(name: APIAuthenticator.sessionCookie, value: sessionID, maxAge: Int(Self.sessionLifetimeSeconds), path: "/",
                             secure: secure, httpOnly: true, sameSite: .lax)

@@ -69,6 +69,58 @@ extension MetadataStore {
         }
     }
 
+    /// A live tag that a delete ended: what a `delete_tag` usage log names.
+    public struct EndedTag: Sendable, Equatable {
+        public let name: String
+        public let digest: Digest
+    }
+
+    /// Ends the live row of `name` and says which manifest it pointed at (for the usage log), or
+    /// nil when no live tag has that name. Same effect as `deleteTag`.
+    public func endTag(repositoryID: Int64, name: String) async throws -> EndedTag? {
+        let flavor = database.flavor
+        return try await database.transaction { db in
+            if flavor == .postgres {
+                try await db.raw("SELECT id FROM repositories WHERE id = \(bind: repositoryID) FOR UPDATE").run()
+            }
+            let now = Clock.nowMillis()
+            guard let row = try await db.raw("""
+                SELECT t.id, m.digest FROM tags t JOIN manifests m ON m.id = t.manifest_id
+                WHERE t.repository_id = \(bind: repositoryID) AND t.name = \(bind: name) AND \(Self.liveTagCondition(now: now))
+                """).first() else { return nil }
+            try await db.raw("UPDATE tags SET lifetime_end = \(bind: now) WHERE id = \(bind: try row.int64("id"))").run()
+            return EndedTag(name: name, digest: try Digest(parsing: try row.string("digest")))
+        }
+    }
+
+    /// Deletes a manifest by digest (as `deleteManifest`: every tag on it ends, the row stays for
+    /// the time machine until collected) and returns the live, visible tags that pointed at it,
+    /// by name; nil when the manifest is not in the repository. Tags that had already expired
+    /// keep their expiry as their end, so history still says they expired.
+    public func endManifest(repositoryID: Int64, digest: Digest) async throws -> [EndedTag]? {
+        let flavor = database.flavor
+        return try await database.transaction { db in
+            if flavor == .postgres {
+                try await db.raw("SELECT id FROM repositories WHERE id = \(bind: repositoryID) FOR UPDATE").run()
+            }
+            let now = Clock.nowMillis()
+            guard let row = try await db.raw("""
+                UPDATE manifests SET deleted_at = \(bind: now)
+                WHERE repository_id = \(bind: repositoryID) AND digest = \(bind: digest.description) AND deleted_at IS NULL
+                RETURNING id
+                """).first() else { return nil }
+            let manifestID = try row.int64("id")
+            let live = try await db.raw("""
+                SELECT t.name FROM tags t WHERE t.manifest_id = \(bind: manifestID) AND \(Self.liveTagCondition(now: now)) ORDER BY t.name
+                """).all().map { try $0.string("name") }
+            try await db.raw("""
+                UPDATE tags SET lifetime_end = CASE WHEN expiration IS NOT NULL AND expiration < \(bind: now) THEN expiration ELSE \(bind: now) END
+                WHERE manifest_id = \(bind: manifestID) AND lifetime_end IS NULL
+                """).run()
+            return live.map { EndedTag(name: $0, digest: digest) }
+        }
+    }
+
     /// Sets (or clears) the expiry of the live tag. Returns false when no live tag has that name.
     public func setTagExpiration(repositoryID: Int64, name: String, expiration: Int64?) async throws -> Bool {
         try await database.transaction { db in

@@ -4,6 +4,8 @@ import Hummingbird
 /// Who is calling a `/v2` data route, according to their bearer token.
 struct V2Caller: Sendable {
     let claims: RegistryTokenClaims?
+    /// The client's address, for usage logs written by handlers further down.
+    var ip: String? = nil
     var userID: Int64? { claims?.context.entity_reference.flatMap { Int64($0) } }
     /// Delegate tokens carry no user id but are signed in all the same.
     var isAnonymous: Bool { userID == nil && claims?.context.entity_kind != "token" }
@@ -27,8 +29,10 @@ struct V2Caller: Sendable {
 struct V2Authorizer: Sendable {
     let services: RegistryServices
 
-    func authenticate(_ request: Request, origin: RequestOrigin) async throws(RegistryError) -> V2Caller {
-        guard let header = request.headers[.authorization] else { return V2Caller(claims: nil) }
+    /// `ip` is the client's address as the request context sees it; it travels with the caller
+    /// so every usage log of the request (pushes, deletes, repositories created on push) has it.
+    func authenticate(_ request: Request, origin: RequestOrigin, ip: String? = nil) async throws(RegistryError) -> V2Caller {
+        guard let header = request.headers[.authorization] else { return V2Caller(claims: nil, ip: ip) }
         guard header.count > 7, header.prefix(7).lowercased() == "bearer " else {
             throw unauthorized(origin, scope: nil, "registry requests need a bearer token from \(origin.baseURL)/v2/auth")
         }
@@ -37,7 +41,7 @@ struct V2Authorizer: Sendable {
             guard try await services.liveness.isAlive(claims) else {
                 throw unauthorized(origin, scope: nil, "the account or token behind this bearer token no longer exists")
             }
-            return V2Caller(claims: claims)
+            return V2Caller(claims: claims, ip: ip)
         } catch let error as RegistryError {
             throw error
         } catch {
@@ -81,10 +85,8 @@ struct V2Authorizer: Sendable {
         let (repo, created) = try await services.store.createRepository(namespaceID: namespace.id, name: path.name, visibility: .private)
         if created {
             services.logger.info("repository created on push", metadata: ["repository": "\(path)"])
-            if namespace.kind == .organization, let userID = caller.userID {
-                try await services.store.setPermission(repositoryID: repo.id, userID: userID, role: .admin)
-                try await services.store.applyPrototypes(repository: repo, creatorID: userID)
-            }
+            try await RepositoryCreation.afterCreate(repo, namespace: namespace, creatorID: caller.userID, services: services)
+            services.audit.record(.repository("create_repo", repo, performer: caller.actor, ip: caller.ip))
         }
         return repo
     }

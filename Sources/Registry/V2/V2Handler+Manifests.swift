@@ -96,14 +96,21 @@ extension V2Handler {
         return Response(status: .created, headers: headers)
     }
 
-    func deleteManifest(repo: Repository, reference: V2Route.ManifestReference) async throws -> Response {
-        let deleted: Bool
+    /// By tag, that tag ends; by digest, the manifest and every tag on it end. Each live tag
+    /// removed gets a `delete_tag` usage log with the manifest it pointed at, as Quay records
+    /// `skopeo delete` and friends. (Deleting an untagged manifest removes no tag and logs none.)
+    func deleteManifest(repo: Repository, reference: V2Route.ManifestReference, caller: V2Caller? = nil) async throws -> Response {
+        let ended: [MetadataStore.EndedTag]?
         switch reference {
-        case .tag(let tag): deleted = try await services.store.deleteTag(repositoryID: repo.id, name: tag)
-        case .digest(let digest): deleted = try await services.store.deleteManifest(repositoryID: repo.id, digest: digest)
+        case .tag(let tag): ended = try await services.store.endTag(repositoryID: repo.id, name: tag).map { [$0] }
+        case .digest(let digest): ended = try await services.store.endManifest(repositoryID: repo.id, digest: digest)
         }
-        guard deleted else {
+        guard let ended else {
             throw RegistryError(.manifestUnknown, "manifest \(reference) not found in \(repo.path)", detail: ["reference": reference.description])
+        }
+        for tag in ended {
+            services.audit.record(.repository("delete_tag", repo, performer: caller?.actor, ip: caller?.ip,
+                                              ["tag": tag.name, "manifest_digest": tag.digest.description]))
         }
         return Response(status: .accepted, headers: [.contentLength: "0"])
     }
