@@ -73,3 +73,43 @@ def test_delete_restore_expire_and_collect(server, ctenv, ctenv_factory):
     fresh.login(srv, ADMIN_USER, ADMIN_PASSWORD)
     fresh.podman("pull", f"{repo}:base")
     assert fresh.podman("pull", f"{repo}:extra", check=False).returncode != 0
+
+
+def test_expired_tag_no_longer_pulls(server, ctenv, ctenv_factory):
+    srv = server()
+    token = srv.cli("admin", "create-token", "--user", ADMIN_USER).stdout.strip()
+    ctenv.login(srv, ADMIN_USER, ADMIN_PASSWORD)
+    repo = f"{srv.host}/{ADMIN_USER}/expiring"
+    ctenv.podman("push", "localhost/busybox:latest", f"docker://{repo}:short")
+    ctenv.podman("push", "localhost/busybox:latest", f"docker://{repo}:keep")
+    tags_path = f"/api/v1/repository/{ADMIN_USER}/expiring/tag/"
+
+    # An expiry a few seconds ahead; the API refuses one in the past.
+    status, body = api(srv, "PUT", f"{tags_path}short", token, {"expiration": int(time.time()) - 5})
+    assert status == 400, body
+    expires_at = int(time.time()) + 4
+    status, body = api(srv, "PUT", f"{tags_path}short", token, {"expiration": expires_at})
+    assert status == 201, body
+    status, live = api(srv, "GET", f"{tags_path}?specificTag=short&onlyActiveTags=true", token)
+    assert status == 200 and live["tags"] and live["tags"][0]["expiration"], live
+
+    def expired():
+        return api(srv, "GET", f"{tags_path}?specificTag=short&onlyActiveTags=true", token)[1]["tags"] == []
+
+    wait_until(expired, timeout=30, what="the tag to expire")
+    assert time.time() >= expires_at
+
+    # A client that never saw the image cannot pull the expired tag; the other tag on the same
+    # manifest still pulls.
+    fresh = ctenv_factory()
+    fresh.login(srv, ADMIN_USER, ADMIN_PASSWORD)
+    failed = fresh.podman("pull", f"{repo}:short", check=False)
+    assert failed.returncode != 0, failed.stdout + failed.stderr
+    fresh.podman("pull", f"{repo}:keep")
+
+    # History shows the tag as expired: ended at its expiry, no live expiration left.
+    status, history = api(srv, "GET", f"{tags_path}?specificTag=short", token)
+    assert status == 200, history
+    row = history["tags"][0]
+    assert row["end_ts"] == expires_at, history
+    assert row.get("expiration") is None, history
