@@ -3,16 +3,19 @@ import Registry
 import ServiceLifecycle
 
 /// Repository notifications as a server module: the notification API, in-app notifications,
-/// the e-mail confirmation page, and the delivery service that reads the `repository_events`
-/// outbox.
+/// the e-mail confirmation page, the delivery service that reads the `repository_events`
+/// outbox, and the sender of the registry's `mail_outbox`.
 public struct NotificationsModule: SlipwayModule {
     let services: RegistryServices
     /// The delivery service; tests drive it with `runOnce()`.
     public let dispatcher: NotificationDispatcher
+    /// Sends queued mail (team invitations, log exports); tests drive it with `runOnce()`.
+    public let mailSender: MailOutboxSender
 
     public init(services: RegistryServices) {
         self.services = services
         self.dispatcher = NotificationDispatcher(services: services)
+        self.mailSender = MailOutboxSender(services: services)
     }
 
     public func registerAPI(_ api: APIRoutes) {
@@ -24,8 +27,9 @@ public struct NotificationsModule: SlipwayModule {
         EmailConfirmationRoute(services: services).register(router)
     }
 
-    /// The dispatcher, unless `notifications.dispatchIntervalSeconds` is 0.
+    /// The dispatcher and the mail sender, unless `notifications.dispatchIntervalSeconds` is 0
+    /// (another replica delivers).
     public func backgroundServices() -> [any Service] {
-        services.config.notifications.dispatchIntervalSeconds > 0 ? [dispatcher] : []
+        services.config.notifications.dispatchIntervalSeconds > 0 ? [dispatcher, mailSender] : []
     }
 }

@@ -17,8 +17,10 @@ import Hummingbird
 ///
 /// Users join directly unless `auth.requireTeamInvite` is set and they are not yet in the
 /// organization; then an invitation is created and they show as `invited` until they accept it.
-/// Robots of the organization always join directly. E-mail delivery of invitations comes later;
-/// the code is never logged.
+/// Robots of the organization always join directly. The invitee learns of the invitation from an
+/// `org_team_invite` in-app notification and, when their account has an e-mail address, a mail
+/// with the accept link (queued in the mail outbox, in the same transaction as the invitation).
+/// The code is never logged.
 struct TeamAPI {
     let services: RegistryServices
     typealias Avatar = OrganizationAPI.Avatar
@@ -140,7 +142,7 @@ struct TeamAPI {
             }
         } else if services.config.auth.requireTeamInvite,
                   try await services.store.teamRole(userID: account.id, organizationID: org.id) == nil {
-            _ = try await services.store.createTeamInvite(teamID: team.id, userID: account.id, inviterID: user.id)
+            try await invite(account, to: team, of: org, by: user, origin: r.origin)
             services.logger.info("team invitation created",
                                  metadata: ["namespace": "\(org.name)", "team": "\(team.name)", "invitee": "\(account.name)", "by": "\(user.name)"])
             return APIResponse.json(MemberView(account, invited: true))
@@ -158,6 +160,7 @@ struct TeamAPI {
             throw APIError.notFound("user not found")
         }
         if try await services.store.deleteTeamInvite(teamID: team.id, userID: account.id) {
+            try await services.store.clearStaleTeamInviteNotifications(userID: account.id)
             return APIResponse.noContent()
         }
         let removed = try await OrganizationAPI.enforcingPolicy {
@@ -202,6 +205,7 @@ struct TeamAPI {
         guard let joined = try await services.store.acceptTeamInvite(code: r.parameter("code"), userID: user.id) else {
             throw APIError.notFound("Invalid confirmation code")
         }
+        try await services.store.clearStaleTeamInviteNotifications(userID: user.id)
         return APIResponse.json(AcceptedInvite(org: joined.organization, team: joined.team))
     }
 
@@ -210,7 +214,42 @@ struct TeamAPI {
         guard try await services.store.declineTeamInvite(code: r.parameter("code"), userID: user.id) else {
             throw APIError.notFound("Invalid confirmation code")
         }
+        try await services.store.clearStaleTeamInviteNotifications(userID: user.id)
         return APIResponse.noContent()
+    }
+
+    /// Stores the invitation with its notification and, for a user with an address, its mail.
+    /// Links use the request's origin (`server.publicURL` when set): `/confirminvite?code=` is
+    /// Quay's accept page.
+    private func invite(_ account: OrgAccount, to team: TeamRecord, of org: Namespace, by inviter: Namespace, origin: String) async throws {
+        let code = APITokens.generate()
+        let mail = account.email.flatMap { LogExportAPI.looksLikeEmail($0) ? $0 : nil }.map { address in
+            OutgoingMail(recipient: address, subject: "Invitation to join team \(team.name) of \(org.name)",
+                         body: Self.inviteMailBody(invitee: account.name, inviter: inviter.name, org: org.name, team: team.name,
+                                                   code: code, origin: origin),
+                         kind: OutgoingMail.Kind.teamInvite, reference: "\(team.id):\(account.id)")
+        }
+        try await services.store.createTeamInvite(TeamInvitation(
+            teamID: team.id, userID: account.id, inviterID: inviter.id, code: code,
+            notificationMetadata: ["inviter": .string(inviter.name), "org": .string(org.name), "team": .string(team.name), "code": .string(code)],
+            mail: mail), secretBox: services.secretBox)
+    }
+
+    static func inviteMailBody(invitee: String, inviter: String, org: String, team: String, code: String, origin: String) -> String {
+        """
+        Hello \(invitee),
+
+        \(inviter) has invited you to join the team \(team) of the organization \(org).
+
+        To join, sign in and open this link:
+
+        \(origin)/confirminvite?code=\(code)
+
+        API clients accept with PUT \(origin)/api/v1/teaminvite/\(code) (and decline with DELETE),
+        using a token of your account with the user:admin scope.
+
+        If you were not expecting this invitation, you can ignore this mail.
+        """
     }
 
     // MARK: Helpers

@@ -12,7 +12,10 @@ import Synchronization
 /// `{"export_id","details":{…},"logs":[…]}` (hashed while written, committed under its sha256),
 /// then POST the callback `{export_id, start_time, end_time, namespace, repository,
 /// exported_data_url, status}` with a signed download link. A callback answered with anything but
-/// 2xx is retried with exponential backoff, `maxCallbackAttempts` times in all. Everything lives in
+/// 2xx is retried with exponential backoff, `maxCallbackAttempts` times in all. With a
+/// `callback_email`, the mail with the download link (or saying that the export failed) is queued
+/// in the mail outbox in the transaction that ends the export; the notifications module sends it
+/// and records `sent` or `failed` in `email_status`. Everything lives in
 /// the database, so a restart (or another replica) carries on where this one stopped: claims are
 /// leases that run out.
 ///
@@ -125,7 +128,7 @@ public final class LogExporter: Service, Sendable {
     func writeExport(_ job: MetadataStore.LogExport, token: String) async throws {
         let store = services.store
         guard job.start < job.end else {
-            try await store.finishLogExportData(id: job.id, token: token, result: .invalidrequest, digest: nil, size: nil, error: "invalid time range")
+            try await finish(job, token: token, result: .invalidrequest, digest: nil, size: nil, error: "invalid time range")
             return
         }
         await services.audit.flush()
@@ -143,14 +146,14 @@ public final class LogExporter: Service, Sendable {
                 throw error
             }
             try await storage.commitUpload(uploadID, as: digest)
-            try await store.finishLogExportData(id: job.id, token: token, result: .success, digest: digest, size: size, error: nil)
+            try await finish(job, token: token, result: .success, digest: digest, size: size, error: nil)
             logger.info("exported usage logs", metadata: ["export.id": "\(job.uuid)", "bytes": "\(size)"])
         } catch is LeaseLost {
             try? await storage.deleteUpload(uploadID)
         } catch is LogsTimedOut {
             try? await storage.deleteUpload(uploadID)
-            try await store.finishLogExportData(id: job.id, token: token, result: .timedout, digest: nil, size: nil,
-                                                error: "writing the export took longer than \(settings.maximumWorkSeconds) s")
+            try await finish(job, token: token, result: .timedout, digest: nil, size: nil,
+                             error: "writing the export took longer than \(settings.maximumWorkSeconds) s")
         } catch {
             try? await storage.deleteUpload(uploadID)
             // Shutting down is not the export's fault: the lease lapses and someone resumes it.
@@ -158,13 +161,62 @@ public final class LogExporter: Service, Sendable {
             let attempts = job.exportAttempts + 1
             let message = "writing the export failed: \(String(describing: error).prefix(300))"
             if attempts >= settings.maxExportAttempts {
-                try await store.finishLogExportData(id: job.id, token: token, result: .failed, digest: nil, size: nil, error: message)
+                try await finish(job, token: token, result: .failed, digest: nil, size: nil, error: message)
             } else {
                 let retryAt = Clock.nowMillis() + Self.backoffMillis(attempt: attempts, base: settings.callbackBackoff)
                 try await store.retryLogExportData(id: job.id, token: token, error: message, retryAt: retryAt)
             }
             logger.error("log export failed", metadata: ["export.id": "\(job.uuid)", "attempt": "\(attempts)", "error": "\(error)"])
         }
+    }
+
+    /// Records how writing ended and queues the mail to `callback_email`, if any, with it.
+    func finish(_ job: MetadataStore.LogExport, token: String, result: MetadataStore.LogExportResult, digest: Digest?, size: Int64?,
+                error: String?) async throws {
+        let email = try await completionMail(job, result: result).map { ($0, services.secretBox) }
+        try await services.store.finishLogExportData(id: job.id, token: token, result: result, digest: digest, size: size,
+                                                     error: error, email: email)
+    }
+
+    /// The mail to `callback_email`: the download link (valid `logs.exportLinkSeconds` from now,
+    /// as the callback's) or, when there is no file, that the export failed. Internal error
+    /// details stay in the log; the mail says what the requester can act on.
+    func completionMail(_ job: MetadataStore.LogExport, result: MetadataStore.LogExportResult) async throws -> OutgoingMail? {
+        guard let address = job.callbackEmail else { return nil }
+        let scope = job.repositoryName.map { "\(job.namespaceName)/\($0)" } ?? job.namespaceName
+        let range = "\(Self.day(job.start)) to \(Self.day(job.end - 86_400_000))"
+        let subject: String
+        let body: String
+        if result == .success {
+            let expiresAt = Clock.nowMillis() / 1000 + Int64(services.config.logs.exportLinkSeconds)
+            let link = try await links.url(origin: job.origin, exportID: job.uuid, expiresAt: expiresAt)
+            subject = "Usage logs of \(scope) are ready"
+            body = """
+                The usage logs of \(scope) for \(range) that you asked for are ready.
+
+                Download them (JSON) from this link:
+
+                \(link)
+
+                The link works until \(APIDates.rfc2822(millis: expiresAt * 1000)).
+                Export id: \(job.uuid)
+                """
+        } else {
+            let reason: String
+            switch result {
+            case .timedout: reason = "writing it took longer than the time allowed"
+            case .invalidrequest: reason = "the requested time range is not valid"
+            default: reason = "an error occurred while writing it"
+            }
+            subject = "Usage log export of \(scope) failed"
+            body = """
+                The export of the usage logs of \(scope) for \(range) did not complete: \(reason).
+
+                Request a new export to try again.
+                Export id: \(job.uuid)
+                """
+        }
+        return OutgoingMail(recipient: address, subject: subject, body: body, kind: OutgoingMail.Kind.logExport, reference: job.uuid)
     }
 
     /// Writes the document chunk by chunk, hashing as it goes. Holds one page of entries at a time.

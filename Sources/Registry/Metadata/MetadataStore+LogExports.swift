@@ -4,6 +4,10 @@ import SQLKit
 /// Log exports (`log_exports`, migration 21): a durable job queue the `LogExporter` drains, and
 /// the usage-log retention clean-up.
 ///
+/// `email_status` follows the mail to `callback_email`: `pending` until the export ends, `queued`
+/// once the mail (link or failure) is in the mail outbox, in the transaction that ends the export,
+/// then `sent` or `failed` as the notifications module's sender records.
+///
 /// A row is due when its status is `queued` (logs still to write) or `delivering` (callback still
 /// to post), its `next_attempt_at` has passed and nobody holds an unexpired lease on it. A worker
 /// claims a due row by setting `claim_token` and `lease_until` in one statement; every later
@@ -31,7 +35,7 @@ extension MetadataStore {
         public let end: Int64
         public let callbackURL: String?
         public let callbackEmail: String?
-        /// `pending-notifications-support` while e-mail delivery does not exist yet.
+        /// `pending` | `queued` | `sent` | `failed` when there is a `callbackEmail`.
         public let emailStatus: String?
         /// Base URL of the request that queued the export, for the download link.
         public let origin: String
@@ -78,7 +82,7 @@ extension MetadataStore {
         }
     }
 
-    static let emailPendingStatus = "pending-notifications-support"
+    static let emailPendingStatus = "pending"
 
     static let logExportColumns: SQLQueryString = """
         id, uuid, requester_id, scope_kind, scope_id, namespace_name, repository_name, start_time, end_time, callback_url,
@@ -180,18 +184,22 @@ extension MetadataStore {
     }
 
     /// The logs are written (or writing them ended in `result`): the callback is due next, or the
-    /// export is done when there is none.
+    /// export is done when there is none. `email` (the mail to `callback_email` and the box that
+    /// seals its body) is queued in the same transaction, unless the claim was lost.
     public func finishLogExportData(id: Int64, token: String, result: LogExportResult, digest: Digest?, size: Int64?,
-                                    error: String?, now: Int64 = Clock.nowMillis()) async throws {
+                                    error: String?, email: (OutgoingMail, SecretBox)? = nil, now: Int64 = Clock.nowMillis()) async throws {
         try await database.transaction { db in
-            try await db.raw("""
+            let finished = try await db.raw("""
                 UPDATE log_exports SET result = \(bind: result.rawValue), storage_digest = \(bind: digest?.description), size = \(bind: size),
                   export_attempts = export_attempts + 1, last_error = \(bind: error), exported_at = \(bind: now),
                   status = CASE WHEN callback_url IS NULL THEN 'done' ELSE 'delivering' END,
                   finished_at = CASE WHEN callback_url IS NULL THEN \(bind: now) ELSE NULL END,
                   next_attempt_at = \(bind: now), lease_until = NULL, claim_token = NULL
-                WHERE id = \(bind: id) AND claim_token = \(bind: token)
-                """).run()
+                WHERE id = \(bind: id) AND claim_token = \(bind: token) RETURNING id
+                """).first() != nil
+            guard finished, let (mail, box) = email else { return }
+            try await Self.enqueueMail(on: db, mail, secretBox: box, now: now)
+            try await db.raw("UPDATE log_exports SET email_status = 'queued' WHERE id = \(bind: id)").run()
         }
     }
 

@@ -1,0 +1,79 @@
+import Foundation
+import SQLKit
+
+/// A team invitation together with how the invitee learns of it: Quay's `org_team_invite`
+/// in-app notification (`{inviter, org, team, code}`) and, when the user has an address, a mail
+/// with the accept link.
+public struct TeamInvitation: Sendable {
+    public var teamID: Int64
+    public var userID: Int64
+    public var inviterID: Int64
+    /// The code the invitee accepts with; stored only as its SHA-256 in `team_invites`.
+    public var code: String
+    public var notificationMetadata: [String: EventValue]
+    public var mail: OutgoingMail?
+
+    public init(teamID: Int64, userID: Int64, inviterID: Int64, code: String, notificationMetadata: [String: EventValue], mail: OutgoingMail?) {
+        self.teamID = teamID
+        self.userID = userID
+        self.inviterID = inviterID
+        self.code = code
+        self.notificationMetadata = notificationMetadata
+        self.mail = mail
+    }
+}
+
+/// Invitations are delivered in the transaction that creates them, so an invitation is never
+/// stored without its notification (or the reverse). A newer invitation to the same team
+/// replaces the older one, its notification and its unsent mail (the old code no longer works).
+extension MetadataStore {
+    /// The notification's `source`: one live `org_team_invite` per user and team.
+    static func teamInviteSource(teamID: Int64) -> String { "\(OutgoingMail.Kind.teamInvite):\(teamID)" }
+    /// The mail's `reference`: `<team>:<user>`.
+    static func teamInviteMailReference(teamID: Int64, userID: Int64) -> String { "\(teamID):\(userID)" }
+
+    public func createTeamInvite(_ invitation: TeamInvitation, secretBox: SecretBox, now: Int64 = Clock.nowMillis()) async throws {
+        let source = Self.teamInviteSource(teamID: invitation.teamID)
+        let reference = Self.teamInviteMailReference(teamID: invitation.teamID, userID: invitation.userID)
+        let metadata = String(decoding: try JSONEncoder().encode(invitation.notificationMetadata), as: UTF8.self)
+        try await database.transaction { db in
+            try await db.raw("DELETE FROM team_invites WHERE team_id = \(bind: invitation.teamID) AND user_id = \(bind: invitation.userID)").run()
+            try await db.raw("""
+                INSERT INTO team_invites (team_id, user_id, code_hash, inviter_id, created_at)
+                VALUES (\(bind: invitation.teamID), \(bind: invitation.userID), \(bind: APITokens.hash(invitation.code)),
+                        \(bind: invitation.inviterID), \(bind: now))
+                """).run()
+            try await db.raw("DELETE FROM user_notifications WHERE user_id = \(bind: invitation.userID) AND source = \(bind: source)").run()
+            // Quay's invitation notification names no organization (its target is the user).
+            try await db.raw("""
+                INSERT INTO user_notifications (uuid, user_id, organization, kind, metadata, source, created_at)
+                VALUES (\(bind: UUID().uuidString.lowercased()), \(bind: invitation.userID), NULL, \(bind: OutgoingMail.Kind.teamInvite),
+                        \(bind: metadata), \(bind: source), \(bind: now))
+                """).run()
+            try await db.raw("""
+                DELETE FROM mail_outbox WHERE kind = \(bind: OutgoingMail.Kind.teamInvite) AND reference = \(bind: reference) AND status = 'queued'
+                """).run()
+            if let mail = invitation.mail {
+                try await Self.enqueueMail(on: db, mail, secretBox: secretBox, now: now)
+            }
+        }
+    }
+
+    /// Removes the user's invitation notifications, and their unsent invitation mail, whose
+    /// invitation no longer exists (accepted, declined or withdrawn), as Quay deletes them.
+    public func clearStaleTeamInviteNotifications(userID: Int64) async throws {
+        let kind = OutgoingMail.Kind.teamInvite
+        try await database.transaction { db in
+            try await db.raw("""
+                DELETE FROM user_notifications WHERE user_id = \(bind: userID) AND kind = \(bind: kind)
+                  AND NOT EXISTS (SELECT 1 FROM team_invites i WHERE i.user_id = \(bind: userID)
+                                  AND \(bind: kind + ":") || CAST(i.team_id AS TEXT) = user_notifications.source)
+                """).run()
+            try await db.raw("""
+                DELETE FROM mail_outbox WHERE kind = \(bind: kind) AND status = 'queued' AND reference LIKE \(bind: "%:\(userID)")
+                  AND NOT EXISTS (SELECT 1 FROM team_invites i WHERE i.user_id = \(bind: userID)
+                                  AND CAST(i.team_id AS TEXT) || ':' || CAST(i.user_id AS TEXT) = mail_outbox.reference)
+                """).run()
+        }
+    }
+}
