@@ -54,11 +54,9 @@ struct AuditCoverageTests {
             #expect(seen == ["b@\(single)", "a1@\(shared)", "a2@\(shared)"], "\(deletes)")
             #expect(deletes.count == 3)
             #expect(deletes.allSatisfy { Self.metadata($0)["namespace"] == "admin" && Self.metadata($0)["repo"] == "del" })
-            // Who and from where: the handler takes them from the caller, which the dispatcher must pass.
-            withKnownIssue("V2Handler.dispatch does not pass the caller (and its ip) to deleteManifest yet") {
-                #expect(deletes.allSatisfy { Self.performer($0) == "admin" })
-                #expect(deletes.allSatisfy { $0["ip"] as? String == "198.51.100.9" })
-            }
+            // Who and from where: the dispatcher passes the caller (with its ip) to the handler.
+            #expect(deletes.allSatisfy { Self.performer($0) == "admin" })
+            #expect(deletes.allSatisfy { $0["ip"] as? String == "198.51.100.9" })
             // The tag list agrees: only `c` is still live.
             let live = try await c.send(.get, "/api/v1/repository/admin/del/tag/?onlyActiveTags=true", token: admin)
             #expect(((live.json as? [String: Any])?["tags"] as? [[String: Any]])?.map { $0["name"] as? String } == ["c"], "\(String(buffer: live.body))")

@@ -2,6 +2,17 @@ import BuildProtocol
 import Foundation
 import Registry
 
+/// What a trigger that queues a build already knows: its uuid (Quay's `trigger_id`) and the
+/// metadata it stored on the build, so the `build_queued` event needs no lookup and no re-parsing.
+public struct TriggerContext: Sendable {
+    public let uuid: String
+    public let metadata: [String: EventValue]
+    public init(uuid: String, metadata: [String: EventValue]) {
+        self.uuid = uuid
+        self.metadata = metadata
+    }
+}
+
 /// The build events of the notification system (`build_queued`, `build_start`, `build_success`,
 /// `build_failure`, `build_cancelled`), with Quay's payload fields. The queue emits them at the
 /// state changes themselves, so every path (API, trigger, worker, lease expiry, timeout) does.
@@ -17,7 +28,7 @@ struct BuildEvents: Sendable {
         return "http://\(services.config.server.host):\(services.config.server.port)"
     }
 
-    func payload(_ b: BuildRecord, repository repo: Repository, triggerUUID: String? = nil) async -> [String: EventValue] {
+    func payload(_ b: BuildRecord, repository repo: Repository, trigger known: TriggerContext? = nil) async -> [String: EventValue] {
         let base = baseURL()
         let host = base.replacingOccurrences(of: "https://", with: "").replacingOccurrences(of: "http://", with: "")
         var p: [String: EventValue] = [
@@ -28,13 +39,13 @@ struct BuildEvents: Sendable {
             "is_manual": .bool(b.triggerID == nil || b.manualUserID != nil),
         ]
         if let user = b.manualUserID, let name = try? await services.store.namespace(id: user)?.name { p["manual_user"] = .string(name) }
-        if let meta = b.triggerMetadata.flatMap(EventValue.parse) {
+        if let meta = known.map({ EventValue.object($0.metadata) }) ?? b.triggerMetadata.flatMap(EventValue.parse) {
             p["trigger_metadata"] = meta
             if let kind = meta["trigger_kind"]?.stringValue { p["trigger_kind"] = .string(kind) }
         }
         // Quay's trigger_id is the trigger's uuid.
-        if let triggerUUID {
-            p["trigger_id"] = .string(triggerUUID)
+        if let known {
+            p["trigger_id"] = .string(known.uuid)
         } else if let trigger = b.triggerID, let summary = try? await hooks.triggerSummary?(trigger), let uuid = summary["id"] {
             p["trigger_id"] = uuid
         }
@@ -51,12 +62,12 @@ struct BuildEvents: Sendable {
     /// The event for `b`; `finalError`/`finalDigests` describe an outcome not stored yet. A
     /// caller that already holds the repository (and the trigger's uuid) passes them, so
     /// preparing reads nothing.
-    func prepare(_ kind: String, _ b: BuildRecord, repository known: Repository? = nil, triggerUUID: String? = nil,
+    func prepare(_ kind: String, _ b: BuildRecord, repository known: Repository? = nil, trigger: TriggerContext? = nil,
                  finalError: String? = nil, finalDigests: [String: String]? = nil) async throws -> Prepared? {
         let repository: Repository?
         if let known, known.id == b.repositoryID { repository = known } else { repository = try await services.store.repositoryByID(b.repositoryID) }
         guard let repo = repository else { return nil }
-        var p = await payload(b, repository: repo, triggerUUID: triggerUUID)
+        var p = await payload(b, repository: repo, trigger: trigger)
         if kind == "build_failure" { p["error_message"] = .string(finalError ?? b.errorMessage ?? "the build failed") }
         if kind == "build_success" {
             // As the guide shows them: pullable references, `host/ns/repo@sha256:...`.

@@ -120,13 +120,14 @@ public actor BuildQueue {
     // MARK: API side
 
     /// Queues a new build (the row is written here, after the namespace's queue cap is checked).
-    /// Queues a build. `repository` and `triggerUUID`, when the caller has them, spare the
-    /// reads that building the `build_queued` event would otherwise do. Builds queued while
+    /// Queues a build. `repository` and `trigger`, when the caller has them, spare the reads
+    /// (and the re-parsing) that building the `build_queued` event would otherwise do. Builds queued while
     /// an earlier insert is in flight are written together (`GroupCommit`), so a burst of
     /// webhooks costs one transaction per batch instead of one per build.
-    public nonisolated func enqueue(_ record: BuildRecord, repository: Repository? = nil, triggerUUID: String? = nil) async throws -> EnqueueResult {
+    public nonisolated func enqueue(_ record: BuildRecord, repository: Repository? = nil,
+                                    trigger: TriggerContext? = nil) async throws -> EnqueueResult {
         // The event is prepared outside the actor: it only reads.
-        let event = try await events.prepare("build_queued", record, repository: repository, triggerUUID: triggerUUID)
+        let event = try await events.prepare("build_queued", record, repository: repository, trigger: trigger)
         return try await enqueueBatches.submit(PendingEnqueue(record: record, event: event)) { batch in
             try await self.enqueueBatch(batch)
         }

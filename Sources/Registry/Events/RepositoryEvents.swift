@@ -37,16 +37,36 @@ public enum EventValue: Sendable, Codable, Equatable {
         }
     }
 
+    /// Tries the shapes in the order payloads use them (strings, then objects, then arrays):
+    /// every wrong guess is a thrown `DecodingError`, which is what made decoding slow.
     public init(from decoder: any Decoder) throws {
         let c = try decoder.singleValueContainer()
-        if c.decodeNil() { self = .null }
-        else if let v = try? c.decode(Bool.self) { self = .bool(v) }
+        if c.decodeNil() { self = .null; return }
+        if let v = try? c.decode(String.self) { self = .string(v); return }
+        if let keyed = try? decoder.container(keyedBy: AnyKey.self) {
+            var object: [String: EventValue] = [:]
+            for key in keyed.allKeys { object[key.stringValue] = try keyed.decode(EventValue.self, forKey: key) }
+            self = .object(object)
+            return
+        }
+        if var unkeyed = try? decoder.unkeyedContainer() {
+            var elements: [EventValue] = []
+            while !unkeyed.isAtEnd { elements.append(try unkeyed.decode(EventValue.self)) }
+            // A list of strings (or an empty list) stays `.strings`, as tags and digests are.
+            let strings = elements.compactMap(\.stringValue)
+            self = strings.count == elements.count ? .strings(strings) : .array(elements)
+            return
+        }
+        if let v = try? c.decode(Bool.self) { self = .bool(v) }
         else if let v = try? c.decode(Int64.self) { self = .int(v) }
-        else if let v = try? c.decode(Double.self) { self = .int(Int64(v)) }
-        else if let v = try? c.decode(String.self) { self = .string(v) }
-        else if let v = try? c.decode([String].self) { self = .strings(v) }
-        else if let v = try? c.decode([EventValue].self) { self = .array(v) }
-        else { self = .object(try c.decode([String: EventValue].self)) }
+        else { self = .int(Int64(try c.decode(Double.self))) }
+    }
+
+    private struct AnyKey: CodingKey {
+        let stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
     }
 
     /// The string, when this is one.

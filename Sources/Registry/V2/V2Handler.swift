@@ -40,7 +40,7 @@ public struct V2Handler: Sendable {
             guard method == .get else { throw methodNotAllowed(method) }
             return try await token(request, origin: origin, context: context)
         }
-        let caller = try await authorizer.authenticate(request, origin: origin)
+        let caller = try await authorizer.authenticate(request, origin: origin, ip: (context as? SlipwayRequestContext)?.clientIP(request))
         // Maintenance mode refuses every write before anything (even an implicit repository
         // creation) can happen.
         if services.config.registry.readOnly && ![.get, .head].contains(method) && route.repositoryPath != nil {
@@ -78,7 +78,7 @@ public struct V2Handler: Sendable {
             case .delete:
                 let repo = try await authorizer.repository(for: .delete, name: name, path: path, caller: caller, origin: origin)
                 try authorizer.requireWritable(repo)
-                return try await deleteManifest(repo: repo, reference: reference)
+                return try await deleteManifest(repo: repo, reference: reference, caller: caller)
             default:
                 throw methodNotAllowed(method)
             }

@@ -41,7 +41,7 @@ struct TriggerBuilder: Sendable {
         record.triggerID = trigger.id
         record.triggerMetadata = Self.encode(metadata)
         record.pullRobotID = trigger.pullRobotID
-        switch try await queue.enqueue(record, repository: repository, triggerUUID: trigger.uuid) {
+        switch try await queue.enqueue(record, repository: repository, trigger: .init(uuid: trigger.uuid, metadata: metadata)) {
         case .queueFull(let limit):
             return .queueFull(limit: limit)
         case .accepted(let stored):
