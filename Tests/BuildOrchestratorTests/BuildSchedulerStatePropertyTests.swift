@@ -337,6 +337,9 @@ private struct Run {
         let queue = state.queuedBuilds
         let leases = state.leases
         let queuedIDs = queue.map(\.build.id)
+        // The per-namespace index agrees with the queue itself.
+        let counted = Dictionary(queue.map { ($0.build.namespace, 1) }, uniquingKeysWith: +)
+        #expect(state.queuedCountsByNamespace == counted, "queued-per-namespace index out of step")
         let leasedIDs = leases.map(\.build.id)
         #expect(Set(queuedIDs).count == queuedIDs.count && Set(leasedIDs).count == leasedIDs.count)
         #expect(Set(queuedIDs).isDisjoint(with: leasedIDs))

@@ -225,6 +225,38 @@ struct WebhookTests {
         }
     }
 
+    /// The webhook itself evaluates the failure counters (read with the trigger in one query):
+    /// a success after internal errors keeps the trigger enabled; five internal errors in a row
+    /// disable it at the next webhook, which builds nothing.
+    @Test(arguments: TestBackend.available)
+    func webhookAppliesTheFailureCounters(backend: TestBackend) async throws {
+        try await H.run(backend) { h in
+            let (uuid, secret) = try await h.activated()
+            let t = try await h.trigger(uuid)
+            let store = h.registry.services.store
+            func finish(_ phases: [String]) async throws {
+                for phase in phases {
+                    var record = BuildRecord(repository: h.repo, sourceKind: "git", gitURL: H.source, commitSHA: P.sha,
+                                             dockerfilePath: "Dockerfile", context: "", tags: ["x"], displayName: "x", manualUserID: nil)
+                    record.triggerID = t.id
+                    let stored = try await store.insertBuild(record)
+                    try await store.finishBuild(uuid: stored.uuid, phase: .init(rawValue: phase)!, error: nil, manifestDigests: [:])
+                    try await Task.sleep(for: .milliseconds(2))
+                }
+            }
+            try await finish(["internalerror", "internalerror", "internalerror", "internalerror", "complete"])
+            #expect(try await h.webhook(uuid, secret: secret, P.custom).0 == 200)
+            #expect(try await h.trigger(uuid).enabled)
+            let before = try await h.builds().count
+            try await finish(["internalerror", "internalerror", "internalerror", "internalerror", "internalerror"])
+            let (status, answer) = try await h.webhook(uuid, secret: secret, P.custom)
+            #expect(status == 400 && (answer["error_message"] as? String)?.contains("successive_build_internal_errors") == true, "\(answer)")
+            let stored = try await h.trigger(uuid)
+            #expect(!stored.enabled && stored.disabledReason == .successiveBuildInternalErrors)
+            #expect(try await h.builds().count == before + 5, "the refused webhook queued nothing")
+        }
+    }
+
     @Test func triggerUUIDFromPaths() {
         #expect(WebhookEndpoint.triggerUUID(path: "/webhooks/push/trigger/abc") == "abc")
         #expect(WebhookEndpoint.triggerUUID(path: "/webhooks/push/acme/app/trigger/abc") == "abc")

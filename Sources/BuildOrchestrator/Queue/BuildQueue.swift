@@ -363,7 +363,7 @@ public actor BuildQueue {
     /// Gauges from the scheduler state (queued and running per namespace, running per worker).
     private func refreshMetrics() async {
         var queued: [String: Int] = [:], running: [String: Int] = [:], byWorker: [String: Int] = [:]
-        for q in state.queuedBuilds { queued[await namespaceName(q.build.namespace), default: 0] += 1 }
+        for (namespace, count) in state.queuedCountsByNamespace { queued[await namespaceName(namespace), default: 0] += count }
         for l in state.leases {
             running[await namespaceName(l.build.namespace), default: 0] += 1
             byWorker[l.workerID, default: 0] += 1

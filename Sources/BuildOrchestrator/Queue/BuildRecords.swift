@@ -115,22 +115,41 @@ extension MetadataStore {
         }
         let values = rows.joined(separator: ", ")
         let events = items.compactMap { $0.event.map { (kind: $0.kind, repository: $0.repository, payload: $0.payload) } }
-        let stored = try await database.transaction { db in
+        let ids = try await database.transaction { db in
             let inserted = try await db.raw("""
                 INSERT INTO builds (uuid, repository_id, namespace_id, phase, display_name, manual_user_id, source_kind, file_id, archive_url,
                   git_url, commit_sha, subdirectory, dockerfile_path, context, tags, pull_robot_id, trigger_id, trigger_metadata, queued_at)
                 VALUES \(values)
-                RETURNING \(unsafeRaw: Self.buildColumns)
-                """).all().map(Self.build(from:))
+                RETURNING id, uuid
+                """).all().map { (try $0.decode(column: "uuid", as: String.self), try $0.decode(column: "id", as: Int64.self)) }
             try await Self.insertEvents(on: db, events)
             return inserted
         }
-        // RETURNING gives no order guarantee: match the rows by uuid.
-        let byUUID = Dictionary(stored.map { ($0.uuid, $0) }, uniquingKeysWith: { first, _ in first })
+        // RETURNING gives no order guarantee: match the rows by uuid. The stored row is what was
+        // inserted plus its id; every column the insert leaves out starts at its default.
+        let byUUID = Dictionary(ids, uniquingKeysWith: { first, _ in first })
         return try items.map { item in
-            guard let row = byUUID[item.record.uuid] else { throw APIError(.internalServerError, "internal_error", "build \(item.record.uuid) was not stored") }
-            return row
+            guard let id = byUUID[item.record.uuid] else { throw APIError(.internalServerError, "internal_error", "build \(item.record.uuid) was not stored") }
+            return Self.asInserted(item.record, id: id)
         }
+    }
+
+    static func asInserted(_ b: BuildRecord, id: Int64) -> BuildRecord {
+        var stored = b
+        stored.id = id
+        stored.errorMessage = nil
+        stored.manifestDigests = [:]
+        stored.attempts = 0
+        stored.notBefore = nil
+        stored.workerID = nil
+        stored.leaseID = nil
+        stored.startedAt = nil
+        stored.stopReason = nil
+        stored.pushTokenUUID = nil
+        stored.finishedAt = nil
+        stored.logCount = 0
+        stored.heartbeatAt = nil
+        return stored
     }
 
     public func build(uuid: String) async throws -> BuildRecord? {

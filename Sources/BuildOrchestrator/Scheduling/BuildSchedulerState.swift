@@ -44,6 +44,10 @@ public struct BuildSchedulerState: Sendable {
 
     /// Waiting builds ordered by (`enqueuedAt`, `sequence`).
     private var queue: [QueuedBuild] = []
+    /// Indexes of `queue`, kept in step by `insertIntoQueue`/`removeFromQueue`, so admitting a
+    /// build (duplicate check, per-namespace cap) does not scan a long queue.
+    private var queuedIDs: Set<BuildID> = []
+    private var queuedPerNamespace: [String: Int] = [:]
     private var running: [BuildID: Lease] = [:]
     private var finished: [BuildID: FinalOutcome] = [:]
     private var finishedOrder: [BuildID] = []
@@ -81,7 +85,7 @@ public struct BuildSchedulerState: Sendable {
     /// slots.
     public mutating func lease(workerID: WorkerID, now: Instant) -> LeaseResult {
         guard let index = nextRunnableIndex(now: now) else { return .nothingRunnable }
-        let next = queue.remove(at: index)
+        let next = removeFromQueue(at: index)
         serveCount += 1
         lastServed[next.build.namespace] = serveCount
         let lease = Lease(
@@ -135,8 +139,8 @@ public struct BuildSchedulerState: Sendable {
 
     /// A user cancels `buildID`.
     public mutating func cancel(buildID: BuildID) -> CancelResult {
-        if let index = queue.firstIndex(where: { $0.build.id == buildID }) {
-            queue.remove(at: index)
+        if queuedIDs.contains(buildID), let index = queue.firstIndex(where: { $0.build.id == buildID }) {
+            removeFromQueue(at: index)
             recordFinished(buildID, .cancelled)
             return .removedFromQueue
         }
@@ -209,8 +213,11 @@ public struct BuildSchedulerState: Sendable {
         return nil
     }
 
+    /// Queued builds per namespace (namespaces with none are absent).
+    public var queuedCountsByNamespace: [String: Int] { queuedPerNamespace }
+
     public func queuedCount(namespace: String) -> Int {
-        queue.reduce(0) { $0 + ($1.build.namespace == namespace ? 1 : 0) }
+        queuedPerNamespace[namespace, default: 0]
     }
 
     public func runningCount(namespace: String) -> Int {
@@ -272,7 +279,7 @@ public struct BuildSchedulerState: Sendable {
     }
 
     private func contains(_ buildID: BuildID) -> Bool {
-        running[buildID] != nil || finished[buildID] != nil || queue.contains { $0.build.id == buildID }
+        running[buildID] != nil || finished[buildID] != nil || queuedIDs.contains(buildID)
     }
 
     /// Puts a lost or failed lease back in line at its original place.
@@ -288,6 +295,18 @@ public struct BuildSchedulerState: Sendable {
         let key = (queued.enqueuedAt, queued.sequence)
         let index = queue.lastIndex { ($0.enqueuedAt, $0.sequence) <= key }.map { $0 + 1 } ?? 0
         queue.insert(queued, at: index)
+        queuedIDs.insert(queued.build.id)
+        queuedPerNamespace[queued.build.namespace, default: 0] += 1
+    }
+
+    @discardableResult
+    private mutating func removeFromQueue(at index: Int) -> QueuedBuild {
+        let removed = queue.remove(at: index)
+        queuedIDs.remove(removed.build.id)
+        let namespace = removed.build.namespace
+        let left = queuedPerNamespace[namespace, default: 1] - 1
+        queuedPerNamespace[namespace] = left > 0 ? left : nil
+        return removed
     }
 
     private mutating func takeSequence() -> UInt64 {
@@ -374,9 +393,9 @@ extension BuildSchedulerState {
                     hardDeadline: run.startedAt + configuration.buildTimeout,
                     stop: run.stop, sequence: sequence)
             } else {
-                queue.append(QueuedBuild(build: row.build, enqueuedAt: row.enqueuedAt,
-                                         attempts: max(row.attempts, 0), notBefore: row.notBefore,
-                                         sequence: sequence))
+                insertIntoQueue(QueuedBuild(build: row.build, enqueuedAt: row.enqueuedAt,
+                                            attempts: max(row.attempts, 0), notBefore: row.notBefore,
+                                            sequence: sequence))
             }
         }
     }

@@ -31,15 +31,24 @@ struct TriggerLifecycle: Sendable {
         return c
     }
 
+    /// Final phases worth reading for the counters: one more than the larger threshold.
+    static let phaseLimit = failureThreshold + 1
+
     func counters(_ t: BuildTrigger) async throws -> Counters {
-        let phases = try await store.triggerFinalPhases(triggerID: t.id, since: t.countersSince, limit: Self.failureThreshold + 1)
+        let phases = try await store.triggerFinalPhases(triggerID: t.id, since: t.countersSince, limit: Self.phaseLimit)
         return Self.counters(finalPhasesNewestFirst: phases)
     }
 
     /// The trigger, disabled now if its counters crossed a threshold.
     func refresh(_ t: BuildTrigger) async throws -> BuildTrigger {
         guard t.enabled, t.isActive else { return t }
-        let c = try await counters(t)
+        return try await refresh(t, counters: try await counters(t))
+    }
+
+    /// `refresh` with counters the caller read already (the webhook reads them alongside the
+    /// repository).
+    func refresh(_ t: BuildTrigger, counters c: Counters) async throws -> BuildTrigger {
+        guard t.enabled, t.isActive else { return t }
         let reason: BuildTrigger.DisabledReason? = c.failures >= Self.failureThreshold ? .successiveBuildFailures
             : c.internalErrors >= Self.internalErrorThreshold ? .successiveBuildInternalErrors : nil
         guard let reason else { return t }

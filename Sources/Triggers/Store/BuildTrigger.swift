@@ -90,6 +90,28 @@ extension MetadataStore {
         }
     }
 
+    /// What a webhook needs, in one read: the trigger, its repository, and the final phases of
+    /// its builds since its counters were reset (newest first, at most `limit`), from which the
+    /// auto-disable counters are computed.
+    func webhookTarget(uuid: String, phaseLimit limit: Int) async throws -> (BuildTrigger, Repository, finalPhases: [String])? {
+        let aggregate = database.flavor == .postgres ? "string_agg" : "group_concat"
+        let columns = Self.triggerColumns.split(separator: ",").map { "t." + $0.trimmingCharacters(in: .whitespacesAndNewlines) }.joined(separator: ", ")
+        return try await database.read { db in
+            guard let row = try await db.raw("""
+                SELECT \(unsafeRaw: columns), \(unsafeRaw: Self.repositoryColumns(prefix: "repo_")),
+                  (SELECT \(unsafeRaw: aggregate)(phase, ',' ORDER BY finished_at DESC, id DESC) FROM (
+                     SELECT phase, finished_at, id FROM builds
+                     WHERE trigger_id = t.id AND finished_at IS NOT NULL AND finished_at >= t.counters_since
+                     ORDER BY finished_at DESC, id DESC LIMIT \(bind: limit)) recent) AS final_phases
+                FROM build_triggers t JOIN repositories r ON r.id = t.repository_id JOIN namespaces n ON n.id = r.namespace_id
+                WHERE t.uuid = \(bind: uuid)
+                """).first() else { return nil }
+            let phases = try row.decode(column: "final_phases", as: String?.self)
+            return (try Self.trigger(from: row), try Self.repository(from: row, prefix: "repo_"),
+                    phases.map { $0.split(separator: ",").map(String.init) } ?? [])
+        }
+    }
+
     public func trigger(id: Int64) async throws -> BuildTrigger? {
         try await database.read { db in
             try await db.raw("SELECT \(unsafeRaw: Self.triggerColumns) FROM build_triggers WHERE id = \(bind: id)").first().map(Self.trigger(from:))

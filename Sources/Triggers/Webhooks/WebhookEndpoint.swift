@@ -73,9 +73,13 @@ struct WebhookEndpoint: Sendable {
     }
 
     private func process(_ request: Request, _ context: SlipwayRequestContext) async throws -> Response {
-        guard let uuid = Self.triggerUUID(path: request.uri.path), var trigger = try await services.store.trigger(uuid: uuid) else {
+        // One read brings the trigger, its repository and its failure counters' input.
+        guard let uuid = Self.triggerUUID(path: request.uri.path),
+              let (stored, repository, finalPhases) = try await services.store.webhookTarget(uuid: uuid, phaseLimit: TriggerLifecycle.phaseLimit)
+        else {
             throw Refusal(status: .notFound, message: "no such build trigger")
         }
+        var trigger = stored
         // Credentials first: nothing else about the trigger is revealed without them.
         guard trigger.isActive, let secret = views.urlSecret(trigger) else {
             throw Refusal(status: .badRequest, message: "this build trigger is not activated yet")
@@ -95,13 +99,13 @@ struct WebhookEndpoint: Sendable {
             return Refusal(status: status, message: message)
         }
 
-        guard let repository = try await services.store.repositoryByID(trigger.repositoryID), repository.state != .markedForDeletion else {
+        guard repository.state != .markedForDeletion else {
             throw Refusal(status: .notFound, message: "no such build trigger")
         }
         if services.config.registry.readOnly || repository.state != .normal {
             throw Refusal(status: .serviceUnavailable, message: "Repository is in read only or mirror mode: \(repository.state.rawValue)")
         }
-        trigger = try await lifecycle.refresh(trigger)
+        trigger = try await lifecycle.refresh(trigger, counters: TriggerLifecycle.counters(finalPhasesNewestFirst: finalPhases))
         guard trigger.enabled else {
             throw try await refuse(.badRequest, "This build trigger is currently disabled. Please re-enable to continue."
                                    + (trigger.disabledReason.map { " (disabled: \($0.rawValue))" } ?? ""))
@@ -204,6 +208,7 @@ struct WebhookEndpoint: Sendable {
 
     static func isJSON(_ contentType: String?) -> Bool {
         guard let contentType else { return false }
+        if contentType == "application/json" { return true }  // what senders send, without the parsing below
         let media = contentType.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
         return media == "application/json" || (media.hasPrefix("application/") && media.hasSuffix("+json"))
     }
