@@ -166,4 +166,32 @@ struct AuditCoverageTests {
             #expect(!stored.contains { $0.1.contains(TestRegistry.password) })
         }
     }
+    /// `podman login`: a refused password is a `login_failure` under the user's account (never
+    /// with the password), a robot with a wrong token is recorded as such, and the accepted
+    /// login is a `login_success` of type `v2auth`.
+    @Test(arguments: TestBackend.available)
+    func registryLoginsLogSuccessAndFailure(backend: TestBackend) async throws {
+        try await TestRegistry.with(backend) { registry, c in
+            try await registry.createUser("dave")
+            let dave = try await Self.apiToken(registry, "dave")
+            let wrong = "Not-the-password-\(UUID().uuidString)"
+            #expect(try await c.token(.init("dave", wrong), scopes: []) == nil)
+            #expect(try await c.token(.init("dave+bot", wrong), scopes: []) == nil)
+            #expect(try await c.token(.init("dave", TestRegistry.password), scopes: []) != nil)
+            let logs = try await Self.entries(c, "/api/v1/user/logs", token: dave)
+            let failure = try #require(logs.first { $0["kind"] as? String == "login_failure" }, "\(logs)")
+            #expect(Self.metadata(failure)["type"] == "v2auth" && Self.metadata(failure)["username"] == "dave")
+            #expect(Self.metadata(failure)["message"] == "invalid username or password")
+            let success = try #require(logs.first { $0["kind"] as? String == "login_success" }, "\(logs)")
+            #expect(Self.performer(success) == "dave" && Self.metadata(success)["type"] == "v2auth")
+
+            await registry.services.audit.flush()
+            let stored = try await registry.services.store.database.read { db in
+                try await db.raw("SELECT kind, metadata FROM usage_logs").all().map { (try $0.decode(column: "kind", as: String.self),
+                                                                                          try $0.decode(column: "metadata", as: String.self)) }
+            }
+            #expect(stored.contains { $0.0 == "login_failure" && $0.1.contains("dave+bot") && $0.1.contains("robot") })
+            #expect(!stored.contains { $0.1.contains(wrong) })
+        }
+    }
 }

@@ -14,7 +14,15 @@ extension V2Handler {
     }
 
     func token(_ request: Request, origin: RequestOrigin, context: some RequestContext) async throws -> Response {
-        let identity = try await identityFromBasic(request, origin: origin)
+        let ip = (context as? SlipwayRequestContext)?.clientIP(request)
+        let userAgent = request.headers[.userAgent]
+        let identity: Identity
+        do {
+            identity = try await identityFromBasic(request, origin: origin)
+        } catch let error as RegistryError {
+            await recordFailedLogin(request, message: error.message, ip: ip, userAgent: userAgent)
+            throw error
+        }
         var scopes: [TokenScope] = []
         for value in request.uri.queryParameters.getAll("scope") {
             // One parameter may carry several space-separated scopes (Docker token spec); some
@@ -25,9 +33,8 @@ extension V2Handler {
         }
         // `podman login` asks for a token without a scope: that is the login worth recording.
         if scopes.isEmpty, identity != .anonymous {
-            services.audit.record(AuditEvent(kind: "login_success", performer: AuditEvent.Actor(id: identity.userID, name: identity.subject, kind: identity.entityKind),
-                                             namespace: identity.userID.map { ($0, identity.subject) },
-                                             ip: (context as? SlipwayRequestContext)?.clientIP(request), metadata: ["type": "v2auth", "kind": identity.entityKind]))
+            services.audit.record(.loginSuccess(AuditEvent.Actor(id: identity.userID, name: identity.subject, kind: identity.entityKind),
+                                                via: .registry, ip: ip, userAgent: userAgent))
         }
         if identity == .anonymous && scopes.isEmpty {
             throw RegistryError(.unauthorized, "credentials are required to log in",
@@ -48,6 +55,20 @@ extension V2Handler {
         let body = TokenResponse(token: issued.token, access_token: issued.token, expires_in: issued.expiresIn,
                                  issued_at: ISO8601DateFormatter().string(from: issued.issuedAt))
         return jsonResponse(Self.encodeJSON(body))
+    }
+
+    /// `login_failure` for refused registry credentials (`podman login` with a wrong password or
+    /// token), under the account the name belongs to when it is a user's.
+    private func recordFailedLogin(_ request: Request, message: String, ip: String?, userAgent: String?) async {
+        guard let header = request.headers[.authorization], header.count > 6, header.prefix(6).lowercased() == "basic ",
+              let decoded = Data(base64Encoded: String(header.dropFirst(6)).trimmingCharacters(in: .whitespaces)),
+              let text = String(data: decoded, encoding: .utf8) else { return }
+        let username = String(text.prefix { $0 != ":" })
+        let kind = username.contains("+") ? "robot" : username.hasPrefix("$") ? "token" : "user"
+        let named = kind == "user" ? try? await services.store.namespace(named: username) : nil
+        let account = named?.kind == .user ? named : nil
+        services.audit.record(.loginFailure(username: username, account: account, via: .registry, kind: kind, message: message,
+                                            ip: ip, userAgent: userAgent))
     }
 
     /// Resolves Basic credentials to an identity. Wrong credentials are a 401, never a silent
