@@ -37,5 +37,6 @@ public struct WebUIModule: SlipwayModule {
         RepositoryPages(server: server).register(router)
         OrganizationListPage(server: server).register(router)
         UserPage(server: server).register(router)
+        ConfirmInvitePage(server: server).register(router)
     }
 }

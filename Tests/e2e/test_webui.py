@@ -592,3 +592,39 @@ def test_organizations_triggers_and_notifications(server, browser):
         browser.assert_clean()
     finally:
         sink.close()
+
+
+def test_team_invitation_accepted_from_the_bell(server, browser):
+    """An invitation reaches the invitee's bell; its link opens /confirminvite, whose Accept
+    button joins the team (checked through the API)."""
+    srv = server(env={"SLIPWAY_AUTH_REQUIRE_TEAM_INVITE": "true"})
+    token = srv.cli("admin", "create-token", "--user", ADMIN_USER).stdout.strip()
+    srv.create_user("carol", "carolpassword1")
+    assert api(srv, "POST", "/api/v1/organization/", token, {"name": "acme", "email": "registry@acme.example"})[0] == 201
+    assert api(srv, "PUT", "/api/v1/organization/acme/team/devs", token, {"role": "member"})[0] == 200
+    status, invited = api(srv, "PUT", "/api/v1/organization/acme/team/devs/members/carol", token)
+    assert status == 200 and invited["invited"] is True, invited
+
+    sign_in(browser, srv, user="carol", password="carolpassword1")
+    browser.wait_for("!document.getElementById('bell').hidden && document.querySelector('#bell-menu a.invite-link')",
+                     message="the invitation in the bell")
+    browser.click("#bell-button")
+    assert browser.text("#bell-menu a.invite-link") == "Invitation to join team devs in org acme"
+    browser.click("#bell-menu a.invite-link")
+    browser.wait_for("location.pathname === '/confirminvite' && document.getElementById('invite-accept')", message="the invitation page")
+    assert f"{ADMIN_USER} invited you to join team devs in organization acme" in " ".join(browser.text("#invite-summary").split())
+    browser.screenshot("confirm-invite")
+    browser.click("#invite-accept")
+    browser.wait_for("!document.getElementById('invite-accepted').hidden", message="the accepted message")
+    assert browser.eval("document.getElementById('invite-org-link').getAttribute('href')") == "/organization/acme"
+
+    status, members = api(srv, "GET", "/api/v1/organization/acme/team/devs/members?includePending=true", token)
+    assert status == 200, members
+    carol = [m for m in members["members"] if m["name"] == "carol"]
+    assert carol and carol[0]["invited"] is False, members
+    # The link is used up, and the notification is gone from the bell.
+    browser.goto(browser.url())
+    assert "Invitation not found" in browser.text("main")
+    browser.wait_for("!document.getElementById('bell').hidden", message="the bell")
+    assert not browser.exists("#bell-menu a.invite-link")
+    browser.assert_clean()

@@ -218,9 +218,8 @@ async function setUpBell() {
     list.className = "plain";
     for (const n of items.slice(0, 20)) {
       const li = document.createElement("li");
-      const kind = n.kind || "notification";
-      const meta = n.metadata || {};
-      li.textContent = `${kind.replace(/_/g, " ")}${meta.repository ? " · " + meta.repository : ""}`;
+      li.dataset.kind = n.kind || "";
+      li.appendChild(notificationLine(n));
       if (n.created) {
         const small = document.createElement("div");
         small.className = "muted small";
@@ -236,4 +235,20 @@ async function setUpBell() {
     menu.hidden = !menu.hidden;
     button.setAttribute("aria-expanded", String(!menu.hidden));
   });
+}
+
+/** One bell entry: a team invitation links to its accept page; other kinds name their event.
+ *  Built with textContent and an encoded href only (metadata is user-chosen text). */
+function notificationLine(n) {
+  const meta = n.metadata || {};
+  if (n.kind === "org_team_invite" && typeof meta.code === "string" && meta.code) {
+    const a = document.createElement("a");
+    a.className = "invite-link";
+    a.href = `/confirminvite?code=${encodeURIComponent(meta.code)}`;
+    a.textContent = `Invitation to join team ${meta.team || "?"} in org ${meta.org || "?"}`;
+    if (meta.inviter) a.title = `Invited by ${meta.inviter}`;
+    return a;
+  }
+  const kind = n.kind || "notification";
+  return document.createTextNode(`${kind.replace(/_/g, " ")}${meta.repository ? " · " + meta.repository : ""}`);
 }
