@@ -33,9 +33,7 @@ extension MetadataStore {
     public func collectManifests(repositoryID: Int64, now: Int64, graceMillis: Int64) async throws -> Int {
         let flavor = database.flavor
         return try await database.transaction { db in
-            if flavor == .postgres {
-                try await db.raw("SELECT id FROM repositories WHERE id = \(bind: repositoryID) FOR UPDATE").run()
-            }
+            try await Self.lockRepositoryForTagChanges(on: db, flavor: flavor, repositoryID: repositoryID)
             struct M { let id: Int64; let digest: String; let subject: String?; let created: Int64 }
             let manifests = try await db.raw("""
                 SELECT id, digest, subject_digest, created_at FROM manifests WHERE repository_id = \(bind: repositoryID)
@@ -91,9 +89,7 @@ extension MetadataStore {
     public func collectBlobLinks(repositoryID: Int64, now: Int64, graceMillis: Int64) async throws -> Int {
         let flavor = database.flavor
         return try await database.transaction { db in
-            if flavor == .postgres {
-                try await db.raw("SELECT id FROM repositories WHERE id = \(bind: repositoryID) FOR UPDATE").run()
-            }
+            try await Self.lockRepositoryForTagChanges(on: db, flavor: flavor, repositoryID: repositoryID)
             return try await db.raw("""
                 DELETE FROM repository_blobs WHERE repository_id = \(bind: repositoryID) AND created_at < \(bind: now - graceMillis)
                   AND NOT EXISTS (SELECT 1 FROM manifest_blobs mb JOIN manifests m ON m.id = mb.manifest_id

@@ -16,6 +16,13 @@ extension MetadataStore {
                               annotations: annotations, content: try row.string("content"))
     }
 
+    /// Serializes concurrent manifest and tag writes within one repository: a row lock on
+    /// PostgreSQL; SQLite has a single writer already.
+    static func lockRepositoryForTagChanges(on db: any SQLDatabase, flavor: SQLFlavor, repositoryID: Int64) async throws {
+        guard flavor == .postgres else { return }
+        try await db.raw("SELECT id FROM repositories WHERE id = \(bind: repositoryID) FOR UPDATE").run()
+    }
+
     static func liveTagCondition(now: Int64) -> SQLQueryString {
         "t.lifetime_end IS NULL AND t.hidden = 0 AND (t.expiration IS NULL OR t.expiration > \(bind: now))"
     }
@@ -51,10 +58,7 @@ extension MetadataStore {
                             tag: String?, pushEvent: (Repository, [String: EventValue])? = nil) async throws -> ManifestPutResult {
         let flavor = database.flavor
         return try await database.transaction { db in
-            if flavor == .postgres {
-                // Serializes concurrent manifest/tag writes within one repository.
-                try await db.raw("SELECT id FROM repositories WHERE id = \(bind: repositoryID) FOR UPDATE").run()
-            }
+            try await Self.lockRepositoryForTagChanges(on: db, flavor: flavor, repositoryID: repositoryID)
             let blobDigests = Array(Set(document.referencedBlobs.map(\.digest.description)))
             if !blobDigests.isEmpty {
                 let present = try await db.raw("""
@@ -125,34 +129,14 @@ extension MetadataStore {
 
     /// Ends the tag's live row. Returns false when there is no live tag of that name.
     public func deleteTag(repositoryID: Int64, name: String) async throws -> Bool {
-        try await database.transaction { db in
-            let now = Clock.nowMillis()
-            let row = try await db.raw("""
-                UPDATE tags SET lifetime_end = \(bind: now)
-                WHERE repository_id = \(bind: repositoryID) AND name = \(bind: name) AND lifetime_end IS NULL AND hidden = 0
-                  AND (expiration IS NULL OR expiration > \(bind: now))
-                RETURNING id
-                """).first()
-            return row != nil
-        }
+        try await endTag(repositoryID: repositoryID, name: name) != nil
     }
 
     /// Deletes a manifest by digest: every live tag on it ends and the manifest stops being
     /// served. The row stays (marked deleted) until garbage collection so the time machine can
     /// still restore it. Returns false when the manifest is not in the repository.
     public func deleteManifest(repositoryID: Int64, digest: Digest) async throws -> Bool {
-        try await database.transaction { db in
-            let now = Clock.nowMillis()
-            guard let row = try await db.raw("""
-                UPDATE manifests SET deleted_at = \(bind: now)
-                WHERE repository_id = \(bind: repositoryID) AND digest = \(bind: digest.description) AND deleted_at IS NULL
-                RETURNING id
-                """).first() else { return false }
-            try await db.raw("""
-                UPDATE tags SET lifetime_end = \(bind: now) WHERE manifest_id = \(bind: try row.int64("id")) AND lifetime_end IS NULL
-                """).run()
-            return true
-        }
+        try await endManifest(repositoryID: repositoryID, digest: digest) != nil
     }
 
     /// Live tag names in lexical order after `last`.

@@ -59,9 +59,7 @@ extension MetadataStore {
     public func pointTag(repositoryID: Int64, name: String, digest: Digest) async throws -> Bool? {
         let flavor = database.flavor
         return try await database.transaction { db in
-            if flavor == .postgres {
-                try await db.raw("SELECT id FROM repositories WHERE id = \(bind: repositoryID) FOR UPDATE").run()
-            }
+            try await Self.lockRepositoryForTagChanges(on: db, flavor: flavor, repositoryID: repositoryID)
             guard let row = try await db.raw("""
                 SELECT id FROM manifests WHERE repository_id = \(bind: repositoryID) AND digest = \(bind: digest.description) AND deleted_at IS NULL
                 """).first() else { return nil }
@@ -80,9 +78,7 @@ extension MetadataStore {
     public func endTag(repositoryID: Int64, name: String) async throws -> EndedTag? {
         let flavor = database.flavor
         return try await database.transaction { db in
-            if flavor == .postgres {
-                try await db.raw("SELECT id FROM repositories WHERE id = \(bind: repositoryID) FOR UPDATE").run()
-            }
+            try await Self.lockRepositoryForTagChanges(on: db, flavor: flavor, repositoryID: repositoryID)
             let now = Clock.nowMillis()
             guard let row = try await db.raw("""
                 SELECT t.id, m.digest FROM tags t JOIN manifests m ON m.id = t.manifest_id
@@ -100,9 +96,7 @@ extension MetadataStore {
     public func endManifest(repositoryID: Int64, digest: Digest) async throws -> [EndedTag]? {
         let flavor = database.flavor
         return try await database.transaction { db in
-            if flavor == .postgres {
-                try await db.raw("SELECT id FROM repositories WHERE id = \(bind: repositoryID) FOR UPDATE").run()
-            }
+            try await Self.lockRepositoryForTagChanges(on: db, flavor: flavor, repositoryID: repositoryID)
             let now = Clock.nowMillis()
             guard let row = try await db.raw("""
                 UPDATE manifests SET deleted_at = \(bind: now)
@@ -160,9 +154,7 @@ extension MetadataStore {
     public func restoreTag(repositoryID: Int64, name: String, digest: Digest, windowSeconds: Int64) async throws -> RestoreOutcome {
         let flavor = database.flavor
         return try await database.transaction { db in
-            if flavor == .postgres {
-                try await db.raw("SELECT id FROM repositories WHERE id = \(bind: repositoryID) FOR UPDATE").run()
-            }
+            try await Self.lockRepositoryForTagChanges(on: db, flavor: flavor, repositoryID: repositoryID)
             let now = Clock.nowMillis()
             let rows = try await db.raw("""
                 SELECT t.lifetime_end, t.expiration, m.id AS manifest_id FROM tags t JOIN manifests m ON m.id = t.manifest_id
