@@ -37,12 +37,8 @@ extension MetadataStore {
         let reference = Self.teamInviteMailReference(teamID: invitation.teamID, userID: invitation.userID)
         let metadata = String(decoding: try JSONEncoder().encode(invitation.notificationMetadata), as: UTF8.self)
         try await database.transaction { db in
-            try await db.raw("DELETE FROM team_invites WHERE team_id = \(bind: invitation.teamID) AND user_id = \(bind: invitation.userID)").run()
-            try await db.raw("""
-                INSERT INTO team_invites (team_id, user_id, code_hash, inviter_id, created_at)
-                VALUES (\(bind: invitation.teamID), \(bind: invitation.userID), \(bind: APITokens.hash(invitation.code)),
-                        \(bind: invitation.inviterID), \(bind: now))
-                """).run()
+            try await Self.replaceTeamInvite(on: db, teamID: invitation.teamID, userID: invitation.userID, inviterID: invitation.inviterID,
+                                             code: invitation.code, now: now)
             try await db.raw("DELETE FROM user_notifications WHERE user_id = \(bind: invitation.userID) AND source = \(bind: source)").run()
             // Quay's invitation notification names no organization (its target is the user).
             try await db.raw("""

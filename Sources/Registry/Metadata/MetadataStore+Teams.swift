@@ -248,13 +248,19 @@ extension MetadataStore {
     public func createTeamInvite(teamID: Int64, userID: Int64, inviterID: Int64) async throws -> String {
         let code = APITokens.generate()
         try await database.transaction { db in
-            try await db.raw("DELETE FROM team_invites WHERE team_id = \(bind: teamID) AND user_id = \(bind: userID)").run()
-            try await db.raw("""
-                INSERT INTO team_invites (team_id, user_id, code_hash, inviter_id, created_at)
-                VALUES (\(bind: teamID), \(bind: userID), \(bind: APITokens.hash(code)), \(bind: inviterID), \(bind: Clock.nowMillis()))
-                """).run()
+            try await Self.replaceTeamInvite(on: db, teamID: teamID, userID: userID, inviterID: inviterID, code: code, now: Clock.nowMillis())
         }
         return code
+    }
+
+    /// Stores an invitation inside the caller's transaction, replacing an older one for the
+    /// same team and user.
+    static func replaceTeamInvite(on db: any SQLDatabase, teamID: Int64, userID: Int64, inviterID: Int64, code: String, now: Int64) async throws {
+        try await db.raw("DELETE FROM team_invites WHERE team_id = \(bind: teamID) AND user_id = \(bind: userID)").run()
+        try await db.raw("""
+            INSERT INTO team_invites (team_id, user_id, code_hash, inviter_id, created_at)
+            VALUES (\(bind: teamID), \(bind: userID), \(bind: APITokens.hash(code)), \(bind: inviterID), \(bind: now))
+            """).run()
     }
 
     /// Users with a pending invitation to the team, by name.
