@@ -62,6 +62,8 @@ struct BuildsAPITests {
             let view = try #require(start.json as? [String: Any])
             let buildID = try #require(view["id"] as? String)
             #expect(view["phase"] as? String == "waiting")
+            // Quay's keys are all there, null where there is no value.
+            #expect(view["error"] is NSNull && view["pull_robot"] is NSNull && view["trigger"] is NSNull && view["manual_user"] as? String == "admin")
             #expect(view["tags"] as? [String] == ["v1", "feature_x"])
             #expect(start.headers[.location] == "/api/v1/repository/admin/app/build/\(buildID)/status")
 

@@ -3,7 +3,8 @@ import Foundation
 import Registry
 
 /// The build view of Quay's API (§1.4), with `subdirectory` and `dockerfile_path` kept distinct
-/// (Quay fills both with the same value).
+/// (Quay fills both with the same value). Quay clients expect every key, with null where there
+/// is no value.
 struct BuildView: Encodable {
     struct RepositoryRef: Encodable { let namespace: String; let name: String }
     let id: String
@@ -11,49 +12,20 @@ struct BuildView: Encodable {
     let started: String
     let display_name: String
     let status: [String: String]
-    let error: String?
+    @NullWhenAbsent var error: String?
     let subdirectory: String
     let dockerfile_path: String
     let context: String
     let tags: [String]
-    let resource_key: String?
-    let archive_url: String?
-    let manual_user: String?
+    @NullWhenAbsent var resource_key: String?
+    @NullWhenAbsent var archive_url: String?
+    @NullWhenAbsent var manual_user: String?
     let is_writer: Bool
-    let trigger_metadata: EventValue?
-    let trigger: EventValue?
-    let pull_robot: String?
+    @NullWhenAbsent var trigger_metadata: EventValue?
+    @NullWhenAbsent var trigger: EventValue?
+    @NullWhenAbsent var pull_robot: String?
     let repository: RepositoryRef
     let manifest_digests: [String: String]
-
-    enum CodingKeys: String, CodingKey {
-        case id, phase, started, display_name, status, error, subdirectory, dockerfile_path, context, tags, resource_key, archive_url,
-             manual_user, is_writer, trigger_metadata, trigger, pull_robot, repository, manifest_digests
-    }
-
-    func encode(to encoder: any Encoder) throws {
-        // Quay clients expect the keys to be present, with null where there is no value.
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(id, forKey: .id)
-        try c.encode(phase, forKey: .phase)
-        try c.encode(started, forKey: .started)
-        try c.encode(display_name, forKey: .display_name)
-        try c.encode(status, forKey: .status)
-        try c.encode(error, forKey: .error)
-        try c.encode(subdirectory, forKey: .subdirectory)
-        try c.encode(dockerfile_path, forKey: .dockerfile_path)
-        try c.encode(context, forKey: .context)
-        try c.encode(tags, forKey: .tags)
-        try c.encode(resource_key, forKey: .resource_key)
-        try c.encode(archive_url, forKey: .archive_url)
-        try c.encode(manual_user, forKey: .manual_user)
-        try c.encode(is_writer, forKey: .is_writer)
-        try c.encode(trigger_metadata, forKey: .trigger_metadata)
-        try c.encode(trigger, forKey: .trigger)
-        try c.encode(pull_robot, forKey: .pull_robot)
-        try c.encode(repository, forKey: .repository)
-        try c.encode(manifest_digests, forKey: .manifest_digests)
-    }
 
     init(_ b: BuildRecord, repository: Repository, isWriter: Bool, manualUser: String?, trigger: EventValue? = nil, pullRobot: String? = nil) {
         id = b.uuid

@@ -59,21 +59,14 @@ struct RobotAPI {
     struct RobotView: Encodable {
         let name: String
         let created: String
-        let lastAccessed: String?
+        /// null, as Quay, when never used.
+        @NullWhenAbsent var lastAccessed: String?
         let description: String
         let token: String?
         let unstructuredMetadata: JSONValue?
 
-        enum CodingKeys: String, CodingKey { case name, created, last_accessed, description, token, unstructured_metadata }
-
-        func encode(to encoder: any Encoder) throws {
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encode(name, forKey: .name)
-            try c.encode(created, forKey: .created)
-            try c.encode(lastAccessed, forKey: .last_accessed)  // null, as Quay, when never used
-            try c.encode(description, forKey: .description)
-            try c.encodeIfPresent(token, forKey: .token)
-            try c.encodeIfPresent(unstructuredMetadata, forKey: .unstructured_metadata)
+        enum CodingKeys: String, CodingKey {
+            case name, created, lastAccessed = "last_accessed", description, token, unstructuredMetadata = "unstructured_metadata"
         }
     }
 
@@ -85,24 +78,13 @@ struct RobotAPI {
         }
         let name: String
         let created: String
-        let lastAccessed: String?
+        @NullWhenAbsent var lastAccessed: String?
         let teams: [Team]
         let repositories: [String]
         let description: String
         let token: String?
 
-        enum CodingKeys: String, CodingKey { case name, created, last_accessed, teams, repositories, description, token }
-
-        func encode(to encoder: any Encoder) throws {
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encode(name, forKey: .name)
-            try c.encode(created, forKey: .created)
-            try c.encode(lastAccessed, forKey: .last_accessed)
-            try c.encode(teams, forKey: .teams)
-            try c.encode(repositories, forKey: .repositories)
-            try c.encode(description, forKey: .description)
-            try c.encodeIfPresent(token, forKey: .token)
-        }
+        enum CodingKeys: String, CodingKey { case name, created, lastAccessed = "last_accessed", teams, repositories, description, token }
     }
 
     struct PermissionsView: Encodable {

@@ -59,11 +59,12 @@ struct TokenAPI {
     // MARK: App-specific tokens
 
     struct AppTokenView: Encodable {
+        // Quay sends unset dates as null; the code only in the creation answer.
         let uuid: String
         let title: String
-        let last_accessed: String?
-        let created: String?
-        let expiration: String?
+        @NullWhenAbsent var last_accessed: String?
+        @NullWhenAbsent var created: String?
+        @NullWhenAbsent var expiration: String?
         let token_code: String?
 
         init(_ t: AppTokenRecord, code: String? = nil) {
@@ -75,18 +76,6 @@ struct TokenAPI {
             token_code = code
         }
 
-        enum CodingKeys: String, CodingKey { case uuid, title, last_accessed, created, expiration, token_code }
-
-        // Quay sends unset dates as null; the code only in the creation answer.
-        func encode(to encoder: any Encoder) throws {
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encode(uuid, forKey: .uuid)
-            try c.encode(title, forKey: .title)
-            try c.encode(last_accessed, forKey: .last_accessed)
-            try c.encode(created, forKey: .created)
-            try c.encode(expiration, forKey: .expiration)
-            try c.encodeIfPresent(token_code, forKey: .token_code)
-        }
     }
 
     struct NewAppToken: Decodable { let title: String }
@@ -132,20 +121,7 @@ struct TokenAPI {
         let client_id: String
         let client_secret: String
         let redirect_uri: String
-        let avatar_email: String?
-
-        enum CodingKeys: String, CodingKey { case name, description, application_uri, client_id, client_secret, redirect_uri, avatar_email }
-
-        func encode(to encoder: any Encoder) throws {
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encode(name, forKey: .name)
-            try c.encode(description, forKey: .description)
-            try c.encode(application_uri, forKey: .application_uri)
-            try c.encode(client_id, forKey: .client_id)
-            try c.encode(client_secret, forKey: .client_secret)
-            try c.encode(redirect_uri, forKey: .redirect_uri)
-            try c.encode(avatar_email, forKey: .avatar_email)
-        }
+        @NullWhenAbsent var avatar_email: String?
     }
 
     /// Only organization admins reach these routes, and Quay shows them the client secret.
