@@ -101,7 +101,6 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "HTTPTypes", package: "swift-http-types"),
-            .product(name: "SQLKit", package: "sql-kit"),
         ], resources: [.copy("Templates"), .copy("Static")]),
         .executableTarget(
             name: "slipway",

@@ -190,10 +190,9 @@ public final class MailOutboxSender: Service, Sendable {
 
     func retryOrFail(_ queued: QueuedMail, error: String, now: Int64) -> Outcome {
         let attempt = queued.attempts + 1
-        guard attempt < settings.maxAttempts else { return .failed(error: "\(error) (gave up after \(attempt) attempts)") }
-        let base = Double(settings.retryBase.components.seconds) * 1000 + Double(settings.retryBase.components.attoseconds) / 1e15
-        let cap = Double(settings.retryCap.components.seconds) * 1000
-        return .retry(error: error, at: now + Int64(min(cap, base * pow(2, Double(attempt - 1)))))
+        let backoff = RetryBackoff(base: settings.retryBase, cap: settings.retryCap, maxAttempts: settings.maxAttempts)
+        guard let at = backoff.nextAttempt(after: attempt, now: now) else { return .failed(error: "\(error) (gave up after \(attempt) attempts)") }
+        return .retry(error: error, at: at)
     }
 
     static func isDeliverable(_ address: String) -> Bool {

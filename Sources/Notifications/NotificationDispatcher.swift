@@ -265,11 +265,9 @@ public final class NotificationDispatcher: Service, Sendable {
 
     func retryOrFail(_ delivery: NotificationDelivery, error: String, now: Int64) -> MetadataStore.DeliveryOutcome {
         let attempt = delivery.attempts + 1
-        guard attempt < settings.maxAttempts else { return .failed(error: "\(error) (gave up after \(attempt) attempts)") }
-        let base = Double(settings.retryBase.components.seconds) * 1000 + Double(settings.retryBase.components.attoseconds) / 1e15
-        let cap = Double(settings.retryCap.components.seconds) * 1000
-        let delay = min(cap, base * pow(2, Double(attempt - 1)))
-        return .retry(error: error, at: now + Int64(delay))
+        let backoff = RetryBackoff(base: settings.retryBase, cap: settings.retryCap, maxAttempts: settings.maxAttempts)
+        guard let at = backoff.nextAttempt(after: attempt, now: now) else { return .failed(error: "\(error) (gave up after \(attempt) attempts)") }
+        return .retry(error: error, at: at)
     }
 
     /// One attempt; the outcome says what happens next.

@@ -72,4 +72,28 @@ extension MetadataStore {
                 """).run()
         }
     }
+
+    /// A pending invitation as its invitee sees it before deciding (the web UI's accept page).
+    /// The lookup matches the code *and* the invitee, as `acceptTeamInvite` does, so a code
+    /// addressed to someone else is indistinguishable from an unknown one.
+    public func pendingTeamInvite(code: String, userID: Int64) async throws -> PendingTeamInvite? {
+        try await database.read { db in
+            guard let row = try await db.raw("""
+                SELECT o.name AS org_name, t.name AS team_name, inv.name AS inviter_name FROM team_invites i
+                JOIN teams t ON t.id = i.team_id JOIN namespaces o ON o.id = t.org_id
+                LEFT JOIN namespaces inv ON inv.id = i.inviter_id
+                WHERE i.code_hash = \(bind: APITokens.hash(code)) AND i.user_id = \(bind: userID)
+                """).first() else { return nil }
+            return PendingTeamInvite(organization: try row.string("org_name"), team: try row.string("team_name"),
+                                     inviter: try row.optionalString("inviter_name"))
+        }
+    }
+}
+
+/// What an invitee is shown about a pending team invitation.
+public struct PendingTeamInvite: Sendable, Equatable {
+    public let organization: String
+    public let team: String
+    /// Nil when the inviter's account has since been deleted (`inviter_id` is set to NULL).
+    public let inviter: String?
 }
