@@ -28,6 +28,11 @@ fi
 if [ "${1:-}" = "--test" ] && ! python3 -c 'import pytest, aiosmtpd' 2>/dev/null; then
   python3 -m pip install -q pytest aiosmtpd >&2
 fi
+# axe-core for the web UI's accessibility test: the copy bundled by axe-selenium-python, whose Axe
+# class the test drives over Chromium's DevTools pipe (so Selenium itself is not needed).
+if [ "${1:-}" = "--test" ] && ! python3 -c 'import axe_selenium_python' 2>/dev/null; then
+  python3 -m pip install -q --no-deps axe-selenium-python >&2
+fi
 
 if ! command -v swift >/dev/null 2>&1; then
   for d in /opt/swift/usr/bin /usr/share/swift/usr/bin; do [ -x "$d/swift" ] && export PATH="$d:$PATH"; done

@@ -291,7 +291,7 @@ def test_repositories_and_tags_in_the_browser(server, ctenv, browser):
     # Fetch Tag popup: pull by digest.
     browser.click("tr[data-tag='v1'] .fetch-tag")
     browser.set_value("#fetch-kind", "podman-digest")
-    assert browser.eval("document.getElementById('fetch-command').value") == f"podman pull {srv.host}/{repo}@{digest}"
+    assert browser.eval("document.getElementById('fetch-command').value") == f"podman pull --tls-verify=false {srv.host}/{repo}@{digest}"
     browser.click("#fetch-dialog [data-close]")
 
     # Add a tag through the kebab menu.
@@ -519,7 +519,8 @@ def test_organizations_triggers_and_notifications(server, browser):
         robot_token = api(srv, "GET", "/api/v1/organization/acme/robots/deployer", token)[1]["token"]
         assert browser.eval("document.getElementById('robot-token').value") == robot_token
         browser.click("#robot-credentials-tabs [data-cred='podman']")
-        assert f"podman login -u='acme+deployer' -p='{robot_token}' {srv.host}" in browser.text("#robot-podman")
+        # A plain-HTTP server: podman needs --tls-verify=false (test_webui_first_day.py runs it).
+        assert f"podman login --tls-verify=false -u='acme+deployer' -p='{robot_token}' {srv.host}" in browser.text("#robot-podman")
         browser.click("#robot-credentials-tabs [data-cred='kubernetes']")
         assert "kubernetes.io/dockerconfigjson" in browser.text("#robot-kubernetes")
         browser.screenshot("robot-credentials")

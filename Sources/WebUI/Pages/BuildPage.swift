@@ -14,7 +14,7 @@ struct BuildPage {
         let phase: String
         let terminal: Bool
         let displayName: String
-        let source: String
+        let source: BuildSource
         let tags: String
         let queued: TimeView
         let started: TimeView?
@@ -37,7 +37,7 @@ struct BuildPage {
         let phase = b.phase.rawValue
         let model = Model(
             header: header, uuid: b.uuid, phase: phase, terminal: Self.terminalPhases.contains(phase), displayName: b.displayName,
-            source: try await Self.source(of: b, store: server.services.store), tags: b.tags.joined(separator: ", "),
+            source: try await BuildSource.of(b, store: server.services.store), tags: b.tags.joined(separator: ", "),
             queued: TimeView(millis: b.queuedAt), started: TimeView(millis: b.startedAt), finished: TimeView(millis: b.finishedAt),
             error: b.errorMessage, dockerfilePath: b.dockerfilePath, context: b.context.isEmpty ? "/" : b.context,
             canReadLogs: access.canWrite, canCancel: access.canAdmin && !Self.terminalPhases.contains(phase),
@@ -48,20 +48,5 @@ struct BuildPage {
 
     static func url(_ path: RepositoryPath, uuid: String) -> String {
         "/repository/" + PageServer.pathEscape(path.description) + "/build/" + PageServer.pathEscape(uuid)
-    }
-
-    /// What started the build, in a few words.
-    static func source(of b: BuildRecord, store: MetadataStore) async throws -> String {
-        var parts: [String] = []
-        switch b.sourceKind {
-        case "upload": parts.append("Uploaded file")
-        case "archive_url": parts.append("Archive \(b.archiveURL ?? "")")
-        default:
-            if let git = b.gitURL { parts.append("Git \(git)") }
-            if let sha = b.commitSHA { parts.append("commit \(sha.prefix(7))") }
-        }
-        if b.triggerID != nil { parts.append("by trigger") }
-        if let id = b.manualUserID, let user = try await store.namespace(id: id) { parts.append("by \(user.name)") }
-        return parts.isEmpty ? b.sourceKind : parts.joined(separator: " ")
     }
 }
