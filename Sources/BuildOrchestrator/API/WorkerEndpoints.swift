@@ -31,11 +31,17 @@ struct WorkerEndpoints: Sendable {
         router.put("/userfiles/:file_id") { request, context in try await uploadContext(request, context) }
     }
 
+    /// Whether an `Authorization` header carries the worker token, compared in constant time.
+    static func authorizes(_ authorization: String?, workerToken: String) -> Bool {
+        guard !workerToken.isEmpty, let authorization, authorization.hasPrefix("Bearer ") else { return false }
+        return ConstantTime.equal(String(authorization.dropFirst("Bearer ".count)), workerToken)
+    }
+
     struct Failure: Error { let status: HTTPResponse.Status; let message: String }
 
     private func run(_ request: Request, _ body: () async throws -> Response) async throws -> Response {
         do {
-            guard let header = request.headers[.authorization], header == "Bearer \(workerToken)" else {
+            guard Self.authorizes(request.headers[.authorization], workerToken: workerToken) else {
                 throw Failure(status: .unauthorized, message: "a valid worker token is required")
             }
             return try await body()
