@@ -64,7 +64,7 @@ public final class SQLiteMetadataDatabase: MetadataDatabase {
     }
 
     /// Closes every connection once. A second call returns at once: SQLiteNIO's `close()` on an
-    /// already closed connection dereferences the freed handle and crashes the process.
+    /// already closed connection hands SQLite a NULL handle, which crashes release builds.
     public func shutdown() async {
         guard closed.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged else { return }
         for conn in readers + [writer] {
