@@ -39,6 +39,8 @@ public struct BuildFarmModule: SlipwayModule {
         WorkerEndpoints(services: services, queue: queue, workerToken: workerToken, hooks: hooks).register(router)
     }
 
+    public func observedRoutes() -> [ObservedRoute] { WorkerEndpoints.observedRoutes }
+
     public func backgroundServices() -> [any Service] {
         [BuildQueueTicker(queue: queue)]
     }

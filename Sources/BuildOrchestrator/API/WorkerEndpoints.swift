@@ -19,23 +19,53 @@ struct WorkerEndpoints: Sendable {
     /// a waiting worker (it finishes in-flight requests first).
     static let leaseWait: Duration = .seconds(5)
 
+    /// The worker protocol's paths as registered, one per endpoint.
+    enum Path {
+        static let lease = WorkerProtocol.leasePath
+        static let heartbeat = "/buildman/v1/builds/:id/heartbeat"
+        static let phase = "/buildman/v1/builds/:id/phase"
+        static let logs = "/buildman/v1/builds/:id/logs"
+        static let complete = "/buildman/v1/builds/:id/complete"
+        static let context = "/buildman/v1/builds/:id/context"
+        static let upload = "/userfiles/:file_id"
+    }
+
+    /// Route names for metrics and logs. Workers call these all the time (the lease long-poll
+    /// every 5 s per idle worker), so their successful requests log at `debug`; a context
+    /// upload is a user's request and logs at `info`.
+    static let observedRoutes: [ObservedRoute] = [
+        ObservedRoute(path: Path.lease, name: "worker_lease", logLevel: .debug),
+        ObservedRoute(path: Path.heartbeat, name: "worker_heartbeat", logLevel: .debug),
+        ObservedRoute(path: Path.phase, name: "worker_phase", logLevel: .debug),
+        ObservedRoute(path: Path.logs, name: "worker_logs", logLevel: .debug),
+        ObservedRoute(path: Path.complete, name: "worker_complete", logLevel: .debug),
+        ObservedRoute(path: Path.context, name: "worker_context", logLevel: .debug),
+        ObservedRoute(path: Path.upload, name: "userfiles_upload", logLevel: .info),
+    ]
+
     func register(_ router: Router<SlipwayRequestContext>) {
-        router.post(RouterPath(WorkerProtocol.leasePath)) { request, context in try await run(request) { try await lease(request, context) } }
-        router.post("/buildman/v1/builds/:id/heartbeat") { request, context in try await run(request) { try await heartbeat(request, context) } }
-        router.post("/buildman/v1/builds/:id/phase") { request, context in try await run(request) { try await phase(request, context) } }
-        router.post("/buildman/v1/builds/:id/logs") { request, context in try await run(request) { try await logs(request, context) } }
-        router.post("/buildman/v1/builds/:id/complete") { request, context in try await run(request) { try await complete(request, context) } }
+        router.post(RouterPath(Path.lease)) { request, context in try await run(request) { try await lease(request, context) } }
+        router.post(RouterPath(Path.heartbeat)) { request, context in try await run(request) { try await heartbeat(request, context) } }
+        router.post(RouterPath(Path.phase)) { request, context in try await run(request) { try await phase(request, context) } }
+        router.post(RouterPath(Path.logs)) { request, context in try await run(request) { try await logs(request, context) } }
+        router.post(RouterPath(Path.complete)) { request, context in try await run(request) { try await complete(request, context) } }
         // The context download is a plain URL for the worker's HTTP client: the lease id in the
         // query is the credential (random, and valid only while the lease is held).
-        router.get("/buildman/v1/builds/:id/context") { request, context in try await buildContext(request, context) }
-        router.put("/userfiles/:file_id") { request, context in try await uploadContext(request, context) }
+        router.get(RouterPath(Path.context)) { request, context in try await buildContext(request, context) }
+        router.put(RouterPath(Path.upload)) { request, context in try await uploadContext(request, context) }
+    }
+
+    /// Whether an `Authorization` header carries the worker token, compared in constant time.
+    static func authorizes(_ authorization: String?, workerToken: String) -> Bool {
+        guard !workerToken.isEmpty, let authorization, authorization.hasPrefix("Bearer ") else { return false }
+        return ConstantTime.equal(String(authorization.dropFirst("Bearer ".count)), workerToken)
     }
 
     struct Failure: Error { let status: HTTPResponse.Status; let message: String }
 
     private func run(_ request: Request, _ body: () async throws -> Response) async throws -> Response {
         do {
-            guard let header = request.headers[.authorization], header == "Bearer \(workerToken)" else {
+            guard Self.authorizes(request.headers[.authorization], workerToken: workerToken) else {
                 throw Failure(status: .unauthorized, message: "a valid worker token is required")
             }
             return try await body()
