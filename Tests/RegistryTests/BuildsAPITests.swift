@@ -20,11 +20,19 @@ struct BuildsAPITests {
         return token
     }
 
+    /// Reserves a file drop; returns its id and the path of its upload URL.
+    static func reserveDrop(_ c: RegistryClient, _ api: String) async throws -> (fileID: String, uploadPath: String) {
+        let drop = try await c.send(.post, "/api/v1/filedrop/", token: api, headers: json, body: ByteBuffer(string: #"{"mimeType":"application/x-tar"}"#))
+        let view = try #require(drop.json as? [String: Any])
+        let fileID = try #require(view["file_id"] as? String)
+        let url = try #require((view["url"] as? String).flatMap(URLComponents.init(string:)))
+        return (fileID, url.path)
+    }
+
     /// Uploads `bytes` through the file drop and returns the file id.
     static func upload(_ c: RegistryClient, _ api: String, _ bytes: [UInt8]) async throws -> String {
-        let drop = try await c.send(.post, "/api/v1/filedrop/", token: api, headers: json, body: ByteBuffer(string: #"{"mimeType":"application/x-tar"}"#))
-        let fileID = try #require((drop.json as? [String: Any])?["file_id"] as? String)
-        let put = try await c.client.executeRequest(uri: "/userfiles/\(fileID)", method: .put, headers: [:], body: ByteBuffer(bytes: bytes))
+        let (fileID, uploadPath) = try await reserveDrop(c, api)
+        let put = try await c.client.executeRequest(uri: uploadPath, method: .put, headers: [:], body: ByteBuffer(bytes: bytes))
         #expect(put.status == .ok)
         return fileID
     }
@@ -52,8 +60,9 @@ struct BuildsAPITests {
             let push = try #require(try await c.token(.init("admin"), scopes: ["repository:admin/app:pull,push"]))
             try await c.pushImage("admin/app", tag: "base", token: push)
             let context = Array("FROM scratch\n".utf8)
-            let fileID = try await Self.upload(c, api, context)
-            #expect(try await c.client.executeRequest(uri: "/userfiles/\(fileID)", method: .put, headers: [:], body: ByteBuffer(string: "again")).status == .notFound,
+            let (fileID, uploadPath) = try await Self.reserveDrop(c, api)
+            #expect(try await c.client.executeRequest(uri: uploadPath, method: .put, headers: [:], body: ByteBuffer(bytes: context)).status == .ok)
+            #expect(try await c.client.executeRequest(uri: uploadPath, method: .put, headers: [:], body: ByteBuffer(string: "again")).status == .notFound,
                     "a file drop takes one upload")
 
             let start = try await c.send(.post, "/api/v1/repository/admin/app/build/", token: api, headers: Self.json,
@@ -179,7 +188,7 @@ struct BuildsAPITests {
                 (#"{"archive_url":"ftp://example.com/x.tgz"}"#, "Must be http or https"),
                 (#"{"archive_url":"http://127.0.0.1/x.tgz"}"#, "Invalid Archive URL"),
                 (#"{"archive_url":"http://169.254.169.254/latest"}"#, "Invalid Archive URL"),
-                (#"{"file_id":"unknown"}"#, "file_id"),
+                (#"{"file_id":"unknown"}"#, "File unknown could not be found or is invalid"),
                 (#"{"file_id":"\#(fileID)","docker_tags":["a","a"]}"#, "unique"),
                 (#"{"file_id":"\#(fileID)","dockerfile_path":"../../etc/passwd"}"#, ".."),
             ] {
@@ -207,6 +216,61 @@ struct BuildsAPITests {
             let restarted = BuildFarmModule(services: registry.services)
             let lease = try await restarted.queue.lease(workerID: "w", wait: .milliseconds(100))
             #expect(lease?.0.uuid == ids[1])
+        }
+    }
+
+    /// A file drop is its creator's: another user who may build the repository, knowing the
+    /// file id (writers see it as a build's `resource_key`), can neither build from it nor upload
+    /// into it, and gets the answer an unknown id gets. The creator uses it on any repository
+    /// they may build.
+    @Test(arguments: TestBackend.available)
+    func fileDropsBelongToTheirCreator(backend: TestBackend) async throws {
+        try await TestRegistry.with(backend, configure: { $0.builds.inProcessWorkers = 0 }) { registry, c in
+            let adminAPI = try await Self.apiToken(registry)
+            let push = try #require(try await c.token(.init("admin"), scopes: ["repository:admin/app:pull,push", "repository:admin/other:pull,push"]))
+            try await c.pushImage("admin/app", tag: "base", token: push)
+            try await c.pushImage("admin/other", tag: "base", token: push)
+            let bob = try await registry.createUser("bob")
+            let bobAPI = try await Self.apiToken(registry, "bob")
+            let app = try #require(try await registry.services.store.repository(RepositoryPath(namespace: "admin", name: "app")))
+            try await registry.services.store.setPermission(repositoryID: app.id, userID: bob.id, role: .write)
+
+            let adminDrop = try await Self.upload(c, adminAPI, Array("FROM scratch\n".utf8))
+            let start = { (token: String, repo: String, fileID: String) in
+                try await c.send(.post, "/api/v1/repository/\(repo)/build/", token: token, headers: Self.json,
+                                 body: ByteBuffer(string: #"{"file_id":"\#(fileID)"}"#))
+            }
+            // Bob may build admin/app, but not from admin's upload: Quay's 400, as for an unknown id.
+            let refused = try await start(bobAPI, "admin/app", adminDrop)
+            #expect(refused.status == .badRequest, "\(String(buffer: refused.body))")
+            let body = try #require(refused.json as? [String: Any])
+            #expect(body["error_type"] as? String == "invalid_request")
+            #expect(body["error_message"] as? String == "File \(adminDrop) could not be found or is invalid")
+            #expect(body["detail"] as? String == body["error_message"] as? String && body["status"] as? Int == 400)
+            let unknown = try await start(bobAPI, "admin/app", "no-such-drop")
+            #expect(unknown.status == .badRequest && (unknown.json as? [String: Any])?["error_message"] as? String == "File no-such-drop could not be found or is invalid")
+            // His own upload works there.
+            let bobDrop = try await Self.upload(c, bobAPI, Array("FROM scratch\n".utf8))
+            #expect(try await start(bobAPI, "admin/app", bobDrop).status == .created)
+            // The creator uses the same drop on every repository they may build.
+            #expect(try await start(adminAPI, "admin/app", adminDrop).status == .created)
+            #expect(try await start(adminAPI, "admin/other", adminDrop).status == .created)
+
+            // Uploading: the file id is not the credential. Bob knows the id of admin's drop that
+            // is still empty, and holds a valid upload key of his own: neither opens it.
+            let (pendingID, pendingPath) = try await Self.reserveDrop(c, adminAPI)
+            let (_, bobPath) = try await Self.reserveDrop(c, bobAPI)
+            let bobKey = try #require(bobPath.split(separator: "/").last)
+            for path in ["/userfiles/\(pendingID)", "/userfiles/\(pendingID)/\(bobKey)", "/userfiles/\(pendingID)/" + String(repeating: "0", count: 64),
+                         "/userfiles/\(pendingID)/" + (pendingPath.split(separator: "/").last ?? "").uppercased()] {
+                let put = try await c.client.executeRequest(uri: path, method: .put, headers: [.authorization: "Bearer \(bobAPI)"],
+                                                            body: ByteBuffer(string: "FROM evil\n"))
+                #expect(put.status == .notFound, "PUT \(path): \(put.status)")
+            }
+            let forged = try await c.client.executeRequest(uri: "/userfiles/\(pendingID)/\(bobKey)", method: .put, headers: [:], body: ByteBuffer(string: "x"))
+            #expect((forged.json as? [String: Any])?["error_type"] as? String == "not_found", "\(String(buffer: forged.body))")
+            #expect(try await registry.services.store.fileDrop(id: pendingID)?.digest == nil, "admin's drop is untouched")
+            #expect(try await c.client.executeRequest(uri: pendingPath, method: .put, headers: [:], body: ByteBuffer(string: "FROM scratch\n")).status == .ok)
         }
     }
 

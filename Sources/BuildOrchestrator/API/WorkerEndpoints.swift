@@ -6,8 +6,8 @@ import Hummingbird
 import NIOCore
 import Registry
 
-/// The orchestrator side of the worker protocol (see `WorkerProtocol`) and the upload endpoint
-/// for build contexts. Workers authenticate with the shared worker token; per-build calls also
+/// The orchestrator side of the worker protocol (see `WorkerProtocol`), including the download
+/// of uploaded build contexts (`FileDropUpload` takes them in). Workers authenticate with the shared worker token; per-build calls also
 /// present their lease id, so a worker that lost its lease cannot touch the build.
 struct WorkerEndpoints: Sendable {
     let services: RegistryServices
@@ -28,7 +28,6 @@ struct WorkerEndpoints: Sendable {
         // The context download is a plain URL for the worker's HTTP client: the lease id in the
         // query is the credential (random, and valid only while the lease is held).
         router.get("/buildman/v1/builds/:id/context") { request, context in try await buildContext(request, context) }
-        router.put("/userfiles/:file_id") { request, context in try await uploadContext(request, context) }
     }
 
     struct Failure: Error { let status: HTTPResponse.Status; let message: String }
@@ -168,41 +167,5 @@ struct WorkerEndpoints: Sendable {
                             try await storage.read(digest, range: 0..<size) { try await writer.write($0) }
                             try await writer.finish(nil)
                         })
-    }
-
-    /// `PUT /userfiles/<file_id>`: the file id from the file drop is the credential (unguessable,
-    /// single use). The bytes are hashed while they stream into storage.
-    func uploadContext(_ request: Request, _ context: SlipwayRequestContext) async throws -> Response {
-        let id = context.parameters.get("file_id") ?? ""
-        guard let drop = try await services.store.fileDrop(id: id), drop.digest == nil else {
-            return Response(status: .notFound)
-        }
-        let uploadID = UUID().uuidString.lowercased()
-        try await services.storage.createUpload(uploadID)
-        let writer = try await services.storage.uploadWriter(uploadID, at: 0)
-        var digester = StreamingDigester()
-        var size: Int64 = 0
-        do {
-            for try await chunk in request.body {
-                size += Int64(chunk.readableBytes)
-                if size > services.config.builds.maxContextBytes {
-                    throw Failure(status: .contentTooLarge, message: "build contexts are limited to \(services.config.builds.maxContextBytes) bytes")
-                }
-                chunk.withUnsafeReadableBytes { digester.update($0) }
-                try await writer.write(chunk)
-            }
-            _ = try await writer.commit()
-        } catch {
-            await writer.cancel()
-            try? await services.storage.deleteUpload(uploadID)
-            if let f = error as? Failure { return Response(status: f.status) }
-            return Response(status: .badRequest)
-        }
-        let digest = digester.finalize(.sha256)!
-        try await services.storage.commitUpload(uploadID, as: digest)
-        guard try await services.store.completeFileDrop(id: id, digest: digest.description, size: size) else {
-            return Response(status: .conflict)
-        }
-        return Response(status: .ok)
     }
 }
