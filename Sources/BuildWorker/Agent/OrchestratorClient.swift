@@ -72,7 +72,10 @@ public struct OrchestratorClient: Sendable {
     }
 
     public func phase(_ pack: BuildPack, _ update: PhaseUpdate) async throws {
-        _ = try await post(WorkerProtocol.buildPath(pack.buildID, "phase"), update, lease: pack.leaseID)
+        let (status, data) = try await post(WorkerProtocol.buildPath(pack.buildID, "phase"), update, lease: pack.leaseID)
+        guard status == 204 else {
+            throw ProtocolError(status: status, description: "phase refused with HTTP \(status): \(String(decoding: data.prefix(200), as: UTF8.self))")
+        }
     }
 
     /// Sends a batch; returns the next sequence the orchestrator expects.
