@@ -40,7 +40,7 @@ struct BuildsAPITests {
     struct Worker {
         let c: RegistryClient
         let token: String
-        let id = "worker-1"
+        var id = "worker-1"
         func call(_ path: String, lease: String? = nil, _ body: some Encodable) async throws -> TestResponse {
             var h: HTTPFields = [.authorization: "Bearer \(token)", .contentType: "application/json"]
             if let lease { h[HTTPField.Name(WorkerProtocol.leaseHeader)!] = lease }
@@ -216,6 +216,83 @@ struct BuildsAPITests {
             let restarted = BuildFarmModule(services: registry.services)
             let lease = try await restarted.queue.lease(workerID: "w", wait: .milliseconds(100))
             #expect(lease?.0.uuid == ids[1])
+        }
+    }
+
+    /// Heartbeats that ask to be held (long-poll) are answered as soon as the build must stop:
+    /// at once when this replica cancels it, and within the database poll (about a second) when
+    /// another replica sharing the PostgreSQL queue does. Heartbeats without a wait (older
+    /// workers) are answered at once, as before.
+    @Test(arguments: TestBackend.available)
+    func heldHeartbeatCarriesACancelAtOnce(backend: TestBackend) async throws {
+        try await TestRegistry.with(backend, configure: { $0.builds.inProcessWorkers = 0 }) { registry, c in
+            let api = try await Self.apiToken(registry)
+            let push = try #require(try await c.token(.init("admin"), scopes: ["repository:admin/app:pull,push"]))
+            try await c.pushImage("admin/app", tag: "base", token: push)
+            // Its own worker id: the heartbeat counter below is process-wide.
+            let worker = Worker(c: c, token: registry.buildFarm.workerToken, id: "held-heartbeat-\(backend)-\(UUID().uuidString.prefix(8))")
+            let clock = ContinuousClock()
+            func startAndLease() async throws -> BuildPack {
+                let fileID = try await Self.upload(c, api, Array("FROM scratch\n".utf8))
+                let start = try await c.send(.post, "/api/v1/repository/admin/app/build/", token: api, headers: Self.json,
+                                             body: ByteBuffer(string: #"{"file_id":"\#(fileID)"}"#))
+                #expect(start.status == .created)
+                return try #require(try await worker.lease())
+            }
+            @Sendable func heartbeat(_ pack: BuildPack, wait: Int?) async throws -> (answer: HeartbeatResponse, at: ContinuousClock.Instant) {
+                let r = try await worker.call(WorkerProtocol.buildPath(pack.buildID, "heartbeat"), lease: pack.leaseID,
+                                              Heartbeat(workerID: worker.id, waitSeconds: wait))
+                #expect(r.status == .ok, "\(String(buffer: r.body))")
+                return (try JSONDecoder().decode(HeartbeatResponse.self, from: Data(buffer: r.body)), clock.now)
+            }
+            func heartbeatsCounted() async throws -> Int {
+                let metrics = String(buffer: try await c.client.executeRequest(uri: "/metrics", method: .get, headers: [:], body: nil).body)
+                let prefix = "slipway_build_heartbeats_total{worker=\"\(worker.id)\"} "
+                return metrics.split(separator: "\n").first { $0.hasPrefix(prefix) }.flatMap { Double($0.dropFirst(prefix.count)) }.map { Int($0) } ?? 0
+            }
+            /// Starts a held heartbeat and returns once the orchestrator has it (its counter moved).
+            func holdHeartbeat(_ pack: BuildPack) async throws -> Task<(answer: HeartbeatResponse, at: ContinuousClock.Instant), any Error> {
+                let before = try await heartbeatsCounted()
+                let held = Task { try await heartbeat(pack, wait: 5) }
+                let deadline = clock.now + .seconds(10)
+                while try await heartbeatsCounted() == before {
+                    #expect(clock.now < deadline, "the held heartbeat never arrived")
+                    if clock.now >= deadline { break }
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+                return held
+            }
+
+            let pack = try await startAndLease()
+            let sent = clock.now
+            let plain = try await heartbeat(pack, wait: nil)
+            #expect(plain.answer == HeartbeatResponse(stop: nil) && plain.at - sent < .seconds(1), "answered at once without a wait")
+            let quietSent = clock.now
+            let quiet = try await heartbeat(pack, wait: 1)
+            #expect(quiet.answer == HeartbeatResponse(stop: nil, held: true))
+            #expect(quiet.at - quietSent >= .milliseconds(900), "held for the wait when nothing happens")
+
+            // Cancelled through the API of the replica that holds the heartbeat.
+            let held = try await holdHeartbeat(pack)
+            let cancelAt = clock.now
+            #expect(try await c.send(.delete, "/api/v1/repository/admin/app/build/\(pack.buildID)", token: api).status == .created)
+            let stopped = try await held.value
+            #expect(stopped.answer.stop == "cancelled")
+            #expect(stopped.at - cancelAt < .seconds(1), "the cancel took \(stopped.at - cancelAt) to reach the worker")
+            let done = try await worker.call(WorkerProtocol.buildPath(pack.buildID, "complete"), lease: pack.leaseID, Completion(outcome: .cancelled))
+            #expect(done.status == .noContent)
+
+            guard backend == .postgres else { return }
+            // Another replica on the same PostgreSQL queue cancels: the holding replica reads the
+            // stop from the build's row.
+            let otherReplica = BuildFarmModule(services: registry.services)
+            let second = try await startAndLease()
+            let heldOnThisReplica = try await holdHeartbeat(second)
+            let otherCancelAt = clock.now
+            #expect(try await otherReplica.queue.cancel(uuid: second.buildID) == .signalledWorker)
+            let stoppedByOther = try await heldOnThisReplica.value
+            #expect(stoppedByOther.answer.stop == "cancelled")
+            #expect(stoppedByOther.at - otherCancelAt < .milliseconds(1500), "the other replica's cancel took \(stoppedByOther.at - otherCancelAt)")
         }
     }
 

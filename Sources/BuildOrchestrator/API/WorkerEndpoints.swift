@@ -18,6 +18,8 @@ struct WorkerEndpoints: Sendable {
     /// Long-poll length. Short enough that a server shutting down is never held up for long by
     /// a waiting worker (it finishes in-flight requests first).
     static let leaseWait: Duration = .seconds(5)
+    /// The longest a heartbeat is held waiting for a stop, for the same reason.
+    static let heartbeatHold: Duration = .seconds(5)
 
     func register(_ router: Router<SlipwayRequestContext>) {
         router.post(RouterPath(WorkerProtocol.leasePath)) { request, context in try await run(request) { try await lease(request, context) } }
@@ -116,8 +118,12 @@ struct WorkerEndpoints: Sendable {
     func heartbeat(_ request: Request, _ context: SlipwayRequestContext) async throws -> Response {
         let record = try await leased(request, context)
         let body = try await decode(Heartbeat.self, request)
-        guard let response = try await queue.heartbeat(uuid: record.uuid, leaseID: record.leaseID ?? "", workerID: body.workerID) else {
+        guard var response = try await queue.heartbeat(uuid: record.uuid, leaseID: record.leaseID ?? "", workerID: body.workerID) else {
             throw Failure(status: .conflict, message: "the lease of build \(record.uuid) has expired")
+        }
+        if response.stop == nil, let wait = body.waitSeconds, wait > 0 {
+            response.stop = await queue.awaitStop(uuid: record.uuid, leaseID: record.leaseID ?? "", upTo: min(.seconds(wait), Self.heartbeatHold))
+            response.held = true
         }
         return json(response)
     }

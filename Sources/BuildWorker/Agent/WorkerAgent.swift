@@ -94,15 +94,25 @@ public struct WorkerAgent: Service {
                 }
             }
             group.addTask {
-                // Heartbeats; a stop answer or a lost lease ends the build.
+                // Heartbeats; a stop answer or a lost lease ends the build. Each heartbeat asks
+                // the orchestrator to hold it until the build must stop (up to an interval), so a
+                // cancel arrives at once; an orchestrator that answers at once is asked again
+                // after the interval, as before.
+                let interval = Duration.seconds(max(1, pack.heartbeatIntervalSeconds))
+                var next = ContinuousClock.now  // the first one is held from the start
                 while !Task.isCancelled {
-                    try? await Task.sleep(for: .seconds(max(1, pack.heartbeatIntervalSeconds)))
+                    try? await Task.sleep(until: next)
                     if Task.isCancelled { return nil }
+                    let sent = ContinuousClock.now
+                    next = sent + interval
                     do {
-                        if let stop = try await client.heartbeat(pack) {
+                        let answer = try await client.heartbeat(pack, wait: pack.heartbeatIntervalSeconds)
+                        if let stop = answer.stop {
                             stopReason.set(stop)
                             return nil
                         }
+                        // Held: go again at once (but never more than once a second).
+                        if answer.held == true { next = sent + .seconds(1) }
                     } catch is CancellationError {
                         return nil
                     } catch let error as OrchestratorClient.ProtocolError where error.status == 409 {
