@@ -455,7 +455,7 @@ def test_cancel_shows_cancelling_until_the_build_stops(server, ctenv, browser):
         window.__seen = [];
         const pill = document.getElementById('build-phase'), note = document.getElementById('build-cancel-status');
         const record = async () => {{
-            const shown = [pill.textContent, note.hidden ? '' : note.textContent];
+            const shown = [pill.textContent, !note || note.hidden ? '' : note.textContent];
             const last = window.__seen[window.__seen.length - 1];
             if (last && last.shown[0] === shown[0] && last.shown[1] === shown[1]) return;
             const entry = {{shown, api: null}};
@@ -464,7 +464,7 @@ def test_cancel_shows_cancelling_until_the_build_stops(server, ctenv, browser):
             entry.api = (await r.json()).phase;
         }};
         new MutationObserver(record).observe(pill, {{childList: true, characterData: true, subtree: true}});
-        new MutationObserver(record).observe(note, {{childList: true, characterData: true, subtree: true, attributes: true}});
+        if (note) new MutationObserver(record).observe(note, {{childList: true, characterData: true, subtree: true, attributes: true}});
     }})()""")
     browser.click("#cancel-build")
     browser.wait_for("document.getElementById('build-phase').textContent === 'cancelled'", timeout=30, message="the cancelled badge")
