@@ -266,7 +266,8 @@ struct BuildsAPITests {
             let pack = try await startAndLease()
             let sent = clock.now
             let plain = try await heartbeat(pack, wait: nil)
-            #expect(plain.answer == HeartbeatResponse(stop: nil) && plain.at - sent < .seconds(1), "answered at once without a wait")
+            // (Time bounds here are far from the 5 s hold, so a loaded machine does not fail them.)
+            #expect(plain.answer == HeartbeatResponse(stop: nil) && plain.at - sent < .seconds(3), "answered at once without a wait")
             let quietSent = clock.now
             let quiet = try await heartbeat(pack, wait: 1)
             #expect(quiet.answer == HeartbeatResponse(stop: nil, held: true))
@@ -278,7 +279,7 @@ struct BuildsAPITests {
             #expect(try await c.send(.delete, "/api/v1/repository/admin/app/build/\(pack.buildID)", token: api).status == .created)
             let stopped = try await held.value
             #expect(stopped.answer.stop == "cancelled")
-            #expect(stopped.at - cancelAt < .seconds(1), "the cancel took \(stopped.at - cancelAt) to reach the worker")
+            #expect(stopped.at - cancelAt < .seconds(3), "the cancel took \(stopped.at - cancelAt) to reach the worker")
             let done = try await worker.call(WorkerProtocol.buildPath(pack.buildID, "complete"), lease: pack.leaseID, Completion(outcome: .cancelled))
             #expect(done.status == .noContent)
 
@@ -292,7 +293,7 @@ struct BuildsAPITests {
             #expect(try await otherReplica.queue.cancel(uuid: second.buildID) == .signalledWorker)
             let stoppedByOther = try await heldOnThisReplica.value
             #expect(stoppedByOther.answer.stop == "cancelled")
-            #expect(stoppedByOther.at - otherCancelAt < .milliseconds(1500), "the other replica's cancel took \(stoppedByOther.at - otherCancelAt)")
+            #expect(stoppedByOther.at - otherCancelAt < .seconds(3), "the other replica's cancel took \(stoppedByOther.at - otherCancelAt)")
         }
     }
 
