@@ -7,8 +7,9 @@ import NIOCore
 import Registry
 
 /// The orchestrator side of the worker protocol (see `WorkerProtocol`), including the download
-/// of uploaded build contexts (`FileDropUpload` takes them in). Workers authenticate with the shared worker token; per-build calls also
-/// present their lease id, so a worker that lost its lease cannot touch the build.
+/// of uploaded build contexts (`FileDropUpload` takes them in). Workers authenticate with the
+/// shared worker token; per-build calls also present their lease id, so a worker that lost its
+/// lease cannot touch the build.
 struct WorkerEndpoints: Sendable {
     let services: RegistryServices
     let queue: BuildQueue

@@ -263,9 +263,14 @@ public actor BuildQueue {
         }
         switch answer {
         case .ok: return HeartbeatResponse(stop: nil)
-        case .stop(let reason): return HeartbeatResponse(stop: reason == .cancelled ? "cancelled" : "timed out")
+        case .stop(let reason): return HeartbeatResponse(stop: Self.workerStop(reason))
         case .unknownLease: return nil
         }
+    }
+
+    /// A stop reason as the worker protocol spells it.
+    static func workerStop(_ reason: BuildSchedulerState.StopReason) -> String {
+        reason == .cancelled ? "cancelled" : "timed out"
     }
 
     /// How often a held heartbeat reads a stop another replica recorded (shared queue only; in
@@ -282,7 +287,7 @@ public actor BuildQueue {
         while true {
             let signals = stopSignals
             switch await leaseStop(uuid: uuid, leaseID: leaseID) {
-            case .stop(let reason): return reason == .cancelled ? "cancelled" : "timed out"
+            case .stop(let reason): return Self.workerStop(reason)
             case .leaseEnded: return nil
             case .running: break
             }
