@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import ADMIN_PASSWORD, ADMIN_USER, REPO_ROOT, api
+from helpers import ADMIN_PASSWORD, ADMIN_USER, REPO_ROOT, api, http_request
 
 ARTIFACTS = Path(os.environ.get("SLIPWAY_E2E_ARTIFACTS") or REPO_ROOT / ".build" / "e2e-artifacts" / "webui")
 
@@ -425,6 +425,61 @@ def test_build_log_streams_on_the_build_page(server, ctenv, browser, tmp_path):
     browser.goto(f"{srv.url}/repository/{ADMIN_USER}/built?tab=builds")
     browser.wait_for(f"document.querySelector('tr.build-row[data-build=\"{build_id}\"]')", message="the build in the history")
     browser.screenshot("builds")
+    browser.assert_clean()
+
+
+def test_cancel_shows_cancelling_until_the_build_stops(server, ctenv, browser):
+    """Cancel on the build page: the badge and the message say "cancelling" from the click
+    until the API reports the phase `cancelled` (the worker stopped the build), never
+    "cancelled" before it."""
+    srv = server()
+    token = srv.cli("admin", "create-token", "--user", ADMIN_USER).stdout.strip()
+    push_image(ctenv, srv, f"{ADMIN_USER}/busybox", "latest")
+    assert api(srv, "POST", f"/api/v1/repository/{ADMIN_USER}/busybox/changevisibility", token, {"visibility": "public"})[0] == 200
+    assert api(srv, "POST", "/api/v1/repository", token, {"repository": "slow", "visibility": "private", "description": ""})[0] == 201
+    status, drop = api(srv, "POST", "/api/v1/filedrop/", token, {"mimeType": "text/plain"})
+    assert status == 200, drop
+    dockerfile = f"FROM {srv.host}/{ADMIN_USER}/busybox:latest\nRUN echo sleeping-now && sleep 600\n".encode()
+    assert http_request(srv, "PUT", drop["url"].split(srv.host, 1)[1], body=dockerfile)[0] == 200
+    status, build = api(srv, "POST", f"/api/v1/repository/{ADMIN_USER}/slow/build/", token, {"file_id": drop["file_id"]})
+    assert status == 201, build
+    build_api = f"/api/v1/repository/{ADMIN_USER}/slow/build/{build['id']}"
+
+    sign_in(browser, srv, then=f"/repository/{ADMIN_USER}/slow/build/{build['id']}")
+    browser.wait_for("document.getElementById('build-log').innerText.includes('sleeping-now')", timeout=120,
+                     message="the RUN step to start")
+    assert browser.text("#build-phase") == "building"
+    # Every text the badge and the message show from now on, and the API's phase at that moment
+    # (read by the page itself, right after each change of the badge).
+    browser.eval(f"""(() => {{
+        window.__seen = [];
+        const pill = document.getElementById('build-phase'), note = document.getElementById('build-cancel-status');
+        const record = async () => {{
+            const shown = [pill.textContent, !note || note.hidden ? '' : note.textContent];
+            const last = window.__seen[window.__seen.length - 1];
+            if (last && last.shown[0] === shown[0] && last.shown[1] === shown[1]) return;
+            const entry = {{shown, api: null}};
+            window.__seen.push(entry);
+            const r = await fetch({json.dumps(build_api + "/status")}, {{credentials: 'same-origin'}});
+            entry.api = (await r.json()).phase;
+        }};
+        new MutationObserver(record).observe(pill, {{childList: true, characterData: true, subtree: true}});
+        if (note) new MutationObserver(record).observe(note, {{childList: true, characterData: true, subtree: true, attributes: true}});
+    }})()""")
+    browser.click("#cancel-build")
+    browser.wait_for("document.getElementById('build-phase').textContent === 'cancelled'", timeout=30, message="the cancelled badge")
+    browser.wait_for("window.__seen.every(e => e.api !== null)", timeout=10)
+    seen = browser.eval("window.__seen")
+    shown = [e["shown"] for e in seen]
+    assert shown[0][0] == "cancelling" and shown[0][1].startswith("Cancelling"), seen
+    assert shown[-1] == ["cancelled", "Build cancelled."], seen
+    assert all(s[0] in ("cancelling", "cancelled") for s in shown), seen
+    # "cancelling" while the API still said building; "cancelled" only once the API said so.
+    assert all(e["api"] == "cancelled" for e in seen if e["shown"][0] == "cancelled"), seen
+    assert not browser.exists("#cancel-build")
+    status, view = api(srv, "GET", build_api + "/status", token)
+    assert view["phase"] == "cancelled", view
+    browser.screenshot("build-cancelled")
     browser.assert_clean()
 
 

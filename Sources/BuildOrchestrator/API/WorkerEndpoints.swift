@@ -6,9 +6,10 @@ import Hummingbird
 import NIOCore
 import Registry
 
-/// The orchestrator side of the worker protocol (see `WorkerProtocol`) and the upload endpoint
-/// for build contexts. Workers authenticate with the shared worker token; per-build calls also
-/// present their lease id, so a worker that lost its lease cannot touch the build.
+/// The orchestrator side of the worker protocol (see `WorkerProtocol`), including the download
+/// of uploaded build contexts (`FileDropUpload` takes them in). Workers authenticate with the
+/// shared worker token; per-build calls also present their lease id, so a worker that lost its
+/// lease cannot touch the build.
 struct WorkerEndpoints: Sendable {
     let services: RegistryServices
     let queue: BuildQueue
@@ -18,6 +19,8 @@ struct WorkerEndpoints: Sendable {
     /// Long-poll length. Short enough that a server shutting down is never held up for long by
     /// a waiting worker (it finishes in-flight requests first).
     static let leaseWait: Duration = .seconds(5)
+    /// The longest a heartbeat is held waiting for a stop, for the same reason.
+    static let heartbeatHold: Duration = .seconds(5)
 
     /// The worker protocol's paths as registered, one per endpoint.
     enum Path {
@@ -27,7 +30,7 @@ struct WorkerEndpoints: Sendable {
         static let logs = "/buildman/v1/builds/:id/logs"
         static let complete = "/buildman/v1/builds/:id/complete"
         static let context = "/buildman/v1/builds/:id/context"
-        static let upload = "/userfiles/:file_id"
+        static let upload = FileDropUpload.path
     }
 
     /// Route names for metrics and logs. Workers call these all the time (the lease long-poll
@@ -52,7 +55,6 @@ struct WorkerEndpoints: Sendable {
         // The context download is a plain URL for the worker's HTTP client: the lease id in the
         // query is the credential (random, and valid only while the lease is held).
         router.get(RouterPath(Path.context)) { request, context in try await buildContext(request, context) }
-        router.put(RouterPath(Path.upload)) { request, context in try await uploadContext(request, context) }
     }
 
     /// Whether an `Authorization` header carries the worker token, compared in constant time.
@@ -147,8 +149,12 @@ struct WorkerEndpoints: Sendable {
     func heartbeat(_ request: Request, _ context: SlipwayRequestContext) async throws -> Response {
         let record = try await leased(request, context)
         let body = try await decode(Heartbeat.self, request)
-        guard let response = try await queue.heartbeat(uuid: record.uuid, leaseID: record.leaseID ?? "", workerID: body.workerID) else {
+        guard var response = try await queue.heartbeat(uuid: record.uuid, leaseID: record.leaseID ?? "", workerID: body.workerID) else {
             throw Failure(status: .conflict, message: "the lease of build \(record.uuid) has expired")
+        }
+        if response.stop == nil, let wait = body.waitSeconds, wait > 0 {
+            response.stop = await queue.awaitStop(uuid: record.uuid, leaseID: record.leaseID ?? "", upTo: min(.seconds(wait), Self.heartbeatHold))
+            response.held = true
         }
         return json(response)
     }
@@ -198,41 +204,5 @@ struct WorkerEndpoints: Sendable {
                             try await storage.read(digest, range: 0..<size) { try await writer.write($0) }
                             try await writer.finish(nil)
                         })
-    }
-
-    /// `PUT /userfiles/<file_id>`: the file id from the file drop is the credential (unguessable,
-    /// single use). The bytes are hashed while they stream into storage.
-    func uploadContext(_ request: Request, _ context: SlipwayRequestContext) async throws -> Response {
-        let id = context.parameters.get("file_id") ?? ""
-        guard let drop = try await services.store.fileDrop(id: id), drop.digest == nil else {
-            return Response(status: .notFound)
-        }
-        let uploadID = UUID().uuidString.lowercased()
-        try await services.storage.createUpload(uploadID)
-        let writer = try await services.storage.uploadWriter(uploadID, at: 0)
-        var digester = StreamingDigester()
-        var size: Int64 = 0
-        do {
-            for try await chunk in request.body {
-                size += Int64(chunk.readableBytes)
-                if size > services.config.builds.maxContextBytes {
-                    throw Failure(status: .contentTooLarge, message: "build contexts are limited to \(services.config.builds.maxContextBytes) bytes")
-                }
-                chunk.withUnsafeReadableBytes { digester.update($0) }
-                try await writer.write(chunk)
-            }
-            _ = try await writer.commit()
-        } catch {
-            await writer.cancel()
-            try? await services.storage.deleteUpload(uploadID)
-            if let f = error as? Failure { return Response(status: f.status) }
-            return Response(status: .badRequest)
-        }
-        let digest = digester.finalize(.sha256)!
-        try await services.storage.commitUpload(uploadID, as: digest)
-        guard try await services.store.completeFileDrop(id: id, digest: digest.description, size: size) else {
-            return Response(status: .conflict)
-        }
-        return Response(status: .ok)
     }
 }
