@@ -117,7 +117,7 @@ public struct BuildRunner: Sendable {
                 try? FileManager.default.removeItem(at: download)
             case .git(let url, let commit, let key):
                 try await GitSource(allowLocalSources: configuration.allowLocalSources)
-                    .clone(url: url, commit: commit, into: sourceDirectory, sshPrivateKey: key)
+                    .clone(url: url, commit: commit, into: sourceDirectory, sshPrivateKey: key, sshHostKeys: pack.sshHostKeys)
             }
         } catch let error as BuildContextError where error.code == .cancelled {
             return finish(.cancelled, nil, events)
