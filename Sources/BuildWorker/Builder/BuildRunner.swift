@@ -204,6 +204,11 @@ public struct BuildRunner: Sendable {
             break
         }
         guard termination.succeeded else {
+            if let last = progress.lastError.value,
+               let remedy = BaseImagePullFailure.remedy(for: last, registry: pack.registry, repository: pack.repository,
+                                                        pullRobot: pack.pullCredentials?.username) {
+                return finish(.error, remedy, events)
+            }
             let message = progress.lastError.value ?? {
                 switch termination.status {
                 case .exited(let code): return "the builder exited with status \(code)"
