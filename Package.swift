@@ -31,6 +31,10 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CLibgit2", pkgConfig: "libgit2", providers: [.apt(["libgit2-dev"])]),
         .systemLibrary(name: "CLibarchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
+        .systemLibrary(name: "CLibssh2", pkgConfig: "libssh2", providers: [.apt(["libssh2-1-dev"])]),
+        // Talking to git servers without cloning (ssh host keys, ref listings) and libgit2's
+        // remote callbacks, shared by the worker and the server.
+        .target(name: "GitRemote", dependencies: ["BuildProtocol", "CLibgit2", "CLibssh2"]),
         .target(
             name: "Registry",
             dependencies: [
@@ -68,12 +72,12 @@ let package = Package(
             .product(name: "SQLKit", package: "sql-kit"),
             .product(name: "HTTPTypes", package: "swift-http-types"),
         ]),
-        .target(name: "BuildWorker", dependencies: ["BuildProtocol", "CLibgit2", "CLibarchive",
+        .target(name: "BuildWorker", dependencies: ["BuildProtocol", "CLibgit2", "CLibarchive", "GitRemote",
                                                     .product(name: "Logging", package: "swift-log"),
                                                     .product(name: "NIOPosix", package: "swift-nio"),
                                                     .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]),
         .target(name: "Triggers", dependencies: [
-            "Registry", "BuildOrchestrator", "BuildProtocol",
+            "Registry", "BuildOrchestrator", "BuildProtocol", "GitRemote",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),

@@ -69,10 +69,14 @@ public struct BuildPack: Codable, Sendable, Equatable {
     public var tlsVerify: Bool
     public var timeoutSeconds: Int
     public var heartbeatIntervalSeconds: Int
+    /// For a git source over ssh: the host keys the clone trusts (a trigger's pinned keys).
+    /// Absent from older orchestrators; a worker then refuses every ssh host key.
+    public var sshHostKeys: GitHostKeyPolicy?
 
     public init(buildID: String, leaseID: String, attempt: Int, source: BuildSource, contextPath: String, dockerfilePath: String,
                 registry: String, repository: String, tags: [String], pushCredentials: RegistryCredentials,
-                pullCredentials: RegistryCredentials?, tlsVerify: Bool, timeoutSeconds: Int, heartbeatIntervalSeconds: Int) {
+                pullCredentials: RegistryCredentials?, tlsVerify: Bool, timeoutSeconds: Int, heartbeatIntervalSeconds: Int,
+                sshHostKeys: GitHostKeyPolicy? = nil) {
         self.buildID = buildID
         self.leaseID = leaseID
         self.attempt = attempt
@@ -87,6 +91,7 @@ public struct BuildPack: Codable, Sendable, Equatable {
         self.tlsVerify = tlsVerify
         self.timeoutSeconds = timeoutSeconds
         self.heartbeatIntervalSeconds = heartbeatIntervalSeconds
+        self.sshHostKeys = sshHostKeys
     }
 }
 

@@ -118,11 +118,14 @@ struct WorkerEndpoints: Sendable {
             expiresAt: Clock.nowMillis() + Int64(services.config.builds.timeoutSeconds + 600) * 1000)
         try await services.store.setBuildPushToken(uuid: record.uuid, tokenUUID: token.uuid)
         let source: BuildSource
+        var hostKeys: GitHostKeyPolicy?
         switch record.sourceKind {
         case "archive_url": source = .archiveURL(url: record.archiveURL ?? "")
         case "git":
-            // The deploy key is looked up now, from the trigger, and travels only in this response.
+            // The deploy key is looked up now, from the trigger, and travels only in this response;
+            // so do the ssh host keys the clone trusts.
             let key = try await record.triggerID.asyncMap { id in try await hooks.deployKey?(id) } ?? nil
+            hostKeys = try await record.triggerID.asyncMap { id in try await hooks.gitHostKeys?(id) } ?? nil
             source = .git(url: record.gitURL ?? "", commit: record.commitSHA ?? "", sshPrivateKey: key)
         default: source = .upload(url: "\(origin.baseURL)\(WorkerProtocol.buildPath(record.uuid, "context"))?lease=\(leaseID)")
         }
@@ -131,7 +134,8 @@ struct WorkerEndpoints: Sendable {
             buildID: record.uuid, leaseID: leaseID, attempt: attempt, source: source, contextPath: record.context, dockerfilePath: dockerfile,
             registry: origin.service, repository: repo.path.description, tags: record.tags,
             pushCredentials: RegistryCredentials(username: "$token", password: code), pullCredentials: try await pullCredentials(record),
-            tlsVerify: origin.baseURL.hasPrefix("https://"), timeoutSeconds: services.config.builds.timeoutSeconds, heartbeatIntervalSeconds: max(1, services.config.builds.leaseTimeoutSeconds / 6))
+            tlsVerify: origin.baseURL.hasPrefix("https://"), timeoutSeconds: services.config.builds.timeoutSeconds, heartbeatIntervalSeconds: max(1, services.config.builds.leaseTimeoutSeconds / 6),
+            sshHostKeys: hostKeys)
         return json(pack)
     }
 
