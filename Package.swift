@@ -35,17 +35,15 @@ let package = Package(
         // Talking to git servers without cloning (ssh host keys, ref listings) and libgit2's
         // remote callbacks, shared by the worker and the server.
         .target(name: "GitRemote", dependencies: ["BuildProtocol", "CLibgit2", "CLibssh2"]),
+        // The foundation every server module builds on: the database handle and both backends,
+        // module migrations, configuration, the instance keys, blob storage and metrics.
         .target(
-            name: "Registry",
+            name: "SlipwayCore",
             dependencies: [
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "_NIOFileSystem", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -54,15 +52,32 @@ let package = Package(
                 .product(name: "SQLKit", package: "sql-kit"),
                 .product(name: "SQLiteKit", package: "sqlite-kit"),
                 .product(name: "SQLiteNIO", package: "sqlite-nio"),
-                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "PostgresKit", package: "postgres-kit"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+            ]
+        ),
+        .target(
+            name: "Registry",
+            dependencies: [
+                "SlipwayCore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "SQLKit", package: "sql-kit"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "JWTKit", package: "jwt-kit"),
             ]
         ),
         .target(name: "BuildProtocol"),
         .target(name: "BuildOrchestrator", dependencies: [
-            "Registry", "BuildProtocol", "CLibarchive",
+            "SlipwayCore", "Registry", "BuildProtocol", "CLibarchive",
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Crypto", package: "swift-crypto"),
@@ -77,7 +92,7 @@ let package = Package(
                                                     .product(name: "NIOPosix", package: "swift-nio"),
                                                     .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]),
         .target(name: "Triggers", dependencies: [
-            "Registry", "BuildOrchestrator", "BuildProtocol", "GitRemote",
+            "SlipwayCore", "Registry", "BuildOrchestrator", "BuildProtocol", "GitRemote",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
@@ -86,7 +101,7 @@ let package = Package(
             .product(name: "HTTPTypes", package: "swift-http-types"),
         ]),
         .target(name: "Notifications", dependencies: [
-            "Registry",
+            "SlipwayCore", "Registry",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
@@ -99,17 +114,23 @@ let package = Package(
             .product(name: "HTTPTypes", package: "swift-http-types"),
         ]),
         .target(name: "WebUI", dependencies: [
-            "Registry", "BuildOrchestrator", "Triggers", "Notifications",
+            "SlipwayCore", "Registry", "BuildOrchestrator", "Triggers", "Notifications",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Mustache", package: "swift-mustache"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "HTTPTypes", package: "swift-http-types"),
         ], resources: [.copy("Templates"), .copy("Static")]),
+        // The composition root: opens the database with every module's migrations and builds
+        // the application from the modules.
+        .target(name: "SlipwayServer", dependencies: [
+            "SlipwayCore", "Registry", "BuildOrchestrator", "Triggers", "Notifications", "WebUI",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .executableTarget(
             name: "slipway",
             dependencies: [
-                "Registry", "BuildOrchestrator", "BuildWorker", "Triggers", "Notifications", "WebUI",
+                "SlipwayCore", "SlipwayServer", "Registry", "BuildOrchestrator", "BuildWorker", "Triggers", "Notifications", "WebUI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -121,7 +142,7 @@ let package = Package(
         .target(
             name: "SlipwayTestSupport",
             dependencies: [
-                "Registry", "BuildOrchestrator", "Triggers", "Notifications", "WebUI",
+                "SlipwayCore", "SlipwayServer", "Registry", "BuildOrchestrator", "Triggers", "Notifications", "WebUI",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
@@ -132,7 +153,7 @@ let package = Package(
         .testTarget(
             name: "RegistryTests",
             dependencies: [
-                "Registry", "SlipwayTestSupport", "BuildOrchestrator", "BuildProtocol",
+                "SlipwayCore", "Registry", "SlipwayTestSupport", "BuildOrchestrator", "BuildProtocol",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
@@ -142,16 +163,16 @@ let package = Package(
             ]
         ),
         .testTarget(name: "BuildWorkerTests", dependencies: ["BuildWorker", .product(name: "NIOPosix", package: "swift-nio")]),
-        .testTarget(name: "BuildOrchestratorTests", dependencies: ["BuildOrchestrator"]),
+        .testTarget(name: "BuildOrchestratorTests", dependencies: ["BuildOrchestrator", "SlipwayCore"]),
         .testTarget(name: "TriggersTests", dependencies: [
-            "Triggers", "Registry", "BuildOrchestrator", "BuildProtocol", "SlipwayTestSupport",
+            "SlipwayCore", "Triggers", "Registry", "BuildOrchestrator", "BuildProtocol", "SlipwayTestSupport",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .testTarget(name: "NotificationsTests", dependencies: [
-            "Notifications", "Registry", "SlipwayTestSupport",
+            "SlipwayCore", "Notifications", "Registry", "SlipwayTestSupport",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "NIOCore", package: "swift-nio"),
@@ -159,10 +180,15 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .testTarget(name: "WebUITests", dependencies: [
-            "WebUI", "Registry", "SlipwayTestSupport",
+            "SlipwayCore", "WebUI", "Registry", "SlipwayTestSupport",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "NIOCore", package: "swift-nio"),
         ]),
+        .testTarget(name: "SlipwayServerTests", dependencies: [
+            "SlipwayCore", "SlipwayServer", "Registry", "BuildOrchestrator", "Triggers", "Notifications", "SlipwayTestSupport",
+            .product(name: "SQLKit", package: "sql-kit"),
+            .product(name: "Logging", package: "swift-log"),
+        ], exclude: []),
     ]
 )

@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import Registry
 import ServiceLifecycle
+import SlipwayCore
 
 /// The build farm as a server module: the builds API, the worker protocol, the durable queue
 /// and its lease ticker. `slipway serve` and the tests install it through `SlipwayApplication`.
@@ -18,7 +19,7 @@ public struct BuildFarmModule: SlipwayModule {
         let hooks = BuildFarmHooks()
         self.hooks = hooks
         self.queue = BuildQueue(services: services, hooks: hooks)
-        self.uploadKeys = FileDropUploadKeys(store: services.store)
+        self.uploadKeys = FileDropUploadKeys(keys: InstanceKeys(database: services.store.database))
         // No configured token: a random one, known only to this process's own workers.
         self.workerToken = services.config.builds.workerToken.isEmpty ? APITokens.generate() : services.config.builds.workerToken
         let queue = self.queue

@@ -3,6 +3,7 @@ import Logging
 import Metrics
 import Registry
 import ServiceLifecycle
+import SlipwayCore
 import Synchronization
 
 /// Sends the mail the registry queues in `mail_outbox` (team invitations, finished log exports)

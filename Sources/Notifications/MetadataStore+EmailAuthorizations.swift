@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import Registry
+import SlipwayCore
 import SQLKit
 
 /// E-mail addresses allowed to receive a repository's notifications

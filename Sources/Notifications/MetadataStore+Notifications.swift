@@ -1,5 +1,6 @@
 import Foundation
 import Registry
+import SlipwayCore
 import SQLKit
 
 /// A notification configured on a repository (`repository_notifications`, migration 40).

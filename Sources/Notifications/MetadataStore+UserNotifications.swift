@@ -1,5 +1,6 @@
 import Foundation
 import Registry
+import SlipwayCore
 import SQLKit
 
 /// In-app notifications (`user_notifications`) and the recipients of a `quay_notification`.

@@ -1,5 +1,6 @@
 import Foundation
 import Registry
+import SlipwayCore
 
 /// The events and methods a repository notification may name (quay-reference §1.10), with what
 /// each event's payload carries, its one-line summary and its test sample.

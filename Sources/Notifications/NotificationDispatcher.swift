@@ -4,6 +4,7 @@ import Logging
 import Metrics
 import Registry
 import ServiceLifecycle
+import SlipwayCore
 import Synchronization
 
 /// Delivers repository notifications, durably.

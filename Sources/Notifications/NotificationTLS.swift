@@ -1,6 +1,7 @@
 import Foundation
 import NIOSSL
 import Registry
+import SlipwayCore
 
 /// The TLS client context for outbound notification traffic (HTTPS webhooks, Slack, SMTP TLS):
 /// system trust roots plus `notifications.trustRootsPath`, and the instance's client

@@ -3,6 +3,7 @@ import NIOCore
 import NIOPosix
 import NIOSSL
 import Registry
+import SlipwayCore
 
 /// One plain-text mail.
 struct MailMessage: Sendable {

@@ -2,6 +2,7 @@ import ArgumentParser
 import Crypto
 import Foundation
 import Registry
+import SlipwayCore
 
 struct Admin: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

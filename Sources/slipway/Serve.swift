@@ -10,6 +10,7 @@ import Triggers
 import WebUI
 import ServiceLifecycle
 import Registry
+import SlipwayServer
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -33,7 +34,8 @@ struct Serve: AsyncParsableCommand {
         if let port { extra["server.port"] = String(port) }
         let config = try options.load(extra: extra)
         let logger = makeLogger(config)
-        let built = try await SlipwayApplication.makeServices(config: config, logger: logger)
+        let database = try await SlipwaySchema.openDatabase(config: config, logger: logger)
+        let built = try await SlipwayApplication.makeServices(config: config, database: database, logger: logger)
         let boot = built.bootstrap
         let buildFarm = BuildFarmModule(services: built.services)
         let workers = InProcessWorkers(count: config.builds.inProcessWorkers, grace: .seconds(config.builds.shutdownGraceSeconds), token: buildFarm.workerToken,

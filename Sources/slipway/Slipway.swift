@@ -2,6 +2,8 @@ import ArgumentParser
 import Foundation
 import Logging
 import Registry
+import SlipwayCore
+import SlipwayServer
 
 @main
 struct Slipway: AsyncParsableCommand {
@@ -48,12 +50,8 @@ struct Migrate: AsyncParsableCommand {
     func run() async throws {
         let config = try options.load()
         try await withMetadataStore(config) { _ in }
-        print("schema is at version \(MigrationsInfo.latest)")
+        print("schema is at version \(SlipwaySchema.versionSummary)")
     }
-}
-
-enum MigrationsInfo {
-    static var latest: Int { Migrations.latestVersion }
 }
 
 struct ConfigCommand: AsyncParsableCommand {

@@ -6,6 +6,7 @@ import NIOCore
 import Registry
 import SlipwayTestSupport
 import Testing
+import SlipwayCore
 
 /// The dispatcher against real loopback receivers: event matching, webhook signing and
 /// templates, retries with backoff, failure counting and pausing, the test endpoint, slow

@@ -5,6 +5,7 @@ import NIOCore
 import Registry
 import SlipwayTestSupport
 import Testing
+import SlipwayCore
 
 /// The mail outbox end to end: the registry queues team-invitation and log-export mail, the
 /// `MailOutboxSender` delivers it to a loopback SMTP sink, retries while the mail server is

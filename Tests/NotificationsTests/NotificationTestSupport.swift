@@ -6,6 +6,7 @@ import NIOCore
 import Registry
 import SlipwayTestSupport
 import Testing
+import SlipwayCore
 
 /// A registry with `admin/app` pushed, an API token for `admin`, and helpers to create
 /// notifications and drive the dispatcher.

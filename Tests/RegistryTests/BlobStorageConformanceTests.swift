@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import Registry
+import SlipwayCore
 import Testing
 
 /// The contract every `BlobStorageDriver` must meet. New drivers (S3) add a constructor to

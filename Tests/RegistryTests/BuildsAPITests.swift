@@ -5,6 +5,7 @@ import HTTPTypes
 import HummingbirdTesting
 import NIOCore
 import Registry
+import SlipwayCore
 import SlipwayTestSupport
 import Testing
 

@@ -1,6 +1,7 @@
 import Synchronization
 import Testing
 @testable import Registry
+import SlipwayCore
 
 /// `GroupCommit`: a lone write goes at once, writes arriving during a flush are batched into
 /// the next one, each caller gets its own output, and a failed flush fails only its batch.

@@ -5,6 +5,7 @@ import HummingbirdTesting
 import Logging
 import NIOCore
 import Registry
+import SlipwayCore
 import SlipwayTestSupport
 import Synchronization
 import Testing
@@ -183,9 +184,9 @@ struct LogExportTests {
                 var mac = Array(parts[1])
                 mac[10] = mac[10] == "A" ? "B" : "A"
                 let forged: String = parts[0] + "." + String(mac)
-                let expired = try await LogExportLinks(store: store).token(exportID: id, expiresAt: Int64(Date().timeIntervalSince1970) - 1)
+                let expired = try await LogExportLinks(keys: InstanceKeys(database: store.database)).token(exportID: id, expiresAt: Int64(Date().timeIntervalSince1970) - 1)
                 let otherID = UUID().uuidString.lowercased()
-                let otherToken = try await LogExportLinks(store: store).token(exportID: otherID, expiresAt: Int64(Date().timeIntervalSince1970) + 600)
+                let otherToken = try await LogExportLinks(keys: InstanceKeys(database: store.database)).token(exportID: otherID, expiresAt: Int64(Date().timeIntervalSince1970) + 600)
                 for path in ["/api/v1/exportedlogs/\(id)?token=\(forged)", "/api/v1/exportedlogs/\(id)?token=\(expired)",
                              "/api/v1/exportedlogs/\(id)?token=\(otherToken)", "/api/v1/exportedlogs/\(id)",
                              "/api/v1/exportedlogs/\(id)?token=9999999999.\(token.split(separator: ".")[1])"] {
@@ -510,7 +511,7 @@ struct LogExportTests {
     @Test func linksAreBoundToExportAndExpiry() async throws {
         let registry = try await TestRegistry.start(.sqlite)
         do {
-            let links = LogExportLinks(store: registry.services.store)
+            let links = LogExportLinks(keys: InstanceKeys(database: registry.database))
             let later = Int64(Date().timeIntervalSince1970) + 60
             let token = try await links.token(exportID: "a", expiresAt: later)
             #expect(try await links.verify(exportID: "a", token: token))
@@ -520,7 +521,7 @@ struct LogExportTests {
             #expect(try await false == links.verify(exportID: "a", token: ""))
             #expect(try await false == links.verify(exportID: "a", token: "x.y.z"))
             // A second instance (another replica) shares the key through the database.
-            #expect(try await LogExportLinks(store: registry.services.store).verify(exportID: "a", token: token))
+            #expect(try await LogExportLinks(keys: InstanceKeys(database: registry.database)).verify(exportID: "a", token: token))
         } catch {
             await registry.stop()
             throw error

@@ -1,5 +1,6 @@
 import Foundation
 import Registry
+import SlipwayCore
 import SlipwayTestSupport
 import Testing
 

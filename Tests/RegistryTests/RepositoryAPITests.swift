@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import NIOCore
 import Registry
+import SlipwayCore
 import SlipwayTestSupport
 import Testing
 

@@ -3,6 +3,7 @@ import HTTPTypes
 import HummingbirdTesting
 import NIOCore
 import Registry
+import SlipwayCore
 import SlipwayTestSupport
 import Testing
 
@@ -64,7 +65,7 @@ struct RobotAPITests {
             #expect(throws: (any Error).self) { try box.open(String(decoding: bytes, as: UTF8.self), context: "robot:a+b") }
             #expect(throws: (any Error).self) { try box.open("plain", context: "robot:a+b") }
             // The key is stored once: another load (a restart, another replica) opens what this one sealed.
-            let again = try await SecretBox.load(store: registry.services.store)
+            let again = try await SecretBox.load(keys: InstanceKeys(database: registry.database))
             #expect(try again.open(sealed, context: "robot:a+b") == "SECRET")
         } catch {
             await registry.stop()

@@ -1,4 +1,5 @@
 import Registry
+import SlipwayCore
 import Testing
 
 @Suite("V2 path parsing (from the right)")

@@ -1,14 +1,16 @@
+import BuildOrchestrator
 import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Logging
 import NIOCore
-import BuildOrchestrator
 import Notifications
+import Registry
+import SlipwayCore
+import SlipwayServer
 import Triggers
 import WebUI
-import Registry
 
 /// The metadata backends a test runs against. PostgreSQL joins when
 /// `SLIPWAY_TEST_POSTGRES_URL` names a server (`.ci/run` starts one); in CI it is required.
@@ -21,7 +23,31 @@ public enum TestBackend: String, Sendable, CaseIterable, CustomStringConvertible
         postgresURL == nil ? [.sqlite] : [.sqlite, .postgres]
     }
 
-    static var postgresURL: String? {
+    /// Creates an empty PostgreSQL database on the test server; returns its URL and a closure
+    /// that drops it.
+    public static func createPostgresDatabase() async throws -> (url: String, drop: @Sendable () async -> Void) {
+        guard let base = postgresURL else { throw TestFailure("SLIPWAY_TEST_POSTGRES_URL is not set") }
+        let logger = TestRegistry.logger
+        let name = "slipway_t_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(12).lowercased()
+        let admin = try PostgresBackend(url: base, logger: logger)
+        do {
+            try await admin.read { db in try await db.raw("CREATE DATABASE \(unsafeRaw: name)").run() }
+        } catch {
+            await admin.shutdown()
+            throw error
+        }
+        await admin.shutdown()
+        var components = URLComponents(string: base)!
+        components.path = "/" + name
+        let drop: @Sendable () async -> Void = {
+            guard let admin = try? PostgresBackend(url: base, logger: logger) else { return }
+            _ = try? await admin.read { db in try await db.raw("DROP DATABASE IF EXISTS \(unsafeRaw: name) WITH (FORCE)").run() }
+            await admin.shutdown()
+        }
+        return (components.string!, drop)
+    }
+
+    public static var postgresURL: String? {
         let env = ProcessInfo.processInfo.environment
         if let url = env["SLIPWAY_TEST_POSTGRES_URL"], !url.isEmpty { return url }
         if env["CI"] == "true" { fatalError("CI=true but SLIPWAY_TEST_POSTGRES_URL is not set: .ci/run must start PostgreSQL") }
@@ -32,6 +58,8 @@ public enum TestBackend: String, Sendable, CaseIterable, CustomStringConvertible
 /// A fresh registry (own data directory, own database) for one test.
 public final class TestRegistry: Sendable {
     public let services: RegistryServices
+    /// The test's own database (migrated), for checks that read rows directly.
+    public let database: any Database
     /// The build farm module installed in every test application.
     public let buildFarm: BuildFarmModule
     public let triggers: TriggersModule
@@ -45,45 +73,70 @@ public final class TestRegistry: Sendable {
     public static let adminName = "admin"
     public static let password = "password123"
 
-    public static func start(_ backend: TestBackend, configure: (inout SlipwayConfig) -> Void = { _ in }) async throws -> TestRegistry {
-        let dir = NSTemporaryDirectory() + "slipway-test-" + UUID().uuidString.prefix(8).lowercased()
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    /// The logger of test registries: quiet unless `SLIPWAY_TEST_LOG` names a level.
+    public static var logger: Logger {
+        var logger = Logger(label: "slipway-test")
+        logger.logLevel = ProcessInfo.processInfo.environment["SLIPWAY_TEST_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .critical
+        return logger
+    }
+
+    /// The configuration of a test registry over `dataDir`.
+    public static func configuration(dataDir: String) -> SlipwayConfig {
         var config = SlipwayConfig()
-        config.dataDir = dir
+        config.dataDir = dataDir
         config.auth.bcryptCost = 4
         // Tests run collector passes themselves, deterministically.
         config.gc.intervalSeconds = 0
-        var logger = Logger(label: "slipway-test")
-        logger.logLevel = ProcessInfo.processInfo.environment["SLIPWAY_TEST_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .critical
+        return config
+    }
+
+    public static func start(_ backend: TestBackend, configure: (inout SlipwayConfig) -> Void = { _ in }) async throws -> TestRegistry {
+        let dir = NSTemporaryDirectory() + "slipway-test-" + UUID().uuidString.prefix(8).lowercased()
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        var config = configuration(dataDir: dir)
         var dropDatabase: (@Sendable () async -> Void)?
-        if backend == .postgres, let base = TestBackend.postgresURL {
-            let name = "slipway_t_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(12).lowercased()
-            let admin = try PostgresMetadataDatabase(url: base, logger: logger)
-            try await admin.read { db in try await db.raw("CREATE DATABASE \(unsafeRaw: name)").run() }
-            await admin.shutdown()
+        if backend == .postgres {
+            let (url, drop) = try await TestBackend.createPostgresDatabase()
             config.database.driver = .postgres
-            config.database.postgresURL = Self.replacingDatabase(in: base, with: name)
-            let logger = logger
-            dropDatabase = {
-                guard let admin = try? PostgresMetadataDatabase(url: base, logger: logger) else { return }
-                _ = try? await admin.read { db in try await db.raw("DROP DATABASE IF EXISTS \(unsafeRaw: name) WITH (FORCE)").run() }
-                await admin.shutdown()
-            }
+            config.database.postgresURL = url
+            dropDatabase = drop
         }
         configure(&config)
-        let built = try await SlipwayApplication.makeServices(
-            config: config, environment: ["SLIPWAY_ADMIN_USER": adminName, "SLIPWAY_ADMIN_PASSWORD": password], logger: logger)
-        let store = built.services.store
         let drop = dropDatabase
-        return TestRegistry(services: built.services, directory: dir) {
-            await store.shutdown()
+        return try await open(config: config) {
             await drop?()
             try? FileManager.default.removeItem(atPath: dir)
         }
     }
 
-    private init(services: RegistryServices, directory: String, cleanup: @escaping @Sendable () async -> Void) {
+    /// A registry over the data directory and database `config` names, which may hold data
+    /// already (upgrade tests); the schema is brought up to date. `cleanup` runs in `stop()`,
+    /// after the database is closed.
+    public static func open(config: SlipwayConfig, cleanup: @escaping @Sendable () async -> Void = {}) async throws -> TestRegistry {
+        let logger = Self.logger
+        let database: any Database
+        do {
+            database = try await SlipwaySchema.openDatabase(config: config, logger: logger)
+        } catch {
+            await cleanup()
+            throw error
+        }
+        do {
+            let built = try await SlipwayApplication.makeServices(
+                config: config, database: database, environment: ["SLIPWAY_ADMIN_USER": adminName, "SLIPWAY_ADMIN_PASSWORD": password], logger: logger)
+            return TestRegistry(services: built.services, database: database, directory: config.dataDir) {
+                await database.shutdown()
+                await cleanup()
+            }
+        } catch {
+            await cleanup()
+            throw error
+        }
+    }
+
+    private init(services: RegistryServices, database: any Database, directory: String, cleanup: @escaping @Sendable () async -> Void) {
         self.services = services
+        self.database = database
         self.buildFarm = BuildFarmModule(services: services)
         self.triggers = TriggersModule(services: services, buildFarm: buildFarm)
         self.notifications = NotificationsModule(services: services)
@@ -92,18 +145,16 @@ public final class TestRegistry: Sendable {
         self.cleanup = cleanup
     }
 
-    static func replacingDatabase(in url: String, with name: String) -> String {
-        var components = URLComponents(string: url)!
-        components.path = "/" + name
-        return components.string!
-    }
-
     public func stop() async { await cleanup() }
 
     /// Runs `body` against the application in-process, then tears everything down.
     public static func with<T: Sendable>(_ backend: TestBackend, configure: (inout SlipwayConfig) -> Void = { _ in },
                                          _ body: @Sendable (TestRegistry, RegistryClient) async throws -> T) async throws -> T {
-        let registry = try await start(backend, configure: configure)
+        try await serve(try await start(backend, configure: configure), body)
+    }
+
+    /// Runs `body` against the application of `registry` in-process, then stops the registry.
+    public static func serve<T: Sendable>(_ registry: TestRegistry, _ body: @Sendable (TestRegistry, RegistryClient) async throws -> T) async throws -> T {
         do {
             let app = SlipwayApplication.application(services: registry.services, modules: registry.modules, closeStoreOnShutdown: false)
             let result = try await app.test(.router) { client in

@@ -7,6 +7,7 @@ import Registry
 import SlipwayTestSupport
 import Testing
 @testable import Triggers
+import SlipwayCore
 
 /// A registry with the admin's repository `admin/app`, an API token, and helpers to create,
 /// activate and call triggers.

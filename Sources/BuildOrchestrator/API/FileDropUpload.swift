@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 import Registry
+import SlipwayCore
 
 /// `PUT /userfiles/<file_id>/<upload key>`: the upload half of a file drop (the URL that
 /// `POST /api/v1/filedrop/` returned). Like Quay's signed storage URL it needs no other

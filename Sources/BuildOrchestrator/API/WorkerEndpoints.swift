@@ -1,10 +1,10 @@
 import BuildProtocol
-import Crypto
 import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
 import Registry
+import SlipwayCore
 
 /// The orchestrator side of the worker protocol (see `WorkerProtocol`), including the download
 /// of uploaded build contexts (`FileDropUpload` takes them in). Workers authenticate with the

@@ -2,6 +2,7 @@ import BuildProtocol
 import Foundation
 import NIOCore
 import Registry
+import SlipwayCore
 
 /// Where a build's log lives: entries in the database while the build runs (served as they
 /// arrive), then one compressed blob in blob storage once it has finished. Readers don't care

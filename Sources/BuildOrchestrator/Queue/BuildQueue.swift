@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import Registry
 import ServiceLifecycle
+import SlipwayCore
 
 /// The durable build queue: `BuildSchedulerState` decides, this actor persists each decision in
 /// the `builds` table and talks to workers. On start-up the state is rebuilt from unfinished
@@ -30,7 +31,7 @@ public actor BuildQueue {
     private var restored = false
 
     /// Set on PostgreSQL: the queue is shared with other replicas.
-    private let sharedDatabase: PostgresMetadataDatabase?
+    private let sharedDatabase: PostgresBackend?
     /// One coordinated operation of this process at a time (so waiting for the cluster lock
     /// never takes more than one pooled connection).
     private var coordinating = false
@@ -48,7 +49,7 @@ public actor BuildQueue {
         self.services = services
         self.events = BuildEvents(services: services, hooks: hooks)
         self.logger = services.logger
-        self.sharedDatabase = services.store.database as? PostgresMetadataDatabase
+        self.sharedDatabase = services.store.database as? PostgresBackend
         let b = services.config.builds
         self.state = BuildSchedulerState(configuration: .init(
             maxConcurrentPerNamespace: b.maxConcurrentPerNamespace, maxQueuedPerNamespace: b.maxQueuedPerNamespace,

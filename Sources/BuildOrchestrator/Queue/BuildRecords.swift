@@ -1,6 +1,7 @@
 import BuildProtocol
 import Foundation
 import Registry
+import SlipwayCore
 import SQLKit
 
 /// A build as stored: the request, its queue state and its result.

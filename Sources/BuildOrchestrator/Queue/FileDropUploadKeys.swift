@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import Registry
+import SlipwayCore
 import Synchronization
 
 /// The credential in a file drop's upload URL. `POST /api/v1/filedrop/` answers with
@@ -10,17 +11,17 @@ import Synchronization
 /// is generated once per installation and shared by replicas through `instance_keys`.
 final class FileDropUploadKeys: Sendable {
     static let keyName = "filedrop-upload-hmac"
-    private let store: MetadataStore
+    private let keys: InstanceKeys
     private let cached = Mutex<SymmetricKey?>(nil)
 
-    init(store: MetadataStore) {
-        self.store = store
+    init(keys: InstanceKeys) {
+        self.keys = keys
     }
 
     private func key() async throws -> SymmetricKey {
         if let key = cached.withLock({ $0 }) { return key }
         let generated = SymmetricKey(size: .bits256).withUnsafeBytes { Data($0).base64EncodedString() }
-        let stored = try await store.storeInstanceKeyIfAbsent(name: Self.keyName, value: generated)
+        let stored = try await keys.storeIfAbsent(name: Self.keyName, value: generated)
         guard let bytes = Data(base64Encoded: stored), bytes.count == 32 else { throw KeyInvalid() }
         let key = SymmetricKey(data: bytes)
         cached.withLock { $0 = key }

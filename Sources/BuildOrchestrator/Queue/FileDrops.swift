@@ -1,5 +1,6 @@
 import Foundation
 import Registry
+import SlipwayCore
 import SQLKit
 
 /// Uploaded build contexts: `POST /api/v1/filedrop/` reserves an id, `PUT /userfiles/<id>`

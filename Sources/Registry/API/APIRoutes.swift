@@ -1,7 +1,9 @@
+import Foundation
 import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
+import SlipwayCore
 
 /// What a handler gets: the request, the caller (nil = anonymous) and whatever the route's
 /// requirement resolved.
@@ -306,5 +308,3 @@ public enum APIResponse {
 
     public static func noContent() -> Response { Response(status: .noContent) }
 }
-
-import Foundation

@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import SlipwayCore
 
 /// Usage-log exports (§1.11): queue an export of a repository's, the caller's or an
 /// organization's logs; `LogExporter` writes the file and calls back with a signed link, which
@@ -19,7 +20,7 @@ struct LogExportAPI {
 
     init(services: RegistryServices) {
         self.services = services
-        self.links = LogExportLinks(store: services.store)
+        self.links = LogExportLinks(keys: InstanceKeys(database: services.store.database))
     }
 
     func register(_ api: APIRoutes) {

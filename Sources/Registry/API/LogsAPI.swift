@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import SlipwayCore
 
 /// Usage logs (§1.11) for a repository, the signed-in user, or an organization.
 ///

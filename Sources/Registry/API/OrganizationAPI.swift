@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import HTTPTypes
 import Hummingbird
+import SlipwayCore
 
 /// Organizations (Quay `endpoints/api/organization.py`): creation, the organization view,
 /// settings, deletion, members and outside collaborators. `register` also installs the team

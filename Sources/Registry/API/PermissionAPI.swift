@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import HTTPTypes
 import Hummingbird
+import SlipwayCore
 
 /// Direct repository permissions of users, robots and teams (quay-reference §1.8). Every route
 /// needs admin on the repository (`R` = `/api/v1/repository/{repository}`):

@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import SlipwayCore
 
 /// Tags (§1.2): list and history, create/move, delete, expiry (single and bulk) and restore
 /// within the namespace's time-machine window.

@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import SlipwayCore
 
 /// Credentials other than passwords (quay-reference §1.12, §2.2):
 /// app-specific tokens (registry username `$app`, also an API bearer with all of the user's

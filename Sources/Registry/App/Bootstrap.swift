@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import SlipwayCore
 
 /// First-start set-up: the admin account and the `library` organization that single-segment
 /// repository names (`busybox` → `library/busybox`) live in.

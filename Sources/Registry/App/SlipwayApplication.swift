@@ -3,6 +3,7 @@ import Hummingbird
 import Logging
 import NIOCore
 import ServiceLifecycle
+import SlipwayCore
 
 /// Builds the whole server from a configuration: storage, metadata store, token service and the
 /// HTTP routes. `slipway serve` and the tests both go through here.
@@ -12,16 +13,18 @@ public enum SlipwayApplication {
         public let bootstrap: Bootstrap.Result
     }
 
-    /// Opens the stores and runs first-start set-up.
-    public static func makeServices(config: SlipwayConfig, environment: [String: String] = ProcessInfo.processInfo.environment,
+    /// Builds the services over an open, migrated database and runs first-start set-up. On
+    /// failure the database is closed.
+    public static func makeServices(config: SlipwayConfig, database: any Database,
+                                    environment: [String: String] = ProcessInfo.processInfo.environment,
                                     logger: Logger) async throws -> Built {
         Observability.bootstrap()
-        let storage = try await FilesystemBlobStorage(root: config.resolvedStoragePath)
-        let store = try await MetadataStore.open(config: config, logger: logger)
+        let store = MetadataStore(database: database)
         do {
+            let storage = try await FilesystemBlobStorage(root: config.resolvedStoragePath)
             let hasher = PasswordHasher(cost: config.auth.bcryptCost)
-            let tokens = try await RegistryTokenService(store: store, lifetimeSeconds: config.auth.tokenLifetimeSeconds)
-            let secretBox = try await SecretBox.load(store: store)
+            let tokens = try await RegistryTokenService(keys: InstanceKeys(database: database), lifetimeSeconds: config.auth.tokenLifetimeSeconds)
+            let secretBox = try await SecretBox.load(keys: InstanceKeys(database: database))
             let boot = try await Bootstrap.run(store: store, hasher: hasher, environment: environment, logger: logger)
             let services = RegistryServices(config: config, store: store, storage: storage, tokens: tokens, hasher: hasher,
                                             secretBox: secretBox, logger: logger)

@@ -1,5 +1,6 @@
 import Hummingbird
 import ServiceLifecycle
+import SlipwayCore
 
 /// A feature module that adds API resources, plain routes and background services to the server
 /// (the build farm, triggers, the web UI). Modules live in targets that depend on `Registry`, so

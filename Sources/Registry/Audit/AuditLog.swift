@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import ServiceLifecycle
+import SlipwayCore
 import SQLKit
 import Synchronization
 

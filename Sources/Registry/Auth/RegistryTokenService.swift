@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import JWTKit
+import SlipwayCore
 import Synchronization
 
 /// Claims of the registry bearer tokens issued by `GET /v2/auth`, in the Docker token format.
@@ -58,9 +59,9 @@ public struct RegistryTokenService: Sendable {
     /// one signature check. Entries are re-checked for expiry and audience on every use.
     private let verified = VerifiedTokenCache(capacity: 10_000)
 
-    public init(store: MetadataStore, lifetimeSeconds: Int) async throws {
+    public init(keys instanceKeys: InstanceKeys, lifetimeSeconds: Int) async throws {
         let generated = ES256PrivateKey()
-        let pem = try await store.storeInstanceKeyIfAbsent(name: "registry-token-es256", value: generated.pemRepresentation)
+        let pem = try await instanceKeys.storeIfAbsent(name: "registry-token-es256", value: generated.pemRepresentation)
         let key = try ES256PrivateKey(pem: pem)
         // A short, stable key id derived from the public key.
         let publicPEM = try key.publicKey.pemRepresentation

@@ -1,7 +1,8 @@
+import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
-import Foundation
+import SlipwayCore
 
 /// The OCI distribution error codes, each with its HTTP status. `RegistryError` values are thrown
 /// by domain code and rendered in exactly one place (`RegistryError.response`) as

@@ -1,4 +1,5 @@
 import Foundation
+import SlipwayCore
 import SQLKit
 
 /// The internal event path: every repository event (`repo_push`, `build_queued`…,

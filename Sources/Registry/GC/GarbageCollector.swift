@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import Metrics
 import ServiceLifecycle
+import SlipwayCore
 
 /// Removes what the time machine no longer protects, online, while pushes continue:
 /// 1. tag rows past their namespace's window,

@@ -1,4 +1,5 @@
 import Foundation
+import SlipwayCore
 import SQLKit
 
 extension MetadataStore {
@@ -104,26 +105,6 @@ extension MetadataStore {
         if roles.contains(TeamRole.creator.rawValue) { return .creator }
         if roles.contains(TeamRole.member.rawValue) { return .member }
         return nil
-    }
-
-    // MARK: Instance keys
-
-    public func instanceKey(named name: String) async throws -> String? {
-        try await database.read { db in
-            try await db.raw("SELECT value FROM instance_keys WHERE name = \(bind: name)").first()?.string("value")
-        }
-    }
-
-    /// Stores `value` unless a key of that name exists; returns the stored value either way, so
-    /// replicas starting together agree on one key.
-    public func storeInstanceKeyIfAbsent(name: String, value: String) async throws -> String {
-        try await database.transaction { db in
-            try await db.raw("""
-                INSERT INTO instance_keys (name, value, created_at) VALUES (\(bind: name), \(bind: value), \(bind: Clock.nowMillis()))
-                ON CONFLICT (name) DO NOTHING
-                """).run()
-            return try await db.raw("SELECT value FROM instance_keys WHERE name = \(bind: name)").first()!.string("value")
-        }
     }
 
     // MARK: API tokens

@@ -1,4 +1,5 @@
 import Foundation
+import SlipwayCore
 import SQLKit
 
 /// The database half of garbage collection. Every delete re-checks its condition inside its own

@@ -1,4 +1,5 @@
 import Foundation
+import SlipwayCore
 import SQLKit
 
 /// Manifest labels: from the image config at push time (`manifest`) or added through the API (`api`).

@@ -1,4 +1,5 @@
 import Foundation
+import SlipwayCore
 import SQLKit
 
 /// Log exports (`log_exports`, migration 21): a durable job queue the `LogExporter` drains, and

@@ -1,4 +1,5 @@
 import Foundation
+import SlipwayCore
 import SQLKit
 
 /// Usage-log queries: pages of entries (newest first, keyset-paginated) and per-day counts.

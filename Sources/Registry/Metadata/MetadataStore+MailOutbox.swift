@@ -1,4 +1,5 @@
 import Foundation
+import SlipwayCore
 import SQLKit
 
 /// The mail outbox (`mail_outbox`, migration 41): mail that registry code queues inside its own

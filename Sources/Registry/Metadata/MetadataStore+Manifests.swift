@@ -1,4 +1,5 @@
 import Foundation
+import SlipwayCore
 import SQLKit
 
 /// Manifests and tags. A tag is a row with a lifetime: moving or deleting a tag ends the live row

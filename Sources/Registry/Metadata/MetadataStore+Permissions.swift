@@ -1,3 +1,4 @@
+import SlipwayCore
 import SQLKit
 
 /// Direct repository grants to users, robots and teams (`repository_permissions`,

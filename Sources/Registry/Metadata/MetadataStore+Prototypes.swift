@@ -1,4 +1,5 @@
 import Foundation
+import SlipwayCore
 import SQLKit
 
 /// Default permissions ("permission prototypes", Quay `PermissionPrototype`): rules of an

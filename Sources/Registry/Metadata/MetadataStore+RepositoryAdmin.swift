@@ -1,3 +1,4 @@
+import SlipwayCore
 import SQLKit
 
 /// Repository listing and administration for the repository API.

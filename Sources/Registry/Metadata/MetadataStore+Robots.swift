@@ -1,3 +1,4 @@
+import SlipwayCore
 import SQLKit
 
 /// A robot account: a row of `namespaces` with kind `robot`, named `<owner>+<short>`, owned by a

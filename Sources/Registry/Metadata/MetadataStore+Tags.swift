@@ -1,4 +1,5 @@
 import Foundation
+import SlipwayCore
 import SQLKit
 
 /// Tag history, expiry and restore (the time machine) on top of the tag rows of

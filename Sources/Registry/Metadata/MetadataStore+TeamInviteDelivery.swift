@@ -1,4 +1,5 @@
 import Foundation
+import SlipwayCore
 import SQLKit
 
 /// A team invitation together with how the invitee learns of it: Quay's `org_team_invite`

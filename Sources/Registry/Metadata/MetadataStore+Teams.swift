@@ -1,4 +1,5 @@
 import Foundation
+import SlipwayCore
 import SQLKit
 
 /// Organizations, their teams, team membership and team invitations.

@@ -1,4 +1,5 @@
 import Foundation
+import SlipwayCore
 import SQLKit
 
 /// Credentials that stand in for a password: app-specific tokens (a user's registry/CLI

@@ -1,4 +1,5 @@
 import Foundation
+import SlipwayCore
 import SQLKit
 
 /// The signed-in user's own account: settings, password and e-mail changes, and deletion.

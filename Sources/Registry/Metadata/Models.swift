@@ -1,3 +1,4 @@
+import SlipwayCore
 /// Domain records read from the metadata store. Plain values: no behaviour beyond small helpers.
 
 public enum NamespaceKind: String, Sendable, Codable {

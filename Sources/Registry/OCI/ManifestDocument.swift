@@ -1,4 +1,5 @@
 import Foundation
+import SlipwayCore
 
 /// A descriptor as it appears inside manifests.
 public struct Descriptor: Codable, Sendable, Equatable {
@@ -60,6 +61,8 @@ public struct ManifestDocument: Sendable {
             wire = try JSONDecoder().decode(Wire.self, from: Data(bytes))
         } catch let error as RegistryError {
             throw error
+        } catch let error as DigestError {
+            throw .digestInvalid(error.message)
         } catch {
             throw RegistryError(.manifestInvalid, "manifest is not valid JSON or has malformed fields: \(Self.describe(error))")
         }

@@ -1,5 +1,6 @@
 import Foundation
 import NIOCore
+import SlipwayCore
 
 /// Reads labels from a pushed image's config blob, stores them as `manifest` labels and applies
 /// `quay.expires-after` to the tag that was just pushed. Failures never fail the push: labels

@@ -1,4 +1,5 @@
 import Logging
+import SlipwayCore
 
 /// Everything the registry's request handlers need, built once by `SlipwayApplication`.
 public struct RegistryServices: Sendable {

@@ -1,4 +1,5 @@
 import Hummingbird
+import SlipwayCore
 
 /// How the client addressed us: used for the token realm, the token service name (audience) and
 /// absolute links. `server.publicURL` / `registry.serviceName` win over the Host header.

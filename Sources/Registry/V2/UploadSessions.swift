@@ -1,3 +1,4 @@
+import SlipwayCore
 import Synchronization
 
 /// In-process bookkeeping for uploads in progress: the running hash of each upload (so chunked

@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import SlipwayCore
 
 /// Blob reads (with `Range`) and blob deletion.
 extension V2Handler {

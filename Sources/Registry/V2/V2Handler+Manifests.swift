@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import SlipwayCore
 
 /// Manifest GET/HEAD (with `Accept` negotiation), PUT (validated, size-capped) and DELETE.
 extension V2Handler {

@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import SlipwayCore
 
 /// Blob uploads: monolithic (`POST ?digest=`), `POST`+`PUT`, chunked `PATCH`, status, cancel and
 /// cross-repository mounts. Bytes are hashed and written as they arrive, never buffered whole;
@@ -21,7 +22,7 @@ extension V2Handler {
         if let digestText = params["digest"] {
             // Monolithic upload in one request.
             do {
-                let digest = try Digest(parsing: String(digestText))
+                let digest = try Digest(validating: String(digestText))
                 let (size, digester) = try await appendBody(request, uploadID: id, offset: 0, digester: StreamingDigester())
                 try await completeUpload(id: id, repo: repo, expected: digest, size: size, digester: digester)
                 return blobCreated(name: name, digest: digest)
@@ -70,7 +71,7 @@ extension V2Handler {
         guard let digestText = request.uri.queryParameters["digest"] else {
             throw RegistryError(.blobUploadInvalid, "the digest query parameter is required to complete an upload", status: .badRequest)
         }
-        let digest = try Digest(parsing: String(digestText))
+        let digest = try Digest(validating: String(digestText))
         var expectedLength: Int64?
         if let contentRange = request.headers[.contentRange], let (start, end) = Self.parseContentRange(contentRange) {
             guard start == record.size else {

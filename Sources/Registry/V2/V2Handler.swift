@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
+import SlipwayCore
 
 /// Serves the OCI distribution API under `/v2`. Parses the path into a `V2Route`, authorizes,
 /// dispatches to the per-resource handlers (`V2Handler+Blobs`, `+Uploads`, `+Manifests`,
@@ -24,6 +25,8 @@ public struct V2Handler: Sendable {
             return response
         } catch let error as RegistryError {
             return error.response(isHead: isHead)
+        } catch BlobStorageError.unknownUpload {
+            return RegistryError(.blobUploadUnknown, "unknown upload").response(isHead: isHead)
         } catch {
             context.logger.error("registry request failed", metadata: ["error": "\(String(reflecting: error))", "path": "\(request.uri.path)"])
             return RegistryError(.unknownError, "internal server error", status: .internalServerError).response(isHead: isHead)

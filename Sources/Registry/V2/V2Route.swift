@@ -1,4 +1,5 @@
 import Foundation
+import SlipwayCore
 
 /// A parsed `/v2` request path. Repository names contain slashes and may themselves contain
 /// `blobs`, `manifests` or `tags`, so paths are matched from the right: the suffix decides the
@@ -108,7 +109,7 @@ public enum V2Route: Equatable, Sendable {
             let ref = segments[n - 1]
             let reference: ManifestReference
             if ref.contains(":") {
-                reference = .digest(try Digest(parsing: ref))
+                reference = .digest(try Digest(validating: ref))
             } else {
                 guard Names.isValidTag(ref) else {
                     throw RegistryError(.tagInvalid, "invalid tag '\(ref.prefix(140))': \(Names.tagRule)")
@@ -128,12 +129,12 @@ public enum V2Route: Equatable, Sendable {
                 let (name, p) = try takeName(dropping: 2)
                 return .uploadStart(name: name, path: p)
             }
-            let digest = try Digest(parsing: segments[n - 1])
+            let digest = try Digest(validating: segments[n - 1])
             let (name, p) = try takeName(dropping: 2)
             return .blob(name: name, path: p, digest: digest)
         }
         if n >= 3, segments[n - 2] == "referrers" {
-            let digest = try Digest(parsing: segments[n - 1])
+            let digest = try Digest(validating: segments[n - 1])
             let (name, p) = try takeName(dropping: 2)
             return .referrers(name: name, path: p, digest: digest)
         }

@@ -5,6 +5,7 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 import Registry
+import SlipwayCore
 
 /// Build triggers (§1.5). Every route needs repository admin, as in Quay.
 ///

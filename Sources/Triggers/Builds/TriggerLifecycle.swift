@@ -1,5 +1,6 @@
 import Foundation
 import Registry
+import SlipwayCore
 
 /// Auto-disabling after successive failures (§4.6). The counters are derived from the trigger's
 /// finished builds since `counters_since` (re-enabling moves it), newest first: `complete`

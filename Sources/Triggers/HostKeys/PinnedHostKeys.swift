@@ -1,6 +1,7 @@
 import BuildProtocol
 import Foundation
 import Registry
+import SlipwayCore
 import SQLKit
 
 /// The ssh host keys a trigger's clones trust, as stored in `build_triggers.ssh_host_keys`.

@@ -1,5 +1,6 @@
 import Foundation
 import Registry
+import SlipwayCore
 import SQLKit
 
 /// A build trigger as stored. Secrets stay sealed here; `TriggerSecrets` opens them.

@@ -1,4 +1,5 @@
 import Registry
+import SlipwayCore
 
 /// Writes trigger activity (what each webhook or manual run led to) through a group commit:
 /// entries recorded while an earlier write is in flight go into the next transaction together,

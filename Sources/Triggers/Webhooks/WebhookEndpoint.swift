@@ -4,6 +4,7 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 import Registry
+import SlipwayCore
 
 /// `POST /webhooks/push/trigger/{uuid}` and Quay's legacy `/webhooks/push/{ns}/{repo}/trigger/{uuid}`
 /// (the repository part is ignored, as in Quay). The order of checks: unknown trigger (404),

@@ -1,5 +1,6 @@
 import Foundation
 import Registry
+import SlipwayCore
 
 /// Tag history: every tag row (live, moved, deleted, expired), newest first, searchable by tag
 /// name and a date range, with Revert (restore the tag to that manifest) where the change is

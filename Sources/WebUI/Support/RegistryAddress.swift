@@ -1,5 +1,6 @@
 import Hummingbird
 import Registry
+import SlipwayCore
 
 /// The registry address the pages' copyable commands name (`podman pull HOST/ns/repo:tag`,
 /// `podman login ... HOST`), and whether podman must be told that the server speaks plain HTTP.

@@ -1,5 +1,6 @@
 import Foundation
 import Registry
+import SlipwayCore
 import Triggers
 
 /// The usage-log table shared by the repository, organization and user Logs tabs: the store

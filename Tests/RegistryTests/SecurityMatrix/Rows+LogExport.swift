@@ -1,5 +1,6 @@
 import Foundation
 import Registry
+import SlipwayCore
 import SlipwayTestSupport
 import Testing
 
@@ -16,7 +17,7 @@ extension MatrixRows {
                   expect(403, [.anonymous: 401, .orgAdmin: 200])),
         MatrixRow(.get, "/api/v1/exportedlogs/{export_id}", expect(200)) { f, _ in
             let id = try await finishedExport(f)
-            let token = try await LogExportLinks(store: f.registry.services.store).token(exportID: id, expiresAt: Int64(Date().timeIntervalSince1970) + 600)
+            let token = try await LogExportLinks(keys: InstanceKeys(database: f.registry.database)).token(exportID: id, expiresAt: Int64(Date().timeIntervalSince1970) + 600)
             return ("/api/v1/exportedlogs/\(id)?token=\(token)", nil)
         },
         MatrixRow(.get, "/api/v1/exportedlogs/{export_id}", expect(403)) { f, _ in

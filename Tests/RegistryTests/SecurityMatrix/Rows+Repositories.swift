@@ -1,5 +1,6 @@
 import Foundation
 import Registry
+import SlipwayCore
 
 /// Matrix rows for repositories, tags, manifests/labels and usage logs. Non-destructive rows act
 /// on `acme/app`; destructive ones on something made fresh for each identity.

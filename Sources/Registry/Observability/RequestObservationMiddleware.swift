@@ -1,56 +1,7 @@
 import Hummingbird
 import Logging
 import Metrics
-import NIOCore
-import Prometheus
-
-/// Process-wide metrics: swift-metrics bootstrapped once with a Prometheus registry that
-/// `GET /metrics` renders.
-public enum Observability {
-    public static let prometheus = PrometheusCollectorRegistry()
-
-    private static let bootstrapped: Bool = {
-        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: prometheus))
-        return true
-    }()
-
-    /// Idempotent; every application and test calls it.
-    public static func bootstrap() {
-        _ = bootstrapped
-    }
-
-    public static func render() -> ByteBuffer {
-        ByteBuffer(bytes: prometheus.emitToBuffer())
-    }
-}
-
-/// Registry-specific counters.
-public struct RegistryMetrics: Sendable {
-    public let bytesPushed = Counter(label: "slipway_registry_bytes_pushed_total")
-    public let bytesPulled = Counter(label: "slipway_registry_bytes_pulled_total")
-    public let uploadsInProgress = Gauge(label: "slipway_registry_uploads_in_progress")
-    public let blobsCommitted = Counter(label: "slipway_registry_blobs_committed_total")
-    public let manifestsPushed = Counter(label: "slipway_registry_manifests_pushed_total")
-
-    public init() {}
-}
-
-/// How one route's requests are counted and logged: the low-cardinality name that goes into the
-/// `route` label of the request metrics and the `http.route` of the log line, and the level of
-/// that per-request line. Modules name their plain routes this way (`SlipwayModule.observedRoutes`);
-/// a route nobody names is `other`, logged at `info`.
-public struct ObservedRoute: Sendable, Equatable {
-    /// The path exactly as registered with the router, e.g. `/buildman/v1/builds/:id/heartbeat`.
-    public let path: String
-    public let name: String
-    public let logLevel: Logger.Level
-
-    public init(path: String, name: String, logLevel: Logger.Level = .info) {
-        self.path = path
-        self.name = name
-        self.logLevel = logLevel
-    }
-}
+import SlipwayCore
 
 /// Counts requests and records their latency by route label, method and status, and logs one
 /// structured line per request with its request id.

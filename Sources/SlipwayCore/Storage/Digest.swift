@@ -17,19 +17,20 @@ public struct Digest: Hashable, Sendable, CustomStringConvertible, Codable {
         self.hex = hex
     }
 
-    /// Parses and validates; throws `DIGEST_INVALID` with a reason a person can act on.
-    public init(parsing text: String) throws(RegistryError) {
+    /// Parses and validates; the error says why, in words a person can act on (the registry
+    /// answers it as `DIGEST_INVALID`).
+    public init(parsing text: String) throws(DigestError) {
         guard let colon = text.firstIndex(of: ":") else {
-            throw .digestInvalid("invalid digest '\(text.prefix(100))': expected algorithm:hex")
+            throw DigestError("invalid digest '\(text.prefix(100))': expected algorithm:hex")
         }
         let alg = String(text[..<colon])
         let hex = String(text[text.index(after: colon)...])
         guard let algorithm = Algorithm(rawValue: alg) else {
-            throw .digestInvalid("unsupported digest algorithm '\(alg.prefix(32))': use sha256 or sha512")
+            throw DigestError("unsupported digest algorithm '\(alg.prefix(32))': use sha256 or sha512")
         }
         guard hex.utf8.count == algorithm.hexLength,
               hex.utf8.allSatisfy({ ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) }) else {
-            throw .digestInvalid("invalid \(alg) digest: expected \(algorithm.hexLength) lower-case hex characters")
+            throw DigestError("invalid \(alg) digest: expected \(algorithm.hexLength) lower-case hex characters")
         }
         self.init(algorithm: algorithm, hex: hex)
     }
@@ -58,8 +59,19 @@ public struct Digest: Hashable, Sendable, CustomStringConvertible, Codable {
     }
 }
 
+/// Why a text is not a digest.
+public struct DigestError: Error, Sendable, CustomStringConvertible {
+    public let message: String
+
+    public init(_ message: String) {
+        self.message = message
+    }
+
+    public var description: String { message }
+}
+
 extension Sequence where Element == UInt8 {
-    var hexString: String {
+    public var hexString: String {
         let table: [UInt8] = Array("0123456789abcdef".utf8)
         var out = [UInt8]()
         out.reserveCapacity(64)

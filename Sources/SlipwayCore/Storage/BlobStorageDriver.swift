@@ -1,6 +1,6 @@
 import NIOCore
 
-/// The seam between the registry and where blob bytes live. Blobs are content-addressed and
+/// The seam between Slipway and where blob bytes live. Blobs are content-addressed and
 /// immutable once committed; uploads are private scratch areas identified by an upload id.
 /// A blob is never visible under its digest before the registry has verified that digest.
 /// Implementations: `FilesystemBlobStorage` (S3 joins later behind the same protocol).
@@ -35,4 +35,10 @@ public protocol BlobUploadWriter: AnyObject, Sendable {
     func commit() async throws -> Int64
     /// Drops everything this writer wrote.
     func cancel() async
+}
+
+/// Failures of a storage driver that callers answer in their wire format.
+public enum BlobStorageError: Error, Sendable, Equatable {
+    /// The upload id is not one the driver could have made.
+    case unknownUpload
 }

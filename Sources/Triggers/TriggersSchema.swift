@@ -1,7 +1,10 @@
-extension Migrations {
-    /// Build triggers (versions 30–39).
-    static let triggers: [Migration] = [
-        Migration(version: 30, name: "build triggers") { f in
+import SlipwayCore
+
+/// The triggers module's tables: build triggers and their activity. Version 1 is what the
+/// global migration 30 created for these tables; version 2 (ssh host keys) came after.
+public enum TriggersSchema {
+    public static let schema = ModuleSchema(module: "triggers", migrations: [
+        ModuleMigration(version: 1, name: "build triggers") { f in
             let id = f.identityPrimaryKey
             let big = f.bigint
             return [
@@ -51,17 +54,9 @@ extension Migrations {
                 """,
                 "CREATE INDEX trigger_activity_trigger ON trigger_activity(trigger_id, id)",
                 "CREATE UNIQUE INDEX trigger_activity_delivery ON trigger_activity(trigger_id, delivery_id)",
-                // Builds of one trigger, newest first (trigger build lists, failure counters).
-                "CREATE INDEX builds_trigger ON builds(trigger_id, queued_at)",
             ]
         },
-        Migration(version: 31, name: "trigger failure counters index") { _ in
-            // Every webhook reads its trigger's newest finished builds (the auto-disable
-            // counters): an index in that order keeps it one short range read however many
-            // builds the trigger has run.
-            ["CREATE INDEX builds_trigger_finished ON builds(trigger_id, finished_at)"]
-        },
-        Migration(version: 32, name: "trigger ssh host keys") { _ in
+        ModuleMigration(version: 2, name: "trigger ssh host keys") { _ in
             // The ssh host keys a trigger's clones trust, as JSON ({endpoint, keys, source,
             // recorded_at, error}): read from the git server when the trigger is analysed,
             // activated or its source changes, pasted by the user, or (for triggers activated
@@ -69,5 +64,5 @@ extension Migrations {
             // then) trusted on first use by the first build. NULL: nothing recorded yet.
             ["ALTER TABLE build_triggers ADD COLUMN ssh_host_keys TEXT"]
         },
-    ]
+    ])
 }

@@ -1,8 +1,9 @@
 import Crypto
 import Foundation
+import SlipwayCore
 
 /// Seals secrets that must be shown again later (robot tokens, deploy keys) with AES-256-GCM
-/// under one instance key. The key is generated once and kept in the metadata store, so every
+/// under one instance key. The key is generated once and kept in `instance_keys`, so every
 /// replica and every restart opens what another sealed.
 ///
 /// Sealed values are `v1.<base64 of nonce ‖ ciphertext ‖ tag>`. A `context` string (for example
@@ -20,9 +21,9 @@ public struct SecretBox: Sendable {
     }
 
     /// Loads the instance key, creating it on first start.
-    public static func load(store: MetadataStore) async throws -> SecretBox {
+    public static func load(keys: InstanceKeys) async throws -> SecretBox {
         let generated = SymmetricKey(size: .bits256).withUnsafeBytes { Data($0).base64EncodedString() }
-        let stored = try await store.storeInstanceKeyIfAbsent(name: keyName, value: generated)
+        let stored = try await keys.storeIfAbsent(name: keyName, value: generated)
         guard let bytes = Data(base64Encoded: stored), bytes.count == 32 else {
             throw SecretBoxError.invalidKey
         }

@@ -9,7 +9,7 @@ import Synchronization
 /// SQLite in WAL mode: one writer connection (SQLite allows one writer at a time; transactions are
 /// serialized through `writeLock`) and a few reader connections that see committed data
 /// concurrently. `busy_timeout` lets `slipway admin ...` write while the server runs.
-public final class SQLiteMetadataDatabase: MetadataDatabase {
+public final class SQLiteBackend: Database {
     public let flavor = SQLFlavor.sqlite
     private let writer: SQLiteConnection
     private let readers: [SQLiteConnection]
@@ -18,13 +18,13 @@ public final class SQLiteMetadataDatabase: MetadataDatabase {
     private let closed = Atomic<Bool>(false)
     private let logger: Logger
 
-    public static func open(path: String, readers readerCount: Int = 2, logger: Logger) async throws -> SQLiteMetadataDatabase {
+    public static func open(path: String, readers readerCount: Int = 2, logger: Logger) async throws -> SQLiteBackend {
         let writer = try await openConnection(path: path, logger: logger)
         var readers: [SQLiteConnection] = []
         for _ in 0..<readerCount {
             readers.append(try await openConnection(path: path, logger: logger))
         }
-        return SQLiteMetadataDatabase(writer: writer, readers: readers, logger: logger)
+        return SQLiteBackend(writer: writer, readers: readers, logger: logger)
     }
 
     private static func openConnection(path: String, logger: Logger) async throws -> SQLiteConnection {

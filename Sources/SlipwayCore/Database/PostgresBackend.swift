@@ -6,7 +6,7 @@ import SQLKit
 
 /// PostgreSQL through PostgresNIO's connection pool. The pool's `run()` must be running for the
 /// database to be usable: `start()` runs it in a child task owned by this object until `shutdown()`.
-public final class PostgresMetadataDatabase: MetadataDatabase {
+public final class PostgresBackend: Database {
     public let flavor = SQLFlavor.postgres
     private let client: PostgresClient
     private let runTask: Task<Void, Never>
@@ -83,7 +83,7 @@ public final class ClusterLock: Sendable {
     }
 }
 
-extension PostgresMetadataDatabase {
+extension PostgresBackend {
     /// Waits for the advisory lock `key` and returns it held.
     public func acquireClusterLock(_ key: Int64) async throws -> ClusterLock {
         let (acquired, acquiredSignal) = AsyncStream<Result<Void, any Error>>.makeStream()

@@ -1,0 +1,87 @@
+import SlipwayCore
+
+/// The build farm's tables: builds (request, queue state, result), their live log entries and
+/// uploaded build contexts (file drops). Versions 1-4 are what the global migrations 23, 24, 30
+/// and 31 created for these tables (the trigger indexes on `builds` were made by the triggers'
+/// migrations then; they belong here, with the table).
+public enum BuildsSchema {
+    public static let schema = ModuleSchema(module: "builds", migrations: [
+        ModuleMigration(version: 1, name: "builds") { f in
+            let id = f.identityPrimaryKey
+            let big = f.bigint
+            return [
+                // One row per build: the request, its queue state (attempts, lease) and result.
+                // The scheduler's in-memory state is rebuilt from the unfinished rows at start-up.
+                """
+                CREATE TABLE builds (
+                  id \(id),
+                  uuid TEXT NOT NULL UNIQUE,
+                  repository_id \(big) NOT NULL REFERENCES repositories(id) ON DELETE CASCADE,
+                  namespace_id \(big) NOT NULL,
+                  phase TEXT NOT NULL DEFAULT 'waiting',
+                  display_name TEXT NOT NULL DEFAULT '',
+                  manual_user_id \(big),
+                  source_kind TEXT NOT NULL,
+                  file_id TEXT,
+                  archive_url TEXT,
+                  git_url TEXT,
+                  commit_sha TEXT,
+                  subdirectory TEXT NOT NULL DEFAULT '',
+                  dockerfile_path TEXT NOT NULL DEFAULT '',
+                  context TEXT NOT NULL DEFAULT '',
+                  tags TEXT NOT NULL,
+                  pull_robot_id \(big),
+                  trigger_id \(big),
+                  trigger_metadata TEXT,
+                  error_message TEXT,
+                  manifest_digests TEXT,
+                  attempts INTEGER NOT NULL DEFAULT 0,
+                  not_before \(big),
+                  worker_id TEXT,
+                  lease_id TEXT,
+                  started_at \(big),
+                  stop_reason TEXT,
+                  push_token_uuid TEXT,
+                  queued_at \(big) NOT NULL,
+                  finished_at \(big),
+                  log_count INTEGER NOT NULL DEFAULT 0,
+                  logs_truncated INTEGER NOT NULL DEFAULT 0,
+                  log_archive_digest TEXT)
+                """,
+                "CREATE INDEX builds_repository ON builds(repository_id, queued_at)",
+                "CREATE INDEX builds_unfinished ON builds(finished_at, queued_at)",
+                """
+                CREATE TABLE build_logs (
+                  build_id \(big) NOT NULL REFERENCES builds(id) ON DELETE CASCADE,
+                  seq INTEGER NOT NULL,
+                  entry TEXT NOT NULL,
+                  PRIMARY KEY (build_id, seq))
+                """,
+                // Uploaded build contexts (`POST /api/v1/filedrop/` then PUT).
+                """
+                CREATE TABLE filedrops (
+                  file_id TEXT PRIMARY KEY,
+                  user_id \(big) NOT NULL REFERENCES namespaces(id) ON DELETE CASCADE,
+                  mime_type TEXT NOT NULL,
+                  digest TEXT,
+                  size \(big),
+                  created_at \(big) NOT NULL)
+                """,
+            ]
+        },
+        // Replicas sharing one PostgreSQL queue judge a worker's liveness from the database.
+        ModuleMigration(version: 2, name: "build heartbeats") { f in
+            ["ALTER TABLE builds ADD COLUMN heartbeat_at \(f.bigint)"]
+        },
+        ModuleMigration(version: 3, name: "builds by trigger index") { _ in
+            // Builds of one trigger, newest first (trigger build lists, failure counters).
+            ["CREATE INDEX builds_trigger ON builds(trigger_id, queued_at)"]
+        },
+        ModuleMigration(version: 4, name: "trigger failure counters index") { _ in
+            // Every webhook reads its trigger's newest finished builds (the auto-disable
+            // counters): an index in that order keeps it one short range read however many
+            // builds the trigger has run.
+            ["CREATE INDEX builds_trigger_finished ON builds(trigger_id, finished_at)"]
+        },
+    ])
+}

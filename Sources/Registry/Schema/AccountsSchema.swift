@@ -1,0 +1,176 @@
+import SlipwayCore
+
+/// The accounts module's tables: namespaces (users, organizations, robots), teams and their
+/// members and invitations, repositories as access-controlled resources (row, permissions,
+/// stars), default permissions, tokens and sessions. Versions 1-3 are what the global
+/// migrations 1, 2 and 20 created for these tables.
+public enum AccountsSchema {
+    public static let schema = ModuleSchema(module: "accounts", migrations: [
+        ModuleMigration(version: 1, name: "namespaces, teams, repositories and API tokens") { f in
+            let id = f.identityPrimaryKey
+            let big = f.bigint
+            return [
+                """
+                CREATE TABLE namespaces (
+                  id \(id),
+                  name TEXT NOT NULL UNIQUE,
+                  kind TEXT NOT NULL,
+                  email TEXT,
+                  password_hash TEXT,
+                  is_superuser INTEGER NOT NULL DEFAULT 0,
+                  tag_expiration_s \(big) NOT NULL DEFAULT 1209600,
+                  created_at \(big) NOT NULL)
+                """,
+                """
+                CREATE TABLE teams (
+                  id \(id),
+                  org_id \(big) NOT NULL REFERENCES namespaces(id) ON DELETE CASCADE,
+                  name TEXT NOT NULL,
+                  role TEXT NOT NULL,
+                  description TEXT NOT NULL DEFAULT '',
+                  created_at \(big) NOT NULL,
+                  UNIQUE (org_id, name))
+                """,
+                """
+                CREATE TABLE team_members (
+                  team_id \(big) NOT NULL REFERENCES teams(id) ON DELETE CASCADE,
+                  user_id \(big) NOT NULL REFERENCES namespaces(id) ON DELETE CASCADE,
+                  PRIMARY KEY (team_id, user_id))
+                """,
+                "CREATE INDEX team_members_user ON team_members(user_id)",
+                """
+                CREATE TABLE repositories (
+                  id \(id),
+                  namespace_id \(big) NOT NULL REFERENCES namespaces(id) ON DELETE CASCADE,
+                  name TEXT NOT NULL,
+                  visibility TEXT NOT NULL,
+                  description TEXT NOT NULL DEFAULT '',
+                  state TEXT NOT NULL DEFAULT 'NORMAL',
+                  created_at \(big) NOT NULL,
+                  UNIQUE (namespace_id, name))
+                """,
+                """
+                CREATE TABLE repository_permissions (
+                  repository_id \(big) NOT NULL REFERENCES repositories(id) ON DELETE CASCADE,
+                  user_id \(big) NOT NULL REFERENCES namespaces(id) ON DELETE CASCADE,
+                  role TEXT NOT NULL,
+                  PRIMARY KEY (repository_id, user_id))
+                """,
+                "CREATE INDEX repository_permissions_user ON repository_permissions(user_id)",
+                """
+                CREATE TABLE api_tokens (
+                  id \(id),
+                  token_hash TEXT NOT NULL UNIQUE,
+                  user_id \(big) NOT NULL REFERENCES namespaces(id) ON DELETE CASCADE,
+                  scopes TEXT NOT NULL,
+                  description TEXT NOT NULL DEFAULT '',
+                  created_at \(big) NOT NULL,
+                  expires_at \(big))
+                """,
+            ]
+        },
+        ModuleMigration(version: 2, name: "robots, team permissions, invitations, prototypes and tokens") { f in
+            let id = f.identityPrimaryKey
+            let big = f.bigint
+            return [
+                // Robots are namespaces of kind 'robot' named `<owner>+<short>`, owned by a user or organization.
+                "ALTER TABLE namespaces ADD COLUMN owner_id \(big) REFERENCES namespaces(id) ON DELETE CASCADE",
+                "ALTER TABLE namespaces ADD COLUMN description TEXT NOT NULL DEFAULT ''",
+                // Robot tokens must be re-displayable: AES-GCM sealed with the instance key, never plain.
+                "ALTER TABLE namespaces ADD COLUMN robot_token_sealed TEXT",
+                "ALTER TABLE namespaces ADD COLUMN robot_token_hash TEXT",
+                "ALTER TABLE namespaces ADD COLUMN unstructured_metadata TEXT",
+                "ALTER TABLE namespaces ADD COLUMN last_accessed \(big)",
+                "CREATE INDEX namespaces_owner ON namespaces(owner_id)",
+                """
+                CREATE TABLE repository_team_permissions (
+                  repository_id \(big) NOT NULL REFERENCES repositories(id) ON DELETE CASCADE,
+                  team_id \(big) NOT NULL REFERENCES teams(id) ON DELETE CASCADE,
+                  role TEXT NOT NULL,
+                  PRIMARY KEY (repository_id, team_id))
+                """,
+                "CREATE INDEX repository_team_permissions_team ON repository_team_permissions(team_id)",
+                """
+                CREATE TABLE team_invites (
+                  id \(id),
+                  team_id \(big) NOT NULL REFERENCES teams(id) ON DELETE CASCADE,
+                  user_id \(big) REFERENCES namespaces(id) ON DELETE CASCADE,
+                  email TEXT,
+                  code_hash TEXT NOT NULL UNIQUE,
+                  inviter_id \(big) REFERENCES namespaces(id) ON DELETE SET NULL,
+                  created_at \(big) NOT NULL)
+                """,
+                """
+                CREATE TABLE prototypes (
+                  id \(id),
+                  uuid TEXT NOT NULL UNIQUE,
+                  org_id \(big) NOT NULL REFERENCES namespaces(id) ON DELETE CASCADE,
+                  activating_user_id \(big) REFERENCES namespaces(id) ON DELETE CASCADE,
+                  delegate_user_id \(big) REFERENCES namespaces(id) ON DELETE CASCADE,
+                  delegate_team_id \(big) REFERENCES teams(id) ON DELETE CASCADE,
+                  role TEXT NOT NULL,
+                  created_at \(big) NOT NULL)
+                """,
+                """
+                CREATE TABLE app_tokens (
+                  id \(id),
+                  uuid TEXT NOT NULL UNIQUE,
+                  user_id \(big) NOT NULL REFERENCES namespaces(id) ON DELETE CASCADE,
+                  title TEXT NOT NULL,
+                  token_hash TEXT NOT NULL UNIQUE,
+                  created_at \(big) NOT NULL,
+                  last_accessed \(big),
+                  expiration \(big))
+                """,
+                """
+                CREATE TABLE oauth_applications (
+                  id \(id),
+                  org_id \(big) NOT NULL REFERENCES namespaces(id) ON DELETE CASCADE,
+                  client_id TEXT NOT NULL UNIQUE,
+                  client_secret_sealed TEXT NOT NULL,
+                  name TEXT NOT NULL,
+                  redirect_uri TEXT NOT NULL DEFAULT '',
+                  application_uri TEXT NOT NULL DEFAULT '',
+                  description TEXT NOT NULL DEFAULT '',
+                  avatar_email TEXT,
+                  created_at \(big) NOT NULL)
+                """,
+                "ALTER TABLE api_tokens ADD COLUMN application_id \(big) REFERENCES oauth_applications(id) ON DELETE CASCADE",
+                "ALTER TABLE api_tokens ADD COLUMN uuid TEXT",
+                """
+                CREATE TABLE repository_tokens (
+                  id \(id),
+                  uuid TEXT NOT NULL UNIQUE,
+                  repository_id \(big) NOT NULL REFERENCES repositories(id) ON DELETE CASCADE,
+                  code_hash TEXT NOT NULL UNIQUE,
+                  friendly_name TEXT NOT NULL DEFAULT '',
+                  role TEXT NOT NULL,
+                  kind TEXT NOT NULL DEFAULT 'delegate',
+                  created_at \(big) NOT NULL,
+                  expires_at \(big))
+                """,
+                """
+                CREATE TABLE sessions (
+                  id_hash TEXT PRIMARY KEY,
+                  user_id \(big) NOT NULL REFERENCES namespaces(id) ON DELETE CASCADE,
+                  csrf_token TEXT NOT NULL,
+                  created_at \(big) NOT NULL,
+                  expires_at \(big) NOT NULL)
+                """,
+                "CREATE INDEX sessions_user ON sessions(user_id)",
+            ]
+        },
+        ModuleMigration(version: 3, name: "stars") { f in
+            let big = f.bigint
+            return [
+                """
+                CREATE TABLE stars (
+                  user_id \(big) NOT NULL REFERENCES namespaces(id) ON DELETE CASCADE,
+                  repository_id \(big) NOT NULL REFERENCES repositories(id) ON DELETE CASCADE,
+                  created_at \(big) NOT NULL,
+                  PRIMARY KEY (user_id, repository_id))
+                """,
+            ]
+        },
+    ])
+}

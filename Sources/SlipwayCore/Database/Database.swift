@@ -1,0 +1,41 @@
+import Foundation
+import Logging
+import SQLKit
+
+/// The shared database handle every module's store wraps. Both backends speak SQLKit, so each
+/// query is written once; the few dialect differences (identity columns, blob types) live in
+/// `SQLFlavor`. A module's store touches only its own module's tables; what it needs from
+/// another module goes through that module's store API, and a write that must commit together
+/// with another module's row goes through the owner's API taking the caller's transaction
+/// (the `any SQLDatabase` handed to `transaction`'s body).
+public protocol Database: Sendable {
+    var flavor: SQLFlavor { get }
+    /// Runs `body` with a database for reads (may be a pooled or shared connection).
+    func read<T: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T
+    /// Runs `body` inside one transaction: committed when it returns, rolled back when it throws.
+    func transaction<T: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T
+    /// Closes connections. The database must not be used afterwards.
+    func shutdown() async
+}
+
+/// Opening the configured backend.
+public enum Databases {
+    /// Opens the backend `config.database` names (SQLite creates its directory). The schema is
+    /// not touched: run `SchemaMigrator` before the stores use it.
+    public static func open(config: SlipwayConfig, logger: Logger) async throws -> any Database {
+        switch config.database.driver {
+        case .sqlite:
+            let path = config.resolvedSQLitePath
+            try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            return try await SQLiteBackend.open(path: path, logger: logger)
+        case .postgres:
+            return try PostgresBackend(url: config.database.postgresURL, logger: logger)
+        }
+    }
+}
+
+/// Errors of the stores that callers turn into wire errors.
+public enum MetadataError: Error, Equatable, Sendable {
+    case alreadyExists(String)
+    case notFound(String)
+}

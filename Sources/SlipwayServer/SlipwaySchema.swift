@@ -1,0 +1,62 @@
+import BuildOrchestrator
+import Logging
+import Notifications
+import Registry
+import SlipwayCore
+import Triggers
+
+/// Every module's schema, in dependency order, and how databases of earlier releases map onto
+/// it.
+public enum SlipwaySchema {
+    /// Each module's migrations, lower modules first (a table may reference only tables of
+    /// modules before it).
+    public static let modules: [ModuleSchema] = [
+        CoreSchema.schema, MailSchema.schema, AccountsSchema.schema, AuditSchema.schema, EventsSchema.schema, RegistrySchema.schema,
+        BuildsSchema.schema, TriggersSchema.schema, NotificationsSchema.schema,
+    ]
+
+    /// The global versions of releases before module migrations (`schema_migrations`: 1, 2,
+    /// 20-24, 30, 31, 40, 41 as of 8f6d78d, then 32) and the module migrations that create the
+    /// same tables and indexes. Global version 1 made tables of three modules, 20 of four; the
+    /// trigger versions 30 and 31 made indexes on `builds`, which belong to the builds module.
+    /// Version 32 (the triggers' ssh host keys) is mapped too, so a database that ran it before
+    /// this release is not given the column twice.
+    public static let legacy = LegacySchemaMap([
+        1: [.init("core", 1), .init("accounts", 1), .init("registry", 1)],
+        2: [.init("accounts", 2)],
+        20: [.init("core", 2), .init("accounts", 3), .init("audit", 1), .init("registry", 2)],
+        21: [.init("audit", 2)],
+        22: [.init("events", 1)],
+        23: [.init("builds", 1)],
+        24: [.init("builds", 2)],
+        30: [.init("triggers", 1), .init("builds", 3)],
+        31: [.init("builds", 4)],
+        32: [.init("triggers", 2)],
+        40: [.init("notifications", 1)],
+        41: [.init("mail", 1)],
+    ])
+
+    /// Brings `database` up to date. Returns the migrations applied now.
+    @discardableResult
+    public static func migrate(_ database: any Database, logger: Logger) async throws -> [ModuleVersion] {
+        try await SchemaMigrator.run(on: database, schemas: modules, legacy: legacy, logger: logger)
+    }
+
+    /// Opens the configured database and brings its schema up to date (closing it again if
+    /// that fails).
+    public static func openDatabase(config: SlipwayConfig, logger: Logger) async throws -> any Database {
+        let database = try await Databases.open(config: config, logger: logger)
+        do {
+            try await migrate(database, logger: logger)
+        } catch {
+            await database.shutdown()
+            throw error
+        }
+        return database
+    }
+
+    /// The latest version of each module, `module version` pairs in dependency order.
+    public static var versionSummary: String {
+        modules.map { "\($0.module) \($0.latestVersion)" }.joined(separator: ", ")
+    }
+}
