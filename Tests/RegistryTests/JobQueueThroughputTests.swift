@@ -16,6 +16,20 @@ struct JobQueueThroughputTests {
         try await JobQueueHarness.with(backend, replicas: replicas) { h in
             let queue = "bench"
             let pushers = 8
+            // Baseline for this machine and build: transactions that only run `SELECT 1`.
+            let baselineStart = ContinuousClock.now
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for p in 0..<pushers {
+                    let database = h.databases[p % replicas]
+                    group.addTask {
+                        for _ in stride(from: p, to: count, by: pushers) {
+                            try await database.transaction { db in try await db.raw("SELECT 1").run() }
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            let baselineTime = ContinuousClock.now - baselineStart
             let pushStart = ContinuousClock.now
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for p in 0..<pushers {
@@ -57,7 +71,8 @@ struct JobQueueThroughputTests {
             #expect(handled.withLock { $0 } == count)
 
             func rate(_ d: Duration) -> Int { Int(Double(count) / (Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18)) }
-            print("job queue throughput (\(backend), \(replicas) replica(s), \(count) jobs): push \(rate(pushTime))/s (\(pushers) pushers), "
+            print("job queue throughput (\(backend), \(replicas) replica(s), \(count) jobs): "
+                  + "empty transactions \(rate(baselineTime))/s, push \(rate(pushTime))/s (\(pushers) pushers), "
                   + "claim+run+complete \(rate(runTime))/s (\(replicas) runner(s) × concurrency \(settings.concurrency))")
         }
     }
