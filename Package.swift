@@ -134,6 +134,7 @@ let package = Package(
             dependencies: [
                 "Registry", "SlipwayTestSupport", "BuildOrchestrator", "BuildProtocol",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
