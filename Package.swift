@@ -155,6 +155,7 @@ let package = Package(
             dependencies: [
                 "SlipwayCore", "Registry", "SlipwayTestSupport", "BuildOrchestrator", "BuildProtocol",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -184,6 +185,12 @@ let package = Package(
             .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "NIOCore", package: "swift-nio"),
+        ]),
+        .testTarget(name: "SlipwayCoreTests", dependencies: [
+            "SlipwayCore", "SlipwayTestSupport",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "SQLKit", package: "sql-kit"),
         ]),
         .testTarget(name: "SlipwayServerTests", dependencies: [
             "SlipwayCore", "SlipwayServer", "Registry", "BuildOrchestrator", "Triggers", "Notifications", "SlipwayTestSupport",

@@ -19,8 +19,9 @@ public enum SlipwaySchema {
     /// 20-24, 30, 31, 40, 41 as of 8f6d78d, then 32) and the module migrations that create the
     /// same tables and indexes. Global version 1 made tables of three modules, 20 of four; the
     /// trigger versions 30 and 31 made indexes on `builds`, which belong to the builds module.
-    /// Version 32 (the triggers' ssh host keys) is mapped too, so a database that ran it before
-    /// this release is not given the column twice.
+    /// Versions 32 (the triggers' ssh host keys) and 50 (the job queue), which came after
+    /// 8f6d78d, are mapped too, so a database that ran them before this release is not given
+    /// them twice.
     public static let legacy = LegacySchemaMap([
         1: [.init("core", 1), .init("accounts", 1), .init("registry", 1)],
         2: [.init("accounts", 2)],
@@ -34,6 +35,7 @@ public enum SlipwaySchema {
         32: [.init("triggers", 2)],
         40: [.init("notifications", 1)],
         41: [.init("mail", 1)],
+        50: [.init("core", 3)],
     ])
 
     /// Brings `database` up to date. Returns the migrations applied now.

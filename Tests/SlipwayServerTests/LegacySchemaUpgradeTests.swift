@@ -108,6 +108,7 @@ struct LegacySchemaUpgradeTests {
             #expect(Set(applied).isDisjoint(with: Self.adopted))
             #expect(Set(applied) == Self.declared.subtracting(Self.adopted))
             #expect(applied.contains(ModuleVersion("triggers", 2)), "the ssh host key column came after 8f6d78d")
+            #expect(applied.contains(ModuleVersion("core", 3)), "the job queue came after 8f6d78d")
 
             // Adopted steps keep the time their global version was applied.
             let recorded = try await database.read { db in

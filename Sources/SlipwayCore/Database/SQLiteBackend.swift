@@ -57,7 +57,10 @@ public final class SQLiteBackend: Database {
                 try await db.raw("COMMIT").run()
                 return result
             } catch {
-                try? await db.raw("ROLLBACK").run()
+                // SQLiteNIO refuses work from a cancelled task, so a cancelled caller's ROLLBACK
+                // runs in a task of its own; otherwise the shared writer would stay inside this
+                // transaction and every later one would fail.
+                await Task { try? await db.raw("ROLLBACK").run() }.value
                 throw error
             }
         }
