@@ -1,6 +1,7 @@
 import BuildProtocol
 import Foundation
 import Registry
+import SlipwayCore
 
 /// What the build farm asks of modules that depend on it (the triggers module), installed at
 /// start-up. The farm cannot import those modules (they depend on it), so they hand it these

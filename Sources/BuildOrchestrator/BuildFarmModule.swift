@@ -11,15 +11,19 @@ public struct BuildFarmModule: SlipwayModule {
     public let workerToken: String
     /// Filled in by modules that build on the farm (triggers).
     public let hooks: BuildFarmHooks
+    /// The builds, their logs and file drops.
+    public let store: BuildStore
     let services: RegistryServices
     let uploadKeys: FileDropUploadKeys
 
     public init(services: RegistryServices) {
         self.services = services
+        let store = BuildStore(database: services.database, events: services.events)
+        self.store = store
         let hooks = BuildFarmHooks()
         self.hooks = hooks
-        self.queue = BuildQueue(services: services, hooks: hooks)
-        self.uploadKeys = FileDropUploadKeys(keys: InstanceKeys(database: services.store.database))
+        self.queue = BuildQueue(services: services, store: store, hooks: hooks)
+        self.uploadKeys = FileDropUploadKeys(keys: InstanceKeys(database: services.database))
         // No configured token: a random one, known only to this process's own workers.
         self.workerToken = services.config.builds.workerToken.isEmpty ? APITokens.generate() : services.config.builds.workerToken
         let queue = self.queue
@@ -35,15 +39,22 @@ public struct BuildFarmModule: SlipwayModule {
     }
 
     public func registerAPI(_ api: APIRoutes) {
-        BuildsAPI(services: services, queue: queue, hooks: hooks, uploadKeys: uploadKeys).register(api)
+        BuildsAPI(services: services, store: store, queue: queue, hooks: hooks, uploadKeys: uploadKeys).register(api)
     }
 
     public func registerRoutes(_ router: Router<SlipwayRequestContext>) {
-        WorkerEndpoints(services: services, queue: queue, workerToken: workerToken, hooks: hooks).register(router)
-        FileDropUpload(services: services, uploadKeys: uploadKeys).register(router)
+        WorkerEndpoints(services: services, store: store, queue: queue, workerToken: workerToken, hooks: hooks).register(router)
+        FileDropUpload(services: services, store: store, uploadKeys: uploadKeys).register(router)
     }
 
     public func observedRoutes() -> [ObservedRoute] { WorkerEndpoints.observedRoutes }
+
+    /// The archived logs of deleted repositories' builds; a pushed blob or a log export with
+    /// the same bytes keeps them.
+    public func collectorPasses() -> [any CollectorPass] {
+        [BuildLogArchivePass(store: store, storage: services.storage,
+                             otherOwners: [OCIBlobOwner(store: services.store), LogExportBlobOwner(store: services.store)])]
+    }
 
     public func backgroundServices() -> [any Service] {
         [BuildQueueTicker(queue: queue)]

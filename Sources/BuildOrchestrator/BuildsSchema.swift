@@ -83,5 +83,12 @@ public enum BuildsSchema {
             // builds the trigger has run.
             ["CREATE INDEX builds_trigger_finished ON builds(trigger_id, finished_at)"]
         },
+        ModuleMigration(version: 5, name: "build view") { _ in
+            [
+                // The read-only view of builds other modules read (a trigger's builds and the
+                // outcomes that count towards disabling it).
+                "CREATE VIEW build_view AS SELECT id, uuid, repository_id, trigger_id, phase, queued_at, finished_at FROM builds",
+            ]
+        },
     ])
 }

@@ -8,6 +8,7 @@ import Registry
 /// repository's e-mail notifications and answers with a small HTML page.
 struct EmailConfirmationRoute: Sendable {
     let services: RegistryServices
+    let store: NotificationStore
 
     func register(_ router: Router<SlipwayRequestContext>) {
         router.get("/authrepoemail") { request, _ in
@@ -20,7 +21,7 @@ struct EmailConfirmationRoute: Sendable {
             return Self.page(status: .badRequest, "Missing confirmation code", "The link is incomplete. Open the link from the e-mail again.")
         }
         do {
-            guard let (email, repository) = try await services.store.confirmEmailAuthorization(code: code) else {
+            guard let (email, repository) = try await store.confirmEmailAuthorization(code: code) else {
                 return Self.page(status: .notFound, "Unknown confirmation link", "This link is not valid. Ask for a new verification e-mail.")
             }
             services.logger.info("notification e-mail address confirmed", metadata: ["repository": "\(repository)"])

@@ -1,5 +1,6 @@
 import Foundation
 import Registry
+import SlipwayCore
 
 /// The human-readable form of an event, for e-mail and Slack: a one-line summary (Quay's
 /// `get_summary`, used as the mail subject and Slack text) and a few lines of detail.

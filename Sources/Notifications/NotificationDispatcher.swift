@@ -63,6 +63,7 @@ public final class NotificationDispatcher: Service, Sendable {
     }
 
     let services: RegistryServices
+    let store: NotificationStore
     public let settings: Settings
     let webhooks: WebhookClient
     let mail: SMTPClient
@@ -73,8 +74,9 @@ public final class NotificationDispatcher: Service, Sendable {
                             failed: Counter(label: "slipway_notification_deliveries_total", dimensions: [("outcome", "failed")]),
                             skipped: Counter(label: "slipway_notification_deliveries_total", dimensions: [("outcome", "skipped")]))
 
-    public init(services: RegistryServices, settings: Settings? = nil) {
+    public init(services: RegistryServices, store: NotificationStore, settings: Settings? = nil) {
         self.services = services
+        self.store = store
         let settings = settings ?? Settings(config: services.config.notifications)
         self.settings = settings
         let tls = NotificationTLS(services.config.notifications)
@@ -87,7 +89,6 @@ public final class NotificationDispatcher: Service, Sendable {
     }
 
     var logger: Logger { services.logger }
-    var store: MetadataStore { services.store }
 
     /// Asks the service to run a pass now rather than at the next poll.
     public func wake() { bell.store(true, ordering: .relaxed) }
@@ -151,7 +152,7 @@ public final class NotificationDispatcher: Service, Sendable {
     /// inside its write lock, so a second covers clock jitter, and each pass scans only the
     /// newest events instead of the whole window (which made heavy pushes wait on the lock).
     var lookbackMillis: Int64 {
-        store.database.flavor == .postgres ? settings.lookbackMillis : min(settings.lookbackMillis, 1000)
+        store.flavor == .postgres ? settings.lookbackMillis : min(settings.lookbackMillis, 1000)
     }
 
     /// `server.publicURL`, else the configured host and port (as the build events use).
@@ -233,7 +234,7 @@ public final class NotificationDispatcher: Service, Sendable {
     func process(_ delivery: NotificationDelivery, now: @Sendable () -> Int64, sent: @escaping @Sendable () -> Void = {}) async {
         guard let token = delivery.claimToken else { return }
         var meta: Logger.Metadata = ["delivery": "\(delivery.uuid)", "event": "\(delivery.event)"]
-        let outcome: MetadataStore.DeliveryOutcome
+        let outcome: NotificationStore.DeliveryOutcome
         do {
             outcome = try await attempt(delivery, now: now, sent: sent)
         } catch {
@@ -264,7 +265,7 @@ public final class NotificationDispatcher: Service, Sendable {
         }
     }
 
-    func retryOrFail(_ delivery: NotificationDelivery, error: String, now: Int64) -> MetadataStore.DeliveryOutcome {
+    func retryOrFail(_ delivery: NotificationDelivery, error: String, now: Int64) -> NotificationStore.DeliveryOutcome {
         let attempt = delivery.attempts + 1
         let backoff = RetryBackoff(base: settings.retryBase, cap: settings.retryCap, maxAttempts: settings.maxAttempts)
         guard let at = backoff.nextAttempt(after: attempt, now: now) else { return .failed(error: "\(error) (gave up after \(attempt) attempts)") }
@@ -273,14 +274,14 @@ public final class NotificationDispatcher: Service, Sendable {
 
     /// One attempt; the outcome says what happens next.
     func attempt(_ delivery: NotificationDelivery, now: @Sendable () -> Int64,
-                 sent: @escaping @Sendable () -> Void = {}) async throws -> MetadataStore.DeliveryOutcome {
+                 sent: @escaping @Sendable () -> Void = {}) async throws -> NotificationStore.DeliveryOutcome {
         let payload = delivery.payloadObject
         guard let notificationID = delivery.notificationID else {
             return try await sendVerificationMail(delivery, payload: payload, now: now)
         }
         // Gone: the notification (and with it this row) was deleted; finishing changes nothing.
         guard let notification = try await store.notification(id: notificationID),
-              let repository = try await store.repositoryByID(notification.repositoryID) else {
+              let repository = try await services.store.repositoryByID(notification.repositoryID) else {
             return .skipped(reason: "the notification was deleted")
         }
         guard let method = notification.methodKind else { return .failed(error: "unknown method '\(notification.method)'") }
@@ -323,7 +324,7 @@ public final class NotificationDispatcher: Service, Sendable {
         case .quayNotification:
             guard case .object(let target)? = notification.config["target"], let kind = target["kind"]?.stringValue,
                   let name = target["name"]?.stringValue else { return .failed(error: "Missing target") }
-            switch try await store.notificationRecipients(kind: kind, name: name, repositoryNamespace: repository.namespace) {
+            switch try await NotificationRecipients(accounts: services.store).resolve(kind: kind, name: name, repositoryNamespace: repository.namespace) {
             case .invalid(let why): return .failed(error: why)
             case .users(let ids, let organization):
                 try await store.createUserNotifications(userIDs: ids, organization: organization, kind: delivery.event, metadata: payload,
@@ -344,7 +345,7 @@ public final class NotificationDispatcher: Service, Sendable {
     }
 
     func post(_ url: String?, _ body: [UInt8], headers: [(String, String)], delivery: NotificationDelivery,
-              now: @Sendable () -> Int64, sent: @escaping @Sendable () -> Void) async -> MetadataStore.DeliveryOutcome {
+              now: @Sendable () -> Int64, sent: @escaping @Sendable () -> Void) async -> NotificationStore.DeliveryOutcome {
         guard let url else { return .failed(error: "the notification has no URL") }
         do {
             let reply = try await webhooks.post(url, body: body, headers: headers, onSent: sent)
@@ -357,7 +358,7 @@ public final class NotificationDispatcher: Service, Sendable {
         }
     }
 
-    func sendMail(_ message: MailMessage, delivery: NotificationDelivery, now: @Sendable () -> Int64) async -> MetadataStore.DeliveryOutcome {
+    func sendMail(_ message: MailMessage, delivery: NotificationDelivery, now: @Sendable () -> Int64) async -> NotificationStore.DeliveryOutcome {
         do {
             try await mail.send(message)
             return .delivered
@@ -389,7 +390,7 @@ public final class NotificationDispatcher: Service, Sendable {
     }
 
     func sendVerificationMail(_ delivery: NotificationDelivery, payload: [String: EventValue],
-                              now: @Sendable () -> Int64) async throws -> MetadataStore.DeliveryOutcome {
+                              now: @Sendable () -> Int64) async throws -> NotificationStore.DeliveryOutcome {
         guard delivery.event == Self.verificationEvent, let email = payload["email"]?.stringValue,
               let repository = payload["repository"]?.stringValue, let sealed = payload["link"]?.stringValue else {
             return .failed(error: "malformed delivery")

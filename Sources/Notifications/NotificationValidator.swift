@@ -1,5 +1,6 @@
 import Foundation
 import Registry
+import SlipwayCore
 
 /// Checks a `POST …/notification/` body and turns it into what is stored. Every refusal is a
 /// Quay `invalid_request` whose message names the field.
@@ -101,7 +102,7 @@ struct NotificationValidator: Sendable {
                 throw APIError.invalidRequest("Missing target")
             }
             guard case .string(let name)? = target["name"], !name.isEmpty else { throw APIError.invalidRequest("Missing target name") }
-            if case .invalid(let why) = try await services.store.notificationRecipients(kind: kind, name: name, repositoryNamespace: repository.namespace) {
+            if case .invalid(let why) = try await NotificationRecipients(accounts: services.store).resolve(kind: kind, name: name, repositoryNamespace: repository.namespace) {
                 throw APIError.invalidRequest(why)
             }
         case .flowdock:

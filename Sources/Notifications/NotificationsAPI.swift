@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import Registry
+import SlipwayCore
 
 /// Repository notifications (quay-reference §1.10). Every route needs repository **admin**.
 ///
@@ -21,6 +22,7 @@ import Registry
 /// `unsupported_reason` (Flowdock, HipChat), `has_secret` (webhook) and `email_confirmed` (email).
 struct NotificationsAPI {
     let services: RegistryServices
+    let store: NotificationStore
     let dispatcher: NotificationDispatcher
 
     func register(_ api: APIRoutes) {
@@ -54,7 +56,7 @@ struct NotificationsAPI {
         }
         if n.methodKind == .webhook { v["has_secret"] = .bool(n.secretSealed != nil) }
         if n.methodKind == .email, let email = n.config["email"]?.stringValue {
-            v["email_confirmed"] = .bool(try await services.store.emailAuthorization(repositoryID: n.repositoryID, email: email)?.confirmed ?? false)
+            v["email_confirmed"] = .bool(try await store.emailAuthorization(repositoryID: n.repositoryID, email: email)?.confirmed ?? false)
         }
         return .object(v)
     }
@@ -65,7 +67,7 @@ struct NotificationsAPI {
         let repo = r.repository!
         let body = try await r.decode([String: EventValue].self)
         let validated = try await NotificationValidator(services: services).validate(body, repository: repo)
-        let stored = try await services.store.createNotification(validated.new)
+        let stored = try await store.createNotification(validated.new)
         if let email = validated.email {
             // The guide: addresses are verified per repository before anything is delivered to them.
             try await dispatcher.requestEmailAuthorization(repository: repo, email: email, baseURL: r.origin)
@@ -78,12 +80,12 @@ struct NotificationsAPI {
 
     func list(_ r: APIRequest) async throws -> Response {
         var views: [EventValue] = []
-        for n in try await services.store.notifications(repositoryID: r.repository!.id) { views.append(try await view(n)) }
+        for n in try await store.notifications(repositoryID: r.repository!.id) { views.append(try await view(n)) }
         return APIResponse.json(EventValue.object(["notifications": .array(views)]))
     }
 
     func get(_ r: APIRequest) async throws -> Response {
-        guard let n = try await services.store.notification(uuid: r.parameter("uuid"), repositoryID: r.repository!.id) else {
+        guard let n = try await store.notification(uuid: r.parameter("uuid"), repositoryID: r.repository!.id) else {
             throw APIError.notFound("No repository notification found for \(r.repository!.path), \(r.parameter("uuid").prefix(64))")
         }
         return APIResponse.json(try await view(n))
@@ -96,7 +98,7 @@ struct NotificationsAPI {
 
     func delete(_ r: APIRequest) async throws -> Response {
         let repo = r.repository!
-        guard let n = try await services.store.deleteNotification(uuid: r.parameter("uuid"), repositoryID: repo.id) else { throw notFound(r) }
+        guard let n = try await store.deleteNotification(uuid: r.parameter("uuid"), repositoryID: repo.id) else { throw notFound(r) }
         services.audit.record(.repository("delete_repo_notification", repo, performer: r.actor, ip: r.ip, [
             "notification_id": n.uuid, "event": n.event, "method": n.method,
         ]))
@@ -105,7 +107,7 @@ struct NotificationsAPI {
 
     func reset(_ r: APIRequest) async throws -> Response {
         let repo = r.repository!
-        guard let n = try await services.store.resetNotificationFailures(uuid: r.parameter("uuid"), repositoryID: repo.id) else { throw notFound(r) }
+        guard let n = try await store.resetNotificationFailures(uuid: r.parameter("uuid"), repositoryID: repo.id) else { throw notFound(r) }
         services.audit.record(.repository("reset_repo_notification", repo, performer: r.actor, ip: r.ip, [
             "notification_id": n.uuid, "event": n.event, "method": n.method,
         ]))
@@ -114,9 +116,9 @@ struct NotificationsAPI {
 
     func test(_ r: APIRequest) async throws -> Response {
         let repo = r.repository!
-        guard let n = try await services.store.notification(uuid: r.parameter("uuid"), repositoryID: repo.id) else { throw notFound(r) }
+        guard let n = try await store.notification(uuid: r.parameter("uuid"), repositoryID: repo.id) else { throw notFound(r) }
         let payload = NotificationCatalog.sample(event: n.event, namespace: repo.namespace, name: repo.name, baseURL: r.origin, eventConfig: n.eventConfig)
-        try await services.store.queueDelivery(notificationID: n.id, event: n.event, payload: payload, isTest: true)
+        try await store.queueDelivery(notificationID: n.id, event: n.event, payload: payload, isTest: true)
         dispatcher.wake()
         return APIResponse.json(EventValue.object([:]))
     }
@@ -136,7 +138,7 @@ struct NotificationsAPI {
     func getAuthorizedEmail(_ r: APIRequest) async throws -> Response {
         let repo = r.repository!
         let email = try emailParameter(r)
-        guard let record = try await services.store.emailAuthorization(repositoryID: repo.id, email: email) else {
+        guard let record = try await store.emailAuthorization(repositoryID: repo.id, email: email) else {
             throw APIError.notFound("no authorization for \(email) on \(repo.path)")
         }
         return APIResponse.json(emailView(repo, email, confirmed: record.confirmed))
@@ -146,7 +148,7 @@ struct NotificationsAPI {
         let repo = r.repository!
         let email = try emailParameter(r)
         try await dispatcher.requestEmailAuthorization(repository: repo, email: email, baseURL: r.origin)
-        let confirmed = try await services.store.emailAuthorization(repositoryID: repo.id, email: email)?.confirmed ?? false
+        let confirmed = try await store.emailAuthorization(repositoryID: repo.id, email: email)?.confirmed ?? false
         return APIResponse.json(emailView(repo, email, confirmed: confirmed))
     }
 }

@@ -7,6 +7,8 @@ import ServiceLifecycle
 /// outbox, and the sender of the registry's `mail_outbox`.
 public struct NotificationsModule: SlipwayModule {
     let services: RegistryServices
+    /// Notifications, their deliveries, in-app notifications and e-mail authorizations.
+    public let store: NotificationStore
     /// The delivery service; tests drive it with `runOnce()`.
     public let dispatcher: NotificationDispatcher
     /// Sends queued mail (team invitations, log exports); tests drive it with `runOnce()`.
@@ -14,17 +16,19 @@ public struct NotificationsModule: SlipwayModule {
 
     public init(services: RegistryServices) {
         self.services = services
-        self.dispatcher = NotificationDispatcher(services: services)
+        let store = NotificationStore(database: services.database)
+        self.store = store
+        self.dispatcher = NotificationDispatcher(services: services, store: store)
         self.mailSender = MailOutboxSender(services: services)
     }
 
     public func registerAPI(_ api: APIRoutes) {
-        NotificationsAPI(services: services, dispatcher: dispatcher).register(api)
-        UserNotificationsAPI(services: services).register(api)
+        NotificationsAPI(services: services, store: store, dispatcher: dispatcher).register(api)
+        UserNotificationsAPI(services: services, store: store).register(api)
     }
 
     public func registerRoutes(_ router: Router<SlipwayRequestContext>) {
-        EmailConfirmationRoute(services: services).register(router)
+        EmailConfirmationRoute(services: services, store: store).register(router)
     }
 
     /// The dispatcher and the mail sender, unless `notifications.dispatchIntervalSeconds` is 0

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import Registry
+import SlipwayCore
 
 /// The signed-in user's in-app notifications (Quay's `UserNotificationList` /
 /// `UserNotification`), written by `quay_notification` deliveries.
@@ -15,6 +16,7 @@ import Registry
 /// `metadata` its payload.
 struct UserNotificationsAPI {
     let services: RegistryServices
+    let store: NotificationStore
 
     static let maxLimit = 100
 
@@ -45,14 +47,14 @@ struct UserNotificationsAPI {
         // Quay: `page` counts from 0 (1 is also the first page, as peewee's paginate), `limit` defaults to 5.
         let page = max(0, try Self.intParameter(r, "page", default: 0, range: 0...100_000) - 1)
         let limit = try Self.intParameter(r, "limit", default: 5, range: 1...Self.maxLimit)
-        var found = try await services.store.userNotifications(userID: user.id, page: page, limit: limit + 1)
+        var found = try await store.userNotifications(userID: user.id, page: page, limit: limit + 1)
         let more = found.count > limit
         if more { found.removeLast() }
         return APIResponse.json(EventValue.object(["notifications": .array(found.map(Self.view)), "additional": .bool(more)]))
     }
 
     func get(_ r: APIRequest) async throws -> Response {
-        guard let n = try await services.store.userNotification(uuid: r.parameter("uuid"), userID: try r.user.id) else {
+        guard let n = try await store.userNotification(uuid: r.parameter("uuid"), userID: try r.user.id) else {
             throw APIError.notFound("notification not found")
         }
         return APIResponse.json(Self.view(n))
@@ -62,7 +64,7 @@ struct UserNotificationsAPI {
 
     func update(_ r: APIRequest) async throws -> Response {
         let body = try await r.decode(UpdateBody.self)
-        guard let n = try await services.store.setUserNotificationDismissed(uuid: r.parameter("uuid"), userID: try r.user.id,
+        guard let n = try await store.setUserNotificationDismissed(uuid: r.parameter("uuid"), userID: try r.user.id,
                                                                              dismissed: body.dismissed ?? false) else {
             throw APIError.notFound("notification not found")
         }

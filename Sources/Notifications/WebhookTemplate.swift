@@ -1,5 +1,6 @@
 import Foundation
 import Registry
+import SlipwayCore
 
 /// A user-supplied webhook body (Quay's `JSONTemplate`): any JSON document whose strings may hold
 /// `${path}` expressions, `path` being a field of the event payload (`repository`,

@@ -9,6 +9,8 @@ public struct TriggersModule: SlipwayModule {
     public static let supportedServices = ["custom-git", "github", "gitlab", "bitbucket"]
 
     let services: RegistryServices
+    /// Triggers and their activity.
+    public let store: TriggerStore
     let buildFarm: BuildFarmModule
     let builder: TriggerBuilder
     let views: TriggerViews
@@ -19,15 +21,16 @@ public struct TriggersModule: SlipwayModule {
 
     public init(services: RegistryServices, buildFarm: BuildFarmModule) {
         self.services = services
+        let store = TriggerStore(database: services.database)
+        self.store = store
         self.buildFarm = buildFarm
         self.builder = TriggerBuilder(services: services, queue: buildFarm.queue)
         self.views = TriggerViews(services: services)
-        self.lifecycle = TriggerLifecycle(store: services.store)
-        self.activityLog = TriggerActivityLog(store: services.store)
-        let hostKeys = TriggerHostKeys(services: services)
+        self.lifecycle = TriggerLifecycle(store: store)
+        self.activityLog = TriggerActivityLog(store: store)
+        let hostKeys = TriggerHostKeys(services: services, store: store)
         self.hostKeys = hostKeys
         self.manualRefs = ManualRunRefs(services: services, hostKeys: hostKeys)
-        let store = services.store
         let box = services.secretBox
         let views = self.views
         // The deploy key is unsealed only when a worker leases the build, and travels only in
@@ -52,11 +55,11 @@ public struct TriggersModule: SlipwayModule {
     }
 
     public func registerAPI(_ api: APIRoutes) {
-        TriggersAPI(services: services, builder: builder, views: views, lifecycle: lifecycle, activityLog: activityLog,
+        TriggersAPI(services: services, store: store, builds: buildFarm.store, builder: builder, views: views, lifecycle: lifecycle, activityLog: activityLog,
                     hostKeys: hostKeys, manualRefs: manualRefs).register(api)
     }
 
     public func registerRoutes(_ router: Router<SlipwayRequestContext>) {
-        WebhookEndpoint(services: services, builder: builder, views: views, lifecycle: lifecycle, activityLog: activityLog).register(router)
+        WebhookEndpoint(services: services, store: store, builder: builder, views: views, lifecycle: lifecycle, activityLog: activityLog).register(router)
     }
 }

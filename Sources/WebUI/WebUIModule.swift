@@ -14,7 +14,7 @@ public struct WebUIModule: SlipwayModule {
     let server: PageServer
     let assets: StaticAssets
 
-    public init(services: RegistryServices, buildFarm: BuildFarmModule) {
+    public init(services: RegistryServices, buildFarm: BuildFarmModule, triggers: TriggersModule) {
         self.services = services
         self.buildFarm = buildFarm
         let renderer: Result<PageRenderer, PageRenderer.LoadError>
@@ -25,7 +25,7 @@ public struct WebUIModule: SlipwayModule {
         } catch {
             renderer = .failure(.init(description: "\(error)"))
         }
-        self.server = PageServer(services: services, renderer: renderer)
+        self.server = PageServer(services: services, builds: buildFarm.store, triggers: triggers.store, renderer: renderer)
         self.assets = StaticAssets.bundled()
     }
 

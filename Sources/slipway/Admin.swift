@@ -1,4 +1,5 @@
 import ArgumentParser
+import BuildOrchestrator
 import Crypto
 import Foundation
 import Registry
@@ -88,11 +89,11 @@ struct CollectGarbage: AsyncParsableCommand {
     func run() async throws {
         let config = try options.load()
         try await withRegistryServices(config) { services in
-            var settings = GarbageCollector.Settings()
+            var settings = CollectorSettings(config: config.gc)
             settings.graceSeconds = Int64(grace ?? config.gc.graceSeconds)
             settings.tombstoneSeconds = Int64(tombstone ?? config.gc.tombstoneSeconds)
-            settings.uploadIdleSeconds = Int64(config.gc.uploadIdleSeconds)
-            let collector = GarbageCollector(services: services, settings: settings)
+            // The same passes as the server's background collector.
+            let collector = SlipwayApplication.collector(services: services, modules: [BuildFarmModule(services: services)], settings: settings)
             for pass in 1...max(1, passes) {
                 let start = ContinuousClock.now
                 let r = try await collector.runPass()

@@ -40,9 +40,10 @@ struct Serve: AsyncParsableCommand {
         let buildFarm = BuildFarmModule(services: built.services)
         let workers = InProcessWorkers(count: config.builds.inProcessWorkers, grace: .seconds(config.builds.shutdownGraceSeconds), token: buildFarm.workerToken,
                                        workRoot: URL(fileURLWithPath: config.dataDir).appendingPathComponent("builds"), logger: logger)
+        let triggers = TriggersModule(services: built.services, buildFarm: buildFarm)
         let modules: [any SlipwayModule] = [
-            buildFarm, TriggersModule(services: built.services, buildFarm: buildFarm), NotificationsModule(services: built.services),
-            WebUIModule(services: built.services, buildFarm: buildFarm),
+            buildFarm, triggers, NotificationsModule(services: built.services),
+            WebUIModule(services: built.services, buildFarm: buildFarm, triggers: triggers),
         ]
         let app = SlipwayApplication.application(services: built.services, modules: modules) { channel in
             let port = channel.localAddress?.port ?? config.server.port

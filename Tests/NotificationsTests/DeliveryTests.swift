@@ -42,7 +42,7 @@ struct DeliveryTests {
                 await f.dispatcher.runOnce()
                 #expect(receiver.requests.count == 1)
                 let n = try await f.notification(view)
-                let deliveries = try await f.store.deliveries(notificationID: n.id)
+                let deliveries = try await f.notifications.deliveries(notificationID: n.id)
                 #expect(deliveries.map(\.status) == [.delivered])
                 #expect(deliveries.first?.attempts == 1)
             }
@@ -67,19 +67,19 @@ struct DeliveryTests {
                      "template":"{\"text\":\"build ${build_id} of ${repository} failed: ${error_message}\",\"ref\":\"${trigger_metadata.ref}\"}"},"eventConfig":{}}
                     """#))
                 for (id, ref) in [("b-main", "refs/heads/main"), ("b-tag", "refs/tags/v1"), ("b-upload", nil)] {
-                    try await f.store.emitEvent(kind: "build_success", repository: f.repo, payload: Self.buildPayload(id, ref: ref))
+                    try await f.events.emit(kind: "build_success", repository: f.repo, payload: Self.buildPayload(id, ref: ref))
                 }
                 var failure = Self.buildPayload("b-fail", ref: "refs/heads/dev")
                 failure["error_message"] = .string("no Dockerfile")
-                try await f.store.emitEvent(kind: "build_failure", repository: f.repo, payload: failure)
+                try await f.events.emit(kind: "build_failure", repository: f.repo, payload: failure)
                 try await f.deliver { receiver.requests.count == 2 }
                 await f.dispatcher.runOnce()
                 #expect(receiver.requests.count == 2)
                 let bodies = receiver.requests.compactMap(\.json)
                 #expect(bodies.contains { $0["build_id"] as? String == "b-main" })
                 #expect(bodies.contains { $0["text"] as? String == "build b-fail of admin/app failed: no Dockerfile" && $0["ref"] as? String == "refs/heads/dev" })
-                #expect(try await f.store.deliveries(notificationID: filtered.id).count == 1, "only refs/heads/ma… matches")
-                #expect(try await f.store.deliveries(notificationID: templated.id).count == 1)
+                #expect(try await f.notifications.deliveries(notificationID: filtered.id).count == 1, "only refs/heads/ma… matches")
+                #expect(try await f.notifications.deliveries(notificationID: templated.id).count == 1)
             }
         }
     }
@@ -93,7 +93,7 @@ struct DeliveryTests {
                 }
                 for round in 0..<3 {
                     for kind in kinds {
-                        try await f.store.emitEvent(kind: kind, repository: f.repo, payload: Self.buildPayload("b\(round)", ref: "refs/heads/main"))
+                        try await f.events.emit(kind: kind, repository: f.repo, payload: Self.buildPayload("b\(round)", ref: "refs/heads/main"))
                     }
                 }
                 await f.dispatcher.runOnce()
@@ -114,19 +114,19 @@ struct DeliveryTests {
                 // 500 three times, then 200: delivered once, on the fourth attempt, after 2 s, 4 s, 8 s.
                 receiver.script([.status(500), .status(500), .status(500)])
                 let start = Clock.nowMillis() + 3_600_000
-                try await f.store.emitEvent(kind: "repo_push", repository: f.repo, payload: payload)
+                try await f.events.emit(kind: "repo_push", repository: f.repo, payload: payload)
                 var now = start
                 var due: [Int64] = []
                 for _ in 0..<4 {
                     await f.dispatcher.runOnce(now: now)
-                    guard let d = try await f.store.deliveries(notificationID: n.id).first, d.status == .pending else { break }
+                    guard let d = try await f.notifications.deliveries(notificationID: n.id).first, d.status == .pending else { break }
                     due.append(d.nextAttemptAt - now)
                     #expect(d.lastError?.contains("the receiver answered 500") == true)
                     #expect(d.lastError?.contains("\u{7}") == false, "receiver text is sanitised")
                     now = d.nextAttemptAt
                 }
                 #expect(due == [2000, 4000, 8000])
-                var deliveries = try await f.store.deliveries(notificationID: n.id)
+                var deliveries = try await f.notifications.deliveries(notificationID: n.id)
                 #expect(deliveries.map(\.status) == [.delivered])
                 #expect(deliveries.first?.attempts == 4)
                 #expect(receiver.requests.count == 4)
@@ -136,10 +136,10 @@ struct DeliveryTests {
                 // once; after 3 such events the notification is paused.
                 receiver.script([], fallback: .status(503))
                 for _ in 0..<3 {
-                    try await f.store.emitEvent(kind: "repo_push", repository: f.repo, payload: payload)
+                    try await f.events.emit(kind: "repo_push", repository: f.repo, payload: payload)
                     try await f.settle(n.id, from: now)
                 }
-                deliveries = try await f.store.deliveries(notificationID: n.id)
+                deliveries = try await f.notifications.deliveries(notificationID: n.id)
                 #expect(deliveries.map(\.status) == [.delivered, .failed, .failed, .failed])
                 #expect(deliveries.last?.lastError?.contains("gave up after 4 attempts") == true)
                 let paused = try await f.send(.get, "/api/v1/repository/admin/app/notification/\(n.uuid)").object
@@ -147,15 +147,15 @@ struct DeliveryTests {
                 #expect(paused["paused"] as? Bool == true)
                 #expect((paused["last_error"] as? String)?.contains("503") == true)
 
-                try await f.store.emitEvent(kind: "repo_push", repository: f.repo, payload: payload)
+                try await f.events.emit(kind: "repo_push", repository: f.repo, payload: payload)
                 await f.dispatcher.runOnce(now: now)
-                #expect(try await f.store.deliveries(notificationID: n.id).count == 4, "a paused notification gets no new events")
+                #expect(try await f.notifications.deliveries(notificationID: n.id).count == 4, "a paused notification gets no new events")
 
                 // Reset: the next event is delivered again.
                 #expect(try await f.send(.post, "/api/v1/repository/admin/app/notification/\(n.uuid)").status == .noContent)
                 #expect(try await f.notification(view).numberOfFailures == 0)
                 receiver.script([], fallback: .status(204))
-                try await f.store.emitEvent(kind: "repo_push", repository: f.repo, payload: payload)
+                try await f.events.emit(kind: "repo_push", repository: f.repo, payload: payload)
                 let final = try await f.settle(n.id, from: now)
                 #expect(final.map(\.status) == [.delivered, .failed, .failed, .failed, .delivered])
             }
@@ -204,11 +204,11 @@ struct DeliveryTests {
                 let body = try #require(receiver.requests.first?.json)
                 #expect(body["tags"] as? [String] == ["soon"])
                 #expect(body["expiring_in"] as? String == "2 days")
-                #expect(try await f.store.deliveries(notificationID: n.id).count == 1, "one notice per tag expiry, not per scan")
+                #expect(try await f.notifications.deliveries(notificationID: n.id).count == 1, "one notice per tag expiry, not per scan")
                 // A GC pass's own repo_image_expiry event is not delivered a second time.
-                try await f.store.emitEvent(kind: "repo_image_expiry", repository: f.repo, payload: ["tags": .strings(["soon"]), "expiring_in": .int(1)])
+                try await f.events.emit(kind: "repo_image_expiry", repository: f.repo, payload: ["tags": .strings(["soon"]), "expiring_in": .int(1)])
                 await f.dispatcher.runOnce(now: now + 2000, forceExpiryScan: true)
-                #expect(try await f.store.deliveries(notificationID: n.id).count == 1)
+                #expect(try await f.notifications.deliveries(notificationID: n.id).count == 1)
             }
         }
     }
@@ -221,15 +221,15 @@ struct DeliveryTests {
                     let a = try await f.notification(try await f.create(#"{"event":"repo_push","method":"webhook","config":{"url":"\#(slow.url)"},"eventConfig":{}}"#))
                     let b = try await f.notification(try await f.create(#"{"event":"repo_push","method":"webhook","config":{"url":"\#(fast.url)"},"eventConfig":{}}"#))
                     let now = Clock.nowMillis() + 3_600_000
-                    try await f.store.emitEvent(kind: "repo_push", repository: f.repo, payload: ["updated_tags": .strings(["x"])])
+                    try await f.events.emit(kind: "repo_push", repository: f.repo, payload: ["updated_tags": .strings(["x"])])
                     let started = ContinuousClock.now
                     await f.dispatcher.runOnce(now: now)
                     // The slow receiver never answers: the pass ending at all shows the 1 s timeout
                     // works; the bound is loose because a loaded CI machine runs every suite at once.
                     #expect(ContinuousClock.now - started < .seconds(30))
                     #expect(fast.requests.count == 1)
-                    #expect(try await f.store.deliveries(notificationID: b.id).map(\.status) == [.delivered])
-                    let stuck = try #require(try await f.store.deliveries(notificationID: a.id).first)
+                    #expect(try await f.notifications.deliveries(notificationID: b.id).map(\.status) == [.delivered])
+                    let stuck = try #require(try await f.notifications.deliveries(notificationID: a.id).first)
                     #expect(stuck.status == .pending)
                     #expect(stuck.lastError == "timed out")
                 }
@@ -247,20 +247,20 @@ struct DeliveryTests {
                 let store = registry.services.store
                 let admin = try #require(try await store.namespace(named: TestRegistry.adminName))
                 let repo = try await store.createRepository(namespaceID: admin.id, name: "app", visibility: .private).0
-                let n = try await store.createNotification(NewRepositoryNotification(
+                let n = try await registry.notifications.store.createNotification(NewRepositoryNotification(
                     repositoryID: repo.id, title: nil, event: "repo_push", method: "webhook", config: ["url": .string(receiver.url)],
                     eventConfig: [:], secretSealed: nil, expiryDays: nil))
                 receiver.script([.status(502)])
-                try await store.emitEvent(kind: "repo_push", repository: repo, payload: ["updated_tags": .strings(["v1"])])
-                let before = NotificationDispatcher(services: registry.services)
+                try await registry.services.events.emit(kind: "repo_push", repository: repo, payload: ["updated_tags": .strings(["v1"])])
+                let before = NotificationDispatcher(services: registry.services, store: registry.notifications.store)
                 let now = Clock.nowMillis()
                 await before.runOnce(now: now)
-                let pending = try #require(try await store.deliveries(notificationID: n.id).first)
+                let pending = try #require(try await registry.notifications.store.deliveries(notificationID: n.id).first)
                 #expect(pending.status == .pending)
 
-                let after = NotificationDispatcher(services: registry.services)
+                let after = NotificationDispatcher(services: registry.services, store: registry.notifications.store)
                 await after.runOnce(now: pending.nextAttemptAt)
-                #expect(try await store.deliveries(notificationID: n.id).map(\.status) == [.delivered])
+                #expect(try await registry.notifications.store.deliveries(notificationID: n.id).map(\.status) == [.delivered])
                 #expect(receiver.requests.count == 2)
                 #expect(receiver.requests.last?.json?["updated_tags"] as? [String] == ["v1"])
             }

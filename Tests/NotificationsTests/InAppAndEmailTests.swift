@@ -27,7 +27,7 @@ struct InAppAndEmailTests {
             try await f.push("v2")
             let bobToken = try await NotificationFixture.apiToken(f.registry, "bob")
             let carolToken = try await NotificationFixture.apiToken(f.registry, "carol")
-            try await f.deliver { try await store.userNotifications(userID: bob.id, page: 0, limit: 10).count == 1 }
+            try await f.deliver { try await f.notifications.userNotifications(userID: bob.id, page: 0, limit: 10).count == 1 }
 
             for token in [bobToken, carolToken, f.api] {
                 let list = try await f.send(.get, "/api/v1/user/notifications", token: token)
@@ -46,7 +46,7 @@ struct InAppAndEmailTests {
 
             // The test endpoint writes a sample too; dismissing hides a notification from the list.
             #expect(try await f.send(.post, "/api/v1/repository/acme/app/notification/\(team["uuid"] as! String)/test").status == .ok)
-            try await f.deliver { try await store.userNotifications(userID: bob.id, page: 0, limit: 10).count == 2 }
+            try await f.deliver { try await f.notifications.userNotifications(userID: bob.id, page: 0, limit: 10).count == 2 }
             let page = try await f.send(.get, "/api/v1/user/notifications?limit=1", token: bobToken).object
             #expect((page["notifications"] as? [Any])?.count == 1)
             #expect(page["additional"] as? Bool == true)
@@ -85,7 +85,7 @@ struct InAppAndEmailTests {
 
                 // Before confirmation an event is not mailed (and not counted as a failure).
                 try await f.push("early")
-                try await f.deliver { try await f.store.deliveries(notificationID: n.id).first?.status == .skipped }
+                try await f.deliver { try await f.notifications.deliveries(notificationID: n.id).first?.status == .skipped }
                 #expect(sink.received.count == 1)
                 #expect(try await f.notification(view).numberOfFailures == 0)
 

@@ -19,6 +19,9 @@ struct NotificationFixture: Sendable {
     static let json: HTTPFields = [.contentType: "application/json"]
 
     var store: MetadataStore { registry.services.store }
+    /// The notifications module's store.
+    var notifications: NotificationStore { registry.notifications.store }
+    var events: EventOutbox { registry.services.events }
     var dispatcher: NotificationDispatcher { registry.notifications.dispatcher }
 
     static func apiToken(_ registry: TestRegistry, _ user: String) async throws -> String {
@@ -67,7 +70,7 @@ struct NotificationFixture: Sendable {
 
     func notification(_ view: [String: Any]) async throws -> RepositoryNotification {
         let uuid = try #require(view["uuid"] as? String)
-        return try #require(try await store.notification(uuid: uuid, repositoryID: repo.id))
+        return try #require(try await notifications.notification(uuid: uuid, repositoryID: repo.id))
     }
 
     func push(_ tag: String) async throws {
@@ -96,7 +99,7 @@ struct NotificationFixture: Sendable {
         var now = start
         for _ in 0..<100 {
             await dispatcher.runOnce(now: now)
-            let all = try await store.deliveries(notificationID: notificationID)
+            let all = try await notifications.deliveries(notificationID: notificationID)
             let pending = all.filter { $0.status == .pending }
             if pending.isEmpty { return all }
             now = max(now, pending.map(\.nextAttemptAt).min() ?? now)

@@ -109,7 +109,7 @@ struct NotificationsAPITests {
             try await f.create(#"{"event":"build_start","method":"webhook","config":{"url":"\#(url)","template":"{\"ref\":\"${trigger_metadata.ref}\",\"t\":\"${docker_tags[0]}\"}"},"eventConfig":{}}"#)
             try await f.create(#"{"event":"repo_push","method":"quay_notification","config":{"target":{"kind":"user","name":"admin"}},"eventConfig":{}}"#)
             try await f.create(#"{"event":"repo_image_expiry","method":"webhook","config":{"url":"\#(url)"},"eventConfig":{"days":"7"}}"#)
-            #expect(try await f.store.notifications(repositoryID: f.repo.id).count == 5)
+            #expect(try await f.notifications.notifications(repositoryID: f.repo.id).count == 5)
         }
     }
 

@@ -22,9 +22,9 @@ struct BuildRecordStoreTests {
             record.attempts = 3
             record.logCount = 9
             record.manifestDigests = ["v1": "sha256:00"]
-            let inserted = try await store.insertBuild(record)
+            let inserted = try await registry.buildFarm.store.insertBuild(record)
             #expect(inserted.id > 0)
-            let read = try #require(try await store.build(uuid: record.uuid))
+            let read = try #require(try await registry.buildFarm.store.build(uuid: record.uuid))
             #expect(inserted == read)
             #expect(read.errorMessage == nil && read.attempts == 0 && read.logCount == 0 && read.manifestDigests.isEmpty)
             #expect(read.tags == ["v1", "latest"] && read.manualUserID == admin.id && read.triggerMetadata == #"{"commit":"abc"}"#)

@@ -138,7 +138,7 @@ struct BuildsAPITests {
             #expect((archived["logs"] as? [[String: Any]])?.map { $0["message"] as? String } == ["STEP 1/1: FROM scratch", "ok"])
             let text = try await c.send(.get, "/api/v1/repository/admin/app/build/\(buildID)/logs/text", token: api)
             #expect(String(buffer: text.body).contains("STEP 1/1: FROM scratch"))
-            let events = try await registry.services.store.events()
+            let events = try await registry.services.events.events()
             let kinds = events.map(\.kind)
             #expect(kinds.contains("build_queued") && kinds.contains("build_start") && kinds.contains("build_success"))
             // Quay's payload fields on the internal event path.
@@ -172,7 +172,7 @@ struct BuildsAPITests {
             #expect(try await registry.services.storage.stat(archiveDigest) != nil)
             let repo = try #require(try await registry.services.store.repository(RepositoryPath(namespace: "admin", name: "app")))
             try await registry.services.store.markForDeletion(repositoryID: repo.id)
-            try await GarbageCollector(services: registry.services, settings: .init()).runPass()
+            try await registry.collector().runPass()
             #expect(try await registry.services.storage.stat(archiveDigest) == nil)
         }
     }
@@ -348,7 +348,7 @@ struct BuildsAPITests {
             }
             let forged = try await c.client.executeRequest(uri: "/userfiles/\(pendingID)/\(bobKey)", method: .put, headers: [:], body: ByteBuffer(string: "x"))
             #expect((forged.json as? [String: Any])?["error_type"] as? String == "not_found", "\(String(buffer: forged.body))")
-            #expect(try await registry.services.store.fileDrop(id: pendingID)?.digest == nil, "admin's drop is untouched")
+            #expect(try await registry.buildFarm.store.fileDrop(id: pendingID)?.digest == nil, "admin's drop is untouched")
             #expect(try await c.client.executeRequest(uri: pendingPath, method: .put, headers: [:], body: ByteBuffer(string: "FROM scratch\n")).status == .ok)
         }
     }

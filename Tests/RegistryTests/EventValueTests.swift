@@ -1,5 +1,6 @@
 import Foundation
 import Registry
+import SlipwayCore
 import Testing
 
 /// `EventValue` decodes every JSON shape into the case it had before the decoder was reordered

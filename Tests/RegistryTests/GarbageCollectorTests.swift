@@ -8,11 +8,11 @@ import Testing
 
 @Suite("Garbage collection and the time machine")
 struct GarbageCollectorTests {
-    static func collector(_ registry: TestRegistry, grace: Int64 = 0) -> GarbageCollector {
-        var s = GarbageCollector.Settings()
+    static func collector(_ registry: TestRegistry, grace: Int64 = 0) -> Collector {
+        var s = CollectorSettings()
         s.graceSeconds = grace
         s.tombstoneSeconds = 0
-        return GarbageCollector(services: registry.services, settings: s)
+        return registry.collector(s)
     }
 
     static func setWindow(_ registry: TestRegistry, _ ns: String, seconds: Int64) async throws {
@@ -121,11 +121,11 @@ struct GarbageCollectorTests {
             try await c.pushImage("admin/doomed", tag: "v1", token: token, layer: Array("doomed layer".utf8))
             let start = try await c.send(.post, "/v2/admin/doomed/blobs/uploads/", token: token)
             _ = try await c.send(.patch, try #require(start.headers[.location]), token: token, body: ByteBuffer(string: "half"))
-            var settings = GarbageCollector.Settings()
+            var settings = CollectorSettings()
             settings.graceSeconds = 0
             settings.tombstoneSeconds = 0
             settings.uploadIdleSeconds = 0
-            let gc = GarbageCollector(services: registry.services, settings: settings)
+            let gc = registry.collector(settings)
             try await Task.sleep(for: .milliseconds(5))
             let repo = try #require(try await registry.services.store.repository(RepositoryPath(namespace: "admin", name: "doomed")))
             try await registry.services.store.markForDeletion(repositoryID: repo.id)
@@ -151,10 +151,10 @@ struct GarbageCollectorTests {
             let digest = try await c.pushBlob("admin/race", bytes, token: token)
             let repo = try #require(try await store.repository(RepositoryPath(namespace: "admin", name: "race")))
             #expect(try await store.unlinkBlob(repositoryID: repo.id, digest: digest))
-            #expect(try await store.tombstoneBlob(digest.description, now: Clock.nowMillis()))
+            #expect(try await store.tombstoneBlob(digest.description, now: Clock.nowMillis(), tombstones: registry.services.tombstones))
 
             let linked = ManagedAtomicFlag()
-            let claimed = try await store.claimBlobDeletion(digest.description) {
+            let claimed = try await store.claimBlobDeletion(digest.description, tombstones: registry.services.tombstones) {
                 // A push arrives while the bytes are being deleted.
                 let push = Task { try await store.linkBlob(repositoryID: repo.id, digest: digest, size: Int64(bytes.count)); linked.set() }
                 try await Task.sleep(for: .milliseconds(300))
@@ -258,12 +258,12 @@ struct RepositoryEventTests {
             let now = Clock.nowMillis()
             #expect(try await store.setTagExpiration(repositoryID: repo.id, name: "soon", expiration: now + 2 * 86_400_000))
             #expect(try await store.setTagExpiration(repositoryID: repo.id, name: "later", expiration: now + 30 * 86_400_000))
-            var settings = GarbageCollector.Settings()
+            var settings = CollectorSettings()
             settings.graceSeconds = 3600
-            let gc = GarbageCollector(services: registry.services, settings: settings)
+            let gc = registry.collector(settings)
             #expect(try await gc.runPass().expiryNotices == 1)
             #expect(try await gc.runPass().expiryNotices == 0, "one notice per expiry, not per pass")
-            let events = try await store.events(kind: "repo_image_expiry", repositoryID: repo.id)
+            let events = try await registry.services.events.events(kind: "repo_image_expiry", repositoryID: repo.id)
             #expect(events.count == 1)
             #expect(events.first?.payload["tags"] == .strings(["soon"]))
             #expect(events.first?.payload["expiring_in"] == .int(1) || events.first?.payload["expiring_in"] == .int(2))

@@ -277,7 +277,10 @@ enum SchemaDescription {
                     FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid JOIN pg_namespace s ON s.oid = c.relnamespace
                     WHERE s.nspname = current_schema() AND c.relname <> 'schema_migrations' ORDER BY 1
                     """).all().map { try $0.string("line") }
-                return columns + indexes + constraints
+                let views = try await db.raw("""
+                    SELECT 'view ' || viewname || ': ' || definition AS line FROM pg_views WHERE schemaname = current_schema() ORDER BY 1
+                    """).all().map { try $0.string("line") }
+                return columns + indexes + constraints + views
             }
         }
     }

@@ -140,7 +140,7 @@ public final class TestRegistry: Sendable {
         self.buildFarm = BuildFarmModule(services: services)
         self.triggers = TriggersModule(services: services, buildFarm: buildFarm)
         self.notifications = NotificationsModule(services: services)
-        self.webUI = WebUIModule(services: services, buildFarm: buildFarm)
+        self.webUI = WebUIModule(services: services, buildFarm: buildFarm, triggers: triggers)
         self.directory = directory
         self.cleanup = cleanup
     }
@@ -166,6 +166,12 @@ public final class TestRegistry: Sendable {
             await registry.stop()
             throw error
         }
+    }
+
+    /// A collector over every pass the server runs (the background collector's and `slipway
+    /// admin gc`'s), with `settings`.
+    public func collector(_ settings: CollectorSettings = CollectorSettings()) -> Collector {
+        SlipwayApplication.collector(services: services, modules: modules, settings: settings)
     }
 
     @discardableResult

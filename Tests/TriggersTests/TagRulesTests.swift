@@ -1,6 +1,7 @@
 import Registry
 import Testing
 @testable import Triggers
+import SlipwayCore
 
 /// Tag naming (guide: "Tag naming for build triggers"; quay-reference §4.5) and skip rules
 /// (§4.4), table by table.

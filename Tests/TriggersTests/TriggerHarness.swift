@@ -94,17 +94,17 @@ struct TriggerHarness: Sendable {
     }
 
     func builds() async throws -> [BuildRecord] {
-        try await registry.services.store.builds(repositoryID: repo.id, since: nil, limit: 100)
+        try await registry.buildFarm.store.builds(repositoryID: repo.id, since: nil, limit: 100)
     }
 
     /// The stored build whose uuid a response named.
     func build(_ id: Any?) async throws -> BuildRecord {
         let uuid = try #require(id as? String)
-        return try #require(try await registry.services.store.build(uuid: uuid))
+        return try #require(try await registry.buildFarm.store.build(uuid: uuid))
     }
 
     func trigger(_ uuid: String) async throws -> BuildTrigger {
-        try #require(try await registry.services.store.trigger(uuid: uuid))
+        try #require(try await registry.triggers.store.trigger(uuid: uuid))
     }
 
     func activity(_ uuid: String) async throws -> [[String: Any]] {

@@ -4,6 +4,7 @@ import Registry
 import SlipwayTestSupport
 import Testing
 @testable import Triggers
+import SlipwayCore
 
 /// Editing an active trigger (`PUT .../trigger/{uuid}` with `config` and `pull_robot`, issue #16
 /// item 11) and the tag-template variables activation accepts (item 4).

@@ -5,6 +5,7 @@ import Registry
 import SlipwayTestSupport
 import Testing
 @testable import Triggers
+import SlipwayCore
 
 /// The trigger API (§1.5): create, activate with credentials, list, get, toggle, delete,
 /// analyze, manual runs, and the build farm hooks.
@@ -221,8 +222,8 @@ struct TriggersAPITests {
                 var record = BuildRecord(repository: h.repo, sourceKind: "git", gitURL: H.source, commitSHA: PayloadFixtures.sha,
                                          dockerfilePath: "Dockerfile", context: "", tags: ["x"], displayName: "x", manualUserID: nil)
                 record.triggerID = t.id
-                let stored = try await store.insertBuild(record)
-                try await store.finishBuild(uuid: stored.uuid, phase: .init(rawValue: phase)!, error: nil, manifestDigests: [:])
+                let stored = try await h.registry.buildFarm.store.insertBuild(record)
+                try await h.registry.buildFarm.store.finishBuild(uuid: stored.uuid, phase: .init(rawValue: phase)!, error: nil, manifestDigests: [:])
                 try await Task.sleep(for: .milliseconds(2))
             }
             var (status, view) = try await h.api(.get, "\(H.base)/\(uuid)")

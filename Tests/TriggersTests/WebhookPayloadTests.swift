@@ -1,6 +1,7 @@
 import Registry
 import Testing
 @testable import Triggers
+import SlipwayCore
 
 /// Recorded payload shapes → normalised metadata (§4.1–4.3).
 @Suite("Webhook payloads")

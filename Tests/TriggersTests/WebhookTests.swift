@@ -6,6 +6,7 @@ import Registry
 import SlipwayTestSupport
 import Testing
 @testable import Triggers
+import SlipwayCore
 
 /// The webhook endpoint end to end inside the server: payload → queued build row with tags,
 /// metadata and source; pushes that build nothing; refusals that queue nothing.
@@ -54,7 +55,7 @@ struct WebhookTests {
             let (_, view) = try await h.api(.get, "/api/v1/repository/admin/app/build/\(latest.uuid)")
             #expect((view["trigger"] as? [String: Any])?["id"] as? String == uuid)
             #expect((view["trigger_metadata"] as? [String: Any])?["commit"] as? String == P.sha)
-            let events = try await h.registry.services.store.events(kind: "build_queued", repositoryID: h.repo.id)
+            let events = try await h.registry.services.events.events(kind: "build_queued", repositoryID: h.repo.id)
             #expect(events.count == cases.count)
             #expect(events.first?.payload["trigger_metadata"]?["ref"] == .string("refs/heads/master"))
             #expect(events.first?.payload["trigger_kind"] == .string("custom-git"))
@@ -213,7 +214,7 @@ struct WebhookTests {
             for (_, sha, _, buildID) in queued {
                 #expect(builds.first { $0.uuid == buildID }?.commitSHA == sha)
             }
-            let events = try await h.registry.services.store.events(kind: "build_queued", repositoryID: h.repo.id)
+            let events = try await h.registry.services.events.events(kind: "build_queued", repositoryID: h.repo.id)
             #expect(events.count == 20)
             #expect(events.allSatisfy { $0.payload["trigger_id"] == .string(uuid) })
             #expect(Set(events.compactMap { $0.payload["build_id"]?.stringValue }) == Set(builds.map(\.uuid)))
@@ -239,8 +240,8 @@ struct WebhookTests {
                     var record = BuildRecord(repository: h.repo, sourceKind: "git", gitURL: H.source, commitSHA: P.sha,
                                              dockerfilePath: "Dockerfile", context: "", tags: ["x"], displayName: "x", manualUserID: nil)
                     record.triggerID = t.id
-                    let stored = try await store.insertBuild(record)
-                    try await store.finishBuild(uuid: stored.uuid, phase: .init(rawValue: phase)!, error: nil, manifestDigests: [:])
+                    let stored = try await h.registry.buildFarm.store.insertBuild(record)
+                    try await h.registry.buildFarm.store.finishBuild(uuid: stored.uuid, phase: .init(rawValue: phase)!, error: nil, manifestDigests: [:])
                     try await Task.sleep(for: .milliseconds(2))
                 }
             }

@@ -1,6 +1,7 @@
 import BuildProtocol
 import Foundation
 import Registry
+import SlipwayCore
 
 /// The build view of Quay's API (§1.4), with `subdirectory` and `dockerfile_path` kept distinct
 /// (Quay fills both with the same value). Quay clients expect every key, with null where there

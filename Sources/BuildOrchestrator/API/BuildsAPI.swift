@@ -20,6 +20,7 @@ import Registry
 /// | POST /api/v1/filedrop/ | signed in, repo:write |
 struct BuildsAPI {
     let services: RegistryServices
+    let store: BuildStore
     let queue: BuildQueue
     let hooks: BuildFarmHooks
     let uploadKeys: FileDropUploadKeys
@@ -63,7 +64,7 @@ struct BuildsAPI {
         if let fileID = body.file_id {
             // A drop is its creator's: anyone else gets the answer an unknown id gets (Quay's
             // wording), whatever repositories they may build.
-            guard let drop = try await services.store.fileDrop(id: fileID), drop.userID == user.id, drop.digest != nil else {
+            guard let drop = try await store.fileDrop(id: fileID), drop.userID == user.id, drop.digest != nil else {
                 throw APIError.invalidRequest("File \(fileID.prefix(100)) could not be found or is invalid")
             }
             sourceKind = "upload"
@@ -101,7 +102,7 @@ struct BuildsAPI {
     }
 
     func record(_ r: APIRequest) async throws -> BuildRecord {
-        guard let b = try await services.store.build(uuid: r.parameter("build_uuid")), b.repositoryID == r.repository!.id else {
+        guard let b = try await store.build(uuid: r.parameter("build_uuid")), b.repositoryID == r.repository!.id else {
             throw APIError.notFound("build not found")
         }
         return b
@@ -116,7 +117,7 @@ struct BuildsAPI {
         let limit = min(max(Int(q["limit"].map(String.init) ?? "5") ?? 5, 1), 100)
         let since = q["since"].flatMap { Int64(String($0)) }.map { $0 * 1000 }
         var views: [BuildView] = []
-        for b in try await services.store.builds(repositoryID: r.repository!.id, since: since, limit: limit) {
+        for b in try await store.builds(repositoryID: r.repository!.id, since: since, limit: limit) {
             views.append(try await view(b, r))
         }
         return APIResponse.json(["builds": views])
@@ -135,14 +136,14 @@ struct BuildsAPI {
     func logs(_ r: APIRequest) async throws -> Response {
         let b = try await record(r)
         let start = max(0, Int(r.request.uri.queryParameters["start"].map(String.init) ?? "0") ?? 0)
-        let entries = try await BuildLogStore(services: services).entries(b, start: start)
+        let entries = try await BuildLogStore(store: store, storage: services.storage).entries(b, start: start)
         return APIResponse.json(LogsView(start: start, total: start + entries.count, logs: entries))
     }
 
     func logText(_ r: APIRequest) async throws -> Response {
         let b = try await record(r)
         var text = ""
-        for e in try await BuildLogStore(services: services).entries(b, start: 0) {
+        for e in try await BuildLogStore(store: store, storage: services.storage).entries(b, start: 0) {
             switch e.type {
             case "phase": text += "=== phase: \(e.message) ===\n"
             case "error": text += "ERROR: \(e.message)\n"
@@ -172,7 +173,7 @@ struct BuildsAPI {
         let body = try await r.decode(FileDropBody.self)
         guard body.mimeType.count <= 255 else { throw APIError.invalidRequest("mimeType is too long") }
         let id = APITokens.generate().replacingOccurrences(of: "_", with: "-")
-        try await services.store.createFileDrop(id: id, userID: user.id, mimeType: body.mimeType)
+        try await store.createFileDrop(id: id, userID: user.id, mimeType: body.mimeType)
         let key = try await uploadKeys.uploadKey(fileID: id, userID: user.id)
         struct View: Encodable { let url: String; let file_id: String }
         return APIResponse.json(View(url: "\(r.origin)/userfiles/\(id)/\(key)", file_id: id))

@@ -11,6 +11,7 @@ import SlipwayCore
 /// a drop takes one upload. The bytes are hashed while they stream into storage.
 struct FileDropUpload: Sendable {
     let services: RegistryServices
+    let store: BuildStore
     let uploadKeys: FileDropUploadKeys
 
     static let path = "/userfiles/:file_id/:upload_key"
@@ -28,7 +29,7 @@ struct FileDropUpload: Sendable {
         let key = context.parameters.get("upload_key") ?? ""
         // Unknown drop, a key that is not this drop's, or a drop already uploaded: one answer, so
         // the response tells nothing about drops the caller does not hold the key of.
-        guard let drop = try await services.store.fileDrop(id: id), try await uploadKeys.verify(key, fileID: id, userID: drop.userID),
+        guard let drop = try await store.fileDrop(id: id), try await uploadKeys.verify(key, fileID: id, userID: drop.userID),
               drop.digest == nil else {
             return refusal(.notFound("file not found"), request)
         }
@@ -53,7 +54,7 @@ struct FileDropUpload: Sendable {
         }
         let digest = digester.finalize(.sha256)!
         try await services.storage.commitUpload(uploadID, as: digest)
-        guard try await services.store.completeFileDrop(id: id, digest: digest.description, size: size) else {
+        guard try await store.completeFileDrop(id: id, digest: digest.description, size: size) else {
             return refusal(APIError(.conflict, "invalid_request", "this file drop was uploaded already"), request)
         }
         return Response(status: .ok)

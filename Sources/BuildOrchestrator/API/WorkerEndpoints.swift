@@ -12,6 +12,7 @@ import SlipwayCore
 /// lease cannot touch the build.
 struct WorkerEndpoints: Sendable {
     let services: RegistryServices
+    let store: BuildStore
     let queue: BuildQueue
     let workerToken: String
     let hooks: BuildFarmHooks
@@ -94,7 +95,7 @@ struct WorkerEndpoints: Sendable {
     private func leased(_ request: Request, _ context: SlipwayRequestContext) async throws -> BuildRecord {
         let id = context.parameters.get("id") ?? ""
         guard let leaseID = request.headers[.init(WorkerProtocol.leaseHeader)!], await queue.validLease(uuid: id, leaseID: leaseID),
-              let record = try await services.store.build(uuid: id) else {
+              let record = try await store.build(uuid: id) else {
             throw Failure(status: .conflict, message: "this worker does not hold the lease of build \(id)")
         }
         return record
@@ -116,7 +117,7 @@ struct WorkerEndpoints: Sendable {
         let token = try await services.store.createRepositoryToken(
             repositoryID: repo.id, codeHash: APITokens.hash(code), friendlyName: "build \(record.uuid)", role: .write, kind: "build-worker",
             expiresAt: Clock.nowMillis() + Int64(services.config.builds.timeoutSeconds + 600) * 1000)
-        try await services.store.setBuildPushToken(uuid: record.uuid, tokenUUID: token.uuid)
+        try await store.setBuildPushToken(uuid: record.uuid, tokenUUID: token.uuid)
         let source: BuildSource
         var hostKeys: GitHostKeyPolicy?
         switch record.sourceKind {
@@ -169,7 +170,7 @@ struct WorkerEndpoints: Sendable {
         guard !body.phase.isTerminal, body.phase != .waiting, body.phase != .buildScheduled else {
             throw Failure(status: .badRequest, message: "workers report unpacking, pulling, building or pushing; use complete to finish")
         }
-        _ = try await services.store.setBuildPhase(uuid: record.uuid, leaseID: record.leaseID ?? "", phase: body.phase)
+        _ = try await store.setBuildPhase(uuid: record.uuid, leaseID: record.leaseID ?? "", phase: body.phase)
         return Response(status: .noContent)
     }
 
@@ -177,7 +178,7 @@ struct WorkerEndpoints: Sendable {
         let record = try await leased(request, context)
         let body = try await decode(LogBatch.self, request)
         guard body.firstSequence >= 0, body.entries.count <= 10_000 else { throw Failure(status: .badRequest, message: "bad log batch") }
-        let next = try await services.store.appendBuildLogs(buildID: record.id, first: body.firstSequence, entries: body.entries, cap: services.config.builds.maxLogEntries)
+        let next = try await store.appendBuildLogs(buildID: record.id, first: body.firstSequence, entries: body.entries, cap: services.config.builds.maxLogEntries)
         return json(LogBatchResponse(nextSequence: next))
     }
 
@@ -195,10 +196,10 @@ struct WorkerEndpoints: Sendable {
     func buildContext(_ request: Request, _ context: SlipwayRequestContext) async throws -> Response {
         let buildID = context.parameters.get("id") ?? ""
         guard let lease = request.uri.queryParameters["lease"], await queue.validLease(uuid: buildID, leaseID: String(lease)),
-              let record = try await services.store.build(uuid: buildID) else {
+              let record = try await store.build(uuid: buildID) else {
             return Response(status: .forbidden)
         }
-        guard let id = record.fileID, let drop = try await services.store.fileDrop(id: id), let digestText = drop.digest,
+        guard let id = record.fileID, let drop = try await store.fileDrop(id: id), let digestText = drop.digest,
               let digest = try? Digest(parsing: digestText), let size = drop.size else {
             return Response(status: .notFound)
         }

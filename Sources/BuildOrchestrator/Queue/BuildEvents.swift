@@ -1,6 +1,7 @@
 import BuildProtocol
 import Foundation
 import Registry
+import SlipwayCore
 
 /// What a trigger that queues a build already knows: its uuid (Quay's `trigger_id`) and the
 /// metadata it stored on the build, so the `build_queued` event needs no lookup and no re-parsing.
@@ -79,7 +80,7 @@ struct BuildEvents: Sendable {
 
     func emit(_ kind: String, _ b: BuildRecord) async throws {
         guard let event = try await prepare(kind, b) else { return }
-        try await services.store.emitEvent(kind: event.kind, repository: event.repository, payload: event.payload)
+        try await services.events.emit(kind: event.kind, repository: event.repository, payload: event.payload)
     }
 
     /// The event for a build's final phase.

@@ -8,17 +8,17 @@ import SlipwayCore
 /// arrive), then one compressed blob in blob storage once it has finished. Readers don't care
 /// which: `entries` reads whichever holds the log.
 struct BuildLogStore: Sendable {
-    let services: RegistryServices
+    let store: BuildStore
+    let storage: any BlobStorageDriver
 
     /// Moves a finished build's log to blob storage. The rows go in the same transaction that
     /// records the archive, so a reader sees one or the other, never neither.
     func archive(_ build: BuildRecord) async throws {
-        let entries = try await services.store.buildLogs(buildID: build.id, start: 0)
+        let entries = try await store.buildLogs(buildID: build.id, start: 0)
         guard !entries.isEmpty else { return }
         let compressed = try await LogArchive.encode(entries)
         let digest = Digest.sha256(of: compressed)
-        let storage = services.storage
-        let uploadID = UUID().uuidString.lowercased()
+                let uploadID = UUID().uuidString.lowercased()
         try await storage.createUpload(uploadID)
         do {
             let writer = try await storage.uploadWriter(uploadID, at: 0)
@@ -29,17 +29,17 @@ struct BuildLogStore: Sendable {
             try? await storage.deleteUpload(uploadID)
             throw error
         }
-        try await services.store.recordBuildLogArchive(buildID: build.id, digest: digest.description)
+        try await store.recordBuildLogArchive(buildID: build.id, digest: digest.description)
     }
 
     /// Entries from `start` on, from the live rows or the archive.
     func entries(_ build: BuildRecord, start: Int) async throws -> [BuildLogEntry] {
         for _ in 0..<2 {
-            if let digest = try await services.store.buildLogArchiveDigest(buildID: build.id) {
+            if let digest = try await store.buildLogArchiveDigest(buildID: build.id) {
                 let all = try await readArchive(digest)
                 return start < all.count ? Array(all[start...]) : []
             }
-            let live = try await services.store.buildLogs(buildID: build.id, start: start)
+            let live = try await store.buildLogs(buildID: build.id, start: start)
             // Empty although entries exist: archived between the two reads; look again.
             if !live.isEmpty || start >= build.logCount { return live }
         }
@@ -48,29 +48,12 @@ struct BuildLogStore: Sendable {
 
     private func readArchive(_ digestText: String) async throws -> [BuildLogEntry] {
         let digest = try Digest(parsing: digestText)
-        guard let size = try await services.storage.stat(digest) else {
+        guard let size = try await storage.stat(digest) else {
             throw APIError(.internalServerError, "internal_error", "the archived build log is missing from storage")
         }
         var bytes: [UInt8] = []
         bytes.reserveCapacity(Int(size))
-        try await services.storage.read(digest, range: 0..<size) { bytes += Array(buffer: $0) }
+        try await storage.read(digest, range: 0..<size) { bytes += Array(buffer: $0) }
         return try await LogArchive.decode(bytes)
-    }
-}
-
-extension MetadataStore {
-    /// Records the archive and drops the live rows, atomically.
-    func recordBuildLogArchive(buildID: Int64, digest: String) async throws {
-        try await database.transaction { db in
-            try await db.raw("UPDATE builds SET log_archive_digest = \(bind: digest) WHERE id = \(bind: buildID)").run()
-            try await db.raw("DELETE FROM build_logs WHERE build_id = \(bind: buildID)").run()
-        }
-    }
-
-    func buildLogArchiveDigest(buildID: Int64) async throws -> String? {
-        try await database.read { db in
-            try await db.raw("SELECT log_archive_digest FROM builds WHERE id = \(bind: buildID)").first()?
-                .decode(column: "log_archive_digest", as: String?.self)
-        }
     }
 }

@@ -19,6 +19,7 @@ public actor BuildQueue {
     public enum CancelResult: Sendable, Equatable { case cancelled, signalledWorker, alreadyFinished, notFound }
 
     let services: RegistryServices
+    let store: BuildStore
     let logger: Logger
     private var state: BuildSchedulerState
     private var leaseIDs: [String: String] = [:]
@@ -45,11 +46,12 @@ public actor BuildQueue {
     /// Namespace id → name, for metric labels.
     private var namespaceNames: [String: String] = [:]
 
-    public init(services: RegistryServices, hooks: BuildFarmHooks = BuildFarmHooks()) {
+    public init(services: RegistryServices, store: BuildStore, hooks: BuildFarmHooks = BuildFarmHooks()) {
         self.services = services
+        self.store = store
         self.events = BuildEvents(services: services, hooks: hooks)
         self.logger = services.logger
-        self.sharedDatabase = services.store.database as? PostgresBackend
+        self.sharedDatabase = store.sharedDatabase
         let b = services.config.builds
         self.state = BuildSchedulerState(configuration: .init(
             maxConcurrentPerNamespace: b.maxConcurrentPerNamespace, maxQueuedPerNamespace: b.maxQueuedPerNamespace,
@@ -73,7 +75,7 @@ public actor BuildQueue {
     private func reload(useStoredHeartbeats: Bool) async throws {
         var persisted: [BuildSchedulerState.PersistedBuild] = []
         var leases: [String: String] = [:]
-        for b in try await services.store.unfinishedBuilds() {
+        for b in try await store.unfinishedBuilds() {
             let running: BuildSchedulerState.PersistedBuild.Running? = b.workerID.flatMap { worker in
                 b.startedAt.map { started in
                     .init(workerID: worker, startedAt: .init(millisecondsSinceEpoch: started),
@@ -161,7 +163,7 @@ public actor BuildQueue {
         }
         guard !admitted.isEmpty else { return results }
         // The build_queued events commit with the rows: no queued build without its event.
-        let stored = try await services.store.insertBuilds(admitted.map { (batch[$0].record, batch[$0].event) })
+        let stored = try await store.insertBuilds(admitted.map { (batch[$0].record, batch[$0].event) })
         for (row, i) in zip(stored, admitted) {
             let record = batch[i].record
             let build = BuildSchedulerState.Build(id: record.uuid, namespace: String(record.namespaceID), repository: String(record.repositoryID))
@@ -169,7 +171,7 @@ public actor BuildQueue {
             case .accepted, .rejected(.duplicate):
                 results[i] = .accepted(row)
             case .rejected(.queueFull(let limit)):
-                try await services.store.finishBuild(uuid: record.uuid, phase: .error, error: "queue full", manifestDigests: [:])
+                try await store.finishBuild(uuid: record.uuid, phase: .error, error: "queue full", manifestDigests: [:])
                 results[i] = .queueFull(limit: limit)
             }
         }
@@ -193,7 +195,7 @@ public actor BuildQueue {
         case .alreadyFinished:
             return .alreadyFinished
         case .notFound:
-            let record = try await services.store.build(uuid: uuid)
+            let record = try await store.build(uuid: uuid)
             return record?.finishedAt != nil ? .alreadyFinished : .notFound
         }
     }
@@ -230,11 +232,11 @@ public actor BuildQueue {
         while case .leased(let lease) = state.lease(workerID: workerID, now: Self.now()) {
             let leaseID = UUID().uuidString.lowercased()
             leaseIDs[lease.build.id] = leaseID
-            try await services.store.updateBuildQueueState(
+            try await store.updateBuildQueueState(
                 uuid: lease.build.id, phase: .buildScheduled, attempts: lease.attempt, notBefore: nil, workerID: workerID,
                 leaseID: leaseID, startedAt: lease.startedAt.millisecondsSinceEpoch, stopReason: nil,
                 heartbeatAt: lease.startedAt.millisecondsSinceEpoch)
-            guard let record = try await services.store.build(uuid: lease.build.id) else { continue }
+            guard let record = try await store.build(uuid: lease.build.id) else { continue }
             metrics.started(queuedAt: record.queuedAt, now: Clock.nowMillis())
             await refreshMetrics()
             try await events.emit("build_start", record)
@@ -246,7 +248,7 @@ public actor BuildQueue {
     /// Whether `leaseID` is the build's current lease (the database's word on a shared queue).
     public func validLease(uuid: String, leaseID: String) async -> Bool {
         if sharedDatabase != nil {
-            return (try? await services.store.buildLeaseID(uuid: uuid)) == leaseID
+            return (try? await store.buildLeaseID(uuid: uuid)) == leaseID
         }
         return leaseIDs[uuid] == leaseID
     }
@@ -260,7 +262,7 @@ public actor BuildQueue {
         metrics.heartbeat(worker: workerID)
         let answer = state.heartbeat(buildID: uuid, workerID: workerID, now: Self.now())
         if sharedDatabase != nil, answer != .unknownLease {
-            try await services.store.recordBuildHeartbeat(uuid: uuid, at: Clock.nowMillis())
+            try await store.recordBuildHeartbeat(uuid: uuid, at: Clock.nowMillis())
         }
         switch answer {
         case .ok: return HeartbeatResponse(stop: nil)
@@ -305,7 +307,7 @@ public actor BuildQueue {
         if sharedDatabase != nil {
             let row: (leaseID: String?, stopReason: String?)?
             do {
-                row = try await services.store.buildLeaseStop(uuid: uuid)
+                row = try await store.buildLeaseStop(uuid: uuid)
             } catch {
                 return .running  // a transient read error: the next poll tries again
             }
@@ -337,7 +339,7 @@ public actor BuildQueue {
             wakeStopWaiters(uuid)
             metrics.requeued()
             await refreshMetrics()
-            try await services.store.updateBuildQueueState(uuid: uuid, phase: .waiting, attempts: attempts, notBefore: notBefore.millisecondsSinceEpoch,
+            try await store.updateBuildQueueState(uuid: uuid, phase: .waiting, attempts: attempts, notBefore: notBefore.millisecondsSinceEpoch,
                                                            workerID: nil, leaseID: nil, startedAt: nil, stopReason: nil)
         case .alreadyFinished, .unknownLease:
             return false
@@ -365,7 +367,7 @@ public actor BuildQueue {
                 wakeStopWaiters(id)
                 metrics.requeued()
                 await refreshMetrics()
-                try await services.store.updateBuildQueueState(uuid: id, phase: .waiting, attempts: attempts, notBefore: notBefore.millisecondsSinceEpoch,
+                try await store.updateBuildQueueState(uuid: id, phase: .waiting, attempts: attempts, notBefore: notBefore.millisecondsSinceEpoch,
                                                                workerID: nil, leaseID: nil, startedAt: nil, stopReason: nil)
                 logger.warning("build lease expired; requeued", metadata: ["build.id": "\(id)", "attempts": "\(attempts)"])
             case .stopWorker(let id, _, _):
@@ -380,8 +382,8 @@ public actor BuildQueue {
     /// heartbeat, so the worker hears of a stop at once.
     private func persistLease(_ uuid: String) async throws {
         guard case .running(let lease)? = state.status(of: uuid) else { return }
-        try await services.store.updateBuildQueueState(
-            uuid: uuid, phase: (try await services.store.build(uuid: uuid))?.phase ?? .building, attempts: lease.attempt, notBefore: nil,
+        try await store.updateBuildQueueState(
+            uuid: uuid, phase: (try await store.build(uuid: uuid))?.phase ?? .building, attempts: lease.attempt, notBefore: nil,
             workerID: lease.workerID, leaseID: leaseIDs[uuid], startedAt: lease.startedAt.millisecondsSinceEpoch, stopReason: lease.stop?.rawValue)
         wakeStopWaiters(uuid)
     }
@@ -398,18 +400,18 @@ public actor BuildQueue {
         default: break
         }
         var event: BuildEvents.Prepared?
-        if let before = try await services.store.build(uuid: uuid) {
+        if let before = try await store.build(uuid: uuid) {
             event = try await events.prepare(BuildEvents.kind(forFinal: outcome.phase), before, finalError: message, finalDigests: digests)
         }
-        try await services.store.finishBuild(uuid: uuid, phase: outcome.phase, error: message, manifestDigests: digests, event: event,
+        try await store.finishBuild(uuid: uuid, phase: outcome.phase, error: message, manifestDigests: digests, event: event,
                                              finishedAt: finishedAt)
-        if let record = try await services.store.build(uuid: uuid) {
+        if let record = try await store.build(uuid: uuid) {
             if let token = record.pushTokenUUID {
                 _ = try? await services.store.deleteRepositoryToken(repositoryID: record.repositoryID, uuid: token, kind: "build-worker")
             }
             metrics.finished(phase: outcome.phase.rawValue, startedAt: record.startedAt, now: Clock.nowMillis())
             do {
-                try await BuildLogStore(services: services).archive(record)
+                try await BuildLogStore(store: store, storage: services.storage).archive(record)
             } catch {
                 // The live rows stay and keep being served; nothing is lost.
                 logger.error("archiving the build log failed", metadata: ["build.id": "\(uuid)", "error": "\(error)"])

@@ -65,15 +65,22 @@ public enum SlipwayApplication {
         return router
     }
 
-    /// Background collectors, unless disabled (`gc.intervalSeconds: 0`).
-    static func collectors(_ services: RegistryServices) -> [any Service] {
+    /// Every collector pass: the OCI core's, the purge of deleted repositories and the
+    /// modules'. The background collector and `slipway admin gc` run these.
+    public static func collectorPasses(services: RegistryServices, modules: [any SlipwayModule] = []) -> [any CollectorPass] {
+        [TagCollectorPass(services: services), RepositoryPurgePass(store: services.store), BlobCollectorPass(services: services)]
+            + modules.flatMap { $0.collectorPasses() }
+    }
+
+    /// The collector over every pass.
+    public static func collector(services: RegistryServices, modules: [any SlipwayModule] = [], settings: CollectorSettings) -> Collector {
+        Collector(passes: collectorPasses(services: services, modules: modules), settings: settings, logger: services.logger)
+    }
+
+    /// The background collector, unless disabled (`gc.intervalSeconds: 0`).
+    static func collectors(_ services: RegistryServices, modules: [any SlipwayModule]) -> [any Service] {
         guard services.config.gc.intervalSeconds > 0 else { return [] }
-        var settings = GarbageCollector.Settings()
-        settings.interval = .seconds(services.config.gc.intervalSeconds)
-        settings.graceSeconds = Int64(services.config.gc.graceSeconds)
-        settings.uploadIdleSeconds = Int64(services.config.gc.uploadIdleSeconds)
-        settings.tombstoneSeconds = Int64(services.config.gc.tombstoneSeconds)
-        return [GarbageCollector(services: services, settings: settings)]
+        return [collector(services: services, modules: modules, settings: CollectorSettings(config: services.config.gc))]
     }
 
     /// Every `/api/v1` route, each registered with the permission it needs.
@@ -103,7 +110,7 @@ public enum SlipwayApplication {
             router: router(services: services, modules: modules),
             configuration: .init(address: .hostname(services.config.server.host, port: services.config.server.port), serverName: "Slipway"),
             // Services stop in reverse order: the audit log flushes before the store closes.
-            services: (closeStoreOnShutdown ? [MetadataStoreCloser(store: services.store)] as [any Service] : []) + [services.audit] + collectors(services) + [LogExporter(services: services)]
+            services: (closeStoreOnShutdown ? [MetadataStoreCloser(store: services.store)] as [any Service] : []) + [services.audit] + collectors(services, modules: modules) + [LogExporter(services: services)]
                 + modules.flatMap { $0.backgroundServices() },
             onServerRunning: onServerRunning,
             logger: services.logger)

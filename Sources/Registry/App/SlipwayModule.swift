@@ -11,8 +11,11 @@ public protocol SlipwayModule: Sendable {
     func registerAPI(_ api: APIRoutes)
     /// Registers other routes (worker protocol, webhooks, pages).
     func registerRoutes(_ router: Router<SlipwayRequestContext>)
-    /// Long-running services (queues, workers, collectors).
+    /// Long-running services (queues, workers).
     func backgroundServices() -> [any Service]
+    /// Passes of the collector that remove what the module owns (run by the background
+    /// collector and `slipway admin gc`).
+    func collectorPasses() -> [any CollectorPass]
     /// Names (and log levels) for the plain routes this module registers, for the request
     /// metrics and log lines; an unnamed route is counted as `other`.
     func observedRoutes() -> [ObservedRoute]
@@ -22,5 +25,6 @@ extension SlipwayModule {
     public func registerAPI(_ api: APIRoutes) {}
     public func registerRoutes(_ router: Router<SlipwayRequestContext>) {}
     public func backgroundServices() -> [any Service] { [] }
+    public func collectorPasses() -> [any CollectorPass] { [] }
     public func observedRoutes() -> [ObservedRoute] { [] }
 }

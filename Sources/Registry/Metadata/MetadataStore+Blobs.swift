@@ -14,6 +14,7 @@ extension MetadataStore {
 
     /// Records that the repository holds a verified blob. Idempotent.
     public func linkBlob(repositoryID: Int64, digest: Digest, size: Int64) async throws {
+        let tombstones = BlobTombstones(database: database)
         try await database.transaction { db in
             let now = Clock.nowMillis()
             try await db.raw("""
@@ -24,8 +25,8 @@ extension MetadataStore {
                 INSERT INTO repository_blobs (repository_id, digest, created_at) VALUES (\(bind: repositoryID), \(bind: digest.description), \(bind: now))
                 ON CONFLICT (repository_id, digest) DO UPDATE SET created_at = excluded.created_at
                 """).run()
-            // A pending deletion of these bytes is called off (see GarbageCollector).
-            try await db.raw("DELETE FROM blob_deletions WHERE digest = \(bind: digest.description)").run()
+            // A pending deletion of these bytes is called off (see `BlobTombstones`).
+            try await tombstones.remove(digest.description, in: db)
         }
     }
 

@@ -12,9 +12,8 @@ extension MetadataStore {
         try await database.transaction { db in
             let rows = try await db.raw("""
                 DELETE FROM tags WHERE id IN (
-                  SELECT t.id FROM tags t
-                  JOIN repositories r ON r.id = t.repository_id JOIN namespaces n ON n.id = r.namespace_id
-                  WHERE COALESCE(t.lifetime_end, CASE WHEN t.expiration <= \(bind: now) THEN t.expiration END) <= \(bind: now) - n.tag_expiration_s * 1000)
+                  SELECT t.id FROM tags t JOIN repository_view r ON r.id = t.repository_id
+                  WHERE COALESCE(t.lifetime_end, CASE WHEN t.expiration <= \(bind: now) THEN t.expiration END) <= \(bind: now) - r.tag_expiration_s * 1000)
                 RETURNING id
                 """).all()
             return rows.count
@@ -104,23 +103,8 @@ extension MetadataStore {
     public func uploadsOfDeletedRepositories() async throws -> [String] {
         try await database.read { db in
             try await db.raw("""
-                SELECT u.id FROM uploads u JOIN repositories r ON r.id = u.repository_id WHERE r.state = 'MARKED_FOR_DELETION'
+                SELECT u.id FROM uploads u JOIN repository_view r ON r.id = u.repository_id WHERE r.state = 'MARKED_FOR_DELETION'
                 """).all().map { try $0.string("id") }
-        }
-    }
-
-    /// Archived build logs (blob storage, outside the `blobs` table) of repositories queued for
-    /// deletion that no surviving build, blob or log export shares.
-    public func buildLogArchivesOfDeletedRepositories() async throws -> [String] {
-        try await database.read { db in
-            try await db.raw("""
-                SELECT DISTINCT b.log_archive_digest AS digest FROM builds b JOIN repositories r ON r.id = b.repository_id
-                WHERE r.state = 'MARKED_FOR_DELETION' AND b.log_archive_digest IS NOT NULL
-                  AND NOT EXISTS (SELECT 1 FROM builds o JOIN repositories ro ON ro.id = o.repository_id
-                                  WHERE o.log_archive_digest = b.log_archive_digest AND ro.state <> 'MARKED_FOR_DELETION')
-                  AND NOT EXISTS (SELECT 1 FROM blobs x WHERE x.digest = b.log_archive_digest)
-                  AND NOT EXISTS (SELECT 1 FROM log_exports e WHERE e.storage_digest = b.log_archive_digest)
-                """).all().map { try $0.string("digest") }
         }
     }
 
@@ -138,7 +122,7 @@ extension MetadataStore {
 
     /// Deletes the blob row if still unreferenced and leaves a tombstone for its bytes. Returns
     /// false when a concurrent push referenced it (the foreign keys refuse the delete).
-    public func tombstoneBlob(_ digest: String, now: Int64) async throws -> Bool {
+    public func tombstoneBlob(_ digest: String, now: Int64, tombstones: BlobTombstones) async throws -> Bool {
         do {
             return try await database.transaction { db in
                 let deleted = try await db.raw("""
@@ -148,9 +132,7 @@ extension MetadataStore {
                     RETURNING digest
                     """).first()
                 guard deleted != nil else { return false }
-                try await db.raw("""
-                    INSERT INTO blob_deletions (digest, created_at) VALUES (\(bind: digest), \(bind: now)) ON CONFLICT (digest) DO NOTHING
-                    """).run()
+                try await tombstones.add(digest, now: now, in: db)
                 return true
             }
         } catch {
@@ -158,37 +140,14 @@ extension MetadataStore {
         }
     }
 
-    /// Tombstones old enough to act on.
-    public func dueBlobDeletions(before: Int64, limit: Int) async throws -> [String] {
-        try await database.read { db in
-            try await db.raw("""
-                SELECT digest FROM blob_deletions WHERE created_at <= \(bind: before) ORDER BY created_at LIMIT \(bind: limit)
-                """).all().map { try $0.string("digest") }
-        }
-    }
-
-    /// Consumes the tombstone if the blob is still gone and runs `deleteBytes` inside the same
-    /// transaction. A push links a blob (which deletes its tombstone) before it publishes the
-    /// bytes; holding the tombstone row while the bytes go means that link waits for us, so the
-    /// push always publishes after the deletion, never before it. False when a push brought the
-    /// blob back (the caller drops the stale tombstone). A failed deletion keeps the tombstone
-    /// for the next pass.
-    public func claimBlobDeletion(_ digest: String, deleteBytes: @escaping @Sendable () async throws -> Void) async throws -> Bool {
-        try await database.transaction { db in
-            let claimed = try await db.raw("""
-                DELETE FROM blob_deletions WHERE digest = \(bind: digest)
-                  AND NOT EXISTS (SELECT 1 FROM blobs WHERE digest = \(bind: digest))
-                RETURNING digest
-                """).first() != nil
-            if claimed { try await deleteBytes() }
-            return claimed
-        }
-    }
-
-    public func dropBlobTombstone(_ digest: String) async throws {
-        try await database.transaction { db in
-            try await db.raw("DELETE FROM blob_deletions WHERE digest = \(bind: digest)").run()
-        }
+    /// Consumes the tombstone of `digest` and runs `deleteBytes` inside that transaction, if
+    /// the blob is still gone (see `BlobTombstones.consume`). False when a push brought the blob
+    /// back; the tombstone is gone either way.
+    public func claimBlobDeletion(_ digest: String, tombstones: BlobTombstones,
+                                  deleteBytes: @escaping @Sendable () async throws -> Void) async throws -> Bool {
+        try await tombstones.consume(digest, stillUnreferenced: { db in
+            try await db.raw("SELECT digest FROM blobs WHERE digest = \(bind: digest)").first() == nil
+        }, deleteBytes: deleteBytes)
     }
 
     /// Upload sessions idle for longer than `idleMillis`.

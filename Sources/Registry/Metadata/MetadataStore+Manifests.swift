@@ -58,6 +58,7 @@ extension MetadataStore {
     public func putManifest(repositoryID: Int64, digest: Digest, document: ManifestDocument, content: String,
                             tag: String?, pushEvent: (Repository, [String: EventValue])? = nil) async throws -> ManifestPutResult {
         let flavor = database.flavor
+        let events = EventOutbox(database: database)
         return try await database.transaction { db in
             try await Self.lockRepositoryForTagChanges(on: db, flavor: flavor, repositoryID: repositoryID)
             let blobDigests = Array(Set(document.referencedBlobs.map(\.digest.description)))
@@ -104,7 +105,7 @@ extension MetadataStore {
                 tagChanged = try await Self.pointTag(db: db, repositoryID: repositoryID, name: tag, manifestID: manifestID, now: now)
             }
             if tagChanged, let (repository, payload) = pushEvent {
-                try await Self.insertEvent(on: db, kind: "repo_push", repository: repository, payload: payload)
+                try await events.append(NewRepositoryEvent(kind: "repo_push", repository: repository, payload: payload), in: db)
             }
             return ManifestPutResult(manifestID: manifestID, tagChanged: tagChanged)
         }

@@ -8,25 +8,7 @@ extension MetadataStore {
         """
 
     static func repository(from row: any SQLRow) throws -> Repository {
-        try repository(from: row, prefix: "")
-    }
-
-    /// The repository's columns aliased with `prefix`, for other modules' queries that join a
-    /// repository (`repositories r JOIN namespaces n ON n.id = r.namespace_id`) to their own
-    /// rows, so one read returns both.
-    public static func repositoryColumns(prefix: String) -> String {
-        """
-        r.id AS \(prefix)id, r.namespace_id AS \(prefix)namespace_id, n.name AS \(prefix)namespace, r.name AS \(prefix)name,
-        r.visibility AS \(prefix)visibility, r.state AS \(prefix)state
-        """
-    }
-
-    /// Decodes a repository selected with `repositoryColumns(prefix:)`.
-    public static func repository(from row: any SQLRow, prefix: String) throws -> Repository {
-        Repository(id: try row.int64(prefix + "id"), namespaceID: try row.int64(prefix + "namespace_id"),
-                   namespace: try row.string(prefix + "namespace"), name: try row.string(prefix + "name"),
-                   visibility: Visibility(rawValue: try row.string(prefix + "visibility")) ?? .private,
-                   state: RepositoryState(rawValue: try row.string(prefix + "state")) ?? .normal)
+        try RepositoryView.repository(from: row, prefix: "")
     }
 
     public func repository(_ path: RepositoryPath) async throws -> Repository? {

@@ -205,6 +205,16 @@ extension MetadataStore {
         }
     }
 
+    /// The users (not robots) in the organization's admin teams.
+    public func organizationAdminUserIDs(organizationID: Int64) async throws -> [Int64] {
+        try await database.read { db in
+            try await db.raw("""
+                SELECT DISTINCT m.user_id FROM teams t JOIN team_members m ON m.team_id = t.id JOIN namespaces u ON u.id = m.user_id
+                WHERE t.org_id = \(bind: organizationID) AND t.role = 'admin' AND u.kind = 'user'
+                """).all().map { try $0.int64("user_id") }
+        }
+    }
+
     public func isTeamMember(teamID: Int64, accountID: Int64) async throws -> Bool {
         try await database.read { db in
             try await db.raw("""

@@ -7,7 +7,9 @@ import SQLKit
 /// a bind; the same SQL runs on SQLite and PostgreSQL. Split by resource into
 /// `MetadataStore+<Resource>.swift`.
 public struct MetadataStore: Sendable {
-    public let database: any Database
+    /// The registry's own access to the shared handle; other modules get the handle from
+    /// `RegistryServices.database` and wrap it in their own store.
+    package let database: any Database
 
     public init(database: any Database) {
         self.database = database

@@ -172,5 +172,17 @@ public enum AccountsSchema {
                 """,
             ]
         },
+        ModuleMigration(version: 4, name: "repository view") { _ in
+            [
+                // The read-only view of repositories that other modules' queries join (by id) to
+                // show a repository's path, filter by its state or apply its namespace's
+                // time-machine window. Other modules read these columns, never the tables.
+                """
+                CREATE VIEW repository_view AS
+                SELECT r.id, r.namespace_id, n.name AS namespace, r.name, r.visibility, r.state, n.tag_expiration_s
+                FROM repositories r JOIN namespaces n ON n.id = r.namespace_id
+                """,
+            ]
+        },
     ])
 }

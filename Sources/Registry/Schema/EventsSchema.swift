@@ -25,5 +25,11 @@ public enum EventsSchema {
                 "CREATE INDEX repository_events_repository ON repository_events(repository_id, created_at)",
             ]
         },
+        ModuleMigration(version: 2, name: "repository event view") { _ in
+            [
+                // The read-only view consumers of the outbox (notification fan-out) read.
+                "CREATE VIEW repository_event_view AS SELECT id, kind, repository_id, payload, created_at FROM repository_events",
+            ]
+        },
     ])
 }

@@ -100,5 +100,11 @@ public enum RegistrySchema {
                 "CREATE INDEX repository_blobs_digest ON repository_blobs(digest)",
             ]
         },
+        ModuleMigration(version: 3, name: "tag view") { _ in
+            [
+                // The read-only view of tag rows other modules read (expiry notices).
+                "CREATE VIEW tag_view AS SELECT id, repository_id, name, lifetime_end, expiration, hidden FROM tags",
+            ]
+        },
     ])
 }

@@ -4,6 +4,9 @@ import SlipwayCore
 /// Everything the registry's request handlers need, built once by `SlipwayApplication`.
 public struct RegistryServices: Sendable {
     public let config: SlipwayConfig
+    /// The shared database handle (SlipwayCore). Every module's store wraps it and touches only
+    /// that module's tables; `MetadataStore` is the registry's own store over it.
+    public let database: any Database
     public let store: MetadataStore
     public let storage: any BlobStorageDriver
     public let tokens: RegistryTokenService
@@ -19,11 +22,16 @@ public struct RegistryServices: Sendable {
     public let liveness: CredentialLiveness
     /// Feature modules' reactions to a repository deletion (the build farm drops its builds).
     public let repositoryDeletion: RepositoryDeletionObservers
+    /// The `repository_events` outbox.
+    public let events: EventOutbox
+    /// Pending deletions of blob bytes.
+    public let tombstones: BlobTombstones
     public let logger: Logger
 
     public init(config: SlipwayConfig, store: MetadataStore, storage: any BlobStorageDriver, tokens: RegistryTokenService,
                 hasher: PasswordHasher, secretBox: SecretBox, logger: Logger) {
         self.config = config
+        self.database = store.database
         self.store = store
         self.storage = storage
         self.tokens = tokens
@@ -35,6 +43,8 @@ public struct RegistryServices: Sendable {
         self.audit = AuditLog(store: store, logger: logger)
         self.liveness = CredentialLiveness(store: store, ttlMillis: Int64(config.auth.revocationCheckSeconds) * 1000)
         self.repositoryDeletion = RepositoryDeletionObservers()
+        self.events = EventOutbox(database: store.database)
+        self.tombstones = BlobTombstones(database: store.database)
         self.logger = logger
     }
 }

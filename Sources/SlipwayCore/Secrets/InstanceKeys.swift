@@ -1,4 +1,3 @@
-import SlipwayCore
 import SQLKit
 
 /// Keys generated once per installation and shared by every replica through `instance_keys`

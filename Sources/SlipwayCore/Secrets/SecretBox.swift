@@ -1,6 +1,5 @@
 import Crypto
 import Foundation
-import SlipwayCore
 
 /// Seals secrets that must be shown again later (robot tokens, deploy keys) with AES-256-GCM
 /// under one instance key. The key is generated once and kept in `instance_keys`, so every

@@ -2,6 +2,7 @@ import BuildOrchestrator
 import BuildProtocol
 import Foundation
 import Registry
+import SlipwayCore
 
 /// Quay's `trigger_view` (§1.5), plus Slipway's failure counters. Admins see the config with
 /// `credentials`: the deploy key's public half and the webhook URL that carries the trigger's

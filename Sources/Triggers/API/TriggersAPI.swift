@@ -24,6 +24,9 @@ import SlipwayCore
 /// | POST /api/v1/repository/{repository}/trigger/{trigger_uuid}/hostkeys | repository admin (Slipway: trust the git server's ssh host key) |
 struct TriggersAPI: Sendable {
     let services: RegistryServices
+    let store: TriggerStore
+    /// Builds of the trigger, for its build list.
+    let builds: BuildStore
     let builder: TriggerBuilder
     let views: TriggerViews
     let lifecycle: TriggerLifecycle
@@ -48,7 +51,7 @@ struct TriggersAPI: Sendable {
 
     /// The trigger named in the path, if it belongs to the path's repository.
     func trigger(_ r: APIRequest) async throws -> BuildTrigger {
-        guard let t = try await services.store.trigger(uuid: r.parameter("trigger_uuid")), t.repositoryID == r.repository!.id else {
+        guard let t = try await store.trigger(uuid: r.parameter("trigger_uuid")), t.repositoryID == r.repository!.id else {
             throw APIError.notFound("trigger not found")
         }
         return t
@@ -67,7 +70,7 @@ struct TriggersAPI: Sendable {
         guard TriggersModule.supportedServices.contains(body.service) else {
             throw APIError.invalidRequest("unknown service '\(body.service.prefix(64))'; use one of \(TriggersModule.supportedServices.joined(separator: ", "))")
         }
-        let t = try await services.store.createTrigger(uuid: UUID().uuidString.lowercased(), repositoryID: r.repository!.id,
+        let t = try await store.createTrigger(uuid: UUID().uuidString.lowercased(), repositoryID: r.repository!.id,
                                                        service: body.service, connectedUserID: user.id)
         services.audit.record(.repository("create_repo_trigger", r.repository!, performer: r.actor, ip: r.ip,
                                           ["trigger_id": t.uuid, "service": t.service]))
@@ -76,7 +79,7 @@ struct TriggersAPI: Sendable {
 
     func list(_ r: APIRequest) async throws -> Response {
         var out: [EventValue] = []
-        for t in try await services.store.triggers(repositoryID: r.repository!.id) { out.append(.object(try await fullView(t, r))) }
+        for t in try await store.triggers(repositoryID: r.repository!.id) { out.append(.object(try await fullView(t, r))) }
         return APIResponse.json(["triggers": out])
     }
 
@@ -101,7 +104,7 @@ struct TriggersAPI: Sendable {
         default: throw APIError.invalidRequest("enabled must be a boolean")
         }
         guard t.isActive else { throw APIError.invalidRequest("Trigger is not active.") }
-        var change = MetadataStore.TriggerUpdate()
+        var change = TriggerStore.TriggerUpdate()
         var changed: [String: String] = ["trigger_id": t.uuid, "service": t.service]
         if let raw = body["config"] {
             guard case .object(let object) = raw else { throw APIError.invalidRequest("config must be an object") }
@@ -122,12 +125,12 @@ struct TriggersAPI: Sendable {
             }
             changed["pull_robot"] = raw.stringValue ?? ""
         }
-        try await services.store.updateTrigger(id: t.id, change)
+        try await store.updateTrigger(id: t.id, change)
         if change.config != nil || change.pullRobotID != nil {
             services.audit.record(.repository("update_repo_trigger", r.repository!, performer: r.actor, ip: r.ip, changed))
         }
         if let enabled {
-            try await services.store.setTriggerEnabled(id: t.id, enabled: enabled, reason: enabled ? nil : .userToggled)
+            try await store.setTriggerEnabled(id: t.id, enabled: enabled, reason: enabled ? nil : .userToggled)
             services.audit.record(.repository("toggle_repo_trigger", r.repository!, performer: r.actor, ip: r.ip,
                                               ["trigger_id": t.uuid, "service": t.service, "enabled": enabled ? "true" : "false"]))
         }
@@ -172,7 +175,7 @@ struct TriggersAPI: Sendable {
             }
             pins = scanned
         }
-        try await services.store.setTriggerHostKeys(id: t.id, pins)
+        try await store.setTriggerHostKeys(id: t.id, pins)
         services.audit.record(.repository("update_repo_trigger", r.repository!, performer: r.actor, ip: r.ip, [
             "trigger_id": t.uuid, "service": t.service, "ssh_host_keys": pins.keys.map(\.description).joined(separator: ", "),
         ]))
@@ -181,7 +184,7 @@ struct TriggersAPI: Sendable {
 
     func delete(_ r: APIRequest) async throws -> Response {
         let t = try await trigger(r)
-        try await services.store.deleteTrigger(id: t.id)
+        try await store.deleteTrigger(id: t.id)
         services.audit.record(.repository("delete_repo_trigger", r.repository!, performer: r.actor, ip: r.ip,
                                           ["trigger_id": t.uuid, "service": t.service]))
         return APIResponse.noContent()
@@ -208,7 +211,7 @@ struct TriggersAPI: Sendable {
         let key = DeployKey.generate(comment: "slipway-trigger-\(t.uuid.prefix(8))@\(repo.namespace)/\(repo.name)")
         let secret = Self.newSecret()
         let box = services.secretBox
-        let activated = try await services.store.activateTrigger(
+        let activated = try await store.activateTrigger(
             id: t.id, config: validated.config, publicKey: key.publicKey,
             privateKeySealed: try box.seal(key.privateKey, context: BuildTrigger.sealContext(t.uuid, "deploy-key")),
             urlSecretSealed: try box.seal(secret, context: BuildTrigger.sealContext(t.uuid, "url")),
@@ -249,7 +252,7 @@ struct TriggersAPI: Sendable {
         // activation that follows; an active trigger's keys change only through PUT or hostkeys.
         out["ssh_host_keys"] = .null
         if let pins = await hostKeys.keys(for: validated.config, pasted: validated.pastedHostKeys, current: t.hostKeys) {
-            if !t.isActive, pins != t.hostKeys { try await services.store.setTriggerHostKeys(id: t.id, pins) }
+            if !t.isActive, pins != t.hostKeys { try await store.setTriggerHostKeys(id: t.id, pins) }
             out["ssh_host_keys"] = pins.view
         }
         var isAdmin = user.id == repo.namespaceID || user.isSuperuser
@@ -342,8 +345,8 @@ struct TriggersAPI: Sendable {
         let t = try await trigger(r)
         let limit = min(max(Int(r.request.uri.queryParameters["limit"].map(String.init) ?? "5") ?? 5, 1), 100)
         var out: [EventValue] = []
-        for uuid in try await services.store.triggerBuildUUIDs(triggerID: t.id, limit: limit) {
-            guard let b = try await services.store.build(uuid: uuid) else { continue }
+        for uuid in try await store.triggerBuildUUIDs(triggerID: t.id, limit: limit) {
+            guard let b = try await builds.build(uuid: uuid) else { continue }
             out.append(.object(try await views.buildView(b, repository: r.repository!, trigger: t)))
         }
         return APIResponse.json(["builds": out])
@@ -351,8 +354,8 @@ struct TriggersAPI: Sendable {
 
     func activity(_ r: APIRequest) async throws -> Response {
         let t = try await trigger(r)
-        let limit = min(max(Int(r.request.uri.queryParameters["limit"].map(String.init) ?? "20") ?? 20, 1), MetadataStore.activityKeep)
-        let entries = try await services.store.triggerActivity(triggerID: t.id, limit: limit)
+        let limit = min(max(Int(r.request.uri.queryParameters["limit"].map(String.init) ?? "20") ?? 20, 1), TriggerStore.activityKeep)
+        let entries = try await store.triggerActivity(triggerID: t.id, limit: limit)
         return APIResponse.json(["activity": EventValue.array(entries.map(TriggerViews.activity))])
     }
 }

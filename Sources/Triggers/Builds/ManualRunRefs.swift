@@ -2,6 +2,7 @@ import BuildProtocol
 import Foundation
 import GitRemote
 import Registry
+import SlipwayCore
 
 /// Turns the branch or tag of a manual trigger run into the commit it builds, by listing the
 /// git server's refs (with the trigger's deploy key and pinned ssh host keys, as the clone

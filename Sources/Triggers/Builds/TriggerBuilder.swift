@@ -1,6 +1,7 @@
 import BuildOrchestrator
 import Foundation
 import Registry
+import SlipwayCore
 
 /// Creates the build for a trigger (one path for webhooks and manual runs): resolves the
 /// Dockerfile and context, computes the tags, stores the trigger metadata and queues it.

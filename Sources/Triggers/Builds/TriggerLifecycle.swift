@@ -11,7 +11,7 @@ struct TriggerLifecycle: Sendable {
     static let failureThreshold = 100
     static let internalErrorThreshold = 5
 
-    let store: MetadataStore
+    let store: TriggerStore
 
     struct Counters: Equatable { var failures = 0; var internalErrors = 0 }
 

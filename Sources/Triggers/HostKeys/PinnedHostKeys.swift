@@ -75,7 +75,7 @@ struct PinnedHostKeys: Codable, Sendable, Equatable {
     }
 }
 
-extension MetadataStore {
+extension TriggerStore {
     /// Replaces a trigger's pinned host keys (nil forgets them).
     func setTriggerHostKeys(id: Int64, _ keys: PinnedHostKeys?) async throws {
         try await database.transaction { db in

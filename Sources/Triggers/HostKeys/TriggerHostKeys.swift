@@ -3,6 +3,7 @@ import Foundation
 import GitRemote
 import NIOCore
 import Registry
+import SlipwayCore
 
 /// Which ssh host keys a trigger's clones trust, and when they are learnt:
 ///
@@ -21,9 +22,11 @@ import Registry
 /// there); cloud metadata, unspecified and multicast addresses are refused.
 struct TriggerHostKeys: Sendable {
     let services: RegistryServices
+    let store: TriggerStore
     let scanner: SSHHostKeyScanner
 
-    init(services: RegistryServices, scanner: SSHHostKeyScanner = SSHHostKeyScanner()) {
+    init(services: RegistryServices, store: TriggerStore, scanner: SSHHostKeyScanner = SSHHostKeyScanner()) {
+        self.store = store
         self.services = services
         self.scanner = scanner
     }
@@ -63,7 +66,7 @@ struct TriggerHostKeys: Sendable {
         var pins = trigger.hostKeys
         if pins == nil || pins?.endpoint != endpoint.description || pins?.isTrusting != true {
             let fresh = await scan(endpoint, source: .firstBuild)
-            if try await services.store.replaceTriggerHostKeys(id: trigger.id, expected: trigger.hostKeys, with: fresh) {
+            if try await store.replaceTriggerHostKeys(id: trigger.id, expected: trigger.hostKeys, with: fresh) {
                 pins = fresh
                 if fresh.isTrusting {
                     services.logger.info("trigger ssh host keys trusted on first use", metadata: [
@@ -77,7 +80,7 @@ struct TriggerHostKeys: Sendable {
                 }
             } else {
                 // Recorded (or accepted) meanwhile: that record wins.
-                pins = try await services.store.trigger(id: trigger.id)?.hostKeys ?? fresh
+                pins = try await store.trigger(id: trigger.id)?.hostKeys ?? fresh
             }
         }
         let repository = try await services.store.repositoryByID(trigger.repositoryID)

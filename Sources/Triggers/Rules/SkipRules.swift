@@ -1,5 +1,6 @@
 import Foundation
 import Registry
+import SlipwayCore
 
 /// Whether a webhook's push builds (§4.4; manual runs skip no build).
 enum SkipRules {

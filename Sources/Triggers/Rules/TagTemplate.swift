@@ -1,6 +1,7 @@
 import BuildOrchestrator
 import Foundation
 import Registry
+import SlipwayCore
 
 /// A tag template such as `v-${commit_info.short_sha}` or `${parsed_ref.branch}` (guide: "Tag
 /// naming for build triggers"; quay-reference §4.5). `${path}` is a dotted path into the

@@ -12,10 +12,10 @@ struct TriggerActivityLog: Sendable {
         let activity: TriggerActivity
     }
 
-    let store: MetadataStore
+    let store: TriggerStore
     private let batches = GroupCommit<Entry, Void>()
 
-    init(store: MetadataStore) {
+    init(store: TriggerStore) {
         self.store = store
     }
 

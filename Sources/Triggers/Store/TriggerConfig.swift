@@ -1,6 +1,7 @@
 import BuildProtocol
 import Foundation
 import Registry
+import SlipwayCore
 
 /// A trigger's public configuration (Quay's trigger `config`): the git URL, where the
 /// Dockerfile and context are, the tagging rules and the branch/tag filter. Stored as the JSON

@@ -15,6 +15,7 @@ import SlipwayCore
 /// leaves an entry in the trigger's activity, so a push that built nothing can be explained.
 struct WebhookEndpoint: Sendable {
     let services: RegistryServices
+    let store: TriggerStore
     let builder: TriggerBuilder
     let views: TriggerViews
     let lifecycle: TriggerLifecycle
@@ -76,7 +77,7 @@ struct WebhookEndpoint: Sendable {
     private func process(_ request: Request, _ context: SlipwayRequestContext) async throws -> Response {
         // One read brings the trigger, its repository and its failure counters' input.
         guard let uuid = Self.triggerUUID(path: request.uri.path),
-              let (stored, repository, finalPhases) = try await services.store.webhookTarget(uuid: uuid, phaseLimit: TriggerLifecycle.phaseLimit)
+              let (stored, repository, finalPhases) = try await store.webhookTarget(uuid: uuid, phaseLimit: TriggerLifecycle.phaseLimit)
         else {
             throw Refusal(status: .notFound, message: "no such build trigger")
         }
@@ -135,9 +136,9 @@ struct WebhookEndpoint: Sendable {
             }
         }
         if let deliveryID {
-            claimed = try await services.store.claimDelivery(triggerID: trigger.id, deliveryID: deliveryID, source: "webhook")
+            claimed = try await store.claimDelivery(triggerID: trigger.id, deliveryID: deliveryID, source: "webhook")
             if claimed == nil {
-                let earlier = try await services.store.deliveryActivity(triggerID: trigger.id, deliveryID: deliveryID)
+                let earlier = try await store.deliveryActivity(triggerID: trigger.id, deliveryID: deliveryID)
                 return Self.answer(["status": .string("duplicate"),
                                     "message": .string("delivery \(deliveryID) was received before; nothing new was queued"),
                                     "build_id": earlier?.buildUUID.map(EventValue.string) ?? .null])
@@ -150,7 +151,7 @@ struct WebhookEndpoint: Sendable {
             throw refusal
         } catch {
             // Let the sender's retry be processed: it is not a duplicate of a delivery that failed.
-            if let claimed { try? await services.store.releaseDelivery(row: claimed) }
+            if let claimed { try? await store.releaseDelivery(row: claimed) }
             throw error
         }
     }
@@ -189,7 +190,7 @@ struct WebhookEndpoint: Sendable {
         let origin = TriggerBuilder.Origin(manualUser: nil, performer: nil, ip: context.clientIP(request))
         switch try await builder.start(trigger, repository: repository, metadata: metadata, origin: origin) {
         case .queueFull:
-            if let claimed { try? await services.store.releaseDelivery(row: claimed) }
+            if let claimed { try? await store.releaseDelivery(row: claimed) }
             activity.reason = "the namespace's build queue is full"
             try await activityLog.record(triggerID: trigger.id, claimedRow: nil, activity)
             return Response(status: .tooManyRequests, headers: [.contentType: "application/json", .retryAfter: "30"],

@@ -1,5 +1,6 @@
 import Foundation
 import Registry
+import SlipwayCore
 
 /// Turns a webhook body into Quay's normalised trigger metadata (§4.1): `commit`, `ref`,
 /// `default_branch`, `commit_info{url, message, date, author, committer}`. Four shapes are

@@ -36,7 +36,7 @@ struct BuildPage {
 
     func page(_ r: PageRequest, access: RepositoryAccess, uuid: String) async throws -> Page {
         let repo = access.repository
-        guard let b = try await server.services.store.build(uuid: uuid), b.repositoryID == repo.id else { throw PageExit.notFound }
+        guard let b = try await server.builds.build(uuid: uuid), b.repositoryID == repo.id else { throw PageExit.notFound }
         let header = try await RepositoryHeader.make(access, tab: "builds", request: r, services: server.services)
         let phase = b.phase.rawValue
         let terminal = Self.terminalPhases.contains(phase)
@@ -44,7 +44,7 @@ struct BuildPage {
         let model = Model(
             header: header, uuid: b.uuid, phase: phase, shownPhase: cancelling ? "cancelling" : phase, cancelling: cancelling,
             terminal: terminal, displayName: b.displayName,
-            source: try await BuildSource.of(b, store: server.services.store), tags: b.tags.joined(separator: ", "),
+            source: try await BuildSource.of(b, store: server.services.store, triggers: server.triggers), tags: b.tags.joined(separator: ", "),
             queued: TimeView(millis: b.queuedAt), started: TimeView(millis: b.startedAt), finished: TimeView(millis: b.finishedAt),
             error: b.errorMessage, dockerfilePath: b.dockerfilePath, context: b.context.isEmpty ? "/" : b.context,
             canReadLogs: access.canWrite, canCancel: access.canAdmin && !terminal && !cancelling,

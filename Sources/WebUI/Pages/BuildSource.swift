@@ -17,11 +17,11 @@ struct BuildSource: Sendable {
     /// "branch main" / "tag v1.0", from the trigger metadata's `ref`.
     let ref: String?
 
-    static func of(_ b: BuildRecord, store: MetadataStore) async throws -> BuildSource {
+    static func of(_ b: BuildRecord, store: MetadataStore, triggers: TriggerStore) async throws -> BuildSource {
         var text: String
         var detail: String? = b.displayName
         if let triggerID = b.triggerID {
-            let trigger = try await store.trigger(id: triggerID)
+            let trigger = try await triggers.trigger(id: triggerID)
             let metadata = b.triggerMetadata.flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) } as? [String: Any] ?? [:]
             let service = trigger?.service ?? metadata["trigger_kind"] as? String ?? "build"
             let description = TriggerDescription.text(service: service, buildSource: trigger?.config.buildSource ?? b.gitURL)

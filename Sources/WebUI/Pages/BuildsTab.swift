@@ -31,9 +31,9 @@ struct BuildsTab {
     func page(_ r: PageRequest, access: RepositoryAccess, header: RepositoryHeader) async throws -> Page {
         let repo = access.repository
         var rows: [Row] = []
-        for b in try await server.services.store.builds(repositoryID: repo.id, since: nil, limit: Self.shown) {
+        for b in try await server.builds.builds(repositoryID: repo.id, since: nil, limit: Self.shown) {
             rows.append(Row(uuid: b.uuid, shortID: String(b.uuid.prefix(8)), url: BuildPage.url(repo.path, uuid: b.uuid), phase: b.phase.rawValue,
-                            displayName: b.displayName, source: try await BuildSource.of(b, store: server.services.store).text,
+                            displayName: b.displayName, source: try await BuildSource.of(b, store: server.services.store, triggers: server.triggers).text,
                             tags: b.tags.joined(separator: ", "), started: TimeView(millis: b.queuedAt)))
         }
         let model = Model(header: header, rows: rows, hasRows: !rows.isEmpty, canWrite: access.canWrite, canAdmin: access.canAdmin)

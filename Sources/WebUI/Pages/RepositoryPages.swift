@@ -23,7 +23,7 @@ struct RepositoryPages {
             switch candidate {
             case .repository: return candidate
             case .build(_, let uuid):
-                if let b = try await store.build(uuid: uuid), b.repositoryID == repo.id { return candidate }
+                if let b = try await server.builds.build(uuid: uuid), b.repositoryID == repo.id { return candidate }
             case .tag(_, let tag):
                 if Names.isValidTag(tag),
                    try await !store.tagRecords(repositoryID: repo.id, filter: .equals(tag), onlyActive: true, offset: 0, limit: 1).isEmpty {

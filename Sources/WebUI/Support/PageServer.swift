@@ -1,9 +1,11 @@
+import BuildOrchestrator
 import Foundation
 import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
 import Registry
+import Triggers
 
 /// One page request: the HTTP request, its viewer and query parameters.
 struct PageRequest: Sendable {
@@ -32,6 +34,10 @@ enum PageExit: Error {
 /// Shared by every page handler: services, the template renderer and the response plumbing.
 struct PageServer: Sendable {
     let services: RegistryServices
+    /// Builds, for the builds tab and build pages.
+    let builds: BuildStore
+    /// Triggers, for the build sources and log sentences that name them.
+    let triggers: TriggerStore
     let renderer: Result<PageRenderer, PageRenderer.LoadError>
 
     typealias Handler = @Sendable (PageRequest) async throws -> Page

@@ -49,7 +49,8 @@ struct UsageLogsView: Sendable {
     /// `apiBase` is the API path the logs endpoints hang off (`/api/v1/repository/ns/repo`,
     /// `/api/v1/organization/acme`, `/api/v1/user`).
     static func make(scope: MetadataStore.LogScope, request r: PageRequest, pageURL: String, hidden: [String: String], apiBase: String,
-                     services: RegistryServices) async throws -> UsageLogsView {
+                     server: PageServer) async throws -> UsageLogsView {
+        let services = server.services
         let today = (Clock.nowMillis() / 86_400_000) * 86_400_000
         let fromText = r.query("from") ?? ""
         let toText = r.query("to") ?? ""
@@ -71,7 +72,7 @@ struct UsageLogsView: Sendable {
             await services.audit.flush()
             let rows = try await services.store.usageLogs(scope: scope, start: start, end: end, performer: nil, before: cursor, limit: pageSize + 1)
             let shown = rows.prefix(pageSize)
-            let sources = try await triggerSources(for: shown, store: services.store)
+            let sources = try await triggerSources(for: shown, triggers: server.triggers)
             entries = shown.map { e in
                 Entry(kind: e.kind, title: UsageLogKinds.title(e.kind), description: UsageLogSentence(e, triggerSources: sources).text,
                       performer: e.performerName ?? "(anonymous)", ip: e.ip ?? "", at: TimeView(millis: e.createdAt))
@@ -90,11 +91,11 @@ struct UsageLogsView: Sendable {
     /// The build source of each trigger that an entry names without saying what it builds
     /// (toggling, deleting or creating a trigger records only its UUID and service). A trigger
     /// deleted since is simply absent: its sentence then names the service only.
-    static func triggerSources(for entries: ArraySlice<MetadataStore.LogEntry>, store: MetadataStore) async throws -> [String: String] {
+    static func triggerSources(for entries: ArraySlice<MetadataStore.LogEntry>, triggers: TriggerStore) async throws -> [String: String] {
         var sources: [String: String] = [:]
         let uuids = Set(entries.filter { $0.metadata["config"] == nil && $0.metadata["trigger_metadata"] == nil }.compactMap { $0.metadata["trigger_id"] })
         for uuid in uuids {
-            if let source = try await store.trigger(uuid: uuid)?.config.buildSource { sources[uuid] = source }
+            if let source = try await triggers.trigger(uuid: uuid)?.config.buildSource { sources[uuid] = source }
         }
         return sources
     }

@@ -8,8 +8,8 @@ extension MatrixRows {
     static func freshFileDrop(_ f: MatrixFixture, owner: MatrixIdentity = .orgAdmin) async throws -> String {
         let store = f.registry.services.store
         let id = APITokens.generate()
-        try await store.createFileDrop(id: id, userID: f.users[owner]!.id, mimeType: "text/plain")
-        _ = try await store.completeFileDrop(id: id, digest: "sha256:" + String(repeating: "0", count: 64), size: 13)
+        try await f.registry.buildFarm.store.createFileDrop(id: id, userID: f.users[owner]!.id, mimeType: "text/plain")
+        _ = try await f.registry.buildFarm.store.completeFileDrop(id: id, digest: "sha256:" + String(repeating: "0", count: 64), size: 13)
         return id
     }
 

@@ -3,70 +3,6 @@ import Registry
 import SlipwayCore
 import SQLKit
 
-/// A notification configured on a repository (`repository_notifications`, migration 40).
-public struct RepositoryNotification: Sendable, Equatable {
-    public let id: Int64
-    public let uuid: String
-    public let repositoryID: Int64
-    public let title: String?
-    public let event: String
-    public let method: String
-    /// The client's method config, without a webhook `secret`.
-    public let config: [String: EventValue]
-    public let eventConfig: [String: EventValue]
-    public let secretSealed: String?
-    public let numberOfFailures: Int
-    public let lastError: String?
-    public let createdAt: Int64
-
-    public var methodKind: NotificationCatalog.Method? { NotificationCatalog.Method(rawValue: method) }
-}
-
-/// One queued delivery (`notification_deliveries`).
-public struct NotificationDelivery: Sendable {
-    public enum Status: String, Sendable { case pending, delivered, failed, skipped }
-    public let id: Int64
-    public let uuid: String
-    public let notificationID: Int64?
-    public let event: String
-    /// The event JSON as stored.
-    public let payload: String
-    public let isTest: Bool
-    public let status: Status
-    public let attempts: Int
-    public let nextAttemptAt: Int64
-    public let lastError: String?
-    /// Set on rows this worker has just claimed.
-    public let claimToken: String?
-
-    public var payloadObject: [String: EventValue] {
-        (try? JSONDecoder().decode([String: EventValue].self, from: Data(payload.utf8))) ?? [:]
-    }
-}
-
-/// An in-app notification (Quay's `notification` row).
-public struct UserNotification: Sendable {
-    public let uuid: String
-    public let userID: Int64
-    public let organization: String?
-    public let kind: String
-    public let metadata: EventValue
-    public let dismissed: Bool
-    public let createdAt: Int64
-}
-
-/// What `POST …/notification/` stores.
-public struct NewRepositoryNotification: Sendable {
-    public var repositoryID: Int64
-    public var title: String?
-    public var event: String
-    public var method: String
-    public var config: [String: EventValue]
-    public var eventConfig: [String: EventValue]
-    public var secretSealed: String?
-    public var expiryDays: Int64?
-}
-
 extension EventValue {
     /// Compact JSON with sorted keys.
     var json: String {
@@ -83,7 +19,19 @@ extension EventValue {
     }
 }
 
-extension MetadataStore {
+/// The notifications module's store: configured notifications, their delivery queue, the
+/// fan-out marks over the event outbox, expiry notices, e-mail authorizations and in-app
+/// notifications, and no other module's tables (events, tags and repositories are read
+/// through `repository_event_view`, `tag_view` and `repository_view`).
+public struct NotificationStore: Sendable {
+    let database: any Database
+
+    public init(database: any Database) {
+        self.database = database
+    }
+
+    var flavor: SQLFlavor { database.flavor }
+
     static let notificationColumns: SQLQueryString = """
         id, uuid, repository_id, title, event, method, config, event_config, secret_sealed, number_of_failures, last_error, created_at
         """
@@ -323,7 +271,7 @@ extension MetadataStore {
         // A cheap read first, so an idle dispatcher does not take SQLite's write lock every poll.
         let anything = try await database.read { db in
             try await db.raw("""
-                SELECT ev.id FROM repository_events ev JOIN notification_dispatch_state s ON s.name = 'events'
+                SELECT ev.id FROM repository_event_view ev JOIN notification_dispatch_state s ON s.name = 'events'
                 WHERE ev.created_at >= s.watermark - \(bind: lookbackMillis)
                   AND NOT EXISTS (SELECT 1 FROM notification_event_marks m WHERE m.event_id = ev.id)
                 LIMIT 1
@@ -337,7 +285,7 @@ extension MetadataStore {
             let low = watermark - lookbackMillis
             let rows = try await db.raw("""
                 SELECT e.id AS event_id, e.kind, e.payload, e.created_at, n.id AS notification_id, n.event_config
-                FROM (SELECT id, kind, repository_id, payload, created_at FROM repository_events ev
+                FROM (SELECT id, kind, repository_id, payload, created_at FROM repository_event_view ev
                       WHERE ev.created_at >= \(bind: low)
                         AND NOT EXISTS (SELECT 1 FROM notification_event_marks m WHERE m.event_id = ev.id)
                       ORDER BY ev.created_at, ev.id LIMIT \(bind: batch)) e
@@ -404,11 +352,10 @@ extension MetadataStore {
     func queueExpiryNotices(now: Int64, maxFailures: Int, baseURL: String) async throws -> Int {
         try await database.transaction { db in
             let rows = try await db.raw("""
-                SELECT n.id AS notification_id, n.expiry_days, t.id AS tag_id, t.name AS tag_name, t.expiration, ns.name AS namespace, r.name AS repo_name
+                SELECT n.id AS notification_id, n.expiry_days, t.id AS tag_id, t.name AS tag_name, t.expiration, r.namespace AS namespace, r.name AS repo_name
                 FROM repository_notifications n
-                JOIN tags t ON t.repository_id = n.repository_id
-                JOIN repositories r ON r.id = n.repository_id
-                JOIN namespaces ns ON ns.id = r.namespace_id
+                JOIN tag_view t ON t.repository_id = n.repository_id
+                JOIN repository_view r ON r.id = n.repository_id
                 WHERE n.event = 'repo_image_expiry' AND n.expiry_days IS NOT NULL AND n.number_of_failures < \(bind: maxFailures)
                   AND t.lifetime_end IS NULL AND t.hidden = 0 AND t.expiration IS NOT NULL
                   AND t.expiration > \(bind: now) AND t.expiration <= \(bind: now) + n.expiry_days * 86400000

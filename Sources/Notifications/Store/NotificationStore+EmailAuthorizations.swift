@@ -7,7 +7,7 @@ import SQLKit
 /// E-mail addresses allowed to receive a repository's notifications
 /// (`notification_email_authorizations`; Quay's `RepositoryAuthorizedEmail`). An address is
 /// confirmed by opening the link of the verification mail; only the code's SHA-256 is stored.
-extension MetadataStore {
+extension NotificationStore {
     public struct EmailAuthorization: Sendable, Equatable {
         public let repositoryID: Int64
         public let email: String
@@ -61,7 +61,7 @@ extension MetadataStore {
                 """).first() else { return nil }
             let repoID = try row.decode(column: "repository_id", as: Int64.self)
             let path = try await db.raw("""
-                SELECT n.name AS namespace, r.name FROM repositories r JOIN namespaces n ON n.id = r.namespace_id WHERE r.id = \(bind: repoID)
+                SELECT namespace, name FROM repository_view WHERE id = \(bind: repoID)
                 """).first().map { "\(try $0.decode(column: "namespace", as: String.self))/\(try $0.decode(column: "name", as: String.self))" }
             return (try row.decode(column: "email", as: String.self), path ?? "")
         }

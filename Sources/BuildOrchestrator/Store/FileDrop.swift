@@ -13,7 +13,7 @@ public struct FileDrop: Sendable {
     public let size: Int64?
 }
 
-extension MetadataStore {
+extension BuildStore {
     public func createFileDrop(id: String, userID: Int64, mimeType: String) async throws {
         try await database.transaction { db in
             try await db.raw("""

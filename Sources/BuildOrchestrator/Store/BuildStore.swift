@@ -4,61 +4,22 @@ import Registry
 import SlipwayCore
 import SQLKit
 
-/// A build as stored: the request, its queue state and its result.
-public struct BuildRecord: Sendable, Equatable {
-    public var id: Int64
-    public var uuid: String
-    public var repositoryID: Int64
-    public var namespaceID: Int64
-    public var phase: BuildPhase
-    public var displayName: String
-    public var manualUserID: Int64?
-    public var sourceKind: String
-    public var fileID: String?
-    public var archiveURL: String?
-    public var gitURL: String?
-    public var commitSHA: String?
-    public var subdirectory: String
-    public var dockerfilePath: String
-    public var context: String
-    public var tags: [String]
-    public var pullRobotID: Int64?
-    /// The trigger that started the build, and what it knew about the commit (JSON object with
-    /// Quay's `trigger_metadata` fields: commit, ref, default_branch, git_url, commit_info).
-    public var triggerID: Int64?
-    public var triggerMetadata: String?
-    public var errorMessage: String?
-    public var manifestDigests: [String: String]
-    public var attempts: Int
-    public var notBefore: Int64?
-    public var workerID: String?
-    public var leaseID: String?
-    public var startedAt: Int64?
-    public var stopReason: String?
-    public var pushTokenUUID: String?
-    public var queuedAt: Int64
-    public var finishedAt: Int64?
-    public var logCount: Int
-    /// The last heartbeat of the worker holding the build (shared PostgreSQL queues).
-    public var heartbeatAt: Int64? = nil
-}
+/// The build farm's store: `builds`, `build_logs` and `filedrops`, and no other module's
+/// tables. A build's events go into the outbox through `EventOutbox.append(_:in:)`, inside the
+/// transaction that changes the build. Other modules read builds through this API or the
+/// `build_view` (see `BuildsSchema`).
+public struct BuildStore: Sendable {
+    let database: any Database
+    let events: EventOutbox
 
-extension BuildRecord {
-    /// A new build request, before it is queued.
-    public init(uuid: String = UUID().uuidString.lowercased(), repository: Repository, sourceKind: String, fileID: String? = nil,
-                archiveURL: String? = nil, gitURL: String? = nil, commitSHA: String? = nil, subdirectory: String = "",
-                dockerfilePath: String, context: String, tags: [String], displayName: String, manualUserID: Int64?) {
-        self.init(id: 0, uuid: uuid, repositoryID: repository.id, namespaceID: repository.namespaceID, phase: .waiting, displayName: displayName,
-                  manualUserID: manualUserID, sourceKind: sourceKind, fileID: fileID, archiveURL: archiveURL, gitURL: gitURL, commitSHA: commitSHA,
-                  subdirectory: subdirectory, dockerfilePath: dockerfilePath, context: context, tags: tags, pullRobotID: nil,
-                  triggerID: nil, triggerMetadata: nil, errorMessage: nil,
-                  manifestDigests: [:], attempts: 0, notBefore: nil, workerID: nil, leaseID: nil, startedAt: nil, stopReason: nil,
-                  pushTokenUUID: nil, queuedAt: Clock.nowMillis(), finishedAt: nil, logCount: 0)
+    public init(database: any Database, events: EventOutbox) {
+        self.database = database
+        self.events = events
     }
-}
 
-/// Build rows and their log entries.
-extension MetadataStore {
+    /// The database is PostgreSQL, shared by replicas (the build queue coordinates then).
+    var sharedDatabase: PostgresBackend? { database as? PostgresBackend }
+
     static let buildColumns = """
         id, uuid, repository_id, namespace_id, phase, display_name, manual_user_id, source_kind, file_id, archive_url, git_url,
         commit_sha, subdirectory, dockerfile_path, context, tags, pull_robot_id, trigger_id, trigger_metadata, error_message, manifest_digests, attempts,
@@ -115,7 +76,8 @@ extension MetadataStore {
                 """)
         }
         let values = rows.joined(separator: ", ")
-        let events = items.compactMap { $0.event.map { (kind: $0.kind, repository: $0.repository, payload: $0.payload) } }
+        let pendingEvents = items.compactMap { $0.event.map { NewRepositoryEvent(kind: $0.kind, repository: $0.repository, payload: $0.payload) } }
+        let events = self.events
         let ids = try await database.transaction { db in
             let inserted = try await db.raw("""
                 INSERT INTO builds (uuid, repository_id, namespace_id, phase, display_name, manual_user_id, source_kind, file_id, archive_url,
@@ -123,7 +85,7 @@ extension MetadataStore {
                 VALUES \(values)
                 RETURNING id, uuid
                 """).all().map { (try $0.decode(column: "uuid", as: String.self), try $0.decode(column: "id", as: Int64.self)) }
-            try await Self.insertEvents(on: db, events)
+            try await events.append(pendingEvents, in: db)
             return inserted
         }
         // RETURNING gives no order guarantee: match the rows by uuid. The stored row is what was
@@ -232,6 +194,7 @@ extension MetadataStore {
     func finishBuild(uuid: String, phase: BuildPhase, error: String?, manifestDigests: [String: String], event: BuildEvents.Prepared?,
                      finishedAt: Int64) async throws {
         let digests = String(decoding: try JSONEncoder().encode(manifestDigests), as: UTF8.self)
+        let events = self.events
         try await database.transaction { db in
             let finished = try await db.raw("""
                 UPDATE builds SET phase = \(bind: phase.rawValue), error_message = \(bind: error), manifest_digests = \(bind: digests),
@@ -240,7 +203,7 @@ extension MetadataStore {
                 RETURNING id
                 """).first() != nil
             if finished, let event {
-                try await Self.insertEvent(on: db, kind: event.kind, repository: event.repository, payload: event.payload)
+                try await events.append(NewRepositoryEvent(kind: event.kind, repository: event.repository, payload: event.payload), in: db)
             }
         }
     }
@@ -248,43 +211,6 @@ extension MetadataStore {
     public func setBuildPushToken(uuid: String, tokenUUID: String?) async throws {
         try await database.transaction { db in
             try await db.raw("UPDATE builds SET push_token_uuid = \(bind: tokenUUID) WHERE uuid = \(bind: uuid)").run()
-        }
-    }
-
-    /// Appends log entries with sequence numbers; duplicates are ignored, entries past a gap are
-    /// refused. Returns the next expected sequence. Past `cap` entries, one truncation notice is
-    /// written and the rest dropped.
-    public func appendBuildLogs(buildID: Int64, first: Int, entries: [BuildLogEntry], cap: Int) async throws -> Int {
-        let encoder = JSONEncoder()
-        return try await database.transaction { db in
-            let count = try await db.raw("SELECT log_count, logs_truncated FROM builds WHERE id = \(bind: buildID)").first()
-            var next = try count?.decode(column: "log_count", as: Int.self) ?? 0
-            var truncated = try count?.decode(column: "logs_truncated", as: Int.self) ?? 0
-            guard first <= next else { return next }  // a gap: the worker resends from `next`
-            for (offset, entry) in entries.enumerated() where first + offset >= next {
-                if next >= cap {
-                    if truncated == 0 {
-                        let notice = BuildLogEntry(message: "the build log exceeded \(cap) entries; further output was dropped", type: "error")
-                        try await db.raw("INSERT INTO build_logs (build_id, seq, entry) VALUES (\(bind: buildID), \(bind: next), \(bind: String(decoding: try encoder.encode(notice), as: UTF8.self)))").run()
-                        truncated = 1
-                    }
-                    break
-                }
-                try await db.raw("INSERT INTO build_logs (build_id, seq, entry) VALUES (\(bind: buildID), \(bind: next), \(bind: String(decoding: try encoder.encode(entry), as: UTF8.self)))").run()
-                next += 1
-            }
-            let stored = truncated == 1 ? next + 1 : next
-            try await db.raw("UPDATE builds SET log_count = \(bind: stored), logs_truncated = \(bind: truncated) WHERE id = \(bind: buildID)").run()
-            // Past the cap everything is accepted (and dropped), so the worker never resends.
-            return truncated == 1 ? max(first + entries.count, next) : next
-        }
-    }
-
-    public func buildLogs(buildID: Int64, start: Int) async throws -> [BuildLogEntry] {
-        try await database.read { db in
-            try await db.raw("SELECT entry FROM build_logs WHERE build_id = \(bind: buildID) AND seq >= \(bind: start) ORDER BY seq").all().map {
-                try JSONDecoder().decode(BuildLogEntry.self, from: Data(try $0.decode(column: "entry", as: String.self).utf8))
-            }
         }
     }
 }

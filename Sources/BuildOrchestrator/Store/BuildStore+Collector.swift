@@ -1,0 +1,34 @@
+import SlipwayCore
+import SQLKit
+
+/// What the collector and other blob owners ask of the build farm about archived build logs
+/// (blob storage, outside the OCI `blobs` table).
+extension BuildStore {
+    /// Archived logs of builds in repositories queued for deletion that no build of a
+    /// surviving repository shares.
+    func logArchivesOfDeletedRepositories() async throws -> [String] {
+        try await database.read { db in
+            try await db.raw("""
+                SELECT DISTINCT b.log_archive_digest AS digest FROM builds b JOIN repository_view r ON r.id = b.repository_id
+                WHERE r.state = 'MARKED_FOR_DELETION' AND b.log_archive_digest IS NOT NULL
+                  AND NOT EXISTS (SELECT 1 FROM builds o JOIN repository_view ro ON ro.id = o.repository_id
+                                  WHERE o.log_archive_digest = b.log_archive_digest AND ro.state <> 'MARKED_FOR_DELETION')
+                """).all().map { try $0.string("digest") }
+        }
+    }
+
+    /// The digests among `digests` that a build's archived log uses.
+    func logArchiveDigests(among digests: [String]) async throws -> Set<String> {
+        guard !digests.isEmpty else { return [] }
+        var found = Set<String>()
+        for start in stride(from: 0, to: digests.count, by: 500) {
+            let chunk = Array(digests[start..<min(start + 500, digests.count)])
+            let rows = try await database.read { db in
+                try await db.raw("SELECT DISTINCT log_archive_digest FROM builds WHERE log_archive_digest IN (\(binds: chunk))").all()
+                    .map { try $0.string("log_archive_digest") }
+            }
+            found.formUnion(rows)
+        }
+        return found
+    }
+}
