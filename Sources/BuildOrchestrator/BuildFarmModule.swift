@@ -9,20 +9,21 @@ import SlipwayCore
 public struct BuildFarmModule: SlipwayModule {
     public let queue: BuildQueue
     public let workerToken: String
-    /// Filled in by modules that build on the farm (triggers).
-    public let hooks: BuildFarmHooks
+    /// What the triggers module tells the farm about a trigger build's source.
+    public let sources: any BuildSourceSecrets
     /// The builds, their logs and file drops.
     public let store: BuildStore
     let services: RegistryServices
     let uploadKeys: FileDropUploadKeys
 
-    public init(services: RegistryServices) {
+    /// `sources` comes from the module that owns build triggers (`TriggersModule.buildSources`);
+    /// without one, builds have no trigger to ask about.
+    public init(services: RegistryServices, sources: any BuildSourceSecrets = NoBuildSourceSecrets()) {
         self.services = services
         let store = BuildStore(database: services.database, events: services.events)
         self.store = store
-        let hooks = BuildFarmHooks()
-        self.hooks = hooks
-        self.queue = BuildQueue(services: services, store: store, hooks: hooks)
+        self.sources = sources
+        self.queue = BuildQueue(services: services, store: store, sources: sources)
         self.uploadKeys = FileDropUploadKeys(keys: InstanceKeys(database: services.database))
         // No configured token: a random one, known only to this process's own workers.
         self.workerToken = services.config.builds.workerToken.isEmpty ? APITokens.generate() : services.config.builds.workerToken
@@ -39,11 +40,11 @@ public struct BuildFarmModule: SlipwayModule {
     }
 
     public func registerAPI(_ api: APIRoutes) {
-        BuildsAPI(services: services, store: store, queue: queue, hooks: hooks, uploadKeys: uploadKeys).register(api)
+        BuildsAPI(services: services, store: store, queue: queue, sources: sources, uploadKeys: uploadKeys).register(api)
     }
 
     public func registerRoutes(_ router: Router<SlipwayRequestContext>) {
-        WorkerEndpoints(services: services, store: store, queue: queue, workerToken: workerToken, hooks: hooks).register(router)
+        WorkerEndpoints(services: services, store: store, queue: queue, workerToken: workerToken, sources: sources).register(router)
         FileDropUpload(services: services, store: store, uploadKeys: uploadKeys).register(router)
     }
 

@@ -3,8 +3,8 @@ import Hummingbird
 import Registry
 
 /// Build triggers (custom-git, GitHub, GitLab, Bitbucket webhooks) as a server module: the
-/// trigger API, the webhook endpoints, and the build farm hooks that resolve a trigger's
-/// deploy key at lease time.
+/// trigger API, the webhook endpoints, and (through `buildSources`) what the build farm asks
+/// about a trigger build's source at lease time.
 public struct TriggersModule: SlipwayModule {
     public static let supportedServices = ["custom-git", "github", "gitlab", "bitbucket"]
 
@@ -19,6 +19,13 @@ public struct TriggersModule: SlipwayModule {
     let hostKeys: TriggerHostKeys
     let manualRefs: ManualRunRefs
 
+    /// What the build farm asks this module about trigger builds (deploy key, ssh host keys,
+    /// the trigger view): the composition root builds it first and passes it to
+    /// `BuildFarmModule`, which this module then builds on.
+    public static func buildSources(services: RegistryServices) -> any BuildSourceSecrets {
+        TriggerBuildSources(services: services, store: TriggerStore(database: services.database))
+    }
+
     public init(services: RegistryServices, buildFarm: BuildFarmModule) {
         self.services = services
         let store = TriggerStore(database: services.database)
@@ -31,27 +38,6 @@ public struct TriggersModule: SlipwayModule {
         let hostKeys = TriggerHostKeys(services: services, store: store)
         self.hostKeys = hostKeys
         self.manualRefs = ManualRunRefs(services: services, hostKeys: hostKeys)
-        let box = services.secretBox
-        let views = self.views
-        // The deploy key is unsealed only when a worker leases the build, and travels only in
-        // the lease response.
-        buildFarm.hooks.deployKey = { triggerID in
-            guard let t = try await store.trigger(id: triggerID), let sealed = t.privateKeySealed else { return nil }
-            return try box.open(sealed, context: BuildTrigger.sealContext(t.uuid, "deploy-key"))
-        }
-        // The ssh host keys the clone trusts, also resolved at lease time (a trigger with none
-        // recorded has them read now: trust on first use by its first build).
-        buildFarm.hooks.gitHostKeys = { triggerID in
-            guard let t = try await store.trigger(id: triggerID) else { return nil }
-            return try await hostKeys.policy(for: t)
-        }
-        // Build views show the short trigger view, without config or credentials.
-        buildFarm.hooks.triggerSummary = { triggerID in
-            guard let t = try await store.trigger(id: triggerID) else { return nil }
-            var v = try await views.view(t, baseURL: nil, canAdmin: false)
-            v["config"] = .object(t.config.object)
-            return .object(v)
-        }
     }
 
     public func registerAPI(_ api: APIRoutes) {

@@ -37,7 +37,7 @@ struct Serve: AsyncParsableCommand {
         let database = try await SlipwaySchema.openDatabase(config: config, logger: logger)
         let built = try await SlipwayApplication.makeServices(config: config, database: database, logger: logger)
         let boot = built.bootstrap
-        let buildFarm = BuildFarmModule(services: built.services)
+        let buildFarm = BuildFarmModule(services: built.services, sources: TriggersModule.buildSources(services: built.services))
         let workers = InProcessWorkers(count: config.builds.inProcessWorkers, grace: .seconds(config.builds.shutdownGraceSeconds), token: buildFarm.workerToken,
                                        workRoot: URL(fileURLWithPath: config.dataDir).appendingPathComponent("builds"), logger: logger)
         let triggers = TriggersModule(services: built.services, buildFarm: buildFarm)

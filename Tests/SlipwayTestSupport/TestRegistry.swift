@@ -137,7 +137,7 @@ public final class TestRegistry: Sendable {
     private init(services: RegistryServices, database: any Database, directory: String, cleanup: @escaping @Sendable () async -> Void) {
         self.services = services
         self.database = database
-        self.buildFarm = BuildFarmModule(services: services)
+        self.buildFarm = BuildFarmModule(services: services, sources: TriggersModule.buildSources(services: services))
         self.triggers = TriggersModule(services: services, buildFarm: buildFarm)
         self.notifications = NotificationsModule(services: services)
         self.webUI = WebUIModule(services: services, buildFarm: buildFarm, triggers: triggers)

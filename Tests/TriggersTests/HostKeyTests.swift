@@ -59,14 +59,14 @@ struct HostKeyTests {
                 #expect((keys["known_hosts"] as? [String])?.first?.hasPrefix("[127.0.0.1]:\(git.sshPort) ssh-ed25519 AAAA") == true, "\(keys)")
 
                 let stored = try await h.trigger(uuid)
-                let policy = try #require(try await h.registry.buildFarm.hooks.gitHostKeys?(stored.id))
+                let policy = try #require(try await h.registry.buildFarm.sources.gitHostKeys(triggerID: stored.id))
                 #expect(Set(policy.keys.map(\.fingerprint)) == Set(expected))
                 #expect(policy.acceptPath == "/api/v1/repository/admin/app/trigger/\(uuid)/hostkeys")
 
                 // Non-ssh sources check no host key.
                 let (https, _) = try await h.activated(config: ["build_source": "https://git.example.com/a.git"])
                 #expect(try await h.api(.get, "\(H.base)/\(https)").1["ssh_host_keys"] is NSNull)
-                #expect(try await h.registry.buildFarm.hooks.gitHostKeys?(try await h.trigger(https).id) == nil)
+                #expect(try await h.registry.buildFarm.sources.gitHostKeys(triggerID: try await h.trigger(https).id) == nil)
             }
         }
     }
@@ -82,13 +82,13 @@ struct HostKeyTests {
                 var (_, view) = try await h.api(.get, "\(H.base)/\(uuid)")
                 #expect(Self.keysView(view)["status"] as? String == "not_recorded", "\(view)")
                 let id = try await h.trigger(uuid).id
-                let down = try #require(try await h.registry.buildFarm.hooks.gitHostKeys?(id))
+                let down = try #require(try await h.registry.buildFarm.sources.gitHostKeys(triggerID: id))
                 #expect(down.keys.isEmpty && down.missingReason?.contains("cannot connect") == true, "\(down)")
 
                 // The first build after the server is up records its key.
                 git.useSSHPort(port)
                 let first = try await git.startSSHD(authorizedKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJ3nonexistent x")
-                let policy = try #require(try await h.registry.buildFarm.hooks.gitHostKeys?(id))
+                let policy = try #require(try await h.registry.buildFarm.sources.gitHostKeys(triggerID: id))
                 #expect(Set(policy.keys.map(\.fingerprint)) == Set(first))
                 (_, view) = try await h.api(.get, "\(H.base)/\(uuid)")
                 #expect(Self.keysView(view)["source"] as? String == "first_build")
@@ -96,7 +96,7 @@ struct HostKeyTests {
                 // A new key later is not trusted silently: the lease still carries the first one.
                 let second = try await git.replaceHostKeys()
                 #expect(Set(first).isDisjoint(with: second))
-                let later = try #require(try await h.registry.buildFarm.hooks.gitHostKeys?(id))
+                let later = try #require(try await h.registry.buildFarm.sources.gitHostKeys(triggerID: id))
                 #expect(Set(later.keys.map(\.fingerprint)) == Set(first))
             }
         }

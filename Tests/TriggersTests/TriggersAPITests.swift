@@ -8,7 +8,7 @@ import Testing
 import SlipwayCore
 
 /// The trigger API (§1.5): create, activate with credentials, list, get, toggle, delete,
-/// analyze, manual runs, and the build farm hooks.
+/// analyze, manual runs, and what the build farm asks about trigger builds.
 @Suite("Trigger API")
 struct TriggersAPITests {
     typealias H = TriggerHarness
@@ -58,10 +58,10 @@ struct TriggersAPITests {
             let stored = try await h.trigger(uuid)
             #expect(stored.privateKeySealed?.hasPrefix("v1.") == true && stored.privateKeySealed?.contains("PRIVATE KEY") == false)
             #expect(stored.urlSecretSealed?.contains(secret) == false)
-            // The farm's hooks: the deploy key at lease time, a short view for build views.
-            let key = try await h.registry.buildFarm.hooks.deployKey?(stored.id)
+            // What the farm asks the triggers module: the deploy key at lease time, a short view for build views.
+            let key = try await h.registry.buildFarm.sources.deployKey(triggerID: stored.id)
             #expect(key?.hasPrefix("-----BEGIN OPENSSH PRIVATE KEY-----") == true)
-            let summary = try #require(try await h.registry.buildFarm.hooks.triggerSummary?(stored.id))
+            let summary = try #require(try await h.registry.buildFarm.sources.triggerSummary(triggerID: stored.id))
             #expect(summary["id"] == .string(uuid))
             #expect(summary["config"]?["credentials"] == nil)
             #expect(summary["config"]?["build_source"] == .string(H.source))
@@ -80,7 +80,7 @@ struct TriggersAPITests {
 
             #expect(try await h.api(.delete, "\(H.base)/\(uuid)").0 == 204)
             #expect(try await h.api(.get, "\(H.base)/\(uuid)").0 == 404)
-            #expect(try await h.registry.buildFarm.hooks.deployKey?(stored.id) == nil)
+            #expect(try await h.registry.buildFarm.sources.deployKey(triggerID: stored.id) == nil)
             #expect(try await h.api(.post, H.base + "/", ["service": "svn"]).0 == 400)
             #expect(try await h.api(.get, "\(H.base)/00000000-0000-0000-0000-000000000000").0 == 404)
 

@@ -100,11 +100,11 @@ public enum BuildRequestRules {
 
 extension BuildView {
     /// The view with its names resolved (manual user, pull robot, trigger summary).
-    static func make(_ b: BuildRecord, repository: Repository, isWriter: Bool, services: RegistryServices, hooks: BuildFarmHooks) async throws -> BuildView {
+    static func make(_ b: BuildRecord, repository: Repository, isWriter: Bool, services: RegistryServices, sources: any BuildSourceSecrets) async throws -> BuildView {
         let manual = try await b.manualUserID.asyncMap { try await services.store.namespace(id: $0)?.name } ?? nil
         let robot = try await b.pullRobotID.asyncMap { try await services.store.namespace(id: $0)?.name } ?? nil
         var trigger: EventValue?
-        if let id = b.triggerID, let summary = hooks.triggerSummary { trigger = try await summary(id) }
+        if let id = b.triggerID { trigger = try await sources.triggerSummary(triggerID: id) }
         return BuildView(b, repository: repository, isWriter: isWriter, manualUser: manual, trigger: trigger, pullRobot: robot)
     }
 }

@@ -22,7 +22,7 @@ struct BuildsAPI {
     let services: RegistryServices
     let store: BuildStore
     let queue: BuildQueue
-    let hooks: BuildFarmHooks
+    let sources: any BuildSourceSecrets
     let uploadKeys: FileDropUploadKeys
 
     func register(_ api: APIRoutes) {
@@ -109,7 +109,7 @@ struct BuildsAPI {
     }
 
     func view(_ b: BuildRecord, _ r: APIRequest) async throws -> BuildView {
-        try await BuildView.make(b, repository: r.repository!, isWriter: (r.role ?? .read) >= .write && r.role != nil, services: services, hooks: hooks)
+        try await BuildView.make(b, repository: r.repository!, isWriter: (r.role ?? .read) >= .write && r.role != nil, services: services, sources: sources)
     }
 
     func list(_ r: APIRequest) async throws -> Response {

@@ -15,7 +15,7 @@ struct WorkerEndpoints: Sendable {
     let store: BuildStore
     let queue: BuildQueue
     let workerToken: String
-    let hooks: BuildFarmHooks
+    let sources: any BuildSourceSecrets
 
     /// Long-poll length. Short enough that a server shutting down is never held up for long by
     /// a waiting worker (it finishes in-flight requests first).
@@ -125,8 +125,8 @@ struct WorkerEndpoints: Sendable {
         case "git":
             // The deploy key is looked up now, from the trigger, and travels only in this response;
             // so do the ssh host keys the clone trusts.
-            let key = try await record.triggerID.asyncMap { id in try await hooks.deployKey?(id) } ?? nil
-            hostKeys = try await record.triggerID.asyncMap { id in try await hooks.gitHostKeys?(id) } ?? nil
+            let key = try await record.triggerID.asyncMap { id in try await sources.deployKey(triggerID: id) } ?? nil
+            hostKeys = try await record.triggerID.asyncMap { id in try await sources.gitHostKeys(triggerID: id) } ?? nil
             source = .git(url: record.gitURL ?? "", commit: record.commitSHA ?? "", sshPrivateKey: key)
         default: source = .upload(url: "\(origin.baseURL)\(WorkerProtocol.buildPath(record.uuid, "context"))?lease=\(leaseID)")
         }

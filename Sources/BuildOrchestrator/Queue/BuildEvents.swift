@@ -19,7 +19,7 @@ public struct TriggerContext: Sendable {
 /// state changes themselves, so every path (API, trigger, worker, lease expiry, timeout) does.
 struct BuildEvents: Sendable {
     let services: RegistryServices
-    let hooks: BuildFarmHooks
+    let sources: any BuildSourceSecrets
 
     /// `homepage` links to the build page; `docker_url` is what `podman pull` takes. Both come
     /// from `server.publicURL` (falling back to the configured host and port).
@@ -47,7 +47,7 @@ struct BuildEvents: Sendable {
         // Quay's trigger_id is the trigger's uuid.
         if let known {
             p["trigger_id"] = .string(known.uuid)
-        } else if let trigger = b.triggerID, let summary = try? await hooks.triggerSummary?(trigger), let uuid = summary["id"] {
+        } else if let trigger = b.triggerID, let summary = try? await sources.triggerSummary(triggerID: trigger), let uuid = summary["id"] {
             p["trigger_id"] = uuid
         }
         return p

@@ -46,10 +46,10 @@ public actor BuildQueue {
     /// Namespace id → name, for metric labels.
     private var namespaceNames: [String: String] = [:]
 
-    public init(services: RegistryServices, store: BuildStore, hooks: BuildFarmHooks = BuildFarmHooks()) {
+    public init(services: RegistryServices, store: BuildStore, sources: any BuildSourceSecrets = NoBuildSourceSecrets()) {
         self.services = services
         self.store = store
-        self.events = BuildEvents(services: services, hooks: hooks)
+        self.events = BuildEvents(services: services, sources: sources)
         self.logger = services.logger
         self.sharedDatabase = store.sharedDatabase
         let b = services.config.builds
