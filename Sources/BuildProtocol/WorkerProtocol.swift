@@ -68,10 +68,17 @@ public struct BuildPack: Codable, Sendable, Equatable {
     public var tlsVerify: Bool
     public var timeoutSeconds: Int
     public var heartbeatIntervalSeconds: Int
+    /// Whether an `archiveURL` source may reach loopback, private, link-local or cloud-metadata
+    /// addresses (the orchestrator's `security.allowPrivateTargets`); the worker's download
+    /// applies the same SSRF gate the orchestrator applied when the build was requested, to the
+    /// addresses it actually connects to. Absent (nil) from orchestrators that predate the field:
+    /// treated as false. Upload URLs point at the orchestrator itself and are never gated.
+    public var allowPrivateTargets: Bool?
 
     public init(buildID: String, leaseID: String, attempt: Int, source: BuildSource, contextPath: String, dockerfilePath: String,
                 registry: String, repository: String, tags: [String], pushCredentials: RegistryCredentials,
-                pullCredentials: RegistryCredentials?, tlsVerify: Bool, timeoutSeconds: Int, heartbeatIntervalSeconds: Int) {
+                pullCredentials: RegistryCredentials?, tlsVerify: Bool, timeoutSeconds: Int, heartbeatIntervalSeconds: Int,
+                allowPrivateTargets: Bool? = nil) {
         self.buildID = buildID
         self.leaseID = leaseID
         self.attempt = attempt
@@ -86,6 +93,7 @@ public struct BuildPack: Codable, Sendable, Equatable {
         self.tlsVerify = tlsVerify
         self.timeoutSeconds = timeoutSeconds
         self.heartbeatIntervalSeconds = heartbeatIntervalSeconds
+        self.allowPrivateTargets = allowPrivateTargets
     }
 }
 

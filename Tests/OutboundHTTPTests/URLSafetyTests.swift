@@ -1,5 +1,5 @@
 import Foundation
-import Registry
+@testable import OutboundHTTP
 import Testing
 
 @Suite("URL safety (SSRF checks)")
@@ -47,6 +47,8 @@ struct URLSafetyTests {
         ("https://example.com:443/x", ("example.com", 443, "/x", "example.com")),
         ("http://[2606:4700::1]:8080/p", ("2606:4700::1", 8080, "/p", "[2606:4700::1]:8080")),
         ("http://user:pa%20ss@example.com/", ("example.com", 80, "/", "example.com")),
+        // Container networks name services with underscores (a worker's orchestrator URL).
+        ("http://slipway_server:8080/buildman", ("slipway_server", 8080, "/buildman", "slipway_server:8080")),
         ("file:///etc/passwd", nil),
         ("ftp://example.com/", nil),
         ("gopher://example.com/", nil),
@@ -105,10 +107,10 @@ struct URLSafetyTests {
         await #expect(throws: URLSafety.Refusal.self) { _ = try await URLSafety.check("file:///etc/passwd", allowPrivate: true) }
     }
 
-    @Test func callbackClientRefusesBeforeConnecting() async {
-        let client = CallbackClient(allowPrivateTargets: false, timeout: .seconds(2))
+    @Test func clientRefusesBeforeConnecting() async {
+        let client = OutboundHTTPClient(.init(allowPrivateTargets: false, timeout: .seconds(2)))
         do {
-            _ = try await client.post(json: .init(string: "{}"), to: "http://169.254.169.254/")
+            _ = try await client.send(to: "http://169.254.169.254/", body: Array("{}".utf8))
             Issue.record("expected a refusal")
         } catch {
             guard case .refused = error else { Issue.record("expected .refused, got \(error)"); return }

@@ -1,5 +1,5 @@
 /// Runs work with a time limit: the work is cancelled when the limit passes first. Used by the
-/// outbound HTTP clients (log-export callbacks, notification webhooks).
+/// outbound HTTP client and by the SMTP client.
 public enum Deadline {
     public struct Expired: Error {}
 
