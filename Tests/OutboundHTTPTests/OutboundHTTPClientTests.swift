@@ -335,6 +335,30 @@ struct OutboundHTTPClientTests {
         }
     }
 
+    @Test func aDownloadNeverGrowsPastItsCap() async throws {
+        try await TestServer.with(answer: { _ in .endless(status: 200) }) { server in
+            let file = try Self.scratchFile()
+            // Larger than one write batch, so the file really grows while the body streams.
+            let cap: Int64 = 1 << 20
+            let largest = Atomic<Int>(0)
+            let watcher = Task {
+                while !Task.isCancelled {
+                    let size = (try? FileManager.default.attributesOfItem(atPath: file.path)[.size] as? Int) ?? 0
+                    largest.max(size, ordering: .relaxed)
+                    try? await Task.sleep(for: .milliseconds(1))
+                }
+            }
+            let outcome = await Self.failure { () async throws(OutboundHTTPClient.Failure) in
+                try await Self.client(timeout: .seconds(10)).download(server.base + "/endless", to: file, maxBytes: cap)
+            }
+            watcher.cancel()
+            await watcher.value
+            #expect(outcome == .tooLarge(limit: cap, announced: nil))
+            #expect(largest.load(ordering: .relaxed) <= Int(cap))
+            #expect(!Self.exists(file))
+        }
+    }
+
     @Test func aCutOffBodyIsAFailureNotAShortFile() async throws {
         try await TestServer.with(answer: { _ in .partial(status: 200, announced: 1000, body: Array("only this".utf8), stall: false) }) { server in
             let file = try Self.scratchFile()
