@@ -22,6 +22,16 @@ struct ContextDownloadTests {
         try await runner(scratch, maxBytes: maxBytes).downloadContext(of: pack(.upload(url: url)), from: url, to: file)
     }
 
+    /// The flag is additive on the wire: packs of older orchestrators (no key) decode as nil,
+    /// and a pack without it encodes no key, so older workers see what they always saw.
+    @Test func buildPacksWithoutTheFlagStillDecode() throws {
+        let old = try JSONEncoder().encode(Self.pack(.archiveURL(url: "https://example.com/x.tgz")))
+        #expect(!String(decoding: old, as: UTF8.self).contains("allowPrivateTargets"))
+        #expect(try JSONDecoder().decode(BuildPack.self, from: old).allowPrivateTargets == nil)
+        let new = try JSONEncoder().encode(Self.pack(.archiveURL(url: "https://example.com/x.tgz"), allowPrivateTargets: true))
+        #expect(try JSONDecoder().decode(BuildPack.self, from: new).allowPrivateTargets == true)
+    }
+
     @Test func downloadsRefusesRedirectsAndCapsSize() async throws {
         let scratch = try Scratch("download")
         let served = scratch.sub("www")
