@@ -10,7 +10,7 @@ import Musl
 import Darwin
 #endif
 
-/// The file a download streams into. Writes are batched and run on NIO's thread pool, off the
+/// The file a download streams into. Writes are batched and run on the outbound threads, off the
 /// cooperative pool; `discard` closes and unlinks.
 final class DownloadSink {
     private let path: String
@@ -26,7 +26,7 @@ final class DownloadSink {
 
     static func create(_ file: URL) async throws -> DownloadSink {
         let path = file.path
-        let descriptor = try await NIOThreadPool.singleton.runIfActive { () throws -> Int32 in
+        let descriptor = try await OutboundThreads.pool.runIfActive { () throws -> Int32 in
             let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
             guard fd >= 0 else { throw OutboundHTTPClient.Failure.storage(String(cString: strerror(errno))) }
             return fd
@@ -44,7 +44,7 @@ final class DownloadSink {
         try await flush()
         closed = true
         let fd = descriptor
-        try await NIOThreadPool.singleton.runIfActive {
+        try await OutboundThreads.pool.runIfActive {
             guard close(fd) == 0 else { throw OutboundHTTPClient.Failure.storage(String(cString: strerror(errno))) }
         }
     }
@@ -64,7 +64,7 @@ final class DownloadSink {
         let batch = pending
         pending = ByteBuffer()
         let fd = descriptor
-        try await NIOThreadPool.singleton.runIfActive {
+        try await OutboundThreads.pool.runIfActive {
             try batch.withUnsafeReadableBytes { bytes in
                 var offset = 0
                 while offset < bytes.count {

@@ -187,9 +187,9 @@ public enum URLSafety {
         return nil
     }
 
-    /// Every address `host` resolves to (getaddrinfo on NIO's thread pool).
+    /// Every address `host` resolves to (getaddrinfo on the outbound threads, off the cooperative pool).
     static func resolve(host: String, port: Int) async throws -> [SocketAddress] {
-        try await NIOThreadPool.singleton.runIfActive {
+        try await OutboundThreads.pool.runIfActive {
             var hints = addrinfo()
             hints.ai_family = AF_UNSPEC
             #if os(Linux)
