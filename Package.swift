@@ -33,6 +33,10 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CLibgit2", pkgConfig: "libgit2", providers: [.apt(["libgit2-dev"])]),
         .systemLibrary(name: "CLibarchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
+        .systemLibrary(name: "CLibssh2", pkgConfig: "libssh2", providers: [.apt(["libssh2-1-dev"])]),
+        // Talking to git servers without cloning (ssh host keys, ref listings) and libgit2's
+        // remote callbacks, shared by the worker and the server.
+        .target(name: "GitRemote", dependencies: ["BuildProtocol", "CLibgit2", "CLibssh2"]),
         // The one outbound HTTP client and its SSRF gate; NIO only, so the build worker can use
         // it without linking the server.
         .target(name: "OutboundHTTP", dependencies: [
@@ -79,12 +83,12 @@ let package = Package(
             .product(name: "SQLKit", package: "sql-kit"),
             .product(name: "HTTPTypes", package: "swift-http-types"),
         ]),
-        .target(name: "BuildWorker", dependencies: ["BuildProtocol", "CLibgit2", "CLibarchive", "OutboundHTTP",
+        .target(name: "BuildWorker", dependencies: ["BuildProtocol", "CLibgit2", "CLibarchive", "GitRemote", "OutboundHTTP",
                                                     .product(name: "Logging", package: "swift-log"),
                                                     .product(name: "NIOPosix", package: "swift-nio"),
                                                     .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]),
         .target(name: "Triggers", dependencies: [
-            "Registry", "BuildOrchestrator", "BuildProtocol",
+            "Registry", "BuildOrchestrator", "BuildProtocol", "GitRemote", "OutboundHTTP",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
@@ -141,6 +145,7 @@ let package = Package(
             dependencies: [
                 "Registry", "SlipwayTestSupport", "BuildOrchestrator", "BuildProtocol", "OutboundHTTP",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

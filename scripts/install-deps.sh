@@ -7,10 +7,11 @@ set -euo pipefail
 SUDO=""
 [ "$(id -u)" = 0 ] || SUDO="sudo"
 
+# buildah, podman and busybox-static also make the quick start's image; jq reads the README's API examples.
 PKGS=(pkg-config libgit2-dev libssh2-1-dev libarchive-dev libsqlite3-dev libpq-dev
-      buildah podman skopeo runc crun busybox-static git curl ca-certificates)
+      buildah podman skopeo runc crun busybox-static git curl jq ca-certificates)
 if [ "${1:-}" = "--test" ]; then
-  PKGS+=(postgresql python3-pytest python3-aiosmtpd openssl chromium docker-registry wrk jq openssh-server)
+  PKGS+=(postgresql python3-pytest python3-aiosmtpd openssl chromium docker-registry wrk openssh-server)
 fi
 
 missing=()
@@ -27,6 +28,11 @@ fi
 # python3-* packages): make sure that interpreter has pytest and aiosmtpd (the SMTP sink).
 if [ "${1:-}" = "--test" ] && ! python3 -c 'import pytest, aiosmtpd' 2>/dev/null; then
   python3 -m pip install -q pytest aiosmtpd >&2
+fi
+# axe-core for the web UI's accessibility test: the copy bundled by axe-selenium-python, whose Axe
+# class the test drives over Chromium's DevTools pipe (so Selenium itself is not needed).
+if [ "${1:-}" = "--test" ] && ! python3 -c 'import axe_selenium_python' 2>/dev/null; then
+  python3 -m pip install -q --no-deps axe-selenium-python >&2
 fi
 
 if ! command -v swift >/dev/null 2>&1; then

@@ -1,3 +1,4 @@
+import BuildProtocol
 import Foundation
 import Registry
 
@@ -11,10 +12,14 @@ public final class BuildFarmHooks: @unchecked Sendable {
     /// The `trigger` object of a build view (Quay's short trigger view), or nil when the
     /// trigger is gone.
     public typealias TriggerSummary = @Sendable (_ triggerID: Int64) async throws -> EventValue?
+    /// The ssh host keys a trigger's git clone trusts (nil for non-ssh sources), resolved at
+    /// lease time.
+    public typealias GitHostKeysLookup = @Sendable (_ triggerID: Int64) async throws -> GitHostKeyPolicy?
 
     private let lock = NSLock()
     private var _deployKey: DeployKeyLookup?
     private var _triggerSummary: TriggerSummary?
+    private var _gitHostKeys: GitHostKeysLookup?
 
     public init() {}
 
@@ -26,5 +31,10 @@ public final class BuildFarmHooks: @unchecked Sendable {
     public var triggerSummary: TriggerSummary? {
         get { lock.withLock { _triggerSummary } }
         set { lock.withLock { _triggerSummary = newValue } }
+    }
+
+    public var gitHostKeys: GitHostKeysLookup? {
+        get { lock.withLock { _gitHostKeys } }
+        set { lock.withLock { _gitHostKeys = newValue } }
     }
 }

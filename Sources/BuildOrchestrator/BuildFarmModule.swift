@@ -11,12 +11,14 @@ public struct BuildFarmModule: SlipwayModule {
     /// Filled in by modules that build on the farm (triggers).
     public let hooks: BuildFarmHooks
     let services: RegistryServices
+    let uploadKeys: FileDropUploadKeys
 
     public init(services: RegistryServices) {
         self.services = services
         let hooks = BuildFarmHooks()
         self.hooks = hooks
         self.queue = BuildQueue(services: services, hooks: hooks)
+        self.uploadKeys = FileDropUploadKeys(store: services.store)
         // No configured token: a random one, known only to this process's own workers.
         self.workerToken = services.config.builds.workerToken.isEmpty ? APITokens.generate() : services.config.builds.workerToken
         let queue = self.queue
@@ -32,12 +34,15 @@ public struct BuildFarmModule: SlipwayModule {
     }
 
     public func registerAPI(_ api: APIRoutes) {
-        BuildsAPI(services: services, queue: queue, hooks: hooks).register(api)
+        BuildsAPI(services: services, queue: queue, hooks: hooks, uploadKeys: uploadKeys).register(api)
     }
 
     public func registerRoutes(_ router: Router<SlipwayRequestContext>) {
         WorkerEndpoints(services: services, queue: queue, workerToken: workerToken, hooks: hooks).register(router)
+        FileDropUpload(services: services, uploadKeys: uploadKeys).register(router)
     }
+
+    public func observedRoutes() -> [ObservedRoute] { WorkerEndpoints.observedRoutes }
 
     public func backgroundServices() -> [any Service] {
         [BuildQueueTicker(queue: queue)]

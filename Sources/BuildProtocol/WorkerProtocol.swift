@@ -2,7 +2,8 @@
 // worker never links the server.
 //
 //   POST /buildman/v1/lease                  LeaseRequest → 200 BuildPack | 204 (long-poll, ≤ 5 s)
-//   POST /buildman/v1/builds/{id}/heartbeat  Heartbeat → HeartbeatResponse (carries cancellation)
+//   POST /buildman/v1/builds/{id}/heartbeat  Heartbeat → HeartbeatResponse (carries cancellation;
+//                                            with `waitSeconds`, held until a stop or ≤ 5 s)
 //   POST /buildman/v1/builds/{id}/phase      PhaseUpdate → 204
 //   POST /buildman/v1/builds/{id}/logs       LogBatch → LogBatchResponse (duplicates ignored, gaps reported)
 //   POST /buildman/v1/builds/{id}/complete   Completion → 204
@@ -74,11 +75,15 @@ public struct BuildPack: Codable, Sendable, Equatable {
     /// addresses it actually connects to. Absent (nil) from orchestrators that predate the field:
     /// treated as false. Upload URLs point at the orchestrator itself and are never gated.
     public var allowPrivateTargets: Bool?
+    /// For a git source over ssh: the host keys the clone trusts (a trigger's pinned keys).
+    /// Absent from older orchestrators; a worker then refuses every ssh host key.
+    public var sshHostKeys: GitHostKeyPolicy?
 
     public init(buildID: String, leaseID: String, attempt: Int, source: BuildSource, contextPath: String, dockerfilePath: String,
                 registry: String, repository: String, tags: [String], pushCredentials: RegistryCredentials,
                 pullCredentials: RegistryCredentials?, tlsVerify: Bool, timeoutSeconds: Int, heartbeatIntervalSeconds: Int,
-                allowPrivateTargets: Bool? = nil) {
+                allowPrivateTargets: Bool? = nil,
+                sshHostKeys: GitHostKeyPolicy? = nil) {
         self.buildID = buildID
         self.leaseID = leaseID
         self.attempt = attempt
@@ -94,18 +99,32 @@ public struct BuildPack: Codable, Sendable, Equatable {
         self.timeoutSeconds = timeoutSeconds
         self.heartbeatIntervalSeconds = heartbeatIntervalSeconds
         self.allowPrivateTargets = allowPrivateTargets
+        self.sshHostKeys = sshHostKeys
     }
 }
 
 public struct Heartbeat: Codable, Sendable, Equatable {
     public var workerID: String
-    public init(workerID: String) { self.workerID = workerID }
+    /// Asks the orchestrator to hold the answer up to this long (it may hold less) and to answer
+    /// as soon as the build must stop: a long-poll, so a cancel reaches the worker at once.
+    /// Absent (older workers): answered at once.
+    public var waitSeconds: Int?
+    public init(workerID: String, waitSeconds: Int? = nil) {
+        self.workerID = workerID
+        self.waitSeconds = waitSeconds
+    }
 }
 
 public struct HeartbeatResponse: Codable, Sendable, Equatable {
     /// Set when the worker must stop: "cancelled" or "timed out".
     public var stop: String?
-    public init(stop: String?) { self.stop = stop }
+    /// True when the orchestrator held the request (it understood `waitSeconds`): the worker
+    /// heartbeats again at once. Absent (older orchestrators): wait the heartbeat interval.
+    public var held: Bool?
+    public init(stop: String?, held: Bool? = nil) {
+        self.stop = stop
+        self.held = held
+    }
 }
 
 public struct PhaseUpdate: Codable, Sendable, Equatable {

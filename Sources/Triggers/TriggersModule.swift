@@ -14,6 +14,8 @@ public struct TriggersModule: SlipwayModule {
     let views: TriggerViews
     let lifecycle: TriggerLifecycle
     let activityLog: TriggerActivityLog
+    let hostKeys: TriggerHostKeys
+    let manualRefs: ManualRunRefs
 
     public init(services: RegistryServices, buildFarm: BuildFarmModule) {
         self.services = services
@@ -22,6 +24,9 @@ public struct TriggersModule: SlipwayModule {
         self.views = TriggerViews(services: services)
         self.lifecycle = TriggerLifecycle(store: services.store)
         self.activityLog = TriggerActivityLog(store: services.store)
+        let hostKeys = TriggerHostKeys(services: services)
+        self.hostKeys = hostKeys
+        self.manualRefs = ManualRunRefs(services: services, hostKeys: hostKeys)
         let store = services.store
         let box = services.secretBox
         let views = self.views
@@ -30,6 +35,12 @@ public struct TriggersModule: SlipwayModule {
         buildFarm.hooks.deployKey = { triggerID in
             guard let t = try await store.trigger(id: triggerID), let sealed = t.privateKeySealed else { return nil }
             return try box.open(sealed, context: BuildTrigger.sealContext(t.uuid, "deploy-key"))
+        }
+        // The ssh host keys the clone trusts, also resolved at lease time (a trigger with none
+        // recorded has them read now: trust on first use by its first build).
+        buildFarm.hooks.gitHostKeys = { triggerID in
+            guard let t = try await store.trigger(id: triggerID) else { return nil }
+            return try await hostKeys.policy(for: t)
         }
         // Build views show the short trigger view, without config or credentials.
         buildFarm.hooks.triggerSummary = { triggerID in
@@ -41,7 +52,8 @@ public struct TriggersModule: SlipwayModule {
     }
 
     public func registerAPI(_ api: APIRoutes) {
-        TriggersAPI(services: services, builder: builder, views: views, lifecycle: lifecycle, activityLog: activityLog).register(api)
+        TriggersAPI(services: services, builder: builder, views: views, lifecycle: lifecycle, activityLog: activityLog,
+                    hostKeys: hostKeys, manualRefs: manualRefs).register(api)
     }
 
     public func registerRoutes(_ router: Router<SlipwayRequestContext>) {

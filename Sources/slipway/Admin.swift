@@ -29,16 +29,15 @@ struct CreateUser: AsyncParsableCommand {
         let password = (readLine(strippingNewline: true) ?? "")
         if let problem = Names.passwordProblem(password) { throw ValidationError(problem) }
         let config = try options.load()
-        let store = try await MetadataStore.open(config: config, logger: makeLogger(config))
-        defer { Task { await store.shutdown() } }
-        do {
-            let hash = try await PasswordHasher(cost: config.auth.bcryptCost).hash(password)
-            try await store.createUser(name: name, passwordHash: hash, email: email, superuser: superuser)
-            print("created user \(name)")
-        } catch MetadataError.alreadyExists(let message) {
-            throw ValidationError(message)
+        try await withMetadataStore(config) { store in
+            do {
+                let hash = try await PasswordHasher(cost: config.auth.bcryptCost).hash(password)
+                try await store.createUser(name: name, passwordHash: hash, email: email, superuser: superuser)
+            } catch MetadataError.alreadyExists(let message) {
+                throw ValidationError(message)
+            }
         }
-        await store.shutdown()
+        print("created user \(name)")
     }
 }
 
@@ -63,15 +62,15 @@ struct CreateToken: AsyncParsableCommand {
 
     func run() async throws {
         let config = try options.load()
-        let store = try await MetadataStore.open(config: config, logger: makeLogger(config))
-        guard let ns = try await store.namespace(named: user), ns.kind == .user else {
-            await store.shutdown()
-            throw ValidationError("no user named '\(user)'")
+        let token = try await withMetadataStore(config) { store in
+            guard let ns = try await store.namespace(named: user), ns.kind == .user else {
+                throw ValidationError("no user named '\(user)'")
+            }
+            let scopes = scope.isEmpty ? Self.knownScopes.filter { $0 != "super:user" } : scope
+            let token = APITokens.generate()
+            try await store.createAPIToken(userID: ns.id, tokenHash: APITokens.hash(token), scopes: scopes, description: description)
+            return token
         }
-        let scopes = scope.isEmpty ? Self.knownScopes.filter { $0 != "super:user" } : scope
-        let token = APITokens.generate()
-        try await store.createAPIToken(userID: ns.id, tokenHash: APITokens.hash(token), scopes: scopes, description: description)
-        await store.shutdown()
         print(token)
     }
 }
@@ -87,19 +86,18 @@ struct CollectGarbage: AsyncParsableCommand {
 
     func run() async throws {
         let config = try options.load()
-        let logger = makeLogger(config)
-        let built = try await SlipwayApplication.makeServices(config: config, environment: [:], logger: logger)
-        var settings = GarbageCollector.Settings()
-        settings.graceSeconds = Int64(grace ?? config.gc.graceSeconds)
-        settings.tombstoneSeconds = Int64(tombstone ?? config.gc.tombstoneSeconds)
-        settings.uploadIdleSeconds = Int64(config.gc.uploadIdleSeconds)
-        let collector = GarbageCollector(services: built.services, settings: settings)
-        for pass in 1...max(1, passes) {
-            let start = ContinuousClock.now
-            let r = try await collector.runPass()
-            let elapsed = ContinuousClock.now - start
-            print("pass \(pass): \(elapsed) tags=\(r.tags) repositories=\(r.repositories) manifests=\(r.manifests) links=\(r.links) blobs_dropped=\(r.tombstoned) blobs_deleted=\(r.blobsDeleted) uploads=\(r.uploads)")
+        try await withRegistryServices(config) { services in
+            var settings = GarbageCollector.Settings()
+            settings.graceSeconds = Int64(grace ?? config.gc.graceSeconds)
+            settings.tombstoneSeconds = Int64(tombstone ?? config.gc.tombstoneSeconds)
+            settings.uploadIdleSeconds = Int64(config.gc.uploadIdleSeconds)
+            let collector = GarbageCollector(services: services, settings: settings)
+            for pass in 1...max(1, passes) {
+                let start = ContinuousClock.now
+                let r = try await collector.runPass()
+                let elapsed = ContinuousClock.now - start
+                print("pass \(pass): \(elapsed) tags=\(r.tags) repositories=\(r.repositories) manifests=\(r.manifests) links=\(r.links) blobs_dropped=\(r.tombstoned) blobs_deleted=\(r.blobsDeleted) uploads=\(r.uploads)")
+            }
         }
-        await built.services.store.shutdown()
     }
 }

@@ -47,8 +47,7 @@ struct Migrate: AsyncParsableCommand {
 
     func run() async throws {
         let config = try options.load()
-        let store = try await MetadataStore.open(config: config, logger: makeLogger(config))
-        await store.shutdown()
+        try await withMetadataStore(config) { _ in }
         print("schema is at version \(MigrationsInfo.latest)")
     }
 }

@@ -1,6 +1,7 @@
 // A bare repository served by `git daemon` (git://) on a free loopback port, seeded from a work
 // tree with the git CLI (the code under test never uses the CLI), and optionally an sshd.
 
+import BuildProtocol
 import Foundation
 
 #if canImport(Glibc)
@@ -103,6 +104,23 @@ final class GitFixture: @unchecked Sendable {
         try await Ports.waitUntilListening(sshPort, what: "sshd")
         return (try String(contentsOf: directory.appendingPathComponent("id_ed25519"), encoding: .utf8),
                 try String(contentsOf: directory.appendingPathComponent("id_other"), encoding: .utf8))
+    }
+
+    /// The sshd's host key as a trigger pins it (type, base64 blob, `ssh-keygen -l` fingerprint).
+    func hostKey() async throws -> SSHHostKey {
+        let pub = scratch.sub("ssh").appendingPathComponent("hostkey_ed25519.pub").path
+        let fields = try String(contentsOfFile: pub, encoding: .utf8).split(separator: " ").map(String.init)
+        let fingerprint = try await TestShell.run("ssh-keygen -l -E sha256 -f '\(pub)'").split(separator: " ")[1]
+        return SSHHostKey(type: fields[0], key: fields[1], fingerprint: String(fingerprint))
+    }
+
+    /// A new host key for the same sshd (restarted on the same port), as after a server rebuild.
+    func replaceHostKey() async throws {
+        await sshd?.stop()
+        let directory = scratch.sub("ssh").path
+        try await TestShell.run("cd '\(directory)' && rm -f hostkey_ed25519 hostkey_ed25519.pub && ssh-keygen -q -t ed25519 -N '' -f hostkey_ed25519")
+        sshd = ServerProcess(["/usr/sbin/sshd", "-D", "-e", "-f", scratch.sub("ssh").appendingPathComponent("sshd_config").path])
+        try await Ports.waitUntilListening(sshPort, what: "sshd")
     }
 
     func stop() async {

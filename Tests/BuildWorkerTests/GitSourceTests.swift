@@ -1,3 +1,4 @@
+import BuildProtocol
 @testable import BuildWorker
 import Foundation
 import Testing
@@ -126,23 +127,65 @@ struct GitSourceTests {
         try await GitFixture.with { git in
             try await git.commit(["a.txt": "over ssh\n"])
             let (key, otherKey) = try await git.startSSHD()
+            let pinned = GitHostKeyPolicy(endpoint: "127.0.0.1:\(git.sshPort)", keys: [try await git.hostKey()])
             let head = try await git.head()
             let out = git.scratch.sub("out")
-            try await GitSource().clone(url: git.sshURL, commit: head, into: out, sshPrivateKey: key)
+            try await GitSource().clone(url: git.sshURL, commit: head, into: out, sshPrivateKey: key, sshHostKeys: pinned)
             #expect(try String(contentsOf: out.appendingPathComponent("a.txt"), encoding: .utf8) == "over ssh\n")
 
             do throws(GitSourceError) {
-                try await GitSource().clone(url: git.sshURL, commit: head, into: git.scratch.sub("denied"), sshPrivateKey: otherKey)
+                try await GitSource().clone(url: git.sshURL, commit: head, into: git.scratch.sub("denied"), sshPrivateKey: otherKey, sshHostKeys: pinned)
                 Issue.record("an unlisted key was accepted")
             } catch {
                 #expect(error.code == .fetchFailed, "\(error.message)")
             }
             do throws(GitSourceError) {
-                try await GitSource().clone(url: git.sshURL, commit: head, into: git.scratch.sub("nokey"), sshPrivateKey: nil)
+                try await GitSource().clone(url: git.sshURL, commit: head, into: git.scratch.sub("nokey"), sshPrivateKey: nil, sshHostKeys: pinned)
                 Issue.record("cloned over ssh without a key")
             } catch {
                 #expect(error.code == .fetchFailed, "\(error.message)")
             }
+        }
+    }
+
+    /// Issue #16 item 6: the clone checks the server's host key against the pinned ones; no
+    /// path accepts whatever key a server presents.
+    @Test func refusesAnSSHHostKeyThatIsNotPinned() async throws {
+        try await GitFixture.with { git in
+            try await git.commit(["a.txt": "pinned\n"])
+            let (key, _) = try await git.startSSHD()
+            let head = try await git.head()
+            let old = try await git.hostKey()
+            let pinned = GitHostKeyPolicy(endpoint: "127.0.0.1:\(git.sshPort)", keys: [old],
+                                          acceptPath: "/api/v1/repository/a/b/trigger/u/hostkeys")
+
+            // Without pinned keys (an older orchestrator) or with none recorded: refused.
+            for policy in [nil, GitHostKeyPolicy(endpoint: "127.0.0.1:\(git.sshPort)", keys: [], missingReason: "connection refused")] {
+                do throws(GitSourceError) {
+                    try await GitSource().clone(url: git.sshURL, commit: head, into: git.scratch.sub("nopolicy-\(policy == nil)"),
+                                                sshPrivateKey: key, sshHostKeys: policy)
+                    Issue.record("cloned over ssh without a pinned host key")
+                } catch {
+                    #expect(error.code == .hostKeyRefused && error.message.contains(old.fingerprint), "\(error.message)")
+                }
+            }
+
+            // The server's key changes: the clone stops and says which keys and what to do.
+            try await git.replaceHostKey()
+            let new = try await git.hostKey()
+            do throws(GitSourceError) {
+                try await GitSource().clone(url: git.sshURL, commit: head, into: git.scratch.sub("changed"), sshPrivateKey: key, sshHostKeys: pinned)
+                Issue.record("cloned although the host key changed")
+            } catch {
+                #expect(error.code == .hostKeyRefused, "\(error.message)")
+                #expect(error.message.contains("has changed") && error.message.contains(new.fingerprint) && error.message.contains(old.fingerprint),
+                        "\(error.message)")
+                #expect(error.message.contains(#"POST /api/v1/repository/a/b/trigger/u/hostkeys and the body {"fingerprint":"\#(new.fingerprint)"}"#),
+                        "\(error.message)")
+            }
+            #expect(!FileManager.default.fileExists(atPath: git.scratch.sub("changed").path), "nothing half-cloned stays behind")
+            let accepted = GitHostKeyPolicy(endpoint: "127.0.0.1:\(git.sshPort)", keys: [new])
+            try await GitSource().clone(url: git.sshURL, commit: head, into: git.scratch.sub("accepted"), sshPrivateKey: key, sshHostKeys: accepted)
         }
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import HTTPTypes
+import HummingbirdTesting
 import NIOCore
 import Registry
 import SlipwayTestSupport
@@ -100,9 +101,30 @@ struct AuthorizationMatrixTests {
                     let response = try await c.send(row.method, path, token: token, headers: headers, body: body)
                     #expect(response.status == row.expect[who], "\(row.method) \(row.label) as \(who): \(response.status) \(String(buffer: response.body).prefix(200))")
                     if response.status == .unauthorized && row.label != "token" {
-                        #expect(response.headers[.wwwAuthenticate]?.hasPrefix("Bearer realm=") == true)
+                        Self.expectRefusal(response, who: who, "\(row.method) \(row.label)")
                     }
                 }
+            }
+        }
+    }
+
+    /// A 401 tells the anonymous caller to sign in (a plain Bearer challenge, UNAUTHORIZED) and
+    /// a signed-in caller that access is denied (the challenge says `insufficient_scope`, the
+    /// body DENIED and names the repository), so podman says "denied", not "authentication
+    /// required". HEAD responses carry the challenge only.
+    static func expectRefusal(_ response: TestResponse, who: Who, _ what: String) {
+        let challenge = response.headers[.wwwAuthenticate] ?? ""
+        #expect(challenge.hasPrefix("Bearer realm="), "\(what) as \(who): \(challenge)")
+        let hasBody = response.body.readableBytes > 0
+        if who == .anonymous {
+            #expect(!challenge.contains("error="), "\(what) as \(who): \(challenge)")
+            if hasBody { #expect(response.ociErrorCode == "UNAUTHORIZED", "\(what) as \(who)") }
+        } else {
+            #expect(challenge.contains(#",error="insufficient_scope""#) && challenge.contains("admin/"), "\(what) as \(who): \(challenge)")
+            #expect(challenge.contains(#"error_description="requested access to the resource is denied: you may not "#), "\(what) as \(who): \(challenge)")
+            if hasBody {
+                #expect(response.ociErrorCode == "DENIED", "\(what) as \(who): \(String(buffer: response.body))")
+                #expect(String(buffer: response.body).contains("admin/"), "\(what) as \(who): the message names the repository")
             }
         }
     }
@@ -125,6 +147,12 @@ struct AuthorizationMatrixTests {
             let put = try await c.send(.put, "/v2/\(repo)/manifests/x", token: fixture.tokens[.outsider], headers: [.contentType: MediaTypes.ociManifest],
                                        body: ByteBuffer(bytes: fixture.manifestBytes))
             #expect(put.status == .unauthorized)
+            Self.expectRefusal(put, who: .outsider, "PUT manifest on a public repository")
+            #expect(String(buffer: put.body).contains("you may not push to admin/open"))
+            let anonymousPut = try await c.send(.put, "/v2/\(repo)/manifests/x", headers: [.contentType: MediaTypes.ociManifest],
+                                                body: ByteBuffer(bytes: fixture.manifestBytes))
+            #expect(anonymousPut.status == .unauthorized)
+            Self.expectRefusal(anonymousPut, who: .anonymous, "anonymous PUT manifest on a public repository")
         }
     }
 

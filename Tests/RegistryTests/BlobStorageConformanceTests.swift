@@ -18,6 +18,33 @@ struct BlobStorageConformanceTests {
         return out
     }
 
+    /// A client that hangs up mid-PATCH cancels the request's task, and the writer is then
+    /// cancelled (or dropped) inside that cancelled task: the upload must go back to where the
+    /// writer started and the descriptor must be closed (an open handle released is a crash).
+    @Test func writerCancelledOrDroppedInsideACancelledTask() async throws {
+        for (name, driver) in try await Self.drivers() {
+            let id = UUID().uuidString.lowercased()
+            try await driver.createUpload(id)
+            let first = try await driver.uploadWriter(id, at: 0)
+            try await first.write(ByteBuffer(string: "kept"))
+            #expect(try await first.commit() == 4)
+            let task = Task {
+                let cancelled = try await driver.uploadWriter(id, at: 4)
+                try await cancelled.write(ByteBuffer(string: String(repeating: "x", count: 3 << 20)))
+                withUnsafeCurrentTask { $0?.cancel() }
+                await cancelled.cancel()
+                let dropped = try await driver.uploadWriter(id, at: 4)
+                try await dropped.write(ByteBuffer(string: String(repeating: "y", count: 3 << 20)))
+                // `dropped` goes out of scope here without commit or cancel.
+            }
+            _ = await task.result
+            #expect(try await driver.uploadSize(id) == 4, "\(name)")
+            let again = try await driver.uploadWriter(id, at: 4)
+            try await again.write(ByteBuffer(string: "!"))
+            #expect(try await again.commit() == 5, "\(name)")
+        }
+    }
+
     @Test func writerCommitCancelAndPublish() async throws {
         for (name, driver) in try await Self.drivers() {
             let id = UUID().uuidString.lowercased()

@@ -20,11 +20,19 @@ struct BuildsAPITests {
         return token
     }
 
+    /// Reserves a file drop; returns its id and the path of its upload URL.
+    static func reserveDrop(_ c: RegistryClient, _ api: String) async throws -> (fileID: String, uploadPath: String) {
+        let drop = try await c.send(.post, "/api/v1/filedrop/", token: api, headers: json, body: ByteBuffer(string: #"{"mimeType":"application/x-tar"}"#))
+        let view = try #require(drop.json as? [String: Any])
+        let fileID = try #require(view["file_id"] as? String)
+        let url = try #require((view["url"] as? String).flatMap(URLComponents.init(string:)))
+        return (fileID, url.path)
+    }
+
     /// Uploads `bytes` through the file drop and returns the file id.
     static func upload(_ c: RegistryClient, _ api: String, _ bytes: [UInt8]) async throws -> String {
-        let drop = try await c.send(.post, "/api/v1/filedrop/", token: api, headers: json, body: ByteBuffer(string: #"{"mimeType":"application/x-tar"}"#))
-        let fileID = try #require((drop.json as? [String: Any])?["file_id"] as? String)
-        let put = try await c.client.executeRequest(uri: "/userfiles/\(fileID)", method: .put, headers: [:], body: ByteBuffer(bytes: bytes))
+        let (fileID, uploadPath) = try await reserveDrop(c, api)
+        let put = try await c.client.executeRequest(uri: uploadPath, method: .put, headers: [:], body: ByteBuffer(bytes: bytes))
         #expect(put.status == .ok)
         return fileID
     }
@@ -32,7 +40,7 @@ struct BuildsAPITests {
     struct Worker {
         let c: RegistryClient
         let token: String
-        let id = "worker-1"
+        var id = "worker-1"
         func call(_ path: String, lease: String? = nil, _ body: some Encodable) async throws -> TestResponse {
             var h: HTTPFields = [.authorization: "Bearer \(token)", .contentType: "application/json"]
             if let lease { h[HTTPField.Name(WorkerProtocol.leaseHeader)!] = lease }
@@ -52,8 +60,9 @@ struct BuildsAPITests {
             let push = try #require(try await c.token(.init("admin"), scopes: ["repository:admin/app:pull,push"]))
             try await c.pushImage("admin/app", tag: "base", token: push)
             let context = Array("FROM scratch\n".utf8)
-            let fileID = try await Self.upload(c, api, context)
-            #expect(try await c.client.executeRequest(uri: "/userfiles/\(fileID)", method: .put, headers: [:], body: ByteBuffer(string: "again")).status == .notFound,
+            let (fileID, uploadPath) = try await Self.reserveDrop(c, api)
+            #expect(try await c.client.executeRequest(uri: uploadPath, method: .put, headers: [:], body: ByteBuffer(bytes: context)).status == .ok)
+            #expect(try await c.client.executeRequest(uri: uploadPath, method: .put, headers: [:], body: ByteBuffer(string: "again")).status == .notFound,
                     "a file drop takes one upload")
 
             let start = try await c.send(.post, "/api/v1/repository/admin/app/build/", token: api, headers: Self.json,
@@ -179,7 +188,7 @@ struct BuildsAPITests {
                 (#"{"archive_url":"ftp://example.com/x.tgz"}"#, "Must be http or https"),
                 (#"{"archive_url":"http://127.0.0.1/x.tgz"}"#, "Invalid Archive URL"),
                 (#"{"archive_url":"http://169.254.169.254/latest"}"#, "Invalid Archive URL"),
-                (#"{"file_id":"unknown"}"#, "file_id"),
+                (#"{"file_id":"unknown"}"#, "File unknown could not be found or is invalid"),
                 (#"{"file_id":"\#(fileID)","docker_tags":["a","a"]}"#, "unique"),
                 (#"{"file_id":"\#(fileID)","dockerfile_path":"../../etc/passwd"}"#, ".."),
             ] {
@@ -207,6 +216,139 @@ struct BuildsAPITests {
             let restarted = BuildFarmModule(services: registry.services)
             let lease = try await restarted.queue.lease(workerID: "w", wait: .milliseconds(100))
             #expect(lease?.0.uuid == ids[1])
+        }
+    }
+
+    /// Heartbeats that ask to be held (long-poll) are answered as soon as the build must stop:
+    /// at once when this replica cancels it, and within the database poll (about a second) when
+    /// another replica sharing the PostgreSQL queue does. Heartbeats without a wait (older
+    /// workers) are answered at once, as before.
+    @Test(arguments: TestBackend.available)
+    func heldHeartbeatCarriesACancelAtOnce(backend: TestBackend) async throws {
+        try await TestRegistry.with(backend, configure: { $0.builds.inProcessWorkers = 0 }) { registry, c in
+            let api = try await Self.apiToken(registry)
+            let push = try #require(try await c.token(.init("admin"), scopes: ["repository:admin/app:pull,push"]))
+            try await c.pushImage("admin/app", tag: "base", token: push)
+            // Its own worker id: the heartbeat counter below is process-wide.
+            let worker = Worker(c: c, token: registry.buildFarm.workerToken, id: "held-heartbeat-\(backend)-\(UUID().uuidString.prefix(8))")
+            let clock = ContinuousClock()
+            func startAndLease() async throws -> BuildPack {
+                let fileID = try await Self.upload(c, api, Array("FROM scratch\n".utf8))
+                let start = try await c.send(.post, "/api/v1/repository/admin/app/build/", token: api, headers: Self.json,
+                                             body: ByteBuffer(string: #"{"file_id":"\#(fileID)"}"#))
+                #expect(start.status == .created)
+                return try #require(try await worker.lease())
+            }
+            @Sendable func heartbeat(_ pack: BuildPack, wait: Int?) async throws -> (answer: HeartbeatResponse, at: ContinuousClock.Instant) {
+                let r = try await worker.call(WorkerProtocol.buildPath(pack.buildID, "heartbeat"), lease: pack.leaseID,
+                                              Heartbeat(workerID: worker.id, waitSeconds: wait))
+                #expect(r.status == .ok, "\(String(buffer: r.body))")
+                return (try JSONDecoder().decode(HeartbeatResponse.self, from: Data(buffer: r.body)), clock.now)
+            }
+            func heartbeatsCounted() async throws -> Int {
+                let metrics = String(buffer: try await c.client.executeRequest(uri: "/metrics", method: .get, headers: [:], body: nil).body)
+                let prefix = "slipway_build_heartbeats_total{worker=\"\(worker.id)\"} "
+                return metrics.split(separator: "\n").first { $0.hasPrefix(prefix) }.flatMap { Double($0.dropFirst(prefix.count)) }.map { Int($0) } ?? 0
+            }
+            /// Starts a held heartbeat and returns once the orchestrator has it (its counter moved).
+            func holdHeartbeat(_ pack: BuildPack) async throws -> Task<(answer: HeartbeatResponse, at: ContinuousClock.Instant), any Error> {
+                let before = try await heartbeatsCounted()
+                let held = Task { try await heartbeat(pack, wait: 5) }
+                let deadline = clock.now + .seconds(10)
+                while try await heartbeatsCounted() == before {
+                    #expect(clock.now < deadline, "the held heartbeat never arrived")
+                    if clock.now >= deadline { break }
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+                return held
+            }
+
+            let pack = try await startAndLease()
+            let sent = clock.now
+            let plain = try await heartbeat(pack, wait: nil)
+            // (Time bounds here are far from the 5 s hold, so a loaded machine does not fail them.)
+            #expect(plain.answer == HeartbeatResponse(stop: nil) && plain.at - sent < .seconds(3), "answered at once without a wait")
+            let quietSent = clock.now
+            let quiet = try await heartbeat(pack, wait: 1)
+            #expect(quiet.answer == HeartbeatResponse(stop: nil, held: true))
+            #expect(quiet.at - quietSent >= .milliseconds(900), "held for the wait when nothing happens")
+
+            // Cancelled through the API of the replica that holds the heartbeat.
+            let held = try await holdHeartbeat(pack)
+            let cancelAt = clock.now
+            #expect(try await c.send(.delete, "/api/v1/repository/admin/app/build/\(pack.buildID)", token: api).status == .created)
+            let stopped = try await held.value
+            #expect(stopped.answer.stop == "cancelled")
+            #expect(stopped.at - cancelAt < .seconds(3), "the cancel took \(stopped.at - cancelAt) to reach the worker")
+            let done = try await worker.call(WorkerProtocol.buildPath(pack.buildID, "complete"), lease: pack.leaseID, Completion(outcome: .cancelled))
+            #expect(done.status == .noContent)
+
+            guard backend == .postgres else { return }
+            // Another replica on the same PostgreSQL queue cancels: the holding replica reads the
+            // stop from the build's row.
+            let otherReplica = BuildFarmModule(services: registry.services)
+            let second = try await startAndLease()
+            let heldOnThisReplica = try await holdHeartbeat(second)
+            let otherCancelAt = clock.now
+            #expect(try await otherReplica.queue.cancel(uuid: second.buildID) == .signalledWorker)
+            let stoppedByOther = try await heldOnThisReplica.value
+            #expect(stoppedByOther.answer.stop == "cancelled")
+            #expect(stoppedByOther.at - otherCancelAt < .seconds(3), "the other replica's cancel took \(stoppedByOther.at - otherCancelAt)")
+        }
+    }
+
+    /// A file drop is its creator's: another user who may build the repository, knowing the
+    /// file id (writers see it as a build's `resource_key`), can neither build from it nor upload
+    /// into it, and gets the answer an unknown id gets. The creator uses it on any repository
+    /// they may build.
+    @Test(arguments: TestBackend.available)
+    func fileDropsBelongToTheirCreator(backend: TestBackend) async throws {
+        try await TestRegistry.with(backend, configure: { $0.builds.inProcessWorkers = 0 }) { registry, c in
+            let adminAPI = try await Self.apiToken(registry)
+            let push = try #require(try await c.token(.init("admin"), scopes: ["repository:admin/app:pull,push", "repository:admin/other:pull,push"]))
+            try await c.pushImage("admin/app", tag: "base", token: push)
+            try await c.pushImage("admin/other", tag: "base", token: push)
+            let bob = try await registry.createUser("bob")
+            let bobAPI = try await Self.apiToken(registry, "bob")
+            let app = try #require(try await registry.services.store.repository(RepositoryPath(namespace: "admin", name: "app")))
+            try await registry.services.store.setPermission(repositoryID: app.id, userID: bob.id, role: .write)
+
+            let adminDrop = try await Self.upload(c, adminAPI, Array("FROM scratch\n".utf8))
+            let start = { (token: String, repo: String, fileID: String) in
+                try await c.send(.post, "/api/v1/repository/\(repo)/build/", token: token, headers: Self.json,
+                                 body: ByteBuffer(string: #"{"file_id":"\#(fileID)"}"#))
+            }
+            // Bob may build admin/app, but not from admin's upload: Quay's 400, as for an unknown id.
+            let refused = try await start(bobAPI, "admin/app", adminDrop)
+            #expect(refused.status == .badRequest, "\(String(buffer: refused.body))")
+            let body = try #require(refused.json as? [String: Any])
+            #expect(body["error_type"] as? String == "invalid_request")
+            #expect(body["error_message"] as? String == "File \(adminDrop) could not be found or is invalid")
+            #expect(body["detail"] as? String == body["error_message"] as? String && body["status"] as? Int == 400)
+            let unknown = try await start(bobAPI, "admin/app", "no-such-drop")
+            #expect(unknown.status == .badRequest && (unknown.json as? [String: Any])?["error_message"] as? String == "File no-such-drop could not be found or is invalid")
+            // His own upload works there.
+            let bobDrop = try await Self.upload(c, bobAPI, Array("FROM scratch\n".utf8))
+            #expect(try await start(bobAPI, "admin/app", bobDrop).status == .created)
+            // The creator uses the same drop on every repository they may build.
+            #expect(try await start(adminAPI, "admin/app", adminDrop).status == .created)
+            #expect(try await start(adminAPI, "admin/other", adminDrop).status == .created)
+
+            // Uploading: the file id is not the credential. Bob knows the id of admin's drop that
+            // is still empty, and holds a valid upload key of his own: neither opens it.
+            let (pendingID, pendingPath) = try await Self.reserveDrop(c, adminAPI)
+            let (_, bobPath) = try await Self.reserveDrop(c, bobAPI)
+            let bobKey = try #require(bobPath.split(separator: "/").last)
+            for path in ["/userfiles/\(pendingID)", "/userfiles/\(pendingID)/\(bobKey)", "/userfiles/\(pendingID)/" + String(repeating: "0", count: 64),
+                         "/userfiles/\(pendingID)/" + (pendingPath.split(separator: "/").last ?? "").uppercased()] {
+                let put = try await c.client.executeRequest(uri: path, method: .put, headers: [.authorization: "Bearer \(bobAPI)"],
+                                                            body: ByteBuffer(string: "FROM evil\n"))
+                #expect(put.status == .notFound, "PUT \(path): \(put.status)")
+            }
+            let forged = try await c.client.executeRequest(uri: "/userfiles/\(pendingID)/\(bobKey)", method: .put, headers: [:], body: ByteBuffer(string: "x"))
+            #expect((forged.json as? [String: Any])?["error_type"] as? String == "not_found", "\(String(buffer: forged.body))")
+            #expect(try await registry.services.store.fileDrop(id: pendingID)?.digest == nil, "admin's drop is untouched")
+            #expect(try await c.client.executeRequest(uri: pendingPath, method: .put, headers: [:], body: ByteBuffer(string: "FROM scratch\n")).status == .ok)
         }
     }
 

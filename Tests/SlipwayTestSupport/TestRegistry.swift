@@ -127,6 +127,10 @@ public final class TestRegistry: Sendable {
 public struct RegistryClient: Sendable {
     public let client: any TestClientProtocol
 
+    public init(client: any TestClientProtocol) {
+        self.client = client
+    }
+
     public struct Credentials: Sendable {
         public let user: String
         public let password: String

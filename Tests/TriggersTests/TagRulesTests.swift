@@ -71,9 +71,14 @@ struct TagRulesTests {
         #expect(TriggerTags.compute(config: config, metadata: Self.metadata(ref: c.ref)) == c.expected)
     }
 
-    @Test func aRunByRefWithoutACommitIsTaggedByTheRef() {
-        let config = TriggerConfig(buildSource: "git@example.com:a/b.git", defaultTagFromRef: false, tagTemplates: ["${commit_info.short_sha}"])
-        #expect(TriggerTags.compute(config: config, metadata: ["ref": .string("refs/heads/release/1")]) == ["release_1"])
+    /// A manual run by ref reaches the tag rules with the commit resolved (`ManualRunRefs`), so
+    /// the rules never fall back to the ref's name against `default_tag_from_ref: false`.
+    @Test func aManualRunAndAWebhookForTheSameCommitGetTheSameTags() {
+        let config = TriggerConfig(buildSource: "git@example.com:a/b.git", defaultTagFromRef: false, latestForDefaultBranch: false,
+                                   tagTemplates: ["ssh-${commit_info.short_sha}"])
+        let manual: [String: EventValue] = ["commit": .string(Self.sha), "ref": .string("refs/heads/master"), "default_branch": .string("master")]
+        #expect(TriggerTags.compute(config: config, metadata: manual) == ["ssh-b7f7d2b"])
+        #expect(TriggerTags.compute(config: config, metadata: Self.metadata()) == ["ssh-b7f7d2b"])
     }
 
     @Test(arguments: [

@@ -118,54 +118,96 @@ struct TriggersAPITests {
 
     @Test(arguments: TestBackend.available)
     func manualRuns(backend: TestBackend) async throws {
-        try await H.run(backend) { h in
-            #expect(try await h.api(.put, "/api/v1/user/robots/builder", ["description": ""]).0 == 201)
-            let (uuid, _) = try await h.activated(config: ["tag_templates": ["c-${commit_info.short_sha}"], "default_branch": "main"],
-                                                  pullRobot: "admin+builder")
-            let sha = PayloadFixtures.sha
-            var (status, view) = try await h.api(.post, "\(H.base)/\(uuid)/start", ["commit_sha": sha])
-            #expect(status == 201, "\(view)")
-            #expect(view["tags"] as? [String] == ["c-1c002dd"])
-            #expect(view["display_name"] as? String == "1c002dd")
-            #expect((view["trigger"] as? [String: Any])?["id"] as? String == uuid)
-            let first = try await h.build(view["id"])
-            #expect(first.sourceKind == "git" && first.gitURL == H.source && first.commitSHA == sha)
-            #expect(first.manualUserID != nil)
-            #expect(first.pullRobotID != nil)
-            #expect(first.dockerfilePath == "Dockerfile" && first.context == "")
+        try await GitServers.with { git in
+            try await H.run(backend) { h in
+                #expect(try await h.api(.put, "/api/v1/user/robots/builder", ["description": ""]).0 == 201)
+                let (uuid, _) = try await h.activated(config: ["build_source": git.daemonURL, "tag_templates": ["c-${commit_info.short_sha}"],
+                                                               "default_branch": "main"], pullRobot: "admin+builder")
+                let sha = PayloadFixtures.sha
+                var (status, view) = try await h.api(.post, "\(H.base)/\(uuid)/start", ["commit_sha": sha])
+                #expect(status == 201, "\(view)")
+                #expect(view["tags"] as? [String] == ["c-1c002dd"])
+                #expect(view["display_name"] as? String == "1c002dd")
+                #expect((view["trigger"] as? [String: Any])?["id"] as? String == uuid)
+                let first = try await h.build(view["id"])
+                #expect(first.sourceKind == "git" && first.gitURL == git.daemonURL && first.commitSHA == sha)
+                #expect(first.manualUserID != nil)
+                #expect(first.pullRobotID != nil)
+                #expect(first.dockerfilePath == "Dockerfile" && first.context == "")
 
-            (status, view) = try await h.api(.post, "\(H.base)/\(uuid)/start", ["refs": ["kind": "branch", "name": "main"]])
-            #expect(status == 201, "\(view)")
-            #expect(view["tags"] as? [String] == ["main", "latest"], "a run by ref: the ref's tags, and latest on the default branch")
-            let byRef = try await h.build(view["id"])
-            #expect(byRef.commitSHA == "refs/heads/main", "the worker resolves the ref")
-            let meta = try #require(byRef.triggerMetadata.flatMap(EventValue.parse))
-            #expect(meta["ref"] == .string("refs/heads/main") && meta["commit"] == nil && meta["git_url"] == .string(H.source))
+                // A run by branch builds the commit the branch names now, tagged by the trigger's rules.
+                let main = try await git.commit("refs/heads/main")
+                (status, view) = try await h.api(.post, "\(H.base)/\(uuid)/start", ["refs": ["kind": "branch", "name": "main"]])
+                #expect(status == 201, "\(view)")
+                #expect(view["tags"] as? [String] == ["c-\(main.prefix(7))", "main", "latest"])
+                let byRef = try await h.build(view["id"])
+                #expect(byRef.commitSHA == main, "the server resolved the branch to its commit")
+                let meta = try #require(byRef.triggerMetadata.flatMap(EventValue.parse))
+                #expect(meta["ref"] == .string("refs/heads/main") && meta["commit"] == .string(main) && meta["git_url"] == .string(git.daemonURL))
 
-            (status, view) = try await h.api(.post, "\(H.base)/\(uuid)/start", ["refs": ["kind": "tag", "name": "v1"]])
-            #expect(status == 201 && view["tags"] as? [String] == ["v1"])
-            (status, view) = try await h.api(.post, "\(H.base)/\(uuid)/start", ["branch_name": "dev"])
-            #expect(status == 201 && view["tags"] as? [String] == ["dev"])
+                let v1 = try await git.commit("refs/tags/v1")
+                (status, view) = try await h.api(.post, "\(H.base)/\(uuid)/start", ["refs": ["kind": "tag", "name": "v1"]])
+                #expect(status == 201 && view["tags"] as? [String] == ["c-\(v1.prefix(7))", "v1"], "\(view)")
+                #expect(try await h.build(view["id"]).commitSHA == v1, "an annotated tag is peeled to its commit")
+                let dev = try await git.commit("refs/heads/dev")
+                (status, view) = try await h.api(.post, "\(H.base)/\(uuid)/start", ["branch_name": "dev"])
+                #expect(status == 201 && view["tags"] as? [String] == ["c-\(dev.prefix(7))", "dev"], "\(view)")
 
-            for (body, fragment) in [([String: Any](), "missing required parameter"), (["commit_sha": "xyz"], "commit_sha"),
-                                     (["refs": ["kind": "note", "name": "x"]], "refs.kind"), (["branch_name": "a..b"], "not a valid"),
-                                     (["commit_sha": sha, "force": true], "unknown parameter")] {
-                let (s, b) = try await h.api(.post, "\(H.base)/\(uuid)/start", body)
-                #expect(s == 400 && (b["error_message"] as? String)?.contains(fragment) == true, "\(body): \(b)")
+                for (body, fragment) in [([String: Any](), "missing required parameter"), (["commit_sha": "xyz"], "commit_sha"),
+                                         (["refs": ["kind": "note", "name": "x"]], "refs.kind"), (["branch_name": "a..b"], "not a valid"),
+                                         (["commit_sha": sha, "force": true], "unknown parameter"),
+                                         (["branch_name": "nope"], "branch 'nope' does not exist in \(git.daemonURL)")] {
+                    let (s, b) = try await h.api(.post, "\(H.base)/\(uuid)/start", body)
+                    #expect(s == 400 && (b["error_message"] as? String)?.contains(fragment) == true, "\(body): \(b)")
+                }
+                #expect(try await h.builds().count == 4)
+
+                (status, view) = try await h.api(.get, "\(H.base)/\(uuid)/builds?limit=2")
+                #expect((view["builds"] as? [[String: Any]])?.count == 2)
+                #expect(try await h.activity(uuid).first?["source"] as? String == "manual")
+
+                // A git server the API server cannot reach: the run says so and how to start it anyway.
+                let (unreachable, _) = try await h.activated(config: ["build_source": "git://127.0.0.1:\(GitServers.freePort())/repo.git"])
+                (status, view) = try await h.api(.post, "\(H.base)/\(unreachable)/start", ["branch_name": "main"])
+                #expect(status == 400 && (view["error_message"] as? String)?.contains("start the run with commit_sha instead") == true, "\(view)")
+
+                _ = try await h.api(.put, "\(H.base)/\(uuid)", ["enabled": false])
+                (status, view) = try await h.api(.post, "\(H.base)/\(uuid)/start", ["commit_sha": sha])
+                #expect(status == 400 && view["error_message"] as? String == "Trigger is not enabled.")
+                let inactive = try await h.create()
+                (status, view) = try await h.api(.post, "\(H.base)/\(inactive)/start", ["commit_sha": sha])
+                #expect(status == 400 && view["error_message"] as? String == "Trigger is not active.")
+                #expect(try await h.builds().count == 4)
             }
-            #expect(try await h.builds().count == 4)
+        }
+    }
 
-            (status, view) = try await h.api(.get, "\(H.base)/\(uuid)/builds?limit=2")
-            #expect((view["builds"] as? [[String: Any]])?.count == 2)
-            #expect(try await h.activity(uuid).first?["source"] as? String == "manual")
+    /// Issue #16 item 3: with `default_tag_from_ref` and `latest_for_default_branch` off and a
+    /// short-SHA template, a run by branch and the webhook for that push give the same tags.
+    @Test(arguments: TestBackend.available)
+    func aRunByBranchIsTaggedLikeTheWebhookOfThatPush(backend: TestBackend) async throws {
+        try await GitServers.with { git in
+            try await H.run(backend) { h in
+                let main = try await git.commit("refs/heads/main")
+                let (uuid, secret) = try await h.activated(config: [
+                    "build_source": git.daemonURL, "default_tag_from_ref": false, "latest_for_default_branch": false,
+                    "tag_templates": ["ssh-${commit_info.short_sha}"],
+                ])
+                let payload = #"{"commit": "\#(main)", "ref": "refs/heads/main", "default_branch": "main"}"#
+                let (hook, answer) = try await h.webhook(uuid, secret: secret, payload)
+                #expect(hook == 200, "\(answer)")
+                let expected = ["ssh-\(main.prefix(7))"]
+                #expect(answer["tags"] as? [String] == expected)
+                let (status, view) = try await h.api(.post, "\(H.base)/\(uuid)/start", ["refs": ["kind": "branch", "name": "main"]])
+                #expect(status == 201 && view["tags"] as? [String] == expected, "\(view)")
 
-            _ = try await h.api(.put, "\(H.base)/\(uuid)", ["enabled": false])
-            (status, view) = try await h.api(.post, "\(H.base)/\(uuid)/start", ["commit_sha": sha])
-            #expect(status == 400 && view["error_message"] as? String == "Trigger is not enabled.")
-            let inactive = try await h.create()
-            (status, view) = try await h.api(.post, "\(H.base)/\(inactive)/start", ["commit_sha": sha])
-            #expect(status == 400 && view["error_message"] as? String == "Trigger is not active.")
-            #expect(try await h.builds().count == 4)
+                // The defaults too: `latest` follows the server's default branch when the trigger names none.
+                let (plain, plainSecret) = try await h.activated(config: ["build_source": git.daemonURL])
+                let (_, plainAnswer) = try await h.webhook(plain, secret: plainSecret, payload)
+                let (_, plainRun) = try await h.api(.post, "\(H.base)/\(plain)/start", ["refs": ["kind": "branch", "name": "main"]])
+                #expect(plainAnswer["tags"] as? [String] == ["main", "latest"])
+                #expect(plainRun["tags"] as? [String] == ["main", "latest"], "\(plainRun)")
+            }
         }
     }
 

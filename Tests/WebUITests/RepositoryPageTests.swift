@@ -103,7 +103,7 @@ struct RepositoryPageTests {
             #expect(details.text.contains("evil=&lt;img src=x onerror=alert(1)&gt;&quot;&#39;"))
             #expect(!details.text.contains("<img src=x"))
             let settings = try await admin.get("/repository/admin/app?tab=settings")
-            #expect(settings.text.contains("<textarea id=\"description-input\">\(Self.escaped)</textarea>"))
+            #expect(settings.text.contains("<textarea id=\"description-input\" aria-labelledby=\"description-heading\">\(Self.escaped)</textarea>"))
             let list = try await admin.get("/repository/")
             #expect(list.text.contains(Self.escaped))
             #expect(!list.text.contains(Self.hostile))

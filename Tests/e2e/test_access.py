@@ -3,10 +3,19 @@
 import json
 import re
 
-from helpers import ADMIN_PASSWORD, ADMIN_USER, http_request
+from helpers import ADMIN_PASSWORD, ADMIN_USER, api, http_request
 
 BOB_PASSWORD = "bobpass123"
-DENIED = re.compile(r"unauthorized|authentication required", re.IGNORECASE)
+# Anonymous clients are asked to sign in.
+LOGIN_NEEDED = re.compile(r"unauthorized|authentication required", re.IGNORECASE)
+
+
+def assert_access_denied(stderr: str, repository: str):
+    """A signed-in user without access is told so, about that repository (podman reads the
+    challenge's `insufficient_scope`), and is not sent to check their password."""
+    assert "denied: requested access to the resource is denied" in stderr, stderr
+    assert repository in stderr, stderr
+    assert "authentication required" not in stderr, stderr
 
 
 def test_private_repositories_are_private(server, ctenv, ctenv_factory):
@@ -25,7 +34,7 @@ def test_private_repositories_are_private(server, ctenv, ctenv_factory):
     anonymous = ctenv_factory()
     anon_pull = anonymous.podman("pull", private, check=False)
     assert anon_pull.returncode != 0
-    assert DENIED.search(anon_pull.stderr), anon_pull.stderr
+    assert LOGIN_NEEDED.search(anon_pull.stderr), anon_pull.stderr
     assert anonymous.podman("images", "-q").stdout.strip() == ""
 
     bob = ctenv_factory(load_busybox=True)
@@ -33,14 +42,14 @@ def test_private_repositories_are_private(server, ctenv, ctenv_factory):
 
     bob_pull = bob.podman("pull", private, check=False)
     assert bob_pull.returncode != 0
-    assert DENIED.search(bob_pull.stderr), bob_pull.stderr
+    assert_access_denied(bob_pull.stderr, "alice/private")
 
     bob_overwrite = bob.podman("push", "localhost/busybox:latest", f"{srv.host}/alice/private:bob", check=False)
     assert bob_overwrite.returncode != 0
-    assert DENIED.search(bob_overwrite.stderr), bob_overwrite.stderr
+    assert_access_denied(bob_overwrite.stderr, "alice/private")
     bob_new = bob.podman("push", "localhost/busybox:latest", f"{srv.host}/alice/from-bob:v1", check=False)
     assert bob_new.returncode != 0
-    assert DENIED.search(bob_new.stderr), bob_new.stderr
+    assert_access_denied(bob_new.stderr, "alice/from-bob")
 
     # Nothing of bob's landed in alice's namespace.
     tags = json.loads(ctenv.skopeo("list-tags", f"docker://{srv.host}/alice/private").stdout)["Tags"]
@@ -66,4 +75,13 @@ def test_private_repositories_are_private(server, ctenv, ctenv_factory):
     assert json.loads(bob.skopeo("list-tags", f"docker://{srv.host}/bob/mine").stdout)["Tags"] == ["v1"]
     anon_own = anonymous.podman("pull", own, check=False)
     assert anon_own.returncode != 0
-    assert DENIED.search(anon_own.stderr), anon_own.stderr
+    assert LOGIN_NEEDED.search(anon_own.stderr), anon_own.stderr
+
+    # A public repository of alice's: bob reads it, and his push is refused at the upload.
+    ctenv.podman("push", "localhost/busybox:latest", f"{srv.host}/alice/open:v1")
+    token = srv.cli("admin", "create-token", "--user", ADMIN_USER).stdout.strip()
+    assert api(srv, "POST", "/api/v1/repository/alice/open/changevisibility", token, {"visibility": "public"})[0] == 200
+    bob.podman("pull", f"{srv.host}/alice/open:v1")
+    bob_public = bob.podman("push", "localhost/busybox:latest", f"{srv.host}/alice/open:bob", check=False)
+    assert bob_public.returncode != 0
+    assert_access_denied(bob_public.stderr, "you may not push to alice/open")

@@ -4,6 +4,8 @@ result, and podman pulls it into fresh storage."""
 
 import io
 import json
+import random
+import subprocess
 import tarfile
 import time
 
@@ -133,3 +135,63 @@ def test_private_base_image_is_pulled_with_the_pull_robot(server, ctenv):
     status, err = api(srv, "POST", f"/api/v1/repository/{repo}/build/", token,
                       {"file_id": upload_context(srv, token, tar_gz({"Dockerfile": dockerfile})), "pull_robot": "mallory+bot"})
     assert status == 400, err
+
+
+def sleeping_processes(seconds: int) -> list[str]:
+    """Processes running `sleep <seconds>` (the RUN step of a build), as `pid command` lines."""
+    out = subprocess.run(["pgrep", "-a", "-f", f"sleep {seconds}$"], capture_output=True, text=True)
+    return [line for line in out.stdout.splitlines() if "pgrep" not in line]
+
+
+def test_cancel_stops_a_running_build_within_two_seconds(server, ctenv):
+    """A cancel reaches the worker at once (its heartbeat is held open until a stop is decided):
+    the build is `cancelled` within about two seconds, the builder's RUN step is gone and the log
+    stops growing."""
+    srv = server()
+    token = srv.cli("admin", "create-token", "--user", ADMIN_USER).stdout.strip()
+    ctenv.login(srv, ADMIN_USER, ADMIN_PASSWORD)
+    ctenv.podman("push", "localhost/busybox:latest", f"docker://{srv.host}/{ADMIN_USER}/busybox:latest")
+    assert api(srv, "POST", f"/api/v1/repository/{ADMIN_USER}/busybox/changevisibility", token, {"visibility": "public"})[0] == 200
+    seconds = random.randint(400, 999)  # a number that names this build's `sleep` among the host's processes
+    dockerfile = (f"FROM {srv.host}/{ADMIN_USER}/busybox:latest\n"
+                  f"RUN echo sleeping-now && while true; do echo tick; sleep 0.2; done & sleep {seconds}\n").encode()
+    file_id = upload_context(srv, token, tar_gz({"Dockerfile": dockerfile}))
+    repo = f"{ADMIN_USER}/slow"
+    assert api(srv, "POST", "/api/v1/repository", token, {"repository": "slow", "visibility": "private", "description": ""})[0] == 201
+    status, build = api(srv, "POST", f"/api/v1/repository/{repo}/build/", token, {"file_id": file_id})
+    assert status == 201, build
+    build_api = f"/api/v1/repository/{repo}/build/{build['id']}"
+
+    deadline = time.time() + 120
+    while True:
+        status, logs = api(srv, "GET", f"{build_api}/logs", token)
+        assert status == 200, logs
+        if any("tick" == e["message"] for e in logs["logs"]) and sleeping_processes(seconds):
+            break
+        status, view = api(srv, "GET", f"{build_api}/status", token)
+        assert view["phase"] not in ("complete", "error", "internalerror", "cancelled"), (view, logs)
+        assert time.time() < deadline, ("the RUN step never started", logs)
+        time.sleep(0.2)
+
+    started = time.monotonic()
+    status, body = api(srv, "DELETE", build_api, token)
+    assert status == 201, body
+    while True:
+        status, view = api(srv, "GET", f"{build_api}/status", token)
+        elapsed = time.monotonic() - started
+        if view["phase"] == "cancelled":
+            break
+        assert view["phase"] == "building", view
+        assert elapsed < 10, f"still {view['phase']} {elapsed:.1f} s after the cancel"
+        time.sleep(0.05)
+    assert elapsed < 2.0, f"the build reached cancelled {elapsed:.2f} s after the cancel"
+    assert not sleeping_processes(seconds), "the RUN step outlived the cancel"
+
+    # The log stops growing: the output loop died with the step.
+    status, logs = api(srv, "GET", f"{build_api}/logs", token)
+    total = logs["total"]
+    last = logs["logs"][-1]
+    assert (last.get("type"), last["message"]) == ("phase", "cancelled"), logs["logs"][-3:]
+    time.sleep(2)
+    status, later = api(srv, "GET", f"{build_api}/logs?start={total}", token)
+    assert later["total"] == total and later["logs"] == [], later

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import ADMIN_PASSWORD, ADMIN_USER, REPO_ROOT, api
+from helpers import ADMIN_PASSWORD, ADMIN_USER, REPO_ROOT, api, http_request
 
 ARTIFACTS = Path(os.environ.get("SLIPWAY_E2E_ARTIFACTS") or REPO_ROOT / ".build" / "e2e-artifacts" / "webui")
 
@@ -291,7 +291,7 @@ def test_repositories_and_tags_in_the_browser(server, ctenv, browser):
     # Fetch Tag popup: pull by digest.
     browser.click("tr[data-tag='v1'] .fetch-tag")
     browser.set_value("#fetch-kind", "podman-digest")
-    assert browser.eval("document.getElementById('fetch-command').value") == f"podman pull {srv.host}/{repo}@{digest}"
+    assert browser.eval("document.getElementById('fetch-command').value") == f"podman pull --tls-verify=false {srv.host}/{repo}@{digest}"
     browser.click("#fetch-dialog [data-close]")
 
     # Add a tag through the kebab menu.
@@ -428,6 +428,61 @@ def test_build_log_streams_on_the_build_page(server, ctenv, browser, tmp_path):
     browser.assert_clean()
 
 
+def test_cancel_shows_cancelling_until_the_build_stops(server, ctenv, browser):
+    """Cancel on the build page: the badge and the message say "cancelling" from the click
+    until the API reports the phase `cancelled` (the worker stopped the build), never
+    "cancelled" before it."""
+    srv = server()
+    token = srv.cli("admin", "create-token", "--user", ADMIN_USER).stdout.strip()
+    push_image(ctenv, srv, f"{ADMIN_USER}/busybox", "latest")
+    assert api(srv, "POST", f"/api/v1/repository/{ADMIN_USER}/busybox/changevisibility", token, {"visibility": "public"})[0] == 200
+    assert api(srv, "POST", "/api/v1/repository", token, {"repository": "slow", "visibility": "private", "description": ""})[0] == 201
+    status, drop = api(srv, "POST", "/api/v1/filedrop/", token, {"mimeType": "text/plain"})
+    assert status == 200, drop
+    dockerfile = f"FROM {srv.host}/{ADMIN_USER}/busybox:latest\nRUN echo sleeping-now && sleep 600\n".encode()
+    assert http_request(srv, "PUT", drop["url"].split(srv.host, 1)[1], body=dockerfile)[0] == 200
+    status, build = api(srv, "POST", f"/api/v1/repository/{ADMIN_USER}/slow/build/", token, {"file_id": drop["file_id"]})
+    assert status == 201, build
+    build_api = f"/api/v1/repository/{ADMIN_USER}/slow/build/{build['id']}"
+
+    sign_in(browser, srv, then=f"/repository/{ADMIN_USER}/slow/build/{build['id']}")
+    browser.wait_for("document.getElementById('build-log').innerText.includes('sleeping-now')", timeout=120,
+                     message="the RUN step to start")
+    assert browser.text("#build-phase") == "building"
+    # Every text the badge and the message show from now on, and the API's phase at that moment
+    # (read by the page itself, right after each change of the badge).
+    browser.eval(f"""(() => {{
+        window.__seen = [];
+        const pill = document.getElementById('build-phase'), note = document.getElementById('build-cancel-status');
+        const record = async () => {{
+            const shown = [pill.textContent, !note || note.hidden ? '' : note.textContent];
+            const last = window.__seen[window.__seen.length - 1];
+            if (last && last.shown[0] === shown[0] && last.shown[1] === shown[1]) return;
+            const entry = {{shown, api: null}};
+            window.__seen.push(entry);
+            const r = await fetch({json.dumps(build_api + "/status")}, {{credentials: 'same-origin'}});
+            entry.api = (await r.json()).phase;
+        }};
+        new MutationObserver(record).observe(pill, {{childList: true, characterData: true, subtree: true}});
+        if (note) new MutationObserver(record).observe(note, {{childList: true, characterData: true, subtree: true, attributes: true}});
+    }})()""")
+    browser.click("#cancel-build")
+    browser.wait_for("document.getElementById('build-phase').textContent === 'cancelled'", timeout=30, message="the cancelled badge")
+    browser.wait_for("window.__seen.every(e => e.api !== null)", timeout=10)
+    seen = browser.eval("window.__seen")
+    shown = [e["shown"] for e in seen]
+    assert shown[0][0] == "cancelling" and shown[0][1].startswith("Cancelling"), seen
+    assert shown[-1] == ["cancelled", "Build cancelled."], seen
+    assert all(s[0] in ("cancelling", "cancelled") for s in shown), seen
+    # "cancelling" while the API still said building; "cancelled" only once the API said so.
+    assert all(e["api"] == "cancelled" for e in seen if e["shown"][0] == "cancelled"), seen
+    assert not browser.exists("#cancel-build")
+    status, view = api(srv, "GET", build_api + "/status", token)
+    assert view["phase"] == "cancelled", view
+    browser.screenshot("build-cancelled")
+    browser.assert_clean()
+
+
 class HookSink:
     """A plain HTTP receiver for webhook notifications."""
 
@@ -519,7 +574,8 @@ def test_organizations_triggers_and_notifications(server, browser):
         robot_token = api(srv, "GET", "/api/v1/organization/acme/robots/deployer", token)[1]["token"]
         assert browser.eval("document.getElementById('robot-token').value") == robot_token
         browser.click("#robot-credentials-tabs [data-cred='podman']")
-        assert f"podman login -u='acme+deployer' -p='{robot_token}' {srv.host}" in browser.text("#robot-podman")
+        # A plain-HTTP server: podman needs --tls-verify=false (test_webui_first_day.py runs it).
+        assert f"podman login --tls-verify=false -u='acme+deployer' -p='{robot_token}' {srv.host}" in browser.text("#robot-podman")
         browser.click("#robot-credentials-tabs [data-cred='kubernetes']")
         assert "kubernetes.io/dockerconfigjson" in browser.text("#robot-kubernetes")
         browser.screenshot("robot-credentials")

@@ -23,6 +23,7 @@ struct BuildsAPI {
     let services: RegistryServices
     let queue: BuildQueue
     let hooks: BuildFarmHooks
+    let uploadKeys: FileDropUploadKeys
 
     func register(_ api: APIRoutes) {
         let b = "/api/v1/repository/{repository}/build"
@@ -61,8 +62,10 @@ struct BuildsAPI {
         var sourceKind: String
         var displayName: String
         if let fileID = body.file_id {
-            guard let drop = try await services.store.fileDrop(id: fileID), drop.digest != nil else {
-                throw APIError.invalidRequest("file_id does not name an uploaded file")
+            // A drop is its creator's: anyone else gets the answer an unknown id gets (Quay's
+            // wording), whatever repositories they may build.
+            guard let drop = try await services.store.fileDrop(id: fileID), drop.userID == user.id, drop.digest != nil else {
+                throw APIError.invalidRequest("File \(fileID.prefix(100)) could not be found or is invalid")
             }
             sourceKind = "upload"
             displayName = String((drop.digest ?? fileID).split(separator: ":").last?.prefix(7) ?? "upload")
@@ -171,8 +174,9 @@ struct BuildsAPI {
         guard body.mimeType.count <= 255 else { throw APIError.invalidRequest("mimeType is too long") }
         let id = APITokens.generate().replacingOccurrences(of: "_", with: "-")
         try await services.store.createFileDrop(id: id, userID: user.id, mimeType: body.mimeType)
+        let key = try await uploadKeys.uploadKey(fileID: id, userID: user.id)
         struct View: Encodable { let url: String; let file_id: String }
-        return APIResponse.json(View(url: "\(r.origin)/userfiles/\(id)", file_id: id))
+        return APIResponse.json(View(url: "\(r.origin)/userfiles/\(id)/\(key)", file_id: id))
     }
 }
 

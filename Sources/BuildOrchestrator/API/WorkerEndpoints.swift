@@ -6,9 +6,10 @@ import Hummingbird
 import NIOCore
 import Registry
 
-/// The orchestrator side of the worker protocol (see `WorkerProtocol`) and the upload endpoint
-/// for build contexts. Workers authenticate with the shared worker token; per-build calls also
-/// present their lease id, so a worker that lost its lease cannot touch the build.
+/// The orchestrator side of the worker protocol (see `WorkerProtocol`), including the download
+/// of uploaded build contexts (`FileDropUpload` takes them in). Workers authenticate with the
+/// shared worker token; per-build calls also present their lease id, so a worker that lost its
+/// lease cannot touch the build.
 struct WorkerEndpoints: Sendable {
     let services: RegistryServices
     let queue: BuildQueue
@@ -18,24 +19,55 @@ struct WorkerEndpoints: Sendable {
     /// Long-poll length. Short enough that a server shutting down is never held up for long by
     /// a waiting worker (it finishes in-flight requests first).
     static let leaseWait: Duration = .seconds(5)
+    /// The longest a heartbeat is held waiting for a stop, for the same reason.
+    static let heartbeatHold: Duration = .seconds(5)
+
+    /// The worker protocol's paths as registered, one per endpoint.
+    enum Path {
+        static let lease = WorkerProtocol.leasePath
+        static let heartbeat = "/buildman/v1/builds/:id/heartbeat"
+        static let phase = "/buildman/v1/builds/:id/phase"
+        static let logs = "/buildman/v1/builds/:id/logs"
+        static let complete = "/buildman/v1/builds/:id/complete"
+        static let context = "/buildman/v1/builds/:id/context"
+        static let upload = FileDropUpload.path
+    }
+
+    /// Route names for metrics and logs. Workers call these all the time (the lease long-poll
+    /// every 5 s per idle worker), so their successful requests log at `debug`; a context
+    /// upload is a user's request and logs at `info`.
+    static let observedRoutes: [ObservedRoute] = [
+        ObservedRoute(path: Path.lease, name: "worker_lease", logLevel: .debug),
+        ObservedRoute(path: Path.heartbeat, name: "worker_heartbeat", logLevel: .debug),
+        ObservedRoute(path: Path.phase, name: "worker_phase", logLevel: .debug),
+        ObservedRoute(path: Path.logs, name: "worker_logs", logLevel: .debug),
+        ObservedRoute(path: Path.complete, name: "worker_complete", logLevel: .debug),
+        ObservedRoute(path: Path.context, name: "worker_context", logLevel: .debug),
+        ObservedRoute(path: Path.upload, name: "userfiles_upload", logLevel: .info),
+    ]
 
     func register(_ router: Router<SlipwayRequestContext>) {
-        router.post(RouterPath(WorkerProtocol.leasePath)) { request, context in try await run(request) { try await lease(request, context) } }
-        router.post("/buildman/v1/builds/:id/heartbeat") { request, context in try await run(request) { try await heartbeat(request, context) } }
-        router.post("/buildman/v1/builds/:id/phase") { request, context in try await run(request) { try await phase(request, context) } }
-        router.post("/buildman/v1/builds/:id/logs") { request, context in try await run(request) { try await logs(request, context) } }
-        router.post("/buildman/v1/builds/:id/complete") { request, context in try await run(request) { try await complete(request, context) } }
+        router.post(RouterPath(Path.lease)) { request, context in try await run(request) { try await lease(request, context) } }
+        router.post(RouterPath(Path.heartbeat)) { request, context in try await run(request) { try await heartbeat(request, context) } }
+        router.post(RouterPath(Path.phase)) { request, context in try await run(request) { try await phase(request, context) } }
+        router.post(RouterPath(Path.logs)) { request, context in try await run(request) { try await logs(request, context) } }
+        router.post(RouterPath(Path.complete)) { request, context in try await run(request) { try await complete(request, context) } }
         // The context download is a plain URL for the worker's HTTP client: the lease id in the
         // query is the credential (random, and valid only while the lease is held).
-        router.get("/buildman/v1/builds/:id/context") { request, context in try await buildContext(request, context) }
-        router.put("/userfiles/:file_id") { request, context in try await uploadContext(request, context) }
+        router.get(RouterPath(Path.context)) { request, context in try await buildContext(request, context) }
+    }
+
+    /// Whether an `Authorization` header carries the worker token, compared in constant time.
+    static func authorizes(_ authorization: String?, workerToken: String) -> Bool {
+        guard !workerToken.isEmpty, let authorization, authorization.hasPrefix("Bearer ") else { return false }
+        return ConstantTime.equal(String(authorization.dropFirst("Bearer ".count)), workerToken)
     }
 
     struct Failure: Error { let status: HTTPResponse.Status; let message: String }
 
     private func run(_ request: Request, _ body: () async throws -> Response) async throws -> Response {
         do {
-            guard let header = request.headers[.authorization], header == "Bearer \(workerToken)" else {
+            guard Self.authorizes(request.headers[.authorization], workerToken: workerToken) else {
                 throw Failure(status: .unauthorized, message: "a valid worker token is required")
             }
             return try await body()
@@ -86,11 +118,14 @@ struct WorkerEndpoints: Sendable {
             expiresAt: Clock.nowMillis() + Int64(services.config.builds.timeoutSeconds + 600) * 1000)
         try await services.store.setBuildPushToken(uuid: record.uuid, tokenUUID: token.uuid)
         let source: BuildSource
+        var hostKeys: GitHostKeyPolicy?
         switch record.sourceKind {
         case "archive_url": source = .archiveURL(url: record.archiveURL ?? "")
         case "git":
-            // The deploy key is looked up now, from the trigger, and travels only in this response.
+            // The deploy key is looked up now, from the trigger, and travels only in this response;
+            // so do the ssh host keys the clone trusts.
             let key = try await record.triggerID.asyncMap { id in try await hooks.deployKey?(id) } ?? nil
+            hostKeys = try await record.triggerID.asyncMap { id in try await hooks.gitHostKeys?(id) } ?? nil
             source = .git(url: record.gitURL ?? "", commit: record.commitSHA ?? "", sshPrivateKey: key)
         default: source = .upload(url: "\(origin.baseURL)\(WorkerProtocol.buildPath(record.uuid, "context"))?lease=\(leaseID)")
         }
@@ -100,7 +135,8 @@ struct WorkerEndpoints: Sendable {
             registry: origin.service, repository: repo.path.description, tags: record.tags,
             pushCredentials: RegistryCredentials(username: "$token", password: code), pullCredentials: try await pullCredentials(record),
             tlsVerify: origin.baseURL.hasPrefix("https://"), timeoutSeconds: services.config.builds.timeoutSeconds, heartbeatIntervalSeconds: max(1, services.config.builds.leaseTimeoutSeconds / 6),
-            allowPrivateTargets: services.config.security.allowPrivateTargets)
+            allowPrivateTargets: services.config.security.allowPrivateTargets,
+            sshHostKeys: hostKeys)
         return json(pack)
     }
 
@@ -118,8 +154,12 @@ struct WorkerEndpoints: Sendable {
     func heartbeat(_ request: Request, _ context: SlipwayRequestContext) async throws -> Response {
         let record = try await leased(request, context)
         let body = try await decode(Heartbeat.self, request)
-        guard let response = try await queue.heartbeat(uuid: record.uuid, leaseID: record.leaseID ?? "", workerID: body.workerID) else {
+        guard var response = try await queue.heartbeat(uuid: record.uuid, leaseID: record.leaseID ?? "", workerID: body.workerID) else {
             throw Failure(status: .conflict, message: "the lease of build \(record.uuid) has expired")
+        }
+        if response.stop == nil, let wait = body.waitSeconds, wait > 0 {
+            response.stop = await queue.awaitStop(uuid: record.uuid, leaseID: record.leaseID ?? "", upTo: min(.seconds(wait), Self.heartbeatHold))
+            response.held = true
         }
         return json(response)
     }
@@ -169,41 +209,5 @@ struct WorkerEndpoints: Sendable {
                             try await storage.read(digest, range: 0..<size) { try await writer.write($0) }
                             try await writer.finish(nil)
                         })
-    }
-
-    /// `PUT /userfiles/<file_id>`: the file id from the file drop is the credential (unguessable,
-    /// single use). The bytes are hashed while they stream into storage.
-    func uploadContext(_ request: Request, _ context: SlipwayRequestContext) async throws -> Response {
-        let id = context.parameters.get("file_id") ?? ""
-        guard let drop = try await services.store.fileDrop(id: id), drop.digest == nil else {
-            return Response(status: .notFound)
-        }
-        let uploadID = UUID().uuidString.lowercased()
-        try await services.storage.createUpload(uploadID)
-        let writer = try await services.storage.uploadWriter(uploadID, at: 0)
-        var digester = StreamingDigester()
-        var size: Int64 = 0
-        do {
-            for try await chunk in request.body {
-                size += Int64(chunk.readableBytes)
-                if size > services.config.builds.maxContextBytes {
-                    throw Failure(status: .contentTooLarge, message: "build contexts are limited to \(services.config.builds.maxContextBytes) bytes")
-                }
-                chunk.withUnsafeReadableBytes { digester.update($0) }
-                try await writer.write(chunk)
-            }
-            _ = try await writer.commit()
-        } catch {
-            await writer.cancel()
-            try? await services.storage.deleteUpload(uploadID)
-            if let f = error as? Failure { return Response(status: f.status) }
-            return Response(status: .badRequest)
-        }
-        let digest = digester.finalize(.sha256)!
-        try await services.storage.commitUpload(uploadID, as: digest)
-        guard try await services.store.completeFileDrop(id: id, digest: digest.description, size: size) else {
-            return Response(status: .conflict)
-        }
-        return Response(status: .ok)
     }
 }

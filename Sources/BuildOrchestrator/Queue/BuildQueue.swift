@@ -22,6 +22,11 @@ public actor BuildQueue {
     private var state: BuildSchedulerState
     private var leaseIDs: [String: String] = [:]
     private var waiters: [UUID: CheckedContinuation<Void, Never>] = [:]
+    /// Held heartbeats (`awaitStop`), by build; woken when that build's lease changes.
+    private var stopWaiters: [UUID: (build: String, continuation: CheckedContinuation<Void, Never>)] = [:]
+    /// Counts wake-ups of held heartbeats, so one that lands while a wait reads the database
+    /// (before it sleeps) is not missed.
+    private var stopSignals = 0
     private var restored = false
 
     /// Set on PostgreSQL: the queue is shared with other replicas.
@@ -258,9 +263,56 @@ public actor BuildQueue {
         }
         switch answer {
         case .ok: return HeartbeatResponse(stop: nil)
-        case .stop(let reason): return HeartbeatResponse(stop: reason == .cancelled ? "cancelled" : "timed out")
+        case .stop(let reason): return HeartbeatResponse(stop: Self.workerStop(reason))
         case .unknownLease: return nil
         }
+    }
+
+    /// A stop reason as the worker protocol spells it.
+    static func workerStop(_ reason: BuildSchedulerState.StopReason) -> String {
+        reason == .cancelled ? "cancelled" : "timed out"
+    }
+
+    /// How often a held heartbeat reads a stop another replica recorded (shared queue only; in
+    /// this process a stop wakes it at once).
+    static let stopPollInterval: Duration = .seconds(1)
+
+    /// Holds a heartbeat until a stop is decided for the lease (a cancel, the build timeout) or
+    /// `wait` passes, and returns the stop for the worker ("cancelled", "timed out"), or nil.
+    /// A stop decided in this process wakes the wait at once; on a shared queue a stop recorded
+    /// by another replica is read from the build's row about once a second. A lease that ends
+    /// meanwhile ends the wait too: the worker's next heartbeat learns of it.
+    public func awaitStop(uuid: String, leaseID: String, upTo wait: Duration) async -> String? {
+        let deadline = ContinuousClock.now + wait
+        while true {
+            let signals = stopSignals
+            switch await leaseStop(uuid: uuid, leaseID: leaseID) {
+            case .stop(let reason): return Self.workerStop(reason)
+            case .leaseEnded: return nil
+            case .running: break
+            }
+            let remaining = deadline - ContinuousClock.now
+            if remaining <= .zero { return nil }
+            if stopSignals != signals { continue }  // something changed while we read: look again
+            await sleepOrStop(uuid, min(remaining, Self.stopPollInterval))
+        }
+    }
+
+    private enum LeaseStop { case running, stop(BuildSchedulerState.StopReason), leaseEnded }
+
+    private func leaseStop(uuid: String, leaseID: String) async -> LeaseStop {
+        if sharedDatabase != nil {
+            let row: (leaseID: String?, stopReason: String?)?
+            do {
+                row = try await services.store.buildLeaseStop(uuid: uuid)
+            } catch {
+                return .running  // a transient read error: the next poll tries again
+            }
+            guard let row, row.leaseID == leaseID else { return .leaseEnded }
+            return row.stopReason.flatMap(BuildSchedulerState.StopReason.init(rawValue:)).map(LeaseStop.stop) ?? .running
+        }
+        guard leaseIDs[uuid] == leaseID, case .running(let lease)? = state.status(of: uuid) else { return .leaseEnded }
+        return lease.stop.map(LeaseStop.stop) ?? .running
     }
 
     public func complete(uuid: String, leaseID: String, workerID: String, completion: Completion) async throws -> Bool {
@@ -281,6 +333,7 @@ public actor BuildQueue {
             try await finish(uuid, outcome, digests: completion.manifestDigests)
         case .requeued(let attempts, let notBefore):
             leaseIDs[uuid] = nil
+            wakeStopWaiters(uuid)
             metrics.requeued()
             await refreshMetrics()
             try await services.store.updateBuildQueueState(uuid: uuid, phase: .waiting, attempts: attempts, notBefore: notBefore.millisecondsSinceEpoch,
@@ -308,6 +361,7 @@ public actor BuildQueue {
             switch action {
             case .requeued(let id, let attempts, let notBefore):
                 leaseIDs[id] = nil
+                wakeStopWaiters(id)
                 metrics.requeued()
                 await refreshMetrics()
                 try await services.store.updateBuildQueueState(uuid: id, phase: .waiting, attempts: attempts, notBefore: notBefore.millisecondsSinceEpoch,
@@ -321,11 +375,14 @@ public actor BuildQueue {
         }
     }
 
+    /// Writes a running build's lease (with the stop decided for it) and wakes its held
+    /// heartbeat, so the worker hears of a stop at once.
     private func persistLease(_ uuid: String) async throws {
         guard case .running(let lease)? = state.status(of: uuid) else { return }
         try await services.store.updateBuildQueueState(
             uuid: uuid, phase: (try await services.store.build(uuid: uuid))?.phase ?? .building, attempts: lease.attempt, notBefore: nil,
             workerID: lease.workerID, leaseID: leaseIDs[uuid], startedAt: lease.startedAt.millisecondsSinceEpoch, stopReason: lease.stop?.rawValue)
+        wakeStopWaiters(uuid)
     }
 
     private func finish(_ uuid: String, _ outcome: BuildSchedulerState.FinalOutcome, digests: [String: String] = [:]) async throws {
@@ -333,6 +390,7 @@ public actor BuildQueue {
         // a build leased into the slot while this finishes must not look like an overlap.
         let finishedAt = Clock.nowMillis()
         leaseIDs[uuid] = nil
+        wakeStopWaiters(uuid)
         var message: String?
         switch outcome {
         case .error(let m), .internalError(let m): message = m
@@ -397,6 +455,29 @@ public actor BuildQueue {
 
     private func timeoutWaiter(_ id: UUID) {
         waiters.removeValue(forKey: id)?.resume()
+    }
+
+    private func sleepOrStop(_ uuid: String, _ duration: Duration) async {
+        let id = UUID()
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            stopWaiters[id] = (uuid, c)
+            Task { [weak self] in
+                try? await Task.sleep(for: duration)
+                await self?.timeoutStopWaiter(id)
+            }
+        }
+    }
+
+    private func timeoutStopWaiter(_ id: UUID) {
+        stopWaiters.removeValue(forKey: id)?.continuation.resume()
+    }
+
+    private func wakeStopWaiters(_ uuid: String) {
+        stopSignals &+= 1
+        for (id, waiter) in stopWaiters where waiter.build == uuid {
+            stopWaiters.removeValue(forKey: id)
+            waiter.continuation.resume()
+        }
     }
 }
 

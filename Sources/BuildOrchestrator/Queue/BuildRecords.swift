@@ -202,6 +202,16 @@ extension MetadataStore {
         }
     }
 
+    /// The lease a build holds now and the stop decided for it (`cancelled`, `timed-out`), as
+    /// the database has them: one indexed row, cheap enough to poll from a held heartbeat.
+    func buildLeaseStop(uuid: String) async throws -> (leaseID: String?, stopReason: String?)? {
+        try await database.read { db in
+            try await db.raw("SELECT lease_id, stop_reason FROM builds WHERE uuid = \(bind: uuid) AND finished_at IS NULL").first().map {
+                (try $0.decode(column: "lease_id", as: String?.self), try $0.decode(column: "stop_reason", as: String?.self))
+            }
+        }
+    }
+
     /// Moves a running build to a new (non-terminal) phase reported by its worker.
     public func setBuildPhase(uuid: String, leaseID: String, phase: BuildPhase) async throws -> Bool {
         try await database.transaction { db in

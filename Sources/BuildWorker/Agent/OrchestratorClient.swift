@@ -63,16 +63,21 @@ public struct OrchestratorClient: Sendable {
         }
     }
 
-    /// Returns the stop reason when the orchestrator wants the build stopped; throws when the
-    /// lease is gone (the build must stop too).
-    public func heartbeat(_ pack: BuildPack) async throws -> String? {
-        let (status, data) = try await post(WorkerProtocol.buildPath(pack.buildID, "heartbeat"), Heartbeat(workerID: workerID), lease: pack.leaseID)
+    /// Reports the build alive. With `wait`, the orchestrator may hold the answer that long and
+    /// answers as soon as the build must stop. Throws when the lease is gone (the build must stop
+    /// too).
+    public func heartbeat(_ pack: BuildPack, wait: Int? = nil) async throws -> HeartbeatResponse {
+        let (status, data) = try await post(WorkerProtocol.buildPath(pack.buildID, "heartbeat"), Heartbeat(workerID: workerID, waitSeconds: wait),
+                                            lease: pack.leaseID)
         guard status == 200 else { throw ProtocolError(status: status, description: "heartbeat refused with HTTP \(status)") }
-        return try JSONDecoder().decode(HeartbeatResponse.self, from: data).stop
+        return try JSONDecoder().decode(HeartbeatResponse.self, from: data)
     }
 
     public func phase(_ pack: BuildPack, _ update: PhaseUpdate) async throws {
-        _ = try await post(WorkerProtocol.buildPath(pack.buildID, "phase"), update, lease: pack.leaseID)
+        let (status, data) = try await post(WorkerProtocol.buildPath(pack.buildID, "phase"), update, lease: pack.leaseID)
+        guard status == 204 else {
+            throw ProtocolError(status: status, description: "phase refused with HTTP \(status): \(String(decoding: data.prefix(200), as: UTF8.self))")
+        }
     }
 
     /// Sends a batch; returns the next sequence the orchestrator expects.

@@ -94,15 +94,25 @@ public struct WorkerAgent: Service {
                 }
             }
             group.addTask {
-                // Heartbeats; a stop answer or a lost lease ends the build.
+                // Heartbeats; a stop answer or a lost lease ends the build. Each heartbeat asks
+                // the orchestrator to hold it until the build must stop (up to an interval), so a
+                // cancel arrives at once; an orchestrator that answers at once is asked again
+                // after the interval, as before.
+                let interval = Duration.seconds(max(1, pack.heartbeatIntervalSeconds))
+                var next = ContinuousClock.now  // the first one is held from the start
                 while !Task.isCancelled {
-                    try? await Task.sleep(for: .seconds(max(1, pack.heartbeatIntervalSeconds)))
+                    try? await Task.sleep(until: next)
                     if Task.isCancelled { return nil }
+                    let sent = ContinuousClock.now
+                    next = sent + interval
                     do {
-                        if let stop = try await client.heartbeat(pack) {
+                        let answer = try await client.heartbeat(pack, wait: pack.heartbeatIntervalSeconds)
+                        if let stop = answer.stop {
                             stopReason.set(stop)
                             return nil
                         }
+                        // Held: go again at once (but never more than once a second).
+                        if answer.held == true { next = sent + .seconds(1) }
                     } catch is CancellationError {
                         return nil
                     } catch let error as OrchestratorClient.ProtocolError where error.status == 409 {
@@ -149,36 +159,49 @@ public struct WorkerAgent: Service {
     }
 }
 
-/// Buffers log entries and phase changes and ships them in order, in sequenced batches.
+/// What `LogShipper` needs from the orchestrator (`OrchestratorClient`; tests script it).
+protocol BuildLogSink: Sendable {
+    /// Sends a batch; returns the next sequence the orchestrator expects.
+    func logs(_ pack: BuildPack, _ batch: LogBatch) async throws -> Int
+    func phase(_ pack: BuildPack, _ update: PhaseUpdate) async throws
+}
+
+extension OrchestratorClient: BuildLogSink {}
+
+/// Buffers log entries and phase changes and ships them in order, in sequenced batches. A phase
+/// change is a `phase` log entry plus a phase update; the update goes out right after its entry
+/// was accepted and before any later entry is sent, so the build's phase and its log agree.
+/// Nothing leaves the buffer before the orchestrator took it: a failed request is retried at
+/// the next flush, from the same place.
 final class LogShipper: Sendable {
     private struct State {
+        /// Entries not accepted yet; the first has sequence `nextSequence`.
         var pending: [BuildLogEntry] = []
-        var phases: [(index: Int, update: PhaseUpdate)] = []
         var nextSequence = 0
-        var queuedCount = 0
+        /// Phase updates not delivered yet, with the sequence of their log entry, in order.
+        var phases: [(sequence: Int, update: PhaseUpdate)] = []
     }
     private let state = Mutex(State())
-    private let client: OrchestratorClient
+    private let client: any BuildLogSink
     private let pack: BuildPack
+    static let maxBatch = 1000
 
-    init(client: OrchestratorClient, pack: BuildPack) {
+    init(client: any BuildLogSink, pack: BuildPack) {
         self.client = client
         self.pack = pack
     }
 
     func enqueue(_ entry: BuildLogEntry) {
-        state.withLock { s in
-            s.pending.append(entry)
-            s.queuedCount += 1
-        }
+        state.withLock { $0.pending.append(entry) }
     }
 
-    /// A phase change is both a `phase` log entry and a phase update, in order with the logs.
+    /// A phase change is both a `phase` log entry and, for the phases a worker reports (not the
+    /// terminal ones, which the completion carries), a phase update.
     func enqueuePhase(_ update: PhaseUpdate) {
         state.withLock { s in
+            let sequence = s.nextSequence + s.pending.count
             s.pending.append(BuildLogEntry(message: update.phase.rawValue, type: "phase", data: update.data.isEmpty ? nil : update.data))
-            s.queuedCount += 1
-            s.phases.append((s.queuedCount, update))
+            if !update.phase.isTerminal { s.phases.append((sequence, update)) }
         }
     }
 
@@ -189,28 +212,36 @@ final class LogShipper: Sendable {
         }
     }
 
+    /// Ships what is buffered. Stops at the first failed request (the rest waits for the next
+    /// flush). One flush at a time: the agent calls it from one task.
     func flush() async {
-        let (batch, first, phases) = state.withLock { s -> ([BuildLogEntry], Int, [PhaseUpdate]) in
-            let b = s.pending
-            let phases = s.phases.map(\.update)
-            s.phases.removeAll()
-            return (b, s.nextSequence, phases)
-        }
-        if batch.isEmpty && phases.isEmpty { return }
-        if !batch.isEmpty {
-            for chunkStart in stride(from: 0, to: batch.count, by: 1000) {
-                let chunk = Array(batch[chunkStart..<min(chunkStart + 1000, batch.count)])
-                guard let next = try? await client.logs(pack, LogBatch(firstSequence: first + chunkStart, entries: chunk)) else { return }
-                state.withLock { s in
-                    let accepted = next - s.nextSequence
-                    if accepted > 0 {
-                        s.pending.removeFirst(min(accepted, s.pending.count))
-                        s.nextSequence = next
-                    }
+        while true {
+            let (entries, first, phase) = state.withLock { s in (s.pending, s.nextSequence, s.phases.first) }
+            if let phase, phase.sequence < first {
+                do {
+                    try await client.phase(pack, phase.update)
+                } catch let error as OrchestratorClient.ProtocolError where (400..<500).contains(error.status) {
+                    // Refused for good (the lease is gone, or the phase is not one a worker
+                    // reports): retrying cannot help, and the log must not wait behind it.
+                } catch {
+                    return
                 }
+                state.withLock { _ = $0.phases.removeFirst() }
+                continue
             }
+            guard !entries.isEmpty else { return }
+            // Up to and including the next phase entry, so its update follows at once.
+            var count = min(entries.count, Self.maxBatch)
+            if let phase { count = min(count, phase.sequence - first + 1) }
+            guard let next = try? await client.logs(pack, LogBatch(firstSequence: first, entries: Array(entries[0..<count]))) else { return }
+            let progressed = state.withLock { s -> Bool in
+                guard next > s.nextSequence else { return false }
+                s.pending.removeFirst(min(next - s.nextSequence, s.pending.count))
+                s.nextSequence = next
+                return true
+            }
+            if !progressed { return }
         }
-        for update in phases { try? await client.phase(pack, update) }
     }
 }
 

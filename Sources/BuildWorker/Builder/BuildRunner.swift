@@ -117,7 +117,7 @@ public struct BuildRunner: Sendable {
                 try? FileManager.default.removeItem(at: download)
             case .git(let url, let commit, let key):
                 try await GitSource(allowLocalSources: configuration.allowLocalSources)
-                    .clone(url: url, commit: commit, into: sourceDirectory, sshPrivateKey: key)
+                    .clone(url: url, commit: commit, into: sourceDirectory, sshPrivateKey: key, sshHostKeys: pack.sshHostKeys)
             }
         } catch let error as BuildContextError where error.code == .cancelled {
             return finish(.cancelled, nil, events)
@@ -204,6 +204,11 @@ public struct BuildRunner: Sendable {
             break
         }
         guard termination.succeeded else {
+            if let last = progress.lastError.value,
+               let remedy = BaseImagePullFailure.remedy(for: last, registry: pack.registry, repository: pack.repository,
+                                                        pullRobot: pack.pullCredentials?.username) {
+                return finish(.error, remedy, events)
+            }
             let message = progress.lastError.value ?? {
                 switch termination.status {
                 case .exited(let code): return "the builder exited with status \(code)"

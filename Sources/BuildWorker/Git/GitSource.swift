@@ -8,14 +8,18 @@
 //   3. the commit is checked out detached (`GIT_CHECKOUT_FORCE`).
 //
 // libgit2 1.5 cannot shallow-fetch, so the whole history comes along. SSH authenticates with the
-// trigger's deploy key, passed from memory (`git_credential_ssh_key_memory_new`); **any host key
-// is accepted**: trusting the first key seen per trigger (TOFU) is future work. HTTPS certificates
-// are verified normally.
+// trigger's deploy key, passed from memory (`git_credential_ssh_key_memory_new`), and the server's
+// host key must be one the build pack pins (the trigger's recorded keys, `GitHostKeyPolicy`): a
+// changed or unrecorded key stops the clone with a message naming both fingerprints and how to
+// accept the new key. The worker's own known_hosts plays no part. HTTPS certificates are verified
+// normally.
 //
 // libgit2 is blocking: every call runs on a dedicated thread, never on the cooperative pool.
 
+import BuildProtocol
 import Foundation
 import CLibgit2
+import GitRemote
 
 #if canImport(Glibc)
 import Glibc
@@ -35,6 +39,8 @@ public struct GitSourceError: Error, Sendable, Equatable, CustomStringConvertibl
         case commitNotFound = "COMMIT_NOT_FOUND"
         /// Writing the working tree failed.
         case checkoutFailed = "CHECKOUT_FAILED"
+        /// The ssh server's host key is not one the trigger trusts.
+        case hostKeyRefused = "HOST_KEY_REFUSED"
         case cancelled = "CANCELLED"
     }
 
@@ -58,14 +64,17 @@ public struct GitSource: Sendable {
 
     /// Clones `url` into `directory` (must not exist or be empty) with `commit` checked out.
     /// - Parameter sshPrivateKey: PEM / OpenSSH private key for ssh URLs (a deploy key).
-    public func clone(url: String, commit: String, into directory: URL, sshPrivateKey: String?) async throws(GitSourceError) {
+    /// - Parameter sshHostKeys: the host keys an ssh server may present; without them every
+    ///   ssh host key is refused.
+    public func clone(url: String, commit: String, into directory: URL, sshPrivateKey: String?,
+                      sshHostKeys: GitHostKeyPolicy? = nil) async throws(GitSourceError) {
         try Self.vet(url: url, allowLocal: allowLocalSources)
         let commit = Self.isRef(commit) ? commit : commit.lowercased()
         // Quay's custom-git schema allows abbreviated ids (7+ digits); they resolve after fetching.
         guard Self.isRef(commit) || ((7...40).contains(commit.count) || commit.count == 64) && commit.allSatisfy(\.isHexDigit) else {
             throw GitSourceError(.invalidCommit, "'\(commit)' is neither a commit id (7 to 40 hexadecimal digits) nor refs/heads/<branch> or refs/tags/<tag>")
         }
-        let job = CloneJob(url: url, commit: commit, directory: directory.path, sshPrivateKey: sshPrivateKey)
+        let job = CloneJob(url: url, commit: commit, directory: directory.path, sshPrivateKey: sshPrivateKey, sshHostKeys: sshHostKeys)
         let result = await withTaskCancellationHandler {
             await DedicatedThread.run(name: "slipway-git") { () -> Result<Void, GitSourceError> in
                 Result { () throws(GitSourceError) in try job.run() }
@@ -126,27 +135,23 @@ public struct GitSource: Sendable {
     }()
 }
 
-/// One clone, run from start to finish on its own thread; libgit2 callbacks reach it through the
-/// payload pointer.
+/// One clone, run from start to finish on its own thread; libgit2's remote callbacks (deploy
+/// key, pinned host keys, cancellation) live in `GitRemoteAuth`.
 private final class CloneJob: @unchecked Sendable {
     let url: String
     let commit: String
     let directory: String
-    let sshPrivateKey: String?
-    private let lock = NSLock()
-    private var cancelled = false
-    /// Credential callback invocations; libgit2 calls again after a rejected key.
-    var credentialAttempts = 0
+    let auth: GitRemoteAuth
 
-    init(url: String, commit: String, directory: String, sshPrivateKey: String?) {
+    init(url: String, commit: String, directory: String, sshPrivateKey: String?, sshHostKeys: GitHostKeyPolicy?) {
         self.url = url
         self.commit = commit
         self.directory = directory
-        self.sshPrivateKey = sshPrivateKey
+        self.auth = GitRemoteAuth(sshPrivateKey: sshPrivateKey, sshHostKeys: sshHostKeys)
     }
 
-    func cancel() { lock.withLock { cancelled = true } }
-    var isCancelled: Bool { lock.withLock { cancelled } }
+    func cancel() { auth.cancel() }
+    var isCancelled: Bool { auth.isCancelled }
 
     func run() throws(GitSourceError) {
         _ = GitSource.libraryInitialised
@@ -229,33 +234,7 @@ private final class CloneJob: @unchecked Sendable {
         var options = git_fetch_options()
         git_fetch_options_init(&options, UInt32(GIT_FETCH_OPTIONS_VERSION))
         options.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE
-        options.callbacks.payload = Unmanaged.passUnretained(self).toOpaque()
-        options.callbacks.credentials = { out, _, usernameFromURL, allowedTypes, payload in
-            let job = Unmanaged<CloneJob>.fromOpaque(payload!).takeUnretainedValue()
-            job.credentialAttempts += 1
-            guard job.credentialAttempts == 1 else { return GIT_EAUTH.rawValue }
-            guard let key = job.sshPrivateKey,
-                  allowedTypes & GIT_CREDENTIAL_SSH_MEMORY.rawValue != 0 || allowedTypes & GIT_CREDENTIAL_SSH_KEY.rawValue != 0 else {
-                return GIT_PASSTHROUGH.rawValue
-            }
-            let username = usernameFromURL.map { String(cString: $0) } ?? "git"
-            return git_credential_ssh_key_memory_new(out, username, nil, key, nil)
-        }
-        options.callbacks.certificate_check = { cert, _, _, _ in
-            // SSH host keys are accepted without a known_hosts check (see the file header);
-            // TLS certificates keep libgit2's verdict.
-            guard let cert, cert.pointee.cert_type == GIT_CERT_HOSTKEY_LIBSSH2 else { return GIT_PASSTHROUGH.rawValue }
-            return 0
-        }
-        options.callbacks.transfer_progress = { _, payload in
-            let job = Unmanaged<CloneJob>.fromOpaque(payload!).takeUnretainedValue()
-            return job.isCancelled ? -1 : 0
-        }
-        options.callbacks.sideband_progress = { _, _, payload in
-            let job = Unmanaged<CloneJob>.fromOpaque(payload!).takeUnretainedValue()
-            return job.isCancelled ? -1 : 0
-        }
-        credentialAttempts = 0
+        auth.install(&options.callbacks)
 
         let cStrings = refspecs.map { strdup($0) }
         defer { cStrings.forEach { free($0) } }
@@ -265,13 +244,11 @@ private final class CloneJob: @unchecked Sendable {
             return git_remote_fetch(remote, &array, &options, nil)
         }
         if isCancelled { throw GitSourceError(.cancelled, "the clone was cancelled") }
+        if let refusal = auth.hostKeyRefusal { throw GitSourceError(.hostKeyRefused, refusal) }
         guard rc == 0 else {
             throw GitSourceError(.fetchFailed, "cannot fetch \(url): \(Self.lastError())")
         }
     }
 
-    static func lastError() -> String {
-        guard let error = git_error_last(), let message = error.pointee.message else { return "unknown libgit2 error" }
-        return String(cString: message)
-    }
+    static func lastError() -> String { GitRemoteAuth.lastError() }
 }

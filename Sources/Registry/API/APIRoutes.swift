@@ -215,7 +215,7 @@ public final class APIRoutes: @unchecked Sendable {
     private func authorize(_ requirement: APIRequirement, caller: APICaller?, parameters: [String: String], request: Request) async throws -> Resolved {
         // Cookie sessions must present the CSRF token on writes.
         if let caller, caller.viaSession, ![.get, .head, .options].contains(request.method) {
-            guard let csrf = request.headers[.init("X-CSRF-Token")!], csrf == caller.csrfToken else {
+            guard let csrf = request.headers[.init("X-CSRF-Token")!], let expected = caller.csrfToken, ConstantTime.equal(csrf, expected) else {
                 throw APIError(.forbidden, "csrf_invalid", "Missing or invalid CSRF token")
             }
         }

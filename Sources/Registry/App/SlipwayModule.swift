@@ -12,10 +12,14 @@ public protocol SlipwayModule: Sendable {
     func registerRoutes(_ router: Router<SlipwayRequestContext>)
     /// Long-running services (queues, workers, collectors).
     func backgroundServices() -> [any Service]
+    /// Names (and log levels) for the plain routes this module registers, for the request
+    /// metrics and log lines; an unnamed route is counted as `other`.
+    func observedRoutes() -> [ObservedRoute]
 }
 
 extension SlipwayModule {
     public func registerAPI(_ api: APIRoutes) {}
     public func registerRoutes(_ router: Router<SlipwayRequestContext>) {}
     public func backgroundServices() -> [any Service] { [] }
+    public func observedRoutes() -> [ObservedRoute] { [] }
 }

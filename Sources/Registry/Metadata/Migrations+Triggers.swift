@@ -61,5 +61,13 @@ extension Migrations {
             // builds the trigger has run.
             ["CREATE INDEX builds_trigger_finished ON builds(trigger_id, finished_at)"]
         },
+        Migration(version: 32, name: "trigger ssh host keys") { _ in
+            // The ssh host keys a trigger's clones trust, as JSON ({endpoint, keys, source,
+            // recorded_at, error}): read from the git server when the trigger is analysed,
+            // activated or its source changes, pasted by the user, or (for triggers activated
+            // before this column existed, and when the server could not reach the git host
+            // then) trusted on first use by the first build. NULL: nothing recorded yet.
+            ["ALTER TABLE build_triggers ADD COLUMN ssh_host_keys TEXT"]
+        },
     ]
 }

@@ -15,8 +15,9 @@ public enum Migrations {
     }
 
     /// Every migration: the core ones below plus each feature area's own list (numbers are
-    /// reserved per area: 20–29 repositories and builds, 30–39 triggers, 40–49 notifications).
-    static let all: [Migration] = core + triggers + notifications
+    /// reserved per area: 20–29 repositories and builds, 30–39 triggers, 40–49 notifications,
+    /// 50–59 the job queue).
+    static let all: [Migration] = core + triggers + notifications + jobs
 
     static let core: [Migration] = [
         Migration(version: 1, name: "registry foundation") { f in

@@ -59,6 +59,12 @@ public final class PostgresMetadataDatabase: MetadataDatabase {
         }
     }
 
+    /// Runs `body` with one pooled connection of its own, for what needs the connection itself
+    /// rather than SQL: the job queue's `LISTEN` holds one for as long as it listens.
+    public func withConnection<T: Sendable>(_ body: @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        try await client.withConnection { conn in try await body(conn) }
+    }
+
     public func shutdown() async {
         runTask.cancel()
         _ = await runTask.value

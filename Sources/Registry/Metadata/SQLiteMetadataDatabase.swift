@@ -4,6 +4,7 @@ import NIOPosix
 import SQLKit
 import SQLiteKit
 import SQLiteNIO
+import Synchronization
 
 /// SQLite in WAL mode: one writer connection (SQLite allows one writer at a time; transactions are
 /// serialized through `writeLock`) and a few reader connections that see committed data
@@ -14,6 +15,7 @@ public final class SQLiteMetadataDatabase: MetadataDatabase {
     private let readers: [SQLiteConnection]
     private let writeLock = AsyncLock()
     private let nextReader = ManagedAtomicCounter()
+    private let closed = Atomic<Bool>(false)
     private let logger: Logger
 
     public static func open(path: String, readers readerCount: Int = 2, logger: Logger) async throws -> SQLiteMetadataDatabase {
@@ -55,13 +57,19 @@ public final class SQLiteMetadataDatabase: MetadataDatabase {
                 try await db.raw("COMMIT").run()
                 return result
             } catch {
-                try? await db.raw("ROLLBACK").run()
+                // SQLiteNIO refuses work from a cancelled task, so a cancelled caller's ROLLBACK
+                // runs in a task of its own; otherwise the shared writer would stay inside this
+                // transaction and every later one would fail.
+                await Task { try? await db.raw("ROLLBACK").run() }.value
                 throw error
             }
         }
     }
 
+    /// Closes every connection once. A second call returns at once: SQLiteNIO's `close()` on an
+    /// already closed connection hands SQLite a NULL handle, which crashes release builds.
     public func shutdown() async {
+        guard closed.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged else { return }
         for conn in readers + [writer] {
             try? await conn.close()
         }

@@ -145,16 +145,23 @@ final class FilesystemUploadWriter: BlobUploadWriter, @unchecked Sendable {
     func cancel() async {
         guard !closed else { return }
         closed = true
-        try? await handle.resize(to: .bytes(startOffset))
-        try? await handle.close()
+        Self.truncateAndClose(handle, to: startOffset)
     }
 
     deinit {
-        if !closed {
-            // Best effort: a writer dropped without commit/cancel must not leak the descriptor.
-            let handle = self.handle
-            let start = self.startOffset
-            Task { try? await handle.resize(to: .bytes(start)); try? await handle.close() }
-        }
+        // A writer dropped without commit/cancel must not leak the descriptor (NIOFileSystem
+        // treats a handle released while open as a fatal error).
+        if !closed { Self.truncateAndClose(handle, to: startOffset) }
+    }
+
+    /// Truncates the upload back to `length` and closes it, on the raw descriptor. Not through
+    /// `WriteFileHandle.close()`: that refuses to run in a cancelled task (a client that hung up
+    /// mid-PATCH cancels the request's task), and the handle would then be released while still
+    /// open, which crashes the process. Both calls are short and bounded (a truncate and a close
+    /// of a local file), so they run inline.
+    static func truncateAndClose(_ handle: WriteFileHandle, to length: Int64) {
+        guard let descriptor = try? handle.detachUnsafeFileDescriptor() else { return }
+        _ = ftruncate(descriptor.rawValue, off_t(length))
+        _ = close(descriptor.rawValue)
     }
 }

@@ -19,10 +19,12 @@ public struct RequestOrigin: Sendable {
         service = config.registry.serviceName.isEmpty ? host : config.registry.serviceName
     }
 
-    /// `WWW-Authenticate` challenge for the Docker token flow.
-    func challenge(scope: String?) -> String {
+    /// `WWW-Authenticate` challenge for the Docker token flow. `error` is an RFC 6750 §3.1 code
+    /// (`insufficient_scope`) with its description; the description must not contain quotes.
+    func challenge(scope: String?, error: (code: String, description: String)? = nil) -> String {
         var value = "Bearer realm=\"\(baseURL)/v2/auth\",service=\"\(service)\""
         if let scope { value += ",scope=\"\(scope)\"" }
+        if let error { value += ",error=\"\(error.code)\",error_description=\"\(error.description)\"" }
         return value
     }
 }

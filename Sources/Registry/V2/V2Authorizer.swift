@@ -75,7 +75,25 @@ struct V2Authorizer: Sendable {
         if caller.isAnonymous {
             throw unauthorized(origin, scope: scope, "authentication required")
         }
-        throw unauthorized(origin, scope: scope, "access to \(path) (\(scopeActions)) is not granted to this token")
+        throw denied(origin, scope: scope, action: action, path: path)
+    }
+
+    /// A signed-in caller whose token lacks the access. As distribution and Docker Hub answer:
+    /// 401 whose challenge carries `error="insufficient_scope"` (RFC 6750 §3.1), so clients
+    /// report that access was denied (podman: "denied: requested access to the resource is
+    /// denied: ...") instead of suggesting a login; the body says the same with DENIED. The
+    /// challenge alone reaches the client on HEAD requests, which have no body.
+    func denied(_ origin: RequestOrigin, scope: String, action: RegistryAction, path: RepositoryPath) -> RegistryError {
+        let what: String
+        switch action {
+        case .pull: what = "read"
+        case .push: what = "push to"
+        case .delete: what = "delete from"
+        }
+        // Repository paths are [a-z0-9._/-]: nothing to escape in the quoted header value.
+        let message = "requested access to the resource is denied: you may not \(what) \(path)"
+        return RegistryError(.denied, message, status: .unauthorized,
+                             headers: [.wwwAuthenticate: origin.challenge(scope: scope, error: ("insufficient_scope", message))])
     }
 
     private func autoCreate(path: RepositoryPath, caller: V2Caller) async throws -> Repository {

@@ -5,7 +5,8 @@ import Registry
 
 /// Quay's `trigger_view` (§1.5), plus Slipway's failure counters. Admins see the config with
 /// `credentials`: the deploy key's public half and the webhook URL that carries the trigger's
-/// secret. Build views get the short form without any config secrets.
+/// secret, and `ssh_host_keys`: the git server keys its clones trust. Build views get the short
+/// form without any config secrets.
 struct TriggerViews: Sendable {
     let services: RegistryServices
 
@@ -60,6 +61,10 @@ struct TriggerViews: Sendable {
         if let id = t.connectedUserID, let user = try await services.store.namespace(id: id) { v["connected_user"] = .string(user.name) }
         if let id = t.pullRobotID, let robot = try await services.store.namespace(id: id) {
             v["pull_robot"] = .object(["name": .string(robot.name), "kind": .string("user"), "is_robot": .bool(true)])
+        }
+        if canAdmin {
+            // Slipway: the ssh host keys the trigger's clones trust, with fingerprints.
+            v["ssh_host_keys"] = TriggerHostKeys.view(t)
         }
         if let counters {
             v["successive_failure_count"] = .int(Int64(counters.failures))

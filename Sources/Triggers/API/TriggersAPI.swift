@@ -13,32 +13,36 @@ import Registry
 /// | POST /api/v1/repository/{repository}/trigger/ | repository admin (Slipway: scripts create triggers here) |
 /// | GET /api/v1/repository/{repository}/trigger/ | repository admin |
 /// | GET /api/v1/repository/{repository}/trigger/{trigger_uuid} | repository admin |
-/// | PUT /api/v1/repository/{repository}/trigger/{trigger_uuid} | repository admin |
+/// | PUT /api/v1/repository/{repository}/trigger/{trigger_uuid} | repository admin (Slipway: also `config` and `pull_robot`) |
 /// | DELETE /api/v1/repository/{repository}/trigger/{trigger_uuid} | repository admin |
 /// | POST /api/v1/repository/{repository}/trigger/{trigger_uuid}/activate | repository admin (+ the trigger's creator) |
 /// | POST /api/v1/repository/{repository}/trigger/{trigger_uuid}/analyze | repository admin |
 /// | POST /api/v1/repository/{repository}/trigger/{trigger_uuid}/start | repository admin |
 /// | GET /api/v1/repository/{repository}/trigger/{trigger_uuid}/builds | repository admin |
 /// | GET /api/v1/repository/{repository}/trigger/{trigger_uuid}/activity | repository admin (Slipway: recent webhooks and why they built or not) |
+/// | POST /api/v1/repository/{repository}/trigger/{trigger_uuid}/hostkeys | repository admin (Slipway: trust the git server's ssh host key) |
 struct TriggersAPI: Sendable {
     let services: RegistryServices
     let builder: TriggerBuilder
     let views: TriggerViews
     let lifecycle: TriggerLifecycle
     let activityLog: TriggerActivityLog
+    let hostKeys: TriggerHostKeys
+    let manualRefs: ManualRunRefs
 
     func register(_ api: APIRoutes) {
         let t = "/api/v1/repository/{repository}/trigger"
         api.add(.post, t + "/", .repository(.admin)) { try await create($0) }
         api.add(.get, t + "/", .repository(.admin)) { try await list($0) }
         api.add(.get, t + "/{trigger_uuid}", .repository(.admin)) { try await get($0) }
-        api.add(.put, t + "/{trigger_uuid}", .repository(.admin)) { try await toggle($0) }
+        api.add(.put, t + "/{trigger_uuid}", .repository(.admin)) { try await update($0) }
         api.add(.delete, t + "/{trigger_uuid}", .repository(.admin)) { try await delete($0) }
         api.add(.post, t + "/{trigger_uuid}/activate", .repository(.admin)) { try await activate($0) }
         api.add(.post, t + "/{trigger_uuid}/analyze", .repository(.admin)) { try await analyze($0) }
         api.add(.post, t + "/{trigger_uuid}/start", .repository(.admin)) { try await start($0) }
         api.add(.get, t + "/{trigger_uuid}/builds", .repository(.admin)) { try await builds($0) }
         api.add(.get, t + "/{trigger_uuid}/activity", .repository(.admin)) { try await activity($0) }
+        api.add(.post, t + "/{trigger_uuid}/hostkeys", .repository(.admin)) { try await trustHostKeys($0) }
     }
 
     /// The trigger named in the path, if it belongs to the path's repository.
@@ -79,15 +83,98 @@ struct TriggersAPI: Sendable {
         APIResponse.json(try await fullView(try await trigger(r), r))
     }
 
-    struct ToggleBody: Decodable { let enabled: Bool }
-
-    func toggle(_ r: APIRequest) async throws -> Response {
+    /// Quay's toggle (`{"enabled": bool}`), and Slipway's edit of an active trigger: `config`
+    /// (validated exactly as at activation) and `pull_robot` (a name, or null for none). The
+    /// deploy key and the webhook URL stay as they are, so the git server needs no change.
+    func update(_ r: APIRequest) async throws -> Response {
         let t = try await trigger(r)
-        let body = try await r.decode(ToggleBody.self)
+        let body = try await r.decode([String: EventValue].self)
+        for key in body.keys where !["enabled", "config", "pull_robot"].contains(key) {
+            throw APIError.invalidRequest("unknown field '\(key.prefix(64))'; use enabled, config or pull_robot")
+        }
+        guard !body.isEmpty else { throw APIError.invalidRequest("nothing to change: send enabled, config or pull_robot") }
+        var enabled: Bool?
+        switch body["enabled"] {
+        case nil: break
+        case .bool(let b)?: enabled = b
+        default: throw APIError.invalidRequest("enabled must be a boolean")
+        }
         guard t.isActive else { throw APIError.invalidRequest("Trigger is not active.") }
-        try await services.store.setTriggerEnabled(id: t.id, enabled: body.enabled, reason: body.enabled ? nil : .userToggled)
-        services.audit.record(.repository("toggle_repo_trigger", r.repository!, performer: r.actor, ip: r.ip,
-                                          ["trigger_id": t.uuid, "service": t.service, "enabled": body.enabled ? "true" : "false"]))
+        var change = MetadataStore.TriggerUpdate()
+        var changed: [String: String] = ["trigger_id": t.uuid, "service": t.service]
+        if let raw = body["config"] {
+            guard case .object(let object) = raw else { throw APIError.invalidRequest("config must be an object") }
+            let validated = try TriggerConfigValidation.validate(object)
+            change.config = validated.config
+            if let secret = validated.signingSecret {
+                change.signingSecretSealed = try services.secretBox.seal(secret, context: BuildTrigger.sealContext(t.uuid, "signing"))
+            }
+            let keys = await hostKeys.keys(for: validated.config, pasted: validated.pastedHostKeys, current: t.hostKeys)
+            if keys != t.hostKeys { change.hostKeys = .some(keys) }
+            changed["config"] = validated.config.json
+        }
+        if let raw = body["pull_robot"] {
+            switch raw {
+            case .null: change.pullRobotID = .some(nil)
+            case .string(let name): change.pullRobotID = .some(try await pullRobotID(name, r))
+            default: throw APIError.invalidRequest("pull_robot must be a robot name or null")
+            }
+            changed["pull_robot"] = raw.stringValue ?? ""
+        }
+        try await services.store.updateTrigger(id: t.id, change)
+        if change.config != nil || change.pullRobotID != nil {
+            services.audit.record(.repository("update_repo_trigger", r.repository!, performer: r.actor, ip: r.ip, changed))
+        }
+        if let enabled {
+            try await services.store.setTriggerEnabled(id: t.id, enabled: enabled, reason: enabled ? nil : .userToggled)
+            services.audit.record(.repository("toggle_repo_trigger", r.repository!, performer: r.actor, ip: r.ip,
+                                              ["trigger_id": t.uuid, "service": t.service, "enabled": enabled ? "true" : "false"]))
+        }
+        return APIResponse.json(try await fullView(try await trigger(r), r))
+    }
+
+    /// The id of the robot `name` names, if the caller may give it to this repository's builds
+    /// (nil for an empty name).
+    func pullRobotID(_ name: String, _ r: APIRequest) async throws -> Int64? {
+        guard !name.isEmpty else { return nil }
+        switch try await services.checkPullRobot(name, repository: r.repository!, caller: try r.user) {
+        case .ok(let robot): return robot.id
+        case .notFound(let message): throw APIError.notFound(message)
+        case .forbidden(let message): throw APIError.insufficientScope(message)
+        }
+    }
+
+    /// `POST .../hostkeys`: trust the git server's ssh host key. `{"known_hosts": "..."}` pins the
+    /// pasted lines; otherwise the server reads the keys the git server presents now and pins
+    /// them, if one has the `fingerprint` given (the one a failed build named); without a
+    /// fingerprint, whatever the server presents is trusted (trust on first use, again).
+    func trustHostKeys(_ r: APIRequest) async throws -> Response {
+        let t = try await trigger(r)
+        struct Body: Decodable { let fingerprint: String?; let known_hosts: String? }
+        let body = try await r.decode(Body.self)
+        guard let source = t.config.buildSource, let endpoint = SSHEndpoint.parse(source) else {
+            throw APIError.invalidRequest("this trigger's build_source is not an ssh URL; only ssh clones check host keys")
+        }
+        let pins: PinnedHostKeys
+        if let lines = body.known_hosts, !lines.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+            pins = PinnedHostKeys(endpoint: endpoint.description, keys: try KnownHostsLines.parse(lines, field: "known_hosts"), source: .pasted)
+        } else {
+            let scanned = await hostKeys.scan(endpoint, source: .accepted)
+            guard scanned.isTrusting else {
+                throw APIError.invalidRequest("cannot read the ssh host key of \(endpoint): \(scanned.error ?? "no key"); nothing was changed "
+                                              + "(paste the server's known_hosts lines as known_hosts instead)")
+            }
+            if let wanted = body.fingerprint?.trimmingCharacters(in: .whitespaces), !wanted.isEmpty,
+               !scanned.keys.contains(where: { $0.fingerprint == wanted || $0.fingerprint == "SHA256:" + wanted }) {
+                throw APIError.invalidRequest("\(endpoint) presents \(scanned.keys.map(\.description).joined(separator: ", ")); "
+                                              + "none has the fingerprint \(wanted.prefix(100)), so nothing was changed")
+            }
+            pins = scanned
+        }
+        try await services.store.setTriggerHostKeys(id: t.id, pins)
+        services.audit.record(.repository("update_repo_trigger", r.repository!, performer: r.actor, ip: r.ip, [
+            "trigger_id": t.uuid, "service": t.service, "ssh_host_keys": pins.keys.map(\.description).joined(separator: ", "),
+        ]))
         return APIResponse.json(try await fullView(try await trigger(r), r))
     }
 
@@ -115,14 +202,8 @@ struct TriggersAPI: Sendable {
         }
         let body = try await r.decode(ConfigBody.self)
         let validated = try TriggerConfigValidation.validate(body.config)
-        var robotID: Int64?
-        if let name = body.pull_robot, !name.isEmpty {
-            switch try await services.checkPullRobot(name, repository: repo, caller: user) {
-            case .ok(let robot): robotID = robot.id
-            case .notFound(let message): throw APIError.notFound(message)
-            case .forbidden(let message): throw APIError.insufficientScope(message)
-            }
-        }
+        let robotID = try await body.pull_robot.asyncMapValue { try await pullRobotID($0, r) } ?? nil
+        let pins = await hostKeys.keys(for: validated.config, pasted: validated.pastedHostKeys, current: t.hostKeys)
         let key = DeployKey.generate(comment: "slipway-trigger-\(t.uuid.prefix(8))@\(repo.namespace)/\(repo.name)")
         let secret = Self.newSecret()
         let box = services.secretBox
@@ -131,7 +212,7 @@ struct TriggersAPI: Sendable {
             privateKeySealed: try box.seal(key.privateKey, context: BuildTrigger.sealContext(t.uuid, "deploy-key")),
             urlSecretSealed: try box.seal(secret, context: BuildTrigger.sealContext(t.uuid, "url")),
             signingSecretSealed: try validated.signingSecret.map { try box.seal($0, context: BuildTrigger.sealContext(t.uuid, "signing")) },
-            pullRobotID: robotID)
+            pullRobotID: robotID, hostKeys: pins)
         guard activated else { throw APIError.invalidRequest("Trigger is already active.") }
         services.audit.record(.repository("setup_repo_trigger", repo, performer: r.actor, ip: r.ip,
                                           ["trigger_id": t.uuid, "service": t.service, "config": validated.config.json]))
@@ -151,13 +232,24 @@ struct TriggersAPI: Sendable {
     func analyze(_ r: APIRequest) async throws -> Response {
         let user = try r.user
         let repo = r.repository!
-        _ = try await trigger(r)
+        let t = try await trigger(r)
         let body = try await r.decode(ConfigBody.self)
         var out: [String: EventValue] = ["namespace": .string(repo.namespace), "name": .string(repo.name)]
-        if case .failure(let e) = Result(catching: { () throws(APIError) in try TriggerConfigValidation.validate(body.config) }) {
+        let validated: TriggerConfigValidation.Validated
+        switch Result(catching: { () throws(APIError) in try TriggerConfigValidation.validate(body.config) }) {
+        case .failure(let e):
             out["status"] = .string("error")
             out["message"] = .string(e.detail)
             return APIResponse.json(out)
+        case .success(let v):
+            validated = v
+        }
+        // The git server's host key is read here (for the wizard's review) and kept for the
+        // activation that follows; an active trigger's keys change only through PUT or hostkeys.
+        out["ssh_host_keys"] = .null
+        if let pins = await hostKeys.keys(for: validated.config, pasted: validated.pastedHostKeys, current: t.hostKeys) {
+            if !t.isActive, pins != t.hostKeys { try await services.store.setTriggerHostKeys(id: t.id, pins) }
+            out["ssh_host_keys"] = pins.view
         }
         var isAdmin = user.id == repo.namespaceID || user.isSuperuser
         if !isAdmin, try await services.store.teamRole(userID: user.id, organizationID: repo.namespaceID) == .admin { isAdmin = true }
@@ -168,7 +260,8 @@ struct TriggersAPI: Sendable {
             }
         }
         out["status"] = .string("notimplemented")
-        out["message"] = .string("The Dockerfile is read only when the first build runs; if its base image is private, choose a pull robot.")
+        out["message"] = .string("The Dockerfile is read only when the first build runs; if its base image is private (every push creates a "
+                                 + "private repository), choose a pull robot with read access to it.")
         out["is_admin"] = .bool(isAdmin)
         out["robots"] = .array(robots)
         return APIResponse.json(out)
@@ -179,9 +272,11 @@ struct TriggersAPI: Sendable {
         let user = try r.user
         let t = try await lifecycle.refresh(try await trigger(r))
         let body = try await r.decode([String: EventValue].self)
-        let metadata = try Self.manualMetadata(body, trigger: t)
+        var metadata = try Self.manualMetadata(body, trigger: t)
         guard t.isActive else { throw APIError.invalidRequest("Trigger is not active.") }
         guard t.enabled else { throw APIError.invalidRequest("Trigger is not enabled.") }
+        // A branch or tag becomes its commit now, so the tags follow the trigger's rules.
+        metadata = try await manualRefs.resolve(t, metadata: metadata)
         let origin = TriggerBuilder.Origin(manualUser: user, performer: r.actor, ip: r.ip)
         switch try await builder.start(t, repository: repo, metadata: metadata, origin: origin) {
         case .queueFull:

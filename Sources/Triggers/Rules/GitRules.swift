@@ -5,8 +5,10 @@ import Registry
 /// transports only (https, http, git, ssh, scp-like `user@host:path`); `file://`, local paths
 /// and remote helpers (`ext::`, anything with `::`) are refused, because a worker would
 /// otherwise read its own disk or run a command. Private addresses are allowed on purpose:
-/// custom-git triggers exist for self-hosted git servers, which usually live on private networks,
-/// and the clone runs on a build worker, not on the API server.
+/// custom-git triggers exist for self-hosted git servers, which usually live on private networks.
+/// The clone runs on a build worker; the API server contacts the host too, but only to read its
+/// ssh host key and to list refs for a manual run (`TriggerHostKeys`, `ManualRunRefs`), and never
+/// a cloud-metadata address (`GitHostContact`).
 enum GitURLRules {
     static func check(_ url: String) throws(APIError) {
         guard !url.contains(where: { $0.isWhitespace }) else {

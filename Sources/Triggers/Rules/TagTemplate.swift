@@ -42,6 +42,26 @@ struct TagTemplate: Equatable {
         return .success(TagTemplate(parts: parts))
     }
 
+    /// The fields a template may name (canonical paths into the trigger metadata, §4.1 plus
+    /// `commit_info.short_sha` and `parsed_ref`). `${committer.properties.username}` and
+    /// `${author.properties.username}` are accepted as aliases.
+    static let variables = [
+        "commit", "commit_info.short_sha", "ref", "parsed_ref.branch", "parsed_ref.tag", "parsed_ref.remote", "default_branch",
+        "git_url", "commit_info.url", "commit_info.message", "commit_info.date",
+        "commit_info.author.username", "commit_info.author.url", "commit_info.author.avatar_url",
+        "commit_info.committer.username", "commit_info.committer.url", "commit_info.committer.avatar_url",
+    ]
+
+    /// The fields this template names that are not `variables`, as written in the template
+    /// (after alias resolution).
+    var unknownVariables: [String] {
+        parts.compactMap { part in
+            guard case .path(let path) = part else { return nil }
+            let name = path.joined(separator: ".")
+            return Self.variables.contains(name) ? nil : name
+        }
+    }
+
     static func canonical(_ path: [String]) -> [String] {
         if path.count >= 3, path[0] == "committer" || path[0] == "author", path[1] == "properties" {
             return ["commit_info", path[0]] + path.dropFirst(2)
@@ -81,8 +101,8 @@ struct TagTemplate: Equatable {
 
 /// The tags of a trigger build (`_determine_tags`, §4.5), in a stable order: the templates'
 /// results, then the branch or tag name (`default_tag_from_ref`), then `latest` for a push to
-/// the default branch (`latest_for_default_branch`); if nothing came out, the short SHA (or, for
-/// a run by ref whose commit is not known yet, the ref's name). Every tag is escaped.
+/// the default branch (`latest_for_default_branch`); if nothing came out, the short SHA. Webhooks
+/// and manual runs both come here, with metadata of the same shape. Every tag is escaped.
 enum TriggerTags {
     static func compute(config: TriggerConfig, metadata: [String: EventValue]) -> [String] {
         var tags: [String] = []
@@ -106,7 +126,9 @@ enum TriggerTags {
             }
         }
         if tags.isEmpty {
-            if let commit { add(String(commit.prefix(7))) } else if let parsed { add(parsed.name) } else { add("latest") }
+            // Every build knows its commit by now (a manual run by branch or tag resolves it
+            // before queueing); `latest` only for a metadata-less call.
+            if let commit { add(String(commit.prefix(7))) } else { add("latest") }
         }
         return tags
     }

@@ -30,6 +30,8 @@ public struct BuildTrigger: Sendable, Equatable {
     public var countersSince: Int64
     public var createdAt: Int64
     public var activatedAt: Int64?
+    /// The ssh host keys its clones trust (nil: none recorded yet, or not an ssh source).
+    var hostKeys: PinnedHostKeys?
 
     /// The context a sealed secret of this trigger is bound to (a sealed value copied into
     /// another trigger's row does not open there).
@@ -52,7 +54,8 @@ public struct TriggerActivity: Sendable, Equatable {
 extension MetadataStore {
     static let triggerColumns = """
         id, uuid, repository_id, service, connected_user_id, config, public_key, private_key_sealed, url_secret_sealed,
-        signing_secret_sealed, pull_robot_id, is_active, enabled, disabled_reason, disabled_at, counters_since, created_at, activated_at
+        signing_secret_sealed, pull_robot_id, is_active, enabled, disabled_reason, disabled_at, counters_since, created_at, activated_at,
+        ssh_host_keys
         """
 
     static func trigger(from row: any SQLRow) throws -> BuildTrigger {
@@ -70,7 +73,8 @@ extension MetadataStore {
             disabledReason: try row.decode(column: "disabled_reason", as: String?.self).flatMap(BuildTrigger.DisabledReason.init(rawValue:)),
             disabledAt: try row.decode(column: "disabled_at", as: Int64?.self),
             countersSince: try row.decode(column: "counters_since", as: Int64.self),
-            createdAt: try row.decode(column: "created_at", as: Int64.self), activatedAt: try row.decode(column: "activated_at", as: Int64?.self))
+            createdAt: try row.decode(column: "created_at", as: Int64.self), activatedAt: try row.decode(column: "activated_at", as: Int64?.self),
+            hostKeys: try row.decode(column: "ssh_host_keys", as: String?.self).flatMap(PinnedHostKeys.init(json:)))
     }
 
     public func createTrigger(uuid: String, repositoryID: Int64, service: String, connectedUserID: Int64) async throws -> BuildTrigger {
@@ -128,16 +132,40 @@ extension MetadataStore {
     /// Activates an inactive trigger. Returns false when it was already active (a concurrent
     /// activation won).
     func activateTrigger(id: Int64, config: TriggerConfig, publicKey: String, privateKeySealed: String, urlSecretSealed: String,
-                         signingSecretSealed: String?, pullRobotID: Int64?) async throws -> Bool {
+                         signingSecretSealed: String?, pullRobotID: Int64?, hostKeys: PinnedHostKeys?) async throws -> Bool {
         let now = Clock.nowMillis()
         return try await database.transaction { db in
             try await db.raw("""
                 UPDATE build_triggers SET config = \(bind: config.json), public_key = \(bind: publicKey),
                   private_key_sealed = \(bind: privateKeySealed), url_secret_sealed = \(bind: urlSecretSealed),
                   signing_secret_sealed = \(bind: signingSecretSealed), pull_robot_id = \(bind: pullRobotID), is_active = 1,
-                  activated_at = \(bind: now), counters_since = \(bind: now)
+                  activated_at = \(bind: now), counters_since = \(bind: now), ssh_host_keys = \(bind: hostKeys?.json)
                 WHERE id = \(bind: id) AND is_active = 0 RETURNING id
                 """).first() != nil
+        }
+    }
+
+    /// What `PUT .../trigger/{uuid}` changes on an active trigger; nil fields stay as they are.
+    /// The deploy key and the webhook URL's secret never change here.
+    struct TriggerUpdate: Sendable {
+        var config: TriggerConfig?
+        var signingSecretSealed: String?
+        /// Set (possibly to nil) when the config moved to another server or keys were pasted.
+        var hostKeys: PinnedHostKeys??
+        /// Set (possibly to nil, "no robot") when the body named `pull_robot`.
+        var pullRobotID: Int64??
+    }
+
+    func updateTrigger(id: Int64, _ update: TriggerUpdate) async throws {
+        var sets: [SQLQueryString] = []
+        if let config = update.config { sets.append("config = \(bind: config.json)") }
+        if let sealed = update.signingSecretSealed { sets.append("signing_secret_sealed = \(bind: sealed)") }
+        if let keys = update.hostKeys { sets.append("ssh_host_keys = \(bind: keys?.json)") }
+        if let robot = update.pullRobotID { sets.append("pull_robot_id = \(bind: robot)") }
+        guard !sets.isEmpty else { return }
+        let statement: SQLQueryString = "UPDATE build_triggers SET \(sets.joined(separator: ", ")) WHERE id = \(bind: id)"
+        try await database.transaction { db in
+            try await db.raw(statement).run()
         }
     }
 

@@ -1,3 +1,4 @@
+import BuildProtocol
 import Foundation
 import Registry
 
@@ -67,7 +68,8 @@ public struct TriggerConfig: Sendable, Equatable {
     }
 }
 
-/// Validation of the `config` object sent to `activate` and `analyze`.
+/// Validation of the `config` object sent to `activate`, `analyze` and `PUT` (one validation for
+/// all three).
 enum TriggerConfigValidation {
     static let maxTemplates = 20
     static let maxTemplateLength = 255
@@ -78,15 +80,20 @@ enum TriggerConfigValidation {
         var config: TriggerConfig
         /// `webhook_secret`: the secret shared with GitHub/GitLab/Bitbucket for signatures.
         var signingSecret: String?
+        /// `ssh_known_hosts`: the git server's host keys as `known_hosts` lines, trusted as
+        /// given instead of being read from the server. Kept with the trigger's host keys, not
+        /// in the config.
+        var pastedHostKeys: [SSHHostKey]?
     }
 
     static func validate(_ raw: [String: EventValue]) throws(APIError) -> Validated {
-        func string(_ key: String, max: Int = 1024) throws(APIError) -> String? {
+        func string(_ key: String, max: Int = 1024, allowingNewlines: Bool = false) throws(APIError) -> String? {
             switch raw[key] {
             case nil, .null?: return nil
             case .string(let s)?:
                 guard s.count <= max else { throw APIError.invalidRequest("config.\(key) is too long (at most \(max) characters)") }
-                guard !s.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+                let allowed: Set<Unicode.Scalar> = allowingNewlines ? ["\n", "\r", "\t"] : []
+                guard !s.unicodeScalars.contains(where: { $0.properties.generalCategory == .control && !allowed.contains($0) }) else {
                     throw APIError.invalidRequest("config.\(key) may not contain control characters")
                 }
                 return s
@@ -128,7 +135,14 @@ enum TriggerConfigValidation {
             guard !t.isEmpty, t.count <= maxTemplateLength else {
                 throw APIError.invalidRequest("config.tag_templates entries must be 1 to \(maxTemplateLength) characters")
             }
-            if case .failure(let e) = TagTemplate.parse(t) { throw APIError.invalidRequest("config.tag_templates: \(e.message)") }
+            switch TagTemplate.parse(t) {
+            case .failure(let e): throw APIError.invalidRequest("config.tag_templates: \(e.message)")
+            case .success(let template):
+                if let unknown = template.unknownVariables.first {
+                    throw APIError.invalidRequest("config.tag_templates: '${\(unknown)}' in '\(t)' is not a template variable; "
+                                                  + "use one of \(TagTemplate.variables.map { "${\($0)}" }.joined(separator: ", "))")
+                }
+            }
         }
         config.tagTemplates = templates
         if let branch = try string("default_branch", max: 255), !branch.isEmpty {
@@ -140,6 +154,14 @@ enum TriggerConfigValidation {
             guard s.count >= 8 else { throw APIError.invalidRequest("config.webhook_secret must be at least 8 characters") }
             secret = s
         }
-        return Validated(config: config, signingSecret: secret)
+        var pasted: [SSHHostKey]?
+        if let lines = try string("ssh_known_hosts", max: KnownHostsLines.maxLength, allowingNewlines: true),
+           !lines.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+            guard SSHEndpoint.parse(source) != nil else {
+                throw APIError.invalidRequest("config.ssh_known_hosts is for ssh URLs; config.build_source '\(source)' is not one")
+            }
+            pasted = try KnownHostsLines.parse(lines, field: "config.ssh_known_hosts")
+        }
+        return Validated(config: config, signingSecret: secret, pastedHostKeys: pasted)
     }
 }

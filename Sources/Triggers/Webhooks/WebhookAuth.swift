@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import HTTPTypes
 import Hummingbird
+import Registry
 
 /// Webhook authentication. The URL's user-info (`$token:<secret>`) arrives as Basic
 /// credentials; the secret is compared in constant time. When the trigger also has a signing
@@ -27,7 +28,7 @@ enum WebhookAuth {
         }
         // Some senders keep the URL's percent-encoding of `$` in the user name.
         let userOK = user == username || user.lowercased() == "%24token"
-        guard constantTimeEqual(password, expected), userOK else {
+        guard ConstantTime.equal(password, expected), userOK else {
             return .wrong("the webhook secret is not valid for this trigger")
         }
         return .ok
@@ -40,23 +41,14 @@ enum WebhookAuth {
         for name in ["X-Hub-Signature-256", "X-Hub-Signature"] {
             guard let value = request.headers[HTTPField.Name(name)!] else { continue }
             presented = true
-            guard value.lowercased().hasPrefix("sha256="), constantTimeEqual(String(value.dropFirst(7)).lowercased(), mac) else {
+            guard value.lowercased().hasPrefix("sha256="), ConstantTime.equal(String(value.dropFirst(7)).lowercased(), mac) else {
                 return .wrong("the \(name) signature does not match the body (HMAC-SHA256 with the trigger's webhook_secret)")
             }
         }
         if let token = request.headers[HTTPField.Name("X-Gitlab-Token")!] {
             presented = true
-            guard constantTimeEqual(token, secret) else { return .wrong("X-Gitlab-Token does not match the trigger's webhook_secret") }
+            guard ConstantTime.equal(token, secret) else { return .wrong("X-Gitlab-Token does not match the trigger's webhook_secret") }
         }
         return presented ? .ok : .missing("this trigger has a webhook_secret: sign the body (X-Hub-Signature-256: sha256=<HMAC-SHA256 hex>) or send X-Gitlab-Token")
-    }
-
-    /// Compares digests of both strings, so neither content nor length leaks through timing.
-    static func constantTimeEqual(_ a: String, _ b: String) -> Bool {
-        let da = Array(SHA256.hash(data: Data(a.utf8)))
-        let db = Array(SHA256.hash(data: Data(b.utf8)))
-        var diff: UInt8 = 0
-        for i in 0..<da.count { diff |= da[i] ^ db[i] }
-        return diff == 0
     }
 }

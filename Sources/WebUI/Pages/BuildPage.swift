@@ -4,7 +4,8 @@ import Registry
 
 /// `/repository/<repo>/build/<uuid>`: phase, details and the live log (`build-log.js` polls
 /// `GET .../build/{uuid}/logs?start=N` every second while the build runs). The log needs write
-/// access, as its API route does; readers see the phase only.
+/// access, as its API route does; readers see the phase only. A running build whose cancel was
+/// asked for shows "cancelling" until its worker has stopped it and the phase is `cancelled`.
 struct BuildPage {
     let server: PageServer
 
@@ -12,9 +13,12 @@ struct BuildPage {
         let header: RepositoryHeader
         let uuid: String
         let phase: String
+        /// What the badge says: the phase, or "cancelling" while a cancel is on its way.
+        let shownPhase: String
+        let cancelling: Bool
         let terminal: Bool
         let displayName: String
-        let source: String
+        let source: BuildSource
         let tags: String
         let queued: TimeView
         let started: TimeView?
@@ -35,12 +39,15 @@ struct BuildPage {
         guard let b = try await server.services.store.build(uuid: uuid), b.repositoryID == repo.id else { throw PageExit.notFound }
         let header = try await RepositoryHeader.make(access, tab: "builds", request: r, services: server.services)
         let phase = b.phase.rawValue
+        let terminal = Self.terminalPhases.contains(phase)
+        let cancelling = !terminal && b.stopReason == "cancelled"
         let model = Model(
-            header: header, uuid: b.uuid, phase: phase, terminal: Self.terminalPhases.contains(phase), displayName: b.displayName,
-            source: try await Self.source(of: b, store: server.services.store), tags: b.tags.joined(separator: ", "),
+            header: header, uuid: b.uuid, phase: phase, shownPhase: cancelling ? "cancelling" : phase, cancelling: cancelling,
+            terminal: terminal, displayName: b.displayName,
+            source: try await BuildSource.of(b, store: server.services.store), tags: b.tags.joined(separator: ", "),
             queued: TimeView(millis: b.queuedAt), started: TimeView(millis: b.startedAt), finished: TimeView(millis: b.finishedAt),
             error: b.errorMessage, dockerfilePath: b.dockerfilePath, context: b.context.isEmpty ? "/" : b.context,
-            canReadLogs: access.canWrite, canCancel: access.canAdmin && !Self.terminalPhases.contains(phase),
+            canReadLogs: access.canWrite, canCancel: access.canAdmin && !terminal && !cancelling,
             buildsURL: RepositoryURL.page(repo.path, tab: "builds"),
             textURL: "/api/v1/repository/" + PageServer.pathEscape(repo.path.description) + "/build/" + PageServer.pathEscape(b.uuid) + "/logs/text")
         return Page(title: "Build \(b.uuid.prefix(8)) · \(repo.path)", template: "build", model: model, scripts: ["build-log.js"], nav: .repositories)
@@ -48,20 +55,5 @@ struct BuildPage {
 
     static func url(_ path: RepositoryPath, uuid: String) -> String {
         "/repository/" + PageServer.pathEscape(path.description) + "/build/" + PageServer.pathEscape(uuid)
-    }
-
-    /// What started the build, in a few words.
-    static func source(of b: BuildRecord, store: MetadataStore) async throws -> String {
-        var parts: [String] = []
-        switch b.sourceKind {
-        case "upload": parts.append("Uploaded file")
-        case "archive_url": parts.append("Archive \(b.archiveURL ?? "")")
-        default:
-            if let git = b.gitURL { parts.append("Git \(git)") }
-            if let sha = b.commitSHA { parts.append("commit \(sha.prefix(7))") }
-        }
-        if b.triggerID != nil { parts.append("by trigger") }
-        if let id = b.manualUserID, let user = try await store.namespace(id: id) { parts.append("by \(user.name)") }
-        return parts.isEmpty ? b.sourceKind : parts.joined(separator: " ")
     }
 }

@@ -13,7 +13,7 @@ struct LogsTab {
         let repo = access.repository
         let logs = try await UsageLogsView.make(
             scope: .repository(repo.id), request: r, pageURL: RepositoryURL.page(repo.path, tab: "logs"), hidden: ["tab": "logs"],
-            exportAPI: "/api/v1/repository/" + PageServer.pathEscape(repo.path.description) + "/exportlogs", services: server.services)
+            apiBase: "/api/v1/repository/" + PageServer.pathEscape(repo.path.description), services: server.services)
         return Page(title: "\(repo.path) · logs", template: "tab_logs", model: Model(header: header, logs: logs), scripts: ["logs.js"], nav: .repositories)
     }
 }

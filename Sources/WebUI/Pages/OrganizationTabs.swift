@@ -182,7 +182,7 @@ struct OrganizationTabs {
 
     func logs(_ r: PageRequest) async throws -> Page {
         let logs = try await UsageLogsView.make(scope: .namespace(org.id), request: r, pageURL: OrganizationPage.url(org.name, tab: "logs"),
-                                                hidden: ["tab": "logs"], exportAPI: "/api/v1/organization/\(PageServer.pathEscape(org.name))/exportlogs",
+                                                hidden: ["tab": "logs"], apiBase: "/api/v1/organization/\(PageServer.pathEscape(org.name))",
                                                 services: server.services)
         struct Model { let header: OrganizationPage.Header; let logs: UsageLogsView }
         return page("org_logs", Model(header: header, logs: logs), scripts: ["logs.js"])

@@ -83,13 +83,17 @@ struct RepositoryHeader: Sendable {
     let isReadOnlyState: Bool
     let canWrite: Bool
     let canAdmin: Bool
-    /// Registry host for pull commands (`RequestOrigin.service`, as the API's pull commands use).
+    /// Registry host for pull commands (`RegistryAddress`); `plainHTTP` tells `tags.js` to add
+    /// `--tls-verify=false` to the podman commands it builds.
     let host: String
+    let plainHTTP: Bool
+    let registry: RegistryAddress
     let tab: String
     let tabs: [Tab]
 
     static func make(_ access: RepositoryAccess, tab requested: String, request: PageRequest, services: RegistryServices) async throws -> RepositoryHeader {
         let repo = access.repository
+        let registry = RegistryAddress(request: request.request, config: services.config)
         var names: [(String, String)] = [("tags", "Tags"), ("history", "Tag history"), ("builds", "Builds")]
         if access.canAdmin { names += [("settings", "Settings"), ("logs", "Logs")] }
         let tab = names.contains { $0.0 == requested } || ["settings", "logs"].contains(requested) ? requested : "tags"
@@ -97,7 +101,7 @@ struct RepositoryHeader: Sendable {
             path: repo.path.description, namespace: repo.namespace, name: repo.name, url: RepositoryURL.page(repo.path), isPublic: repo.isPublic,
             description: try await services.store.repositoryDescription(id: repo.id), state: repo.state.rawValue,
             isReadOnlyState: repo.state == .readOnly, canWrite: access.canWrite, canAdmin: access.canAdmin,
-            host: RequestOrigin(request: request.request, config: services.config).service, tab: tab,
+            host: registry.host, plainHTTP: registry.plainHTTP, registry: registry, tab: tab,
             tabs: names.map { Tab(name: $0.0, label: $0.1, url: RepositoryURL.page(repo.path, tab: $0.0), current: $0.0 == tab) })
     }
 }

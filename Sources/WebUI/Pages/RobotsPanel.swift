@@ -20,6 +20,8 @@ struct RobotsPanel: Sendable {
     let apiBase: String
     let isOrganization: Bool
     let registryHost: String
+    /// `robots.js` adds `--tls-verify=false` to `podman login` (see `RegistryAddress`).
+    let registryPlainHTTP: Bool
     let rows: [Row]
     let hasRows: Bool
     let repos: [OrganizationTabs.RepoRow]
@@ -36,8 +38,9 @@ struct RobotsPanel: Sendable {
                 lastAccessed: TimeView(millis: robot.lastAccessed))
         }
         let orgTeams = isOrganization ? try await store.orgTeamSummaries(organizationID: owner.id).map(\.team.name) : []
+        let registry = RegistryAddress(request: request.request, config: services.config)
         return RobotsPanel(owner: owner.name, apiBase: apiBase, isOrganization: isOrganization,
-                           registryHost: RequestOrigin(request: request.request, config: services.config).service,
+                           registryHost: registry.host, registryPlainHTTP: registry.plainHTTP,
                            rows: rows, hasRows: !rows.isEmpty,
                            repos: try await OrganizationTabs.repositories(of: owner.name, viewer: viewer, store: store), teams: orgTeams)
     }

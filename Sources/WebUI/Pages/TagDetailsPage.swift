@@ -77,13 +77,13 @@ struct TagDetailsPage {
         }
         let labels = try await store.labels(manifestID: manifest.id, prefix: nil).map { LabelView(key: $0.key, value: $0.value, source: $0.source_type) }
         let header = try await RepositoryHeader.make(access, tab: "tags", request: r, services: server.services)
-        let ref = "\(header.host)/\(repo.path)"
+        let ref = "\(header.registry.host)/\(repo.path)"
         let model = Model(
             header: header, tag: tag, digest: record.digest.description, mediaType: manifest.mediaType, size: Formatting.size(record.size),
             created: TimeView(millis: created), modified: TimeView(millis: record.start), expiration: TimeView(millis: record.expiration),
             labels: labels, hasLabels: !labels.isEmpty, layers: layers, hasLayers: !layers.isEmpty, children: children, hasChildren: !children.isEmpty,
-            podmanByTag: "podman pull \(ref):\(tag)", dockerByTag: "docker pull \(ref):\(tag)",
-            podmanByDigest: "podman pull \(ref)@\(record.digest)", dockerByDigest: "docker pull \(ref)@\(record.digest)",
+            podmanByTag: header.registry.podman("pull", "\(ref):\(tag)"), dockerByTag: "docker pull \(ref):\(tag)",
+            podmanByDigest: header.registry.podman("pull", "\(ref)@\(record.digest)"), dockerByDigest: "docker pull \(ref)@\(record.digest)",
             canWrite: access.canWrite, tagsURL: RepositoryURL.page(repo.path, tab: "tags"))
         return Page(title: "\(repo.path):\(tag)", template: "tag_details", model: model, scripts: ["tags.js"], nav: .repositories)
     }

@@ -24,10 +24,15 @@ struct TagsTab {
         let rows: [Row]
         let hasRows: Bool
         let filter: String
+        /// Mustache treats an empty string as true: the template needs this to tell "no tags"
+        /// from "no tags match".
+        let hasFilter: Bool
         let page: Int
         let previousURL: String?
         let nextURL: String?
         let canWrite: Bool
+        /// The hint of an empty repository: how to push to it.
+        let pushCommand: String
     }
 
     func page(_ r: PageRequest, access: RepositoryAccess, header: RepositoryHeader) async throws -> Page {
@@ -43,9 +48,10 @@ struct TagsTab {
                 lastModified: TimeView(millis: t.start), expiration: TimeView(millis: t.expiration), detailsURL: Self.detailsURL(repo.path, tag: t.name),
                 isManifestList: MediaTypes.isIndex(t.mediaType))
         }
-        let model = Model(header: header, rows: Array(rows), hasRows: !rows.isEmpty, filter: filter, page: pageNumber,
+        let model = Model(header: header, rows: Array(rows), hasRows: !rows.isEmpty, filter: filter, hasFilter: !filter.isEmpty, page: pageNumber,
                           previousURL: pageNumber > 1 ? base + String(pageNumber - 1) : nil,
-                          nextURL: records.count > Self.pageSize ? base + String(pageNumber + 1) : nil, canWrite: access.canWrite)
+                          nextURL: records.count > Self.pageSize ? base + String(pageNumber + 1) : nil, canWrite: access.canWrite,
+                          pushCommand: header.registry.podman("push", "\(header.registry.host)/\(repo.path):latest"))
         return Page(title: repo.path.description, template: "tab_tags", model: model, scripts: ["tags.js"], nav: .repositories)
     }
 

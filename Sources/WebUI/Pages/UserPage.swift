@@ -70,7 +70,7 @@ struct UserPage {
                         scripts: ["user.js"])
         case "logs":
             let logs = try await UsageLogsView.make(scope: .performer(user.id), request: r, pageURL: Self.url(user.name, tab: "logs"),
-                                                    hidden: ["tab": "logs"], exportAPI: "/api/v1/user/exportlogs", services: server.services)
+                                                    hidden: ["tab": "logs"], apiBase: "/api/v1/user", services: server.services)
             struct Model { let header: Header; let logs: UsageLogsView }
             return Page(title: "Usage logs", template: "user_logs", model: Model(header: header, logs: logs), scripts: ["logs.js"])
         default:

@@ -1,13 +1,17 @@
 import Foundation
 import Registry
+import Triggers
 
 /// The usage-log table shared by the repository, organization and user Logs tabs: the store
 /// query `/api/v1/.../logs` uses, a from/to day range (default: the last 7 days, at most 31
-/// days as the API allows), 50 entries a page with a keyset cursor. Export (e-mail or callback
-/// URL) is `logs.js` calling the matching `.../exportlogs` endpoint.
+/// days as the API allows), 50 entries a page with a keyset cursor, one sentence per entry
+/// (`UsageLogSentence`). Above the table `logs.js` draws the actions per day from the matching
+/// `.../aggregatelogs` endpoint; Export (e-mail or callback URL) calls `.../exportlogs`.
 struct UsageLogsView: Sendable {
     struct Entry: Sendable {
         let kind: String
+        /// The kind's short title (`UsageLogKinds`), shown as the sentence's tooltip.
+        let title: String
         let description: String
         let performer: String
         let ip: String
@@ -27,13 +31,23 @@ struct UsageLogsView: Sendable {
     let to: String
     let error: String?
     let nextURL: String?
-    /// The export endpoint for `logs.js`.
+    /// The export and aggregate endpoints for `logs.js`.
     let exportAPI: String
+    let aggregateAPI: String
+    /// Titles of every kind, for the chart's legend (`logs.js` reads them from the page).
+    let kindTitles: [KindTitle]
+
+    struct KindTitle: Sendable {
+        let kind: String
+        let title: String
+    }
 
     static let pageSize = 50
     static let maxDays: Int64 = 31
 
-    static func make(scope: MetadataStore.LogScope, request r: PageRequest, pageURL: String, hidden: [String: String], exportAPI: String,
+    /// `apiBase` is the API path the logs endpoints hang off (`/api/v1/repository/ns/repo`,
+    /// `/api/v1/organization/acme`, `/api/v1/user`).
+    static func make(scope: MetadataStore.LogScope, request r: PageRequest, pageURL: String, hidden: [String: String], apiBase: String,
                      services: RegistryServices) async throws -> UsageLogsView {
         let today = (Clock.nowMillis() / 86_400_000) * 86_400_000
         let fromText = r.query("from") ?? ""
@@ -55,8 +69,11 @@ struct UsageLogsView: Sendable {
             }
             await services.audit.flush()
             let rows = try await services.store.usageLogs(scope: scope, start: start, end: end, performer: nil, before: cursor, limit: pageSize + 1)
-            entries = rows.prefix(pageSize).map { e in
-                Entry(kind: e.kind, description: describe(e), performer: e.performerName ?? "(anonymous)", ip: e.ip ?? "", at: TimeView(millis: e.createdAt))
+            let shown = rows.prefix(pageSize)
+            let sources = try await triggerSources(for: shown, store: services.store)
+            entries = shown.map { e in
+                Entry(kind: e.kind, title: UsageLogKinds.title(e.kind), description: UsageLogSentence(e, triggerSources: sources).text,
+                      performer: e.performerName ?? "(anonymous)", ip: e.ip ?? "", at: TimeView(millis: e.createdAt))
             }
             if rows.count > pageSize, let last = rows.prefix(pageSize).last {
                 next = pageURL + "&from=\(Formatting.day(millis: start))&to=\(Formatting.day(millis: end - 86_400_000))&before=\(last.createdAt):\(last.id)"
@@ -64,15 +81,21 @@ struct UsageLogsView: Sendable {
         }
         return UsageLogsView(entries: entries, hasEntries: !entries.isEmpty,
                              hiddenFields: hidden.sorted { $0.key < $1.key }.map { HiddenField(name: $0.key, value: $0.value) }, from: Formatting.day(millis: start),
-                             to: Formatting.day(millis: end - 86_400_000), error: error, nextURL: next, exportAPI: exportAPI)
+                             to: Formatting.day(millis: end - 86_400_000), error: error, nextURL: next,
+                             exportAPI: apiBase + "/exportlogs", aggregateAPI: apiBase + "/aggregatelogs",
+                             kindTitles: UsageLogKinds.titles.sorted { $0.key < $1.key }.map { KindTitle(kind: $0.key, title: $0.value) })
     }
 
-    /// A one-line description: the repository plus the entry's metadata, keys sorted.
-    static func describe(_ e: MetadataStore.LogEntry) -> String {
-        var parts: [String] = []
-        if let repo = e.repositoryName, let ns = e.namespaceName { parts.append("\(ns)/\(repo)") }
-        for key in e.metadata.keys.sorted() { parts.append("\(key)=\(e.metadata[key]!.prefix(200))") }
-        return parts.joined(separator: " · ")
+    /// The build source of each trigger that an entry names without saying what it builds
+    /// (toggling, deleting or creating a trigger records only its UUID and service). A trigger
+    /// deleted since is simply absent: its sentence then names the service only.
+    static func triggerSources(for entries: ArraySlice<MetadataStore.LogEntry>, store: MetadataStore) async throws -> [String: String] {
+        var sources: [String: String] = [:]
+        let uuids = Set(entries.filter { $0.metadata["config"] == nil && $0.metadata["trigger_metadata"] == nil }.compactMap { $0.metadata["trigger_id"] })
+        for uuid in uuids {
+            if let source = try await store.trigger(uuid: uuid)?.config.buildSource { sources[uuid] = source }
+        }
+        return sources
     }
 }
 

@@ -4,11 +4,11 @@ import Registry
 
 /// Matrix rows for the builds API (acme/app; destructive rows use a fresh build each).
 extension MatrixRows {
-    /// A completed file drop owned by the org admin, usable as a build context.
-    static func freshFileDrop(_ f: MatrixFixture) async throws -> String {
+    /// A completed file drop, usable as a build context by `owner` (the org admin by default).
+    static func freshFileDrop(_ f: MatrixFixture, owner: MatrixIdentity = .orgAdmin) async throws -> String {
         let store = f.registry.services.store
         let id = APITokens.generate()
-        try await store.createFileDrop(id: id, userID: f.users[.orgAdmin]!.id, mimeType: "text/plain")
+        try await store.createFileDrop(id: id, userID: f.users[owner]!.id, mimeType: "text/plain")
         _ = try await store.completeFileDrop(id: id, digest: "sha256:" + String(repeating: "0", count: 64), size: 13)
         return id
     }
@@ -23,8 +23,14 @@ extension MatrixRows {
     }
 
     static let builds: [MatrixRow] = [
-        MatrixRow(.post, "/api/v1/repository/{repository}/build/", writeApp(201)) { f, _ in
-            ("/api/v1/repository/acme/app/build/", #"{"file_id":"\#(try await freshFileDrop(f))"}"#)
+        // Each caller with their own upload.
+        MatrixRow(.post, "/api/v1/repository/{repository}/build/", writeApp(201)) { f, who in
+            ("/api/v1/repository/acme/app/build/", #"{"file_id":"\#(try await freshFileDrop(f, owner: who == .anonymous ? .orgAdmin : who))"}"#)
+        },
+        // Another user's upload (a reader of the repository made it): refused even to its writer,
+        // with Quay's 400 for a file that cannot be found.
+        MatrixRow(.post, "/api/v1/repository/{repository}/build/", writeApp(400)) { f, _ in
+            ("/api/v1/repository/acme/app/build/", #"{"file_id":"\#(try await freshFileDrop(f, owner: .member))"}"#)
         },
         MatrixRow(.get, "/api/v1/repository/{repository}/build/", path: "/api/v1/repository/acme/app/build/", readApp),
         MatrixRow(.get, "/api/v1/repository/{repository}/build/{build_uuid}", readApp) { f, _ in

@@ -9,14 +9,14 @@ extension MatrixRows {
     static let triggerBase = "/api/v1/repository/acme/app/trigger"
 
     /// A new custom-git trigger on acme/app (activated unless `active` is false); its uuid.
-    static func freshTrigger(_ f: MatrixFixture, active: Bool = true) async throws -> String {
+    static func freshTrigger(_ f: MatrixFixture, active: Bool = true, source: String = "https://git.example.com/acme/app.git") async throws -> String {
         let token = f.tokens[.orgAdmin]
         let created = try await f.client.send(.post, triggerBase + "/", token: token, headers: [.contentType: "application/json"],
                                               body: ByteBuffer(string: #"{"service":"custom-git"}"#))
         guard let uuid = (created.json as? [String: Any])?["id"] as? String else { fatalError("trigger creation failed in the matrix") }
         if active {
             let r = try await f.client.send(.post, "\(triggerBase)/\(uuid)/activate", token: token, headers: [.contentType: "application/json"],
-                                            body: ByteBuffer(string: #"{"config":{"build_source":"https://git.example.com/acme/app.git"}}"#))
+                                            body: ByteBuffer(string: #"{"config":{"build_source":"\#(source)"}}"#))
             guard r.status == .ok else { fatalError("trigger activation failed in the matrix: \(r.status)") }
         }
         return uuid
@@ -49,6 +49,13 @@ extension MatrixRows {
             },
             MatrixRow(.get, "/api/v1/repository/{repository}/trigger/{trigger_uuid}/activity", adminApp(200)) { f, _ in
                 ("\(triggerBase)/\(try await freshTrigger(f))/activity", nil)
+            },
+            MatrixRow(.post, "/api/v1/repository/{repository}/trigger/{trigger_uuid}/hostkeys", adminApp(200)) { f, _ in
+                ("\(triggerBase)/\(try await freshTrigger(f, source: "ssh://git@git.example.com:2222/acme/app.git"))/hostkeys",
+                 #"{"known_hosts":"[git.example.com]:2222 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"}"#)
+            },
+            MatrixRow(.put, "/api/v1/repository/{repository}/trigger/{trigger_uuid}", adminApp(200)) { f, _ in
+                ("\(triggerBase)/\(try await freshTrigger(f))", #"{"config":{"build_source":"https://git.example.com/acme/other.git"}}"#)
             },
         ]
     }

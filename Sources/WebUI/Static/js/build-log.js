@@ -1,6 +1,7 @@
 // Build page: streams the log while the build runs (GET .../build/{uuid}/logs?start=N every
 // second, plus .../status for the phase), groups output under collapsible `command` entries,
-// highlights errors; Copy Logs and Cancel.
+// highlights errors; Copy Logs and Cancel. After Cancel the badge says "cancelling" until the
+// API reports the phase `cancelled` (the worker has stopped the build), or another final phase.
 "use strict";
 document.addEventListener("DOMContentLoaded", () => {
   const section = document.getElementById("build");
@@ -14,6 +15,8 @@ document.addEventListener("DOMContentLoaded", () => {
   let group = null;       // the open <details class="command"> new output lines go into
   const plain = [];       // the log as text, for Copy Logs
   let phase = section.dataset.phase;
+  let cancelling = section.dataset.cancelling === "true";
+  const cancelStatus = document.getElementById("build-cancel-status");
 
   function line(text, cls) {
     const div = document.createElement("div");
@@ -48,17 +51,46 @@ document.addEventListener("DOMContentLoaded", () => {
     }
   }
 
+  // What the badge shows: the phase, or "cancelling" from the cancel until the build ends.
+  function shownPhase() {
+    return cancelling && !terminal.has(phase) ? "cancelling" : phase;
+  }
+
+  function render() {
+    const shown = shownPhase();
+    if (phasePill.textContent !== shown) {
+      phasePill.textContent = shown;
+      phasePill.className = "pill phase-" + shown;
+    }
+  }
+
   function setPhase(value) {
     if (!value || value === phase) return;
     phase = value;
-    phasePill.textContent = value;
-    phasePill.className = "pill phase-" + value;
     section.dataset.phase = value;
     if (terminal.has(value)) {
       document.getElementById("cancel-build")?.remove();
       const finished = document.getElementById("build-finished");
       if (finished && finished.querySelector(".muted")) finished.textContent = Slipway.formatLocal(new Date());
+      if (cancelling) {
+        cancelStatus.textContent = endedText(value);
+        cancelling = false;
+      }
     }
+    render();
+  }
+
+  function endedText(value) {
+    return value === "cancelled" ? "Build cancelled." : `The build ended (${value}) before it could be cancelled.`;
+  }
+
+  function startCancelling() {
+    cancelStatus.hidden = false;
+    if (terminal.has(phase)) { cancelStatus.textContent = endedText(phase); return; }  // a queued build stops at once
+    cancelling = true;
+    section.dataset.cancelling = "true";
+    cancelStatus.textContent = "Cancelling: waiting for the worker to stop the build…";
+    render();
   }
 
   async function pollLogs() {
@@ -87,18 +119,26 @@ document.addEventListener("DOMContentLoaded", () => {
       if (status) status.textContent = `Build ${phase}. ${next} log entries.`;
       return; // a finished build's log does not grow: one last read after the end is enough
     }
-    if (status) status.textContent = `Build ${phase}: following the log…`;
+    if (status) status.textContent = `Build ${shownPhase()}: following the log…`;
     setTimeout(tick, 1000);
   }
   tick();
 
   document.getElementById("copy-logs")?.addEventListener("click", (e) => Slipway.copyText(plain.join("\n") + "\n", e.target));
 
-  document.getElementById("cancel-build")?.addEventListener("click", async () => {
+  document.getElementById("cancel-build")?.addEventListener("click", async (e) => {
     if (!window.confirm("Cancel this build?")) return;
+    const button = e.currentTarget;
+    button.disabled = true;
     const result = await Slipway.api("DELETE", buildAPI);
-    if (!result.ok) { Slipway.showError(document.getElementById("build-action-error"), Slipway.errorText(result)); return; }
-    Slipway.toast("Build cancelled");
+    if (!result.ok) {
+      button.disabled = false;
+      Slipway.showError(document.getElementById("build-action-error"), Slipway.errorText(result));
+      return;
+    }
+    // Asked, not done: a running build stops when its worker has stopped the builder.
+    button.remove();
+    startCancelling();
     await pollStatus();
   });
 });

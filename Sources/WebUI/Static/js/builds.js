@@ -57,7 +57,7 @@ document.addEventListener("DOMContentLoaded", () => {
     const mimeType = file.type || (file.name.endsWith(".zip") ? "application/zip" : /\.(tar|tgz|gz)$/.test(file.name) ? "application/x-tar" : "text/plain");
     const drop = await Slipway.api("POST", "/api/v1/filedrop/", { mimeType });
     if (!drop.ok) { progress.textContent = ""; Slipway.showError(error, Slipway.errorText(drop)); return; }
-    // The file id in the URL is the upload's credential; send it to our own origin only.
+    // The URL's upload key is the upload's credential; send it to our own origin only.
     const uploadPath = new URL(drop.data.url, window.location.origin).pathname;
     let put;
     try {

@@ -110,11 +110,26 @@ const Slipway = (() => {
     return date.toLocaleString(undefined, { year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
   }
 
+  /** `2024-05-01 14:03` in local time: one short line for dense tables (usage logs). */
+  function formatCompact(date) {
+    const two = (n) => String(n).padStart(2, "0");
+    return `${date.getFullYear()}-${two(date.getMonth() + 1)}-${two(date.getDate())} ${two(date.getHours())}:${two(date.getMinutes())}`;
+  }
+
+  /** Rewrites `<time datetime>` into local time; `class="compact"` ones get the short form. */
   function localizeTimes(root) {
     (root || document).querySelectorAll("time[datetime]").forEach((t) => {
       const d = new Date(t.getAttribute("datetime"));
-      if (!Number.isNaN(d.getTime())) { t.title = t.textContent; t.textContent = formatLocal(d); }
+      if (Number.isNaN(d.getTime())) return;
+      t.title = t.classList.contains("compact") ? formatLocal(d) : t.textContent;
+      t.textContent = t.classList.contains("compact") ? formatCompact(d) : formatLocal(d);
     });
+  }
+
+  /** `podman <verb> [--tls-verify=false] <args>`. The server decides whether it speaks plain
+   *  HTTP (`RegistryAddress`) and says so in the element's `data-plain-http`. */
+  function podmanCommand(verb, args, element) {
+    return `podman ${verb}${element?.dataset.plainHttp === "true" ? " --tls-verify=false" : ""} ${args}`;
   }
 
   function reloadSoon(message) {
@@ -168,8 +183,8 @@ const Slipway = (() => {
     return td;
   }
 
-  return { api, errorText, showError, toast, repoPath, encodePath, openDialog, copyText, localInputToSeconds, formatLocal, localizeTimes, reloadSoon,
-           showEmpty, tableIn, actionCell };
+  return { api, errorText, showError, toast, repoPath, encodePath, openDialog, copyText, localInputToSeconds, formatLocal, formatCompact, localizeTimes,
+           reloadSoon, podmanCommand, showEmpty, tableIn, actionCell };
 })();
 
 document.addEventListener("DOMContentLoaded", () => {

@@ -41,7 +41,7 @@ document.addEventListener("DOMContentLoaded", () => {
     const dockerConfig = JSON.stringify({ auths: { [host]: { auth, email: "" } } });
     const secretName = robot.name.replace(/[^a-z0-9-]/g, "-") + "-pull-secret";
     byId("robot-kubernetes").textContent = `apiVersion: v1\nkind: Secret\nmetadata:\n  name: ${secretName}\ndata:\n  .dockerconfigjson: ${btoa(dockerConfig)}\ntype: kubernetes.io/dockerconfigjson\n`;
-    byId("robot-podman").textContent = `podman login -u='${robot.name}' -p='${token}' ${host}`;
+    byId("robot-podman").textContent = Slipway.podmanCommand("login", `-u='${robot.name}' -p='${token}' ${host}`, panel);
     byId("robot-docker").textContent = JSON.stringify({ auths: { [host]: { auth, email: "" } } }, null, 2);
   }
 

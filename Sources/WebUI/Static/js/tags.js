@@ -3,7 +3,8 @@
 "use strict";
 document.addEventListener("DOMContentLoaded", () => {
   const repo = Slipway.repoPath();
-  const host = document.getElementById("repo").dataset.host;
+  const repoElement = document.getElementById("repo");
+  const host = repoElement.dataset.host;
   const repoAPI = "/api/v1/repository/" + Slipway.encodePath(repo);
   const rowOf = (el) => el.closest("[data-tag]");
   let current = null; // {tag, digest} of the row whose action is open
@@ -15,7 +16,8 @@ document.addEventListener("DOMContentLoaded", () => {
     if (!current) return;
     const [client, by] = fetchKind.value.split("-");
     const ref = `${host}/${repo}`;
-    fetchCommand.value = by === "tag" ? `${client} pull ${ref}:${current.tag}` : `${client} pull ${ref}@${current.digest}`;
+    const image = by === "tag" ? `${ref}:${current.tag}` : `${ref}@${current.digest}`;
+    fetchCommand.value = client === "podman" ? Slipway.podmanCommand("pull", image, repoElement) : `${client} pull ${image}`;
   }
   fetchKind?.addEventListener("change", updateFetchCommand);
 

@@ -1,6 +1,7 @@
 // Build triggers panel on the Builds tab (admins): list, the custom-git creation wizard
 // (repository URL → tagging → Dockerfile → context → robot → review → activation screen with
-// the SSH key and webhook URL), View Credentials, enable/disable, Run Trigger Now, delete.
+// the SSH key and webhook URL), View Credentials (with the git server's trusted ssh host key),
+// enable/disable, Run Trigger Now, delete.
 // Everything goes through /api/v1/repository/{repo}/trigger/.
 "use strict";
 document.addEventListener("DOMContentLoaded", async () => {
@@ -48,9 +49,20 @@ document.addEventListener("DOMContentLoaded", async () => {
     }
   }
 
+  // The git server's ssh host key the trigger's clones trust (null for non-ssh sources).
+  function hostKeySummary(keys) {
+    if (!keys) return "";
+    if (keys.status !== "recorded") return `${keys.endpoint}: ${keys.message || "no host key recorded yet"}`;
+    return `${keys.endpoint}: ${keys.keys.map((k) => `${k.type} ${k.fingerprint}`).join(", ")} (${keys.source.replace(/_/g, " ")})`;
+  }
+
   function showCredentials(t) {
     byId("trigger-key").value = credential(t, "SSH Public Key");
     byId("trigger-url").value = credential(t, "Webhook Endpoint URL");
+    const keys = t.ssh_host_keys;
+    byId("trigger-hostkey-field").hidden = !keys;
+    byId("trigger-hostkey-fingerprints").textContent = hostKeySummary(keys);
+    byId("trigger-hostkey").value = keys ? (keys.known_hosts || []).join("\n") : "";
     Slipway.openDialog("trigger-credentials-dialog");
   }
 
@@ -168,6 +180,7 @@ document.addEventListener("DOMContentLoaded", async () => {
       const rows = [["Repository", c.build_source], ["Tag with branch/tag name", c.default_tag_from_ref ? "yes" : "no"],
         ["Tag latest on default branch", c.latest_for_default_branch ? "yes" : "no"], ["Tag templates", (c.tag_templates || []).join(", ") || "none"],
         ["Dockerfile", c.dockerfile_path], ["Context", c.context], ["Pull robot", byId("trigger-robot").value.trim() || "none"]];
+      if (analysis.ok && analysis.data.ssh_host_keys) rows.push(["Git server SSH host key (trusted from now on)", hostKeySummary(analysis.data.ssh_host_keys)]);
       for (const [k, v] of rows) {
         const dt = document.createElement("dt"); dt.textContent = k;
         const dd = document.createElement("dd"); dd.textContent = v;

@@ -1,0 +1,205 @@
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// Runs one queue's handler over a `JobQueueDriver`: claims as many jobs as it has free slots
+/// (at most `concurrency` in flight in this process), runs the handler on each, and records
+/// the outcome. A thrown error or a `retry` outcome is tried again after `backoff`; out of
+/// attempts (the job's `maxAttempts`, or the backoff's if smaller) the job is dead-lettered
+/// with its last error. While a handler runs its lease is renewed (every third of the
+/// visibility timeout by default), so a slow job is not handed to a second consumer.
+///
+/// Shutdown: on graceful shutdown it stops claiming and lets the jobs in flight finish. When
+/// cancelled outright, handlers are cancelled and a job whose handler did not finish is given
+/// back untried (`release`), so another consumer takes it at once.
+public final class JobQueueRunner: Service, Sendable {
+    public typealias Handler = @Sendable (QueuedJob) async throws -> JobOutcome
+
+    public struct Settings: Sendable {
+        /// Jobs in flight at once in this runner.
+        public var concurrency = 4
+        public var visibilityTimeout: Duration = .seconds(60)
+        /// How often a running job's lease is renewed; nil = a third of the visibility timeout.
+        public var leaseRenewalInterval: Duration?
+        public var backoff = RetryBackoff(base: .seconds(2), cap: .seconds(300), maxAttempts: .max)
+        /// How often an idle runner looks anyway (a lost notification, a job pushed by another process on SQLite).
+        public var fallbackPoll: Duration = .seconds(10)
+        public init() {}
+    }
+
+    public let queue: String
+    public let settings: Settings
+    private let driver: any JobQueueDriver
+    private let handler: Handler
+    private let logger: Logger
+    private let inFlight = Atomic<Int>(0)
+    private let stopping = Atomic<Bool>(false)
+
+    public init(queue: String, driver: any JobQueueDriver, settings: Settings = Settings(), logger: Logger,
+                handler: @escaping Handler) {
+        self.queue = queue
+        self.driver = driver
+        self.settings = settings
+        self.logger = logger
+        self.handler = handler
+    }
+
+    public func run() async throws {
+        await withDiscardingTaskGroup { group in
+            await withGracefulShutdownHandler {
+                var wakeUps = driver.wakeUps(queue: queue, fallbackPoll: settings.fallbackPoll).makeAsyncIterator()
+                while !stopping.load(ordering: .acquiring), await wakeUps.next() != nil, !stopping.load(ordering: .acquiring) {
+                    await claimAndStart(in: &group)
+                }
+            } onGracefulShutdown: {
+                self.stopping.store(true, ordering: .releasing)
+                self.driver.wake(queue: self.queue)
+            }
+            // Leaving the group waits for the jobs in flight.
+        }
+    }
+
+    /// Claims into the free slots until the queue has nothing claimable or the slots are full;
+    /// a job finishing wakes the runner to fill its slot.
+    private func claimAndStart(in group: inout DiscardingTaskGroup) async {
+        while !stopping.load(ordering: .acquiring) {
+            let free = settings.concurrency - inFlight.load(ordering: .acquiring)
+            guard free > 0 else { return }
+            let jobs: [QueuedJob]
+            do {
+                jobs = try await driver.claim(queue: queue, limit: free, visibilityTimeout: settings.visibilityTimeout)
+            } catch {
+                if Task.isCancelled { return }
+                logger.error("job claim failed", metadata: ["queue": "\(queue)", "error": "\(String(reflecting: error))"])
+                return
+            }
+            for job in jobs {
+                inFlight.add(1, ordering: .acquiringAndReleasing)
+                group.addTask {
+                    await self.process(job)
+                    self.inFlight.subtract(1, ordering: .acquiringAndReleasing)
+                    self.driver.wake(queue: self.queue)
+                }
+            }
+            if jobs.count < free { return }
+        }
+    }
+
+    /// Claims and processes everything claimable now, `concurrency` at a time, and returns how
+    /// many jobs were attempted. For tests and one-shot commands; the service uses `run()`.
+    @discardableResult
+    public func runOnce() async -> Int {
+        var attempted = 0
+        while !Task.isCancelled {
+            let jobs: [QueuedJob]
+            do {
+                jobs = try await driver.claim(queue: queue, limit: settings.concurrency, visibilityTimeout: settings.visibilityTimeout)
+            } catch {
+                logger.error("job claim failed", metadata: ["queue": "\(queue)", "error": "\(String(reflecting: error))"])
+                break
+            }
+            if jobs.isEmpty { break }
+            await withDiscardingTaskGroup { group in
+                for job in jobs { group.addTask { await self.process(job) } }
+            }
+            attempted += jobs.count
+        }
+        return attempted
+    }
+
+    // MARK: One job
+
+    func process(_ job: QueuedJob) async {
+        var meta: Logger.Metadata = ["queue": "\(queue)", "job.id": "\(job.id)", "job.attempt": "\(job.attempts)"]
+        // Claimed again after its last attempt's lease ran out (the consumer died holding it).
+        if job.attempts > job.maxAttempts {
+            let error = "the lease of its last attempt expired" + (job.lastError.map { " (last error: \($0))" } ?? "")
+            await record(job, meta: meta) { try await self.driver.deadLetter(job, error: error, nil) }
+            logger.warning("job dead-lettered", metadata: meta.merging(["error": "\(error)"]) { $1 })
+            return
+        }
+        let outcome: JobOutcome
+        do {
+            outcome = try await runWithLeaseRenewal(job)
+        } catch {
+            if Task.isCancelled {
+                await giveBack(job, meta: meta)
+                return
+            }
+            outcome = .retry(String(describing: error))
+        }
+        let now = driver.clock.now()
+        switch outcome.disposition {
+        case .completed:
+            await record(job, meta: meta) { try await self.driver.complete(job, note: nil, outcome.record) }
+            logger.debug("job completed", metadata: meta)
+        case .skipped(let reason):
+            await record(job, meta: meta) { try await self.driver.complete(job, note: reason, outcome.record) }
+            meta["reason"] = "\(reason)"
+            logger.info("job skipped", metadata: meta)
+        case .failed(let error):
+            await record(job, meta: meta) { try await self.driver.deadLetter(job, error: error, outcome.record) }
+            meta["error"] = "\(error)"
+            logger.warning("job failed", metadata: meta)
+        case .retry(let error, let at):
+            meta["error"] = "\(error)"
+            if !job.isLastAttempt, let at = at ?? settings.backoff.nextAttempt(after: job.attempts, now: now) {
+                await record(job, meta: meta) { try await self.driver.retry(job, error: error, at: at, outcome.record) }
+                logger.info("job will be retried", metadata: meta)
+            } else {
+                await record(job, meta: meta) { try await self.driver.deadLetter(job, error: error, outcome.record) }
+                logger.warning("job dead-lettered", metadata: meta)
+            }
+        }
+    }
+
+    /// Runs the handler while renewing the job's lease; renewal stops when the claim is lost
+    /// (the outcome will then be refused, and the job is another consumer's).
+    private func runWithLeaseRenewal(_ job: QueuedJob) async throws -> JobOutcome {
+        try await withThrowingTaskGroup(of: JobOutcome?.self) { group in
+            group.addTask { try await self.handler(job) }
+            group.addTask {
+                let interval = self.settings.leaseRenewalInterval ?? self.settings.visibilityTimeout / 3
+                while true {
+                    try await Task.sleep(for: interval)
+                    do {
+                        guard try await self.driver.extendLease(job, visibilityTimeout: self.settings.visibilityTimeout) else {
+                            self.logger.warning("job claim lost while running", metadata: ["queue": "\(self.queue)", "job.id": "\(job.id)"])
+                            return nil
+                        }
+                    } catch is CancellationError {
+                        throw CancellationError()
+                    } catch {
+                        self.logger.error("job lease renewal failed", metadata: ["queue": "\(self.queue)", "error": "\(error)"])
+                    }
+                }
+            }
+            while let result = try await group.next() {
+                if let outcome = result {
+                    group.cancelAll()
+                    return outcome
+                }
+            }
+            throw CancellationError()
+        }
+    }
+
+    private func record(_ job: QueuedJob, meta: Logger.Metadata, _ operation: () async throws -> Bool) async {
+        do {
+            if try await !operation() {
+                logger.warning("job outcome refused: the claim was lost", metadata: meta)
+            }
+        } catch {
+            logger.error("job outcome not recorded", metadata: meta.merging(["error": "\(String(reflecting: error))"]) { $1 })
+        }
+    }
+
+    /// Returns an interrupted job to the queue. The runner is being cancelled, so the release
+    /// runs in a task of its own that the cancellation does not reach; it is awaited, and if it
+    /// fails anyway the lease running out returns the job.
+    private func giveBack(_ job: QueuedJob, meta: Logger.Metadata) async {
+        let driver = self.driver
+        let released = await Task { try? await driver.release(job) }.value
+        logger.info("job given back", metadata: meta.merging(["released": "\(released ?? false)"]) { $1 })
+    }
+}
