@@ -101,9 +101,14 @@ public enum URLSafety {
         try await check(text, allowPrivate: allowPrivate, resolver: .system)
     }
 
+    /// How long a name lookup may take. A DNS server that does not answer would otherwise hold
+    /// the caller for resolv.conf's timeouts times its attempts (20 s and more per name).
+    static let lookupTimeout: Duration = .seconds(5)
+
     /// `check` with the name resolution supplied (tests answer differently on each lookup to
-    /// prove the client never looks a name up twice).
-    static func check(_ text: String, allowPrivate: Bool, resolver: HostResolver) async throws(Refusal) -> Target {
+    /// prove the client never looks a name up twice, or never answer).
+    static func check(_ text: String, allowPrivate: Bool, resolver: HostResolver,
+                      lookupLimit: Duration = lookupTimeout) async throws(Refusal) -> Target {
         let parsed = try parse(text)
         let name = parsed.host.hasSuffix(".") ? String(parsed.host.dropLast()) : parsed.host
         if !allowPrivate, forbiddenNames.contains(name) || name.hasSuffix(".localhost") {
@@ -111,7 +116,10 @@ public enum URLSafety {
         }
         let addresses: [SocketAddress]
         do {
-            addresses = try await resolver.resolve(parsed.host, parsed.port)
+            let host = parsed.host, port = parsed.port
+            addresses = try await Deadline.abandoning(after: lookupLimit) { try await resolver.resolve(host, port) }
+        } catch is Deadline.Expired {
+            throw Refusal("the URL's host could not be resolved within \(lookupLimit)")
         } catch {
             throw Refusal("the URL's host cannot be resolved")
         }
@@ -187,9 +195,11 @@ public enum URLSafety {
         return nil
     }
 
-    /// Every address `host` resolves to (getaddrinfo on the outbound threads, off the cooperative pool).
+    /// Every address `host` resolves to (getaddrinfo on the lookup threads, off the cooperative pool).
     static func resolve(host: String, port: Int) async throws -> [SocketAddress] {
-        try await OutboundThreads.pool.runIfActive {
+        // A literal needs no lookup and no thread.
+        if IPAddress(host) != nil, let address = try? SocketAddress(ipAddress: host, port: port) { return [address] }
+        return try await OutboundThreads.lookups.runIfActive {
             var hints = addrinfo()
             hints.ai_family = AF_UNSPEC
             #if os(Linux)

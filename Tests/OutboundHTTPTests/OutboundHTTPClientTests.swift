@@ -1,5 +1,6 @@
 import Foundation
 import NIOCore
+import NIOPosix
 import NIOSSL
 @testable import OutboundHTTP
 import Synchronization
@@ -364,6 +365,32 @@ struct OutboundHTTPClientTests {
         }
     }
 
+    /// Password hashing and libarchive keep NIO's shared blocking pool busy for seconds; a
+    /// download must not wait for it (it would stop reading and trip its idle limit).
+    @Test func busySharedBlockingThreadsDoNotStallADownload() async throws {
+        try await TestServer.with(answer: { _ in .respond(status: 200, body: [UInt8](repeating: 7, count: 2 << 20)) }) { server in
+            let threads = NIOSingletons.blockingPoolThreadCountSuggestion
+            let (running, started) = AsyncStream<Void>.makeStream()
+            let released = ReleasedCount()
+            let blockers = (0..<threads).map { _ in
+                Task {
+                    try? await NIOThreadPool.singleton.runIfActive {
+                        started.yield()
+                        usleep(5_000_000)
+                        released.value.add(1, ordering: .relaxed)
+                    }
+                }
+            }
+            var iterator = running.makeAsyncIterator()
+            for _ in 0..<threads { await iterator.next() }  // every shared thread is now busy
+            let file = try Self.scratchFile()
+            let download = try await Self.client(idle: .milliseconds(1000)).download(server.base + "/ctx.tar", to: file, maxBytes: 4 << 20)
+            #expect(download.bytes == 2 << 20)
+            #expect(released.value.load(ordering: .relaxed) == 0, "the download finished while the shared threads were all busy")
+            for blocker in blockers { await blocker.value }
+        }
+    }
+
     @Test func aCutOffBodyIsAFailureNotAShortFile() async throws {
         try await TestServer.with(answer: { _ in .partial(status: 200, announced: 1000, body: Array("only this".utf8), stall: false) }) { server in
             let file = try Self.scratchFile()
@@ -465,4 +492,9 @@ struct OutboundHTTPClientTests {
         // HTTPS to public hosts (github.com archive URLs) relies on these.
         _ = try OutboundTLS.systemRoots.context.get()
     }
+}
+
+/// A counter the blocking closures of a test can share.
+private final class ReleasedCount: Sendable {
+    let value = Atomic<Int>(0)
 }

@@ -116,4 +116,40 @@ struct URLSafetyTests {
             guard case .refused = error else { Issue.record("expected .refused, got \(error)"); return }
         }
     }
+
+    /// A DNS server that never answers: the check gives up at its limit with a refusal that
+    /// says so, instead of holding its caller for the resolver's own timeouts (and a thread of
+    /// the caller's pool with it).
+    @Test func aLookupThatNeverAnswersIsRefusedAtTheLimit() async throws {
+        let silent = HostResolver { _, _ in
+            // Uncancellable, like getaddrinfo: 30 s unless the check stops waiting for it.
+            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+                DispatchQueue.global().asyncAfter(deadline: .now() + 30) { c.resume() }
+            }
+            return []
+        }
+        let start = ContinuousClock.now
+        let refusal = await #expect(throws: URLSafety.Refusal.self) {
+            _ = try await URLSafety.check("https://git.example.com/", allowPrivate: false, resolver: silent, lookupLimit: .milliseconds(300))
+        }
+        #expect(refusal?.reason == "the URL's host could not be resolved within 0.3 seconds", "\(refusal?.reason ?? "")")
+        #expect(ContinuousClock.now - start < .seconds(10))
+    }
+
+    /// Literals are answered without a lookup thread: they still work while every lookup thread
+    /// waits on a DNS server that does not answer.
+    @Test func literalsNeedNoLookupThread() async throws {
+        // Every lookup thread busy for 4 s, as with a DNS server that does not answer.
+        let (busy, started) = AsyncStream<Void>.makeStream()
+        let blockers = (0..<4).map { _ in
+            Task { try? await OutboundThreads.lookups.runIfActive { started.yield(); usleep(4_000_000) } }
+        }
+        var iterator = busy.makeAsyncIterator()
+        for _ in 0..<4 { await iterator.next() }
+        let start = ContinuousClock.now
+        let target = try await URLSafety.check("http://127.0.0.1:9/", allowPrivate: true, resolver: .system, lookupLimit: .seconds(10))
+        #expect(target.addresses.map(\.port) == [9])
+        #expect(ContinuousClock.now - start < .seconds(2), "a literal waited for a lookup thread")
+        for blocker in blockers { await blocker.value }
+    }
 }
