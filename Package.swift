@@ -27,6 +27,8 @@ let package = Package(
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.0"),
         .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.7.0"),
         .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.0"),
+        // Tests only: certificates for the local TLS servers of the outbound HTTP tests.
+        .package(url: "https://github.com/apple/swift-certificates.git", from: "1.15.0"),
     ],
     targets: [
         .systemLibrary(name: "CLibgit2", pkgConfig: "libgit2", providers: [.apt(["libgit2-dev"])]),
@@ -35,9 +37,18 @@ let package = Package(
         // Talking to git servers without cloning (ssh host keys, ref listings) and libgit2's
         // remote callbacks, shared by the worker and the server.
         .target(name: "GitRemote", dependencies: ["BuildProtocol", "CLibgit2", "CLibssh2"]),
+        // The one outbound HTTP client and its SSRF gate; NIO only, so the build worker can use
+        // it without linking the server.
+        .target(name: "OutboundHTTP", dependencies: [
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+        ]),
         .target(
             name: "Registry",
             dependencies: [
+                "OutboundHTTP",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
                 .product(name: "Logging", package: "swift-log"),
@@ -62,7 +73,7 @@ let package = Package(
         ),
         .target(name: "BuildProtocol"),
         .target(name: "BuildOrchestrator", dependencies: [
-            "Registry", "BuildProtocol", "CLibarchive",
+            "Registry", "BuildProtocol", "CLibarchive", "OutboundHTTP",
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Crypto", package: "swift-crypto"),
@@ -72,12 +83,12 @@ let package = Package(
             .product(name: "SQLKit", package: "sql-kit"),
             .product(name: "HTTPTypes", package: "swift-http-types"),
         ]),
-        .target(name: "BuildWorker", dependencies: ["BuildProtocol", "CLibgit2", "CLibarchive", "GitRemote",
+        .target(name: "BuildWorker", dependencies: ["BuildProtocol", "CLibgit2", "CLibarchive", "GitRemote", "OutboundHTTP",
                                                     .product(name: "Logging", package: "swift-log"),
                                                     .product(name: "NIOPosix", package: "swift-nio"),
                                                     .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]),
         .target(name: "Triggers", dependencies: [
-            "Registry", "BuildOrchestrator", "BuildProtocol", "GitRemote",
+            "Registry", "BuildOrchestrator", "BuildProtocol", "GitRemote", "OutboundHTTP",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
@@ -86,7 +97,7 @@ let package = Package(
             .product(name: "HTTPTypes", package: "swift-http-types"),
         ]),
         .target(name: "Notifications", dependencies: [
-            "Registry",
+            "Registry", "OutboundHTTP",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
@@ -132,7 +143,7 @@ let package = Package(
         .testTarget(
             name: "RegistryTests",
             dependencies: [
-                "Registry", "SlipwayTestSupport", "BuildOrchestrator", "BuildProtocol",
+                "Registry", "SlipwayTestSupport", "BuildOrchestrator", "BuildProtocol", "OutboundHTTP",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -142,6 +153,14 @@ let package = Package(
                 .product(name: "SQLKit", package: "sql-kit"),
             ]
         ),
+        .testTarget(name: "OutboundHTTPTests", dependencies: [
+            "OutboundHTTP",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "X509", package: "swift-certificates"),
+        ]),
         .testTarget(name: "BuildWorkerTests", dependencies: ["BuildWorker", .product(name: "NIOPosix", package: "swift-nio")]),
         .testTarget(name: "BuildOrchestratorTests", dependencies: ["BuildOrchestrator"]),
         .testTarget(name: "TriggersTests", dependencies: [

@@ -1,4 +1,5 @@
 import Foundation
+import OutboundHTTP
 import Registry
 
 /// Checks a `POST …/notification/` body and turns it into what is stored. Every refusal is a

@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import OutboundHTTP
 
 /// Usage-log exports (§1.11): queue an export of a repository's, the caller's or an
 /// organization's logs; `LogExporter` writes the file and calls back with a signed link, which

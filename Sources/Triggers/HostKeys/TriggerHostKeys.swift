@@ -2,6 +2,7 @@ import BuildProtocol
 import Foundation
 import GitRemote
 import NIOCore
+import OutboundHTTP
 import Registry
 
 /// Which ssh host keys a trigger's clones trust, and when they are learnt:
