@@ -76,6 +76,21 @@ struct OutboundConnection: Sendable {
         }
     }
 
+    /// Writes the request. A server may answer and close before the whole request is written
+    /// (an early error reply, a close-delimited answer sent as soon as the head arrived): the
+    /// write then fails while the answer waits in the inbound stream. The write's error is
+    /// returned, not thrown, so the caller reads the answer first and reports the write's
+    /// failure only when no answer came.
+    static func write(_ parts: [HTTPClientRequestPart],
+                      to outbound: NIOAsyncChannelOutboundWriter<HTTPClientRequestPart>) async -> (any Error)? {
+        do {
+            for part in parts { try await outbound.write(part) }
+            return nil
+        } catch {
+            return error
+        }
+    }
+
     /// The request line and the headers every request carries. Credentials in the URL
     /// (`https://user:pass@host/`) become Basic authorization, decoded once.
     static func requestHead(_ method: HTTPMethod, _ url: URLSafety.Parsed) -> HTTPRequestHead {

@@ -34,9 +34,12 @@ extension OutboundHTTPClient {
             return try await Deadline.run(configuration.timeout) {
                 let connection = try await OutboundConnection.open(target, tls: tls, configuration: configuration)
                 return try await connection.exchange { inbound, outbound in
-                    try await outbound.write(.head(request))
-                    try await outbound.write(.end(nil))
-                    return try await Self.receive(inbound, into: file, cap: cap)
+                    let writeFailure = await OutboundConnection.write([.head(request), .end(nil)], to: outbound)
+                    do {
+                        return try await Self.receive(inbound, into: file, cap: cap)
+                    } catch Failure.connection(Self.noAnswer) where writeFailure != nil {
+                        throw writeFailure!
+                    }
                 }
             }
         } catch {
@@ -44,6 +47,8 @@ extension OutboundHTTPClient {
             throw Self.failure(error)
         }
     }
+
+    static let noAnswer = "the server closed the connection without answering"
 
     /// Streams the body of a 2xx answer into `file`; removes the file unless it completes.
     static func receive(_ inbound: NIOAsyncChannelInboundStream<HTTPClientResponsePart>, into file: URL,
@@ -73,8 +78,7 @@ extension OutboundHTTPClient {
                 }
             }
             // The decoder ends a close-delimited body with `.end`; anything else is a cut-off answer.
-            throw Failure.connection(status == 0 ? "the server closed the connection without answering"
-                                                 : "the connection closed before the whole body arrived")
+            throw Failure.connection(status == 0 ? noAnswer : "the connection closed before the whole body arrived")
         } catch {
             sink?.discard()
             throw error

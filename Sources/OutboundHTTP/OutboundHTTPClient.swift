@@ -127,11 +127,14 @@ public struct OutboundHTTPClient: Sendable {
             return try await Deadline.run(configuration.timeout) {
                 let connection = try await OutboundConnection.open(target, tls: tls, configuration: configuration)
                 return try await connection.exchange { inbound, outbound in
-                    try await outbound.write(.head(request))
-                    try await outbound.write(.body(.byteBuffer(body)))
-                    try await outbound.write(.end(nil))
-                    onSent()
-                    return try await Self.readReply(inbound, maxBody: maxBody, into: answer)
+                    let writeFailure = await OutboundConnection.write([.head(request), .body(.byteBuffer(body)), .end(nil)], to: outbound)
+                    if writeFailure == nil { onSent() }
+                    do {
+                        return try await Self.readReply(inbound, maxBody: maxBody, into: answer)
+                    } catch {
+                        // No answer: the failed write is what went wrong.
+                        throw writeFailure ?? error
+                    }
                 }
             }
         } catch {
