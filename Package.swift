@@ -27,6 +27,8 @@ let package = Package(
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.0"),
         .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.7.0"),
         .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.0"),
+        // Tests only: certificates for the local TLS servers of the outbound HTTP tests.
+        .package(url: "https://github.com/apple/swift-certificates.git", from: "1.15.0"),
     ],
     targets: [
         .systemLibrary(name: "CLibgit2", pkgConfig: "libgit2", providers: [.apt(["libgit2-dev"])]),
@@ -35,6 +37,14 @@ let package = Package(
         // Talking to git servers without cloning (ssh host keys, ref listings) and libgit2's
         // remote callbacks, shared by the worker and the server.
         .target(name: "GitRemote", dependencies: ["BuildProtocol", "CLibgit2", "CLibssh2"]),
+        // The one outbound HTTP client and its SSRF gate; NIO only, so the build worker can use
+        // it without linking the server.
+        .target(name: "OutboundHTTP", dependencies: [
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+        ]),
         // The foundation every server module builds on: the database handle and both backends,
         // module migrations, configuration, the instance keys, blob storage and metrics.
         .target(
@@ -59,7 +69,7 @@ let package = Package(
         .target(
             name: "Registry",
             dependencies: [
-                "SlipwayCore",
+                "SlipwayCore", "OutboundHTTP",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
                 .product(name: "Logging", package: "swift-log"),
@@ -77,7 +87,7 @@ let package = Package(
         ),
         .target(name: "BuildProtocol"),
         .target(name: "BuildOrchestrator", dependencies: [
-            "SlipwayCore", "Registry", "BuildProtocol", "CLibarchive",
+            "SlipwayCore", "Registry", "BuildProtocol", "CLibarchive", "OutboundHTTP",
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Crypto", package: "swift-crypto"),
@@ -87,12 +97,12 @@ let package = Package(
             .product(name: "SQLKit", package: "sql-kit"),
             .product(name: "HTTPTypes", package: "swift-http-types"),
         ]),
-        .target(name: "BuildWorker", dependencies: ["BuildProtocol", "CLibgit2", "CLibarchive", "GitRemote",
+        .target(name: "BuildWorker", dependencies: ["BuildProtocol", "CLibgit2", "CLibarchive", "GitRemote", "OutboundHTTP",
                                                     .product(name: "Logging", package: "swift-log"),
                                                     .product(name: "NIOPosix", package: "swift-nio"),
                                                     .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]),
         .target(name: "Triggers", dependencies: [
-            "SlipwayCore", "Registry", "BuildOrchestrator", "BuildProtocol", "GitRemote",
+            "SlipwayCore", "Registry", "BuildOrchestrator", "BuildProtocol", "GitRemote", "OutboundHTTP",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
@@ -101,7 +111,7 @@ let package = Package(
             .product(name: "HTTPTypes", package: "swift-http-types"),
         ]),
         .target(name: "Notifications", dependencies: [
-            "SlipwayCore", "Registry",
+            "SlipwayCore", "Registry", "OutboundHTTP",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
@@ -153,7 +163,7 @@ let package = Package(
         .testTarget(
             name: "RegistryTests",
             dependencies: [
-                "SlipwayCore", "Registry", "SlipwayTestSupport", "BuildOrchestrator", "BuildProtocol",
+                "SlipwayCore", "Registry", "SlipwayTestSupport", "BuildOrchestrator", "BuildProtocol", "OutboundHTTP",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -163,6 +173,14 @@ let package = Package(
                 .product(name: "SQLKit", package: "sql-kit"),
             ]
         ),
+        .testTarget(name: "OutboundHTTPTests", dependencies: [
+            "OutboundHTTP",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "X509", package: "swift-certificates"),
+        ]),
         .testTarget(name: "BuildWorkerTests", dependencies: ["BuildWorker", .product(name: "NIOPosix", package: "swift-nio")]),
         .testTarget(name: "BuildOrchestratorTests", dependencies: ["BuildOrchestrator", "SlipwayCore"]),
         .testTarget(name: "TriggersTests", dependencies: [

@@ -8,10 +8,11 @@ SUDO=""
 [ "$(id -u)" = 0 ] || SUDO="sudo"
 
 # buildah, podman and busybox-static also make the quick start's image; jq reads the README's API examples.
+# gdb (tests only) lets scripts/watchdog.py print the stacks of a hung test run.
 PKGS=(pkg-config libgit2-dev libssh2-1-dev libarchive-dev libsqlite3-dev libpq-dev
       buildah podman skopeo runc crun busybox-static git curl jq ca-certificates)
 if [ "${1:-}" = "--test" ]; then
-  PKGS+=(postgresql python3-pytest python3-aiosmtpd openssl chromium docker-registry wrk openssh-server)
+  PKGS+=(postgresql python3-pytest python3-aiosmtpd openssl chromium docker-registry wrk openssh-server gdb)
 fi
 
 missing=()

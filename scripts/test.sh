@@ -18,5 +18,7 @@ export SLIPWAY_TEST_POSTGRES_URL=$(scripts/start-postgres.sh "$PGDIR" "$PGPORT")
 echo "PostgreSQL for tests: $SLIPWAY_TEST_POSTGRES_URL"
 
 swift build --build-tests
-swift test --skip-build
-SLIPWAY_BIN="$PWD/.build/debug/slipway" python3 -m pytest Tests/e2e -q
+# The watchdog passes the output through line by line and, if a test hangs, prints which tests
+# are still running and every thread's stack, then fails the run instead of holding CI.
+scripts/watchdog.py --idle 600 --total 2400 -- swift test --skip-build
+SLIPWAY_BIN="$PWD/.build/debug/slipway" scripts/watchdog.py --idle 900 --total 3000 -- python3 -m pytest Tests/e2e -q

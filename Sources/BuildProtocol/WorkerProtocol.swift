@@ -69,6 +69,12 @@ public struct BuildPack: Codable, Sendable, Equatable {
     public var tlsVerify: Bool
     public var timeoutSeconds: Int
     public var heartbeatIntervalSeconds: Int
+    /// Whether an `archiveURL` source may reach loopback, private, link-local or cloud-metadata
+    /// addresses (the orchestrator's `security.allowPrivateTargets`); the worker's download
+    /// applies the same SSRF gate the orchestrator applied when the build was requested, to the
+    /// addresses it actually connects to. Absent (nil) from orchestrators that predate the field:
+    /// treated as false. Upload URLs point at the orchestrator itself and are never gated.
+    public var allowPrivateTargets: Bool?
     /// For a git source over ssh: the host keys the clone trusts (a trigger's pinned keys).
     /// Absent from older orchestrators; a worker then refuses every ssh host key.
     public var sshHostKeys: GitHostKeyPolicy?
@@ -76,6 +82,7 @@ public struct BuildPack: Codable, Sendable, Equatable {
     public init(buildID: String, leaseID: String, attempt: Int, source: BuildSource, contextPath: String, dockerfilePath: String,
                 registry: String, repository: String, tags: [String], pushCredentials: RegistryCredentials,
                 pullCredentials: RegistryCredentials?, tlsVerify: Bool, timeoutSeconds: Int, heartbeatIntervalSeconds: Int,
+                allowPrivateTargets: Bool? = nil,
                 sshHostKeys: GitHostKeyPolicy? = nil) {
         self.buildID = buildID
         self.leaseID = leaseID
@@ -91,6 +98,7 @@ public struct BuildPack: Codable, Sendable, Equatable {
         self.tlsVerify = tlsVerify
         self.timeoutSeconds = timeoutSeconds
         self.heartbeatIntervalSeconds = heartbeatIntervalSeconds
+        self.allowPrivateTargets = allowPrivateTargets
         self.sshHostKeys = sshHostKeys
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Metrics
+import OutboundHTTP
 import Registry
 import ServiceLifecycle
 import SlipwayCore
@@ -56,7 +57,7 @@ public final class MailOutboxSender: Service, Sendable {
         let config = smtp ?? services.config.notifications
         let settings = settings ?? Settings(config: config)
         self.settings = settings
-        self.mail = SMTPClient(config: config, tls: NotificationTLS(config), timeout: settings.timeout)
+        self.mail = SMTPClient(config: config, tls: OutboundTLS(notifications: config), timeout: settings.timeout)
         self.configured = !config.smtpHost.isEmpty
     }
 

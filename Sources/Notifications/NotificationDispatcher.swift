@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import Logging
 import Metrics
+import OutboundHTTP
 import Registry
 import ServiceLifecycle
 import SlipwayCore
@@ -65,7 +66,7 @@ public final class NotificationDispatcher: Service, Sendable {
     let services: RegistryServices
     let store: NotificationStore
     public let settings: Settings
-    let webhooks: WebhookClient
+    let webhooks: OutboundHTTPClient
     let mail: SMTPClient
     private let bell = Atomic<Bool>(false)
     private let lastExpiryScan = Mutex<ContinuousClock.Instant?>(nil)
@@ -79,9 +80,9 @@ public final class NotificationDispatcher: Service, Sendable {
         self.store = store
         let settings = settings ?? Settings(config: services.config.notifications)
         self.settings = settings
-        let tls = NotificationTLS(services.config.notifications)
+        let tls = OutboundTLS(notifications: services.config.notifications)
         let allowPrivate = services.config.notifications.allowPrivateTargets || services.config.security.allowPrivateTargets
-        self.webhooks = WebhookClient(allowPrivateTargets: allowPrivate, timeout: settings.timeout, tls: tls)
+        self.webhooks = OutboundHTTPClient(.init(allowPrivateTargets: allowPrivate, timeout: settings.timeout, tls: tls))
         self.mail = SMTPClient(config: services.config.notifications, tls: tls, timeout: settings.timeout)
         if case .failure(let error) = tls.context {
             services.logger.error("notification tls configuration is invalid", metadata: ["error": "\(error)"])
@@ -348,7 +349,7 @@ public final class NotificationDispatcher: Service, Sendable {
               now: @Sendable () -> Int64, sent: @escaping @Sendable () -> Void) async -> NotificationStore.DeliveryOutcome {
         guard let url else { return .failed(error: "the notification has no URL") }
         do {
-            let reply = try await webhooks.post(url, body: body, headers: headers, onSent: sent)
+            let reply = try await webhooks.send(to: url, body: body, headers: headers, onSent: sent)
             if reply.status / 100 == 2 { return .delivered }
             let excerpt = reply.excerpt.isEmpty ? "" : ": \(reply.excerpt)"
             return retryOrFail(delivery, error: "the receiver answered \(reply.status)\(excerpt)", now: now())

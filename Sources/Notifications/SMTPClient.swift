@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import NIOPosix
 import NIOSSL
+import OutboundHTTP
 import Registry
 import SlipwayCore
 
@@ -34,7 +35,7 @@ struct SMTPClient: Sendable {
     }
 
     let config: SlipwayConfig.Notifications
-    let tls: NotificationTLS
+    let tls: OutboundTLS
     let timeout: Duration
 
     func send(_ message: MailMessage) async throws(Failure) {
@@ -47,7 +48,7 @@ struct SMTPClient: Sendable {
         } catch is Deadline.Expired {
             throw .transient("the mail server did not answer within \(timeout.components.seconds) s")
         } catch {
-            throw .transient(Outbound.describe(error))
+            throw .transient(OutboundErrorText.describe(error))
         }
     }
 

@@ -66,7 +66,8 @@ private final class BuildWorld: @unchecked Sendable {
                   dockerfilePath: dockerfilePath, registry: registry.address, repository: repository, tags: tags,
                   pushCredentials: RegistryCredentials(username: "$token", password: "push-secret"),
                   pullCredentials: RegistryCredentials(username: "farm+puller", password: "pull-secret"),
-                  tlsVerify: false, timeoutSeconds: timeout, heartbeatIntervalSeconds: 10)
+                  tlsVerify: false, timeoutSeconds: timeout, heartbeatIntervalSeconds: 10,
+                  allowPrivateTargets: true)  // archive URLs here are served on loopback
     }
 
     func runner(allowLocal: Bool = false, grace: Duration = .seconds(5)) -> BuildRunner {

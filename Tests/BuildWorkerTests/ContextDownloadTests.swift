@@ -1,3 +1,4 @@
+import BuildProtocol
 @testable import BuildWorker
 import Foundation
 import Testing
@@ -5,6 +6,32 @@ import Testing
 /// The worker's context download against a real HTTP server (python3 -m http.server).
 @Suite(.timeLimit(.minutes(1)))
 struct ContextDownloadTests {
+    static func pack(_ source: BuildSource, allowPrivateTargets: Bool? = nil) -> BuildPack {
+        BuildPack(buildID: "b-download", leaseID: "l1", attempt: 1, source: source, contextPath: "", dockerfilePath: "Dockerfile",
+                  registry: "127.0.0.1:1", repository: "farm/app", tags: ["v1"],
+                  pushCredentials: RegistryCredentials(username: "$token", password: "push-secret"), pullCredentials: nil,
+                  tlsVerify: false, timeoutSeconds: 60, heartbeatIntervalSeconds: 10, allowPrivateTargets: allowPrivateTargets)
+    }
+
+    static func runner(_ scratch: Scratch, maxBytes: Int) -> BuildRunner {
+        BuildRunner(configuration: .init(workRoot: scratch.sub("work"), extractionLimits: ExtractionLimits(maxTotalBytes: maxBytes)))
+    }
+
+    /// Fetches `url` the way an upload from the orchestrator is fetched.
+    static func fetch(_ url: String, to file: URL, maxBytes: Int, scratch: Scratch) async throws {
+        try await runner(scratch, maxBytes: maxBytes).downloadContext(of: pack(.upload(url: url)), from: url, to: file)
+    }
+
+    /// The flag is additive on the wire: packs of older orchestrators (no key) decode as nil,
+    /// and a pack without it encodes no key, so older workers see what they always saw.
+    @Test func buildPacksWithoutTheFlagStillDecode() throws {
+        let old = try JSONEncoder().encode(Self.pack(.archiveURL(url: "https://example.com/x.tgz")))
+        #expect(!String(decoding: old, as: UTF8.self).contains("allowPrivateTargets"))
+        #expect(try JSONDecoder().decode(BuildPack.self, from: old).allowPrivateTargets == nil)
+        let new = try JSONEncoder().encode(Self.pack(.archiveURL(url: "https://example.com/x.tgz"), allowPrivateTargets: true))
+        #expect(try JSONDecoder().decode(BuildPack.self, from: new).allowPrivateTargets == true)
+    }
+
     @Test func downloadsRefusesRedirectsAndCapsSize() async throws {
         let scratch = try Scratch("download")
         let served = scratch.sub("www")
@@ -18,19 +45,49 @@ struct ContextDownloadTests {
         let base = "http://127.0.0.1:\(port)"
 
         let out = scratch.sub("out")
-        try await ContextDownload.fetch("\(base)/context.tar", to: out, maxBytes: 1 << 20)
+        try await Self.fetch("\(base)/context.tar", to: out, maxBytes: 1 << 20, scratch: scratch)
         #expect(try Data(contentsOf: out) == payload)
 
         // A directory without its slash answers 301: not followed.
-        await #expect { try await ContextDownload.fetch("\(base)/dir", to: out, maxBytes: 1 << 20) } throws: { error in
+        await #expect { try await Self.fetch("\(base)/dir", to: out, maxBytes: 1 << 20, scratch: scratch) } throws: { error in
             String(describing: error).contains("redirects are not followed")
         }
-        await #expect { try await ContextDownload.fetch("\(base)/missing.tar", to: out, maxBytes: 1 << 20) } throws: { error in
+        await #expect { try await Self.fetch("\(base)/missing.tar", to: out, maxBytes: 1 << 20, scratch: scratch) } throws: { error in
             String(describing: error).contains("HTTP 404")
         }
-        await #expect { try await ContextDownload.fetch("\(base)/context.tar", to: out, maxBytes: 10_000) } throws: { error in
+        await #expect { try await Self.fetch("\(base)/context.tar", to: out, maxBytes: 10_000, scratch: scratch) } throws: { error in
             String(describing: error).contains("limit")
         }
+        #expect(!FileManager.default.fileExists(atPath: out.path), "a refused download leaves no file")
+        await server.stop()
+    }
+
+    /// Upload URLs point at the orchestrator (often on loopback); a user's archive URL passes the
+    /// SSRF gate unless the orchestrator says private targets are allowed.
+    @Test func archiveURLsPassTheSSRFGateUploadsDoNot() async throws {
+        let scratch = try Scratch("download-gate")
+        let served = scratch.sub("www")
+        try FileManager.default.createDirectory(at: served, withIntermediateDirectories: true)
+        try Data("FROM scratch\n".utf8).write(to: served.appendingPathComponent("Dockerfile"))
+        let port = Ports.free()
+        let server = ServerProcess(["python3", "-m", "http.server", "--bind", "127.0.0.1", String(port)], directory: served.path)
+        defer { Task { await server.stop() } }
+        try await Ports.waitUntilListening(port, what: "http.server")
+        let url = "http://127.0.0.1:\(port)/Dockerfile"
+        let runner = Self.runner(scratch, maxBytes: 1 << 20)
+        let out = scratch.sub("out")
+
+        try await runner.downloadContext(of: Self.pack(.upload(url: url)), from: url, to: out)
+        #expect(FileManager.default.fileExists(atPath: out.path))
+
+        // An orchestrator that predates the flag (nil), and one that forbids private targets.
+        for allow in [nil, false] as [Bool?] {
+            await #expect { try await runner.downloadContext(of: Self.pack(.archiveURL(url: url), allowPrivateTargets: allow), from: url, to: out) }
+                throws: { error in String(describing: error).contains("refused") && String(describing: error).contains("loopback") }
+            #expect(!FileManager.default.fileExists(atPath: out.path))
+        }
+        try await runner.downloadContext(of: Self.pack(.archiveURL(url: url), allowPrivateTargets: true), from: url, to: out)
+        #expect(try String(contentsOf: out, encoding: .utf8) == "FROM scratch\n")
         await server.stop()
     }
 }

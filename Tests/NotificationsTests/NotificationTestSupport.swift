@@ -34,7 +34,7 @@ struct NotificationFixture: Sendable {
     /// A running application whose dispatcher does not run in the background: the tests drive
     /// it with `runOnce`, and move its clock.
     static func with(_ backend: TestBackend, repository: String = "admin/app", configure: @escaping (inout SlipwayConfig) -> Void = { _ in },
-                     _ body: @Sendable (NotificationFixture) async throws -> Void) async throws {
+                     _ body: @escaping @Sendable (NotificationFixture) async throws -> Void) async throws {
         try await TestRegistry.with(backend, configure: { config in
             // The receivers of these tests listen on loopback.
             config.notifications.allowPrivateTargets = true

@@ -4,6 +4,7 @@ import Hummingbird
 import HummingbirdTesting
 import Logging
 import NIOCore
+import OutboundHTTP
 import Registry
 import SlipwayCore
 import SlipwayTestSupport
@@ -426,23 +427,23 @@ struct LogExportTests {
     @Test func callbackClientNeverFollowsRedirectsAndKeepsItsDeadline() async throws {
         try await CallbackReceiver.with { receiver, port in
             // Generous enough for a loaded CI machine; `/slow` never answers, so it still times out.
-            let client = CallbackClient(allowPrivateTargets: true, timeout: .seconds(3))
+            let client = OutboundHTTPClient(.init(allowPrivateTargets: true, timeout: .seconds(3)))
             let body = ByteBuffer(string: #"{"ok":true}"#)
             // Credentials in the URL become Basic auth, decoded once.
-            #expect(try await client.post(json: body, to: "http://u:p%40ss@127.0.0.1:\(port)/hook") == 200)
+            #expect(try await client.send(to: "http://u:p%40ss@127.0.0.1:\(port)/hook", body: body).status == 200)
             #expect(receiver.receivedAuthorizations == ["Basic " + Data("u:p@ss".utf8).base64EncodedString()])
             // Redirects are reported, never followed.
-            #expect(try await client.post(json: body, to: "http://127.0.0.1:\(port)/redirect") == 302)
+            #expect(try await client.send(to: "http://127.0.0.1:\(port)/redirect", body: body).status == 302)
             #expect(receiver.received.count == 1)
             // One deadline covers the whole exchange.
             let started = ContinuousClock.now
-            await #expect(throws: CallbackClient.Failure.timedOut) { _ = try await client.post(json: body, to: "http://127.0.0.1:\(port)/slow") }
+            await #expect(throws: OutboundHTTPClient.Failure.timedOut) { _ = try await client.send(to: "http://127.0.0.1:\(port)/slow", body: body) }
             #expect(ContinuousClock.now - started < .seconds(8))
             // Nothing listening: a connection failure, not a hang.
             do {
-                _ = try await client.post(json: body, to: "http://127.0.0.1:1/hook")
+                _ = try await client.send(to: "http://127.0.0.1:1/hook", body: body)
                 Issue.record("expected a connection failure")
-            } catch let error as CallbackClient.Failure {
+            } catch let error as OutboundHTTPClient.Failure {
                 guard case .connection = error else { Issue.record("expected .connection, got \(error)"); return }
             }
         }

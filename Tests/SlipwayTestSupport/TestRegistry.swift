@@ -149,23 +149,40 @@ public final class TestRegistry: Sendable {
 
     /// Runs `body` against the application in-process, then tears everything down.
     public static func with<T: Sendable>(_ backend: TestBackend, configure: (inout SlipwayConfig) -> Void = { _ in },
-                                         _ body: @Sendable (TestRegistry, RegistryClient) async throws -> T) async throws -> T {
+                                         _ body: @escaping @Sendable (TestRegistry, RegistryClient) async throws -> T) async throws -> T {
         try await serve(try await start(backend, configure: configure), body)
     }
 
     /// Runs `body` against the application of `registry` in-process, then stops the registry.
-    public static func serve<T: Sendable>(_ registry: TestRegistry, _ body: @Sendable (TestRegistry, RegistryClient) async throws -> T) async throws -> T {
+    public static func serve<T: Sendable>(_ registry: TestRegistry,
+                                          _ body: @escaping @Sendable (TestRegistry, RegistryClient) async throws -> T) async throws -> T {
         do {
             let app = SlipwayApplication.application(services: registry.services, modules: registry.modules, closeStoreOnShutdown: false)
-            let result = try await app.test(.router) { client in
-                try await body(registry, RegistryClient(client: client))
+            // The body may take as long as it needs; once it has returned, the application's
+            // services must stop within `stopDeadline` (a service that misses its shutdown would
+            // otherwise hold the whole run).
+            let bodyReturned = TestDeadline.Signal()
+            defer { bodyReturned.fire() }  // also when the application never ran the body
+            let result = try await TestDeadline.race("the application's services stopping after the test body returned",
+                                                     timer: { await bodyReturned.wait(); try? await Task.sleep(for: stopDeadline) }) {
+                try await app.test(.router) { client in
+                    defer { bodyReturned.fire() }
+                    return try await body(registry, RegistryClient(client: client))
+                }
             }
-            await registry.stop()
+            try await registry.stopWithinDeadline()
             return result
         } catch {
-            await registry.stop()
+            try? await registry.stopWithinDeadline()
             throw error
         }
+    }
+
+    /// How long the application's services and the metadata store get to stop after a test.
+    public static let stopDeadline: Duration = .seconds(90)
+
+    func stopWithinDeadline() async throws {
+        try await TestDeadline.race(Self.stopDeadline, "closing the test registry's metadata store") { await self.stop() }
     }
 
     /// A collector over every pass the server runs (the background collector's and `slipway
@@ -215,8 +232,16 @@ public struct RegistryClient: Sendable {
                      body: ByteBuffer? = nil) async throws -> TestResponse {
         var headers = headers
         if let token { headers[.authorization] = "Bearer \(token)" }
-        return try await client.executeRequest(uri: uri, method: method, headers: headers, body: body)
+        let client = self.client
+        let sent = headers
+        return try await TestDeadline.race(Self.requestDeadline, "\(method) \(uri)") {
+            try await client.executeRequest(uri: uri, method: method, headers: sent, body: body)
+        }
     }
+
+    /// A request that never answers fails its test, naming the route, instead of holding the
+    /// whole run until CI's global timeout. Far above any request's real duration.
+    public static let requestDeadline: Duration = .seconds(180)
 
     /// Pushes a blob monolithically and returns its digest.
     @discardableResult
@@ -270,6 +295,74 @@ public enum TestManifests {
             },
         ]
         return Array(try! JSONSerialization.data(withJSONObject: doc, options: [.sortedKeys]))
+    }
+}
+
+/// Awaits `body` for at most `limit`. On timeout the work is cancelled and left behind (it may
+/// ignore cancellation: that is the hang being reported) and the caller gets a `TestFailure`.
+public enum TestDeadline {
+    public static func race<T: Sendable>(_ limit: Duration, _ what: String,
+                                         _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        try await race(what, timer: { try? await Task.sleep(for: limit) }, body)
+    }
+
+    /// Like `race`, with the time limit given as `timer`: when it returns, time is up.
+    public static func race<T: Sendable>(_ what: String, timer: @escaping @Sendable () async -> Void,
+                                         _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        let first = FirstOutcome()
+        return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+            let work = Task {
+                let outcome: Result<T, any Error>
+                do { outcome = .success(try await body()) } catch { outcome = .failure(error) }
+                if first.claim() { continuation.resume(with: outcome) }
+            }
+            let timer = Task {
+                await timer()
+                guard !Task.isCancelled, first.claim() else { return }
+                work.cancel()
+                continuation.resume(throwing: TestFailure("\(what) did not finish in time"))
+            }
+            Task {
+                _ = await work.result
+                timer.cancel()
+            }
+        }
+    }
+
+    /// A one-shot event tasks can wait for.
+    public final class Signal: @unchecked Sendable {
+        private let lock = NSLock()
+        private var fired = false
+        private var waiters: [CheckedContinuation<Void, Never>] = []
+
+        public init() {}
+
+        public func fire() {
+            let toResume = lock.withLock { () -> [CheckedContinuation<Void, Never>] in
+                fired = true
+                defer { waiters = [] }
+                return waiters
+            }
+            for waiter in toResume { waiter.resume() }
+        }
+
+        public func wait() async {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let now = lock.withLock { () -> Bool in
+                    if fired { return true }
+                    waiters.append(continuation)
+                    return false
+                }
+                if now { continuation.resume() }
+            }
+        }
+    }
+
+    /// True for exactly one caller.
+    private final class FirstOutcome: @unchecked Sendable {
+        private let lock = NSLock()
+        private var claimed = false
+        func claim() -> Bool { lock.withLock { defer { claimed = true }; return !claimed } }
     }
 }
 

@@ -4,6 +4,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import OutboundHTTP
 import Registry
 
 /// Builds (§1.4) and file drops.

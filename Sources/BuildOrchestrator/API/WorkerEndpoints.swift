@@ -136,6 +136,7 @@ struct WorkerEndpoints: Sendable {
             registry: origin.service, repository: repo.path.description, tags: record.tags,
             pushCredentials: RegistryCredentials(username: "$token", password: code), pullCredentials: try await pullCredentials(record),
             tlsVerify: origin.baseURL.hasPrefix("https://"), timeoutSeconds: services.config.builds.timeoutSeconds, heartbeatIntervalSeconds: max(1, services.config.builds.leaseTimeoutSeconds / 6),
+            allowPrivateTargets: services.config.security.allowPrivateTargets,
             sshHostKeys: hostKeys)
         return json(pack)
     }

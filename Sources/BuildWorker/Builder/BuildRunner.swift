@@ -110,7 +110,7 @@ public struct BuildRunner: Sendable {
             switch pack.source {
             case .upload(let url), .archiveURL(let url):
                 let download = work.appendingPathComponent("upload")
-                try await ContextDownload.fetch(url, to: download, maxBytes: Int64(configuration.extractionLimits.maxTotalBytes))
+                try await downloadContext(of: pack, from: url, to: download)
                 _ = try await extractor.extract(from: download, into: sourceDirectory,
                                                 dockerfilePath: (contextComponents + dockerfileComponents).joined(separator: "/"),
                                                 limits: configuration.extractionLimits)

@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import OutboundHTTP
 import SlipwayCore
 
 /// Usage-log exports (§1.11): queue an export of a repository's, the caller's or an

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import NIOCore
+import OutboundHTTP
 import ServiceLifecycle
 import SlipwayCore
 import Synchronization
@@ -44,13 +45,13 @@ public final class LogExporter: Service, Sendable {
     let services: RegistryServices
     let settings: Settings
     let links: LogExportLinks
-    let client: CallbackClient
+    let client: OutboundHTTPClient
 
     public init(services: RegistryServices, settings: Settings = Settings()) {
         self.services = services
         self.settings = settings
         self.links = LogExportLinks(keys: InstanceKeys(database: services.store.database))
-        self.client = CallbackClient(allowPrivateTargets: services.config.security.allowPrivateTargets)
+        self.client = OutboundHTTPClient(.init(allowPrivateTargets: services.config.security.allowPrivateTargets, timeout: .seconds(10)))
     }
 
     var logger: Logger { services.logger }
@@ -328,7 +329,7 @@ public final class LogExporter: Service, Sendable {
         let meta: Logger.Metadata = ["export.id": "\(job.uuid)", "attempt": "\(attempt)"]
         let outcome: MetadataStore.CallbackOutcome
         do {
-            let status = try await client.post(json: V2Handler.encodeJSON(body), to: url)
+            let status = try await client.send(to: url, body: V2Handler.encodeJSON(body)).status
             if (200..<300).contains(status) {
                 outcome = .delivered
             } else {
@@ -339,7 +340,7 @@ public final class LogExporter: Service, Sendable {
             outcome = .gaveUp(callbackStatus: "refused", error: "callback URL refused: \(why)")
         } catch {
             if Task.isCancelled { return }  // shutting down: not counted, the lease lapses
-            outcome = nextStep(attempt: attempt, error: error.description)
+            outcome = nextStep(attempt: attempt, error: "callback \(error)")  // "callback timed out", "callback connection failed: …"
         }
         try await services.store.recordLogExportCallback(id: job.id, token: token, outcome: outcome)
         switch outcome {

@@ -2,6 +2,7 @@ import BuildProtocol
 import Foundation
 import GitRemote
 import NIOCore
+import OutboundHTTP
 import Registry
 import SlipwayCore
 

@@ -10,8 +10,8 @@ import Musl
 import Darwin
 #endif
 
-/// Server-side request forgery checks for URLs users hand Slipway to call: log-export callbacks
-/// now, notification webhooks and build triggers later.
+/// Server-side request forgery checks for URLs users hand Slipway to call: log-export callbacks,
+/// notification webhooks and Slack, build archive URLs.
 ///
 /// A URL passes when it is `http`/`https`, names a plain host, and *every* address that host
 /// resolves to is public: not loopback, private, shared (CGNAT), link-local, cloud metadata,
@@ -19,7 +19,7 @@ import Darwin
 /// Numeric tricks (`2130706433`, `0x7f.1`, `127.1`) need no special case: they are judged by what
 /// they resolve to. The caller must connect to one of the returned addresses and never resolve
 /// the name again, or an answer that changes between check and connection (DNS rebinding) would
-/// slip through; `CallbackClient` does exactly that.
+/// slip through; `OutboundHTTPClient` does exactly that.
 public enum URLSafety {
     public struct Refusal: Error, Sendable, Equatable, CustomStringConvertible {
         public let reason: String
@@ -71,8 +71,10 @@ public enum URLSafety {
         if isIPv6 {
             guard IPAddress(host) != nil else { throw Refusal("the URL's host is not a valid IPv6 address") }
         } else {
-            // Plain ASCII names only: no percent-encoding, zone ids or Unicode look-alikes.
-            guard host.utf8.allSatisfy({ ($0 >= 0x61 && $0 <= 0x7a) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2d || $0 == 0x2e }),
+            // Plain ASCII names only: no percent-encoding, zone ids or Unicode look-alikes. `_` is
+            // allowed: resolvers accept it and container networks name services with it (a
+            // worker's orchestrator URL may be `http://slipway_server:8080`).
+            guard host.utf8.allSatisfy({ ($0 >= 0x61 && $0 <= 0x7a) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2d || $0 == 0x2e || $0 == 0x5f }),
                   !host.hasPrefix("."), !host.contains("..") else {
                 throw Refusal("the URL's host is not a valid host name")
             }
@@ -96,6 +98,17 @@ public enum URLSafety {
     /// Parses, resolves (off the cooperative pool) and checks every address. With
     /// `allowPrivate` (tests, or a closed network) only the syntax and resolution are checked.
     public static func check(_ text: String, allowPrivate: Bool) async throws(Refusal) -> Target {
+        try await check(text, allowPrivate: allowPrivate, resolver: .system)
+    }
+
+    /// How long a name lookup may take. A DNS server that does not answer would otherwise hold
+    /// the caller for resolv.conf's timeouts times its attempts (20 s and more per name).
+    static let lookupTimeout: Duration = .seconds(5)
+
+    /// `check` with the name resolution supplied (tests answer differently on each lookup to
+    /// prove the client never looks a name up twice, or never answer).
+    static func check(_ text: String, allowPrivate: Bool, resolver: HostResolver,
+                      lookupLimit: Duration = lookupTimeout) async throws(Refusal) -> Target {
         let parsed = try parse(text)
         let name = parsed.host.hasSuffix(".") ? String(parsed.host.dropLast()) : parsed.host
         if !allowPrivate, forbiddenNames.contains(name) || name.hasSuffix(".localhost") {
@@ -103,7 +116,10 @@ public enum URLSafety {
         }
         let addresses: [SocketAddress]
         do {
-            addresses = try await resolve(host: parsed.host, port: parsed.port)
+            let host = parsed.host, port = parsed.port
+            addresses = try await Deadline.abandoning(after: lookupLimit) { try await resolver.resolve(host, port) }
+        } catch is Deadline.Expired {
+            throw Refusal("the URL's host could not be resolved within \(lookupLimit)")
         } catch {
             throw Refusal("the URL's host cannot be resolved")
         }
@@ -179,9 +195,11 @@ public enum URLSafety {
         return nil
     }
 
-    /// Every address `host` resolves to (getaddrinfo on NIO's thread pool).
+    /// Every address `host` resolves to (getaddrinfo on the lookup threads, off the cooperative pool).
     static func resolve(host: String, port: Int) async throws -> [SocketAddress] {
-        try await NIOThreadPool.singleton.runIfActive {
+        // A literal needs no lookup and no thread.
+        if IPAddress(host) != nil, let address = try? SocketAddress(ipAddress: host, port: port) { return [address] }
+        return try await OutboundThreads.lookups.runIfActive {
             var hints = addrinfo()
             hints.ai_family = AF_UNSPEC
             #if os(Linux)
@@ -214,47 +232,9 @@ public enum URLSafety {
     }
 }
 
-/// An IPv4 or IPv6 address as plain bytes, for classification.
-public enum IPAddress: Sendable, Equatable, CustomStringConvertible {
-    /// Host byte order.
-    case v4(UInt32)
-    /// 16 bytes, network order.
-    case v6([UInt8])
+/// How host names become addresses: `getaddrinfo` in production, a script in tests.
+struct HostResolver: Sendable {
+    let resolve: @Sendable (_ host: String, _ port: Int) async throws -> [SocketAddress]
 
-    /// Parses a literal (`inet_pton`: dotted quad or IPv6 text, no zone id).
-    public init?(_ text: String) {
-        var a4 = in_addr()
-        if inet_pton(AF_INET, text, &a4) == 1 {
-            self = .v4(UInt32(bigEndian: a4.s_addr))
-            return
-        }
-        var a6 = in6_addr()
-        if inet_pton(AF_INET6, text, &a6) == 1 {
-            self = .v6(withUnsafeBytes(of: &a6) { Array($0) })
-            return
-        }
-        return nil
-    }
-
-    public init?(_ address: SocketAddress) {
-        switch address {
-        case .v4(let a): self = .v4(UInt32(bigEndian: a.address.sin_addr.s_addr))
-        case .v6(let a):
-            var raw = a.address.sin6_addr
-            self = .v6(withUnsafeBytes(of: &raw) { Array($0) })
-        default: return nil
-        }
-    }
-
-    public var description: String {
-        switch self {
-        case .v4(let a): return "\(a >> 24).\(a >> 16 & 0xff).\(a >> 8 & 0xff).\(a & 0xff)"
-        case .v6(let bytes):
-            var raw = in6_addr()
-            withUnsafeMutableBytes(of: &raw) { $0.copyBytes(from: bytes) }
-            var text = [CChar](repeating: 0, count: 64)
-            guard inet_ntop(AF_INET6, &raw, &text, socklen_t(text.count)) != nil else { return "?" }
-            return String(cString: text)
-        }
-    }
+    static let system = HostResolver { host, port in try await URLSafety.resolve(host: host, port: port) }
 }

@@ -1,5 +1,5 @@
 import Foundation
-import Registry
+@testable import OutboundHTTP
 import Testing
 
 @Suite("URL safety (SSRF checks)")
@@ -47,6 +47,8 @@ struct URLSafetyTests {
         ("https://example.com:443/x", ("example.com", 443, "/x", "example.com")),
         ("http://[2606:4700::1]:8080/p", ("2606:4700::1", 8080, "/p", "[2606:4700::1]:8080")),
         ("http://user:pa%20ss@example.com/", ("example.com", 80, "/", "example.com")),
+        // Container networks name services with underscores (a worker's orchestrator URL).
+        ("http://slipway_server:8080/buildman", ("slipway_server", 8080, "/buildman", "slipway_server:8080")),
         ("file:///etc/passwd", nil),
         ("ftp://example.com/", nil),
         ("gopher://example.com/", nil),
@@ -105,13 +107,49 @@ struct URLSafetyTests {
         await #expect(throws: URLSafety.Refusal.self) { _ = try await URLSafety.check("file:///etc/passwd", allowPrivate: true) }
     }
 
-    @Test func callbackClientRefusesBeforeConnecting() async {
-        let client = CallbackClient(allowPrivateTargets: false, timeout: .seconds(2))
+    @Test func clientRefusesBeforeConnecting() async {
+        let client = OutboundHTTPClient(.init(allowPrivateTargets: false, timeout: .seconds(2)))
         do {
-            _ = try await client.post(json: .init(string: "{}"), to: "http://169.254.169.254/")
+            _ = try await client.send(to: "http://169.254.169.254/", body: Array("{}".utf8))
             Issue.record("expected a refusal")
         } catch {
             guard case .refused = error else { Issue.record("expected .refused, got \(error)"); return }
         }
+    }
+
+    /// A DNS server that never answers: the check gives up at its limit with a refusal that
+    /// says so, instead of holding its caller for the resolver's own timeouts (and a thread of
+    /// the caller's pool with it).
+    @Test func aLookupThatNeverAnswersIsRefusedAtTheLimit() async throws {
+        let silent = HostResolver { _, _ in
+            // Uncancellable, like getaddrinfo: 30 s unless the check stops waiting for it.
+            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+                DispatchQueue.global().asyncAfter(deadline: .now() + 30) { c.resume() }
+            }
+            return []
+        }
+        let start = ContinuousClock.now
+        let refusal = await #expect(throws: URLSafety.Refusal.self) {
+            _ = try await URLSafety.check("https://git.example.com/", allowPrivate: false, resolver: silent, lookupLimit: .milliseconds(300))
+        }
+        #expect(refusal?.reason == "the URL's host could not be resolved within 0.3 seconds", "\(refusal?.reason ?? "")")
+        #expect(ContinuousClock.now - start < .seconds(10))
+    }
+
+    /// Literals are answered without a lookup thread: they still work while every lookup thread
+    /// waits on a DNS server that does not answer.
+    @Test func literalsNeedNoLookupThread() async throws {
+        // Every lookup thread busy for 4 s, as with a DNS server that does not answer.
+        let (busy, started) = AsyncStream<Void>.makeStream()
+        let blockers = (0..<4).map { _ in
+            Task { try? await OutboundThreads.lookups.runIfActive { started.yield(); usleep(4_000_000) } }
+        }
+        var iterator = busy.makeAsyncIterator()
+        for _ in 0..<4 { await iterator.next() }
+        let start = ContinuousClock.now
+        let target = try await URLSafety.check("http://127.0.0.1:9/", allowPrivate: true, resolver: .system, lookupLimit: .seconds(10))
+        #expect(target.addresses.map(\.port) == [9])
+        #expect(ContinuousClock.now - start < .seconds(2), "a literal waited for a lookup thread")
+        for blocker in blockers { await blocker.value }
     }
 }

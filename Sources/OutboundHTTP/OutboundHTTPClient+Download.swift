@@ -1,0 +1,87 @@
+import Foundation
+import NIOCore
+import NIOHTTP1
+
+extension OutboundHTTPClient {
+    /// What `download` got back: the status, and for a 2xx answer the bytes now in the file.
+    public struct Download: Sendable, Equatable {
+        public let status: Int
+        public let bytes: Int64
+
+        public init(status: Int, bytes: Int64) {
+            self.status = status
+            self.bytes = bytes
+        }
+    }
+
+    /// GETs `url` into `file`, streaming, with the body capped at `maxBytes` (default
+    /// `maxResponseBodyBytes`). A non-2xx answer (a redirect included) is returned as its status
+    /// without reading the body, and leaves no file. The file never grows past the cap: a
+    /// Content-Length above it is refused before anything is written, a longer streamed body
+    /// when the cap would be crossed. On any failure, or when the calling task is cancelled, the
+    /// partial file is removed.
+    public func download(_ url: String, to file: URL, maxBytes: Int64? = nil) async throws(Failure) -> Download {
+        let cap = maxBytes ?? configuration.maxResponseBodyBytes
+        // Whatever happens next, what is left at `file` is this download or nothing.
+        try? FileManager.default.removeItem(at: file)
+        let target = try await approve(url)
+        let tls = try tlsContext(for: target.parsed)
+        var head = OutboundConnection.requestHead(.GET, target.parsed)
+        head.headers.add(name: "Accept-Encoding", value: "identity")
+        let request = head
+        let configuration = self.configuration
+        do {
+            return try await Deadline.run(configuration.timeout) {
+                let connection = try await OutboundConnection.open(target, tls: tls, configuration: configuration)
+                return try await connection.exchange { inbound, outbound in
+                    let writeFailure = await OutboundConnection.write([.head(request), .end(nil)], to: outbound)
+                    do {
+                        return try await Self.receive(inbound, into: file, cap: cap)
+                    } catch Failure.connection(Self.noAnswer) where writeFailure != nil {
+                        throw writeFailure!
+                    }
+                }
+            }
+        } catch {
+            try? FileManager.default.removeItem(at: file)
+            throw Self.failure(error)
+        }
+    }
+
+    static let noAnswer = "the server closed the connection without answering"
+
+    /// Streams the body of a 2xx answer into `file`; removes the file unless it completes.
+    static func receive(_ inbound: NIOAsyncChannelInboundStream<HTTPClientResponsePart>, into file: URL,
+                        cap: Int64) async throws -> Download {
+        var sink: DownloadSink?
+        do {
+            var status = 0
+            var received: Int64 = 0
+            for try await part in inbound {
+                switch part {
+                case .head(let head):
+                    status = Int(head.status.code)
+                    guard status / 100 == 2 else { return Download(status: status, bytes: 0) }
+                    if let announced = head.headers.first(name: "content-length").flatMap({ Int64($0) }), announced > cap {
+                        throw Failure.tooLarge(limit: cap, announced: announced)
+                    }
+                    sink = try await DownloadSink.create(file)
+                case .body(let chunk):
+                    guard let sink else { continue }
+                    guard received + Int64(chunk.readableBytes) <= cap else { throw Failure.tooLarge(limit: cap, announced: nil) }
+                    received += Int64(chunk.readableBytes)
+                    try await sink.append(chunk)
+                case .end:
+                    guard let sink else { break }
+                    try await sink.finish()
+                    return Download(status: status, bytes: received)
+                }
+            }
+            // The decoder ends a close-delimited body with `.end`; anything else is a cut-off answer.
+            throw Failure.connection(status == 0 ? noAnswer : "the connection closed before the whole body arrived")
+        } catch {
+            sink?.discard()
+            throw error
+        }
+    }
+}
