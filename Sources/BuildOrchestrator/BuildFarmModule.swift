@@ -54,8 +54,11 @@ public struct BuildFarmModule: SlipwayModule {
     /// the same bytes keeps them.
     public func collectorPasses() -> [any CollectorPass] {
         [BuildLogArchivePass(store: store, storage: services.storage,
-                             otherOwners: [OCIBlobOwner(store: services.store), LogExportBlobOwner(store: services.store)])]
+                             otherOwners: [OCIBlobOwner(), LogExportBlobOwner()])]
     }
+
+    /// Archived build logs: the OCI collector keeps bytes one of them shares.
+    public func blobOwners() -> [any BlobOwner] { [BuildLogArchiveOwner()] }
 
     public func backgroundServices() -> [any Service] {
         [BuildQueueTicker(queue: queue)]

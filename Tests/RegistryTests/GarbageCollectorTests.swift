@@ -1,3 +1,4 @@
+import BuildOrchestrator
 import Foundation
 import HTTPTypes
 import NIOCore
@@ -136,6 +137,34 @@ struct GarbageCollectorTests {
             #expect(try await registry.services.store.uploadsInProgress() == 0)
             let uploads = try FileManager.default.contentsOfDirectory(atPath: registry.directory + "/storage/uploads")
             #expect(uploads.isEmpty)
+        }
+    }
+
+    /// A build's archived log and a pushed blob with the same bytes: the OCI collector drops
+    /// its blob row, but the bytes stay while the build log (another owner) still needs them.
+    @Test(arguments: TestBackend.available)
+    func bytesSharedWithABuildLogArchiveOutliveTheBlob(backend: TestBackend) async throws {
+        try await TestRegistry.with(backend, configure: { $0.builds.inProcessWorkers = 0 }) { registry, c in
+            let store = registry.services.store
+            let token = try #require(try await c.token(.init("admin"), scopes: ["repository:admin/shared:pull,push"]))
+            let bytes = Array("a build log and a layer with identical bytes".utf8)
+            let digest = try await c.pushBlob("admin/shared", bytes, token: token)
+            let repo = try #require(try await store.repository(RepositoryPath(namespace: "admin", name: "shared")))
+            let build = try await registry.buildFarm.store.insertBuild(BuildRecord(
+                repository: repo, sourceKind: "git", gitURL: "https://git.example.com/a.git", commitSHA: "abc",
+                dockerfilePath: "Dockerfile", context: "", tags: ["v1"], displayName: "abc", manualUserID: nil))
+            // The build's log was archived to blob storage under the same digest.
+            try await registry.database.transaction { db in
+                try await db.raw("UPDATE builds SET log_archive_digest = \(bind: digest.description) WHERE id = \(bind: build.id)").run()
+            }
+            #expect(try await store.unlinkBlob(repositoryID: repo.id, digest: digest))
+            let gc = Self.collector(registry)
+            let first = try await gc.runPass()
+            #expect(first.tombstoned == 1, "the blob row goes")
+            try await Task.sleep(for: .milliseconds(5))
+            let second = try await gc.runPass()
+            #expect(second.blobsDeleted == 0)
+            #expect(try await registry.services.storage.stat(digest) != nil, "the build log still holds the bytes")
         }
     }
 

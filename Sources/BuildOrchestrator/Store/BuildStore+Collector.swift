@@ -16,19 +16,4 @@ extension BuildStore {
                 """).all().map { try $0.string("digest") }
         }
     }
-
-    /// The digests among `digests` that a build's archived log uses.
-    func logArchiveDigests(among digests: [String]) async throws -> Set<String> {
-        guard !digests.isEmpty else { return [] }
-        var found = Set<String>()
-        for start in stride(from: 0, to: digests.count, by: 500) {
-            let chunk = Array(digests[start..<min(start + 500, digests.count)])
-            let rows = try await database.read { db in
-                try await db.raw("SELECT DISTINCT log_archive_digest FROM builds WHERE log_archive_digest IN (\(binds: chunk))").all()
-                    .map { try $0.string("log_archive_digest") }
-            }
-            found.formUnion(rows)
-        }
-        return found
-    }
 }

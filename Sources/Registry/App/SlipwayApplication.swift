@@ -68,7 +68,11 @@ public enum SlipwayApplication {
     /// Every collector pass: the OCI core's, the purge of deleted repositories and the
     /// modules'. The background collector and `slipway admin gc` run these.
     public static func collectorPasses(services: RegistryServices, modules: [any SlipwayModule] = []) -> [any CollectorPass] {
-        [TagCollectorPass(services: services), RepositoryPurgePass(store: services.store), BlobCollectorPass(services: services)]
+        // Bytes of a deleted OCI blob stay while another owner (a log export, a module's
+        // archive) holds the same digest.
+        let otherOwners: [any BlobOwner] = [LogExportBlobOwner()] + modules.flatMap { $0.blobOwners() }
+        return [TagCollectorPass(services: services), RepositoryPurgePass(store: services.store),
+                BlobCollectorPass(services: services, otherOwners: otherOwners)]
             + modules.flatMap { $0.collectorPasses() }
     }
 

@@ -16,6 +16,9 @@ public protocol SlipwayModule: Sendable {
     /// Passes of the collector that remove what the module owns (run by the background
     /// collector and `slipway admin gc`).
     func collectorPasses() -> [any CollectorPass]
+    /// What the module keeps in blob storage, asked before other modules' collectors delete
+    /// bytes at a digest it may share.
+    func blobOwners() -> [any BlobOwner]
     /// Names (and log levels) for the plain routes this module registers, for the request
     /// metrics and log lines; an unnamed route is counted as `other`.
     func observedRoutes() -> [ObservedRoute]
@@ -26,5 +29,6 @@ extension SlipwayModule {
     public func registerRoutes(_ router: Router<SlipwayRequestContext>) {}
     public func backgroundServices() -> [any Service] { [] }
     public func collectorPasses() -> [any CollectorPass] { [] }
+    public func blobOwners() -> [any BlobOwner] { [] }
     public func observedRoutes() -> [ObservedRoute] { [] }
 }

@@ -6,16 +6,20 @@ import SlipwayCore
 /// 1. manifests nothing keeps (no tag, no parent index, no subject),
 /// 2. repository↔blob links no manifest uses (after a grace period),
 /// 3. the bytes of blobs tombstoned in an earlier pass (unless a push linked the blob again:
-///    a push links before it publishes, so it always wins),
+///    a push links before it publishes, so it always wins; or another owner, such as a build
+///    log archive or a log export, holds the same digest),
 /// 4. blob rows nothing references → tombstone,
 /// 5. upload sessions idle for too long,
 /// 6. `repo_image_expiry` events for tags about to expire.
 /// Tag rows and the uploads of deleted repositories go before the purge (`TagCollectorPass`).
 public struct BlobCollectorPass: CollectorPass {
     let services: RegistryServices
+    /// Owners of stored bytes besides the OCI core, asked before a tombstoned blob's bytes go.
+    let otherOwners: [any BlobOwner]
 
-    public init(services: RegistryServices) {
+    public init(services: RegistryServices, otherOwners: [any BlobOwner] = []) {
         self.services = services
+        self.otherOwners = otherOwners
     }
 
     public var stage: CollectorStage { .afterRepositoryPurge }
@@ -33,7 +37,7 @@ public struct BlobCollectorPass: CollectorPass {
         let tombstones = services.tombstones
         let storage = services.storage
         for digest in try await tombstones.due(before: now - settings.tombstoneSeconds * 1000, limit: 10_000) {
-            let deleted = try await store.claimBlobDeletion(digest, tombstones: tombstones) {
+            let deleted = try await store.claimBlobDeletion(digest, tombstones: tombstones, otherOwners: otherOwners) {
                 guard let d = try? Digest(parsing: digest), try await storage.stat(d) != nil else { return }
                 try await storage.delete(d)
             }

@@ -141,12 +141,15 @@ extension MetadataStore {
     }
 
     /// Consumes the tombstone of `digest` and runs `deleteBytes` inside that transaction, if
-    /// the blob is still gone (see `BlobTombstones.consume`). False when a push brought the blob
-    /// back; the tombstone is gone either way.
-    public func claimBlobDeletion(_ digest: String, tombstones: BlobTombstones,
+    /// the blob is still gone and no other owner holds the digest (see
+    /// `BlobTombstones.consume`). False when a push brought the blob back or another owner
+    /// keeps the bytes; the tombstone is gone either way.
+    public func claimBlobDeletion(_ digest: String, tombstones: BlobTombstones, otherOwners: [any BlobOwner] = [],
                                   deleteBytes: @escaping @Sendable () async throws -> Void) async throws -> Bool {
         try await tombstones.consume(digest, stillUnreferenced: { db in
-            try await db.raw("SELECT digest FROM blobs WHERE digest = \(bind: digest)").first() == nil
+            if try await !OCIBlobOwner().referenced(among: [digest], in: db).isEmpty { return false }
+            for owner in otherOwners where try await !owner.referenced(among: [digest], in: db).isEmpty { return false }
+            return true
         }, deleteBytes: deleteBytes)
     }
 
