@@ -427,7 +427,7 @@ struct LogExportTests {
     @Test func callbackClientNeverFollowsRedirectsAndKeepsItsDeadline() async throws {
         try await CallbackReceiver.with { receiver, port in
             // Generous enough for a loaded CI machine; `/slow` never answers, so it still times out.
-            let client = OutboundHTTPClient(.init(allowPrivateTargets: true, timeout: .seconds(3)))
+            let client = OutboundHTTPClient(.init(allowPrivateTargets: true, timeout: .seconds(10)))
             let body = ByteBuffer(string: #"{"ok":true}"#)
             // Credentials in the URL become Basic auth, decoded once.
             #expect(try await client.send(to: "http://u:p%40ss@127.0.0.1:\(port)/hook", body: body).status == 200)
@@ -438,7 +438,7 @@ struct LogExportTests {
             // One deadline covers the whole exchange.
             let started = ContinuousClock.now
             await #expect(throws: OutboundHTTPClient.Failure.timedOut) { _ = try await client.send(to: "http://127.0.0.1:\(port)/slow", body: body) }
-            #expect(ContinuousClock.now - started < .seconds(8))
+            #expect(ContinuousClock.now - started < .seconds(25))
             // Nothing listening: a connection failure, not a hang.
             do {
                 _ = try await client.send(to: "http://127.0.0.1:1/hook", body: body)

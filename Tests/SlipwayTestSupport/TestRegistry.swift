@@ -181,7 +181,7 @@ public final class TestRegistry: Sendable {
     /// How long the application's services and the metadata store get to stop after a test.
     public static let stopDeadline: Duration = .seconds(90)
 
-    func stopWithinDeadline() async throws {
+    public func stopWithinDeadline() async throws {
         try await TestDeadline.race(Self.stopDeadline, "closing the test registry's metadata store") { await self.stop() }
     }
 

@@ -88,8 +88,7 @@ struct TriggerHarness: Sendable {
         var headers = extra
         if let contentType { headers[.contentType] = contentType }
         if let secret { headers[.authorization] = Self.basic(secret) }
-        let r = try await c.client.executeRequest(uri: path ?? "/webhooks/push/trigger/\(uuid)", method: .post, headers: headers,
-                                                  body: ByteBuffer(string: body))
+        let r = try await c.send(.post, path ?? "/webhooks/push/trigger/\(uuid)", headers: headers, body: ByteBuffer(string: body))
         return (Int(r.status.code), (r.json as? [String: Any]) ?? [:])
     }
 

@@ -117,7 +117,15 @@ extension PostgresBackend {
             acquiredSignal.finish()
         }
         var iterator = acquired.makeAsyncIterator()
-        guard let outcome = await iterator.next() else { throw CancellationError() }
+        guard let outcome = await iterator.next() else {
+            // The caller was cancelled while waiting. The transaction above still gets the lock
+            // (PostgreSQL cannot be asked to stop waiting): with the release signalled now it
+            // gives it back at once. Without this it would hold the lock, and its connection,
+            // for ever: every later queue operation on the database waited on it, and closing
+            // the pool waited on the connection (a test run hung at its teardown this way).
+            releaseSignal.finish()
+            throw CancellationError()
+        }
         let lock = ClusterLock(releaseSignal: releaseSignal, task: task)
         do {
             try outcome.get()
