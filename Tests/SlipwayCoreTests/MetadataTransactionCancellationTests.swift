@@ -71,4 +71,26 @@ struct MetadataTransactionCancellationTests {
         }
         try await registry.stopWithinDeadline()
     }
+
+    /// Closing the pool waits for the statements running on its connections; one that never
+    /// ends must not keep a stopping server (or a test run) from finishing.
+    @Test func closingThePoolDoesNotWaitForEverForAStatementThatNeverEnds() async throws {
+        guard TestBackend.available.contains(.postgres) else { return }
+        let registry = try await TestRegistry.start(.postgres)
+        let database = try #require(registry.database as? PostgresBackend)
+        let leased = TestDeadline.Signal()
+        let holder = Task {
+            try await database.withConnection { connection in
+                leased.fire()
+                // A statement that does not end (as one waiting for a lock nobody gives back).
+                try await connection.sql().raw("SELECT pg_sleep(3600)").run()
+            }
+        }
+        await leased.wait()
+        let started = ContinuousClock.now
+        try await TestDeadline.race(.seconds(60), "closing the pool while a connection is in use") { await database.shutdown() }
+        #expect(ContinuousClock.now - started < .seconds(45))
+        holder.cancel()
+        try await registry.stopWithinDeadline()
+    }
 }
