@@ -81,7 +81,7 @@ private final class BuildWorld: @unchecked Sendable {
     }
 }
 
-@Suite(.timeLimit(.minutes(2)))
+@Suite(.timeLimit(.minutes(5)))
 struct BuildRunnerTests {
     @Test func buildsAnUploadedArchiveAndPushesEveryTag() async throws {
         try await BuildWorld.with { world in

@@ -365,34 +365,6 @@ struct OutboundHTTPClientTests {
         }
     }
 
-    /// Password hashing and libarchive keep NIO's shared blocking pool busy for seconds; a
-    /// download must not wait for it (it would stop reading and trip its idle limit).
-    @Test func busySharedBlockingThreadsDoNotStallADownload() async throws {
-        try await TestServer.with(answer: { _ in .respond(status: 200, body: [UInt8](repeating: 7, count: 2 << 20)) }) { server in
-            let threads = NIOSingletons.blockingPoolThreadCountSuggestion
-            let (running, started) = AsyncStream<Void>.makeStream()
-            let released = ReleasedCount()
-            let blockers = (0..<threads).map { _ in
-                Task {
-                    try? await NIOThreadPool.singleton.runIfActive {
-                        started.yield()
-                        usleep(8_000_000)
-                        released.value.add(1, ordering: .relaxed)
-                    }
-                }
-            }
-            var iterator = running.makeAsyncIterator()
-            for _ in 0..<threads { await iterator.next() }  // every shared thread is now busy
-            let file = try Self.scratchFile()
-            // 3 s of idle (and connect) allowance: room for a loaded machine, well under the 8 s the
-            // shared threads stay busy.
-            let download = try await Self.client(idle: .seconds(3)).download(server.base + "/ctx.tar", to: file, maxBytes: 4 << 20)
-            #expect(download.bytes == 2 << 20)
-            #expect(released.value.load(ordering: .relaxed) == 0, "the download finished while the shared threads were all busy")
-            for blocker in blockers { await blocker.value }
-        }
-    }
-
     @Test func aCutOffBodyIsAFailureNotAShortFile() async throws {
         try await TestServer.with(answer: { _ in .partial(status: 200, announced: 1000, body: Array("only this".utf8), stall: false) }) { server in
             let file = try Self.scratchFile()
@@ -494,9 +466,4 @@ struct OutboundHTTPClientTests {
         // HTTPS to public hosts (github.com archive URLs) relies on these.
         _ = try OutboundTLS.systemRoots.context.get()
     }
-}
-
-/// A counter the blocking closures of a test can share.
-private final class ReleasedCount: Sendable {
-    let value = Atomic<Int>(0)
 }

@@ -280,7 +280,9 @@ struct BuildsAPITests {
             #expect(try await c.send(.delete, "/api/v1/repository/admin/app/build/\(pack.buildID)", token: api).status == .created)
             let stopped = try await held.value
             #expect(stopped.answer.stop == "cancelled")
-            #expect(stopped.at - cancelAt < .seconds(3), "the cancel took \(stopped.at - cancelAt) to reach the worker")
+            // Well under a second on a quiet machine; the bound leaves room for a loaded CI host and
+            // still fails the old behaviour (the cancel waited for the next heartbeat, ~7 s).
+            #expect(stopped.at - cancelAt < .seconds(5), "the cancel took \(stopped.at - cancelAt) to reach the worker")
             let done = try await worker.call(WorkerProtocol.buildPath(pack.buildID, "complete"), lease: pack.leaseID, Completion(outcome: .cancelled))
             #expect(done.status == .noContent)
 
