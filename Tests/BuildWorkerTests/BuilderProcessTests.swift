@@ -36,6 +36,20 @@ struct BuilderProcessTests {
         #expect(lines.all == ["/usr", "[][me]"])
     }
 
+    /// A descriptor this process opened without O_CLOEXEC (as libraries and sockets may) does
+    /// not reach the builder: it sees stdin, stdout and stderr only.
+    @Test func theBuilderInheritsNoOtherOpenFile() async throws {
+        let leaked = open("/etc/hostname", O_RDONLY)  // deliberately without O_CLOEXEC
+        #expect(leaked > 2)
+        defer { close(leaked) }
+        let lines = LineCollector()
+        // `ls`, a child of the shell, lists the shell's descriptors (its own are not in the list).
+        let result = try await BuilderProcess.run(shell("ls /proc/$$/fd")) { lines.append($0) }
+        #expect(result.succeeded)
+        #expect(!lines.all.contains(String(leaked)), "the builder inherited descriptor \(leaked): \(lines.all)")
+        #expect(Set(lines.all) == ["0", "1", "2"], "\(lines.all)")
+    }
+
     @Test func ownProcessGroup() async throws {
         let lines = LineCollector()
         let result = try await BuilderProcess.run(shell("ps -o pgid= -p $$")) { lines.append($0) }

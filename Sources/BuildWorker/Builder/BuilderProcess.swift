@@ -245,6 +245,14 @@ private struct Runner {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_adddup2(&actions, fds[1], 1)
         posix_spawn_file_actions_adddup2(&actions, fds[1], 2)
+        // Nothing else of this process reaches the builder: descriptors opened without
+        // O_CLOEXEC (by a library, or a socket to the orchestrator or the database) would
+        // otherwise stay open in buildah and everything it starts, outliving this process.
+        guard GNUFunctions.addclosefrom(&actions, 3) == 0 else {
+            close(fds[0])
+            close(fds[1])
+            throw BuilderProcessError(message: "cannot limit the builder's open files (posix_spawn_file_actions_addclosefrom_np)")
+        }
         guard GNUFunctions.addchdir(&actions, invocation.workingDirectory) == 0 else {
             close(fds[0])
             close(fds[1])
@@ -289,6 +297,14 @@ private enum GNUFunctions {
 
     static let pipe2Function: Pipe2? = dlsym(nil, "pipe2").map { unsafeBitCast($0, to: Pipe2.self) }
     static let addChdirFunction: AddChdir? = dlsym(nil, "posix_spawn_file_actions_addchdir_np").map { unsafeBitCast($0, to: AddChdir.self) }
+    typealias AddCloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
+    /// glibc 2.34 and later (Debian 12 has 2.36).
+    static let addCloseFromFunction: AddCloseFrom? = dlsym(nil, "posix_spawn_file_actions_addclosefrom_np").map { unsafeBitCast($0, to: AddCloseFrom.self) }
+
+    static func addclosefrom(_ actions: UnsafeMutablePointer<posix_spawn_file_actions_t>, _ lowest: Int32) -> Int32 {
+        guard let addCloseFromFunction else { return ENOSYS }
+        return addCloseFromFunction(actions, lowest)
+    }
 
     static func pipe2(_ fds: UnsafeMutablePointer<Int32>, _ flags: Int32) -> Int32 {
         guard let pipe2Function else { return -1 }
