@@ -50,15 +50,15 @@ public struct BuildFarmModule: SlipwayModule {
 
     public func observedRoutes() -> [ObservedRoute] { WorkerEndpoints.observedRoutes }
 
-    /// The archived logs of deleted repositories' builds; a pushed blob or a log export with
-    /// the same bytes keeps them.
+    /// The archived logs of deleted repositories' builds and expired file drops: their bytes
+    /// are let go of, and go once no other owner holds the same digest.
     public func collectorPasses() -> [any CollectorPass] {
-        [BuildLogArchivePass(store: store, storage: services.storage,
-                             otherOwners: [OCIBlobOwner(), LogExportBlobOwner()])]
+        [BuildLogArchivePass(store: store, tombstones: services.tombstones),
+         FileDropExpiryPass(store: store, tombstones: services.tombstones)]
     }
 
-    /// Archived build logs: the OCI collector keeps bytes one of them shares.
-    public func blobOwners() -> [any BlobOwner] { [BuildLogArchiveOwner()] }
+    /// Archived build logs and file drops: the collector keeps bytes one of them holds.
+    public func blobOwners() -> [any BlobOwner] { [BuildLogArchiveOwner(), FileDropOwner()] }
 
     public func backgroundServices() -> [any Service] {
         [BuildQueueTicker(queue: queue)]

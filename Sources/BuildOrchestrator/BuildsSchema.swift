@@ -90,5 +90,13 @@ public enum BuildsSchema {
                 "CREATE VIEW build_view AS SELECT id, uuid, repository_id, trigger_id, phase, queued_at, finished_at FROM builds",
             ]
         },
+        ModuleMigration(version: 6, name: "file drop expiry indexes") { _ in
+            [
+                // The collector asks, per file drop, whether a build uses it and whether that
+                // build is still unfinished; and finds drops past their TTL by age.
+                "CREATE INDEX builds_file ON builds(file_id, finished_at) WHERE file_id IS NOT NULL",
+                "CREATE INDEX filedrops_created ON filedrops(created_at)",
+            ]
+        },
     ])
 }

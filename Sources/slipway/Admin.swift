@@ -89,7 +89,7 @@ struct CollectGarbage: AsyncParsableCommand {
     func run() async throws {
         let config = try options.load()
         try await withRegistryServices(config) { services in
-            var settings = CollectorSettings(config: config.gc)
+            var settings = CollectorSettings(config: config)
             settings.graceSeconds = Int64(grace ?? config.gc.graceSeconds)
             settings.tombstoneSeconds = Int64(tombstone ?? config.gc.tombstoneSeconds)
             // The same passes as the server's background collector.
@@ -98,7 +98,7 @@ struct CollectGarbage: AsyncParsableCommand {
                 let start = ContinuousClock.now
                 let r = try await collector.runPass()
                 let elapsed = ContinuousClock.now - start
-                print("pass \(pass): \(elapsed) tags=\(r.tags) repositories=\(r.repositories) manifests=\(r.manifests) links=\(r.links) blobs_dropped=\(r.tombstoned) blobs_deleted=\(r.blobsDeleted) uploads=\(r.uploads)")
+                print("pass \(pass): \(elapsed) tags=\(r.tags) repositories=\(r.repositories) manifests=\(r.manifests) links=\(r.links) blobs_dropped=\(r.tombstoned) blobs_deleted=\(r.blobsDeleted) uploads=\(r.uploads) file_drops=\(r.fileDrops) build_log_archives=\(r.buildLogArchives)")
             }
         }
     }

@@ -183,7 +183,8 @@ struct GarbageCollectorTests {
             #expect(try await store.tombstoneBlob(digest.description, now: Clock.nowMillis(), tombstones: registry.services.tombstones))
 
             let linked = ManagedAtomicFlag()
-            let claimed = try await store.claimBlobDeletion(digest.description, tombstones: registry.services.tombstones) {
+            let deletion = SlipwayApplication.blobDeletionPass(services: registry.services, modules: registry.modules)
+            let claimed = try await deletion.deleteIfUnreferenced(digest.description) {
                 // A push arrives while the bytes are being deleted.
                 let push = Task { try await store.linkBlob(repositoryID: repo.id, digest: digest, size: Int64(bytes.count)); linked.set() }
                 try await Task.sleep(for: .milliseconds(300))

@@ -113,3 +113,40 @@ def test_every_admin_command_exits_cleanly_many_times(slipway_bin, tmp_path, bac
         token = cli("admin", "create-token", "--user", user).strip()
         assert len(token) >= 20 and "\n" not in token
         assert "pass 2:" in cli("admin", "gc", "--grace", "0", "--tombstone", "0")
+
+
+def test_admin_gc_removes_expired_file_drops(server):
+    """An uploaded build context nobody built from is deleted by `slipway admin gc` once it is
+    older than `builds.fileDropTTLSeconds`: its row and its bytes on disk. A fresh one stays."""
+    import hashlib
+    import sqlite3
+
+    from helpers import ADMIN_USER, api
+
+    srv = server(env={"SLIPWAY_GC_INTERVAL_SECONDS": "0"})
+    token = srv.cli("admin", "create-token", "--user", ADMIN_USER).stdout.strip()
+
+    def upload(data: bytes) -> tuple[str, str]:
+        status, drop = api(srv, "POST", "/api/v1/filedrop/", token, {"mimeType": "application/x-tar"})
+        assert status == 200, drop
+        status, _, body = http_request(srv, "PUT", drop["url"].split(srv.host, 1)[1], body=data)
+        assert status == 200, body
+        digest = hashlib.sha256(data).hexdigest()
+        return drop["file_id"], srv.data_dir / "storage" / "blobs" / "sha256" / digest[:2] / digest
+
+    old_id, old_bytes = upload(b"FROM scratch\n# an abandoned upload\n")
+    new_id, new_bytes = upload(b"FROM scratch\n# a fresh upload\n")
+    assert old_bytes.is_file() and new_bytes.is_file()
+    srv.stop()
+
+    # The first upload was made two hours ago (the default TTL is one hour).
+    with sqlite3.connect(srv.data_dir / "slipway.db") as db:
+        db.execute("UPDATE filedrops SET created_at = created_at - 7200000 WHERE file_id = ?", (old_id,))
+
+    out = srv.cli("admin", "gc", "--tombstone", "0").stdout
+    assert "pass 2:" in out, out
+    assert not old_bytes.exists(), f"the expired drop's bytes are still on disk\n{out}"
+    assert new_bytes.is_file(), "a drop within its TTL lost its bytes"
+    with sqlite3.connect(srv.data_dir / "slipway.db") as db:
+        left = {row[0] for row in db.execute("SELECT file_id FROM filedrops")}
+    assert left == {new_id}

@@ -53,8 +53,13 @@ struct FileDropUpload: Sendable {
             return refusal(error as? APIError ?? .invalidRequest("the upload was interrupted"), request)
         }
         let digest = digester.finalize(.sha256)!
+        // A deletion of identical bytes in progress finishes before these are published.
+        try await services.tombstones.hold(digest.description)
         try await services.storage.commitUpload(uploadID, as: digest)
         guard try await store.completeFileDrop(id: id, digest: digest.description, size: size) else {
+            // A concurrent upload to the same drop won; these bytes are nobody's unless they
+            // are the same as another owner's.
+            try? await services.tombstones.release(digest.description)
             return refusal(APIError(.conflict, "invalid_request", "this file drop was uploaded already"), request)
         }
         return Response(status: .ok)

@@ -10,6 +10,7 @@ import SlipwayCore
 struct BuildLogStore: Sendable {
     let store: BuildStore
     let storage: any BlobStorageDriver
+    private var tombstones: BlobTombstones { BlobTombstones(database: store.database) }
 
     /// Moves a finished build's log to blob storage. The rows go in the same transaction that
     /// records the archive, so a reader sees one or the other, never neither.
@@ -24,6 +25,8 @@ struct BuildLogStore: Sendable {
             let writer = try await storage.uploadWriter(uploadID, at: 0)
             try await writer.write(ByteBuffer(bytes: compressed))
             _ = try await writer.commit()
+            // A deletion of identical bytes in progress finishes before these are published.
+            try await tombstones.hold(digest.description)
             try await storage.commitUpload(uploadID, as: digest)
         } catch {
             try? await storage.deleteUpload(uploadID)

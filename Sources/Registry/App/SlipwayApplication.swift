@@ -65,15 +65,20 @@ public enum SlipwayApplication {
         return router
     }
 
-    /// Every collector pass: the OCI core's, the purge of deleted repositories and the
-    /// modules'. The background collector and `slipway admin gc` run these.
+    /// Every collector pass: the OCI core's, the purge of deleted repositories, the modules',
+    /// and last the deletion of bytes no owner holds any more. The background collector and
+    /// `slipway admin gc` run these.
     public static func collectorPasses(services: RegistryServices, modules: [any SlipwayModule] = []) -> [any CollectorPass] {
-        // Bytes of a deleted OCI blob stay while another owner (a log export, a module's
-        // archive) holds the same digest.
-        let otherOwners: [any BlobOwner] = [LogExportBlobOwner()] + modules.flatMap { $0.blobOwners() }
-        return [TagCollectorPass(services: services), RepositoryPurgePass(store: services.store),
-                BlobCollectorPass(services: services, otherOwners: otherOwners)]
+        [TagCollectorPass(services: services), RepositoryPurgePass(store: services.store), BlobCollectorPass(services: services)]
             + modules.flatMap { $0.collectorPasses() }
+            + [blobDeletionPass(services: services, modules: modules)]
+    }
+
+    /// Deletes tombstoned bytes once no owner of stored bytes (the OCI core, log exports, the
+    /// modules' owners) references them.
+    public static func blobDeletionPass(services: RegistryServices, modules: [any SlipwayModule] = []) -> BlobDeletionPass {
+        let owners: [any BlobOwner] = [OCIBlobOwner(), LogExportBlobOwner()] + modules.flatMap { $0.blobOwners() }
+        return BlobDeletionPass(tombstones: services.tombstones, storage: services.storage, owners: owners)
     }
 
     /// The collector over every pass.
@@ -84,7 +89,7 @@ public enum SlipwayApplication {
     /// The background collector, unless disabled (`gc.intervalSeconds: 0`).
     static func collectors(_ services: RegistryServices, modules: [any SlipwayModule]) -> [any Service] {
         guard services.config.gc.intervalSeconds > 0 else { return [] }
-        return [collector(services: services, modules: modules, settings: CollectorSettings(config: services.config.gc))]
+        return [collector(services: services, modules: modules, settings: CollectorSettings(config: services.config))]
     }
 
     /// Every `/api/v1` route, each registered with the permission it needs.

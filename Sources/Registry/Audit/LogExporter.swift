@@ -146,6 +146,8 @@ public final class LogExporter: Service, Sendable {
                 await writer.cancel()
                 throw error
             }
+            // A deletion of identical bytes in progress finishes before these are published.
+            try await services.tombstones.hold(digest.description)
             try await storage.commitUpload(uploadID, as: digest)
             try await finish(job, token: token, result: .success, digest: digest, size: size, error: nil)
             logger.info("exported usage logs", metadata: ["export.id": "\(job.uuid)", "bytes": "\(size)"])
@@ -377,18 +379,17 @@ public final class LogExporter: Service, Sendable {
 
     // MARK: Retention
 
-    /// Deletes usage logs (and finished exports) older than `logs.retentionDays`; 0 keeps them.
+    /// Deletes usage logs (and finished exports, whose files the collector then removes) older
+    /// than `logs.retentionDays`; 0 keeps them.
     public func applyRetention(now: Int64 = Clock.nowMillis()) async throws {
         let days = services.config.logs.retentionDays
         guard days > 0 else { return }
         let cutoff = now - Int64(days) * 86_400_000
         let deleted = try await services.store.deleteUsageLogs(before: cutoff)
-        let files = try await services.store.deleteLogExports(before: cutoff)
-        for digest in files {
-            try? await services.storage.delete(digest)
-        }
-        if deleted > 0 || !files.isEmpty {
-            logger.info("applied usage-log retention", metadata: ["deleted": "\(deleted)", "exports": "\(files.count)", "days": "\(days)"])
+        // The export files go with the collector's next byte deletion pass.
+        let exports = try await services.store.deleteLogExports(before: cutoff, tombstones: services.tombstones, now: now)
+        if deleted > 0 || exports > 0 {
+            logger.info("applied usage-log retention", metadata: ["deleted": "\(deleted)", "exports": "\(exports)", "days": "\(days)"])
         }
     }
 }

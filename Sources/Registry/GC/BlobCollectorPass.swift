@@ -5,21 +5,17 @@ import SlipwayCore
 /// no longer protects goes, online, while pushes continue:
 /// 1. manifests nothing keeps (no tag, no parent index, no subject),
 /// 2. repository↔blob links no manifest uses (after a grace period),
-/// 3. the bytes of blobs tombstoned in an earlier pass (unless a push linked the blob again:
-///    a push links before it publishes, so it always wins; or another owner, such as a build
-///    log archive or a log export, holds the same digest),
-/// 4. blob rows nothing references → tombstone,
-/// 5. upload sessions idle for too long,
-/// 6. `repo_image_expiry` events for tags about to expire.
+/// 3. blob rows nothing references → tombstone (the bytes go in SlipwayCore's
+///    `BlobDeletionPass`, a round later, unless a push linked the blob again or another owner
+///    such as a file drop or a build log archive holds the same digest),
+/// 4. upload sessions idle for too long,
+/// 5. `repo_image_expiry` events for tags about to expire.
 /// Tag rows and the uploads of deleted repositories go before the purge (`TagCollectorPass`).
 public struct BlobCollectorPass: CollectorPass {
     let services: RegistryServices
-    /// Owners of stored bytes besides the OCI core, asked before a tombstoned blob's bytes go.
-    let otherOwners: [any BlobOwner]
 
-    public init(services: RegistryServices, otherOwners: [any BlobOwner] = []) {
+    public init(services: RegistryServices) {
         self.services = services
-        self.otherOwners = otherOwners
     }
 
     public var stage: CollectorStage { .afterRepositoryPurge }
@@ -33,16 +29,7 @@ public struct BlobCollectorPass: CollectorPass {
         for repo in try await store.repositoriesWithBlobLinks() {
             r.links += try await store.collectBlobLinks(repositoryID: repo, now: now, graceMillis: settings.graceSeconds * 1000)
         }
-        // Bytes of blobs tombstoned in an earlier pass.
         let tombstones = services.tombstones
-        let storage = services.storage
-        for digest in try await tombstones.due(before: now - settings.tombstoneSeconds * 1000, limit: 10_000) {
-            let deleted = try await store.claimBlobDeletion(digest, tombstones: tombstones, otherOwners: otherOwners) {
-                guard let d = try? Digest(parsing: digest), try await storage.stat(d) != nil else { return }
-                try await storage.delete(d)
-            }
-            if deleted { r.blobsDeleted += 1 }
-        }
         while true {
             let batch = try await store.unreferencedBlobs(limit: 1000)
             var progressed = false

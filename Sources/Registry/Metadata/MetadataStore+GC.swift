@@ -140,19 +140,6 @@ extension MetadataStore {
         }
     }
 
-    /// Consumes the tombstone of `digest` and runs `deleteBytes` inside that transaction, if
-    /// the blob is still gone and no other owner holds the digest (see
-    /// `BlobTombstones.consume`). False when a push brought the blob back or another owner
-    /// keeps the bytes; the tombstone is gone either way.
-    public func claimBlobDeletion(_ digest: String, tombstones: BlobTombstones, otherOwners: [any BlobOwner] = [],
-                                  deleteBytes: @escaping @Sendable () async throws -> Void) async throws -> Bool {
-        try await tombstones.consume(digest, stillUnreferenced: { db in
-            if try await !OCIBlobOwner().referenced(among: [digest], in: db).isEmpty { return false }
-            for owner in otherOwners where try await !owner.referenced(among: [digest], in: db).isEmpty { return false }
-            return true
-        }, deleteBytes: deleteBytes)
-    }
-
     /// Upload sessions idle for longer than `idleMillis`.
     public func staleUploads(now: Int64, idleMillis: Int64) async throws -> [String] {
         try await database.read { db in

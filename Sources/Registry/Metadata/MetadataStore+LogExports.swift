@@ -265,22 +265,16 @@ extension MetadataStore {
         }
     }
 
-    /// Removes finished exports created before `cutoff`; returns the digests their files used
-    /// that nothing else (another export or a pushed blob) references, for the caller to delete.
-    public func deleteLogExports(before cutoff: Int64) async throws -> [Digest] {
+    /// Deletes finished exports created before `cutoff` and lets go of their files (tombstones
+    /// in the same transaction; the collector deletes the bytes unless another export or another
+    /// owner holds the same digest). Returns how many exports went.
+    public func deleteLogExports(before cutoff: Int64, tombstones: BlobTombstones, now: Int64) async throws -> Int {
         try await database.transaction { db in
             let rows = try await db.raw("""
                 DELETE FROM log_exports WHERE created_at < \(bind: cutoff) AND status IN ('done', 'failed') RETURNING storage_digest
                 """).all()
-            var orphans: [Digest] = []
-            for digest in Set(try rows.compactMap { try $0.optionalString("storage_digest") }) {
-                let inUse = try await db.raw("""
-                    SELECT 1 AS x FROM log_exports WHERE storage_digest = \(bind: digest)
-                    UNION ALL SELECT 1 AS x FROM blobs WHERE digest = \(bind: digest)
-                    """).first() != nil
-                if !inUse, let d = try? Digest(parsing: digest) { orphans.append(d) }
-            }
-            return orphans
+            try await tombstones.add(try rows.compactMap { try $0.optionalString("storage_digest") }, now: now, in: db)
+            return rows.count
         }
     }
 }

@@ -25,11 +25,34 @@ public struct BlobTombstones: Sendable {
         try await db.raw("DELETE FROM blob_deletions WHERE digest = \(bind: digest)").run()
     }
 
-    /// Tombstones old enough to act on.
+    /// Leaves tombstones for `digests` (the ones an owner just let go of), in the caller's
+    /// transaction. Bytes another owner still holds survive: the deletion pass asks every owner.
+    public func add(_ digests: [String], now: Int64, in db: any SQLDatabase) async throws {
+        for digest in Set(digests) { try await add(digest, now: now, in: db) }
+    }
+
+    /// Calls off a pending deletion of `digest` before its bytes are published by an owner that
+    /// records its reference only afterwards (file drops, build log archives, log exports). A
+    /// deletion of these bytes in progress finishes first (this waits for its transaction), so
+    /// what is published next stays. The owner must record its reference within the tombstone
+    /// delay (`gc.tombstoneSeconds`) of a new tombstone, which publishing one blob always does.
+    public func hold(_ digest: String) async throws {
+        try await database.transaction { db in try await remove(digest, in: db) }
+    }
+
+    /// Lets go of bytes published for a reference that was then not recorded (a refused or
+    /// failed write after the bytes went to storage): a tombstone on its own, so the bytes go
+    /// unless another owner holds them.
+    public func release(_ digest: String, now: Int64 = Clock.nowMillis()) async throws {
+        try await database.transaction { db in try await add(digest, now: now, in: db) }
+    }
+
+    /// Tombstones left before `before` (epoch ms; strictly: a tombstone a collector round left
+    /// at its own `now` waits for the next round, so a push racing that round always wins).
     public func due(before: Int64, limit: Int) async throws -> [String] {
         try await database.read { db in
             try await db.raw("""
-                SELECT digest FROM blob_deletions WHERE created_at <= \(bind: before) ORDER BY created_at LIMIT \(bind: limit)
+                SELECT digest FROM blob_deletions WHERE created_at < \(bind: before) ORDER BY created_at LIMIT \(bind: limit)
                 """).all().map { try $0.string("digest") }
         }
     }

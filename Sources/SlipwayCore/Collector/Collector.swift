@@ -1,6 +1,7 @@
 import Logging
 import Metrics
 import ServiceLifecycle
+import Synchronization
 
 /// Runs the modules' collector passes, online, while pushes continue: every `interval` one
 /// round of every pass in stage order (a pass in progress finishes; the wait between rounds
@@ -11,6 +12,7 @@ public final class Collector: Service, Sendable {
     let logger: Logger
     private let rounds = Counter(label: "slipway_gc_passes_total")
     private let deletedBlobs = Counter(label: "slipway_gc_blobs_deleted_total")
+    private let lastRound = Mutex<Int64>(0)
 
     public init(passes: [any CollectorPass], settings: CollectorSettings, logger: Logger) {
         // Stable: passes of one stage keep the order they were given in.
@@ -42,6 +44,12 @@ public final class Collector: Service, Sendable {
     /// round starts over; every pass re-checks what it removes).
     @discardableResult
     public func runPass(now: Int64 = Clock.nowMillis()) async throws -> CollectorReport {
+        // Each round's time is later than the last one's: what a round lets go of at its `now`
+        // is due in the next round (`BlobTombstones.due`), even within one millisecond.
+        let now = lastRound.withLock { last in
+            last = max(now, last + 1)
+            return last
+        }
         var report = CollectorReport()
         for pass in passes {
             report.add(try await pass.run(now: now, settings: settings))

@@ -12,11 +12,13 @@ public protocol CollectorPass: Sendable {
 
 /// The order of passes within a round. Deleting a repository's row cascades to every module's
 /// rows of it, so what must be read from those rows first (upload files, log archives) is
-/// collected before the purge; what only becomes unreferenced by the purge, after it.
+/// collected before the purge; what only becomes unreferenced by the purge, after it. Bytes go
+/// last, once every owner has let go of them (`BlobDeletionPass`).
 public enum CollectorStage: Int, Sendable, Comparable, CaseIterable {
     case beforeRepositoryPurge
     case repositoryPurge
     case afterRepositoryPurge
+    case byteDeletion
 
     public static func < (a: Self, b: Self) -> Bool { a.rawValue < b.rawValue }
 }
@@ -27,6 +29,9 @@ public struct CollectorSettings: Sendable {
     public var interval: Duration = .seconds(30)
     /// How long fresh, still-unreferenced manifests and blob links are protected.
     public var graceSeconds: Int64 = 3600
+    /// How long an uploaded build context nobody started a build from is kept
+    /// (`builds.fileDropTTLSeconds`).
+    public var fileDropTTLSeconds: Int64 = 3600
     /// How long a tombstoned blob's bytes wait before deletion.
     public var tombstoneSeconds: Int64 = 60
     public var uploadIdleSeconds: Int64 = 2 * 86_400
@@ -35,13 +40,14 @@ public struct CollectorSettings: Sendable {
 
     public init() {}
 
-    /// The settings `gc.*` configures.
-    public init(config: SlipwayConfig.GC) {
+    /// The settings `gc.*` and `builds.fileDropTTLSeconds` configure.
+    public init(config: SlipwayConfig) {
         self.init()
-        interval = .seconds(config.intervalSeconds)
-        graceSeconds = Int64(config.graceSeconds)
-        uploadIdleSeconds = Int64(config.uploadIdleSeconds)
-        tombstoneSeconds = Int64(config.tombstoneSeconds)
+        interval = .seconds(config.gc.intervalSeconds)
+        graceSeconds = Int64(config.gc.graceSeconds)
+        uploadIdleSeconds = Int64(config.gc.uploadIdleSeconds)
+        tombstoneSeconds = Int64(config.gc.tombstoneSeconds)
+        fileDropTTLSeconds = Int64(config.builds.fileDropTTLSeconds)
     }
 }
 

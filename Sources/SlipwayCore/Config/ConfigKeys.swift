@@ -105,6 +105,7 @@ public enum ConfigKeys {
         .int("builds.shutdownGraceSeconds", "On SIGTERM, running in-process builds get this long to finish before they are stopped and requeued (default 30).", min: 0, max: 86_400, \.builds.shutdownGraceSeconds),
         .int("builds.maxLogEntries", "Log entries stored per build; later output is dropped and the log says so (default 100000).", min: 100, max: 10_000_000, \.builds.maxLogEntries),
         .int("builds.leaseTimeoutSeconds", "A worker silent for this long loses its build, which is retried on another worker up to 3 times (default 60).", min: 3, max: 3600, \.builds.leaseTimeoutSeconds),
+        .int("builds.fileDropTTLSeconds", "An uploaded build context (file drop) no build was started from is deleted this long after it was created; one a build used goes once that build has finished (default 3600).", min: 60, max: 30 * 86_400, \.builds.fileDropTTLSeconds),
         .int("gc.intervalSeconds", "Seconds between garbage-collection passes; 0 disables the collector (default 30).", min: 0, max: 86_400, \.gc.intervalSeconds),
         .int("gc.graceSeconds", "Protection in seconds for fresh manifests and blobs nothing references yet (default 3600).", min: 0, max: 30 * 86_400, \.gc.graceSeconds),
         .int("gc.tombstoneSeconds", "Seconds between dropping an unreferenced blob and deleting its bytes (default 60).", min: 0, max: 86_400, \.gc.tombstoneSeconds),

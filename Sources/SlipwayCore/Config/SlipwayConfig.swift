@@ -104,6 +104,9 @@ public struct SlipwayConfig: Sendable, Equatable {
         public var maxLogEntries = 100_000
         /// A worker that has not heart-beaten for this long loses its build (which is retried).
         public var leaseTimeoutSeconds = 60
+        /// An uploaded build context no build was started from is deleted this long after its
+        /// upload; one a build used goes once that build has finished.
+        public var fileDropTTLSeconds = 3600
     }
 
     public struct Notifications: Sendable, Equatable {
