@@ -27,16 +27,6 @@ public struct BuildFarmModule: SlipwayModule {
         self.uploadKeys = FileDropUploadKeys(keys: InstanceKeys(database: services.database))
         // No configured token: a random one, known only to this process's own workers.
         self.workerToken = services.config.builds.workerToken.isEmpty ? APITokens.generate() : services.config.builds.workerToken
-        let queue = self.queue
-        let logger = services.logger
-        services.repositoryDeletion.add { repository in
-            do {
-                let n = try await queue.cancelBuilds(repositoryID: repository.id)
-                if n > 0 { logger.info("builds of a deleted repository cancelled", metadata: ["repository": "\(repository.path)", "builds": "\(n)"]) }
-            } catch {
-                logger.error("cancelling the builds of a deleted repository failed", metadata: ["repository": "\(repository.path)", "error": "\(error)"])
-            }
-        }
     }
 
     public func registerAPI(_ api: APIRoutes) {
@@ -55,6 +45,11 @@ public struct BuildFarmModule: SlipwayModule {
     public func collectorPasses() -> [any CollectorPass] {
         [BuildLogArchivePass(store: store, tombstones: services.tombstones),
          FileDropExpiryPass(store: store, tombstones: services.tombstones)]
+    }
+
+    /// A deleted repository's builds are cancelled: queued ones end, running ones are told to stop.
+    public func repositoryDeletionObservers() -> [any RepositoryDeletionObserver] {
+        [BuildCancellationOnRepositoryDeletion(queue: queue, logger: services.logger)]
     }
 
     /// Archived build logs and file drops: the collector keeps bytes one of them holds.

@@ -19,6 +19,8 @@ import NIOCore
 /// | DELETE /api/v1/repository/{repository}/star | repository read (Slipway: Quay's path cannot carry nested names) |
 struct RepositoryAPI {
     let services: RegistryServices
+    /// What the modules do when a repository is deleted (the build farm cancels its builds).
+    let deletionObservers: [any RepositoryDeletionObserver]
 
     func register(_ api: APIRoutes) {
         api.add(.post, "/api/v1/repository", .user(scope: "repo:create")) { try await create($0) }
@@ -195,7 +197,7 @@ struct RepositoryAPI {
         let repo = r.repository!
         try await services.store.markForDeletion(repositoryID: repo.id)
         services.audit.record(.repository("delete_repo", repo, performer: r.actor, ip: r.ip))
-        await services.repositoryDeletion.repositoryDeleted(repo)
+        for observer in deletionObservers { await observer.repositoryDeleted(repo) }
         return APIResponse.noContent()
     }
 

@@ -101,7 +101,7 @@ public enum SlipwayApplication {
         TokenAPI(services: services).register(api)
         RobotAPI(services: services).register(api)
         PermissionAPI(services: services).register(api)
-        RepositoryAPI(services: services).register(api)
+        RepositoryAPI(services: services, deletionObservers: modules.flatMap { $0.repositoryDeletionObservers() }).register(api)
         TagAPI(services: services).register(api)
         ManifestAPI(services: services).register(api)
         LogsAPI(services: services).register(api)

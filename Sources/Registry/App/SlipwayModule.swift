@@ -19,6 +19,8 @@ public protocol SlipwayModule: Sendable {
     /// What the module keeps in blob storage, asked before other modules' collectors delete
     /// bytes at a digest it may share.
     func blobOwners() -> [any BlobOwner]
+    /// What the module does when a repository is deleted.
+    func repositoryDeletionObservers() -> [any RepositoryDeletionObserver]
     /// Names (and log levels) for the plain routes this module registers, for the request
     /// metrics and log lines; an unnamed route is counted as `other`.
     func observedRoutes() -> [ObservedRoute]
@@ -30,5 +32,6 @@ extension SlipwayModule {
     public func backgroundServices() -> [any Service] { [] }
     public func collectorPasses() -> [any CollectorPass] { [] }
     public func blobOwners() -> [any BlobOwner] { [] }
+    public func repositoryDeletionObservers() -> [any RepositoryDeletionObserver] { [] }
     public func observedRoutes() -> [ObservedRoute] { [] }
 }

@@ -21,7 +21,6 @@ public struct RegistryServices: Sendable {
     /// Revocation checks for already-issued registry tokens.
     public let liveness: CredentialLiveness
     /// Feature modules' reactions to a repository deletion (the build farm drops its builds).
-    public let repositoryDeletion: RepositoryDeletionObservers
     /// The `repository_events` outbox.
     public let events: EventOutbox
     /// Pending deletions of blob bytes.
@@ -42,7 +41,6 @@ public struct RegistryServices: Sendable {
         self.metrics = RegistryMetrics()
         self.audit = AuditLog(store: store, logger: logger)
         self.liveness = CredentialLiveness(store: store, ttlMillis: Int64(config.auth.revocationCheckSeconds) * 1000)
-        self.repositoryDeletion = RepositoryDeletionObservers()
         self.events = EventOutbox(database: store.database)
         self.tombstones = BlobTombstones(database: store.database)
         self.logger = logger
