@@ -44,17 +44,13 @@ public enum SlipwaySchema {
         try await SchemaMigrator.run(on: database, schemas: modules, legacy: legacy, logger: logger)
     }
 
-    /// Opens the configured database and brings its schema up to date (closing it again if
-    /// that fails).
-    public static func openDatabase(config: SlipwayConfig, logger: Logger) async throws -> any Database {
-        let database = try await Databases.open(config: config, logger: logger)
-        do {
+    /// Opens the configured database for the duration of `body`, its schema brought up to
+    /// date first; closed when `body` returns or throws.
+    public static func withDatabase<T>(config: SlipwayConfig, logger: Logger, _ body: (any Database) async throws -> T) async throws -> T {
+        try await Databases.with(config: config, logger: logger) { database in
             try await migrate(database, logger: logger)
-        } catch {
-            await database.shutdown()
-            throw error
+            return try await body(database)
         }
-        return database
     }
 
     /// The latest version of each module, `module version` pairs in dependency order.

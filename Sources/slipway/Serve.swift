@@ -34,33 +34,36 @@ struct Serve: AsyncParsableCommand {
         if let port { extra["server.port"] = String(port) }
         let config = try options.load(extra: extra)
         let logger = makeLogger(config)
-        let database = try await SlipwaySchema.openDatabase(config: config, logger: logger)
-        let built = try await SlipwayApplication.makeServices(config: config, database: database, logger: logger)
-        let boot = built.bootstrap
-        let buildFarm = BuildFarmModule(services: built.services, sources: TriggersModule.buildSources(services: built.services))
-        let workers = InProcessWorkers(count: config.builds.inProcessWorkers, grace: .seconds(config.builds.shutdownGraceSeconds), token: buildFarm.workerToken,
-                                       workRoot: URL(fileURLWithPath: config.dataDir).appendingPathComponent("builds"), logger: logger)
-        let triggers = TriggersModule(services: built.services, buildFarm: buildFarm)
-        let modules: [any SlipwayModule] = [
-            buildFarm, triggers, NotificationsModule(services: built.services),
-            WebUIModule(services: built.services, buildFarm: buildFarm, triggers: triggers),
-        ]
-        let app = SlipwayApplication.application(services: built.services, modules: modules) { channel in
-            let port = channel.localAddress?.port ?? config.server.port
-            workers.serverStarted(port: port)
-            let url = config.server.publicURL.isEmpty ? "http://\(config.server.host):\(port)" : config.server.publicURL
-            var lines = ["Slipway is ready at \(url)"]
-            let registryHost = url.replacingOccurrences(of: "http://", with: "").replacingOccurrences(of: "https://", with: "")
-            if let admin = boot.adminName {
-                if let password = boot.generatedPassword {
-                    lines.append("Admin user '\(admin)' was created with password: \(password)  (shown once; store it now)")
+        // The database is open for the whole run: its pool is a child task of this scope and
+        // closes after every service of the group has stopped.
+        try await SlipwaySchema.withDatabase(config: config, logger: logger) { database in
+            let built = try await SlipwayApplication.makeServices(config: config, database: database, logger: logger)
+            let boot = built.bootstrap
+            let buildFarm = BuildFarmModule(services: built.services, sources: TriggersModule.buildSources(services: built.services))
+            let workers = InProcessWorkers(count: config.builds.inProcessWorkers, grace: .seconds(config.builds.shutdownGraceSeconds), token: buildFarm.workerToken,
+                                           workRoot: URL(fileURLWithPath: config.dataDir).appendingPathComponent("builds"), logger: logger)
+            let triggers = TriggersModule(services: built.services, buildFarm: buildFarm)
+            let modules: [any SlipwayModule] = [
+                buildFarm, triggers, NotificationsModule(services: built.services),
+                WebUIModule(services: built.services, buildFarm: buildFarm, triggers: triggers),
+            ]
+            let app = SlipwayApplication.application(services: built.services, modules: modules) { channel in
+                let port = channel.localAddress?.port ?? config.server.port
+                workers.serverStarted(port: port)
+                let url = config.server.publicURL.isEmpty ? "http://\(config.server.host):\(port)" : config.server.publicURL
+                var lines = ["Slipway is ready at \(url)"]
+                let registryHost = url.replacingOccurrences(of: "http://", with: "").replacingOccurrences(of: "https://", with: "")
+                if let admin = boot.adminName {
+                    if let password = boot.generatedPassword {
+                        lines.append("Admin user '\(admin)' was created with password: \(password)  (shown once; store it now)")
+                    }
+                    lines.append("Log in with: podman login --tls-verify=false -u \(admin) \(registryHost)")
                 }
-                lines.append("Log in with: podman login --tls-verify=false -u \(admin) \(registryHost)")
+                FileHandle.standardOutput.write(Data((lines.joined(separator: "\n") + "\n").utf8))
             }
-            FileHandle.standardOutput.write(Data((lines.joined(separator: "\n") + "\n").utf8))
+            let group = ServiceGroup(services: [app, workers], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+            try await group.run()
         }
-        let group = ServiceGroup(services: [app, workers], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
-        try await group.run()
     }
 }
 

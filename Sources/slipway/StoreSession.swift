@@ -10,26 +10,17 @@ import SlipwayServer
 /// Opens the database (migrated), runs `body` with its metadata store and closes it, whether
 /// `body` returns or throws.
 func withMetadataStore<T>(_ config: SlipwayConfig, _ body: (MetadataStore) async throws -> T) async throws -> T {
-    let database = try await SlipwaySchema.openDatabase(config: config, logger: makeLogger(config))
-    return try await closing(database) { try await body(MetadataStore(database: database)) }
+    try await SlipwaySchema.withDatabase(config: config, logger: makeLogger(config)) { database in
+        try await body(MetadataStore(database: database))
+    }
 }
 
 /// Opens the registry services (store, storage, token service), runs `body` and closes the
 /// database, whether `body` returns or throws.
 func withRegistryServices<T>(_ config: SlipwayConfig, _ body: (RegistryServices) async throws -> T) async throws -> T {
     let logger = makeLogger(config)
-    let database = try await SlipwaySchema.openDatabase(config: config, logger: logger)
-    let built = try await SlipwayApplication.makeServices(config: config, database: database, environment: [:], logger: logger)
-    return try await closing(database) { try await body(built.services) }
-}
-
-private func closing<T>(_ database: any Database, _ body: () async throws -> T) async throws -> T {
-    do {
-        let result = try await body()
-        await database.shutdown()
-        return result
-    } catch {
-        await database.shutdown()
-        throw error
+    return try await SlipwaySchema.withDatabase(config: config, logger: logger) { database in
+        let built = try await SlipwayApplication.makeServices(config: config, database: database, environment: [:], logger: logger)
+        return try await body(built.services)
     }
 }

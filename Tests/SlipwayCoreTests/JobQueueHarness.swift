@@ -71,17 +71,17 @@ struct JobQueueHarness: Sendable {
                 throw TestFailure("SLIPWAY_TEST_POSTGRES_URL is not set")
             }
             let name = "slipway_j_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(12).lowercased()
-            let admin = try PostgresBackend(url: base, logger: logger)
-            try await admin.read { db in try await db.raw("CREATE DATABASE \(unsafeRaw: name)").run() }
-            await admin.shutdown()
+            try await PostgresBackend.with(url: base, logger: logger) { admin in
+                try await admin.read { db in try await db.raw("CREATE DATABASE \(unsafeRaw: name)").run() }
+            }
             var components = URLComponents(string: base)!
             components.path = "/" + name
             var databases: [any Database] = []
-            for _ in 0..<count { databases.append(try PostgresBackend(url: components.string!, logger: logger)) }
+            for _ in 0..<count { databases.append(try PostgresBackend.running(url: components.string!, logger: logger)) }
             return (databases, {
-                guard let admin = try? PostgresBackend(url: base, logger: logger) else { return }
-                _ = try? await admin.read { db in try await db.raw("DROP DATABASE IF EXISTS \(unsafeRaw: name) WITH (FORCE)").run() }
-                await admin.shutdown()
+                _ = try? await PostgresBackend.with(url: base, logger: logger) { admin in
+                    try await admin.read { db in try await db.raw("DROP DATABASE IF EXISTS \(unsafeRaw: name) WITH (FORCE)").run() }
+                }
             })
         }
     }

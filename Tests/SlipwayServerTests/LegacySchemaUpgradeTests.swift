@@ -94,7 +94,7 @@ struct LegacySchemaUpgradeTests {
     @Test(arguments: TestBackend.available)
     func legacyDatabaseIsAdoptedNotRecreated(backend: TestBackend) async throws {
         let (config, cleanup) = try await Self.legacyInstallation(backend)
-        let database = try await Databases.open(config: config, logger: TestRegistry.logger)
+        let database = try await TestDatabases.open(config: config, logger: TestRegistry.logger)
         do {
             let legacyTimes = try await database.read { db in
                 Dictionary(uniqueKeysWithValues: try await db.raw("SELECT version, applied_at FROM schema_migrations").all().map {
@@ -222,7 +222,7 @@ struct LegacySchemaUpgradeTests {
         let (config, cleanup) = try await Self.legacyInstallation(backend)
         let upgraded: [String]
         do {
-            let database = try await SlipwaySchema.openDatabase(config: config, logger: TestRegistry.logger)
+            let database = try await TestDatabases.openMigrated(config: config, logger: TestRegistry.logger)
             upgraded = try await SchemaDescription.of(database)
             await database.shutdown()
         } catch {

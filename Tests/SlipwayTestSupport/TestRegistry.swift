@@ -29,20 +29,15 @@ public enum TestBackend: String, Sendable, CaseIterable, CustomStringConvertible
         guard let base = postgresURL else { throw TestFailure("SLIPWAY_TEST_POSTGRES_URL is not set") }
         let logger = TestRegistry.logger
         let name = "slipway_t_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(12).lowercased()
-        let admin = try PostgresBackend(url: base, logger: logger)
-        do {
+        try await PostgresBackend.with(url: base, logger: logger) { admin in
             try await admin.read { db in try await db.raw("CREATE DATABASE \(unsafeRaw: name)").run() }
-        } catch {
-            await admin.shutdown()
-            throw error
         }
-        await admin.shutdown()
         var components = URLComponents(string: base)!
         components.path = "/" + name
         let drop: @Sendable () async -> Void = {
-            guard let admin = try? PostgresBackend(url: base, logger: logger) else { return }
-            _ = try? await admin.read { db in try await db.raw("DROP DATABASE IF EXISTS \(unsafeRaw: name) WITH (FORCE)").run() }
-            await admin.shutdown()
+            _ = try? await PostgresBackend.with(url: base, logger: logger) { admin in
+                try await admin.read { db in try await db.raw("DROP DATABASE IF EXISTS \(unsafeRaw: name) WITH (FORCE)").run() }
+            }
         }
         return (components.string!, drop)
     }
@@ -118,7 +113,7 @@ public final class TestRegistry: Sendable {
         let logger = Self.logger
         let database: any Database
         do {
-            database = try await SlipwaySchema.openDatabase(config: config, logger: logger)
+            database = try await TestDatabases.openMigrated(config: config, logger: logger)
         } catch {
             await cleanup()
             throw error
@@ -129,6 +124,7 @@ public final class TestRegistry: Sendable {
             return TestRegistry(services: built.services, database: database, directory: config.dataDir,
                                 closeStore: { await database.shutdown() }, removeData: cleanup)
         } catch {
+            await database.shutdown()
             await cleanup()
             throw error
         }
@@ -162,7 +158,7 @@ public final class TestRegistry: Sendable {
     public static func serve<T: Sendable>(_ registry: TestRegistry,
                                           _ body: @escaping @Sendable (TestRegistry, RegistryClient) async throws -> T) async throws -> T {
         do {
-            let app = SlipwayApplication.application(services: registry.services, modules: registry.modules, closeStoreOnShutdown: false)
+            let app = SlipwayApplication.application(services: registry.services, modules: registry.modules)
             // The body may take as long as it needs; once it has returned, the application's
             // services must stop within `stopDeadline` (a service that misses its shutdown would
             // otherwise hold the whole run).

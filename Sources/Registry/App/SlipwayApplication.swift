@@ -13,26 +13,21 @@ public enum SlipwayApplication {
         public let bootstrap: Bootstrap.Result
     }
 
-    /// Builds the services over an open, migrated database and runs first-start set-up. On
-    /// failure the database is closed.
+    /// Builds the services over an open, migrated database and runs first-start set-up. The
+    /// caller opened the database and closes it.
     public static func makeServices(config: SlipwayConfig, database: any Database,
                                     environment: [String: String] = ProcessInfo.processInfo.environment,
                                     logger: Logger) async throws -> Built {
         Observability.bootstrap()
         let store = MetadataStore(database: database)
-        do {
-            let storage = try await FilesystemBlobStorage(root: config.resolvedStoragePath)
-            let hasher = PasswordHasher(cost: config.auth.bcryptCost)
-            let tokens = try await RegistryTokenService(keys: InstanceKeys(database: database), lifetimeSeconds: config.auth.tokenLifetimeSeconds)
-            let secretBox = try await SecretBox.load(keys: InstanceKeys(database: database))
-            let boot = try await Bootstrap.run(store: store, hasher: hasher, environment: environment, logger: logger)
-            let services = RegistryServices(config: config, store: store, storage: storage, tokens: tokens, hasher: hasher,
-                                            secretBox: secretBox, logger: logger)
-            return Built(services: services, bootstrap: boot)
-        } catch {
-            await store.shutdown()
-            throw error
-        }
+        let storage = try await FilesystemBlobStorage(root: config.resolvedStoragePath)
+        let hasher = PasswordHasher(cost: config.auth.bcryptCost)
+        let tokens = try await RegistryTokenService(keys: InstanceKeys(database: database), lifetimeSeconds: config.auth.tokenLifetimeSeconds)
+        let secretBox = try await SecretBox.load(keys: InstanceKeys(database: database))
+        let boot = try await Bootstrap.run(store: store, hasher: hasher, environment: environment, logger: logger)
+        let services = RegistryServices(config: config, store: store, storage: storage, tokens: tokens, hasher: hasher,
+                                        secretBox: secretBox, logger: logger)
+        return Built(services: services, bootstrap: boot)
     }
 
     public static func router(services: RegistryServices, modules: [any SlipwayModule] = []) -> Router<SlipwayRequestContext> {
@@ -110,30 +105,20 @@ public enum SlipwayApplication {
         return api
     }
 
-    /// The HTTP application, ready to `run()` (or to hand to a `ServiceGroup`).
-    /// `closeStoreOnShutdown: false` lets tests run several applications over one store.
-    public static func application(services: RegistryServices, modules: [any SlipwayModule] = [], closeStoreOnShutdown: Bool = true,
+    /// The HTTP application, ready to `run()` (or to hand to a `ServiceGroup`). The database
+    /// stays open after it stops: the caller's `SlipwaySchema.withDatabase` scope closes it.
+    public static func application(services: RegistryServices, modules: [any SlipwayModule] = [],
                                    onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in })
         -> some ApplicationProtocol {
         Application(
             router: router(services: services, modules: modules),
             configuration: .init(address: .hostname(services.config.server.host, port: services.config.server.port), serverName: "Slipway"),
-            // Services stop in reverse order: the audit log flushes before the store closes.
-            services: (closeStoreOnShutdown ? [MetadataStoreCloser(store: services.store)] as [any Service] : []) + [services.audit] + collectors(services, modules: modules) + [LogExporter(services: services)]
+            // Services stop in reverse order; the audit log flushes when it stops, before the
+            // caller's database scope closes.
+            services: [services.audit] + collectors(services, modules: modules) + [LogExporter(services: services)]
                 + modules.flatMap { $0.backgroundServices() },
             onServerRunning: onServerRunning,
             logger: services.logger)
-    }
-}
-
-/// Closes database connections after the HTTP server has stopped (services shut down in reverse
-/// order, and this one is registered first).
-struct MetadataStoreCloser: Service {
-    let store: MetadataStore
-
-    func run() async throws {
-        try? await gracefulShutdown()
-        await store.shutdown()
     }
 }
 

@@ -20,16 +20,26 @@ public protocol Database: Sendable {
 
 /// Opening the configured backend.
 public enum Databases {
-    /// Opens the backend `config.database` names (SQLite creates its directory). The schema is
-    /// not touched: run `SchemaMigrator` before the stores use it.
-    public static func open(config: SlipwayConfig, logger: Logger) async throws -> any Database {
+    /// Opens the backend `config.database` names (SQLite creates its directory) for the
+    /// duration of `body` and closes it when `body` returns or throws. PostgreSQL's connection
+    /// pool runs as a child task of this scope. The schema is not touched: run `SchemaMigrator`
+    /// before the stores use it.
+    public static func with<T>(config: SlipwayConfig, logger: Logger, _ body: (any Database) async throws -> T) async throws -> T {
         switch config.database.driver {
         case .sqlite:
             let path = config.resolvedSQLitePath
             try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-            return try await SQLiteBackend.open(path: path, logger: logger)
+            let database = try await SQLiteBackend.open(path: path, logger: logger)
+            do {
+                let result = try await body(database)
+                await database.shutdown()
+                return result
+            } catch {
+                await database.shutdown()
+                throw error
+            }
         case .postgres:
-            return try PostgresBackend(url: config.database.postgresURL, logger: logger)
+            return try await PostgresBackend.with(url: config.database.postgresURL, logger: logger) { try await body($0) }
         }
     }
 }

@@ -3,22 +3,54 @@ import Logging
 import PostgresKit
 import PostgresNIO
 import SQLKit
+import Synchronization
 
-/// PostgreSQL through PostgresNIO's connection pool. The pool's `run()` must be running for the
-/// database to be usable: `start()` runs it in a child task owned by this object until `shutdown()`.
+/// PostgreSQL through PostgresNIO's connection pool. The pool works while `runPool()` runs:
+/// `Databases.with` (servers, commands) runs it as a child task of its scope, so nothing
+/// outlives the scope; `shutdown()` ends it early and waits until its connections are closed.
 public final class PostgresBackend: Database {
     public let flavor = SQLFlavor.postgres
     private let client: PostgresClient
-    private let runTask: Task<Void, Never>
     private let logger: Logger
+    private let lifetime = PoolLifetime()
 
+    /// A backend whose pool does not run yet: run `runPool()` in a task of the caller's scope
+    /// (or use `PostgresBackend.with`).
     public init(url: String, logger: Logger) throws {
         let config = try Self.configuration(from: url)
         self.client = PostgresClient(configuration: config, backgroundLogger: logger)
-        let client = self.client
-        // The pool lives exactly as long as this database object; `shutdown()` cancels it.
-        self.runTask = Task { await client.run() }
         self.logger = logger
+    }
+
+    /// Opens a backend for the duration of `body`: its pool runs as a child task of this scope
+    /// and is shut down (connections closed) when `body` returns or throws.
+    public static func with<T>(url: String, logger: Logger, _ body: (PostgresBackend) async throws -> T) async throws -> T {
+        let backend = try PostgresBackend(url: url, logger: logger)
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await backend.runPool() }
+            do {
+                let result = try await body(backend)
+                await backend.shutdown()
+                return result
+            } catch {
+                await backend.shutdown()
+                throw error
+            }
+        }
+    }
+
+    /// Runs the connection pool until the task is cancelled or `shutdown()` is called.
+    public func runPool() async {
+        guard lifetime.start() else { return }
+        let client = self.client
+        let stop = lifetime.stopSignal
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await client.run() }
+            group.addTask { for await _ in stop {} }
+            await group.next()
+            group.cancelAll()
+        }
+        lifetime.ended()
     }
 
     static func configuration(from url: String) throws -> PostgresClient.Configuration {
@@ -65,9 +97,56 @@ public final class PostgresBackend: Database {
         try await client.withConnection { conn in try await body(conn) }
     }
 
+    /// Ends `runPool()` and waits until the pool has closed its connections. Later calls, and
+    /// calls on a backend whose pool never ran, return at once.
     public func shutdown() async {
-        runTask.cancel()
-        _ = await runTask.value
+        await lifetime.stop()
+    }
+}
+
+/// The life of one `runPool()`: started at most once, stopped by `shutdown()`, whose callers
+/// wait until the pool has really ended.
+private final class PoolLifetime: Sendable {
+    private struct State {
+        var started = false
+        var ended = false
+        var waiters: [CheckedContinuation<Void, Never>] = []
+    }
+    private let state = Mutex(State())
+    private let stop = AsyncStream<Void>.makeStream()
+
+    var stopSignal: AsyncStream<Void> { stop.stream }
+
+    /// False when a pool already ran (or was stopped before it started).
+    func start() -> Bool {
+        state.withLock { s in
+            guard !s.started else { return false }
+            s.started = true
+            return true
+        }
+    }
+
+    func ended() {
+        let waiters = state.withLock { s -> [CheckedContinuation<Void, Never>] in
+            s.ended = true
+            defer { s.waiters = [] }
+            return s.waiters
+        }
+        waiters.forEach { $0.resume() }
+    }
+
+    func stop() async {
+        stop.continuation.finish()
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            let resumeNow = state.withLock { s -> Bool in
+                // Never started: mark it so a later `runPool()` does not start either.
+                if !s.started { s.started = true; s.ended = true }
+                if s.ended { return true }
+                s.waiters.append(c)
+                return false
+            }
+            if resumeNow { c.resume() }
+        }
     }
 }
 
