@@ -2,6 +2,7 @@
 // must never wait on a socket, and NIOThreadPool.singleton is small and shared.
 
 import Foundation
+import Synchronization
 
 enum BlockingThread {
     /// Runs `body` on a new thread and returns its result.
@@ -33,18 +34,17 @@ enum BlockingThread {
 }
 
 /// A continuation resumed by whichever side comes first.
-private final class ResumeOnce<T: Sendable>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var continuation: CheckedContinuation<T, Never>?
+private final class ResumeOnce<T: Sendable>: Sendable {
+    private let continuation = Mutex<CheckedContinuation<T, Never>?>(nil)
 
-    func set(_ c: CheckedContinuation<T, Never>) { lock.withLock { continuation = c } }
+    func set(_ c: CheckedContinuation<T, Never>) { continuation.withLock { $0 = c } }
 
     /// True when this call resumed the continuation.
     @discardableResult
     func resume(_ value: T) -> Bool {
-        let c = lock.withLock { () -> CheckedContinuation<T, Never>? in
-            defer { continuation = nil }
-            return continuation
+        let c = continuation.withLock { stored -> CheckedContinuation<T, Never>? in
+            defer { stored = nil }
+            return stored
         }
         c?.resume(returning: value)
         return c != nil

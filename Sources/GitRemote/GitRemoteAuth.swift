@@ -6,34 +6,45 @@
 import BuildProtocol
 import CLibgit2
 import Foundation
+import Synchronization
 
-public final class GitRemoteAuth: @unchecked Sendable {
+public final class GitRemoteAuth: Sendable {
     public let sshPrivateKey: String?
     public let sshHostKeys: GitHostKeyPolicy?
-    private let lock = NSLock()
-    private var cancelled = false
-    /// Credential callback invocations; libgit2 calls again after a rejected key.
-    private var credentialAttempts = 0
-    /// Why the ssh host key was refused, once the certificate check refused it.
-    public private(set) var hostKeyRefusal: String?
+    private struct State {
+        var cancelled = false
+        /// Credential callback invocations; libgit2 calls again after a rejected key.
+        var credentialAttempts = 0
+        /// Why the ssh host key was refused, once the certificate check refused it.
+        var hostKeyRefusal: String?
+    }
+    // Set from the task that cancels, read and written by libgit2's callbacks on the blocking thread.
+    private let state = Mutex(State())
 
     public init(sshPrivateKey: String?, sshHostKeys: GitHostKeyPolicy?) {
         self.sshPrivateKey = sshPrivateKey
         self.sshHostKeys = sshHostKeys
     }
 
-    public func cancel() { lock.withLock { cancelled = true } }
-    public var isCancelled: Bool { lock.withLock { cancelled } }
+    public func cancel() { state.withLock { $0.cancelled = true } }
+    public var isCancelled: Bool { state.withLock { $0.cancelled } }
+    /// Why the ssh host key was refused, once the certificate check refused it.
+    public var hostKeyRefusal: String? { state.withLock { $0.hostKeyRefusal } }
 
     /// Installs the callbacks; `self` must outlive the libgit2 call that uses them.
     public func install(_ callbacks: inout git_remote_callbacks) {
-        credentialAttempts = 0
-        hostKeyRefusal = nil
+        state.withLock { s in
+            s.credentialAttempts = 0
+            s.hostKeyRefusal = nil
+        }
         callbacks.payload = Unmanaged.passUnretained(self).toOpaque()
         callbacks.credentials = { out, _, usernameFromURL, allowedTypes, payload in
             let auth = Unmanaged<GitRemoteAuth>.fromOpaque(payload!).takeUnretainedValue()
-            auth.credentialAttempts += 1
-            guard auth.credentialAttempts == 1 else { return GIT_EAUTH.rawValue }
+            let attempt = auth.state.withLock { s in
+                s.credentialAttempts += 1
+                return s.credentialAttempts
+            }
+            guard attempt == 1 else { return GIT_EAUTH.rawValue }
             guard let key = auth.sshPrivateKey,
                   allowedTypes & GIT_CREDENTIAL_SSH_MEMORY.rawValue != 0 || allowedTypes & GIT_CREDENTIAL_SSH_KEY.rawValue != 0 else {
                 return GIT_PASSTHROUGH.rawValue
@@ -52,7 +63,7 @@ public final class GitRemoteAuth: @unchecked Sendable {
             case .trusted:
                 return 0
             case .refused(let message):
-                auth.hostKeyRefusal = message
+                auth.state.withLock { $0.hostKeyRefusal = message }
                 git_error_set_str(Int32(GIT_ERROR_SSH.rawValue), message)
                 return GIT_ECERTIFICATE.rawValue
             }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Runs work with a time limit: the work is cancelled when the limit passes first. Used by the
 /// outbound HTTP client and by the SMTP client.
@@ -38,8 +39,7 @@ public enum Deadline {
 }
 
 /// True for exactly one caller: whoever resumes a continuation first.
-private final class FirstClaim: @unchecked Sendable {
-    private let lock = NSLock()
-    private var claimed = false
-    func claim() -> Bool { lock.withLock { defer { claimed = true }; return !claimed } }
+private final class FirstClaim: Sendable {
+    private let claimed = Atomic<Bool>(false)
+    func claim() -> Bool { claimed.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged }
 }

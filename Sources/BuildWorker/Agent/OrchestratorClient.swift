@@ -2,6 +2,7 @@ import BuildProtocol
 import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
+import Synchronization
 #endif
 
 /// The worker's side of the worker protocol: JSON over HTTP with the worker token.
@@ -94,24 +95,28 @@ public struct OrchestratorClient: Sendable {
 }
 
 /// Lets the cancellation handler reach the data task created inside the continuation.
-final class TaskHolder: @unchecked Sendable {
-    private let lock = NSLock()
-    private var task: URLSessionDataTask?
-    private var cancelled = false
+final class TaskHolder: Sendable {
+    private struct State {
+        var task: URLSessionDataTask?
+        var cancelled = false
+    }
+    // URLSessionDataTask is thread-safe (its `cancel()` may be called from any thread) but is
+    // not marked Sendable.
+    private let state = Mutex(State())
 
     func set(_ task: URLSessionDataTask) {
-        lock.lock()
-        self.task = task
-        let cancelNow = cancelled
-        lock.unlock()
+        let cancelNow = state.withLock { s in
+            s.task = task
+            return s.cancelled
+        }
         if cancelNow { task.cancel() }
     }
 
     func cancel() {
-        lock.lock()
-        cancelled = true
-        let task = self.task
-        lock.unlock()
+        let task = state.withLock { s in
+            s.cancelled = true
+            return s.task
+        }
         task?.cancel()
     }
 }

@@ -12,6 +12,7 @@
 
 import BuildProtocol
 import Foundation
+import Synchronization
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
@@ -261,17 +262,13 @@ struct BuildRunnerError: Error, CustomStringConvertible {
 }
 
 /// Phase bookkeeping shared with the builder's output thread.
-private final class BuildProgress: @unchecked Sendable {
-    private let lock = NSLock()
-    private var building = false
+private final class BuildProgress: Sendable {
+    private let building = Atomic<Bool>(false)
     let lastError = LastErrorLine()
 
     /// True the first time only.
     func enterBuilding() -> Bool {
-        lock.withLock {
-            defer { building = true }
-            return !building
-        }
+        building.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged
     }
 }
 

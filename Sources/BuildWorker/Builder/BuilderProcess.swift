@@ -14,6 +14,7 @@
 // noticing its own children's exits once unknown orphans start arriving.
 
 import Foundation
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -86,11 +87,10 @@ public enum BuilderProcess {
 }
 
 /// Cancellation flag shared between the task and the run thread.
-private final class RunControl: @unchecked Sendable {
-    private let lock = NSLock()
-    private var cancelled = false
-    func cancel() { lock.withLock { cancelled = true } }
-    var isCancelled: Bool { lock.withLock { cancelled } }
+private final class RunControl: Sendable {
+    private let cancelled = Atomic<Bool>(false)
+    func cancel() { cancelled.store(true, ordering: .releasing) }
+    var isCancelled: Bool { cancelled.load(ordering: .acquiring) }
 }
 
 private struct Runner {

@@ -3,6 +3,7 @@
 // tokens race). Returns tag → manifest digest as the registry stored it.
 
 import Foundation
+import Synchronization
 
 public struct ImagePushError: Error, Sendable, Equatable, CustomStringConvertible {
     public let tag: String
@@ -75,9 +76,8 @@ public struct ImagePusher: Sendable {
 }
 
 /// The most recent error line seen from a child, set from the output thread.
-final class LastErrorLine: @unchecked Sendable {
-    private let lock = NSLock()
-    private var stored: String?
-    func set(_ message: String) { lock.withLock { stored = message } }
-    var value: String? { lock.withLock { stored } }
+final class LastErrorLine: Sendable {
+    private let stored = Mutex<String?>(nil)
+    func set(_ message: String) { stored.withLock { $0 = message } }
+    var value: String? { stored.withLock { $0 } }
 }

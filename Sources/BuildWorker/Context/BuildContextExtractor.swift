@@ -17,6 +17,7 @@
 // Swift's cooperative pool.
 
 import Foundation
+import Synchronization
 import NIOPosix
 
 #if canImport(Glibc)
@@ -112,16 +113,15 @@ public struct BuildContextExtractor: Sendable {
 }
 
 /// Set from the cancellation handler, polled by the blocking loop between chunks.
-private final class CancellationFlag: @unchecked Sendable {
-    private let lock = NSLock()
-    private var cancelled = false
+private final class CancellationFlag: Sendable {
+    private let cancelled = Atomic<Bool>(false)
 
     func cancel() {
-        lock.withLock { cancelled = true }
+        cancelled.store(true, ordering: .releasing)
     }
 
     var isCancelled: Bool {
-        lock.withLock { cancelled }
+        cancelled.load(ordering: .acquiring)
     }
 }
 

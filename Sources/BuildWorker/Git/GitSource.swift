@@ -137,7 +137,7 @@ public struct GitSource: Sendable {
 
 /// One clone, run from start to finish on its own thread; libgit2's remote callbacks (deploy
 /// key, pinned host keys, cancellation) live in `GitRemoteAuth`.
-private final class CloneJob: @unchecked Sendable {
+private final class CloneJob: Sendable {
     let url: String
     let commit: String
     let directory: String
