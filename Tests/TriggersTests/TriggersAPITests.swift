@@ -217,7 +217,6 @@ struct TriggersAPITests {
         try await H.run(backend) { h in
             let (uuid, secret) = try await h.activated()
             let t = try await h.trigger(uuid)
-            let store = h.registry.services.store
             for phase in ["complete", "internalerror", "internalerror", "internalerror", "internalerror", "internalerror"] {
                 var record = BuildRecord(repository: h.repo, sourceKind: "git", gitURL: H.source, commitSHA: PayloadFixtures.sha,
                                          dockerfilePath: "Dockerfile", context: "", tags: ["x"], displayName: "x", manualUserID: nil)

@@ -234,7 +234,6 @@ struct WebhookTests {
         try await H.run(backend) { h in
             let (uuid, secret) = try await h.activated()
             let t = try await h.trigger(uuid)
-            let store = h.registry.services.store
             func finish(_ phases: [String]) async throws {
                 for phase in phases {
                     var record = BuildRecord(repository: h.repo, sourceKind: "git", gitURL: H.source, commitSHA: P.sha,

@@ -92,8 +92,7 @@ struct BuildsAPI {
         record.pullRobotID = pullRobot?.id
         switch try await queue.enqueue(record) {
         case .queueFull:
-            return Response(status: .tooManyRequests, headers: [.contentType: "application/json"],
-                            body: .init(byteBuffer: ByteBuffer(string: #"{"message":"Maximum queued build rate exceeded."}"#)))
+            return BuildQueueFull.response()
         case .accepted(let stored):
             services.audit.record(.repository("build_dockerfile", repo, performer: r.actor, ip: r.ip, ["build_uuid": stored.uuid]))
             let location = "/api/v1/repository/\(repo.path)/build/\(stored.uuid)/status"

@@ -235,7 +235,8 @@ public final class APIRoutes: @unchecked Sendable {
                 throw APIError.notFound("repository not found")
             }
             var role: Role?
-            if let caller { role = try await services.store.role(userID: caller.user.id, repository: repo) }
+            // The caller's own role; its token's scopes are checked below, each with its own error.
+            if let caller { role = try await services.policy.role(.user(caller.user), on: repo) }
             let canSee = role != nil || repo.isPublic
             guard canSee else {
                 // Private repositories the caller cannot read do not exist for them.
@@ -257,7 +258,7 @@ public final class APIRoutes: @unchecked Sendable {
                 throw APIError.notFound("organization not found")
             }
             try caller.require(requirement.scope!)
-            let teamRole = try await services.store.teamRole(userID: caller.user.id, organizationID: org.id)
+            let teamRole = try await services.policy.organizationRole(.user(caller.user), organizationID: org.id)
             if requirement == .organizationAdmin && teamRole != .admin {
                 throw APIError.insufficientScope("Unauthorized: requires organization admin")
             }

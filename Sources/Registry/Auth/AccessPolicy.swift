@@ -1,5 +1,5 @@
-/// Decides what an identity may do on a repository. One place for the rules so the token
-/// endpoint, the data routes and (later) the API agree.
+/// Decides what an identity may do on a repository or in an organization. One place for the
+/// rules, so the token endpoint, the `/v2` routes, the `/api/v1` routes and the pages agree.
 public struct AccessPolicy: Sendable {
     public let store: MetadataStore
     public let anonymousAccess: Bool
@@ -22,6 +22,13 @@ public struct AccessPolicy: Sendable {
             guard let userID = identity.userID else { return nil }
             return try await store.role(userID: userID, repository: repository)
         }
+    }
+
+    /// The identity's role in the teams of organization `organizationID` (nil = not a member).
+    /// Robots and scoped tokens are judged as their namespace; scopes are the caller's to check.
+    public func organizationRole(_ identity: Identity, organizationID: Int64) async throws -> TeamRole? {
+        guard let userID = identity.userID else { return nil }
+        return try await store.teamRole(userID: userID, organizationID: organizationID)
     }
 
     /// The strongest repository role a scoped token allows (scopes cap roles, never grant them).
@@ -58,7 +65,7 @@ public struct AccessPolicy: Sendable {
             if case .robot = identity { return false }
             return ns.id == caller.id
         case .organization:
-            let teamRole = try await store.teamRole(userID: caller.id, organizationID: ns.id)
+            let teamRole = try await organizationRole(identity, organizationID: ns.id)
             return teamRole == .admin || teamRole == .creator
         case .robot:
             return false

@@ -284,8 +284,7 @@ struct TriggersAPI: Sendable {
         let origin = TriggerBuilder.Origin(manualUser: user, performer: r.actor, ip: r.ip)
         switch try await builder.start(t, repository: repo, metadata: metadata, origin: origin) {
         case .queueFull:
-            return Response(status: .tooManyRequests, headers: [.contentType: "application/json"],
-                            body: .init(byteBuffer: ByteBuffer(string: #"{"message":"Maximum queued build rate exceeded."}"#)))
+            return BuildQueueFull.response()
         case .queued(let build):
             try await activityLog.record(triggerID: t.id, claimedRow: nil, TriggerActivity(
                 source: "manual", outcome: .queued, reason: "started by \(user.name)", ref: metadata["ref"]?.stringValue,

@@ -193,8 +193,7 @@ struct WebhookEndpoint: Sendable {
             if let claimed { try? await store.releaseDelivery(row: claimed) }
             activity.reason = "the namespace's build queue is full"
             try await activityLog.record(triggerID: trigger.id, claimedRow: nil, activity)
-            return Response(status: .tooManyRequests, headers: [.contentType: "application/json", .retryAfter: "30"],
-                            body: .init(byteBuffer: ByteBuffer(string: #"{"message":"Maximum queued build rate exceeded."}"#)))
+            return BuildQueueFull.response(retryAfterSeconds: 30)
         case .queued(let build):
             activity.outcome = .queued
             activity.buildUUID = build.uuid
