@@ -35,8 +35,8 @@ struct CreateUser: AsyncParsableCommand {
             do {
                 let hash = try await PasswordHasher(cost: config.auth.bcryptCost).hash(password)
                 try await store.createUser(name: name, passwordHash: hash, email: email, superuser: superuser)
-            } catch MetadataError.alreadyExists(let message) {
-                throw ValidationError(message)
+            } catch let e as DomainError where e.code == .alreadyExists {
+                throw ValidationError(e.message)
             }
         }
         print("created user \(name)")

@@ -87,8 +87,8 @@ struct TagRulesTests {
     ])
     func badTemplatesAreRefusedAtActivation(_ template: String, _ fragment: String) throws {
         let raw: [String: EventValue] = ["build_source": .string("https://git.example.com/a.git"), "tag_templates": .strings([template])]
-        let error = #expect(throws: APIError.self) { try TriggerConfigValidation.validate(raw) }
-        #expect(error?.detail.contains(fragment) == true, "\(error?.detail ?? "")")
+        let error = #expect(throws: DomainError.self) { try TriggerConfigValidation.validate(raw) }
+        #expect(error?.message.contains(fragment) == true, "\(error?.message ?? "")")
     }
 
     struct SkipCase: Sendable {

@@ -103,8 +103,8 @@ struct TriggerUpdateTests {
     ])
     func unknownVariablesAreNamed(_ template: String, _ variable: String) throws {
         let raw: [String: EventValue] = ["build_source": .string("https://git.example.com/a.git"), "tag_templates": .strings([template])]
-        let error = #expect(throws: APIError.self) { try TriggerConfigValidation.validate(raw) }
-        #expect(error?.detail.contains("'${\(variable)}'") == true, "\(error?.detail ?? "")")
+        let error = #expect(throws: DomainError.self) { try TriggerConfigValidation.validate(raw) }
+        #expect(error?.message.contains("'${\(variable)}'") == true, "\(error?.message ?? "")")
     }
 
     @Test(arguments: TagTemplate.variables.map { "${\($0)}" } + ["${committer.properties.username}", "${author.properties.username}", "v-${ commit }"])

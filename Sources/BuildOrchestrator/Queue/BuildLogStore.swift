@@ -52,7 +52,7 @@ struct BuildLogStore: Sendable {
     private func readArchive(_ digestText: String) async throws -> [BuildLogEntry] {
         let digest = try Digest(parsing: digestText)
         guard let size = try await storage.stat(digest) else {
-            throw APIError(.internalServerError, "internal_error", "the archived build log is missing from storage")
+            throw DomainError.internalFailure("the archived build log \(digestText) is missing from storage")
         }
         var bytes: [UInt8] = []
         bytes.reserveCapacity(Int(size))

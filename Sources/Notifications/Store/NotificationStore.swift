@@ -60,7 +60,7 @@ public struct NotificationStore: Sendable {
                         \(bind: new.expiryDays), \(bind: now))
                 RETURNING \(Self.notificationColumns)
                 """).first()
-            guard let row else { throw MetadataError.notFound("notification") }
+            guard let row else { throw DomainError.notFound("notification") }
             return try Self.notification(from: row)
         }
     }
@@ -135,7 +135,7 @@ public struct NotificationStore: Sendable {
                         \(bind: isTest ? 1 : 0), 'pending', \(bind: now), \(bind: now))
                 RETURNING \(Self.deliveryColumns)
                 """).first()
-            guard let row else { throw MetadataError.notFound("delivery") }
+            guard let row else { throw DomainError.notFound("delivery") }
             return try Self.delivery(from: row)
         }
     }

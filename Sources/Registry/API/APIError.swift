@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import SlipwayCore
 
 /// Quay's `/api/v1` error body (`endpoints/exception.py`), rendered in one place.
 public struct APIError: Error, Sendable {
@@ -19,6 +20,18 @@ public struct APIError: Error, Sendable {
     public static let invalidToken = APIError(.unauthorized, "invalid_token", "Requires authentication")
     public static func insufficientScope(_ detail: String = "Unauthorized") -> APIError { .init(.forbidden, "insufficient_scope", detail) }
     public static func notFound(_ detail: String = "Not Found") -> APIError { .init(.notFound, "not_found", detail) }
+    public static let internalError = APIError(.internalServerError, "internal_error", "internal server error")
+
+    /// The one mapping of domain errors onto Quay's API errors. An existing name is a 400, as
+    /// Quay answers it; our own failures say nothing about their cause (the caller logs it).
+    public init(_ error: DomainError) {
+        switch error.code {
+        case .invalidInput, .alreadyExists: self = .invalidRequest(error.message)
+        case .notFound: self = .notFound(error.message)
+        case .conflict: self.init(.conflict, "invalid_request", error.message)
+        case .internalFailure: self = .internalError
+        }
+    }
 
     struct Body: Encodable {
         let type: String

@@ -183,14 +183,14 @@ public final class APIRoutes: @unchecked Sendable {
             return response
         } catch let error as APIError {
             return error.response(baseURL: origin)
-        } catch let error as MetadataError {
-            switch error {
-            case .alreadyExists(let m): return APIError.invalidRequest(m).response(baseURL: origin)
-            case .notFound(let m): return APIError.notFound(m).response(baseURL: origin)
+        } catch let error as DomainError {
+            if error.code == .internalFailure {
+                context.logger.error("api request failed", metadata: ["error": "\(error)", "route": "\(info.path)"])
             }
+            return APIError(error).response(baseURL: origin)
         } catch {
             context.logger.error("api request failed", metadata: ["error": "\(String(reflecting: error))", "route": "\(info.path)"])
-            return APIError(.internalServerError, "internal_error", "internal server error").response(baseURL: origin)
+            return APIError.internalError.response(baseURL: origin)
         }
     }
 

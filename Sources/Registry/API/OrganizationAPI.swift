@@ -55,7 +55,7 @@ struct OrganizationAPI {
         }
         do {
             try await services.store.createOrganization(name: input.name, email: input.email, creatorID: user.id)
-        } catch MetadataError.alreadyExists {
+        } catch let e as DomainError where e.code == .alreadyExists {
             throw APIError.invalidRequest("A user or organization with this name already exists")
         }
         return APIResponse.message("Created", status: .created)

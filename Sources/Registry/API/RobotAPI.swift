@@ -159,7 +159,7 @@ struct RobotAPI {
         let (robot, token): (RobotAccount, String)
         do {
             (robot, token) = try await services.createRobot(owner: owner, shortName: short, description: description, unstructuredMetadata: metadata)
-        } catch MetadataError.alreadyExists {
+        } catch let e as DomainError where e.code == .alreadyExists {
             throw APIError.invalidRequest("Existing robot with name: \(owner.name)+\(short)")
         }
         return APIResponse.json(try view(robot, token: token), status: .created)
@@ -219,8 +219,8 @@ struct RobotAPI {
         }
         do {
             try await services.store.setRobotPermissions(robotID: robot.id, namespaceID: owner.id, changes: changes)
-        } catch MetadataError.notFound(let message) {
-            throw APIError.invalidRequest(message)
+        } catch let e as DomainError where e.code == .notFound {
+            throw APIError.invalidRequest(e.message)
         }
         return try await permissionsResponse(robot)
     }

@@ -184,7 +184,7 @@ struct TokenAPI {
                     clientSecretSealed: try services.secretBox.seal(secret, context: Self.secretContext(clientID)), fields)
                 r.context.logger.info("oauth application created", metadata: ["organization": "\(org.name)", "client_id": "\(clientID)"])
                 return APIResponse.json(try view(app))
-            } catch MetadataError.alreadyExists where attempt < 3 {
+            } catch let e as DomainError where e.code == .alreadyExists && attempt < 3 {
                 attempt += 1  // a client id collision: draw another
             }
         }

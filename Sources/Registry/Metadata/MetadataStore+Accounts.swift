@@ -47,7 +47,7 @@ extension MetadataStore {
                 ON CONFLICT (name) DO NOTHING
                 RETURNING \(unsafeRaw: Self.namespaceColumns)
                 """).first() else {
-                throw MetadataError.alreadyExists("namespace '\(name)' already exists")
+                throw DomainError.alreadyExists("namespace '\(name)' already exists")
             }
             return try Self.namespace(from: row)
         }
@@ -70,7 +70,7 @@ extension MetadataStore {
                 ON CONFLICT (name) DO NOTHING
                 RETURNING \(unsafeRaw: Self.namespaceColumns)
                 """).first() else {
-                throw MetadataError.alreadyExists("namespace '\(name)' already exists")
+                throw DomainError.alreadyExists("namespace '\(name)' already exists")
             }
             let org = try Self.namespace(from: row)
             let team = try await db.raw("""

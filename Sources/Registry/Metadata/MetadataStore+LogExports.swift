@@ -137,7 +137,7 @@ extension MetadataStore {
                         \(bind: emailStatus), \(bind: new.origin), 'queued', \(bind: callbackStatus), \(bind: now), \(bind: now))
                 RETURNING \(Self.logExportColumns)
                 """).first()
-            guard let row else { throw MetadataError.notFound("log export") }
+            guard let row else { throw DomainError.notFound("log export") }
             return try Self.logExport(from: row)
         }
     }

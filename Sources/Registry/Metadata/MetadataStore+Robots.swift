@@ -60,7 +60,7 @@ extension MetadataStore {
                 ON CONFLICT (name) DO NOTHING
                 RETURNING \(unsafeRaw: Self.robotColumns)
                 """).first() else {
-                throw MetadataError.alreadyExists("Existing robot with name: \(name)")
+                throw DomainError.alreadyExists("Existing robot with name: \(name)")
             }
             return try Self.robot(from: row)
         }
@@ -174,7 +174,7 @@ extension MetadataStore {
                     SELECT id FROM repositories WHERE namespace_id = \(bind: namespaceID) AND name = \(bind: change.repository)
                     AND state <> 'MARKED_FOR_DELETION'
                     """).first() else {
-                    throw MetadataError.notFound("Repository not found: \(change.repository)")
+                    throw DomainError.notFound("Repository not found: \(change.repository)")
                 }
                 let repositoryID = try row.int64("id")
                 if let role = change.role {

@@ -154,7 +154,7 @@ extension MetadataStore {
                 ON CONFLICT (client_id) DO NOTHING
                 RETURNING \(unsafeRaw: Self.oauthApplicationColumns)
                 """).first() else {
-                throw MetadataError.alreadyExists("an OAuth application with this client id already exists")
+                throw DomainError.alreadyExists("an OAuth application with this client id already exists")
             }
             return try Self.oauthApplication(from: row)
         }

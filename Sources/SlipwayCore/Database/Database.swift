@@ -43,9 +43,3 @@ public enum Databases {
         }
     }
 }
-
-/// Errors of the stores that callers turn into wire errors.
-public enum MetadataError: Error, Equatable, Sendable {
-    case alreadyExists(String)
-    case notFound(String)
-}

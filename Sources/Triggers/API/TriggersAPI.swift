@@ -240,10 +240,10 @@ struct TriggersAPI: Sendable {
         let body = try await r.decode(ConfigBody.self)
         var out: [String: EventValue] = ["namespace": .string(repo.namespace), "name": .string(repo.name)]
         let validated: TriggerConfigValidation.Validated
-        switch Result(catching: { () throws(APIError) in try TriggerConfigValidation.validate(body.config) }) {
+        switch Result(catching: { () throws(DomainError) in try TriggerConfigValidation.validate(body.config) }) {
         case .failure(let e):
             out["status"] = .string("error")
-            out["message"] = .string(e.detail)
+            out["message"] = .string(e.message)
             return APIResponse.json(out)
         case .success(let v):
             validated = v

@@ -25,14 +25,14 @@ struct ManualRunRefs: Sendable {
     /// the server's refs; unchanged when it names a commit already.
     func resolve(_ trigger: BuildTrigger, metadata input: [String: EventValue]) async throws -> [String: EventValue] {
         guard input["commit"] == nil, let ref = input["ref"]?.stringValue, let parsed = GitRefRules.parse(ref) else { return input }
-        guard let source = trigger.config.buildSource else { throw APIError.invalidRequest("the trigger has no build_source") }
+        guard let source = trigger.config.buildSource else { throw DomainError.invalidInput("the trigger has no build_source") }
         let what = parsed.kind == "tags" ? "tag '\(parsed.name)'" : "branch '\(parsed.name)'"
         let fallback = "; start the run with commit_sha instead"
         if let host = Self.host(of: source) {
             do {
                 _ = try await GitHostContact.addresses(host: host.name, port: host.port)
             } catch {
-                throw APIError.invalidRequest("cannot look up \(what) in \(source): \(error)\(fallback)")
+                throw DomainError.invalidInput("cannot look up \(what) in \(source): \(error)\(fallback)")
             }
         }
         var key: String?
@@ -45,12 +45,12 @@ struct ManualRunRefs: Sendable {
             listing = try await lister.list(url: source, sshPrivateKey: key, sshHostKeys: policy)
         } catch {
             switch error.code {
-            case .hostKeyRefused: throw APIError.invalidRequest("cannot look up \(what): \(error.description)")
-            case .unreachable, .timedOut: throw APIError.invalidRequest("cannot look up \(what) in \(source): \(error.description)\(fallback)")
+            case .hostKeyRefused: throw DomainError.invalidInput("cannot look up \(what): \(error.description)")
+            case .unreachable, .timedOut: throw DomainError.invalidInput("cannot look up \(what) in \(source): \(error.description)\(fallback)")
             }
         }
         guard let commit = listing.refs[ref] else {
-            throw APIError.invalidRequest("\(what) does not exist in \(source)")
+            throw DomainError.invalidInput("\(what) does not exist in \(source)")
         }
         var metadata = input
         metadata["commit"] = .string(commit)

@@ -25,13 +25,13 @@ struct TriggerBuilder: Sendable {
     /// `git_url`). The commit the worker checks out is `metadata.commit`, or the ref when a
     /// manual run names a branch or tag (the worker resolves it).
     func start(_ trigger: BuildTrigger, repository: Repository, metadata input: [String: EventValue], origin: Origin) async throws -> Result {
-        guard let source = trigger.config.buildSource else { throw APIError.invalidRequest("the trigger has no build_source") }
+        guard let source = trigger.config.buildSource else { throw DomainError.invalidInput("the trigger has no build_source") }
         var metadata = input
         metadata["git_url"] = .string(source)
         metadata["trigger_kind"] = .string(trigger.service)
         let commit = metadata["commit"]?.stringValue
         let ref = metadata["ref"]?.stringValue
-        guard let checkout = commit ?? ref else { throw APIError.invalidRequest("a commit or a ref is required") }
+        guard let checkout = commit ?? ref else { throw DomainError.invalidInput("a commit or a ref is required") }
         let paths = try TriggerPaths.resolve(dockerfilePath: trigger.config.dockerfilePath, context: trigger.config.context)
         let tags = TriggerTags.compute(config: trigger.config, metadata: metadata)
         let display = commit.map { String($0.prefix(7)) } ?? ref.flatMap(GitRefRules.parse)?.name ?? checkout

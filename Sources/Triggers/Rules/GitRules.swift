@@ -1,5 +1,6 @@
 import Foundation
 import Registry
+import SlipwayCore
 
 /// Which git URLs a trigger may name. The same rules as the worker's `GitSource`: network
 /// transports only (https, http, git, ssh, scp-like `user@host:path`); `file://`, local paths
@@ -10,16 +11,16 @@ import Registry
 /// ssh host key and to list refs for a manual run (`TriggerHostKeys`, `ManualRunRefs`), and never
 /// a cloud-metadata address (`GitHostContact`).
 enum GitURLRules {
-    static func check(_ url: String) throws(APIError) {
+    static func check(_ url: String) throws(DomainError) {
         guard !url.contains(where: { $0.isWhitespace }) else {
-            throw APIError.invalidRequest("config.build_source may not contain whitespace")
+            throw DomainError.invalidInput("config.build_source may not contain whitespace")
         }
         let lower = url.lowercased()
         if lower.hasPrefix("-") {
-            throw APIError.invalidRequest("config.build_source may not start with '-'")
+            throw DomainError.invalidInput("config.build_source may not start with '-'")
         }
         if lower.contains("::") {
-            throw APIError.invalidRequest("config.build_source '\(url)' uses a git remote helper (such as ext::), which is not allowed")
+            throw DomainError.invalidInput("config.build_source '\(url)' uses a git remote helper (such as ext::), which is not allowed")
         }
         if let schemeEnd = lower.range(of: "://") {
             let scheme = String(lower[..<schemeEnd.lowerBound])
@@ -28,12 +29,12 @@ enum GitURLRules {
                 let rest = lower[schemeEnd.upperBound...]
                 let authority = rest.prefix { $0 != "/" && $0 != "?" && $0 != "#" }
                 let host = authority.split(separator: "@").last.map(String.init) ?? ""
-                guard !host.isEmpty else { throw APIError.invalidRequest("config.build_source '\(url)' has no host") }
+                guard !host.isEmpty else { throw DomainError.invalidInput("config.build_source '\(url)' has no host") }
                 return
             case "file":
-                throw APIError.invalidRequest("config.build_source '\(url)' is a local file URL; use an ssh, https or git URL")
+                throw DomainError.invalidInput("config.build_source '\(url)' is a local file URL; use an ssh, https or git URL")
             default:
-                throw APIError.invalidRequest("config.build_source '\(url)' uses the unsupported scheme '\(scheme)'; use ssh, https or git")
+                throw DomainError.invalidInput("config.build_source '\(url)' uses the unsupported scheme '\(scheme)'; use ssh, https or git")
             }
         }
         // scp-like syntax: [user@]host:path, with no slash before the colon.
@@ -41,7 +42,7 @@ enum GitURLRules {
            url.index(after: colon) < url.endIndex {
             return
         }
-        throw APIError.invalidRequest("config.build_source '\(url)' is a local path; use an ssh, https or git URL")
+        throw DomainError.invalidInput("config.build_source '\(url)' is a local path; use an ssh, https or git URL")
     }
 
     /// A browsable https URL for well-known hosts' clone URLs (GitHub, GitLab, Bitbucket), or nil.

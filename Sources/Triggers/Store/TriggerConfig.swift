@@ -87,29 +87,29 @@ enum TriggerConfigValidation {
         var pastedHostKeys: [SSHHostKey]?
     }
 
-    static func validate(_ raw: [String: EventValue]) throws(APIError) -> Validated {
-        func string(_ key: String, max: Int = 1024, allowingNewlines: Bool = false) throws(APIError) -> String? {
+    static func validate(_ raw: [String: EventValue]) throws(DomainError) -> Validated {
+        func string(_ key: String, max: Int = 1024, allowingNewlines: Bool = false) throws(DomainError) -> String? {
             switch raw[key] {
             case nil, .null?: return nil
             case .string(let s)?:
-                guard s.count <= max else { throw APIError.invalidRequest("config.\(key) is too long (at most \(max) characters)") }
+                guard s.count <= max else { throw DomainError.invalidInput("config.\(key) is too long (at most \(max) characters)") }
                 let allowed: Set<Unicode.Scalar> = allowingNewlines ? ["\n", "\r", "\t"] : []
                 guard !s.unicodeScalars.contains(where: { $0.properties.generalCategory == .control && !allowed.contains($0) }) else {
-                    throw APIError.invalidRequest("config.\(key) may not contain control characters")
+                    throw DomainError.invalidInput("config.\(key) may not contain control characters")
                 }
                 return s
-            default: throw APIError.invalidRequest("config.\(key) must be a string")
+            default: throw DomainError.invalidInput("config.\(key) must be a string")
             }
         }
-        func bool(_ key: String, default value: Bool) throws(APIError) -> Bool {
+        func bool(_ key: String, default value: Bool) throws(DomainError) -> Bool {
             switch raw[key] {
             case nil, .null?: return value
             case .bool(let b)?: return b
-            default: throw APIError.invalidRequest("config.\(key) must be a boolean")
+            default: throw DomainError.invalidInput("config.\(key) must be a boolean")
             }
         }
         guard let source = try string("build_source", max: maxURLLength), !source.trimmingCharacters(in: .whitespaces).isEmpty else {
-            throw APIError.invalidRequest("config.build_source is required: the git URL the worker clones")
+            throw DomainError.invalidInput("config.build_source is required: the git URL the worker clones")
         }
         try GitURLRules.check(source)
         var config = TriggerConfig(buildSource: source)
@@ -118,7 +118,7 @@ enum TriggerConfigValidation {
         _ = try TriggerPaths.resolve(dockerfilePath: config.dockerfilePath, context: config.context)
         if let regex = try string("branchtag_regex", max: maxRegexLength), !regex.isEmpty {
             guard (try? NSRegularExpression(pattern: regex)) != nil else {
-                throw APIError.invalidRequest("config.branchtag_regex is not a valid regular expression: \(regex)")
+                throw DomainError.invalidInput("config.branchtag_regex is not a valid regular expression: \(regex)")
             }
             config.branchtagRegex = regex
         }
@@ -129,37 +129,37 @@ enum TriggerConfigValidation {
         case nil, .null?: break
         case .strings(let s)?: templates = s
         case .array(let a)? where a.isEmpty: break
-        default: throw APIError.invalidRequest("config.tag_templates must be an array of strings")
+        default: throw DomainError.invalidInput("config.tag_templates must be an array of strings")
         }
-        guard templates.count <= maxTemplates else { throw APIError.invalidRequest("config.tag_templates takes at most \(maxTemplates) templates") }
+        guard templates.count <= maxTemplates else { throw DomainError.invalidInput("config.tag_templates takes at most \(maxTemplates) templates") }
         for t in templates {
             guard !t.isEmpty, t.count <= maxTemplateLength else {
-                throw APIError.invalidRequest("config.tag_templates entries must be 1 to \(maxTemplateLength) characters")
+                throw DomainError.invalidInput("config.tag_templates entries must be 1 to \(maxTemplateLength) characters")
             }
             switch TagTemplate.parse(t) {
-            case .failure(let e): throw APIError.invalidRequest("config.tag_templates: \(e.message)")
+            case .failure(let e): throw DomainError.invalidInput("config.tag_templates: \(e.message)")
             case .success(let template):
                 if let unknown = template.unknownVariables.first {
-                    throw APIError.invalidRequest("config.tag_templates: '${\(unknown)}' in '\(t)' is not a template variable; "
+                    throw DomainError.invalidInput("config.tag_templates: '${\(unknown)}' in '\(t)' is not a template variable; "
                                                   + "use one of \(TagTemplate.variables.map { "${\($0)}" }.joined(separator: ", "))")
                 }
             }
         }
         config.tagTemplates = templates
         if let branch = try string("default_branch", max: 255), !branch.isEmpty {
-            guard GitRefRules.isValidName(branch) else { throw APIError.invalidRequest("config.default_branch is not a valid branch name") }
+            guard GitRefRules.isValidName(branch) else { throw DomainError.invalidInput("config.default_branch is not a valid branch name") }
             config.defaultBranch = branch
         }
         var secret: String?
         if let s = try string("webhook_secret", max: 256), !s.isEmpty {
-            guard s.count >= 8 else { throw APIError.invalidRequest("config.webhook_secret must be at least 8 characters") }
+            guard s.count >= 8 else { throw DomainError.invalidInput("config.webhook_secret must be at least 8 characters") }
             secret = s
         }
         var pasted: [SSHHostKey]?
         if let lines = try string("ssh_known_hosts", max: KnownHostsLines.maxLength, allowingNewlines: true),
            !lines.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
             guard SSHEndpoint.parse(source) != nil else {
-                throw APIError.invalidRequest("config.ssh_known_hosts is for ssh URLs; config.build_source '\(source)' is not one")
+                throw DomainError.invalidInput("config.ssh_known_hosts is for ssh URLs; config.build_source '\(source)' is not one")
             }
             pasted = try KnownHostsLines.parse(lines, field: "config.ssh_known_hosts")
         }

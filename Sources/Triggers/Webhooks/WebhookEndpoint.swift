@@ -54,9 +54,11 @@ struct WebhookEndpoint: Sendable {
             return response
         } catch let e as APIError {
             return e.response(baseURL: origin)
+        } catch let e as DomainError where e.code != .internalFailure {
+            return APIError(e).response(baseURL: origin)
         } catch {
             context.logger.error("webhook failed", metadata: ["error": "\(String(reflecting: error))"])
-            return APIError(.internalServerError, "internal_error", "internal server error").response(baseURL: origin)
+            return APIError.internalError.response(baseURL: origin)
         }
     }
 
