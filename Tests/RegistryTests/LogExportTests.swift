@@ -83,6 +83,9 @@ final class CallbackReceiver: Sendable {
 
 @Suite("Usage-log export and retention")
 struct LogExportTests {
+    /// Seven distinct kinds, to tell the entries apart in order.
+    static let sevenKinds: [AuditKind] = [.orgCreate, .orgCreateTeam, .orgAddTeamMember, .createRobot, .createPrototypePermission, .createApplication, .createOauthToken]
+
     static let jsonHeaders: HTTPFields = [.contentType: "application/json"]
 
     static func apiToken(_ registry: TestRegistry, _ user: String) async throws -> String {
@@ -126,9 +129,9 @@ struct LogExportTests {
                 let app = try #require(try await store.repository(RepositoryPath(namespace: "admin", name: "app")))
                 let actor = AuditEvent.Actor(id: nil, name: "admin", kind: "user")
                 for tag in ["v1", "v2", "v3"] {
-                    registry.services.audit.record(.repository("push_repo", app, performer: actor, ip: "192.0.2.1", ["tag": tag]))
+                    registry.services.audit.record(.repository(.pushRepo, app, performer: actor, ip: "192.0.2.1", ["tag": tag]))
                 }
-                var old = AuditEvent.repository("pull_repo", app, performer: actor, ip: nil)
+                var old = AuditEvent.repository(.pullRepo, app, performer: actor, ip: nil)
                 old.time = Clock.nowMillis() - 5 * 86_400_000  // outside the default range (yesterday and today)
                 registry.services.audit.record(old)
 
@@ -390,10 +393,10 @@ struct LogExportTests {
             let now = Clock.nowMillis()
             for i in 0..<7 {
                 // Two share a timestamp, so the (time, id) cursor matters.
-                registry.services.audit.record(AuditEvent(kind: "k\(i)", performer: .init(id: admin.id, name: "admin", kind: "user"),
+                registry.services.audit.record(AuditEvent(kind: Self.sevenKinds[i], performer: .init(id: admin.id, name: "admin", kind: "user"),
                                                           namespace: (org.id, org.name), ip: nil, time: now - 60_000 + Int64(min(i, 5)) * 1000))
             }
-            registry.services.audit.record(AuditEvent(kind: "elsewhere", performer: nil, namespace: (admin.id, admin.name), ip: nil))
+            registry.services.audit.record(AuditEvent(kind: .userChangeSettings, performer: nil, namespace: (admin.id, admin.name), ip: nil))
             await registry.services.audit.flush()
             var settings = LogExporter.Settings()
             settings.pageSize = 3
@@ -413,7 +416,7 @@ struct LogExportTests {
             }
             let full = try await export(start: now - 86_400_000, end: now + 86_400_000)
             let kinds = (full["logs"] as? [[String: Any]])?.compactMap { $0["kind"] as? String }
-            #expect(kinds == ["k6", "k5", "k4", "k3", "k2", "k1", "k0"])
+            #expect(kinds == Self.sevenKinds.reversed().map(\.rawValue))
             #expect((full["details"] as? [String: Any])?["repository"] is NSNull)
             let empty = try await export(start: now - 10 * 86_400_000, end: now - 9 * 86_400_000)
             #expect((empty["logs"] as? [Any])?.isEmpty == true)
@@ -458,7 +461,7 @@ struct LogExportTests {
             let repo = try await store.createRepository(namespaceID: admin.id, name: "kept", visibility: .private).0
             let now = Clock.nowMillis()
             let actor = AuditEvent.Actor(id: admin.id, name: "admin", kind: "user")
-            for (kind, age) in [("pull_repo", 40), ("push_repo", 31), ("create_tag", 29), ("delete_tag", 0)] {
+            for (kind, age) in [(AuditKind.pullRepo, 40), (.pushRepo, 31), (.createTag, 29), (.deleteTag, 0)] {
                 var event = AuditEvent.repository(kind, repo, performer: actor, ip: nil)
                 event.time = now - Int64(age) * 86_400_000 - 1000
                 registry.services.audit.record(event)
@@ -501,7 +504,7 @@ struct LogExportTests {
         do {
             let store = registry.services.store
             let admin = try #require(try await store.namespace(named: "admin"))
-            var event = AuditEvent(kind: "login_success", performer: .init(id: admin.id, name: "admin", kind: "user"), ip: nil)
+            var event = AuditEvent(kind: .loginSuccess, performer: .init(id: admin.id, name: "admin", kind: "user"), ip: nil)
             event.time = 1000
             registry.services.audit.record(event)
             await registry.services.audit.flush()

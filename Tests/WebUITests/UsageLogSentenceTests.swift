@@ -82,7 +82,7 @@ struct UsageLogSentenceTests {
                 metadata["namespace"] = "acme"
                 metadata["repo"] = "app"
             }
-            let sentence = UsageLogSentence(Self.entry(kind, metadata, repository: onRepository ? "app" : nil))
+            let sentence = UsageLogSentence(Self.entry(kind.rawValue, metadata, repository: onRepository ? "app" : nil))
             let text = try #require(sentence.knownSentence, "\(kind) (\(route)) has no sentence")
             for (name, value) in metadata where value.hasPrefix("value-of-") {
                 #expect(text.contains(value), "\(kind) (\(route)): \"\(text)\" does not name \(name)")

@@ -94,7 +94,7 @@ struct BuildsAPI {
         case .queueFull:
             return BuildQueueFull.response()
         case .accepted(let stored):
-            services.audit.record(.repository("build_dockerfile", repo, performer: r.actor, ip: r.ip, ["build_uuid": stored.uuid]))
+            services.audit.record(.repository(.buildDockerfile, repo, performer: r.actor, ip: r.ip, ["build_uuid": stored.uuid]))
             let location = "/api/v1/repository/\(repo.path)/build/\(stored.uuid)/status"
             return APIResponse.json(BuildView(stored, repository: repo, isWriter: true, manualUser: user.name, pullRobot: pullRobot?.name), status: .created,
                                     headers: [.location: location])
@@ -159,7 +159,7 @@ struct BuildsAPI {
         let b = try await record(r)
         switch try await queue.cancel(uuid: b.uuid) {
         case .cancelled, .signalledWorker:
-            services.audit.record(.repository("cancel_build", r.repository!, performer: r.actor, ip: r.ip, ["build_uuid": b.uuid]))
+            services.audit.record(.repository(.cancelBuild, r.repository!, performer: r.actor, ip: r.ip, ["build_uuid": b.uuid]))
             return APIResponse.message("Okay", status: .created)
         case .alreadyFinished, .notFound:
             throw APIError.invalidRequest("Build is currently running or has finished")

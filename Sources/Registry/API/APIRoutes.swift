@@ -195,7 +195,7 @@ public final class APIRoutes: @unchecked Sendable {
     }
 
     /// Records a usage-log entry for a successful write (see `APIAuditKinds`).
-    private func recordAudit(_ kind: String, _ r: APIRequest) {
+    private func recordAudit(_ kind: AuditKind, _ r: APIRequest) {
         var metadata: [String: String] = [:]
         for (key, value) in r.parameters where key != "repository" && !APIAuditKinds.secretParameters.contains(key) {
             metadata[key] = value

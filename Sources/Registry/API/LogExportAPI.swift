@@ -28,19 +28,19 @@ struct LogExportAPI {
         api.add(.post, "/api/v1/repository/{repository}/exportlogs", .repository(.admin)) { r in
             let repo = r.repository!
             return try await queue(r, .repository(repo.id), namespace: repo.namespace, repository: repo) { export in
-                .repository("export_logs_success", repo, performer: r.actor, ip: r.ip, export)
+                .repository(.exportLogsSuccess, repo, performer: r.actor, ip: r.ip, export)
             }
         }
         api.add(.post, "/api/v1/user/exportlogs", .user(scope: "user:admin")) { r in
             let user = try r.user
             return try await queue(r, .performer(user.id), namespace: user.name, repository: nil) { export in
-                AuditEvent(kind: "export_logs_success", performer: r.actor, namespace: (user.id, user.name), ip: r.ip, metadata: export)
+                AuditEvent(kind: .exportLogsSuccess, performer: r.actor, namespace: (user.id, user.name), ip: r.ip, metadata: export)
             }
         }
         api.add(.post, "/api/v1/organization/{orgname}/exportlogs", .organizationAdmin) { r in
             let org = r.organization!
             return try await queue(r, .namespace(org.id), namespace: org.name, repository: nil) { export in
-                AuditEvent(kind: "export_logs_success", performer: r.actor, namespace: (org.id, org.name), ip: r.ip, metadata: export)
+                AuditEvent(kind: .exportLogsSuccess, performer: r.actor, namespace: (org.id, org.name), ip: r.ip, metadata: export)
             }
         }
         api.add(.get, "/api/v1/exportedlogs/{export_id}", .anonymous) { try await download($0) }

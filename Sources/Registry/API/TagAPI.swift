@@ -104,7 +104,7 @@ struct TagAPI {
                 throw APIError.notFound("manifest \(digest) is not in this repository")
             }
             if changed {
-                services.audit.record(.repository(existed == nil ? "create_tag" : "move_tag", repo, performer: r.actor, ip: r.ip,
+                services.audit.record(.repository(existed == nil ? .createTag : .moveTag, repo, performer: r.actor, ip: r.ip,
                                                   ["tag": tag, "manifest_digest": digest.description]))
             }
         }
@@ -115,7 +115,7 @@ struct TagAPI {
             guard try await services.store.setTagExpiration(repositoryID: repo.id, name: tag, expiration: expiration.map { $0 * 1000 }) else {
                 throw APIError.notFound("tag \(tag) not found")
             }
-            services.audit.record(.repository("change_tag_expiration", repo, performer: r.actor, ip: r.ip,
+            services.audit.record(.repository(.changeTagExpiration, repo, performer: r.actor, ip: r.ip,
                                               ["tag": tag, "expiration_date": expiration.map(String.init) ?? "none"]))
         }
         return APIResponse.message("Updated", status: .created)
@@ -125,7 +125,7 @@ struct TagAPI {
         let repo = r.repository!
         let tag = try validTag(r)
         guard try await services.store.deleteTag(repositoryID: repo.id, name: tag) else { throw APIError.notFound("tag \(tag) not found") }
-        services.audit.record(.repository("delete_tag", repo, performer: r.actor, ip: r.ip, ["tag": tag]))
+        services.audit.record(.repository(.deleteTag, repo, performer: r.actor, ip: r.ip, ["tag": tag]))
         return APIResponse.noContent()
     }
 
@@ -139,7 +139,7 @@ struct TagAPI {
         let window = try await services.store.timeMachineSeconds(namespaceID: repo.namespaceID)
         switch try await services.store.restoreTag(repositoryID: repo.id, name: tag, digest: digest, windowSeconds: window) {
         case .restored:
-            services.audit.record(.repository("revert_tag", repo, performer: r.actor, ip: r.ip, ["tag": tag, "manifest_digest": digest.description]))
+            services.audit.record(.repository(.revertTag, repo, performer: r.actor, ip: r.ip, ["tag": tag, "manifest_digest": digest.description]))
             return APIResponse.json([String: String]())
         case .neverInRepository:
             throw APIError.invalidRequest("tag \(tag) never pointed at \(digest) in this repository")
@@ -162,7 +162,7 @@ struct TagAPI {
         var missing: [String] = []
         for tag in body.tags {
             if try await services.store.setTagExpiration(repositoryID: repo.id, name: tag, expiration: body.expiration.map { $0 * 1000 }) {
-                services.audit.record(.repository("change_tag_expiration", repo, performer: r.actor, ip: r.ip,
+                services.audit.record(.repository(.changeTagExpiration, repo, performer: r.actor, ip: r.ip,
                                                   ["tag": tag, "expiration_date": body.expiration.map(String.init) ?? "none"]))
             } else {
                 missing.append(tag)

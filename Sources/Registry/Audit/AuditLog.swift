@@ -18,7 +18,7 @@ public struct AuditEvent: Sendable {
         }
     }
 
-    public var kind: String
+    public var kind: AuditKind
     public var performer: Actor?
     public var namespace: (id: Int64, name: String)?
     public var repository: (id: Int64, name: String)?
@@ -26,7 +26,7 @@ public struct AuditEvent: Sendable {
     public var metadata: [String: String]
     public var time: Int64
 
-    public init(kind: String, performer: Actor?, namespace: (id: Int64, name: String)? = nil, repository: (id: Int64, name: String)? = nil,
+    public init(kind: AuditKind, performer: Actor?, namespace: (id: Int64, name: String)? = nil, repository: (id: Int64, name: String)? = nil,
                 ip: String?, metadata: [String: String] = [:], time: Int64? = nil) {
         self.kind = kind
         self.performer = performer
@@ -38,7 +38,7 @@ public struct AuditEvent: Sendable {
     }
 
     /// The event for an action on a repository.
-    public static func repository(_ kind: String, _ repo: Repository, performer: Actor?, ip: String?, _ metadata: [String: String] = [:]) -> AuditEvent {
+    public static func repository(_ kind: AuditKind, _ repo: Repository, performer: Actor?, ip: String?, _ metadata: [String: String] = [:]) -> AuditEvent {
         var meta = metadata
         meta["namespace"] = repo.namespace
         meta["repo"] = repo.name
@@ -102,7 +102,7 @@ extension MetadataStore {
                 try await db.raw("""
                     INSERT INTO usage_logs (kind, performer_id, performer_name, performer_kind, namespace_id, namespace_name,
                                             repository_id, repository_name, ip, metadata, created_at)
-                    VALUES (\(bind: e.kind), \(bind: e.performer?.id), \(bind: e.performer?.name), \(bind: e.performer?.kind),
+                    VALUES (\(bind: e.kind.rawValue), \(bind: e.performer?.id), \(bind: e.performer?.name), \(bind: e.performer?.kind),
                             \(bind: e.namespace?.id), \(bind: e.namespace?.name), \(bind: e.repository?.id), \(bind: e.repository?.name),
                             \(bind: e.ip), \(bind: meta), \(bind: e.time))
                     """).run()

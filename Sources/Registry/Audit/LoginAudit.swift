@@ -19,7 +19,7 @@ extension AuditEvent {
     public static func loginSuccess(_ performer: Actor, via channel: LoginChannel, ip: String?, userAgent: String?) -> AuditEvent {
         var metadata = ["type": channel.rawValue, "kind": performer.kind]
         if let userAgent { metadata["useragent"] = String(userAgent.prefix(loginFieldLimit)) }
-        return AuditEvent(kind: "login_success", performer: performer, namespace: performer.id.map { ($0, performer.name) },
+        return AuditEvent(kind: .loginSuccess, performer: performer, namespace: performer.id.map { ($0, performer.name) },
                           ip: ip, metadata: metadata)
     }
 
@@ -29,6 +29,6 @@ extension AuditEvent {
         var metadata = ["type": channel.rawValue, "kind": kind, "username": String(username.prefix(loginFieldLimit)), "message": message]
         if let userAgent { metadata["useragent"] = String(userAgent.prefix(loginFieldLimit)) }
         let performer = account.map { Actor(id: $0.id, name: $0.name, kind: "user") }
-        return AuditEvent(kind: "login_failure", performer: performer, namespace: account.map { ($0.id, $0.name) }, ip: ip, metadata: metadata)
+        return AuditEvent(kind: .loginFailure, performer: performer, namespace: account.map { ($0.id, $0.name) }, ip: ip, metadata: metadata)
     }
 }

@@ -104,7 +104,7 @@ struct V2Authorizer: Sendable {
         if created {
             services.logger.info("repository created on push", metadata: ["repository": "\(path)"])
             try await RepositoryCreation.afterCreate(repo, namespace: namespace, creatorID: caller.userID, services: services)
-            services.audit.record(.repository("create_repo", repo, performer: caller.actor, ip: caller.ip))
+            services.audit.record(.repository(.createRepo, repo, performer: caller.actor, ip: caller.ip))
         }
         return repo
     }

@@ -72,7 +72,7 @@ struct TriggersAPI: Sendable {
         }
         let t = try await store.createTrigger(uuid: UUID().uuidString.lowercased(), repositoryID: r.repository!.id,
                                                        service: body.service, connectedUserID: user.id)
-        services.audit.record(.repository("create_repo_trigger", r.repository!, performer: r.actor, ip: r.ip,
+        services.audit.record(.repository(.createRepoTrigger, r.repository!, performer: r.actor, ip: r.ip,
                                           ["trigger_id": t.uuid, "service": t.service]))
         return APIResponse.json(try await fullView(t, r), status: .created)
     }
@@ -127,11 +127,11 @@ struct TriggersAPI: Sendable {
         }
         try await store.updateTrigger(id: t.id, change)
         if change.config != nil || change.pullRobotID != nil {
-            services.audit.record(.repository("update_repo_trigger", r.repository!, performer: r.actor, ip: r.ip, changed))
+            services.audit.record(.repository(.updateRepoTrigger, r.repository!, performer: r.actor, ip: r.ip, changed))
         }
         if let enabled {
             try await store.setTriggerEnabled(id: t.id, enabled: enabled, reason: enabled ? nil : .userToggled)
-            services.audit.record(.repository("toggle_repo_trigger", r.repository!, performer: r.actor, ip: r.ip,
+            services.audit.record(.repository(.toggleRepoTrigger, r.repository!, performer: r.actor, ip: r.ip,
                                               ["trigger_id": t.uuid, "service": t.service, "enabled": enabled ? "true" : "false"]))
         }
         return APIResponse.json(try await fullView(try await trigger(r), r))
@@ -176,7 +176,7 @@ struct TriggersAPI: Sendable {
             pins = scanned
         }
         try await store.setTriggerHostKeys(id: t.id, pins)
-        services.audit.record(.repository("update_repo_trigger", r.repository!, performer: r.actor, ip: r.ip, [
+        services.audit.record(.repository(.updateRepoTrigger, r.repository!, performer: r.actor, ip: r.ip, [
             "trigger_id": t.uuid, "service": t.service, "ssh_host_keys": pins.keys.map(\.description).joined(separator: ", "),
         ]))
         return APIResponse.json(try await fullView(try await trigger(r), r))
@@ -185,7 +185,7 @@ struct TriggersAPI: Sendable {
     func delete(_ r: APIRequest) async throws -> Response {
         let t = try await trigger(r)
         try await store.deleteTrigger(id: t.id)
-        services.audit.record(.repository("delete_repo_trigger", r.repository!, performer: r.actor, ip: r.ip,
+        services.audit.record(.repository(.deleteRepoTrigger, r.repository!, performer: r.actor, ip: r.ip,
                                           ["trigger_id": t.uuid, "service": t.service]))
         return APIResponse.noContent()
     }
@@ -218,7 +218,7 @@ struct TriggersAPI: Sendable {
             signingSecretSealed: try validated.signingSecret.map { try box.seal($0, context: BuildTrigger.sealContext(t.uuid, "signing")) },
             pullRobotID: robotID, hostKeys: pins)
         guard activated else { throw APIError.invalidRequest("Trigger is already active.") }
-        services.audit.record(.repository("setup_repo_trigger", repo, performer: r.actor, ip: r.ip,
+        services.audit.record(.repository(.setupRepoTrigger, repo, performer: r.actor, ip: r.ip,
                                           ["trigger_id": t.uuid, "service": t.service, "config": validated.config.json]))
         return APIResponse.json(try await fullView(try await trigger(r), r))
     }

@@ -52,7 +52,7 @@ struct TriggerBuilder: Sendable {
                 "is_manual": origin.manualUser == nil ? "false" : "true",
             ]
             if let user = origin.manualUser { log["manual_user"] = user.name }
-            services.audit.record(.repository("build_dockerfile", repository, performer: origin.performer, ip: origin.ip, log))
+            services.audit.record(.repository(.buildDockerfile, repository, performer: origin.performer, ip: origin.ip, log))
             return .queued(stored)
         }
     }
