@@ -14,10 +14,11 @@ public enum SlipwayApplication {
     }
 
     /// Builds the services over an open, migrated database and runs first-start set-up. On
-    /// failure the database is closed.
+    /// failure the database is closed. `jobClock` is where the job queues read the time (tests
+    /// move it forward instead of sleeping).
     public static func makeServices(config: SlipwayConfig, database: any Database,
                                     environment: [String: String] = ProcessInfo.processInfo.environment,
-                                    logger: Logger) async throws -> Built {
+                                    jobClock: JobClock = .system, logger: Logger) async throws -> Built {
         Observability.bootstrap()
         let store = MetadataStore(database: database)
         do {
@@ -25,9 +26,10 @@ public enum SlipwayApplication {
             let hasher = PasswordHasher(cost: config.auth.bcryptCost)
             let tokens = try await RegistryTokenService(keys: InstanceKeys(database: database), lifetimeSeconds: config.auth.tokenLifetimeSeconds)
             let secretBox = try await SecretBox.load(keys: InstanceKeys(database: database))
+            let jobs = try JobQueueDrivers.driver(for: database, clock: jobClock, logger: logger)
             let boot = try await Bootstrap.run(store: store, hasher: hasher, environment: environment, logger: logger)
             let services = RegistryServices(config: config, store: store, storage: storage, tokens: tokens, hasher: hasher,
-                                            secretBox: secretBox, logger: logger)
+                                            secretBox: secretBox, jobs: jobs, logger: logger)
             return Built(services: services, bootstrap: boot)
         } catch {
             await store.shutdown()
@@ -113,8 +115,10 @@ public enum SlipwayApplication {
         Application(
             router: router(services: services, modules: modules),
             configuration: .init(address: .hostname(services.config.server.host, port: services.config.server.port), serverName: "Slipway"),
-            // Services stop in reverse order: the audit log flushes before the store closes.
-            services: (closeStoreOnShutdown ? [MetadataStoreCloser(store: services.store)] as [any Service] : []) + [services.audit] + collectors(services, modules: modules) + [LogExporter(services: services)]
+            // Services stop in reverse order: the audit log flushes before the store closes, and
+            // the job queues' runners stop before their driver.
+            services: (closeStoreOnShutdown ? [MetadataStoreCloser(store: services.store)] as [any Service] : []) + [services.audit, services.jobs]
+                + collectors(services, modules: modules) + [LogExporter(services: services)]
                 + modules.flatMap { $0.backgroundServices() },
             onServerRunning: onServerRunning,
             logger: services.logger)
