@@ -10,8 +10,11 @@ import SlipwayServer
 /// Opens the database (migrated), runs `body` with its metadata store and closes it, whether
 /// `body` returns or throws.
 func withMetadataStore<T>(_ config: SlipwayConfig, _ body: (MetadataStore) async throws -> T) async throws -> T {
-    let database = try await SlipwaySchema.openDatabase(config: config, logger: makeLogger(config))
-    return try await closing(database) { try await body(MetadataStore(database: database)) }
+    let logger = makeLogger(config)
+    let database = try await SlipwaySchema.openDatabase(config: config, logger: logger)
+    return try await closing(database) {
+        try await body(MetadataStore(database: database, jobs: try JobQueueDrivers.driver(for: database, logger: logger)))
+    }
 }
 
 /// Opens the registry services (store, storage, token service), runs `body` and closes the

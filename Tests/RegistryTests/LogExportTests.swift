@@ -296,14 +296,17 @@ struct LogExportTests {
                                                           origin: "http://registry.test"), now: now - 20_000).uuid
                 }
                 // Another worker holds a live claim on one export.
+                let jobs = registry.services.jobs
                 let busy = try await queue()
-                let held = try #require(try await store.claimLogExport(token: "busy", leaseSeconds: 300))
-                #expect(held.uuid == busy)
+                let held = try #require(try await jobs.claim(queue: LogExportJob.queue, limit: 1, visibilityTimeout: .seconds(300)).first)
+                #expect(held.reference == busy)
                 var ids: Set<String> = []
                 for _ in 0..<4 { ids.insert(try await queue()) }
                 // A worker claimed one of the others ten seconds ago and died: its lease is over.
-                let crashed = try #require(try await store.claimLogExport(token: "crashed", leaseSeconds: 1, now: now - 10_000))
-                #expect(ids.contains(crashed.uuid))
+                registry.jobTime.set(now - 10_000)
+                let crashed = try #require(try await jobs.claim(queue: LogExportJob.queue, limit: 1, visibilityTimeout: .seconds(1)).first)
+                registry.jobTime.set(nil)
+                #expect(ids.contains(crashed.reference ?? ""))
 
                 let first = LogExporter(services: registry.services)
                 let second = LogExporter(services: registry.services)

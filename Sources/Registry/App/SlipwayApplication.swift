@@ -20,13 +20,19 @@ public enum SlipwayApplication {
                                     environment: [String: String] = ProcessInfo.processInfo.environment,
                                     jobClock: JobClock = .system, logger: Logger) async throws -> Built {
         Observability.bootstrap()
-        let store = MetadataStore(database: database)
+        let jobs: any JobQueueDriver
+        do {
+            jobs = try JobQueueDrivers.driver(for: database, clock: jobClock, logger: logger)
+        } catch {
+            await database.shutdown()
+            throw error
+        }
+        let store = MetadataStore(database: database, jobs: jobs)
         do {
             let storage = try await FilesystemBlobStorage(root: config.resolvedStoragePath)
             let hasher = PasswordHasher(cost: config.auth.bcryptCost)
             let tokens = try await RegistryTokenService(keys: InstanceKeys(database: database), lifetimeSeconds: config.auth.tokenLifetimeSeconds)
             let secretBox = try await SecretBox.load(keys: InstanceKeys(database: database))
-            let jobs = try JobQueueDrivers.driver(for: database, clock: jobClock, logger: logger)
             let boot = try await Bootstrap.run(store: store, hasher: hasher, environment: environment, logger: logger)
             let services = RegistryServices(config: config, store: store, storage: storage, tokens: tokens, hasher: hasher,
                                             secretBox: secretBox, jobs: jobs, logger: logger)
