@@ -22,8 +22,9 @@ import Synchronization
 ///    starting them in event order (`orderingWait`), so a repository's events reach receivers
 ///    in the order they happened.
 ///
-/// As a service, fan-out and the expiry scan run every `pollInterval`, while the runner sends a
-/// delivery as soon as its job is pushed (the driver's wake-up), with a slow fallback poll.
+/// As a service it runs passes back to back, each when a delivery is pushed (the driver's
+/// wake-up: a test delivery or verification mail goes out at once), a retry falls due, or
+/// `pollInterval` has passed (new events to fan out).
 ///
 /// A failed attempt is retried after `retryBase · 2^(n-1)` (capped at `retryCap`) until
 /// `notifications.maxAttempts`; then the delivery fails and the notification's
@@ -33,10 +34,9 @@ import Synchronization
 /// carries on where this one stopped, without double sends.
 public final class NotificationDispatcher: Service, Sendable {
     public struct Settings: Sendable {
-        /// How often the events outbox is fanned out (and the expiry scan considered).
+        /// How often the events outbox is fanned out (and the expiry scan considered) when no
+        /// pushed delivery or due retry started a pass sooner.
         public var pollInterval: Duration = .seconds(1)
-        /// How often the delivery runner looks for due deliveries when no push woke it.
-        public var deliveryFallbackPoll: Duration = .seconds(10)
         public var expiryScanInterval: Duration = .seconds(60)
         /// Delay before retry n is `retryBase * 2^(n-1)`, at most `retryCap`.
         public var retryBase: Duration = .seconds(2)
@@ -66,8 +66,6 @@ public final class NotificationDispatcher: Service, Sendable {
             maxAttempts = max(1, config.maxAttempts)
             timeout = .seconds(config.deliveryTimeoutSeconds)
             pollInterval = .seconds(max(1, config.dispatchIntervalSeconds))
-            // Pushes wake the runner; the poll only covers a lost wake-up.
-            deliveryFallbackPoll = max(.seconds(10), pollInterval * 10)
         }
     }
 
@@ -94,7 +92,6 @@ public final class NotificationDispatcher: Service, Sendable {
         var runnerSettings = JobQueueRunner.Settings()
         runnerSettings.concurrency = settings.concurrency
         runnerSettings.visibilityTimeout = settings.timeout * 3 + .seconds(30)
-        runnerSettings.fallbackPoll = settings.deliveryFallbackPoll
         runnerSettings.orderedStart = settings.orderingWait
         // Retries are timed by the sender (`retryOrFail`); this only paces a job whose handler throws.
         runnerSettings.backoff = RetryBackoff(base: settings.retryBase, cap: settings.retryCap, maxAttempts: .max)
@@ -108,16 +105,15 @@ public final class NotificationDispatcher: Service, Sendable {
     var logger: Logger { services.logger }
     var now: Int64 { services.jobs.clock.now() }
 
+    /// Passes, one after the other, each when something may be due: a pushed delivery (the
+    /// driver's wake-up, also from other replicas), a retry's time, or `pollInterval` (new
+    /// events to fan out). A pass ends only when its deliveries have, so one pass's events reach
+    /// receivers before the next pass's, whatever notification they belong to.
     public func run() async throws {
-        await withDiscardingTaskGroup { group in
-            group.addTask { try? await self.runner.run() }
-            group.addTask {
-                try? await cancelWhenGracefulShutdown {
-                    while !Task.isCancelled {
-                        await self.fanOutAndScan()
-                        try await Task.sleep(for: self.settings.pollInterval)
-                    }
-                }
+        try? await cancelWhenGracefulShutdown {
+            var wakeUps = self.services.jobs.wakeUps(queue: DeliveryJob.queue, fallbackPoll: self.settings.pollInterval).makeAsyncIterator()
+            while await wakeUps.next() != nil {
+                await self.runOnce()
             }
         }
     }

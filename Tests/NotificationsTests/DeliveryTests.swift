@@ -240,13 +240,13 @@ struct DeliveryTests {
     }
 
     /// With the dispatcher running as a service, a queued delivery goes out as soon as its job
-    /// is pushed: the push wakes the delivery runner (on PostgreSQL through NOTIFY and the
-    /// driver's LISTEN connection), whose fallback poll here is an hour away.
+    /// is pushed: the push wakes the dispatcher (on PostgreSQL through NOTIFY and the driver's
+    /// LISTEN connection), whose poll here is six minutes away.
     @Test(arguments: TestBackend.available)
     func queuedDeliveryIsSentWithoutWaitingForAPoll(backend: TestBackend) async throws {
         try await HTTPReceiver.with { receiver in
             try await NotificationFixture.with(backend, configure: { $0.notifications.dispatchIntervalSeconds = 360 }) { f in
-                #expect(f.dispatcher.settings.deliveryFallbackPoll == .seconds(3600))
+                #expect(f.dispatcher.settings.pollInterval == .seconds(360))
                 let view = try await f.create(#"{"event":"repo_push","method":"webhook","config":{"url":"\#(receiver.url)"},"eventConfig":{}}"#)
                 let uuid = try #require(view["uuid"] as? String)
                 let started = ContinuousClock.now

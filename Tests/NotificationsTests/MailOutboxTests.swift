@@ -175,6 +175,29 @@ struct MailOutboxTests {
         }
     }
 
+    /// With the sender running as a service, a mail goes out as soon as it is queued: the push
+    /// wakes the sender's runner (on PostgreSQL through NOTIFY and the driver's LISTEN
+    /// connection), whose fallback poll here is an hour away.
+    @Test(arguments: TestBackend.available)
+    func queuedMailIsSentWithoutWaitingForAPoll(backend: TestBackend) async throws {
+        try await SMTPSink.with { sink in
+            try await TestRegistry.with(backend, configure: { config in
+                Self.configure(&config, smtpPort: sink.port)
+                config.notifications.dispatchIntervalSeconds = 360
+            }) { registry, c in
+                #expect(registry.notifications.mailSender.settings.fallbackPoll == .seconds(3600))
+                let admin = try await NotificationFixture.apiToken(registry, TestRegistry.adminName)
+                _ = try await Self.inviteCarol(registry, c, admin: admin)
+                let started = ContinuousClock.now
+                while sink.received.isEmpty {
+                    guard ContinuousClock.now - started < .seconds(60) else { throw TestFailure("the mail waited for a poll") }
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+                #expect(sink.received.map(\.to) == [["carol@example.test"]])
+            }
+        }
+    }
+
     @Test(arguments: TestBackend.available)
     func withoutAMailServerMailStaysQueued(backend: TestBackend) async throws {
         try await TestRegistry.with(backend, configure: { Self.configure(&$0, smtpPort: nil) }) { registry, c in
