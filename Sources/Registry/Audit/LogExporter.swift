@@ -43,43 +43,29 @@ public final class LogExporter: Service, Sendable {
         public init() {}
     }
 
-    let services: RegistryServices
-    let settings: Settings
-    let links: LogExportLinks
-    let client: OutboundHTTPClient
-    private let runner: Mutex<JobQueueRunner?> = Mutex(nil)
+    let stages: LogExportStages
+    let runner: JobQueueRunner
 
     public init(services: RegistryServices, settings: Settings = Settings()) {
-        self.services = services
-        self.settings = settings
-        self.links = LogExportLinks(keys: InstanceKeys(database: services.store.database))
-        self.client = OutboundHTTPClient(.init(allowPrivateTargets: services.config.security.allowPrivateTargets, timeout: .seconds(10)))
-    }
-
-    var logger: Logger { services.logger }
-    var store: MetadataStore { services.store }
-    var now: Int64 { services.jobs.clock.now() }
-
-    /// The runner over the `log-export` queue, with this exporter as its handler.
-    var jobRunner: JobQueueRunner {
-        runner.withLock { runner in
-            if let runner { return runner }
-            var runnerSettings = JobQueueRunner.Settings()
-            runnerSettings.concurrency = max(1, settings.concurrency)
-            runnerSettings.visibilityTimeout = .seconds(settings.leaseSeconds)
-            runnerSettings.fallbackPoll = settings.fallbackPoll
-            runnerSettings.backoff = RetryBackoff(base: settings.callbackBackoff, cap: .seconds(3600), maxAttempts: .max)
-            let made = JobQueueRunner(queue: LogExportJob.queue, driver: services.jobs, settings: runnerSettings, logger: services.logger) {
-                [unowned self] job in try await self.run(job)
-            }
-            runner = made
-            return made
+        let stages = LogExportStages(
+            services: services, settings: settings, links: LogExportLinks(keys: InstanceKeys(database: services.store.database)),
+            client: OutboundHTTPClient(.init(allowPrivateTargets: services.config.security.allowPrivateTargets, timeout: .seconds(10))))
+        self.stages = stages
+        var runnerSettings = JobQueueRunner.Settings()
+        runnerSettings.concurrency = max(1, settings.concurrency)
+        runnerSettings.visibilityTimeout = .seconds(settings.leaseSeconds)
+        runnerSettings.fallbackPoll = settings.fallbackPoll
+        runnerSettings.backoff = RetryBackoff(base: settings.callbackBackoff, cap: .seconds(3600), maxAttempts: .max)
+        self.runner = JobQueueRunner(queue: LogExportJob.queue, driver: services.jobs, settings: runnerSettings, logger: services.logger) { job in
+            try await stages.run(job)
         }
     }
 
+    var logger: Logger { stages.logger }
+
     public func run() async throws {
         await withDiscardingTaskGroup { group in
-            group.addTask { try? await self.jobRunner.run() }
+            group.addTask { try? await self.runner.run() }
             group.addTask {
                 try? await cancelWhenGracefulShutdown {
                     while !Task.isCancelled {
@@ -88,7 +74,7 @@ public final class LogExporter: Service, Sendable {
                         } catch {
                             self.logger.error("usage-log retention failed", metadata: ["error": "\(error)"])
                         }
-                        try await Task.sleep(for: self.settings.retentionInterval)
+                        try await Task.sleep(for: self.stages.settings.retentionInterval)
                     }
                 }
             }
@@ -99,8 +85,26 @@ public final class LogExporter: Service, Sendable {
     /// Tests call it directly.
     @discardableResult
     public func runPending() async -> Int {
-        await jobRunner.runOnce()
+        await runner.runOnce()
     }
+
+    /// Deletes usage logs (and finished exports) older than `logs.retentionDays`; 0 keeps them.
+    public func applyRetention(now: Int64 = Clock.nowMillis()) async throws {
+        try await stages.applyRetention(now: now)
+    }
+}
+
+/// The two stages of a log export, one `LogExportJob` each: the handler of the exporter's
+/// runner, and the retention clean-up.
+struct LogExportStages: Sendable {
+    let services: RegistryServices
+    let settings: LogExporter.Settings
+    let links: LogExportLinks
+    let client: OutboundHTTPClient
+
+    var logger: Logger { services.logger }
+    var store: MetadataStore { services.store }
+    var now: Int64 { services.jobs.clock.now() }
 
     /// The runner's handler: the stage the job names, if the export is still at that stage.
     func run(_ job: QueuedJob) async throws -> JobOutcome {
@@ -374,7 +378,7 @@ public final class LogExporter: Service, Sendable {
     // MARK: Retention
 
     /// Deletes usage logs (and finished exports) older than `logs.retentionDays`; 0 keeps them.
-    public func applyRetention(now: Int64 = Clock.nowMillis()) async throws {
+    func applyRetention(now: Int64 = Clock.nowMillis()) async throws {
         let days = services.config.logs.retentionDays
         guard days > 0 else { return }
         let cutoff = now - Int64(days) * 86_400_000
