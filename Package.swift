@@ -192,6 +192,7 @@ let package = Package(
         ]),
         .testTarget(name: "NotificationsTests", dependencies: [
             "SlipwayCore", "Notifications", "Registry", "SlipwayTestSupport",
+            .product(name: "SQLKit", package: "sql-kit"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "NIOCore", package: "swift-nio"),

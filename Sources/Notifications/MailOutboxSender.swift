@@ -8,18 +8,21 @@ import SlipwayCore
 import Synchronization
 
 /// Sends the mail the registry queues in `mail_outbox` (team invitations, finished log exports)
-/// through the configured SMTP server.
+/// through the configured SMTP server: a `JobQueueRunner` over the `mail` queue, each job one
+/// mail (`MailJob`), one connection each, `concurrency` at a time. A queued mail wakes the
+/// runner at once (the driver's wake-up); claims are leases, so a restart or another replica
+/// carries on and never sends one mail twice while its claim holds.
 ///
-/// Each pass claims due mails (leases in the database, so a restart or another replica carries
-/// on and PostgreSQL never hands one mail to two senders) and sends them one connection each,
-/// `concurrency` at a time. A refused mail (5xx) fails at once; a transient failure (4xx, no
-/// connection, timeout) is retried after `retryBase · 2^(n-1)`, capped at `retryCap`, until
-/// `notifications.maxAttempts`, as the notification dispatcher does. Without
+/// A refused mail (5xx) fails at once; a transient failure (4xx, no connection, timeout) is
+/// retried after `retryBase · 2^(n-1)`, capped at `retryCap`, until `notifications.maxAttempts`,
+/// as notification deliveries are. The outcome is recorded on the row (and a log export's
+/// `email_status`) in the transaction that ends the job's claim. Without
 /// `notifications.smtpHost` nothing is claimed: mail stays queued (and is sent once a restart
 /// configures SMTP), and one log line says so.
 public final class MailOutboxSender: Service, Sendable {
     public struct Settings: Sendable {
-        public var pollInterval: Duration = .seconds(1)
+        /// How often the runner looks for due mail when no push woke it.
+        public var fallbackPoll: Duration = .seconds(10)
         public var retryBase: Duration = .seconds(2)
         public var retryCap: Duration = .seconds(300)
         public var maxAttempts = 5
@@ -36,19 +39,14 @@ public final class MailOutboxSender: Service, Sendable {
             self.init()
             maxAttempts = max(1, config.maxAttempts)
             timeout = .seconds(config.deliveryTimeoutSeconds)
-            pollInterval = .seconds(max(1, config.dispatchIntervalSeconds))
+            fallbackPoll = max(.seconds(10), .seconds(max(1, config.dispatchIntervalSeconds)) * 10)
         }
     }
 
     let services: RegistryServices
     public let settings: Settings
-    let mail: SMTPClient
     let configured: Bool
-    private let warnedUnconfigured = Atomic<Bool>(false)
-    private let lastPrune = Mutex<ContinuousClock.Instant?>(nil)
-    private let outcomes = (sent: Counter(label: "slipway_mail_outbox_total", dimensions: [("outcome", "sent")]),
-                            retried: Counter(label: "slipway_mail_outbox_total", dimensions: [("outcome", "retried")]),
-                            failed: Counter(label: "slipway_mail_outbox_total", dimensions: [("outcome", "failed")]))
+    let runner: JobQueueRunner
 
     /// `smtp` replaces `services.config.notifications` for the mail server (tests point one
     /// sender at a dead port and another at a live one).
@@ -57,120 +55,106 @@ public final class MailOutboxSender: Service, Sendable {
         let config = smtp ?? services.config.notifications
         let settings = settings ?? Settings(config: config)
         self.settings = settings
-        self.mail = SMTPClient(config: config, tls: OutboundTLS(notifications: config), timeout: settings.timeout)
         self.configured = !config.smtpHost.isEmpty
+        let delivery = MailDelivery(services: services, settings: settings,
+                                    smtp: SMTPClient(config: config, tls: OutboundTLS(notifications: config), timeout: settings.timeout))
+        var runnerSettings = JobQueueRunner.Settings()
+        runnerSettings.concurrency = settings.concurrency
+        runnerSettings.visibilityTimeout = settings.timeout * 3 + .seconds(30)
+        runnerSettings.fallbackPoll = settings.fallbackPoll
+        runnerSettings.backoff = RetryBackoff(base: settings.retryBase, cap: settings.retryCap, maxAttempts: .max)
+        self.runner = JobQueueRunner(queue: MailJob.queue, driver: services.jobs, settings: runnerSettings, logger: services.logger) { job in
+            try await delivery.send(job)
+        }
     }
 
     var logger: Logger { services.logger }
     var store: MetadataStore { services.store }
 
     public func run() async throws {
-        try? await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                await self.runOnce()
-                try await Task.sleep(for: self.settings.pollInterval)
-            }
-        }
-    }
-
-    /// One pass: sends every due mail; returns how many attempts were made. The service calls it
-    /// every poll; tests call it directly, with `now` to move time forward.
-    @discardableResult
-    public func runOnce(now fixed: Int64? = nil) async -> Int {
-        let now: @Sendable () -> Int64 = { fixed ?? Clock.nowMillis() }
-        await pruneIfDue(now: now())
-        do {
-            guard try await store.hasDueMail(now: now()) else { return 0 }
-        } catch {
-            logger.error("mail outbox unavailable", metadata: ["error": "\(error)"])
-            return 0
-        }
         guard configured else {
-            if !warnedUnconfigured.exchange(true, ordering: .relaxed) {
-                logger.warning("mail is not configured (notifications.smtpHost is empty): queued mail waits until it is")
-            }
-            return 0
+            logger.warning("mail is not configured (notifications.smtpHost is empty): queued mail waits until it is")
+            try? await gracefulShutdown()
+            return
         }
-        let leaseMillis = Int64(settings.timeout.components.seconds) * 3000 + 30_000
-        var attempts = 0
-        while !Task.isCancelled {
-            let claimed: [QueuedMail]
-            do {
-                claimed = try await store.claimMail(token: UUID().uuidString, limit: settings.concurrency, leaseMillis: leaseMillis, now: now())
-            } catch {
-                logger.error("mail outbox claim failed", metadata: ["error": "\(error)"])
-                break
-            }
-            if claimed.isEmpty { break }
-            await withTaskGroup(of: Void.self) { group in
-                for queued in claimed {
-                    group.addTask { await self.process(queued, now: now) }
+        await withDiscardingTaskGroup { group in
+            group.addTask { try? await self.runner.run() }
+            group.addTask {
+                try? await cancelWhenGracefulShutdown {
+                    while !Task.isCancelled {
+                        await self.prune()
+                        try await Task.sleep(for: self.settings.pruneInterval)
+                    }
                 }
             }
-            attempts += claimed.count
         }
-        return attempts
     }
 
-    func pruneIfDue(now: Int64) async {
-        let due = lastPrune.withLock { last in
-            guard last.map({ ContinuousClock.now - $0 >= settings.pruneInterval }) ?? true else { return false }
-            last = .now
-            return true
-        }
-        guard due else { return }
+    /// Sends every due mail; returns how many attempts were made. Tests call it directly (and
+    /// move the job queue's clock to move time forward).
+    @discardableResult
+    public func runOnce() async -> Int {
+        guard configured else { return 0 }
+        return await runner.runOnce()
+    }
+
+    func prune() async {
         do {
-            try await store.pruneMail(before: now - settings.historyMillis)
+            try await store.pruneMail(before: services.jobs.clock.now() - settings.historyMillis)
         } catch {
             logger.error("mail outbox pruning failed", metadata: ["error": "\(error)"])
         }
     }
 
-    /// What happens to a mail after one attempt.
-    enum Outcome: Equatable {
-        case sent
-        case retry(error: String, at: Int64)
-        case failed(error: String)
-        /// Not attempted (shutting down): given back uncounted.
-        case released
+    static func isDeliverable(_ address: String) -> Bool {
+        let parts = address.split(separator: "@", omittingEmptySubsequences: false)
+        return address.utf8.count <= 254 && parts.count == 2 && !parts[0].isEmpty && !parts[1].isEmpty
+            && !address.unicodeScalars.contains { $0.value <= 0x20 || $0.value == 0x7f || $0 == "<" || $0 == ">" }
     }
+}
 
-    /// One attempt and its bookkeeping. The recipient is logged, never the body (it holds the
-    /// invitation code or the download link).
-    func process(_ queued: QueuedMail, now: @Sendable () -> Int64) async {
-        guard let token = queued.claimToken else { return }
-        var meta: Logger.Metadata = ["mail": "\(queued.uuid)", "kind": "\(queued.kind)"]
-        let outcome = await attempt(queued, now: now)
-        do {
-            switch outcome {
-            case .sent: try await store.markMailSent(queued, token: token, now: now())
-            case .retry(let error, let at): try await store.markMailRetry(queued, token: token, error: error, retryAt: at)
-            case .failed(let error): try await store.markMailFailed(queued, token: token, error: error, now: now())
-            case .released: try await store.releaseMail(queued, token: token)
-            }
-        } catch {
-            logger.error("mail outcome not recorded", metadata: meta.merging(["error": "\(error)"]) { $1 })
+/// One attempt to send one queued mail: the mail job's handler.
+struct MailDelivery: Sendable {
+    let services: RegistryServices
+    let settings: MailOutboxSender.Settings
+    let smtp: SMTPClient
+    let outcomes = (sent: Counter(label: "slipway_mail_outbox_total", dimensions: [("outcome", "sent")]),
+                    retried: Counter(label: "slipway_mail_outbox_total", dimensions: [("outcome", "retried")]),
+                    failed: Counter(label: "slipway_mail_outbox_total", dimensions: [("outcome", "failed")]))
+
+    var logger: Logger { services.logger }
+
+    /// The recipient is logged, never the body (it holds the invitation code or the download link).
+    func send(_ job: QueuedJob) async throws -> JobOutcome {
+        guard let payload = try? job.decodePayload(MailJob.self) else { return .failed("malformed mail job") }
+        guard let queued = try await services.store.mail(id: payload.mail), queued.status == .queued else {
+            return .skipped("the mail was withdrawn or has been sent")
         }
-        switch outcome {
+        var meta: Logger.Metadata = ["mail": "\(queued.uuid)", "kind": "\(queued.kind)"]
+        let attempt = try await self.attempt(queued, job: job)
+        let now = services.jobs.clock.now()
+        let record: JobTransactionBody = { db in try await MetadataStore.recordMailAttempt(queued, attempt, now: now, on: db) }
+        switch attempt {
         case .sent:
             outcomes.sent.increment()
             logger.info("mail sent", metadata: meta)
-        case .retry(let error, _):
+            return .completed(record: record)
+        case .retry(let error, let at):
             outcomes.retried.increment()
             meta["error"] = "\(error)"
             logger.info("mail delivery will be retried", metadata: meta)
+            return .retry(error, at: at, record: record)
         case .failed(let error):
             outcomes.failed.increment()
             meta["error"] = "\(error)"
             logger.warning("mail delivery failed", metadata: meta)
-        case .released:
-            break
+            return .failed(error, record: record)
         }
     }
 
-    func attempt(_ queued: QueuedMail, now: @Sendable () -> Int64) async -> Outcome {
+    func attempt(_ queued: QueuedMail, job: QueuedJob) async throws -> MetadataStore.MailAttempt {
         // The address goes into `RCPT TO:<…>`: nothing that could end the command.
-        guard Self.isDeliverable(queued.recipient) else { return .failed(error: "invalid recipient address") }
+        guard MailOutboxSender.isDeliverable(queued.recipient) else { return .failed(error: "invalid recipient address") }
         let body: String
         do {
             body = try queued.body(opening: services.secretBox)
@@ -178,28 +162,24 @@ public final class MailOutboxSender: Service, Sendable {
             return .failed(error: "the mail body cannot be opened with this instance's key")
         }
         do {
-            try await mail.send(MailMessage(to: queued.recipient, subject: queued.subject, body: body))
+            try await smtp.send(MailMessage(to: queued.recipient, subject: queued.subject, body: body))
             return .sent
         } catch {
-            if Task.isCancelled { return .released }
+            // Shutting down is not the mail's fault: the runner gives the job back untried.
+            if Task.isCancelled { throw CancellationError() }
             switch error {
-            case .notConfigured: return .released
             case .rejected: return .failed(error: error.description)
-            case .transient: return retryOrFail(queued, error: error.description, now: now())
+            case .notConfigured, .transient: return retryOrFail(queued, job: job, error: error.description)
             }
         }
     }
 
-    func retryOrFail(_ queued: QueuedMail, error: String, now: Int64) -> Outcome {
+    func retryOrFail(_ queued: QueuedMail, job: QueuedJob, error: String) -> MetadataStore.MailAttempt {
         let attempt = queued.attempts + 1
         let backoff = RetryBackoff(base: settings.retryBase, cap: settings.retryCap, maxAttempts: settings.maxAttempts)
-        guard let at = backoff.nextAttempt(after: attempt, now: now) else { return .failed(error: "\(error) (gave up after \(attempt) attempts)") }
+        guard !job.isLastAttempt, let at = backoff.nextAttempt(after: attempt, now: services.jobs.clock.now()) else {
+            return .failed(error: "\(error) (gave up after \(attempt) attempts)")
+        }
         return .retry(error: error, at: at)
-    }
-
-    static func isDeliverable(_ address: String) -> Bool {
-        let parts = address.split(separator: "@", omittingEmptySubsequences: false)
-        return address.utf8.count <= 254 && parts.count == 2 && !parts[0].isEmpty && !parts[1].isEmpty
-            && !address.unicodeScalars.contains { $0.value <= 0x20 || $0.value == 0x7f || $0 == "<" || $0 == ">" }
     }
 }

@@ -118,8 +118,8 @@ struct NotificationsAPI {
         let repo = r.repository!
         guard let n = try await store.notification(uuid: r.parameter("uuid"), repositoryID: repo.id) else { throw notFound(r) }
         let payload = NotificationCatalog.sample(event: n.event, namespace: repo.namespace, name: repo.name, baseURL: r.origin, eventConfig: n.eventConfig)
+        // Pushing its job wakes the dispatcher.
         try await store.queueDelivery(notificationID: n.id, event: n.event, payload: payload, isTest: true)
-        dispatcher.wake()
         return APIResponse.json(EventValue.object([:]))
     }
 

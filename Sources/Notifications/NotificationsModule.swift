@@ -16,7 +16,7 @@ public struct NotificationsModule: SlipwayModule {
 
     public init(services: RegistryServices) {
         self.services = services
-        let store = NotificationStore(database: services.database)
+        let store = NotificationStore(database: services.database, jobs: services.jobs, maxAttempts: services.config.notifications.maxAttempts)
         self.store = store
         self.dispatcher = NotificationDispatcher(services: services, store: store)
         self.mailSender = MailOutboxSender(services: services)

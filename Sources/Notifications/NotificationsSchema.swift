@@ -2,7 +2,8 @@ import SlipwayCore
 
 /// The notifications module's tables: configured repository notifications, their delivery
 /// queue, the fan-out marks over the events outbox, expiry notices, e-mail authorizations and
-/// in-app notifications. Version 1 is the global migration 40.
+/// in-app notifications. Version 1 is the global migration 40; version 2 moved the delivery
+/// queue onto the job queue (`jobs`, queue `notification-delivery`).
 public enum NotificationsSchema {
     public static let schema = ModuleSchema(module: "notifications", migrations: [
         ModuleMigration(version: 1, name: "repository notifications") { f in
@@ -100,6 +101,25 @@ public enum NotificationsSchema {
                   UNIQUE (user_id, source))
                 """,
                 "CREATE INDEX user_notifications_user ON user_notifications(user_id, dismissed, created_at)",
+            ]
+        },
+        ModuleMigration(version: 2, name: "deliveries as jobs") { _ in
+            [
+                // Every pending delivery becomes a `DeliveryJob` (same JSON, ordering key and
+                // reference as `DeliveryJob.request`), due when the row was, in id order so a
+                // notification's deliveries keep their order. The job counts the attempts made
+                // so far and allows at least one more (five in all, the default, when fewer
+                // were made); the dispatcher also stops at `notifications.maxAttempts`.
+                """
+                INSERT INTO jobs (queue, payload, ordering_key, reference, status, attempts, max_attempts, next_attempt_at, created_at)
+                SELECT 'notification-delivery', '{"delivery":' || CAST(id AS TEXT) || '}', CAST(notification_id AS TEXT), uuid, 'ready',
+                       attempts, CASE WHEN attempts < 5 THEN 5 ELSE attempts + 1 END, next_attempt_at, created_at
+                FROM notification_deliveries WHERE status = 'pending' ORDER BY id
+                """,
+                // Claims and leases are the job's now.
+                "DROP INDEX notification_deliveries_due",
+                "ALTER TABLE notification_deliveries DROP COLUMN lease_until",
+                "ALTER TABLE notification_deliveries DROP COLUMN claim_token",
             ]
         },
     ])

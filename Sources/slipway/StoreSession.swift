@@ -10,8 +10,9 @@ import SlipwayServer
 /// Opens the database (migrated), runs `body` with its metadata store and closes it, whether
 /// `body` returns or throws.
 func withMetadataStore<T>(_ config: SlipwayConfig, _ body: (MetadataStore) async throws -> T) async throws -> T {
-    try await SlipwaySchema.withDatabase(config: config, logger: makeLogger(config)) { database in
-        try await body(MetadataStore(database: database))
+    let logger = makeLogger(config)
+    return try await SlipwaySchema.withDatabase(config: config, logger: logger) { database in
+        try await body(MetadataStore(database: database, jobs: try JobQueueDrivers.driver(for: database, logger: logger)))
     }
 }
 

@@ -39,7 +39,7 @@ struct DeliveryTests {
                 #expect((body["homepage"] as? String)?.hasSuffix("/repository/admin/app") == true)
 
                 // Exactly one: more passes send nothing more, and the delivery is recorded.
-                await f.dispatcher.runOnce()
+                await f.runOnce()
                 #expect(receiver.requests.count == 1)
                 let n = try await f.notification(view)
                 let deliveries = try await f.notifications.deliveries(notificationID: n.id)
@@ -73,7 +73,7 @@ struct DeliveryTests {
                 failure["error_message"] = .string("no Dockerfile")
                 try await f.events.emit(kind: "build_failure", repository: f.repo, payload: failure)
                 try await f.deliver { receiver.requests.count == 2 }
-                await f.dispatcher.runOnce()
+                await f.runOnce()
                 #expect(receiver.requests.count == 2)
                 let bodies = receiver.requests.compactMap(\.json)
                 #expect(bodies.contains { $0["build_id"] as? String == "b-main" })
@@ -96,7 +96,7 @@ struct DeliveryTests {
                         try await f.events.emit(kind: kind, repository: f.repo, payload: Self.buildPayload("b\(round)", ref: "refs/heads/main"))
                     }
                 }
-                await f.dispatcher.runOnce()
+                await f.runOnce()
                 let order = receiver.requests.map { "\($0.json?["build_id"] as? String ?? "?") \($0.headers["x-slipway-event"] ?? "?")" }
                 #expect(order == (0..<3).flatMap { round in kinds.map { "b\(round) \($0)" } })
             }
@@ -118,7 +118,7 @@ struct DeliveryTests {
                 var now = start
                 var due: [Int64] = []
                 for _ in 0..<4 {
-                    await f.dispatcher.runOnce(now: now)
+                    await f.runOnce(now: now)
                     guard let d = try await f.notifications.deliveries(notificationID: n.id).first, d.status == .pending else { break }
                     due.append(d.nextAttemptAt - now)
                     #expect(d.lastError?.contains("the receiver answered 500") == true)
@@ -148,7 +148,7 @@ struct DeliveryTests {
                 #expect((paused["last_error"] as? String)?.contains("503") == true)
 
                 try await f.events.emit(kind: "repo_push", repository: f.repo, payload: payload)
-                await f.dispatcher.runOnce(now: now)
+                await f.runOnce(now: now)
                 #expect(try await f.notifications.deliveries(notificationID: n.id).count == 4, "a paused notification gets no new events")
 
                 // Reset: the next event is delivered again.
@@ -198,8 +198,8 @@ struct DeliveryTests {
                 let now = Clock.nowMillis()
                 #expect(try await f.store.setTagExpiration(repositoryID: f.repo.id, name: "soon", expiration: now + 86_400_000))
                 #expect(try await f.store.setTagExpiration(repositoryID: f.repo.id, name: "later", expiration: now + 10 * 86_400_000))
-                await f.dispatcher.runOnce(now: now, forceExpiryScan: true)
-                await f.dispatcher.runOnce(now: now + 1000, forceExpiryScan: true)
+                await f.runOnce(now: now, forceExpiryScan: true)
+                await f.runOnce(now: now + 1000, forceExpiryScan: true)
                 try await f.deliver { receiver.requests.count == 1 }
                 let body = try #require(receiver.requests.first?.json)
                 #expect(body["tags"] as? [String] == ["soon"])
@@ -207,7 +207,7 @@ struct DeliveryTests {
                 #expect(try await f.notifications.deliveries(notificationID: n.id).count == 1, "one notice per tag expiry, not per scan")
                 // A GC pass's own repo_image_expiry event is not delivered a second time.
                 try await f.events.emit(kind: "repo_image_expiry", repository: f.repo, payload: ["tags": .strings(["soon"]), "expiring_in": .int(1)])
-                await f.dispatcher.runOnce(now: now + 2000, forceExpiryScan: true)
+                await f.runOnce(now: now + 2000, forceExpiryScan: true)
                 #expect(try await f.notifications.deliveries(notificationID: n.id).count == 1)
             }
         }
@@ -225,7 +225,7 @@ struct DeliveryTests {
                     let now = Clock.nowMillis() + 3_600_000
                     try await f.events.emit(kind: "repo_push", repository: f.repo, payload: ["updated_tags": .strings(["x"])])
                     let started = ContinuousClock.now
-                    await f.dispatcher.runOnce(now: now)
+                    await f.runOnce(now: now)
                     // The slow receiver never answers: the pass ending at all shows the 3 s timeout
                     // works; the bound is loose because a loaded CI machine runs every suite at once.
                     #expect(ContinuousClock.now - started < .seconds(30))
@@ -235,6 +235,27 @@ struct DeliveryTests {
                     #expect(stuck.status == .pending)
                     #expect(stuck.lastError == "timed out")
                 }
+            }
+        }
+    }
+
+    /// With the dispatcher running as a service, a queued delivery goes out as soon as its job
+    /// is pushed: the push wakes the dispatcher (on PostgreSQL through NOTIFY and the driver's
+    /// LISTEN connection), whose poll here is six minutes away.
+    @Test(arguments: TestBackend.available)
+    func queuedDeliveryIsSentWithoutWaitingForAPoll(backend: TestBackend) async throws {
+        try await HTTPReceiver.with { receiver in
+            try await NotificationFixture.with(backend, configure: { $0.notifications.dispatchIntervalSeconds = 360 }) { f in
+                #expect(f.dispatcher.settings.pollInterval == .seconds(360))
+                let view = try await f.create(#"{"event":"repo_push","method":"webhook","config":{"url":"\#(receiver.url)"},"eventConfig":{}}"#)
+                let uuid = try #require(view["uuid"] as? String)
+                let started = ContinuousClock.now
+                #expect(try await f.send(.post, "/api/v1/repository/admin/app/notification/\(uuid)/test").status == .ok)
+                while receiver.requests.isEmpty {
+                    guard ContinuousClock.now - started < .seconds(60) else { throw TestFailure("the delivery waited for a poll") }
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+                #expect(receiver.requests.count == 1)
             }
         }
     }
@@ -256,12 +277,14 @@ struct DeliveryTests {
                 try await registry.services.events.emit(kind: "repo_push", repository: repo, payload: ["updated_tags": .strings(["v1"])])
                 let before = NotificationDispatcher(services: registry.services, store: registry.notifications.store)
                 let now = Clock.nowMillis()
-                await before.runOnce(now: now)
+                registry.jobTime.set(now)
+                await before.runOnce()
                 let pending = try #require(try await registry.notifications.store.deliveries(notificationID: n.id).first)
                 #expect(pending.status == .pending)
 
                 let after = NotificationDispatcher(services: registry.services, store: registry.notifications.store)
-                await after.runOnce(now: pending.nextAttemptAt)
+                registry.jobTime.set(pending.nextAttemptAt)
+                await after.runOnce()
                 #expect(try await registry.notifications.store.deliveries(notificationID: n.id).map(\.status) == [.delivered])
                 #expect(receiver.requests.count == 2)
                 #expect(receiver.requests.last?.json?["updated_tags"] as? [String] == ["v1"])

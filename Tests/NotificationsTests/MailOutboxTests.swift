@@ -67,6 +67,12 @@ struct MailOutboxTests {
         }
     }
 
+    /// One pass of `sender` with the job queue's clock at `now`.
+    static func runOnce(_ sender: MailOutboxSender, _ registry: TestRegistry, now: Int64) async -> Int {
+        registry.jobTime.set(now)
+        return await sender.runOnce()
+    }
+
     static func pathAndQuery(_ url: Substring) throws -> String {
         let c = try #require(URLComponents(string: String(url)))
         return c.percentEncodedPath + (c.percentEncodedQuery.map { "?" + $0 } ?? "")
@@ -125,7 +131,7 @@ struct MailOutboxTests {
             let down = registry.notifications.mailSender
 
             let start = Clock.nowMillis()
-            #expect(await down.runOnce(now: start) == 2)
+            #expect(await Self.runOnce(down, registry, now: start) == 2)
             var queued = try await store.mails(kind: OutgoingMail.Kind.teamInvite) + store.mails(kind: OutgoingMail.Kind.logExport)
             #expect(queued.count == 2)
             for mail in queued {
@@ -136,9 +142,9 @@ struct MailOutboxTests {
             }
             #expect(try await store.logExport(uuid: exportID)?.emailStatus == "queued")
             // Not due again before the backoff has passed.
-            #expect(await down.runOnce(now: start) == 0)
+            #expect(await Self.runOnce(down, registry, now: start) == 0)
             let retryAt = try #require(queued.map(\.nextAttemptAt).max())
-            #expect(await down.runOnce(now: retryAt) == 2)
+            #expect(await Self.runOnce(down, registry, now: retryAt) == 2)
             queued = try await store.mails(kind: OutgoingMail.Kind.teamInvite) + store.mails(kind: OutgoingMail.Kind.logExport)
             #expect(queued.allSatisfy { $0.attempts == 2 && $0.status == .queued })
 
@@ -147,7 +153,7 @@ struct MailOutboxTests {
                 var smtp = registry.services.config.notifications
                 smtp.smtpPort = sink.port
                 let up = MailOutboxSender(services: registry.services, smtp: smtp)
-                #expect(await up.runOnce(now: retryAt + 3_600_000) == 2)
+                #expect(await Self.runOnce(up, registry, now: retryAt + 3_600_000) == 2)
                 #expect(Set(sink.received.flatMap(\.to)) == ["carol@example.test", "ops@example.test"])
             }
             #expect(try await store.logExport(uuid: exportID)?.emailStatus == "sent")
@@ -158,14 +164,37 @@ struct MailOutboxTests {
             settings.maxAttempts = 2
             let bounded = MailOutboxSender(services: registry.services, settings: settings)
             let later = Clock.nowMillis()
-            #expect(await bounded.runOnce(now: later) == 1)
+            #expect(await Self.runOnce(bounded, registry, now: later) == 1)
             #expect(try await store.logExport(uuid: second)?.emailStatus == "queued")
-            #expect(await bounded.runOnce(now: later + 3_600_000) == 1)
+            #expect(await Self.runOnce(bounded, registry, now: later + 3_600_000) == 1)
             let failed = try #require(try await store.mails(kind: OutgoingMail.Kind.logExport, reference: second).first)
             #expect(failed.status == .failed)
             #expect(failed.lastError?.contains("gave up after 2 attempts") == true)
             #expect(try await store.logExport(uuid: second)?.emailStatus == "failed")
-            #expect(await bounded.runOnce(now: later + 7_200_000) == 0)
+            #expect(await Self.runOnce(bounded, registry, now: later + 7_200_000) == 0)
+        }
+    }
+
+    /// With the sender running as a service, a mail goes out as soon as it is queued: the push
+    /// wakes the sender's runner (on PostgreSQL through NOTIFY and the driver's LISTEN
+    /// connection), whose fallback poll here is an hour away.
+    @Test(arguments: TestBackend.available)
+    func queuedMailIsSentWithoutWaitingForAPoll(backend: TestBackend) async throws {
+        try await SMTPSink.with { sink in
+            try await TestRegistry.with(backend, configure: { config in
+                Self.configure(&config, smtpPort: sink.port)
+                config.notifications.dispatchIntervalSeconds = 360
+            }) { registry, c in
+                #expect(registry.notifications.mailSender.settings.fallbackPoll == .seconds(3600))
+                let admin = try await NotificationFixture.apiToken(registry, TestRegistry.adminName)
+                _ = try await Self.inviteCarol(registry, c, admin: admin)
+                let started = ContinuousClock.now
+                while sink.received.isEmpty {
+                    guard ContinuousClock.now - started < .seconds(60) else { throw TestFailure("the mail waited for a poll") }
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+                #expect(sink.received.map(\.to) == [["carol@example.test"]])
+            }
         }
     }
 
@@ -177,7 +206,7 @@ struct MailOutboxTests {
             _ = try await Self.inviteCarol(registry, c, admin: admin)
             let sender = registry.notifications.mailSender
             #expect(await sender.runOnce() == 0)
-            #expect(await sender.runOnce(now: Clock.nowMillis() + 86_400_000) == 0)
+            #expect(await Self.runOnce(sender, registry, now: Clock.nowMillis() + 86_400_000) == 0)
             let mail = try #require(try await store.mails(kind: OutgoingMail.Kind.teamInvite).first)
             #expect(mail.status == .queued)
             #expect(mail.attempts == 0)

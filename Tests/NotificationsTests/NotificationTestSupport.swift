@@ -78,11 +78,18 @@ struct NotificationFixture: Sendable {
         try await client.pushImage(repo.path.description, tag: tag, token: token)
     }
 
+    /// One dispatcher pass with the job queue's clock at `now` (real time when nil).
+    @discardableResult
+    func runOnce(now: Int64? = nil, forceExpiryScan: Bool = false) async -> NotificationDispatcher.PassResult {
+        registry.jobTime.set(now)
+        return await dispatcher.runOnce(forceExpiryScan: forceExpiryScan)
+    }
+
     /// Runs dispatcher passes until `condition` holds (15 s at most).
     func deliver(now: Int64? = nil, until condition: () async throws -> Bool) async throws {
         let deadline = ContinuousClock.now + .seconds(15)
         while true {
-            await dispatcher.runOnce(now: now)
+            await runOnce(now: now)
             if try await condition() { return }
             guard ContinuousClock.now < deadline else {
                 Issue.record("condition not met within 15 s")
@@ -98,7 +105,7 @@ struct NotificationFixture: Sendable {
     func settle(_ notificationID: Int64, from start: Int64 = Clock.nowMillis()) async throws -> [NotificationDelivery] {
         var now = start
         for _ in 0..<100 {
-            await dispatcher.runOnce(now: now)
+            await runOnce(now: now)
             let all = try await notifications.deliveries(notificationID: notificationID)
             let pending = all.filter { $0.status == .pending }
             if pending.isEmpty { return all }

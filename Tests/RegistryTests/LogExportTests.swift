@@ -299,14 +299,17 @@ struct LogExportTests {
                                                           origin: "http://registry.test"), now: now - 20_000).uuid
                 }
                 // Another worker holds a live claim on one export.
+                let jobs = registry.services.jobs
                 let busy = try await queue()
-                let held = try #require(try await store.claimLogExport(token: "busy", leaseSeconds: 300))
-                #expect(held.uuid == busy)
+                let held = try #require(try await jobs.claim(queue: LogExportJob.queue, limit: 1, visibilityTimeout: .seconds(300)).first)
+                #expect(held.reference == busy)
                 var ids: Set<String> = []
                 for _ in 0..<4 { ids.insert(try await queue()) }
                 // A worker claimed one of the others ten seconds ago and died: its lease is over.
-                let crashed = try #require(try await store.claimLogExport(token: "crashed", leaseSeconds: 1, now: now - 10_000))
-                #expect(ids.contains(crashed.uuid))
+                registry.jobTime.set(now - 10_000)
+                let crashed = try #require(try await jobs.claim(queue: LogExportJob.queue, limit: 1, visibilityTimeout: .seconds(1)).first)
+                registry.jobTime.set(nil)
+                #expect(ids.contains(crashed.reference ?? ""))
 
                 let first = LogExporter(services: registry.services)
                 let second = LogExporter(services: registry.services)
@@ -332,6 +335,47 @@ struct LogExportTests {
             }
             await registry.stop()
         }
+    }
+
+    /// A new export is picked up as soon as it is queued: the push wakes the exporter's runner
+    /// (on PostgreSQL through NOTIFY and the driver's LISTEN connection), whose fallback poll
+    /// here is an hour away.
+    @Test(arguments: TestBackend.available)
+    func newExportIsPickedUpWithoutWaitingForAPoll(backend: TestBackend) async throws {
+        // No application runs here: the test runs the driver and one exporter itself.
+        let registry = try await TestRegistry.start(backend)
+        do {
+            let store = registry.services.store
+            let admin = try #require(try await store.namespace(named: "admin"))
+            var settings = LogExporter.Settings()
+            settings.fallbackPoll = .seconds(3600)
+            let exporter = LogExporter(services: registry.services, settings: settings)
+            @Sendable func export() async throws -> String {
+                let now = Clock.nowMillis()
+                return try await store.createLogExport(.init(requesterID: admin.id, scope: .performer(admin.id), namespaceName: "admin",
+                                                             repositoryName: nil, start: now - 86_400_000, end: now + 86_400_000,
+                                                             callbackURL: nil, callbackEmail: nil, origin: "")).uuid
+            }
+            @Sendable func waitUntilDone(_ uuid: String) async throws {
+                let deadline = ContinuousClock.now + .seconds(60)
+                while try await store.logExport(uuid: uuid)?.status != .done {
+                    guard ContinuousClock.now < deadline else { throw TestFailure("export \(uuid) waited for a poll") }
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+            }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await registry.services.jobs.run() }
+                group.addTask { try await exporter.run() }
+                // The first export shows the exporter is running; the second is queued while it waits.
+                try await waitUntilDone(try await export())
+                try await waitUntilDone(try await export())
+                group.cancelAll()
+            }
+        } catch {
+            await registry.stop()
+            throw error
+        }
+        await registry.stop()
     }
 
     /// Out of attempts → `failed`; a target that is internal by delivery time (DNS changed, or

@@ -324,6 +324,26 @@ struct JobQueueConformanceTests {
         }
     }
 
+    /// Cancelling inside the caller's transaction: the jobs go only if it commits.
+    @Test(arguments: TestBackend.available)
+    func cancelInATransactionGoesWithIt(_ backend: TestBackend) async throws {
+        try await JobQueueHarness.with(backend) { h in
+            let d = h.driver
+            let id = try await d.push(Self.request("invite", reference: "invitation:9"))
+            struct RolledBack: Error {}
+            await #expect(throws: RolledBack.self) {
+                try await h.database.transaction { db in
+                    #expect(try await d.cancel(queue: Self.queue, reference: "invitation:9", in: db) == 1)
+                    throw RolledBack()
+                }
+            }
+            #expect(try await d.job(id: id)?.status == .ready, "rolled back with the transaction")
+            let cancelled = try await h.database.transaction { db in try await d.cancel(queue: Self.queue, reference: "invitation:9", in: db) }
+            #expect(cancelled == 1)
+            #expect(try await d.job(id: id) == nil)
+        }
+    }
+
     @Test(arguments: TestBackend.available)
     func pruneDeletesOnlyOldFinishedJobs(_ backend: TestBackend) async throws {
         let time = ManualJobClock()

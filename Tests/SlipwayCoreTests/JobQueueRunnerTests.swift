@@ -72,6 +72,32 @@ struct JobQueueRunnerTests {
         }
     }
 
+    /// With `orderedStart`, the jobs of one claim start in id order, each once the one before
+    /// it is under way: a job slow to get under way is not overtaken (notification deliveries
+    /// reach receivers in event order this way).
+    @Test(arguments: TestBackend.available)
+    func orderedStartWaitsForThePreviousJobToGetUnderway(_ backend: TestBackend) async throws {
+        try await JobQueueHarness.with(backend) { h in
+            let events = Locked<[String]>([])
+            var settings = JobQueueRunner.Settings()
+            settings.concurrency = 3
+            settings.orderedStart = .seconds(60)
+            let runner = JobQueueRunner(queue: Self.queue, driver: h.driver, settings: settings, logger: Self.logger,
+                                        progressHandler: { job, underway in
+                let name = try job.decodePayload([String: String].self)["n"] ?? "?"
+                events.withLock { $0.append("start \(name)") }
+                // The first job takes a while to get under way; unordered, the others would start meanwhile.
+                if name == "a" { try await Task.sleep(for: .milliseconds(300)) }
+                events.withLock { $0.append("underway \(name)") }
+                underway()
+                return .completed
+            })
+            for name in ["a", "b", "c"] { _ = try await h.driver.push(Self.request(name)) }
+            #expect(await runner.runOnce() == 3)
+            #expect(events.withLock { $0 } == ["start a", "underway a", "start b", "underway b", "start c", "underway c"])
+        }
+    }
+
     @Test(arguments: TestBackend.available)
     func outcomesAndBackoff(_ backend: TestBackend) async throws {
         let time = ManualJobClock()

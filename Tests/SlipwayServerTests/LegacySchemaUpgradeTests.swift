@@ -13,64 +13,12 @@ import Testing
 /// PostgreSQL dump of the same installation (the same pushes, so the same blobs).
 @Suite("Legacy schema upgrade")
 struct LegacySchemaUpgradeTests {
-    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("Fixtures/legacy-schema")
     /// The global versions the fixtures record.
     static let fixtureVersions = [1, 2, 20, 21, 22, 23, 24, 30, 31, 40, 41]
     static let fixturePassword = "fixture-password-1"
 
-    /// A copy of the legacy installation: the blob storage in a fresh data directory and the
-    /// database (the SQLite file copied there, or the dump loaded into a fresh PostgreSQL
-    /// database). The cleanup removes both.
     static func legacyInstallation(_ backend: TestBackend) async throws -> (config: SlipwayConfig, cleanup: @Sendable () async -> Void) {
-        let dir = NSTemporaryDirectory() + "slipway-legacy-" + UUID().uuidString.prefix(8).lowercased()
-        let files = FileManager.default
-        try files.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        try files.copyItem(atPath: fixtures.appendingPathComponent("storage").path, toPath: dir + "/storage")
-        var config = TestRegistry.configuration(dataDir: dir)
-        switch backend {
-        case .sqlite:
-            try files.copyItem(atPath: fixtures.appendingPathComponent("slipway.sqlite").path, toPath: dir + "/slipway.db")
-            return (config, { try? FileManager.default.removeItem(atPath: dir) })
-        case .postgres:
-            let (url, drop) = try await TestBackend.createPostgresDatabase()
-            do {
-                try await runPSQL(url: url, file: fixtures.appendingPathComponent("postgres.sql").path)
-            } catch {
-                await drop()
-                try? files.removeItem(atPath: dir)
-                throw error
-            }
-            config.database.driver = .postgres
-            config.database.postgresURL = url
-            return (config, {
-                await drop()
-                try? FileManager.default.removeItem(atPath: dir)
-            })
-        }
-    }
-
-    /// Loads a pg_dump script with psql (the dump uses psql's meta-commands).
-    static func runPSQL(url: String, file: String) async throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-f", file]
-        let errors = Pipe()
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = errors
-        let status: Int32 = try await withCheckedThrowingContinuation { continuation in
-            process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
-            do {
-                try process.run()
-            } catch {
-                process.terminationHandler = nil
-                continuation.resume(throwing: error)
-            }
-        }
-        guard status == 0 else {
-            let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            throw TestFailure("psql failed (\(status)): \(message.prefix(2000))")
-        }
+        try await LegacyInstallation.copy(backend)
     }
 
     /// The module migrations the fixtures' global versions stand for.

@@ -60,6 +60,8 @@ public final class TestRegistry: Sendable {
     public let triggers: TriggersModule
     public let notifications: NotificationsModule
     public let webUI: WebUIModule
+    /// The job queues' clock: tests pin it to move retries forward.
+    public let jobTime: TestJobTime
     /// Every module, as `slipway serve` installs them.
     public var modules: [any SlipwayModule] { [buildFarm, triggers, notifications, webUI] }
     public let directory: String
@@ -119,9 +121,11 @@ public final class TestRegistry: Sendable {
             throw error
         }
         do {
+            let jobTime = TestJobTime()
             let built = try await SlipwayApplication.makeServices(
-                config: config, database: database, environment: ["SLIPWAY_ADMIN_USER": adminName, "SLIPWAY_ADMIN_PASSWORD": password], logger: logger)
-            return TestRegistry(services: built.services, database: database, directory: config.dataDir,
+                config: config, database: database, environment: ["SLIPWAY_ADMIN_USER": adminName, "SLIPWAY_ADMIN_PASSWORD": password],
+                jobClock: jobTime.clock, logger: logger)
+            return TestRegistry(services: built.services, database: database, directory: config.dataDir, jobTime: jobTime,
                                 closeStore: { await database.shutdown() }, removeData: cleanup)
         } catch {
             await database.shutdown()
@@ -130,10 +134,11 @@ public final class TestRegistry: Sendable {
         }
     }
 
-    private init(services: RegistryServices, database: any Database, directory: String, closeStore: @escaping @Sendable () async -> Void,
-                 removeData: @escaping @Sendable () async -> Void) {
+    private init(services: RegistryServices, database: any Database, directory: String, jobTime: TestJobTime,
+                 closeStore: @escaping @Sendable () async -> Void, removeData: @escaping @Sendable () async -> Void) {
         self.services = services
         self.database = database
+        self.jobTime = jobTime
         self.buildFarm = BuildFarmModule(services: services, sources: TriggersModule.buildSources(services: services))
         self.triggers = TriggersModule(services: services, buildFarm: buildFarm)
         self.notifications = NotificationsModule(services: services)

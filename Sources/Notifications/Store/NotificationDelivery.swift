@@ -1,7 +1,8 @@
 import Foundation
 import SlipwayCore
 
-/// One queued delivery (`notification_deliveries`).
+/// One delivery (`notification_deliveries`): the record of sending one event to one
+/// notification. Its `DeliveryJob` in the job queue says when it is (re)tried.
 public struct NotificationDelivery: Sendable {
     public enum Status: String, Sendable { case pending, delivered, failed, skipped }
     public let id: Int64
@@ -15,8 +16,6 @@ public struct NotificationDelivery: Sendable {
     public let attempts: Int
     public let nextAttemptAt: Int64
     public let lastError: String?
-    /// Set on rows this worker has just claimed.
-    public let claimToken: String?
 
     public var payloadObject: [String: EventValue] {
         (try? JSONDecoder().decode([String: EventValue].self, from: Data(payload.utf8))) ?? [:]

@@ -19,15 +19,22 @@ extension EventValue {
     }
 }
 
-/// The notifications module's store: configured notifications, their delivery queue, the
+/// The notifications module's store: configured notifications, their deliveries, the
 /// fan-out marks over the event outbox, expiry notices, e-mail authorizations and in-app
 /// notifications, and no other module's tables (events, tags and repositories are read
 /// through `repository_event_view`, `tag_view` and `repository_view`).
 public struct NotificationStore: Sendable {
     let database: any Database
+    /// The queue deliveries are sent from (`DeliveryJob`), pushed in the transaction that
+    /// creates the delivery row.
+    let jobs: any JobQueueDriver
+    /// Attempts a delivery gets before it fails (`notifications.maxAttempts`).
+    let maxAttempts: Int
 
-    public init(database: any Database) {
+    public init(database: any Database, jobs: any JobQueueDriver, maxAttempts: Int = 5) {
         self.database = database
+        self.jobs = jobs
+        self.maxAttempts = max(1, maxAttempts)
     }
 
     var flavor: SQLFlavor { database.flavor }
@@ -110,7 +117,7 @@ public struct NotificationStore: Sendable {
     // MARK: Deliveries
 
     static let deliveryColumns: SQLQueryString = """
-        id, uuid, notification_id, event, payload, is_test, status, attempts, next_attempt_at, last_error, claim_token
+        id, uuid, notification_id, event, payload, is_test, status, attempts, next_attempt_at, last_error
         """
 
     static func delivery(from row: any SQLRow) throws -> NotificationDelivery {
@@ -121,7 +128,17 @@ public struct NotificationStore: Sendable {
             status: NotificationDelivery.Status(rawValue: try row.decode(column: "status", as: String.self)) ?? .failed,
             attempts: Int(try row.decode(column: "attempts", as: Int64.self)),
             nextAttemptAt: try row.decode(column: "next_attempt_at", as: Int64.self),
-            lastError: try row.decode(column: "last_error", as: String?.self), claimToken: try row.decode(column: "claim_token", as: String?.self))
+            lastError: try row.decode(column: "last_error", as: String?.self))
+    }
+
+    /// Inserts a pending delivery (`values` names the columns after `uuid`) and pushes its job in
+    /// the same transaction. Nil when the insert added nothing (`ON CONFLICT DO NOTHING`).
+    private func insertDelivery(on db: any SQLDatabase, notificationID: Int64?, _ insert: SQLQueryString) async throws -> NotificationDelivery? {
+        guard let row = try await db.raw("\(insert) RETURNING \(Self.deliveryColumns)").first() else { return nil }
+        let delivery = try Self.delivery(from: row)
+        _ = try await jobs.push(try DeliveryJob.request(deliveryID: delivery.id, uuid: delivery.uuid, notificationID: notificationID,
+                                                        maxAttempts: maxAttempts), in: db)
+        return delivery
     }
 
     /// Queues a delivery that is due now (test notifications, verification mails).
@@ -129,14 +146,12 @@ public struct NotificationStore: Sendable {
     public func queueDelivery(notificationID: Int64?, event: String, payload: [String: EventValue], isTest: Bool,
                               now: Int64 = Clock.nowMillis()) async throws -> NotificationDelivery {
         try await database.transaction { db in
-            let row = try await db.raw("""
+            guard let delivery = try await insertDelivery(on: db, notificationID: notificationID, """
                 INSERT INTO notification_deliveries (uuid, notification_id, event, payload, is_test, status, next_attempt_at, created_at)
                 VALUES (\(bind: UUID().uuidString.lowercased()), \(bind: notificationID), \(bind: event), \(bind: EventValue.objectJSON(payload)),
                         \(bind: isTest ? 1 : 0), 'pending', \(bind: now), \(bind: now))
-                RETURNING \(Self.deliveryColumns)
-                """).first()
-            guard let row else { throw DomainError.notFound("delivery") }
-            return try Self.delivery(from: row)
+                """) else { throw DomainError.notFound("delivery") }
+            return delivery
         }
     }
 
@@ -148,36 +163,9 @@ public struct NotificationStore: Sendable {
         }
     }
 
-    static func dueDeliveryCondition(now: Int64) -> SQLQueryString {
-        "d.status = 'pending' AND d.next_attempt_at <= \(bind: now) AND (d.lease_until IS NULL OR d.lease_until < \(bind: now))"
-    }
-
-    /// A cheap read, so an idle dispatcher does not take SQLite's write lock every poll.
-    public func hasDueDeliveries(now: Int64 = Clock.nowMillis()) async throws -> Bool {
+    public func delivery(id: Int64) async throws -> NotificationDelivery? {
         try await database.read { db in
-            try await db.raw("SELECT d.id FROM notification_deliveries d WHERE \(Self.dueDeliveryCondition(now: now)) LIMIT 1").first() != nil
-        }
-    }
-
-    /// Claims up to `limit` due deliveries for `leaseMillis`: at most one per notification, and
-    /// only its oldest due one while none of its deliveries is in flight, so one notification's
-    /// events go out in order and a slow receiver holds one slot, not all of them. PostgreSQL
-    /// skips rows another replica is claiming (`FOR UPDATE SKIP LOCKED`); SQLite has one writer.
-    public func claimDeliveries(token: String, limit: Int, leaseMillis: Int64, now: Int64 = Clock.nowMillis()) async throws -> [NotificationDelivery] {
-        let lock: SQLQueryString = database.flavor == .postgres ? " FOR UPDATE OF d SKIP LOCKED" : ""
-        return try await database.transaction { db in
-            try await db.raw("""
-                UPDATE notification_deliveries SET claim_token = \(bind: token), lease_until = \(bind: now + leaseMillis)
-                WHERE id IN (
-                  SELECT d.id FROM notification_deliveries d
-                  WHERE \(Self.dueDeliveryCondition(now: now))
-                    AND NOT EXISTS (SELECT 1 FROM notification_deliveries o WHERE o.notification_id = d.notification_id
-                                    AND o.status = 'pending' AND o.lease_until >= \(bind: now))
-                    AND NOT EXISTS (SELECT 1 FROM notification_deliveries o WHERE o.notification_id = d.notification_id
-                                    AND o.status = 'pending' AND o.id < d.id AND o.next_attempt_at <= \(bind: now))
-                  ORDER BY d.next_attempt_at, d.id LIMIT \(bind: limit)\(lock))
-                RETURNING \(Self.deliveryColumns)
-                """).all().map(Self.delivery(from:)).sorted { $0.id < $1.id }
+            try await db.raw("SELECT \(Self.deliveryColumns) FROM notification_deliveries WHERE id = \(bind: id)").first().map(Self.delivery(from:))
         }
     }
 
@@ -192,55 +180,48 @@ public struct NotificationStore: Sendable {
         case skipped(reason: String)
     }
 
-    /// Records an attempt's outcome; false when the claim was lost (another worker took over).
-    /// A delivered event resets the notification's `number_of_failures` (it counts consecutive
-    /// failed events, as Quay's worker does); a failed one increments it.
-    @discardableResult
-    public func finishDelivery(_ delivery: NotificationDelivery, token: String, outcome: DeliveryOutcome,
-                               now: Int64 = Clock.nowMillis()) async throws -> Bool {
-        try await database.transaction { db in
-            let updated: (any SQLRow)?
-            switch outcome {
-            case .delivered:
-                updated = try await db.raw("""
-                    UPDATE notification_deliveries SET status = 'delivered', attempts = attempts + 1, last_error = NULL, finished_at = \(bind: now),
-                      lease_until = NULL, claim_token = NULL
-                    WHERE id = \(bind: delivery.id) AND claim_token = \(bind: token) RETURNING id
-                    """).first()
-                if updated != nil, let n = delivery.notificationID {
-                    try await db.raw("UPDATE repository_notifications SET number_of_failures = 0 WHERE id = \(bind: n)").run()
-                }
-            case .retry(let error, let at):
-                updated = try await db.raw("""
-                    UPDATE notification_deliveries SET attempts = attempts + 1, last_error = \(bind: error), next_attempt_at = \(bind: at),
-                      lease_until = NULL, claim_token = NULL
-                    WHERE id = \(bind: delivery.id) AND claim_token = \(bind: token) RETURNING id
-                    """).first()
-                if updated != nil, let n = delivery.notificationID {
-                    try await db.raw("UPDATE repository_notifications SET last_error = \(bind: error) WHERE id = \(bind: n)").run()
-                }
-            case .failed(let error):
-                updated = try await db.raw("""
-                    UPDATE notification_deliveries SET status = 'failed', attempts = attempts + 1, last_error = \(bind: error), finished_at = \(bind: now),
-                      lease_until = NULL, claim_token = NULL
-                    WHERE id = \(bind: delivery.id) AND claim_token = \(bind: token) RETURNING id
-                    """).first()
-                if updated != nil, let n = delivery.notificationID {
-                    try await db.raw("""
-                        UPDATE repository_notifications SET number_of_failures = number_of_failures + 1, last_error = \(bind: error) WHERE id = \(bind: n)
-                        """).run()
-                }
-            case .skipped(let reason):
-                updated = try await db.raw("""
-                    UPDATE notification_deliveries SET status = 'skipped', last_error = \(bind: reason), finished_at = \(bind: now),
-                      lease_until = NULL, claim_token = NULL
-                    WHERE id = \(bind: delivery.id) AND claim_token = \(bind: token) RETURNING id
-                    """).first()
-                if updated != nil, let n = delivery.notificationID {
-                    try await db.raw("UPDATE repository_notifications SET last_error = \(bind: reason) WHERE id = \(bind: n)").run()
-                }
+    /// Records an attempt's outcome on the delivery row and its notification, in the
+    /// transaction that ends (or reschedules) the delivery's job, so both change or neither
+    /// does. A delivered event resets the notification's `number_of_failures` (it counts
+    /// consecutive failed events, as Quay's worker does); a failed one increments it.
+    static func record(_ delivery: NotificationDelivery, _ outcome: DeliveryOutcome, now: Int64, on db: any SQLDatabase) async throws {
+        let pending: SQLQueryString = "WHERE id = \(bind: delivery.id) AND status = 'pending' RETURNING id"
+        let updated: (any SQLRow)?
+        switch outcome {
+        case .delivered:
+            updated = try await db.raw("""
+                UPDATE notification_deliveries SET status = 'delivered', attempts = attempts + 1, last_error = NULL, finished_at = \(bind: now)
+                \(pending)
+                """).first()
+            if updated != nil, let n = delivery.notificationID {
+                try await db.raw("UPDATE repository_notifications SET number_of_failures = 0 WHERE id = \(bind: n)").run()
             }
-            return updated != nil
+        case .retry(let error, let at):
+            updated = try await db.raw("""
+                UPDATE notification_deliveries SET attempts = attempts + 1, last_error = \(bind: error), next_attempt_at = \(bind: at)
+                \(pending)
+                """).first()
+            if updated != nil, let n = delivery.notificationID {
+                try await db.raw("UPDATE repository_notifications SET last_error = \(bind: error) WHERE id = \(bind: n)").run()
+            }
+        case .failed(let error):
+            updated = try await db.raw("""
+                UPDATE notification_deliveries SET status = 'failed', attempts = attempts + 1, last_error = \(bind: error), finished_at = \(bind: now)
+                \(pending)
+                """).first()
+            if updated != nil, let n = delivery.notificationID {
+                try await db.raw("""
+                    UPDATE repository_notifications SET number_of_failures = number_of_failures + 1, last_error = \(bind: error) WHERE id = \(bind: n)
+                    """).run()
+            }
+        case .skipped(let reason):
+            updated = try await db.raw("""
+                UPDATE notification_deliveries SET status = 'skipped', last_error = \(bind: reason), finished_at = \(bind: now)
+                \(pending)
+                """).first()
+            if updated != nil, let n = delivery.notificationID {
+                try await db.raw("UPDATE repository_notifications SET last_error = \(bind: reason) WHERE id = \(bind: n)").run()
+            }
         }
     }
 
@@ -307,12 +288,12 @@ public struct NotificationStore: Sendable {
                 guard let notificationID = match.notificationID, match.kind != "repo_image_expiry" else { continue }
                 let payload = EventValue.parseObject(match.payload)
                 guard accept(match.kind, payload, EventValue.parseObject(match.eventConfig ?? "{}")) else { continue }
-                try await db.raw("""
+                _ = try await insertDelivery(on: db, notificationID: notificationID, """
                     INSERT INTO notification_deliveries (uuid, notification_id, event_id, event, payload, status, next_attempt_at, created_at)
                     VALUES (\(bind: UUID().uuidString.lowercased()), \(bind: notificationID), \(bind: match.eventID), \(bind: match.kind),
                             \(bind: match.payload), 'pending', \(bind: now), \(bind: now))
                     ON CONFLICT (notification_id, event_id) DO NOTHING
-                    """).run()
+                    """)
             }
             // One multi-row statement per chunk: this runs under SQLite's write lock, which pushes
             // wait for, so it must be short.
@@ -333,8 +314,9 @@ public struct NotificationStore: Sendable {
 
     // MARK: Housekeeping
 
-    /// Drops finished deliveries older than `keepMillis` and expiry notices of tags that have
-    /// expired (the scan only looks at tags still to expire, so they cannot matter again).
+    /// Drops finished deliveries (and their finished jobs) older than `keepMillis` and expiry
+    /// notices of tags that have expired (the scan only looks at tags still to expire, so they
+    /// cannot matter again).
     func pruneNotificationHistory(now: Int64, keepMillis: Int64) async throws {
         try await database.transaction { db in
             try await db.raw("""
@@ -342,6 +324,7 @@ public struct NotificationStore: Sendable {
                 """).run()
             try await db.raw("DELETE FROM notification_expiry_notices WHERE expiration < \(bind: now - 86_400_000)").run()
         }
+        _ = try await jobs.prune(queue: DeliveryJob.queue, finishedBefore: now - keepMillis)
     }
 
     // MARK: Image expiry
@@ -386,11 +369,11 @@ public struct NotificationStore: Sendable {
                 var payload = NotificationCatalog.base(namespace: g.namespace, name: g.repo, baseURL: baseURL)
                 payload["tags"] = .strings(g.tags)
                 payload["expiring_in"] = .string("\(g.days) days")
-                try await db.raw("""
+                _ = try await insertDelivery(on: db, notificationID: id, """
                     INSERT INTO notification_deliveries (uuid, notification_id, event, payload, status, next_attempt_at, created_at)
                     VALUES (\(bind: UUID().uuidString.lowercased()), \(bind: id), 'repo_image_expiry', \(bind: EventValue.objectJSON(payload)),
                             'pending', \(bind: now), \(bind: now))
-                    """).run()
+                    """)
             }
             return order.count
         }

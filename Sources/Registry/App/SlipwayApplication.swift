@@ -14,19 +14,21 @@ public enum SlipwayApplication {
     }
 
     /// Builds the services over an open, migrated database and runs first-start set-up. The
-    /// caller opened the database and closes it.
+    /// caller opened the database and closes it. `jobClock` is where the job queues read the
+    /// time (tests move it forward instead of sleeping).
     public static func makeServices(config: SlipwayConfig, database: any Database,
                                     environment: [String: String] = ProcessInfo.processInfo.environment,
-                                    logger: Logger) async throws -> Built {
+                                    jobClock: JobClock = .system, logger: Logger) async throws -> Built {
         Observability.bootstrap()
-        let store = MetadataStore(database: database)
+        let jobs = try JobQueueDrivers.driver(for: database, clock: jobClock, logger: logger)
+        let store = MetadataStore(database: database, jobs: jobs)
         let storage = try await FilesystemBlobStorage(root: config.resolvedStoragePath)
         let hasher = PasswordHasher(cost: config.auth.bcryptCost)
         let tokens = try await RegistryTokenService(keys: InstanceKeys(database: database), lifetimeSeconds: config.auth.tokenLifetimeSeconds)
         let secretBox = try await SecretBox.load(keys: InstanceKeys(database: database))
         let boot = try await Bootstrap.run(store: store, hasher: hasher, environment: environment, logger: logger)
         let services = RegistryServices(config: config, store: store, storage: storage, tokens: tokens, hasher: hasher,
-                                        secretBox: secretBox, logger: logger)
+                                        secretBox: secretBox, jobs: jobs, logger: logger)
         return Built(services: services, bootstrap: boot)
     }
 
@@ -113,9 +115,10 @@ public enum SlipwayApplication {
         Application(
             router: router(services: services, modules: modules),
             configuration: .init(address: .hostname(services.config.server.host, port: services.config.server.port), serverName: "Slipway"),
-            // Services stop in reverse order; the audit log flushes when it stops, before the
-            // caller's database scope closes.
-            services: [services.audit] + collectors(services, modules: modules) + [LogExporter(services: services)]
+            // Services stop in reverse order: the audit log flushes and the job queues' runners
+            // stop before their driver; the caller's database scope closes after all of them.
+            services: [services.audit, services.jobs]
+                + collectors(services, modules: modules) + [LogExporter(services: services)]
                 + modules.flatMap { $0.backgroundServices() },
             onServerRunning: onServerRunning,
             logger: services.logger)

@@ -6,131 +6,124 @@ import ServiceLifecycle
 import SlipwayCore
 import Synchronization
 
-/// Drains the `log_exports` queue (Quay's `exportactionlogsworker`) and applies usage-log
-/// retention.
+/// Runs the log exports (Quay's `exportactionlogsworker`) and applies usage-log retention.
 ///
-/// For each due export: stream every entry in range, page by page, into blob storage as
-/// `{"export_id","details":{…},"logs":[…]}` (hashed while written, committed under its sha256),
-/// then POST the callback `{export_id, start_time, end_time, namespace, repository,
-/// exported_data_url, status}` with a signed download link. A callback answered with anything but
-/// 2xx is retried with exponential backoff, `maxCallbackAttempts` times in all. With a
-/// `callback_email`, the mail with the download link (or saying that the export failed) is queued
-/// in the mail outbox in the transaction that ends the export; the notifications module sends it
-/// and records `sent` or `failed` in `email_status`. Everything lives in
-/// the database, so a restart (or another replica) carries on where this one stopped: claims are
-/// leases that run out.
+/// A `JobQueueRunner` over the `log-export` queue runs each export in two stages, each a
+/// `LogExportJob`: `write` streams every entry in range, page by page, into blob storage as
+/// `{"export_id","details":{…},"logs":[…]}` (hashed while written, committed under its sha256);
+/// then, when there is a callback URL, `callback` POSTs `{export_id, start_time, end_time,
+/// namespace, repository, exported_data_url, status}` with a signed download link. A callback
+/// answered with anything but 2xx is retried with exponential backoff, `maxCallbackAttempts`
+/// times in all. With a `callback_email`, the mail with the download link (or saying that the
+/// export failed) is queued in the mail outbox in the transaction that ends the export; the
+/// notifications module sends it and records `sent` or `failed` in `email_status`. Everything
+/// lives in the database, so a restart (or another replica) carries on where this one stopped:
+/// claims are leases that run out, renewed while a stage runs. A new export wakes the runner at
+/// once (the driver's wake-up).
 ///
 /// Retention: at start-up and then hourly, usage logs older than `logs.retentionDays` are deleted,
 /// along with finished exports that old and their files.
 public final class LogExporter: Service, Sendable {
     public struct Settings: Sendable {
-        /// How often the queue is checked for due work (one indexed read when idle).
-        public var pollInterval: Duration = .seconds(1)
+        /// How often the runner looks for due work when no push woke it.
+        public var fallbackPoll: Duration = .seconds(10)
         public var retentionInterval: Duration = .seconds(3600)
         public var maxCallbackAttempts = 5
         /// Delay before callback attempt n+1 is `callbackBackoff * 2^(n-1)`.
         public var callbackBackoff: Duration = .seconds(1)
         public var maxExportAttempts = 3
-        /// How long a claim holds before another worker may take the job over; renewed while writing.
+        /// How long a claim holds before another worker may take the job over; renewed while it runs.
         public var leaseSeconds: Int64 = 300
         /// Writing one export may take at most this long (Quay: 2 hours), then it ends `timedout`.
         public var maximumWorkSeconds: Int64 = 2 * 3600
         /// Usage-log rows read per query while writing.
         public var pageSize = 500
-        /// Exports processed at the same time by this worker.
+        /// Jobs run at the same time by this worker.
         public var concurrency = 2
         public init() {}
     }
 
+    let stages: LogExportStages
+    let runner: JobQueueRunner
+
+    public init(services: RegistryServices, settings: Settings = Settings()) {
+        let stages = LogExportStages(
+            services: services, settings: settings, links: LogExportLinks(keys: InstanceKeys(database: services.store.database)),
+            client: OutboundHTTPClient(.init(allowPrivateTargets: services.config.security.allowPrivateTargets, timeout: .seconds(10))))
+        self.stages = stages
+        var runnerSettings = JobQueueRunner.Settings()
+        runnerSettings.concurrency = max(1, settings.concurrency)
+        runnerSettings.visibilityTimeout = .seconds(settings.leaseSeconds)
+        runnerSettings.fallbackPoll = settings.fallbackPoll
+        runnerSettings.backoff = RetryBackoff(base: settings.callbackBackoff, cap: .seconds(3600), maxAttempts: .max)
+        self.runner = JobQueueRunner(queue: LogExportJob.queue, driver: services.jobs, settings: runnerSettings, logger: services.logger) { job in
+            try await stages.run(job)
+        }
+    }
+
+    var logger: Logger { stages.logger }
+
+    public func run() async throws {
+        await withDiscardingTaskGroup { group in
+            group.addTask { try? await self.runner.run() }
+            group.addTask {
+                try? await cancelWhenGracefulShutdown {
+                    while !Task.isCancelled {
+                        do {
+                            try await self.applyRetention()
+                        } catch {
+                            self.logger.error("usage-log retention failed", metadata: ["error": "\(error)"])
+                        }
+                        try await Task.sleep(for: self.stages.settings.retentionInterval)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Runs every stage that is due now, `concurrency` at a time. Returns how many jobs ran.
+    /// Tests call it directly.
+    @discardableResult
+    public func runPending() async -> Int {
+        await runner.runOnce()
+    }
+
+    /// Deletes usage logs (and finished exports) older than `logs.retentionDays`; 0 keeps them.
+    public func applyRetention(now: Int64 = Clock.nowMillis()) async throws {
+        try await stages.applyRetention(now: now)
+    }
+}
+
+/// The two stages of a log export, one `LogExportJob` each: the handler of the exporter's
+/// runner, and the retention clean-up.
+struct LogExportStages: Sendable {
     let services: RegistryServices
-    let settings: Settings
+    let settings: LogExporter.Settings
     let links: LogExportLinks
     let client: OutboundHTTPClient
 
-    public init(services: RegistryServices, settings: Settings = Settings()) {
-        self.services = services
-        self.settings = settings
-        self.links = LogExportLinks(keys: InstanceKeys(database: services.store.database))
-        self.client = OutboundHTTPClient(.init(allowPrivateTargets: services.config.security.allowPrivateTargets, timeout: .seconds(10)))
-    }
-
     var logger: Logger { services.logger }
+    var store: MetadataStore { services.store }
+    var now: Int64 { services.jobs.clock.now() }
 
-    public func run() async throws {
-        try? await cancelWhenGracefulShutdown {
-            var lastRetention: ContinuousClock.Instant?
-            while !Task.isCancelled {
-                if lastRetention.map({ ContinuousClock.now - $0 >= self.settings.retentionInterval }) ?? true {
-                    lastRetention = .now
-                    do {
-                        try await self.applyRetention()
-                    } catch {
-                        self.logger.error("usage-log retention failed", metadata: ["error": "\(error)"])
-                    }
-                }
-                await self.runPending()
-                try await Task.sleep(for: self.settings.pollInterval)
-            }
-        }
-    }
-
-    /// Processes every export that is due now, `concurrency` at a time. Returns how many jobs ran.
-    /// The service calls it every poll; tests call it directly.
-    @discardableResult
-    public func runPending() async -> Int {
-        var ran = 0
-        while !Task.isCancelled {
-            do {
-                guard try await services.store.hasDueLogExports() else { return ran }
-            } catch {
-                logger.error("log export queue unavailable", metadata: ["error": "\(error)"])
-                return ran
-            }
-            var claimed: [MetadataStore.LogExport] = []
-            for _ in 0..<max(1, settings.concurrency) {
-                let token = UUID().uuidString
-                guard let job = try? await services.store.claimLogExport(token: token, leaseSeconds: settings.leaseSeconds) else { break }
-                claimed.append(job)
-            }
-            if claimed.isEmpty { return ran }
-            await withTaskGroup(of: Void.self) { group in
-                for job in claimed {
-                    group.addTask { await self.process(job) }
-                }
-            }
-            ran += claimed.count
-        }
-        return ran
-    }
-
-    func process(_ job: MetadataStore.LogExport) async {
-        guard let token = job.claimToken else { return }
-        let meta: Logger.Metadata = ["export.id": "\(job.uuid)", "namespace": "\(job.namespaceName)"]
-        do {
-            switch job.status {
-            case .queued:
-                try await writeExport(job, token: token)
-            case .delivering:
-                try await deliverCallback(job, token: token)
-            case .done, .failed:
-                return
-            }
-        } catch {
-            // The lease runs out and the job is retried; nothing is lost.
-            logger.error("log export step failed", metadata: meta.merging(["error": "\(error)"]) { $1 })
+    /// The runner's handler: the stage the job names, if the export is still at that stage.
+    func run(_ job: QueuedJob) async throws -> JobOutcome {
+        guard let payload = try? job.decodePayload(LogExportJob.self) else { return .failed("malformed log export job") }
+        guard let export = try await store.logExport(id: payload.export) else { return .skipped("the export was deleted") }
+        switch (payload.stage, export.status) {
+        case (.write, .queued): return try await writeExport(export, job: job)
+        case (.callback, .delivering): return try await deliverCallback(export, job: job)
+        default: return .skipped("the export is \(export.status.rawValue)")
         }
     }
 
     // MARK: Writing the export
 
     struct LogsTimedOut: Error {}
-    struct LeaseLost: Error {}
 
-    func writeExport(_ job: MetadataStore.LogExport, token: String) async throws {
-        let store = services.store
+    func writeExport(_ job: MetadataStore.LogExport, job queued: QueuedJob) async throws -> JobOutcome {
         guard job.start < job.end else {
-            try await finish(job, token: token, result: .invalidrequest, digest: nil, size: nil, error: "invalid time range")
-            return
+            return try await finish(job, result: .invalidrequest, digest: nil, size: nil, error: "invalid time range")
         }
         await services.audit.flush()
         let uploadID = UUID().uuidString.lowercased()
@@ -141,7 +134,7 @@ public final class LogExporter: Service, Sendable {
             let digest: Digest
             let size: Int64
             do {
-                (digest, size) = try await streamLogs(job, token: token, into: writer)
+                (digest, size) = try await streamLogs(job, into: writer)
             } catch {
                 await writer.cancel()
                 throw error
@@ -149,36 +142,40 @@ public final class LogExporter: Service, Sendable {
             // A deletion of identical bytes in progress finishes before these are published.
             try await services.tombstones.hold(digest.description)
             try await storage.commitUpload(uploadID, as: digest)
-            try await finish(job, token: token, result: .success, digest: digest, size: size, error: nil)
             logger.info("exported usage logs", metadata: ["export.id": "\(job.uuid)", "bytes": "\(size)"])
-        } catch is LeaseLost {
-            try? await storage.deleteUpload(uploadID)
+            return try await finish(job, result: .success, digest: digest, size: size, error: nil)
         } catch is LogsTimedOut {
             try? await storage.deleteUpload(uploadID)
-            try await finish(job, token: token, result: .timedout, digest: nil, size: nil,
-                             error: "writing the export took longer than \(settings.maximumWorkSeconds) s")
+            return try await finish(job, result: .timedout, digest: nil, size: nil,
+                                    error: "writing the export took longer than \(settings.maximumWorkSeconds) s")
         } catch {
             try? await storage.deleteUpload(uploadID)
-            // Shutting down is not the export's fault: the lease lapses and someone resumes it.
-            if Task.isCancelled { return }
+            // Shutting down is not the export's fault: the runner gives the job back untried.
+            if Task.isCancelled { throw CancellationError() }
             let attempts = job.exportAttempts + 1
             let message = "writing the export failed: \(String(describing: error).prefix(300))"
-            if attempts >= settings.maxExportAttempts {
-                try await finish(job, token: token, result: .failed, digest: nil, size: nil, error: message)
-            } else {
-                let retryAt = Clock.nowMillis() + Self.backoffMillis(attempt: attempts, base: settings.callbackBackoff)
-                try await store.retryLogExportData(id: job.id, token: token, error: message, retryAt: retryAt)
-            }
             logger.error("log export failed", metadata: ["export.id": "\(job.uuid)", "attempt": "\(attempts)", "error": "\(error)"])
+            if attempts >= settings.maxExportAttempts || queued.isLastAttempt {
+                return try await finish(job, result: .failed, digest: nil, size: nil, error: message)
+            }
+            let retryAt = now + Self.backoffMillis(attempt: attempts, base: settings.callbackBackoff)
+            return .retry(message, at: retryAt, record: { db in
+                try await MetadataStore.retryLogExportData(on: db, id: job.id, error: message, retryAt: retryAt)
+            })
         }
     }
 
-    /// Records how writing ended and queues the mail to `callback_email`, if any, with it.
-    func finish(_ job: MetadataStore.LogExport, token: String, result: MetadataStore.LogExportResult, digest: Digest?, size: Int64?,
-                error: String?) async throws {
-        let email = try await completionMail(job, result: result).map { ($0, services.secretBox) }
-        try await services.store.finishLogExportData(id: job.id, token: token, result: result, digest: digest, size: size,
-                                                     error: error, email: email)
+    /// How writing ended: recorded (with the mail to `callback_email`, if any, and the callback's
+    /// job) in the transaction that completes the `write` job.
+    func finish(_ job: MetadataStore.LogExport, result: MetadataStore.LogExportResult, digest: Digest?, size: Int64?,
+                error: String?) async throws -> JobOutcome {
+        let email = try await completionMail(job, result: result)
+        // Recorded (and the mail queued) at the wall clock's time, as the API shows it.
+        let (secretBox, jobs, finishedAt) = (services.secretBox, services.jobs, Clock.nowMillis())
+        return .completed(record: { db in
+            try await MetadataStore.finishLogExportData(on: db, job, result: result, digest: digest, size: size, error: error, email: email,
+                                                        secretBox: secretBox, jobs: jobs, now: finishedAt)
+        })
     }
 
     /// The mail to `callback_email`: the download link (valid `logs.exportLinkSeconds` from now,
@@ -223,7 +220,7 @@ public final class LogExporter: Service, Sendable {
     }
 
     /// Writes the document chunk by chunk, hashing as it goes. Holds one page of entries at a time.
-    func streamLogs(_ job: MetadataStore.LogExport, token: String, into writer: any BlobUploadWriter) async throws -> (Digest, Int64) {
+    func streamLogs(_ job: MetadataStore.LogExport, into writer: any BlobUploadWriter) async throws -> (Digest, Int64) {
         var digester = StreamingDigester()
         func emit(_ bytes: [UInt8]) async throws {
             bytes.withUnsafeBytes { digester.update($0) }
@@ -236,7 +233,6 @@ public final class LogExporter: Service, Sendable {
         try await emit(Array(#"{"export_id":"#.utf8) + Array(try encoder.encode(job.uuid)) + Array(#","details":"#.utf8)
                        + Array(try encoder.encode(details)) + Array(#","logs":["#.utf8))
         let began = Clock.nowMillis()
-        var lastRenewal = began
         var cursor: (Int64, Int64)?
         var first = true
         while true {
@@ -253,12 +249,7 @@ public final class LogExporter: Service, Sendable {
             }
             guard page.count == settings.pageSize, let last = page.last else { break }
             cursor = (last.createdAt, last.id)
-            let now = Clock.nowMillis()
-            if now - began > settings.maximumWorkSeconds * 1000 { throw LogsTimedOut() }
-            if now - lastRenewal > settings.leaseSeconds * 1000 / 3 {
-                guard try await services.store.renewLogExportLease(id: job.id, token: token, leaseSeconds: settings.leaseSeconds) else { throw LeaseLost() }
-                lastRenewal = now
-            }
+            if Clock.nowMillis() - began > settings.maximumWorkSeconds * 1000 { throw LogsTimedOut() }
         }
         try await emit(Array("]}".utf8))
         let size = try await writer.commit()
@@ -316,8 +307,8 @@ public final class LogExporter: Service, Sendable {
         enum CodingKeys: String, CodingKey { case export_id, start_time, end_time, namespace, repository, exported_data_url, status }
     }
 
-    func deliverCallback(_ job: MetadataStore.LogExport, token: String) async throws {
-        guard let url = job.callbackURL else { return }
+    func deliverCallback(_ job: MetadataStore.LogExport, job queued: QueuedJob) async throws -> JobOutcome {
+        guard let url = job.callbackURL else { return .skipped("the export has no callback") }
         let result = job.result ?? .failed
         var link: String?
         if result == .success {
@@ -335,26 +326,35 @@ public final class LogExporter: Service, Sendable {
             if (200..<300).contains(status) {
                 outcome = .delivered
             } else {
-                outcome = nextStep(attempt: attempt, error: "the callback answered \(status)")
+                outcome = nextStep(attempt: attempt, job: queued, error: "the callback answered \(status)")
             }
         } catch .refused(let why) {
             // The name now resolves somewhere forbidden (or config changed): never retried.
             outcome = .gaveUp(callbackStatus: "refused", error: "callback URL refused: \(why)")
         } catch {
-            if Task.isCancelled { return }  // shutting down: not counted, the lease lapses
-            outcome = nextStep(attempt: attempt, error: "callback \(error)")  // "callback timed out", "callback connection failed: …"
+            if Task.isCancelled { throw CancellationError() }  // shutting down: given back, not counted
+            outcome = nextStep(attempt: attempt, job: queued, error: "callback \(error)")  // "callback timed out", "callback connection failed: …"
         }
-        try await services.store.recordLogExportCallback(id: job.id, token: token, outcome: outcome)
+        let finishedAt = Clock.nowMillis()
+        let record: JobTransactionBody = { db in
+            try await MetadataStore.recordLogExportCallback(on: db, id: job.id, outcome: outcome, now: finishedAt)
+        }
         switch outcome {
-        case .delivered: logger.info("delivered log export callback", metadata: meta)
-        case .retry(_, let error): logger.warning("log export callback failed; will retry", metadata: meta.merging(["error": "\(error)"]) { $1 })
-        case .gaveUp(_, let error): logger.error("log export callback abandoned", metadata: meta.merging(["error": "\(error)"]) { $1 })
+        case .delivered:
+            logger.info("delivered log export callback", metadata: meta)
+            return .completed(record: record)
+        case .retry(let at, let error):
+            logger.warning("log export callback failed; will retry", metadata: meta.merging(["error": "\(error)"]) { $1 })
+            return .retry(error, at: at, record: record)
+        case .gaveUp(_, let error):
+            logger.error("log export callback abandoned", metadata: meta.merging(["error": "\(error)"]) { $1 })
+            return .failed(error, record: record)
         }
     }
 
-    func nextStep(attempt: Int, error: String) -> MetadataStore.CallbackOutcome {
-        guard attempt < settings.maxCallbackAttempts else { return .gaveUp(callbackStatus: "failed", error: error) }
-        return .retry(at: Clock.nowMillis() + Self.backoffMillis(attempt: attempt, base: settings.callbackBackoff), error: error)
+    func nextStep(attempt: Int, job: QueuedJob, error: String) -> MetadataStore.CallbackOutcome {
+        guard attempt < settings.maxCallbackAttempts, !job.isLastAttempt else { return .gaveUp(callbackStatus: "failed", error: error) }
+        return .retry(at: now + Self.backoffMillis(attempt: attempt, base: settings.callbackBackoff), error: error)
     }
 
     /// `base * 2^(attempt-1)`, capped at one hour.
@@ -381,13 +381,14 @@ public final class LogExporter: Service, Sendable {
 
     /// Deletes usage logs (and finished exports, whose files the collector then removes) older
     /// than `logs.retentionDays`; 0 keeps them.
-    public func applyRetention(now: Int64 = Clock.nowMillis()) async throws {
+    func applyRetention(now: Int64 = Clock.nowMillis()) async throws {
         let days = services.config.logs.retentionDays
         guard days > 0 else { return }
         let cutoff = now - Int64(days) * 86_400_000
         let deleted = try await services.store.deleteUsageLogs(before: cutoff)
         // The export files go with the collector's next byte deletion pass.
         let exports = try await services.store.deleteLogExports(before: cutoff, tombstones: services.tombstones, now: now)
+        _ = try await services.jobs.prune(queue: LogExportJob.queue, finishedBefore: cutoff)
         if deleted > 0 || exports > 0 {
             logger.info("applied usage-log retention", metadata: ["deleted": "\(deleted)", "exports": "\(exports)", "days": "\(days)"])
         }

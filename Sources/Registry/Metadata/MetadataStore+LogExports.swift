@@ -2,18 +2,41 @@ import Foundation
 import SlipwayCore
 import SQLKit
 
-/// Log exports (`log_exports`, migration 21): a durable job queue the `LogExporter` drains, and
-/// the usage-log retention clean-up.
+/// Log exports (`log_exports`, audit#2): what the API shows of each export, the `LogExportJob`s
+/// that the `LogExporter` runs for it, and the usage-log retention clean-up.
 ///
 /// `email_status` follows the mail to `callback_email`: `pending` until the export ends, `queued`
 /// once the mail (link or failure) is in the mail outbox, in the transaction that ends the export,
 /// then `sent` or `failed` as the notifications module's sender records.
 ///
-/// A row is due when its status is `queued` (logs still to write) or `delivering` (callback still
-/// to post), its `next_attempt_at` has passed and nobody holds an unexpired lease on it. A worker
-/// claims a due row by setting `claim_token` and `lease_until` in one statement; every later
-/// update names that token, so a worker whose lease ran out (and whose row someone else claimed)
-/// changes nothing.
+/// The row's status says which stage is next: `queued` (logs still to write: a `write` job) or
+/// `delivering` (callback still to post: a `callback` job, pushed in the transaction that ends
+/// writing). Each stage's outcome is recorded in the transaction that ends its job's claim, and
+/// only while the row is still at that stage, so a worker whose claim ran out changes nothing.
+public struct LogExportJob: Codable, Sendable {
+    public static let queue = "log-export"
+    /// The job's own bound on attempts; the exporter gives up earlier (`maxExportAttempts`,
+    /// `maxCallbackAttempts`) and records why on the row.
+    public static let attemptLimit = 25
+
+    public enum Stage: String, Codable, Sendable {
+        case write, callback
+    }
+
+    public let export: Int64
+    public let stage: Stage
+
+    public init(export: Int64, stage: Stage) {
+        self.export = export
+        self.stage = stage
+    }
+
+    static func request(_ export: Int64, uuid: String, stage: Stage, at: Int64) throws -> JobRequest {
+        try JobRequest(queue: queue, encoding: LogExportJob(export: export, stage: stage), reference: uuid, maxAttempts: attemptLimit,
+                       notBefore: at)
+    }
+}
+
 extension MetadataStore {
     public enum LogExportStatus: String, Sendable {
         case queued, delivering, done, failed
@@ -52,8 +75,6 @@ extension MetadataStore {
         public let createdAt: Int64
         public let exportedAt: Int64?
         public let finishedAt: Int64?
-        /// Set on a row this worker has just claimed.
-        public let claimToken: String?
     }
 
     public struct NewLogExport: Sendable {
@@ -88,7 +109,7 @@ extension MetadataStore {
     static let logExportColumns: SQLQueryString = """
         id, uuid, requester_id, scope_kind, scope_id, namespace_name, repository_name, start_time, end_time, callback_url,
         callback_email, email_status, origin, status, result, storage_digest, size, export_attempts, callback_status,
-        callback_attempts, last_error, created_at, exported_at, finished_at, claim_token
+        callback_attempts, last_error, created_at, exported_at, finished_at
         """
 
     static func logExport(from row: any SQLRow) throws -> LogExport {
@@ -110,8 +131,7 @@ extension MetadataStore {
             size: try row.optionalInt64("size"), exportAttempts: Int(try row.int64("export_attempts")),
             callbackStatus: try row.string("callback_status"), callbackAttempts: Int(try row.int64("callback_attempts")),
             lastError: try row.optionalString("last_error"), createdAt: try row.int64("created_at"),
-            exportedAt: try row.optionalInt64("exported_at"), finishedAt: try row.optionalInt64("finished_at"),
-            claimToken: try row.optionalString("claim_token"))
+            exportedAt: try row.optionalInt64("exported_at"), finishedAt: try row.optionalInt64("finished_at"))
     }
 
     static func scopeParts(_ scope: LogScope) -> (String, Int64) {
@@ -122,7 +142,7 @@ extension MetadataStore {
         }
     }
 
-    /// Queues an export; it is due immediately.
+    /// Queues an export (the row and its `write` job); it is due immediately.
     @discardableResult
     public func createLogExport(_ new: NewLogExport, now: Int64 = Clock.nowMillis()) async throws -> LogExport {
         let (kind, scopeID) = Self.scopeParts(new.scope)
@@ -138,7 +158,9 @@ extension MetadataStore {
                 RETURNING \(Self.logExportColumns)
                 """).first()
             guard let row else { throw DomainError.notFound("log export") }
-            return try Self.logExport(from: row)
+            let export = try Self.logExport(from: row)
+            _ = try await jobs.push(try LogExportJob.request(export.id, uuid: export.uuid, stage: .write, at: now), in: db)
+            return export
         }
     }
 
@@ -148,71 +170,42 @@ extension MetadataStore {
         }
     }
 
-    static func dueCondition(now: Int64) -> SQLQueryString {
-        "status IN ('queued', 'delivering') AND next_attempt_at <= \(bind: now) AND (lease_until IS NULL OR lease_until < \(bind: now))"
-    }
-
-    /// A cheap read, so an idle worker does not take SQLite's write lock every poll.
-    public func hasDueLogExports(now: Int64 = Clock.nowMillis()) async throws -> Bool {
+    public func logExport(id: Int64) async throws -> LogExport? {
         try await database.read { db in
-            try await db.raw("SELECT id FROM log_exports WHERE \(Self.dueCondition(now: now)) LIMIT 1").first() != nil
+            try await db.raw("SELECT \(Self.logExportColumns) FROM log_exports WHERE id = \(bind: id)").first().map(Self.logExport(from:))
         }
     }
 
-    /// Claims the oldest due export for `leaseSeconds`. PostgreSQL skips rows other workers are
-    /// claiming (`FOR UPDATE SKIP LOCKED`); SQLite has one writer, and the conditional UPDATE
-    /// re-checks that the row is still due.
-    public func claimLogExport(token: String, leaseSeconds: Int64, now: Int64 = Clock.nowMillis()) async throws -> LogExport? {
-        let lock: SQLQueryString = database.flavor == .postgres ? " FOR UPDATE SKIP LOCKED" : ""
-        return try await database.transaction { db in
-            try await db.raw("""
-                UPDATE log_exports SET claim_token = \(bind: token), lease_until = \(bind: now + leaseSeconds * 1000)
-                WHERE id = (SELECT id FROM log_exports WHERE \(Self.dueCondition(now: now)) ORDER BY next_attempt_at, id LIMIT 1\(lock))
-                  AND \(Self.dueCondition(now: now))
-                RETURNING \(Self.logExportColumns)
-                """).first().map(Self.logExport(from:))
+    /// The logs are written (or writing them ended in `result`), recorded in the transaction that
+    /// ends the `write` job: the callback is due next (its job is pushed), or the export is done
+    /// when there is none. `email` (the mail to `callback_email`, sealed with `secretBox`) is
+    /// queued in the same transaction. Nothing happens unless the export was still being written.
+    public static func finishLogExportData(on db: any SQLDatabase, _ export: LogExport, result: LogExportResult, digest: Digest?, size: Int64?,
+                                           error: String?, email: OutgoingMail?, secretBox: SecretBox, jobs: any JobQueueDriver,
+                                           now: Int64) async throws {
+        let finished = try await db.raw("""
+            UPDATE log_exports SET result = \(bind: result.rawValue), storage_digest = \(bind: digest?.description), size = \(bind: size),
+              export_attempts = export_attempts + 1, last_error = \(bind: error), exported_at = \(bind: now),
+              status = CASE WHEN callback_url IS NULL THEN 'done' ELSE 'delivering' END,
+              finished_at = CASE WHEN callback_url IS NULL THEN \(bind: now) ELSE NULL END,
+              next_attempt_at = \(bind: now)
+            WHERE id = \(bind: export.id) AND status = 'queued' RETURNING id
+            """).first() != nil
+        guard finished else { return }
+        if export.callbackURL != nil {
+            _ = try await jobs.push(try LogExportJob.request(export.id, uuid: export.uuid, stage: .callback, at: now), in: db)
         }
+        guard let email else { return }
+        try await enqueueMail(on: db, email, secretBox: secretBox, jobs: jobs, now: now)
+        try await db.raw("UPDATE log_exports SET email_status = 'queued' WHERE id = \(bind: export.id)").run()
     }
 
-    /// Extends a claim; false when the lease was lost to another worker.
-    public func renewLogExportLease(id: Int64, token: String, leaseSeconds: Int64, now: Int64 = Clock.nowMillis()) async throws -> Bool {
-        try await database.transaction { db in
-            try await db.raw("""
-                UPDATE log_exports SET lease_until = \(bind: now + leaseSeconds * 1000)
-                WHERE id = \(bind: id) AND claim_token = \(bind: token) RETURNING id
-                """).first() != nil
-        }
-    }
-
-    /// The logs are written (or writing them ended in `result`): the callback is due next, or the
-    /// export is done when there is none. `email` (the mail to `callback_email` and the box that
-    /// seals its body) is queued in the same transaction, unless the claim was lost.
-    public func finishLogExportData(id: Int64, token: String, result: LogExportResult, digest: Digest?, size: Int64?,
-                                    error: String?, email: (OutgoingMail, SecretBox)? = nil, now: Int64 = Clock.nowMillis()) async throws {
-        try await database.transaction { db in
-            let finished = try await db.raw("""
-                UPDATE log_exports SET result = \(bind: result.rawValue), storage_digest = \(bind: digest?.description), size = \(bind: size),
-                  export_attempts = export_attempts + 1, last_error = \(bind: error), exported_at = \(bind: now),
-                  status = CASE WHEN callback_url IS NULL THEN 'done' ELSE 'delivering' END,
-                  finished_at = CASE WHEN callback_url IS NULL THEN \(bind: now) ELSE NULL END,
-                  next_attempt_at = \(bind: now), lease_until = NULL, claim_token = NULL
-                WHERE id = \(bind: id) AND claim_token = \(bind: token) RETURNING id
-                """).first() != nil
-            guard finished, let (mail, box) = email else { return }
-            try await Self.enqueueMail(on: db, mail, secretBox: box, now: now)
-            try await db.raw("UPDATE log_exports SET email_status = 'queued' WHERE id = \(bind: id)").run()
-        }
-    }
-
-    /// Writing the logs failed transiently: try again at `retryAt`.
-    public func retryLogExportData(id: Int64, token: String, error: String, retryAt: Int64) async throws {
-        try await database.transaction { db in
-            try await db.raw("""
-                UPDATE log_exports SET export_attempts = export_attempts + 1, last_error = \(bind: error),
-                  next_attempt_at = \(bind: retryAt), lease_until = NULL, claim_token = NULL
-                WHERE id = \(bind: id) AND claim_token = \(bind: token)
-                """).run()
-        }
+    /// Writing the logs failed transiently: counted, to be tried again at `retryAt`.
+    public static func retryLogExportData(on db: any SQLDatabase, id: Int64, error: String, retryAt: Int64) async throws {
+        try await db.raw("""
+            UPDATE log_exports SET export_attempts = export_attempts + 1, last_error = \(bind: error), next_attempt_at = \(bind: retryAt)
+            WHERE id = \(bind: id) AND status = 'queued'
+            """).run()
     }
 
     public enum CallbackOutcome: Sendable {
@@ -222,28 +215,27 @@ extension MetadataStore {
         case gaveUp(callbackStatus: String, error: String)
     }
 
-    public func recordLogExportCallback(id: Int64, token: String, outcome: CallbackOutcome, now: Int64 = Clock.nowMillis()) async throws {
+    /// Records a callback attempt, in the transaction that ends (or reschedules) the `callback`
+    /// job; nothing happens unless the callback was still to be delivered.
+    public static func recordLogExportCallback(on db: any SQLDatabase, id: Int64, outcome: CallbackOutcome, now: Int64) async throws {
         let q: SQLQueryString
         switch outcome {
         case .delivered:
             q = """
                 UPDATE log_exports SET callback_attempts = callback_attempts + 1, callback_status = 'delivered', status = 'done',
-                  last_error = NULL, finished_at = \(bind: now), lease_until = NULL, claim_token = NULL
+                  last_error = NULL, finished_at = \(bind: now)
                 """
         case .retry(let at, let error):
             q = """
-                UPDATE log_exports SET callback_attempts = callback_attempts + 1, last_error = \(bind: error), next_attempt_at = \(bind: at),
-                  lease_until = NULL, claim_token = NULL
+                UPDATE log_exports SET callback_attempts = callback_attempts + 1, last_error = \(bind: error), next_attempt_at = \(bind: at)
                 """
         case .gaveUp(let callbackStatus, let error):
             q = """
                 UPDATE log_exports SET callback_attempts = callback_attempts + 1, callback_status = \(bind: callbackStatus), status = 'failed',
-                  last_error = \(bind: error), finished_at = \(bind: now), lease_until = NULL, claim_token = NULL
+                  last_error = \(bind: error), finished_at = \(bind: now)
                 """
         }
-        try await database.transaction { db in
-            try await db.raw("\(q) WHERE id = \(bind: id) AND claim_token = \(bind: token)").run()
-        }
+        try await db.raw("\(q) WHERE id = \(bind: id) AND status = 'delivering'").run()
     }
 
     // MARK: Retention

@@ -2,15 +2,16 @@ import Foundation
 import SlipwayCore
 import SQLKit
 
-/// The mail outbox (`mail_outbox`, migration 41): mail that registry code queues inside its own
+/// The mail outbox (`mail_outbox`, mail#1): mail that registry code queues inside its own
 /// transactions (team invitations, finished log exports) and the notifications module's
 /// `MailOutboxSender` delivers. The registry cannot reach the SMTP client (the notifications
-/// module depends on it, not the other way round), so the table is the hand-over: a mail commits
-/// together with the change it announces and survives restarts and mail-server outages.
+/// module depends on it, not the other way round), so the row and its `MailJob` on the job
+/// queue are the hand-over: a mail commits together with the change it announces and survives
+/// restarts and mail-server outages.
 ///
-/// A row is due while `queued`, once `next_attempt_at` has passed and nobody holds an unexpired
-/// lease on it. Bodies are sealed with the instance key (they carry invitation codes and
-/// download links) and emptied once the mail is sent.
+/// The row is the mail's record (recipient, sealed body, status, attempts, last error); when it
+/// is tried is the job's business. Bodies are sealed with the instance key (they carry
+/// invitation codes and download links) and emptied once the mail is sent.
 public struct OutgoingMail: Sendable, Equatable {
     /// What the mail is about: `kind` names the feature, `reference` the record, so the outcome
     /// can be recorded there (see `MetadataStore.recordMailOutcome`).
@@ -49,13 +50,30 @@ public struct QueuedMail: Sendable {
     public let sentAt: Int64?
     public let lastError: String?
     public let createdAt: Int64
-    /// Set on a row this worker has just claimed.
-    public let claimToken: String?
 
     /// The plain-text body; empty once the mail was sent.
     public func body(opening box: SecretBox) throws -> String {
         bodySealed.isEmpty ? "" : try box.open(bodySealed, context: MetadataStore.mailSealContext(uuid))
     }
+}
+
+/// The job that sends one `mail_outbox` row (queue `mail`). Its reference is the mail's
+/// `kind:reference`, so unsent mail about a withdrawn record is cancelled with it. mail#2
+/// wrote the jobs of mail queued before the move in this same shape.
+public struct MailJob: Codable, Sendable {
+    public static let queue = "mail"
+    /// The job's own bound on attempts; the sender gives up earlier, after
+    /// `notifications.maxAttempts`, and records why on the row.
+    public static let attemptLimit = 25
+
+    public let mail: Int64
+
+    public init(mail: Int64) {
+        self.mail = mail
+    }
+
+    /// The job reference of mail about `reference` of `kind`.
+    public static func reference(kind: String, reference: String) -> String { "\(kind):\(reference)" }
 }
 
 extension MetadataStore {
@@ -66,8 +84,7 @@ extension MetadataStore {
     static func mailSealContext(_ uuid: String) -> String { "mail:\(uuid)" }
 
     static let mailColumns: SQLQueryString = """
-        id, uuid, recipient, subject, body_sealed, kind, reference, status, attempts, next_attempt_at, sent_at, last_error,
-        created_at, claim_token
+        id, uuid, recipient, subject, body_sealed, kind, reference, status, attempts, next_attempt_at, sent_at, last_error, created_at
         """
 
     static func queuedMail(from row: any SQLRow) throws -> QueuedMail {
@@ -76,26 +93,39 @@ extension MetadataStore {
             bodySealed: try row.string("body_sealed"), kind: try row.string("kind"), reference: try row.optionalString("reference"),
             status: MailStatus(rawValue: try row.string("status")) ?? .failed, attempts: Int(try row.int64("attempts")),
             nextAttemptAt: try row.int64("next_attempt_at"), sentAt: try row.optionalInt64("sent_at"),
-            lastError: try row.optionalString("last_error"), createdAt: try row.int64("created_at"),
-            claimToken: try row.optionalString("claim_token"))
+            lastError: try row.optionalString("last_error"), createdAt: try row.int64("created_at"))
     }
 
     // MARK: Queueing
 
-    /// Queues `mail` inside the caller's transaction, so it is sent only if that commits.
-    public static func enqueueMail(on db: any SQLDatabase, _ mail: OutgoingMail, secretBox: SecretBox,
+    /// Queues `mail` inside the caller's transaction, so it is sent only if that commits: the
+    /// row and its job, due at `now`.
+    public static func enqueueMail(on db: any SQLDatabase, _ mail: OutgoingMail, secretBox: SecretBox, jobs: any JobQueueDriver,
                                    now: Int64 = Clock.nowMillis()) async throws {
         let uuid = UUID().uuidString.lowercased()
         let sealed = try secretBox.seal(mail.body, context: mailSealContext(uuid))
-        try await db.raw("""
+        let row = try await db.raw("""
             INSERT INTO mail_outbox (uuid, recipient, subject, body_sealed, kind, reference, status, next_attempt_at, created_at)
             VALUES (\(bind: uuid), \(bind: mail.recipient), \(bind: mail.subject), \(bind: sealed), \(bind: mail.kind),
                     \(bind: mail.reference), 'queued', \(bind: now), \(bind: now))
-            """).run()
+            RETURNING id
+            """).first()
+        guard let row else { throw DomainError.notFound("mail") }
+        _ = try await jobs.push(try JobRequest(queue: MailJob.queue, encoding: MailJob(mail: try row.int64("id")),
+                                               reference: mail.reference.map { MailJob.reference(kind: mail.kind, reference: $0) },
+                                               maxAttempts: MailJob.attemptLimit, notBefore: now), in: db)
     }
 
     public func enqueueMail(_ mail: OutgoingMail, secretBox: SecretBox, now: Int64 = Clock.nowMillis()) async throws {
-        try await database.transaction { db in try await Self.enqueueMail(on: db, mail, secretBox: secretBox, now: now) }
+        try await database.transaction { db in try await Self.enqueueMail(on: db, mail, secretBox: secretBox, jobs: jobs, now: now) }
+    }
+
+    /// Drops the unsent mail about `reference` of `kind` (row and job), in the caller's transaction.
+    static func withdrawMail(on db: any SQLDatabase, kind: String, reference: String, jobs: any JobQueueDriver) async throws {
+        try await db.raw("""
+            DELETE FROM mail_outbox WHERE kind = \(bind: kind) AND reference = \(bind: reference) AND status = 'queued'
+            """).run()
+        _ = try await jobs.cancel(queue: MailJob.queue, reference: MailJob.reference(kind: kind, reference: reference), in: db)
     }
 
     /// Every outbox row about `kind`/`reference` (or of `kind` when `reference` is nil), oldest first.
@@ -108,78 +138,39 @@ extension MetadataStore {
         }
     }
 
+    public func mail(id: Int64) async throws -> QueuedMail? {
+        try await database.read { db in
+            try await db.raw("SELECT \(Self.mailColumns) FROM mail_outbox WHERE id = \(bind: id)").first().map(Self.queuedMail(from:))
+        }
+    }
+
     // MARK: Sending
 
-    static func dueMailCondition(now: Int64) -> SQLQueryString {
-        "status = 'queued' AND next_attempt_at <= \(bind: now) AND (lease_until IS NULL OR lease_until < \(bind: now))"
+    /// How one attempt to send a mail ended.
+    public enum MailAttempt: Sendable, Equatable {
+        case sent
+        case retry(error: String, at: Int64)
+        case failed(error: String)
     }
 
-    /// A cheap read, so an idle sender does not take SQLite's write lock every poll.
-    public func hasDueMail(now: Int64 = Clock.nowMillis()) async throws -> Bool {
-        try await database.read { db in
-            try await db.raw("SELECT id FROM mail_outbox WHERE \(Self.dueMailCondition(now: now)) LIMIT 1").first() != nil
-        }
-    }
-
-    /// Claims up to `limit` due mails, oldest first, for `leaseMillis`. PostgreSQL skips rows
-    /// another sender is claiming; SQLite has one writer, and the outer condition re-checks.
-    public func claimMail(token: String, limit: Int, leaseMillis: Int64, now: Int64 = Clock.nowMillis()) async throws -> [QueuedMail] {
-        let lock: SQLQueryString = database.flavor == .postgres ? " FOR UPDATE SKIP LOCKED" : ""
-        return try await database.transaction { db in
-            try await db.raw("""
-                UPDATE mail_outbox SET claim_token = \(bind: token), lease_until = \(bind: now + leaseMillis)
-                WHERE id IN (SELECT id FROM mail_outbox WHERE \(Self.dueMailCondition(now: now))
-                             ORDER BY next_attempt_at, id LIMIT \(bind: limit)\(lock))
-                  AND \(Self.dueMailCondition(now: now))
-                RETURNING \(Self.mailColumns)
-                """).all().map(Self.queuedMail(from:)).sorted { $0.id < $1.id }
-        }
-    }
-
-    /// Sent: the body is dropped (it held a secret) and the outcome recorded where the mail came
-    /// from. False when the claim was lost.
-    @discardableResult
-    public func markMailSent(_ mail: QueuedMail, token: String, now: Int64 = Clock.nowMillis()) async throws -> Bool {
-        try await finishMail(mail, token: token, status: .sent, error: nil, now: now)
-    }
-
-    /// Given up (refused by the mail server, or out of attempts).
-    @discardableResult
-    public func markMailFailed(_ mail: QueuedMail, token: String, error: String, now: Int64 = Clock.nowMillis()) async throws -> Bool {
-        try await finishMail(mail, token: token, status: .failed, error: error, now: now)
-    }
-
-    /// A failed attempt to be retried at `retryAt`.
-    @discardableResult
-    public func markMailRetry(_ mail: QueuedMail, token: String, error: String, retryAt: Int64) async throws -> Bool {
-        try await database.transaction { db in
-            try await db.raw("""
-                UPDATE mail_outbox SET attempts = attempts + 1, last_error = \(bind: error), next_attempt_at = \(bind: retryAt),
-                  lease_until = NULL, claim_token = NULL
-                WHERE id = \(bind: mail.id) AND claim_token = \(bind: token) RETURNING id
-                """).first() != nil
-        }
-    }
-
-    /// Gives a claimed mail back without counting an attempt (the sender is stopping).
-    public func releaseMail(_ mail: QueuedMail, token: String) async throws {
-        try await database.transaction { db in
-            try await db.raw("""
-                UPDATE mail_outbox SET lease_until = NULL, claim_token = NULL WHERE id = \(bind: mail.id) AND claim_token = \(bind: token)
-                """).run()
-        }
-    }
-
-    private func finishMail(_ mail: QueuedMail, token: String, status: MailStatus, error: String?, now: Int64) async throws -> Bool {
-        try await database.transaction { db in
+    /// Records an attempt on the mail's row, in the transaction that ends (or reschedules) its
+    /// job. Sent: the body is dropped (it held a secret). Sent or failed: the outcome is recorded
+    /// where the mail came from.
+    public static func recordMailAttempt(_ mail: QueuedMail, _ attempt: MailAttempt, now: Int64, on db: any SQLDatabase) async throws {
+        let queued: SQLQueryString = "WHERE id = \(bind: mail.id) AND status = 'queued' RETURNING id"
+        switch attempt {
+        case .retry(let error, let at):
+            _ = try await db.raw("""
+                UPDATE mail_outbox SET attempts = attempts + 1, last_error = \(bind: error), next_attempt_at = \(bind: at) \(queued)
+                """).first()
+        case .sent, .failed:
+            let status: MailStatus = attempt == .sent ? .sent : .failed
+            let error: String? = if case .failed(let e) = attempt { e } else { nil }
             let updated = try await db.raw("""
                 UPDATE mail_outbox SET status = \(bind: status.rawValue), attempts = attempts + 1, last_error = \(bind: error),
-                  sent_at = \(bind: status == .sent ? now : nil), body_sealed = \(bind: status == .sent ? "" : mail.bodySealed),
-                  lease_until = NULL, claim_token = NULL
-                WHERE id = \(bind: mail.id) AND claim_token = \(bind: token) RETURNING id
+                  sent_at = \(bind: status == .sent ? now : nil), body_sealed = \(bind: status == .sent ? "" : mail.bodySealed) \(queued)
                 """).first() != nil
-            if updated { try await Self.recordMailOutcome(on: db, kind: mail.kind, reference: mail.reference, status: status) }
-            return updated
+            if updated { try await recordMailOutcome(on: db, kind: mail.kind, reference: mail.reference, status: status) }
         }
     }
 
@@ -189,13 +180,15 @@ extension MetadataStore {
         try await db.raw("UPDATE log_exports SET email_status = \(bind: status.rawValue) WHERE uuid = \(bind: reference)").run()
     }
 
-    /// Deletes sent and failed mail queued before `cutoff`; returns how many went.
+    /// Deletes sent and failed mail queued before `cutoff` (and finished mail jobs); returns how many rows went.
     @discardableResult
     public func pruneMail(before cutoff: Int64) async throws -> Int {
-        try await database.transaction { db in
+        let pruned = try await database.transaction { db in
             try await db.raw("""
                 DELETE FROM mail_outbox WHERE status IN ('sent', 'failed') AND created_at < \(bind: cutoff) RETURNING id
                 """).all().count
         }
+        _ = try await jobs.prune(queue: MailJob.queue, finishedBefore: cutoff)
+        return pruned
     }
 }

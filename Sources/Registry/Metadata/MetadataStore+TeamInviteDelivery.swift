@@ -47,11 +47,9 @@ extension MetadataStore {
                 VALUES (\(bind: UUID().uuidString.lowercased()), \(bind: invitation.userID), NULL, \(bind: OutgoingMail.Kind.teamInvite),
                         \(bind: metadata), \(bind: source), \(bind: now))
                 """).run()
-            try await db.raw("""
-                DELETE FROM mail_outbox WHERE kind = \(bind: OutgoingMail.Kind.teamInvite) AND reference = \(bind: reference) AND status = 'queued'
-                """).run()
+            try await Self.withdrawMail(on: db, kind: OutgoingMail.Kind.teamInvite, reference: reference, jobs: jobs)
             if let mail = invitation.mail {
-                try await Self.enqueueMail(on: db, mail, secretBox: secretBox, now: now)
+                try await Self.enqueueMail(on: db, mail, secretBox: secretBox, jobs: jobs, now: now)
             }
         }
     }
@@ -66,11 +64,14 @@ extension MetadataStore {
                   AND NOT EXISTS (SELECT 1 FROM team_invites i WHERE i.user_id = \(bind: userID)
                                   AND \(bind: kind + ":") || CAST(i.team_id AS TEXT) = user_notifications.source)
                 """).run()
-            try await db.raw("""
-                DELETE FROM mail_outbox WHERE kind = \(bind: kind) AND status = 'queued' AND reference LIKE \(bind: "%:\(userID)")
+            let stale = try await db.raw("""
+                SELECT DISTINCT reference FROM mail_outbox WHERE kind = \(bind: kind) AND status = 'queued' AND reference LIKE \(bind: "%:\(userID)")
                   AND NOT EXISTS (SELECT 1 FROM team_invites i WHERE i.user_id = \(bind: userID)
                                   AND CAST(i.team_id AS TEXT) || ':' || CAST(i.user_id AS TEXT) = mail_outbox.reference)
-                """).run()
+                """).all().map { try $0.string("reference") }
+            for reference in stale {
+                try await Self.withdrawMail(on: db, kind: kind, reference: reference, jobs: jobs)
+            }
         }
     }
 

@@ -1,6 +1,7 @@
 import SlipwayCore
 
-/// The audit module's tables: usage logs and log exports (global migrations 20 and 21).
+/// The audit module's tables: usage logs and log exports (global migrations 20 and 21); version
+/// 3 moved the export queue onto the job queue (`jobs`, queue `log-export`).
 public enum AuditSchema {
     public static let schema = ModuleSchema(module: "audit", migrations: [
         ModuleMigration(version: 1, name: "usage logs") { f in
@@ -68,6 +69,27 @@ public enum AuditSchema {
                 """,
                 "CREATE INDEX log_exports_due ON log_exports(status, next_attempt_at)",
                 "CREATE INDEX log_exports_created ON log_exports(created_at)",
+            ]
+        },
+        ModuleMigration(version: 3, name: "log exports as jobs") { _ in
+            [
+                // Every unfinished export gets the `LogExportJob` of the stage it is at (same JSON
+                // and reference as `LogExportJob.request`), due when the row was, keeping that
+                // stage's attempts; the exporter still stops at its own limits.
+                """
+                INSERT INTO jobs (queue, payload, ordering_key, reference, status, attempts, max_attempts, next_attempt_at, created_at)
+                SELECT 'log-export',
+                       '{"export":' || CAST(id AS TEXT) || ',"stage":"' || CASE WHEN status = 'queued' THEN 'write' ELSE 'callback' END || '"}',
+                       NULL, uuid, 'ready', n, CASE WHEN n < 25 THEN 25 ELSE n + 1 END, next_attempt_at, created_at
+                FROM (SELECT id, uuid, status, next_attempt_at, created_at,
+                             CASE WHEN status = 'queued' THEN export_attempts ELSE callback_attempts END AS n
+                      FROM log_exports WHERE status IN ('queued', 'delivering')) unfinished
+                ORDER BY id
+                """,
+                // Claims and leases are the job's now.
+                "DROP INDEX log_exports_due",
+                "ALTER TABLE log_exports DROP COLUMN lease_until",
+                "ALTER TABLE log_exports DROP COLUMN claim_token",
             ]
         },
     ])

@@ -25,10 +25,13 @@ public struct RegistryServices: Sendable {
     public let events: EventOutbox
     /// Pending deletions of blob bytes.
     public let tombstones: BlobTombstones
+    /// The process's one job queue driver (notification deliveries, mail, log exports). A
+    /// `Service`: the application runs it before the queues' runners.
+    public let jobs: any JobQueueDriver
     public let logger: Logger
 
     public init(config: SlipwayConfig, store: MetadataStore, storage: any BlobStorageDriver, tokens: RegistryTokenService,
-                hasher: PasswordHasher, secretBox: SecretBox, logger: Logger) {
+                hasher: PasswordHasher, secretBox: SecretBox, jobs: any JobQueueDriver, logger: Logger) {
         self.config = config
         self.database = store.database
         self.store = store
@@ -43,6 +46,7 @@ public struct RegistryServices: Sendable {
         self.liveness = CredentialLiveness(store: store, ttlMillis: Int64(config.auth.revocationCheckSeconds) * 1000)
         self.events = EventOutbox(database: store.database)
         self.tombstones = BlobTombstones(database: store.database)
+        self.jobs = jobs
         self.logger = logger
     }
 }

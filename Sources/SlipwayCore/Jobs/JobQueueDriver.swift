@@ -41,6 +41,9 @@ public protocol JobQueueDriver: Service {
     /// Drops the unfinished jobs of `queue` about `reference` (claimed ones too: their outcome
     /// will be refused). Returns how many.
     func cancel(queue: String, reference: String) async throws -> Int
+    /// `cancel` inside the caller's transaction: the jobs go only if it commits (a withdrawn
+    /// invitation takes its unsent mail with it).
+    func cancel(queue: String, reference: String, in db: any SQLDatabase) async throws -> Int
     /// Deletes the finished (done or dead) jobs of `queue` that finished before `finishedBefore`.
     func prune(queue: String, finishedBefore: Int64) async throws -> Int
 

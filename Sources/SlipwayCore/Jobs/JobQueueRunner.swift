@@ -14,6 +14,9 @@ import Synchronization
 /// back untried (`release`), so another consumer takes it at once.
 public final class JobQueueRunner: Service, Sendable {
     public typealias Handler = @Sendable (QueuedJob) async throws -> JobOutcome
+    /// A handler that also says when its job is under way (e.g. its request is on the wire), for
+    /// `Settings.orderedStart`. Calling `underway` more than once, or never, is harmless.
+    public typealias ProgressHandler = @Sendable (QueuedJob, _ underway: @escaping @Sendable () -> Void) async throws -> JobOutcome
 
     public struct Settings: Sendable {
         /// Jobs in flight at once in this runner.
@@ -24,13 +27,17 @@ public final class JobQueueRunner: Service, Sendable {
         public var backoff = RetryBackoff(base: .seconds(2), cap: .seconds(300), maxAttempts: .max)
         /// How often an idle runner looks anyway (a lost notification, a job pushed by another process on SQLite).
         public var fallbackPoll: Duration = .seconds(10)
+        /// When set, the jobs of one claim are started in id order, each once the one before it
+        /// is under way or this long has passed: jobs pushed in order reach the outside world in
+        /// order, and one that hangs before getting under way holds the others up this long at most.
+        public var orderedStart: Duration?
         public init() {}
     }
 
     public let queue: String
     public let settings: Settings
     private let driver: any JobQueueDriver
-    private let handler: Handler
+    private let handler: ProgressHandler
     private let logger: Logger
     private let inFlight = Atomic<Int>(0)
     private let stopping = Atomic<Bool>(false)
@@ -41,7 +48,17 @@ public final class JobQueueRunner: Service, Sendable {
         self.driver = driver
         self.settings = settings
         self.logger = logger
-        self.handler = handler
+        self.handler = { job, _ in try await handler(job) }
+    }
+
+    /// A runner whose handler reports when each job is under way (see `Settings.orderedStart`).
+    public init(queue: String, driver: any JobQueueDriver, settings: Settings = Settings(), logger: Logger,
+                progressHandler: @escaping ProgressHandler) {
+        self.queue = queue
+        self.driver = driver
+        self.settings = settings
+        self.logger = logger
+        self.handler = progressHandler
     }
 
     public func run() async throws {
@@ -75,11 +92,14 @@ public final class JobQueueRunner: Service, Sendable {
             }
             for job in jobs {
                 inFlight.add(1, ordering: .acquiringAndReleasing)
+                let (underway, signal) = AsyncStream<Void>.makeStream()
                 group.addTask {
-                    await self.process(job)
+                    await self.process(job) { signal.finish() }
+                    signal.finish()
                     self.inFlight.subtract(1, ordering: .acquiringAndReleasing)
                     self.driver.wake(queue: self.queue)
                 }
+                await waitForOrderedStart(underway)
             }
             if jobs.count < free { return }
         }
@@ -100,16 +120,35 @@ public final class JobQueueRunner: Service, Sendable {
             }
             if jobs.isEmpty { break }
             await withDiscardingTaskGroup { group in
-                for job in jobs { group.addTask { await self.process(job) } }
+                for job in jobs {
+                    let (underway, signal) = AsyncStream<Void>.makeStream()
+                    group.addTask {
+                        await self.process(job) { signal.finish() }
+                        signal.finish()
+                    }
+                    await waitForOrderedStart(underway)
+                }
             }
             attempted += jobs.count
         }
         return attempted
     }
 
+    /// With `orderedStart`, returns once the job just started is under way (or finished), or
+    /// after `orderedStart`; without it, at once.
+    private func waitForOrderedStart(_ underway: AsyncStream<Void>) async {
+        guard let limit = settings.orderedStart else { return }
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { for await _ in underway {} }
+            group.addTask { try? await Task.sleep(for: limit) }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+
     // MARK: One job
 
-    func process(_ job: QueuedJob) async {
+    func process(_ job: QueuedJob, underway: @escaping @Sendable () -> Void = {}) async {
         var meta: Logger.Metadata = ["queue": "\(queue)", "job.id": "\(job.id)", "job.attempt": "\(job.attempts)"]
         // Claimed again after its last attempt's lease ran out (the consumer died holding it).
         if job.attempts > job.maxAttempts {
@@ -120,7 +159,7 @@ public final class JobQueueRunner: Service, Sendable {
         }
         let outcome: JobOutcome
         do {
-            outcome = try await runWithLeaseRenewal(job)
+            outcome = try await runWithLeaseRenewal(job, underway: underway)
         } catch {
             if Task.isCancelled {
                 await giveBack(job, meta: meta)
@@ -155,9 +194,9 @@ public final class JobQueueRunner: Service, Sendable {
 
     /// Runs the handler while renewing the job's lease; renewal stops when the claim is lost
     /// (the outcome will then be refused, and the job is another consumer's).
-    private func runWithLeaseRenewal(_ job: QueuedJob) async throws -> JobOutcome {
+    private func runWithLeaseRenewal(_ job: QueuedJob, underway: @escaping @Sendable () -> Void) async throws -> JobOutcome {
         try await withThrowingTaskGroup(of: JobOutcome?.self) { group in
-            group.addTask { try await self.handler(job) }
+            group.addTask { try await self.handler(job, underway) }
             group.addTask {
                 let interval = self.settings.leaseRenewalInterval ?? self.settings.visibilityTimeout / 3
                 while true {

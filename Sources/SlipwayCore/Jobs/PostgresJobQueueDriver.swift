@@ -147,6 +147,13 @@ public final class PostgresJobQueueDriver: JobQueueDriver {
         return cancelled.count
     }
 
+    public func cancel(queue: String, reference: String, in db: any SQLDatabase) async throws -> Int {
+        let cancelled = try await JobTable.cancel(queue: queue, reference: reference, on: db)
+        // Delivered at commit, to this process's listener too.
+        if cancelled.contains(where: { $0.orderingKey != nil }) { try await notify(queue, on: db) }
+        return cancelled.count
+    }
+
     public func prune(queue: String, finishedBefore: Int64) async throws -> Int {
         try await database.transaction { db in try await JobTable.prune(queue: queue, finishedBefore: finishedBefore, on: db) }
     }

@@ -82,6 +82,13 @@ public final class SQLiteJobQueueDriver: JobQueueDriver {
         return cancelled.count
     }
 
+    public func cancel(queue: String, reference: String, in db: any SQLDatabase) async throws -> Int {
+        let cancelled = try await JobTable.cancel(queue: queue, reference: reference, on: db)
+        // As in `push`: a woken consumer's claim waits for the caller's write transaction.
+        if cancelled.contains(where: { $0.orderingKey != nil }) { signal.signal(queue) }
+        return cancelled.count
+    }
+
     public func prune(queue: String, finishedBefore: Int64) async throws -> Int {
         try await database.transaction { db in try await JobTable.prune(queue: queue, finishedBefore: finishedBefore, on: db) }
     }
