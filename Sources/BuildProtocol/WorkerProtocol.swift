@@ -116,12 +116,12 @@ public struct Heartbeat: Codable, Sendable, Equatable {
 }
 
 public struct HeartbeatResponse: Codable, Sendable, Equatable {
-    /// Set when the worker must stop: "cancelled" or "timed out".
-    public var stop: String?
+    /// Set when the worker must stop.
+    public var stop: StopReason?
     /// True when the orchestrator held the request (it understood `waitSeconds`): the worker
     /// heartbeats again at once. Absent (older orchestrators): wait the heartbeat interval.
     public var held: Bool?
-    public init(stop: String?, held: Bool? = nil) {
+    public init(stop: StopReason?, held: Bool? = nil) {
         self.stop = stop
         self.held = held
     }

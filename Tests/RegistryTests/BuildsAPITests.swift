@@ -284,7 +284,7 @@ struct BuildsAPITests {
             let cancelAt = clock.now
             #expect(try await c.send(.delete, "/api/v1/repository/admin/app/build/\(pack.buildID)", token: api).status == .created)
             let stopped = try await held.value
-            #expect(stopped.answer.stop == "cancelled")
+            #expect(stopped.answer.stop == .cancelled)
             // Well under a second on a quiet machine; the bound leaves room for a loaded CI host and
             // still fails the old behaviour (the cancel waited for the next heartbeat, ~7 s).
             #expect(stopped.at - cancelAt < .seconds(5), "the cancel took \(stopped.at - cancelAt) to reach the worker")
@@ -300,7 +300,7 @@ struct BuildsAPITests {
             let otherCancelAt = clock.now
             #expect(try await otherReplica.queue.cancel(uuid: second.buildID) == .signalledWorker)
             let stoppedByOther = try await heldOnThisReplica.value
-            #expect(stoppedByOther.answer.stop == "cancelled")
+            #expect(stoppedByOther.answer.stop == .cancelled)
             #expect(stoppedByOther.at - otherCancelAt < .seconds(3), "the other replica's cancel took \(stoppedByOther.at - otherCancelAt)")
         }
     }

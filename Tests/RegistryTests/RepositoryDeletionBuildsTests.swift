@@ -43,7 +43,7 @@ struct RepositoryDeletionBuildsTests {
             #expect(try await c.send(.delete, "/api/v1/repository/admin/app", token: api).status == .noContent)
 
             #expect(try await registry.buildFarm.store.build(uuid: queued)?.phase == .cancelled)
-            #expect(try await heartbeat().stop == "cancelled")
+            #expect(try await heartbeat().stop == .cancelled)
             #expect(try await registry.buildFarm.store.build(uuid: other)?.finishedAt == nil)
             // The next lease is the other repository's build, never the dropped one.
             let next = try await B.Worker(c: c, token: registry.buildFarm.workerToken).lease()

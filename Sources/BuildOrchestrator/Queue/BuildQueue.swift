@@ -272,8 +272,8 @@ public actor BuildQueue {
     }
 
     /// A stop reason as the worker protocol spells it.
-    static func workerStop(_ reason: BuildSchedulerState.StopReason) -> String {
-        reason == .cancelled ? "cancelled" : "timed out"
+    static func workerStop(_ reason: BuildSchedulerState.StopReason) -> StopReason {
+        reason == .cancelled ? .cancelled : .timedOut
     }
 
     /// How often a held heartbeat reads a stop another replica recorded (shared queue only; in
@@ -281,11 +281,11 @@ public actor BuildQueue {
     static let stopPollInterval: Duration = .seconds(1)
 
     /// Holds a heartbeat until a stop is decided for the lease (a cancel, the build timeout) or
-    /// `wait` passes, and returns the stop for the worker ("cancelled", "timed out"), or nil.
+    /// `wait` passes, and returns the stop for the worker, or nil.
     /// A stop decided in this process wakes the wait at once; on a shared queue a stop recorded
     /// by another replica is read from the build's row about once a second. A lease that ends
     /// meanwhile ends the wait too: the worker's next heartbeat learns of it.
-    public func awaitStop(uuid: String, leaseID: String, upTo wait: Duration) async -> String? {
+    public func awaitStop(uuid: String, leaseID: String, upTo wait: Duration) async -> StopReason? {
         let deadline = ContinuousClock.now + wait
         while true {
             let signals = stopSignals

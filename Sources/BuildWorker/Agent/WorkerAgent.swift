@@ -116,7 +116,7 @@ public struct WorkerAgent: Service {
                     } catch is CancellationError {
                         return nil
                     } catch let error as OrchestratorClient.ProtocolError where error.status == 409 {
-                        stopReason.set("lease lost")
+                        stopReason.set(.leaseLost)
                         return nil
                     } catch {
                         continue  // a transient network error: the lease deadline decides
@@ -142,10 +142,10 @@ public struct WorkerAgent: Service {
         await shipper.flush()
         var final = completion
         if let stop = stopReason.value {
-            if stop == "timed out" {
-                final = Completion(outcome: .error, message: "build exceeded its time limit and was stopped")
-            } else if stop == "cancelled" {
-                final = Completion(outcome: .cancelled)
+            switch stop {
+            case .timedOut: final = Completion(outcome: .error, message: "build exceeded its time limit and was stopped")
+            case .cancelled: final = Completion(outcome: .cancelled)
+            case .leaseLost, .other: break
             }
         } else if Task.isCancelled && final.outcome == .cancelled {
             final = Completion(outcome: .internalError, message: "the worker shut down during the build; it will be retried")
@@ -247,9 +247,9 @@ final class LogShipper: Sendable {
 
 /// Why the orchestrator asked a build to stop, shared between the heartbeat and the runner.
 final class StopFlag: Sendable {
-    private let reason = Mutex<String?>(nil)
-    func set(_ value: String) { reason.withLock { $0 = value } }
-    var value: String? { reason.withLock { $0 } }
+    private let reason = Mutex<StopReason?>(nil)
+    func set(_ value: StopReason) { reason.withLock { $0 = value } }
+    var value: StopReason? { reason.withLock { $0 } }
 }
 
 /// The drain state of a worker: once draining, no new lease is taken and lease long-polls in
