@@ -9,10 +9,10 @@ import SlipwayCore
 /// and quota events are accepted for API compatibility (Quay clients create them) but nothing in
 /// Slipway raises them; only the test endpoint sends them.
 public enum NotificationCatalog {
-    public static let buildEvents: Set<String> = ["build_queued", "build_start", "build_success", "build_failure", "build_cancelled"]
+    public static let buildEvents: Set<String> = Set(RepositoryEventKind.buildEvents.map(\.rawValue))
 
-    public static let events: [String] = [
-        "repo_push", "build_queued", "build_start", "build_success", "build_failure", "build_cancelled", "repo_image_expiry",
+    /// What Slipway emits (`RepositoryEventKind`), then what it only accepts.
+    public static let events: [String] = RepositoryEventKind.allCases.map(\.rawValue) + [
         "vulnerability_found", "repo_mirror_sync_started", "repo_mirror_sync_success", "repo_mirror_sync_failed",
         "quota_warning", "quota_error",
     ]

@@ -67,11 +67,11 @@ struct DeliveryTests {
                      "template":"{\"text\":\"build ${build_id} of ${repository} failed: ${error_message}\",\"ref\":\"${trigger_metadata.ref}\"}"},"eventConfig":{}}
                     """#))
                 for (id, ref) in [("b-main", "refs/heads/main"), ("b-tag", "refs/tags/v1"), ("b-upload", nil)] {
-                    try await f.events.emit(kind: "build_success", repository: f.repo, payload: Self.buildPayload(id, ref: ref))
+                    try await f.events.emit(kind: .buildSuccess, repository: f.repo, payload: Self.buildPayload(id, ref: ref))
                 }
                 var failure = Self.buildPayload("b-fail", ref: "refs/heads/dev")
                 failure["error_message"] = .string("no Dockerfile")
-                try await f.events.emit(kind: "build_failure", repository: f.repo, payload: failure)
+                try await f.events.emit(kind: .buildFailure, repository: f.repo, payload: failure)
                 try await f.deliver { receiver.requests.count == 2 }
                 await f.runOnce()
                 #expect(receiver.requests.count == 2)
@@ -87,9 +87,9 @@ struct DeliveryTests {
     @Test func eventsOfARepositoryArriveInOrder() async throws {
         try await HTTPReceiver.with { receiver in
             try await NotificationFixture.with(.sqlite) { f in
-                let kinds = ["build_queued", "build_start", "build_success"]
+                let kinds: [RepositoryEventKind] = [.buildQueued, .buildStart, .buildSuccess]
                 for kind in kinds {
-                    try await f.create(#"{"event":"\#(kind)","method":"webhook","config":{"url":"\#(receiver.url)"},"eventConfig":{}}"#)
+                    try await f.create(#"{"event":"\#(kind.rawValue)","method":"webhook","config":{"url":"\#(receiver.url)"},"eventConfig":{}}"#)
                 }
                 for round in 0..<3 {
                     for kind in kinds {
@@ -98,7 +98,7 @@ struct DeliveryTests {
                 }
                 await f.runOnce()
                 let order = receiver.requests.map { "\($0.json?["build_id"] as? String ?? "?") \($0.headers["x-slipway-event"] ?? "?")" }
-                #expect(order == (0..<3).flatMap { round in kinds.map { "b\(round) \($0)" } })
+                #expect(order == (0..<3).flatMap { round in kinds.map { "b\(round) \($0.rawValue)" } })
             }
         }
     }
@@ -114,7 +114,7 @@ struct DeliveryTests {
                 // 500 three times, then 200: delivered once, on the fourth attempt, after 2 s, 4 s, 8 s.
                 receiver.script([.status(500), .status(500), .status(500)])
                 let start = Clock.nowMillis() + 3_600_000
-                try await f.events.emit(kind: "repo_push", repository: f.repo, payload: payload)
+                try await f.events.emit(kind: .repoPush, repository: f.repo, payload: payload)
                 var now = start
                 var due: [Int64] = []
                 for _ in 0..<4 {
@@ -136,7 +136,7 @@ struct DeliveryTests {
                 // once; after 3 such events the notification is paused.
                 receiver.script([], fallback: .status(503))
                 for _ in 0..<3 {
-                    try await f.events.emit(kind: "repo_push", repository: f.repo, payload: payload)
+                    try await f.events.emit(kind: .repoPush, repository: f.repo, payload: payload)
                     try await f.settle(n.id, from: now)
                 }
                 deliveries = try await f.notifications.deliveries(notificationID: n.id)
@@ -147,7 +147,7 @@ struct DeliveryTests {
                 #expect(paused["paused"] as? Bool == true)
                 #expect((paused["last_error"] as? String)?.contains("503") == true)
 
-                try await f.events.emit(kind: "repo_push", repository: f.repo, payload: payload)
+                try await f.events.emit(kind: .repoPush, repository: f.repo, payload: payload)
                 await f.runOnce(now: now)
                 #expect(try await f.notifications.deliveries(notificationID: n.id).count == 4, "a paused notification gets no new events")
 
@@ -155,7 +155,7 @@ struct DeliveryTests {
                 #expect(try await f.send(.post, "/api/v1/repository/admin/app/notification/\(n.uuid)").status == .noContent)
                 #expect(try await f.notification(view).numberOfFailures == 0)
                 receiver.script([], fallback: .status(204))
-                try await f.events.emit(kind: "repo_push", repository: f.repo, payload: payload)
+                try await f.events.emit(kind: .repoPush, repository: f.repo, payload: payload)
                 let final = try await f.settle(n.id, from: now)
                 #expect(final.map(\.status) == [.delivered, .failed, .failed, .failed, .delivered])
             }
@@ -206,7 +206,7 @@ struct DeliveryTests {
                 #expect(body["expiring_in"] as? String == "2 days")
                 #expect(try await f.notifications.deliveries(notificationID: n.id).count == 1, "one notice per tag expiry, not per scan")
                 // A GC pass's own repo_image_expiry event is not delivered a second time.
-                try await f.events.emit(kind: "repo_image_expiry", repository: f.repo, payload: ["tags": .strings(["soon"]), "expiring_in": .int(1)])
+                try await f.events.emit(kind: .repoImageExpiry, repository: f.repo, payload: ["tags": .strings(["soon"]), "expiring_in": .int(1)])
                 await f.runOnce(now: now + 2000, forceExpiryScan: true)
                 #expect(try await f.notifications.deliveries(notificationID: n.id).count == 1)
             }
@@ -223,7 +223,7 @@ struct DeliveryTests {
                     let a = try await f.notification(try await f.create(#"{"event":"repo_push","method":"webhook","config":{"url":"\#(slow.url)"},"eventConfig":{}}"#))
                     let b = try await f.notification(try await f.create(#"{"event":"repo_push","method":"webhook","config":{"url":"\#(fast.url)"},"eventConfig":{}}"#))
                     let now = Clock.nowMillis() + 3_600_000
-                    try await f.events.emit(kind: "repo_push", repository: f.repo, payload: ["updated_tags": .strings(["x"])])
+                    try await f.events.emit(kind: .repoPush, repository: f.repo, payload: ["updated_tags": .strings(["x"])])
                     let started = ContinuousClock.now
                     await f.runOnce(now: now)
                     // The slow receiver never answers: the pass ending at all shows the 3 s timeout
@@ -274,7 +274,7 @@ struct DeliveryTests {
                     repositoryID: repo.id, title: nil, event: "repo_push", method: "webhook", config: ["url": .string(receiver.url)],
                     eventConfig: [:], secretSealed: nil, expiryDays: nil))
                 receiver.script([.status(502)])
-                try await registry.services.events.emit(kind: "repo_push", repository: repo, payload: ["updated_tags": .strings(["v1"])])
+                try await registry.services.events.emit(kind: .repoPush, repository: repo, payload: ["updated_tags": .strings(["v1"])])
                 let before = NotificationDispatcher(services: registry.services, store: registry.notifications.store)
                 let now = Clock.nowMillis()
                 registry.jobTime.set(now)

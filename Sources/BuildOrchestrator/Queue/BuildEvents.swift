@@ -55,7 +55,7 @@ struct BuildEvents: Sendable {
 
     /// An event ready to be written, in the transaction of the change it announces.
     struct Prepared: Sendable {
-        let kind: String
+        let kind: RepositoryEventKind
         let repository: Repository
         let payload: [String: EventValue]
     }
@@ -63,14 +63,14 @@ struct BuildEvents: Sendable {
     /// The event for `b`; `finalError`/`finalDigests` describe an outcome not stored yet. A
     /// caller that already holds the repository (and the trigger's uuid) passes them, so
     /// preparing reads nothing.
-    func prepare(_ kind: String, _ b: BuildRecord, repository known: Repository? = nil, trigger: TriggerContext? = nil,
+    func prepare(_ kind: RepositoryEventKind, _ b: BuildRecord, repository known: Repository? = nil, trigger: TriggerContext? = nil,
                  finalError: String? = nil, finalDigests: [String: String]? = nil) async throws -> Prepared? {
         let repository: Repository?
         if let known, known.id == b.repositoryID { repository = known } else { repository = try await services.store.repositoryByID(b.repositoryID) }
         guard let repo = repository else { return nil }
         var p = await payload(b, repository: repo, trigger: trigger)
-        if kind == "build_failure" { p["error_message"] = .string(finalError ?? b.errorMessage ?? "the build failed") }
-        if kind == "build_success" {
+        if kind == .buildFailure { p["error_message"] = .string(finalError ?? b.errorMessage ?? "the build failed") }
+        if kind == .buildSuccess {
             // As the guide shows them: pullable references, `host/ns/repo@sha256:...`.
             let docker = p["docker_url"]?.stringValue ?? repo.path.description
             p["manifest_digests"] = .strings(Array(Set((finalDigests ?? b.manifestDigests).values)).sorted().map { "\(docker)@\($0)" })
@@ -78,17 +78,17 @@ struct BuildEvents: Sendable {
         return Prepared(kind: kind, repository: repo, payload: p)
     }
 
-    func emit(_ kind: String, _ b: BuildRecord) async throws {
+    func emit(_ kind: RepositoryEventKind, _ b: BuildRecord) async throws {
         guard let event = try await prepare(kind, b) else { return }
         try await services.events.emit(kind: event.kind, repository: event.repository, payload: event.payload)
     }
 
     /// The event for a build's final phase.
-    static func kind(forFinal phase: BuildPhase) -> String {
+    static func kind(forFinal phase: BuildPhase) -> RepositoryEventKind {
         switch phase {
-        case .complete: return "build_success"
-        case .cancelled: return "build_cancelled"
-        default: return "build_failure"
+        case .complete: return .buildSuccess
+        case .cancelled: return .buildCancelled
+        default: return .buildFailure
         }
     }
 }

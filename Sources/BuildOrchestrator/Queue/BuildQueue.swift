@@ -135,7 +135,7 @@ public actor BuildQueue {
     public nonisolated func enqueue(_ record: BuildRecord, repository: Repository? = nil,
                                     trigger: TriggerContext? = nil) async throws -> EnqueueResult {
         // The event is prepared outside the actor: it only reads.
-        let event = try await events.prepare("build_queued", record, repository: repository, trigger: trigger)
+        let event = try await events.prepare(.buildQueued, record, repository: repository, trigger: trigger)
         return try await enqueueBatches.submit(PendingEnqueue(record: record, event: event)) { batch in
             try await self.enqueueBatch(batch)
         }
@@ -239,7 +239,7 @@ public actor BuildQueue {
             guard let record = try await store.build(uuid: lease.build.id) else { continue }
             metrics.started(queuedAt: record.queuedAt, now: Clock.nowMillis())
             await refreshMetrics()
-            try await events.emit("build_start", record)
+            try await events.emit(.buildStart, record)
             return (record, leaseID, lease.attempt)
         }
         return nil

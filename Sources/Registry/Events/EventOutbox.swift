@@ -17,12 +17,12 @@ public struct RepositoryEvent: Sendable {
 /// An event to record: what happened to which repository, with its payload. With a
 /// `dedupKey`, recording the same event twice records it once.
 public struct NewRepositoryEvent: Sendable {
-    public let kind: String
+    public let kind: RepositoryEventKind
     public let repository: Repository
     public let payload: [String: EventValue]
     public let dedupKey: String?
 
-    public init(kind: String, repository: Repository, payload: [String: EventValue], dedupKey: String? = nil) {
+    public init(kind: RepositoryEventKind, repository: Repository, payload: [String: EventValue], dedupKey: String? = nil) {
         self.kind = kind
         self.repository = repository
         self.payload = payload
@@ -42,7 +42,7 @@ public struct EventOutbox: Sendable {
 
     /// Records an event in a transaction of its own. Returns false when it was a duplicate.
     @discardableResult
-    public func emit(kind: String, repository: Repository, payload: [String: EventValue], dedupKey: String? = nil) async throws -> Bool {
+    public func emit(kind: RepositoryEventKind, repository: Repository, payload: [String: EventValue], dedupKey: String? = nil) async throws -> Bool {
         try await database.transaction { db in
             try await append(NewRepositoryEvent(kind: kind, repository: repository, payload: payload, dedupKey: dedupKey), in: db)
         }
@@ -55,7 +55,7 @@ public struct EventOutbox: Sendable {
         let json = String(decoding: try JSONEncoder().encode(event.payload), as: UTF8.self)
         let row = try await db.raw("""
             INSERT INTO repository_events (uuid, kind, repository_id, namespace_name, repository_name, payload, dedup_key, created_at)
-            VALUES (\(bind: UUID().uuidString.lowercased()), \(bind: event.kind), \(bind: event.repository.id), \(bind: event.repository.namespace),
+            VALUES (\(bind: UUID().uuidString.lowercased()), \(bind: event.kind.rawValue), \(bind: event.repository.id), \(bind: event.repository.namespace),
                     \(bind: event.repository.name), \(bind: json), \(bind: event.dedupKey), \(bind: Clock.nowMillis()))
             ON CONFLICT (dedup_key) DO NOTHING RETURNING id
             """).first()
@@ -72,7 +72,7 @@ public struct EventOutbox: Sendable {
         for e in events {
             let json = String(decoding: try encoder.encode(e.payload), as: UTF8.self)
             rows.append("""
-                (\(bind: UUID().uuidString.lowercased()), \(bind: e.kind), \(bind: e.repository.id), \(bind: e.repository.namespace),
+                (\(bind: UUID().uuidString.lowercased()), \(bind: e.kind.rawValue), \(bind: e.repository.id), \(bind: e.repository.namespace),
                  \(bind: e.repository.name), \(bind: json), \(bind: now))
                 """)
         }

@@ -61,7 +61,7 @@ public struct BlobCollectorPass: CollectorPass {
                 "name": .string(tag.repository.name), "tags": .strings([tag.name]), "expiring_in": .int(days),
                 "expiration": .int(tag.expiration / 1000),
             ]
-            if try await services.events.emit(kind: "repo_image_expiry", repository: tag.repository, payload: payload,
+            if try await services.events.emit(kind: .repoImageExpiry, repository: tag.repository, payload: payload,
                                               dedupKey: "repo_image_expiry:\(tag.tagID):\(tag.expiration)") {
                 emitted += 1
             }

@@ -105,7 +105,7 @@ extension MetadataStore {
                 tagChanged = try await Self.pointTag(db: db, repositoryID: repositoryID, name: tag, manifestID: manifestID, now: now)
             }
             if tagChanged, let (repository, payload) = pushEvent {
-                try await events.append(NewRepositoryEvent(kind: "repo_push", repository: repository, payload: payload), in: db)
+                try await events.append(NewRepositoryEvent(kind: .repoPush, repository: repository, payload: payload), in: db)
             }
             return ManifestPutResult(manifestID: manifestID, tagChanged: tagChanged)
         }
