@@ -66,10 +66,22 @@ let package = Package(
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ]
         ),
+        // The mail outbox, its `mail` jobs and the SMTP sender: modules queue mail inside their
+        // own transactions and learn the outcome through a listener they register.
+        .target(name: "Mail", dependencies: [
+            "SlipwayCore", "OutboundHTTP",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "SQLKit", package: "sql-kit"),
+        ]),
         .target(
             name: "Registry",
             dependencies: [
-                "SlipwayCore", "OutboundHTTP",
+                "SlipwayCore", "OutboundHTTP", "Mail",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
                 .product(name: "Logging", package: "swift-log"),
@@ -111,7 +123,7 @@ let package = Package(
             .product(name: "HTTPTypes", package: "swift-http-types"),
         ]),
         .target(name: "Notifications", dependencies: [
-            "SlipwayCore", "Registry", "OutboundHTTP",
+            "SlipwayCore", "Registry", "Mail", "OutboundHTTP",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
@@ -134,7 +146,7 @@ let package = Package(
         // The composition root: opens the database with every module's migrations and builds
         // the application from the modules.
         .target(name: "SlipwayServer", dependencies: [
-            "SlipwayCore", "Registry", "BuildOrchestrator", "Triggers", "Notifications", "WebUI",
+            "SlipwayCore", "Mail", "Registry", "BuildOrchestrator", "Triggers", "Notifications", "WebUI",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(
@@ -152,7 +164,7 @@ let package = Package(
         .target(
             name: "SlipwayTestSupport",
             dependencies: [
-                "SlipwayCore", "SlipwayServer", "Registry", "BuildOrchestrator", "Triggers", "Notifications", "WebUI",
+                "SlipwayCore", "SlipwayServer", "Mail", "Registry", "BuildOrchestrator", "Triggers", "Notifications", "WebUI",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
@@ -163,7 +175,7 @@ let package = Package(
         .testTarget(
             name: "RegistryTests",
             dependencies: [
-                "SlipwayCore", "Registry", "SlipwayTestSupport", "BuildOrchestrator", "BuildProtocol", "OutboundHTTP",
+                "SlipwayCore", "Mail", "Registry", "SlipwayTestSupport", "BuildOrchestrator", "BuildProtocol", "OutboundHTTP",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -191,7 +203,7 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .testTarget(name: "NotificationsTests", dependencies: [
-            "SlipwayCore", "Notifications", "Registry", "SlipwayTestSupport",
+            "SlipwayCore", "Mail", "Notifications", "Registry", "SlipwayTestSupport",
             .product(name: "SQLKit", package: "sql-kit"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "HTTPTypes", package: "swift-http-types"),

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Mail
 import Metrics
 import OutboundHTTP
 import Registry

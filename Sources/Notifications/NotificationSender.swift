@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import Logging
+import Mail
 import Metrics
 import OutboundHTTP
 import Registry

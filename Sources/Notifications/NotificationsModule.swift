@@ -1,4 +1,5 @@
 import Hummingbird
+import Mail
 import Registry
 import ServiceLifecycle
 

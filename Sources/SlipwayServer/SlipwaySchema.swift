@@ -1,5 +1,6 @@
 import BuildOrchestrator
 import Logging
+import Mail
 import Notifications
 import Registry
 import SlipwayCore

@@ -1,7 +1,8 @@
+@testable import Notifications
 import Foundation
 import HTTPTypes
+@testable import Mail
 import NIOCore
-@testable import Notifications
 import Registry
 import SlipwayTestSupport
 import Testing

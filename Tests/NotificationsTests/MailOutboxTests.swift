@@ -1,11 +1,12 @@
+@testable import Notifications
 import Foundation
 import HTTPTypes
+import Mail
 import NIOCore
-@testable import Notifications
 import Registry
+import SlipwayCore
 import SlipwayTestSupport
 import Testing
-import SlipwayCore
 
 /// The mail outbox end to end: the registry queues team-invitation and log-export mail, the
 /// `MailOutboxSender` delivers it to a loopback SMTP sink, retries while the mail server is
@@ -95,7 +96,7 @@ struct MailOutboxTests {
                 #expect(invite.subject == "Invitation to join team devs of acme")
                 let code = try await Self.inviteCode(c, token: carol)
                 #expect(invite.body.contains("\(Self.publicURL)/confirminvite?code=\(code)"))
-                let sent = try #require(try await store.mails(kind: OutgoingMail.Kind.teamInvite).first)
+                let sent = try #require(try await registry.services.mail.mails(kind: OutgoingMail.Kind.teamInvite).first)
                 #expect(sent.status == .sent)
                 #expect(sent.bodySealed.isEmpty)  // the code is not kept once sent
                 #expect(await sender.runOnce() == 0)  // sent once only
@@ -132,7 +133,7 @@ struct MailOutboxTests {
 
             let start = Clock.nowMillis()
             #expect(await Self.runOnce(down, registry, now: start) == 2)
-            var queued = try await store.mails(kind: OutgoingMail.Kind.teamInvite) + store.mails(kind: OutgoingMail.Kind.logExport)
+            var queued = try await registry.services.mail.mails(kind: OutgoingMail.Kind.teamInvite) + registry.services.mail.mails(kind: OutgoingMail.Kind.logExport)
             #expect(queued.count == 2)
             for mail in queued {
                 #expect(mail.status == .queued)
@@ -145,7 +146,7 @@ struct MailOutboxTests {
             #expect(await Self.runOnce(down, registry, now: start) == 0)
             let retryAt = try #require(queued.map(\.nextAttemptAt).max())
             #expect(await Self.runOnce(down, registry, now: retryAt) == 2)
-            queued = try await store.mails(kind: OutgoingMail.Kind.teamInvite) + store.mails(kind: OutgoingMail.Kind.logExport)
+            queued = try await registry.services.mail.mails(kind: OutgoingMail.Kind.teamInvite) + registry.services.mail.mails(kind: OutgoingMail.Kind.logExport)
             #expect(queued.allSatisfy { $0.attempts == 2 && $0.status == .queued })
 
             // The server is back (a restarted sender configured with it): both go out.
@@ -167,7 +168,7 @@ struct MailOutboxTests {
             #expect(await Self.runOnce(bounded, registry, now: later) == 1)
             #expect(try await store.logExport(uuid: second)?.emailStatus == "queued")
             #expect(await Self.runOnce(bounded, registry, now: later + 3_600_000) == 1)
-            let failed = try #require(try await store.mails(kind: OutgoingMail.Kind.logExport, reference: second).first)
+            let failed = try #require(try await registry.services.mail.mails(kind: OutgoingMail.Kind.logExport, reference: second).first)
             #expect(failed.status == .failed)
             #expect(failed.lastError?.contains("gave up after 2 attempts") == true)
             #expect(try await store.logExport(uuid: second)?.emailStatus == "failed")
@@ -207,7 +208,7 @@ struct MailOutboxTests {
             let sender = registry.notifications.mailSender
             #expect(await sender.runOnce() == 0)
             #expect(await Self.runOnce(sender, registry, now: Clock.nowMillis() + 86_400_000) == 0)
-            let mail = try #require(try await store.mails(kind: OutgoingMail.Kind.teamInvite).first)
+            let mail = try #require(try await registry.services.mail.mails(kind: OutgoingMail.Kind.teamInvite).first)
             #expect(mail.status == .queued)
             #expect(mail.attempts == 0)
             #expect(mail.lastError == nil)

@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import Mail
 
 /// Teams of an organization, their members and invitations (Quay `endpoints/api/team.py`).
 ///

@@ -1,4 +1,5 @@
 import Foundation
+import Mail
 import SlipwayCore
 import SQLKit
 
@@ -196,7 +197,7 @@ extension MetadataStore {
             _ = try await jobs.push(try LogExportJob.request(export.id, uuid: export.uuid, stage: .callback, at: now), in: db)
         }
         guard let email else { return }
-        try await enqueueMail(on: db, email, secretBox: secretBox, jobs: jobs, now: now)
+        try await MailOutbox.enqueue(on: db, email, secretBox: secretBox, jobs: jobs, now: now)
         try await db.raw("UPDATE log_exports SET email_status = 'queued' WHERE id = \(bind: export.id)").run()
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import Mail
 import SlipwayCore
 import SQLKit
 
@@ -47,9 +48,9 @@ extension MetadataStore {
                 VALUES (\(bind: UUID().uuidString.lowercased()), \(bind: invitation.userID), NULL, \(bind: OutgoingMail.Kind.teamInvite),
                         \(bind: metadata), \(bind: source), \(bind: now))
                 """).run()
-            try await Self.withdrawMail(on: db, kind: OutgoingMail.Kind.teamInvite, reference: reference, jobs: jobs)
+            try await MailOutbox.withdraw(on: db, kind: OutgoingMail.Kind.teamInvite, reference: reference, jobs: jobs)
             if let mail = invitation.mail {
-                try await Self.enqueueMail(on: db, mail, secretBox: secretBox, jobs: jobs, now: now)
+                try await MailOutbox.enqueue(on: db, mail, secretBox: secretBox, jobs: jobs, now: now)
             }
         }
     }
@@ -70,7 +71,7 @@ extension MetadataStore {
                                   AND CAST(i.team_id AS TEXT) || ':' || CAST(i.user_id AS TEXT) = mail_outbox.reference)
                 """).all().map { try $0.string("reference") }
             for reference in stale {
-                try await Self.withdrawMail(on: db, kind: kind, reference: reference, jobs: jobs)
+                try await MailOutbox.withdraw(on: db, kind: kind, reference: reference, jobs: jobs)
             }
         }
     }

@@ -1,4 +1,5 @@
 import Logging
+import Mail
 import SlipwayCore
 
 /// Everything the registry's request handlers need, built once by `SlipwayApplication`.
@@ -28,6 +29,8 @@ public struct RegistryServices: Sendable {
     /// The process's one job queue driver (notification deliveries, mail, log exports). A
     /// `Service`: the application runs it before the queues' runners.
     public let jobs: any JobQueueDriver
+    /// The mail outbox (team invitations, log-export mail).
+    public let mail: MailOutbox
     public let logger: Logger
 
     public init(config: SlipwayConfig, store: MetadataStore, storage: any BlobStorageDriver, tokens: RegistryTokenService,
@@ -47,6 +50,7 @@ public struct RegistryServices: Sendable {
         self.events = EventOutbox(database: store.database)
         self.tombstones = BlobTombstones(database: store.database)
         self.jobs = jobs
+        self.mail = MailOutbox(database: store.database, jobs: jobs, secretBox: secretBox)
         self.logger = logger
     }
 }

@@ -2,19 +2,17 @@ import Foundation
 import SlipwayCore
 import SQLKit
 
-/// The mail outbox (`mail_outbox`, mail#1): mail that registry code queues inside its own
-/// transactions (team invitations, finished log exports) and the notifications module's
-/// `MailOutboxSender` delivers. The registry cannot reach the SMTP client (the notifications
-/// module depends on it, not the other way round), so the row and its `MailJob` on the job
-/// queue are the hand-over: a mail commits together with the change it announces and survives
-/// restarts and mail-server outages.
+/// The mail outbox (`mail_outbox`, mail#1): mail that other modules queue inside their own
+/// transactions (team invitations, finished log exports) and `MailOutboxSender` delivers. The
+/// row and its `MailJob` on the job queue are the hand-over: a mail commits together with the
+/// change it announces and survives restarts and mail-server outages.
 ///
 /// The row is the mail's record (recipient, sealed body, status, attempts, last error); when it
 /// is tried is the job's business. Bodies are sealed with the instance key (they carry
 /// invitation codes and download links) and emptied once the mail is sent.
 public struct OutgoingMail: Sendable, Equatable {
     /// What the mail is about: `kind` names the feature, `reference` the record, so the outcome
-    /// can be recorded there (see `MetadataStore.recordMailOutcome`).
+    /// can be recorded there (see `MailOutcomeListener`).
     public enum Kind {
         public static let teamInvite = "org_team_invite"
         public static let logExport = "log_export"
@@ -44,7 +42,7 @@ public struct QueuedMail: Sendable {
     public let bodySealed: String
     public let kind: String
     public let reference: String?
-    public let status: MetadataStore.MailStatus
+    public let status: MailStatus
     public let attempts: Int
     public let nextAttemptAt: Int64
     public let sentAt: Int64?
@@ -53,7 +51,7 @@ public struct QueuedMail: Sendable {
 
     /// The plain-text body; empty once the mail was sent.
     public func body(opening box: SecretBox) throws -> String {
-        bodySealed.isEmpty ? "" : try box.open(bodySealed, context: MetadataStore.mailSealContext(uuid))
+        bodySealed.isEmpty ? "" : try box.open(bodySealed, context: MailOutbox.sealContext(uuid))
     }
 }
 
@@ -76,14 +74,41 @@ public struct MailJob: Codable, Sendable {
     public static func reference(kind: String, reference: String) -> String { "\(kind):\(reference)" }
 }
 
-extension MetadataStore {
-    public enum MailStatus: String, Sendable {
-        case queued, sent, failed
+/// How a mail's delivery ended (or where it stands).
+public enum MailStatus: String, Sendable {
+    case queued, sent, failed
+}
+
+/// How one attempt to send a mail ended.
+public enum MailAttempt: Sendable, Equatable {
+    case sent
+    case retry(error: String, at: Int64)
+    case failed(error: String)
+}
+
+/// A module that keeps the outcome of the mail it queued on its own record (log exports keep
+/// an `email_status`). Told in the transaction that records a mail's final attempt.
+public protocol MailOutcomeListener: Sendable {
+    /// The kinds of mail (`OutgoingMail.kind`) the listener records outcomes for.
+    var mailKinds: Set<String> { get }
+    func mailFinished(kind: String, reference: String, status: MailStatus, in db: any SQLDatabase) async throws
+}
+
+/// The mail module's store: `mail_outbox` and the `mail` jobs, and no other module's tables.
+public struct MailOutbox: Sendable {
+    let database: any Database
+    let jobs: any JobQueueDriver
+    let secretBox: SecretBox
+
+    public init(database: any Database, jobs: any JobQueueDriver, secretBox: SecretBox) {
+        self.database = database
+        self.jobs = jobs
+        self.secretBox = secretBox
     }
 
-    static func mailSealContext(_ uuid: String) -> String { "mail:\(uuid)" }
+    static func sealContext(_ uuid: String) -> String { "mail:\(uuid)" }
 
-    static let mailColumns: SQLQueryString = """
+    static let columns: SQLQueryString = """
         id, uuid, recipient, subject, body_sealed, kind, reference, status, attempts, next_attempt_at, sent_at, last_error, created_at
         """
 
@@ -100,28 +125,29 @@ extension MetadataStore {
 
     /// Queues `mail` inside the caller's transaction, so it is sent only if that commits: the
     /// row and its job, due at `now`.
-    public static func enqueueMail(on db: any SQLDatabase, _ mail: OutgoingMail, secretBox: SecretBox, jobs: any JobQueueDriver,
-                                   now: Int64 = Clock.nowMillis()) async throws {
+    public static func enqueue(on db: any SQLDatabase, _ mail: OutgoingMail, secretBox: SecretBox, jobs: any JobQueueDriver,
+                               now: Int64 = Clock.nowMillis()) async throws {
         let uuid = UUID().uuidString.lowercased()
-        let sealed = try secretBox.seal(mail.body, context: mailSealContext(uuid))
+        let sealed = try secretBox.seal(mail.body, context: sealContext(uuid))
         let row = try await db.raw("""
             INSERT INTO mail_outbox (uuid, recipient, subject, body_sealed, kind, reference, status, next_attempt_at, created_at)
             VALUES (\(bind: uuid), \(bind: mail.recipient), \(bind: mail.subject), \(bind: sealed), \(bind: mail.kind),
                     \(bind: mail.reference), 'queued', \(bind: now), \(bind: now))
             RETURNING id
             """).first()
-        guard let row else { throw DomainError.notFound("mail") }
+        guard let row else { throw DomainError.internalFailure("the mail outbox did not return the queued mail") }
         _ = try await jobs.push(try JobRequest(queue: MailJob.queue, encoding: MailJob(mail: try row.int64("id")),
                                                reference: mail.reference.map { MailJob.reference(kind: mail.kind, reference: $0) },
                                                maxAttempts: MailJob.attemptLimit, notBefore: now), in: db)
     }
 
-    public func enqueueMail(_ mail: OutgoingMail, secretBox: SecretBox, now: Int64 = Clock.nowMillis()) async throws {
-        try await database.transaction { db in try await Self.enqueueMail(on: db, mail, secretBox: secretBox, jobs: jobs, now: now) }
+    public func enqueue(_ mail: OutgoingMail, now: Int64 = Clock.nowMillis()) async throws {
+        let (secretBox, jobs) = (self.secretBox, self.jobs)
+        try await database.transaction { db in try await Self.enqueue(on: db, mail, secretBox: secretBox, jobs: jobs, now: now) }
     }
 
     /// Drops the unsent mail about `reference` of `kind` (row and job), in the caller's transaction.
-    static func withdrawMail(on db: any SQLDatabase, kind: String, reference: String, jobs: any JobQueueDriver) async throws {
+    public static func withdraw(on db: any SQLDatabase, kind: String, reference: String, jobs: any JobQueueDriver) async throws {
         try await db.raw("""
             DELETE FROM mail_outbox WHERE kind = \(bind: kind) AND reference = \(bind: reference) AND status = 'queued'
             """).run()
@@ -131,7 +157,7 @@ extension MetadataStore {
     /// Every outbox row about `kind`/`reference` (or of `kind` when `reference` is nil), oldest first.
     public func mails(kind: String, reference: String? = nil) async throws -> [QueuedMail] {
         try await database.read { db in
-            var q: SQLQueryString = "SELECT \(Self.mailColumns) FROM mail_outbox WHERE kind = \(bind: kind)"
+            var q: SQLQueryString = "SELECT \(Self.columns) FROM mail_outbox WHERE kind = \(bind: kind)"
             if let reference { q += " AND reference = \(bind: reference)" }
             q += " ORDER BY id"
             return try await db.raw(q).all().map(Self.queuedMail(from:))
@@ -140,23 +166,17 @@ extension MetadataStore {
 
     public func mail(id: Int64) async throws -> QueuedMail? {
         try await database.read { db in
-            try await db.raw("SELECT \(Self.mailColumns) FROM mail_outbox WHERE id = \(bind: id)").first().map(Self.queuedMail(from:))
+            try await db.raw("SELECT \(Self.columns) FROM mail_outbox WHERE id = \(bind: id)").first().map(Self.queuedMail(from:))
         }
     }
 
     // MARK: Sending
 
-    /// How one attempt to send a mail ended.
-    public enum MailAttempt: Sendable, Equatable {
-        case sent
-        case retry(error: String, at: Int64)
-        case failed(error: String)
-    }
-
     /// Records an attempt on the mail's row, in the transaction that ends (or reschedules) its
-    /// job. Sent: the body is dropped (it held a secret). Sent or failed: the outcome is recorded
-    /// where the mail came from.
-    public static func recordMailAttempt(_ mail: QueuedMail, _ attempt: MailAttempt, now: Int64, on db: any SQLDatabase) async throws {
+    /// job. Sent: the body is dropped (it held a secret). Sent or failed: the listener for the
+    /// mail's kind records the outcome where the mail came from.
+    public static func recordAttempt(_ mail: QueuedMail, _ attempt: MailAttempt, now: Int64, listeners: [any MailOutcomeListener],
+                                     on db: any SQLDatabase) async throws {
         let queued: SQLQueryString = "WHERE id = \(bind: mail.id) AND status = 'queued' RETURNING id"
         switch attempt {
         case .retry(let error, let at):
@@ -170,19 +190,16 @@ extension MetadataStore {
                 UPDATE mail_outbox SET status = \(bind: status.rawValue), attempts = attempts + 1, last_error = \(bind: error),
                   sent_at = \(bind: status == .sent ? now : nil), body_sealed = \(bind: status == .sent ? "" : mail.bodySealed) \(queued)
                 """).first() != nil
-            if updated { try await recordMailOutcome(on: db, kind: mail.kind, reference: mail.reference, status: status) }
+            guard updated, let reference = mail.reference else { return }
+            for listener in listeners where listener.mailKinds.contains(mail.kind) {
+                try await listener.mailFinished(kind: mail.kind, reference: reference, status: status, in: db)
+            }
         }
-    }
-
-    /// Tells the record a mail was about how its delivery ended. Only log exports keep a status.
-    static func recordMailOutcome(on db: any SQLDatabase, kind: String, reference: String?, status: MailStatus) async throws {
-        guard kind == OutgoingMail.Kind.logExport, let reference else { return }
-        try await db.raw("UPDATE log_exports SET email_status = \(bind: status.rawValue) WHERE uuid = \(bind: reference)").run()
     }
 
     /// Deletes sent and failed mail queued before `cutoff` (and finished mail jobs); returns how many rows went.
     @discardableResult
-    public func pruneMail(before cutoff: Int64) async throws -> Int {
+    public func prune(before cutoff: Int64) async throws -> Int {
         let pruned = try await database.transaction { db in
             try await db.raw("""
                 DELETE FROM mail_outbox WHERE status IN ('sent', 'failed') AND created_at < \(bind: cutoff) RETURNING id

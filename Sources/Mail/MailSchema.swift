@@ -39,7 +39,7 @@ public enum MailSchema {
         ModuleMigration(version: 2, name: "mail as jobs") { _ in
             [
                 // Every queued mail becomes a `MailJob` (same JSON and reference as
-                // `MetadataStore.enqueueMail` pushes), due when the row was, keeping the attempts
+                // `MailOutbox.enqueue` pushes), due when the row was, keeping the attempts
                 // made so far; the sender still stops at `notifications.maxAttempts`.
                 """
                 INSERT INTO jobs (queue, payload, ordering_key, reference, status, attempts, max_attempts, next_attempt_at, created_at)

@@ -3,29 +3,34 @@ import NIOCore
 import NIOPosix
 import NIOSSL
 import OutboundHTTP
-import Registry
 import SlipwayCore
 
 /// One plain-text mail.
-struct MailMessage: Sendable {
-    let to: String
-    let subject: String
-    let body: String
+public struct MailMessage: Sendable {
+    public let to: String
+    public let subject: String
+    public let body: String
+
+    public init(to: String, subject: String, body: String) {
+        self.to = to
+        self.subject = subject
+        self.body = body
+    }
 }
 
 /// Sends mail through the configured SMTP server (`notifications.smtp*`): EHLO, STARTTLS or
 /// implicit TLS when configured, AUTH PLAIN when a user name is set, MAIL FROM, RCPT TO, DATA with
 /// dot-stuffing, QUIT. One connection per message: notification mail is rare, and a fresh
 /// connection has no state to go stale.
-struct SMTPClient: Sendable {
-    enum Failure: Error, Sendable, CustomStringConvertible {
+public struct SMTPClient: Sendable {
+    public enum Failure: Error, Sendable, CustomStringConvertible {
         case notConfigured
         /// The server refused with a 5xx reply: retrying will not help.
         case rejected(String)
         /// A 4xx reply, a dropped connection or a timeout: worth retrying.
         case transient(String)
 
-        var description: String {
+        public var description: String {
             switch self {
             case .notConfigured: return "e-mail delivery is not configured (notifications.smtpHost is empty)"
             case .rejected(let why): return "the mail server refused the message: \(why)"
@@ -38,7 +43,13 @@ struct SMTPClient: Sendable {
     let tls: OutboundTLS
     let timeout: Duration
 
-    func send(_ message: MailMessage) async throws(Failure) {
+    public init(config: SlipwayConfig.Notifications, tls: OutboundTLS, timeout: Duration) {
+        self.config = config
+        self.tls = tls
+        self.timeout = timeout
+    }
+
+    public func send(_ message: MailMessage) async throws(Failure) {
         guard !config.smtpHost.isEmpty else { throw .notConfigured }
         let data = Self.render(message, from: config.smtpFrom)
         do {

@@ -2,12 +2,11 @@ import Foundation
 import Logging
 import Metrics
 import OutboundHTTP
-import Registry
 import ServiceLifecycle
 import SlipwayCore
 import Synchronization
 
-/// Sends the mail the registry queues in `mail_outbox` (team invitations, finished log exports)
+/// Sends the mail other modules queue in `mail_outbox` (team invitations, finished log exports)
 /// through the configured SMTP server: a `JobQueueRunner` over the `mail` queue, each job one
 /// mail (`MailJob`), one connection each, `concurrency` at a time. A queued mail wakes the
 /// runner at once (the driver's wake-up); claims are leases, so a restart or another replica
@@ -43,33 +42,34 @@ public final class MailOutboxSender: Service, Sendable {
         }
     }
 
-    let services: RegistryServices
     public let settings: Settings
     let configured: Bool
     let runner: JobQueueRunner
+    let outbox: MailOutbox
+    let jobs: any JobQueueDriver
+    let logger: Logger
 
-    /// `smtp` replaces `services.config.notifications` for the mail server (tests point one
-    /// sender at a dead port and another at a live one).
-    public init(services: RegistryServices, settings: Settings? = nil, smtp: SlipwayConfig.Notifications? = nil) {
-        self.services = services
-        let config = smtp ?? services.config.notifications
+    /// `smtp` is the mail server's settings (`notifications.smtp*`); `listeners` record the
+    /// outcome of mail on the records it was about.
+    public init(outbox: MailOutbox, jobs: any JobQueueDriver, smtp config: SlipwayConfig.Notifications, settings: Settings? = nil,
+                listeners: [any MailOutcomeListener], logger: Logger) {
         let settings = settings ?? Settings(config: config)
         self.settings = settings
         self.configured = !config.smtpHost.isEmpty
-        let delivery = MailDelivery(services: services, settings: settings,
+        self.outbox = outbox
+        self.jobs = jobs
+        self.logger = logger
+        let delivery = MailDelivery(outbox: outbox, jobs: jobs, settings: settings, listeners: listeners, logger: logger,
                                     smtp: SMTPClient(config: config, tls: OutboundTLS(notifications: config), timeout: settings.timeout))
         var runnerSettings = JobQueueRunner.Settings()
         runnerSettings.concurrency = settings.concurrency
         runnerSettings.visibilityTimeout = settings.timeout * 3 + .seconds(30)
         runnerSettings.fallbackPoll = settings.fallbackPoll
         runnerSettings.backoff = RetryBackoff(base: settings.retryBase, cap: settings.retryCap, maxAttempts: .max)
-        self.runner = JobQueueRunner(queue: MailJob.queue, driver: services.jobs, settings: runnerSettings, logger: services.logger) { job in
+        self.runner = JobQueueRunner(queue: MailJob.queue, driver: jobs, settings: runnerSettings, logger: logger) { job in
             try await delivery.send(job)
         }
     }
-
-    var logger: Logger { services.logger }
-    var store: MetadataStore { services.store }
 
     public func run() async throws {
         guard configured else {
@@ -100,13 +100,13 @@ public final class MailOutboxSender: Service, Sendable {
 
     func prune() async {
         do {
-            try await store.pruneMail(before: services.jobs.clock.now() - settings.historyMillis)
+            try await outbox.prune(before: jobs.clock.now() - settings.historyMillis)
         } catch {
             logger.error("mail outbox pruning failed", metadata: ["error": "\(error)"])
         }
     }
 
-    static func isDeliverable(_ address: String) -> Bool {
+    public static func isDeliverable(_ address: String) -> Bool {
         let parts = address.split(separator: "@", omittingEmptySubsequences: false)
         return address.utf8.count <= 254 && parts.count == 2 && !parts[0].isEmpty && !parts[1].isEmpty
             && !address.unicodeScalars.contains { $0.value <= 0x20 || $0.value == 0x7f || $0 == "<" || $0 == ">" }
@@ -115,25 +115,27 @@ public final class MailOutboxSender: Service, Sendable {
 
 /// One attempt to send one queued mail: the mail job's handler.
 struct MailDelivery: Sendable {
-    let services: RegistryServices
+    let outbox: MailOutbox
+    let jobs: any JobQueueDriver
     let settings: MailOutboxSender.Settings
+    let listeners: [any MailOutcomeListener]
+    let logger: Logger
     let smtp: SMTPClient
     let outcomes = (sent: Counter(label: "slipway_mail_outbox_total", dimensions: [("outcome", "sent")]),
                     retried: Counter(label: "slipway_mail_outbox_total", dimensions: [("outcome", "retried")]),
                     failed: Counter(label: "slipway_mail_outbox_total", dimensions: [("outcome", "failed")]))
 
-    var logger: Logger { services.logger }
-
     /// The recipient is logged, never the body (it holds the invitation code or the download link).
     func send(_ job: QueuedJob) async throws -> JobOutcome {
         guard let payload = try? job.decodePayload(MailJob.self) else { return .failed("malformed mail job") }
-        guard let queued = try await services.store.mail(id: payload.mail), queued.status == .queued else {
+        guard let queued = try await outbox.mail(id: payload.mail), queued.status == .queued else {
             return .skipped("the mail was withdrawn or has been sent")
         }
         var meta: Logger.Metadata = ["mail": "\(queued.uuid)", "kind": "\(queued.kind)"]
         let attempt = try await self.attempt(queued, job: job)
-        let now = services.jobs.clock.now()
-        let record: JobTransactionBody = { db in try await MetadataStore.recordMailAttempt(queued, attempt, now: now, on: db) }
+        let now = jobs.clock.now()
+        let listeners = self.listeners
+        let record: JobTransactionBody = { db in try await MailOutbox.recordAttempt(queued, attempt, now: now, listeners: listeners, on: db) }
         switch attempt {
         case .sent:
             outcomes.sent.increment()
@@ -152,12 +154,12 @@ struct MailDelivery: Sendable {
         }
     }
 
-    func attempt(_ queued: QueuedMail, job: QueuedJob) async throws -> MetadataStore.MailAttempt {
+    func attempt(_ queued: QueuedMail, job: QueuedJob) async throws -> MailAttempt {
         // The address goes into `RCPT TO:<…>`: nothing that could end the command.
         guard MailOutboxSender.isDeliverable(queued.recipient) else { return .failed(error: "invalid recipient address") }
         let body: String
         do {
-            body = try queued.body(opening: services.secretBox)
+            body = try queued.body(opening: outbox.secretBox)
         } catch {
             return .failed(error: "the mail body cannot be opened with this instance's key")
         }
@@ -174,10 +176,10 @@ struct MailDelivery: Sendable {
         }
     }
 
-    func retryOrFail(_ queued: QueuedMail, job: QueuedJob, error: String) -> MetadataStore.MailAttempt {
+    func retryOrFail(_ queued: QueuedMail, job: QueuedJob, error: String) -> MailAttempt {
         let attempt = queued.attempts + 1
         let backoff = RetryBackoff(base: settings.retryBase, cap: settings.retryCap, maxAttempts: settings.maxAttempts)
-        guard !job.isLastAttempt, let at = backoff.nextAttempt(after: attempt, now: services.jobs.clock.now()) else {
+        guard !job.isLastAttempt, let at = backoff.nextAttempt(after: attempt, now: jobs.clock.now()) else {
             return .failed(error: "\(error) (gave up after \(attempt) attempts)")
         }
         return .retry(error: error, at: at)
