@@ -78,10 +78,16 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "SQLKit", package: "sql-kit"),
         ]),
+        // The repository events outbox: producers append in their own transactions, notification
+        // fan-out reads it.
+        .target(name: "Events", dependencies: [
+            "SlipwayCore",
+            .product(name: "SQLKit", package: "sql-kit"),
+        ]),
         .target(
             name: "Registry",
             dependencies: [
-                "SlipwayCore", "OutboundHTTP", "Mail",
+                "SlipwayCore", "OutboundHTTP", "Mail", "Events",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
                 .product(name: "Logging", package: "swift-log"),
@@ -99,7 +105,7 @@ let package = Package(
         ),
         .target(name: "BuildProtocol"),
         .target(name: "BuildOrchestrator", dependencies: [
-            "SlipwayCore", "Registry", "BuildProtocol", "CLibarchive", "OutboundHTTP",
+            "SlipwayCore", "Events", "Registry", "BuildProtocol", "CLibarchive", "OutboundHTTP",
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Crypto", package: "swift-crypto"),
@@ -123,7 +129,7 @@ let package = Package(
             .product(name: "HTTPTypes", package: "swift-http-types"),
         ]),
         .target(name: "Notifications", dependencies: [
-            "SlipwayCore", "Registry", "Mail", "OutboundHTTP",
+            "SlipwayCore", "Events", "Registry", "Mail", "OutboundHTTP",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
@@ -146,7 +152,7 @@ let package = Package(
         // The composition root: opens the database with every module's migrations and builds
         // the application from the modules.
         .target(name: "SlipwayServer", dependencies: [
-            "SlipwayCore", "Mail", "Registry", "BuildOrchestrator", "Triggers", "Notifications", "WebUI",
+            "SlipwayCore", "Mail", "Events", "Registry", "BuildOrchestrator", "Triggers", "Notifications", "WebUI",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(
@@ -164,7 +170,7 @@ let package = Package(
         .target(
             name: "SlipwayTestSupport",
             dependencies: [
-                "SlipwayCore", "SlipwayServer", "Mail", "Registry", "BuildOrchestrator", "Triggers", "Notifications", "WebUI",
+                "SlipwayCore", "SlipwayServer", "Mail", "Events", "Registry", "BuildOrchestrator", "Triggers", "Notifications", "WebUI",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
@@ -175,7 +181,7 @@ let package = Package(
         .testTarget(
             name: "RegistryTests",
             dependencies: [
-                "SlipwayCore", "Mail", "Registry", "SlipwayTestSupport", "BuildOrchestrator", "BuildProtocol", "OutboundHTTP",
+                "SlipwayCore", "Mail", "Events", "Registry", "SlipwayTestSupport", "BuildOrchestrator", "BuildProtocol", "OutboundHTTP",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -203,7 +209,7 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .testTarget(name: "NotificationsTests", dependencies: [
-            "SlipwayCore", "Mail", "Notifications", "Registry", "SlipwayTestSupport",
+            "SlipwayCore", "Mail", "Events", "Notifications", "Registry", "SlipwayTestSupport",
             .product(name: "SQLKit", package: "sql-kit"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "HTTPTypes", package: "swift-http-types"),

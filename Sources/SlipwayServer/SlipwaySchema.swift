@@ -1,4 +1,5 @@
 import BuildOrchestrator
+import Events
 import Logging
 import Mail
 import Notifications

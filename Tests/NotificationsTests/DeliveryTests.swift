@@ -1,12 +1,13 @@
+@testable import Notifications
 import Crypto
+import Events
 import Foundation
 import HTTPTypes
 import NIOCore
-@testable import Notifications
 import Registry
+import SlipwayCore
 import SlipwayTestSupport
 import Testing
-import SlipwayCore
 
 /// The dispatcher against real loopback receivers: event matching, webhook signing and
 /// templates, retries with backoff, failure counting and pausing, the test endpoint, slow

@@ -1,12 +1,13 @@
+@testable import Notifications
+import Events
 import Foundation
 import HTTPTypes
 import HummingbirdTesting
 import NIOCore
-@testable import Notifications
 import Registry
+import SlipwayCore
 import SlipwayTestSupport
 import Testing
-import SlipwayCore
 
 /// A registry with `admin/app` pushed, an API token for `admin`, and helpers to create
 /// notifications and drive the dispatcher.

@@ -1,4 +1,5 @@
 import BuildProtocol
+import Events
 import Foundation
 import Registry
 import SlipwayCore

@@ -1,3 +1,4 @@
+import Events
 import Logging
 import Mail
 import SlipwayCore

@@ -14,15 +14,29 @@ public struct RepositoryEvent: Sendable {
     public let createdAt: Int64
 }
 
+/// The repository an event is about: its id and its name at the time (the outbox keeps the
+/// name, so an event still reads after the repository is renamed or gone).
+public struct EventRepository: Sendable, Equatable {
+    public let id: Int64
+    public let namespace: String
+    public let name: String
+
+    public init(id: Int64, namespace: String, name: String) {
+        self.id = id
+        self.namespace = namespace
+        self.name = name
+    }
+}
+
 /// An event to record: what happened to which repository, with its payload. With a
 /// `dedupKey`, recording the same event twice records it once.
 public struct NewRepositoryEvent: Sendable {
     public let kind: RepositoryEventKind
-    public let repository: Repository
+    public let repository: EventRepository
     public let payload: [String: EventValue]
     public let dedupKey: String?
 
-    public init(kind: RepositoryEventKind, repository: Repository, payload: [String: EventValue], dedupKey: String? = nil) {
+    public init(kind: RepositoryEventKind, repository: EventRepository, payload: [String: EventValue], dedupKey: String? = nil) {
         self.kind = kind
         self.repository = repository
         self.payload = payload
@@ -42,7 +56,7 @@ public struct EventOutbox: Sendable {
 
     /// Records an event in a transaction of its own. Returns false when it was a duplicate.
     @discardableResult
-    public func emit(kind: RepositoryEventKind, repository: Repository, payload: [String: EventValue], dedupKey: String? = nil) async throws -> Bool {
+    public func emit(kind: RepositoryEventKind, repository: EventRepository, payload: [String: EventValue], dedupKey: String? = nil) async throws -> Bool {
         try await database.transaction { db in
             try await append(NewRepositoryEvent(kind: kind, repository: repository, payload: payload, dedupKey: dedupKey), in: db)
         }
