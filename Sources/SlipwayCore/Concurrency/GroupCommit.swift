@@ -39,6 +39,10 @@ public final class GroupCommit<Item: Sendable, Output: Sendable>: Sendable {
                 s.draining = true
                 return true
             }
+            // The drain runs in a task of its own, not in the submitter's: a submitter whose request
+            // is cancelled (a client hanging up) must not cancel the transaction that carries other
+            // callers' writes (SQLite refuses work from a cancelled task). It ends when the queue is
+            // empty, and every item's caller awaits its own result, so nothing outlives its callers.
             if startDrain { Task { await self.drain(flush) } }
         }
     }
