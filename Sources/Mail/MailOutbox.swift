@@ -197,6 +197,14 @@ public struct MailOutbox: Sendable {
         }
     }
 
+    /// Records that mail `id` failed with `error` (its job was given up), in the caller's
+    /// transaction; nothing happens unless it was still queued.
+    public static func recordAbandoned(mailID id: Int64, error: String, now: Int64, listeners: [any MailOutcomeListener],
+                                       on db: any SQLDatabase) async throws {
+        guard let mail = try await db.raw("SELECT \(columns) FROM mail_outbox WHERE id = \(bind: id)").first().map(queuedMail(from:)) else { return }
+        try await recordAttempt(mail, .failed(error: error), now: now, listeners: listeners, on: db)
+    }
+
     /// Deletes sent and failed mail queued before `cutoff` (and finished mail jobs); returns how many rows went.
     @discardableResult
     public func prune(before cutoff: Int64) async throws -> Int {

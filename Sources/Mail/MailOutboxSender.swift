@@ -66,6 +66,11 @@ public final class MailOutboxSender: Service, Sendable {
         runnerSettings.visibilityTimeout = settings.timeout * 3 + .seconds(30)
         runnerSettings.fallbackPoll = settings.fallbackPoll
         runnerSettings.backoff = RetryBackoff(base: settings.retryBase, cap: settings.retryCap, maxAttempts: .max)
+        runnerSettings.recordAbandoned = { job, error in
+            guard let payload = try? job.decodePayload(MailJob.self) else { return nil }
+            let now = jobs.clock.now()
+            return { db in try await MailOutbox.recordAbandoned(mailID: payload.mail, error: error, now: now, listeners: listeners, on: db) }
+        }
         self.runner = JobQueueRunner(queue: MailJob.queue, driver: jobs, settings: runnerSettings, logger: logger) { job in
             try await delivery.send(job)
         }

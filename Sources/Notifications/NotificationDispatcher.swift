@@ -96,6 +96,12 @@ public final class NotificationDispatcher: Service, Sendable {
         runnerSettings.orderedStart = settings.orderingWait
         // Retries are timed by the sender (`retryOrFail`); this only paces a job whose handler throws.
         runnerSettings.backoff = RetryBackoff(base: settings.retryBase, cap: settings.retryCap, maxAttempts: .max)
+        let jobs = services.jobs
+        runnerSettings.recordAbandoned = { job, error in
+            guard let payload = try? job.decodePayload(DeliveryJob.self) else { return nil }
+            let now = jobs.clock.now()
+            return { db in try await NotificationStore.recordAbandoned(deliveryID: payload.delivery, error: error, now: now, on: db) }
+        }
         self.runner = JobQueueRunner(queue: DeliveryJob.queue, driver: services.jobs, settings: runnerSettings, logger: services.logger,
                                      progressHandler: { job, underway in try await sender.deliver(job, underway: underway) })
         if case .failure(let error) = tls.context {

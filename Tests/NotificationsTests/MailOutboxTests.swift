@@ -176,6 +176,31 @@ struct MailOutboxTests {
         }
     }
 
+    /// A sender that dies during a mail's last attempt does not leave the mail queued for ever:
+    /// when the job is given up, the row records the failure and why.
+    @Test(arguments: TestBackend.available)
+    func aMailWhoseLastSenderDiedIsRecordedAsFailed(backend: TestBackend) async throws {
+        try await SMTPSink.with { sink in
+            try await TestRegistry.with(backend, configure: { Self.configure(&$0, smtpPort: sink.port) }) { registry, _ in
+                let start = Clock.nowMillis()
+                registry.jobTime.set(start)
+                try await registry.services.mail.enqueue(OutgoingMail(recipient: "dave@example.test", subject: "s", body: "b",
+                                                                      kind: OutgoingMail.Kind.teamInvite, reference: "1:2"), now: start)
+                // One attempt allowed, and a sender that took it and died.
+                try await registry.database.transaction { db in
+                    try await db.raw("UPDATE jobs SET max_attempts = 1 WHERE queue = \(bind: MailJob.queue)").run()
+                }
+                #expect(try await registry.services.jobs.claim(queue: MailJob.queue, limit: 1, visibilityTimeout: .seconds(30)).count == 1)
+                let sender = MailOutboxSender(services: registry.services)
+                #expect(await Self.runOnce(sender, registry, now: start + 31_000) == 1)
+                let mail = try #require(try await registry.services.mail.mails(kind: OutgoingMail.Kind.teamInvite, reference: "1:2").first)
+                #expect(mail.status == .failed)
+                #expect(mail.lastError?.contains("the lease of its last attempt expired") == true, "\(mail.lastError ?? "")")
+                #expect(sink.received.isEmpty, "nothing is sent for a given-up job")
+            }
+        }
+    }
+
     /// With the sender running as a service, a mail goes out as soon as it is queued: the push
     /// wakes the sender's runner (on PostgreSQL through NOTIFY and the driver's LISTEN
     /// connection), whose fallback poll here is an hour away.

@@ -182,6 +182,38 @@ struct JobQueueConformanceTests {
         }
     }
 
+    /// The job's own record does not stay pending behind it: what the queue's owner records
+    /// for an abandoned job commits with the dead-lettering, with the error that says why.
+    @Test(arguments: TestBackend.available)
+    func anAbandonedJobsRecordIsWrittenWithItsDeadLetter(_ backend: TestBackend) async throws {
+        let time = ManualJobClock()
+        try await JobQueueHarness.with(backend, clock: time.clock) { h in
+            try await h.database.transaction { db in
+                try await db.raw("CREATE TABLE abandoned_records (job_id BIGINT NOT NULL, error TEXT NOT NULL)").run()
+            }
+            let id = try await h.driver.push(Self.request("crasher", maxAttempts: 1))
+            _ = try await h.driver.claim(queue: Self.queue, limit: 1, visibilityTimeout: .seconds(30))
+            time.advance(by: .seconds(31))
+            var settings = JobQueueRunner.Settings()
+            settings.recordAbandoned = { job, error in
+                { db in try await db.raw("INSERT INTO abandoned_records (job_id, error) VALUES (\(bind: job.id), \(bind: error))").run() }
+            }
+            let runner = JobQueueRunner(queue: Self.queue, driver: h.driver, settings: settings, logger: .init(label: "test")) { _ in
+                .completed
+            }
+            #expect(await runner.runOnce() == 1)
+            #expect(try await h.driver.job(id: id)?.status == .dead)
+            let records = try await h.database.read { db in
+                try await db.raw("SELECT job_id, error FROM abandoned_records").all().map {
+                    (try $0.decode(column: "job_id", as: Int64.self), try $0.decode(column: "error", as: String.self))
+                }
+            }
+            #expect(records.count == 1)
+            #expect(records.first?.0 == id)
+            #expect(records.first?.1.contains("the lease of its last attempt expired") == true)
+        }
+    }
+
     // MARK: Retries and due times
 
     @Test(arguments: TestBackend.available)

@@ -180,6 +180,14 @@ public struct NotificationStore: Sendable {
         case skipped(reason: String)
     }
 
+    /// Records that delivery `id` failed with `error` (its job was given up), in the caller's
+    /// transaction; it counts as a failure of its notification, as any failed delivery does.
+    static func recordAbandoned(deliveryID id: Int64, error: String, now: Int64, on db: any SQLDatabase) async throws {
+        guard let delivery = try await db.raw("SELECT \(deliveryColumns) FROM notification_deliveries WHERE id = \(bind: id)").first()
+            .map(delivery(from:)) else { return }
+        try await record(delivery, .failed(error: error), now: now, on: db)
+    }
+
     /// Records an attempt's outcome on the delivery row and its notification, in the
     /// transaction that ends (or reschedules) the delivery's job, so both change or neither
     /// does. A delivered event resets the notification's `number_of_failures` (it counts

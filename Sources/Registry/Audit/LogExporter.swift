@@ -57,6 +57,11 @@ public final class LogExporter: Service, Sendable {
         runnerSettings.visibilityTimeout = .seconds(settings.leaseSeconds)
         runnerSettings.fallbackPoll = settings.fallbackPoll
         runnerSettings.backoff = RetryBackoff(base: settings.callbackBackoff, cap: .seconds(3600), maxAttempts: .max)
+        runnerSettings.recordAbandoned = { job, error in
+            guard let payload = try? job.decodePayload(LogExportJob.self) else { return nil }
+            let now = Clock.nowMillis()
+            return { db in try await MetadataStore.recordAbandonedLogExport(id: payload.export, stage: payload.stage, error: error, now: now, on: db) }
+        }
         self.runner = JobQueueRunner(queue: LogExportJob.queue, driver: services.jobs, settings: runnerSettings, logger: services.logger) { job in
             try await stages.run(job)
         }

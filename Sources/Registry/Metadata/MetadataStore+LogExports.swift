@@ -216,6 +216,23 @@ extension MetadataStore {
         case gaveUp(callbackStatus: String, error: String)
     }
 
+    /// Records that a stage of export `id` was given up (its job's last consumer died holding
+    /// it), in the caller's transaction: a write that never finished fails the export (and the
+    /// mail it would have sent); a callback never delivered is given up, as when out of attempts.
+    public static func recordAbandonedLogExport(id: Int64, stage: LogExportJob.Stage, error: String, now: Int64, on db: any SQLDatabase) async throws {
+        switch stage {
+        case .write:
+            try await db.raw("""
+                UPDATE log_exports SET result = \(bind: LogExportResult.failed.rawValue), export_attempts = export_attempts + 1,
+                  last_error = \(bind: error), status = 'failed', finished_at = \(bind: now),
+                  email_status = CASE WHEN email_status = 'pending' THEN 'failed' ELSE email_status END
+                WHERE id = \(bind: id) AND status = 'queued'
+                """).run()
+        case .callback:
+            try await recordLogExportCallback(on: db, id: id, outcome: .gaveUp(callbackStatus: "failed", error: error), now: now)
+        }
+    }
+
     /// Records a callback attempt, in the transaction that ends (or reschedules) the `callback`
     /// job; nothing happens unless the callback was still to be delivered.
     public static func recordLogExportCallback(on db: any SQLDatabase, id: Int64, outcome: CallbackOutcome, now: Int64) async throws {

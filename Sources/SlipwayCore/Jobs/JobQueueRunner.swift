@@ -31,6 +31,10 @@ public final class JobQueueRunner: Service, Sendable {
         /// is under way or this long has passed: jobs pushed in order reach the outside world in
         /// order, and one that hangs before getting under way holds the others up this long at most.
         public var orderedStart: Duration?
+        /// What to record on the job's own rows (a delivery, a mail, an export) when it is given
+        /// up because the consumer of its last attempt died holding it: the returned body runs in
+        /// the dead-letter transaction, so the record never stays pending behind a dead job.
+        public var recordAbandoned: (@Sendable (QueuedJob, _ error: String) -> JobTransactionBody?)?
         public init() {}
     }
 
@@ -153,7 +157,8 @@ public final class JobQueueRunner: Service, Sendable {
         // Claimed again after its last attempt's lease ran out (the consumer died holding it).
         if job.attempts > job.maxAttempts {
             let error = "the lease of its last attempt expired" + (job.lastError.map { " (last error: \($0))" } ?? "")
-            await record(job, meta: meta) { try await self.driver.deadLetter(job, error: error, nil) }
+            let body = settings.recordAbandoned?(job, error)
+            await record(job, meta: meta) { try await self.driver.deadLetter(job, error: error, body) }
             logger.warning("job dead-lettered", metadata: meta.merging(["error": "\(error)"]) { $1 })
             return
         }
