@@ -32,8 +32,16 @@ public actor BuildQueue {
     let logger: Logger
     private var state: BuildSchedulerState
     private var leaseIDs: [String: String] = [:]
-    /// The running slot of each leased build (see `BuildsSchema` version 6).
-    private var slots: [String: Int] = [:]
+    /// The running slot each leased build holds in the database (see `BuildsSchema` version 6),
+    /// by build. A slot stays here until the statement that frees it has run, so a lease never
+    /// reaches for a slot or repository whose finish is still being written.
+    private var slots: [String: HeldSlot] = [:]
+
+    struct HeldSlot {
+        var namespace: String
+        var repository: String
+        var slot: Int
+    }
     private var waiters: [UUID: CheckedContinuation<Void, Never>] = [:]
     /// Held heartbeats (`awaitStop`), by build; woken when that build's lease changes.
     private var stopWaiters: [UUID: (build: String, continuation: CheckedContinuation<Void, Never>)] = [:]
@@ -96,7 +104,7 @@ public actor BuildQueue {
         for b in try await store.unfinishedBuilds() {
             rows.append(persisted(b))
             if let lease = b.leaseID { leaseIDs[b.uuid] = lease }
-            if let slot = b.runningSlot { slots[b.uuid] = slot }
+            if let slot = b.runningSlot { slots[b.uuid] = HeldSlot(namespace: String(b.namespaceID), repository: String(b.repositoryID), slot: slot) }
         }
         guard !restored else { return }
         // A shared queue's leases run out a heartbeat timeout after the last heartbeat any
@@ -131,7 +139,7 @@ public actor BuildQueue {
         } else {
             state.sync(.unfinished(persisted(row)), now: now())
             leaseIDs[row.uuid] = row.leaseID
-            slots[row.uuid] = row.runningSlot
+            slots[row.uuid] = row.runningSlot.map { HeldSlot(namespace: String(row.namespaceID), repository: String(row.repositoryID), slot: $0) }
         }
     }
 
@@ -379,24 +387,35 @@ public actor BuildQueue {
         for _ in 0..<8 {
             guard case .leased(let lease) = state.lease(workerID: workerID, now: now()) else { return nil }
             let id = lease.build.id
+            guard let slot = freeSlot(for: lease.build) else {
+                // The state freed the slot or the repository, but the statement freeing it in the
+                // database is still being written: the build waits (unchanged) and the end of
+                // that write wakes the long-polls.
+                state.sync(.unfinished(.init(build: lease.build, enqueuedAt: lease.enqueuedAt, attempts: lease.attempt - 1)), now: now())
+                return nil
+            }
             let leaseID = UUID().uuidString.lowercased()
             var record: BuildRecord?
+            // Taken before the write: a lease interleaving at the await picks another.
+            slots[id] = HeldSlot(namespace: lease.build.namespace, repository: lease.build.repository, slot: slot)
             do {
-                if let slot = freeSlot(for: lease.build) {
-                    record = try await store.leaseBuild(uuid: id, slot: slot, attempts: lease.attempt, workerID: workerID, leaseID: leaseID,
-                                                        now: lease.startedAt.millisecondsSinceEpoch - clockOffset, origin: shared ? origin : nil)
-                }
+                record = try await store.leaseBuild(uuid: id, slot: slot, attempts: lease.attempt, workerID: workerID, leaseID: leaseID,
+                                                    now: lease.startedAt.millisecondsSinceEpoch - clockOffset, origin: shared ? origin : nil)
             } catch {
+                slots[id] = nil
                 if shared, let namespace = Int64(lease.build.namespace) { try? await resync(namespace: namespace) }
                 throw error
             }
             guard let record else {
-                guard shared, let namespace = Int64(lease.build.namespace) else { continue }
-                try await resync(namespace: namespace)
+                slots[id] = nil
+                if shared, let namespace = Int64(lease.build.namespace) {
+                    try await resync(namespace: namespace)
+                } else {
+                    try await resync(build: id)  // the row changed under this process: take it as it is
+                }
                 continue
             }
             leaseIDs[id] = leaseID
-            slots[id] = record.runningSlot
             if shared {
                 // The lease's times are the database's: keep the state on them.
                 if let started = record.startedAt { learnDatabaseClock(started) }
@@ -410,9 +429,15 @@ public actor BuildQueue {
         return nil
     }
 
-    /// The lowest slot of the build's namespace no lease this replica knows holds, under the cap.
+    /// The lowest slot of the build's namespace no build this replica knows of holds, under the
+    /// cap; nil while the build's repository still holds a slot (its last build's end is being
+    /// written) or every slot is held.
     private func freeSlot(for build: BuildSchedulerState.Build) -> Int? {
-        let used = Set(state.leases.filter { $0.build.namespace == build.namespace && $0.build.id != build.id }.compactMap { slots[$0.build.id] })
+        var used = Set<Int>()
+        for (id, held) in slots where id != build.id && held.namespace == build.namespace {
+            if state.configuration.oneRunningPerRepository, held.repository == build.repository { return nil }
+            used.insert(held.slot)
+        }
         return (0..<state.configuration.maxConcurrentPerNamespace).first { !used.contains($0) }
     }
 
@@ -520,11 +545,11 @@ public actor BuildQueue {
             }
         case .requeued(let attempts, let notBefore):
             leaseIDs[uuid] = nil
-            slots[uuid] = nil
             wakeStopWaiters(uuid)
             metrics.requeued()
             let row = try await store.requeueBuild(uuid: uuid, leaseID: leaseID, attempts: attempts, notBefore: notBefore.millisecondsSinceEpoch,
                                                    expiredAfter: nil, now: localClock(), origin: shared ? origin : nil)
+            slots[uuid] = nil
             if shared {
                 guard let row else {
                     try await resync(build: uuid)
@@ -543,15 +568,17 @@ public actor BuildQueue {
     /// Lease checks, retries and timeouts; called by the queue's service loop every second.
     public func tick() async throws {
         try await restoreIfNeeded()
-        guard shared else {
-            try await applyTick(state.tick(now: now()))
-            return
+        if shared {
+            try await tickShared()
+        } else {
+            let actions = state.tick(now: now())
+            try await applyTick(actions)
+            if !actions.isEmpty { wakeWorkers() }  // slots freed
         }
-        try await tickShared()
         // Retries whose delay has passed are leasable now: waiting long-polls look again.
         let current = now()
         if state.queuedBuilds.contains(where: { $0.notBefore.map { $0 <= current } ?? false }) { wakeWorkers() }
-        if localClock() - lastResync >= Self.resyncInterval { try await resyncChangedNamespaces() }
+        if shared, localClock() - lastResync >= Self.resyncInterval { try await resyncChangedNamespaces() }
     }
 
     /// The shared queue's lease checks: the database names the leases due by its clock, a
@@ -608,12 +635,12 @@ public actor BuildQueue {
             switch action {
             case .requeued(let id, let attempts, let notBefore):
                 let leaseID = leaseIDs.removeValue(forKey: id)
-                slots[id] = nil
                 wakeStopWaiters(id)
                 metrics.requeued()
                 await refreshMetrics()
                 _ = try await store.requeueBuild(uuid: id, leaseID: leaseID, attempts: attempts, notBefore: notBefore.millisecondsSinceEpoch,
                                                  expiredAfter: nil, now: localClock(), origin: nil)
+                slots[id] = nil
                 logger.warning("build lease expired; requeued", metadata: ["build.id": "\(id)", "attempts": "\(attempts)"])
             case .stopWorker(let id, _, _):
                 try await persistStop(id)
@@ -641,7 +668,6 @@ public actor BuildQueue {
         // a build leased into the slot while this finishes must not look like an overlap.
         let finishedAt = localClock()
         leaseIDs[uuid] = nil
-        slots[uuid] = nil
         wakeStopWaiters(uuid)
         var message: String?
         switch outcome {
@@ -654,8 +680,10 @@ public actor BuildQueue {
         if let current {
             event = try await events.prepare(BuildEvents.kind(forFinal: outcome.phase), current, finalError: message, finalDigests: digests)
         }
-        guard try await store.finishBuild(uuid: uuid, phase: outcome.phase, error: message, manifestDigests: digests, event: event,
-                                          finishedAt: finishedAt, condition: condition, origin: shared ? origin : nil) else { return false }
+        let finished = try await store.finishBuild(uuid: uuid, phase: outcome.phase, error: message, manifestDigests: digests, event: event,
+                                                   finishedAt: finishedAt, condition: condition, origin: shared ? origin : nil)
+        slots[uuid] = nil  // freed in the database now (or held by someone else: a resync follows)
+        guard finished else { return false }
         if let record = try await store.build(uuid: uuid) {
             if let token = record.pushTokenUUID {
                 _ = try? await services.store.deleteRepositoryToken(repositoryID: record.repositoryID, uuid: token, kind: "build-worker")

@@ -16,6 +16,12 @@ extension BuildStore {
         sharedDatabase != nil ? "CAST(EXTRACT(EPOCH FROM now()) * 1000 AS BIGINT)" : "\(bind: local)"
     }
 
+    /// Runs one writing statement: on PostgreSQL in autocommit (one round trip, no BEGIN and
+    /// COMMIT), on SQLite through the one writer connection (a reader connection must not write).
+    func writeOne<T: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
+        sharedDatabase != nil ? try await database.read(body) : try await database.transaction(body)
+    }
+
     /// Sends the notices to the other replicas when the transaction commits (PostgreSQL only).
     func notify(_ notices: [BuildNotice], on db: any SQLDatabase) async throws {
         guard sharedDatabase != nil else { return }
@@ -38,7 +44,7 @@ extension BuildStore {
             RETURNING \(unsafeRaw: Self.buildColumns)
             """
         do {
-            return try await database.read { db in
+            return try await writeOne { db in
                 guard let origin else { return try await db.raw(update).first().map(Self.build(from:)) }
                 // One round trip: the update and its notice (sent when the statement commits).
                 return try await db.raw("""
@@ -58,7 +64,7 @@ extension BuildStore {
     /// returns the stop decided for it, whichever replica decided it. nil: no live lease.
     func heartbeatBuild(uuid: String, leaseID: String, workerID: String, timeoutMillis: Int64, now local: Int64) async throws -> (stop: String?, live: Bool) {
         let now = nowSQL(local)
-        let row = try await database.read { db in
+        let row = try await writeOne { db in
             try await db.raw("""
                 UPDATE builds SET heartbeat_at = CASE WHEN stop_reason IS NULL THEN \(now) ELSE heartbeat_at END
                 WHERE uuid = \(bind: uuid) AND lease_id = \(bind: leaseID) AND worker_id = \(bind: workerID) AND finished_at IS NULL
