@@ -12,8 +12,10 @@ import SQLKit
 extension BuildStore {
     /// Epoch milliseconds for a statement: the database's clock on PostgreSQL (replicas' clocks
     /// may disagree, the database's is the one they share), `local` on SQLite (one process).
+    /// `clock_timestamp()`, not `now()` (the transaction's start): a build's finish is stamped
+    /// when its row is written, so a lease that waited for that row's slot starts after it.
     func nowSQL(_ local: Int64) -> SQLQueryString {
-        sharedDatabase != nil ? "CAST(EXTRACT(EPOCH FROM now()) * 1000 AS BIGINT)" : "\(bind: local)"
+        sharedDatabase != nil ? "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)" : "\(bind: local)"
     }
 
     /// Runs one writing statement: on PostgreSQL in autocommit (one round trip, no BEGIN and
