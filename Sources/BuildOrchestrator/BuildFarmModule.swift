@@ -56,6 +56,11 @@ public struct BuildFarmModule: SlipwayModule {
     public func blobOwners() -> [any BlobOwner] { [BuildLogArchiveOwner(), FileDropOwner()] }
 
     public func backgroundServices() -> [any Service] {
-        [BuildQueueTicker(queue: queue)]
+        var services: [any Service] = [BuildQueueTicker(queue: queue)]
+        // Replicas sharing a PostgreSQL queue hear of each other's changes at once.
+        if let database = store.sharedDatabase {
+            services.append(BuildQueueListener(queue: queue, database: database, logger: self.services.logger))
+        }
+        return services
     }
 }

@@ -90,7 +90,28 @@ public enum BuildsSchema {
                 "CREATE VIEW build_view AS SELECT id, uuid, repository_id, trigger_id, phase, queued_at, finished_at FROM builds",
             ]
         },
-        ModuleMigration(version: 6, name: "file drop expiry indexes") { _ in
+        // Replicas sharing one PostgreSQL queue lease without a cluster-wide lock: the database
+        // holds the invariants. A leased (or stopping) build takes one of its namespace's slots
+        // 0..<cap, so the unique index caps running builds per namespace, and a second index
+        // allows one running build per repository; a lease is a conditional single-row update
+        // that loses to any replica that got there first. Builds running at the upgrade keep
+        // running: they get slots in lease order.
+        ModuleMigration(version: 6, name: "build running slots") { _ in
+            [
+                "ALTER TABLE builds ADD COLUMN running_slot INTEGER",
+                """
+                UPDATE builds SET running_slot = (
+                  SELECT COUNT(*) FROM builds AS b2
+                  WHERE b2.namespace_id = builds.namespace_id AND b2.lease_id IS NOT NULL AND b2.finished_at IS NULL AND b2.id < builds.id)
+                WHERE lease_id IS NOT NULL AND finished_at IS NULL
+                """,
+                "CREATE UNIQUE INDEX builds_namespace_running_slot ON builds(namespace_id, running_slot) WHERE running_slot IS NOT NULL",
+                "CREATE UNIQUE INDEX builds_repository_running ON builds(repository_id) WHERE running_slot IS NOT NULL",
+                // A namespace's unfinished builds (resyncs, the queued-per-namespace cap).
+                "CREATE INDEX builds_namespace_unfinished ON builds(namespace_id, queued_at) WHERE finished_at IS NULL",
+            ]
+        },
+        ModuleMigration(version: 7, name: "file drop expiry indexes") { _ in
             [
                 // The collector asks, per file drop, whether a build uses it and whether that
                 // build is still unfinished; and finds drops past their TTL by age.

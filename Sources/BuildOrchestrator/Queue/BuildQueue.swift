@@ -9,11 +9,20 @@ import SlipwayCore
 /// the `builds` table and talks to workers. On start-up the state is rebuilt from unfinished
 /// rows, so a restart loses no build; a build a worker held gets one fresh heartbeat window.
 ///
-/// On PostgreSQL several server replicas share one queue: every queue operation runs under a
-/// cluster-wide advisory lock and starts by reloading the scheduler state from the database
-/// (heartbeats included), so the caps, the one-build-per-repository rule and lease expiry are
-/// decided once for the whole cluster and no build is leased twice. On SQLite there is one
-/// process and the in-memory state is the truth between restarts.
+/// On SQLite there is one process and the in-memory state is the truth between restarts.
+///
+/// On PostgreSQL several server replicas share one queue, without a cluster-wide lock: each
+/// replica's state machine picks what to lease, and the database enforces the invariants.
+/// A lease is one conditional update into one of the namespace's running slots (unique
+/// indexes: a slot per cap, one running build per repository), so when two replicas race,
+/// one wins and the other resyncs that namespace and tries its next candidate. Heartbeats,
+/// completions and cancels are single-row statements conditional on the lease; a heartbeat
+/// reads the stop from the row. Lease and heartbeat times come from the database clock, and
+/// lease expiry is decided by one set-based read per tick that the requeue re-checks. Every
+/// change is announced with `NOTIFY slipway_builds` (`BuildNotice`); `BuildQueueListener`
+/// applies other replicas' changes to this replica's state (`sync`) and wakes its waiting
+/// long-polls and held heartbeats, and the ticker resyncs namespaces whose summary differs
+/// from the database's (a lost notification) every few seconds.
 public actor BuildQueue {
     public enum EnqueueResult: Sendable { case accepted(BuildRecord), queueFull(limit: Int) }
     public enum CancelResult: Sendable, Equatable { case cancelled, signalledWorker, alreadyFinished, notFound }
@@ -23,6 +32,16 @@ public actor BuildQueue {
     let logger: Logger
     private var state: BuildSchedulerState
     private var leaseIDs: [String: String] = [:]
+    /// The running slot each leased build holds in the database (see `BuildsSchema` version 6),
+    /// by build. A slot stays here until the statement that frees it has run, so a lease never
+    /// reaches for a slot or repository whose finish is still being written.
+    private var slots: [String: HeldSlot] = [:]
+
+    struct HeldSlot {
+        var namespace: String
+        var repository: String
+        var slot: Int
+    }
     private var waiters: [UUID: CheckedContinuation<Void, Never>] = [:]
     /// Held heartbeats (`awaitStop`), by build; woken when that build's lease changes.
     private var stopWaiters: [UUID: (build: String, continuation: CheckedContinuation<Void, Never>)] = [:]
@@ -31,14 +50,18 @@ public actor BuildQueue {
     private var stopSignals = 0
     private var restored = false
 
-    /// Set on PostgreSQL: the queue is shared with other replicas.
-    private let sharedDatabase: PostgresBackend?
-    /// One coordinated operation of this process at a time (so waiting for the cluster lock
-    /// never takes more than one pooled connection).
-    private var coordinating = false
-    private var coordinationWaiters: [CheckedContinuation<Void, Never>] = []
-    private var clusterLock: ClusterLock?
-    static let clusterLockKey: Int64 = 0x534C_4950_5741_5901  // "SLIPWAY" + 1
+    /// The queue is shared with other replicas (PostgreSQL).
+    private let shared: Bool
+    /// This replica's name in its notices (it skips its own).
+    nonisolated let origin = UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
+    /// This process's clock (epoch milliseconds); tests give a replica a skewed one.
+    private let localClock: @Sendable () -> Int64
+    /// The database clock minus `localClock` (PostgreSQL), learnt from every statement that
+    /// reads the database clock: the scheduler runs on the clock all replicas share.
+    private var clockOffset: Int64 = 0
+    private var lastResync: Int64 = 0
+    /// How often a replica compares its view with the database (lost notifications).
+    static let resyncInterval: Int64 = 5_000
 
     private let events: BuildEvents
     private let enqueueBatches = GroupCommit<PendingEnqueue, EnqueueResult>()
@@ -46,12 +69,14 @@ public actor BuildQueue {
     /// Namespace id → name, for metric labels.
     private var namespaceNames: [String: String] = [:]
 
-    public init(services: RegistryServices, store: BuildStore, sources: any BuildSourceSecrets = NoBuildSourceSecrets()) {
+    public init(services: RegistryServices, store: BuildStore, sources: any BuildSourceSecrets = NoBuildSourceSecrets(),
+                clock: @escaping @Sendable () -> Int64 = Clock.nowMillis) {
         self.services = services
         self.store = store
         self.events = BuildEvents(services: services, sources: sources)
         self.logger = services.logger
-        self.sharedDatabase = store.sharedDatabase
+        self.shared = store.sharedDatabase != nil
+        self.localClock = clock
         let b = services.config.builds
         self.state = BuildSchedulerState(configuration: .init(
             maxConcurrentPerNamespace: b.maxConcurrentPerNamespace, maxQueuedPerNamespace: b.maxQueuedPerNamespace,
@@ -59,77 +84,158 @@ public actor BuildQueue {
             retryDelay: .seconds(min(30, max(1, b.leaseTimeoutSeconds / 2)))))
     }
 
-    static func now() -> BuildSchedulerState.Instant { .init(millisecondsSinceEpoch: Clock.nowMillis()) }
+    /// The scheduler's now: this process's clock, corrected to the database's on a shared queue.
+    private func now() -> BuildSchedulerState.Instant { .init(millisecondsSinceEpoch: localClock() + clockOffset) }
+
+    private func learnDatabaseClock(_ databaseNow: Int64) {
+        clockOffset = databaseNow - localClock()
+    }
+
+    private var heartbeatTimeoutMillis: Int64 { state.configuration.heartbeatTimeout.schedulerMilliseconds }
 
     /// Rebuilds the scheduler from the database (idempotent; called lazily on first use).
     func restoreIfNeeded() async throws {
         guard !restored else { return }
-        try await reload(useStoredHeartbeats: false)
+        var rows: [BuildSchedulerState.PersistedBuild] = []
+        if shared {
+            // Stored heartbeats are on the database clock: learn it first.
+            learnDatabaseClock(try await store.leasesDue(heartbeatTimeout: Int64.max / 4, buildTimeout: Int64.max / 4, now: localClock()).now)
+        }
+        for b in try await store.unfinishedBuilds() {
+            rows.append(persisted(b))
+            if let lease = b.leaseID { leaseIDs[b.uuid] = lease }
+            if let slot = b.runningSlot { slots[b.uuid] = HeldSlot(namespace: String(b.namespaceID), repository: String(b.repositoryID), slot: slot) }
+        }
+        guard !restored else { return }
+        // A shared queue's leases run out a heartbeat timeout after the last heartbeat any
+        // replica recorded; a single process's running builds get a fresh window.
+        state = BuildSchedulerState(configuration: state.configuration, restoring: rows, now: now())
         restored = true
+        lastResync = localClock()
+        await refreshMetrics()
         if !state.persistedBuilds.isEmpty { logger.info("build queue restored", metadata: ["builds": "\(state.persistedBuilds.count)"]) }
     }
 
-    /// Replaces the state with the database's unfinished builds. With stored heartbeats a
-    /// lease runs out a heartbeat timeout after the last one any replica recorded; without,
-    /// running builds get a fresh window (the restart of a single process).
-    private func reload(useStoredHeartbeats: Bool) async throws {
-        var persisted: [BuildSchedulerState.PersistedBuild] = []
-        var leases: [String: String] = [:]
-        for b in try await store.unfinishedBuilds() {
-            let running: BuildSchedulerState.PersistedBuild.Running? = b.workerID.flatMap { worker in
-                b.startedAt.map { started in
-                    .init(workerID: worker, startedAt: .init(millisecondsSinceEpoch: started),
-                          stop: b.stopReason.flatMap(BuildSchedulerState.StopReason.init(rawValue:)),
-                          lastHeartbeat: useStoredHeartbeats ? .init(millisecondsSinceEpoch: b.heartbeatAt ?? started) : nil)
+    /// A stored unfinished build as the scheduler sees it.
+    private func persisted(_ b: BuildRecord) -> BuildSchedulerState.PersistedBuild {
+        let running: BuildSchedulerState.PersistedBuild.Running? = b.workerID.flatMap { worker in
+            b.startedAt.map { started in
+                .init(workerID: worker, startedAt: .init(millisecondsSinceEpoch: started),
+                      stop: b.stopReason.flatMap(BuildSchedulerState.StopReason.init(rawValue:)),
+                      lastHeartbeat: shared ? .init(millisecondsSinceEpoch: b.heartbeatAt ?? started) : nil)
+            }
+        }
+        return .init(build: .init(id: b.uuid, namespace: String(b.namespaceID), repository: String(b.repositoryID)),
+                     enqueuedAt: .init(millisecondsSinceEpoch: b.queuedAt), attempts: b.attempts,
+                     notBefore: b.notBefore.map { .init(millisecondsSinceEpoch: $0) }, running: running)
+    }
+
+    // MARK: Keeping in step with other replicas (shared queue)
+
+    /// Makes this replica's state agree with a row just read from the database.
+    private func sync(_ row: BuildRecord) {
+        if row.finishedAt != nil {
+            forget(row.uuid)
+        } else {
+            state.sync(.unfinished(persisted(row)), now: now())
+            leaseIDs[row.uuid] = row.leaseID
+            slots[row.uuid] = row.runningSlot.map { HeldSlot(namespace: String(row.namespaceID), repository: String(row.repositoryID), slot: $0) }
+        }
+    }
+
+    /// A build finished elsewhere (or is gone).
+    private func forget(_ uuid: String) {
+        state.sync(.finished(uuid, nil), now: now())
+        leaseIDs[uuid] = nil
+        slots[uuid] = nil
+    }
+
+    private func resync(build uuid: String) async throws {
+        if let row = try await store.build(uuid: uuid) { sync(row) } else { forget(uuid) }
+        wakeStopWaiters(uuid)
+    }
+
+    /// Replaces what this replica knows of one namespace with the database's unfinished builds
+    /// there: a bounded read (the namespace's queue and running caps).
+    private func resync(namespace: Int64) async throws {
+        let rows = try await store.unfinishedBuilds(namespaceID: namespace)
+        let stored = Set(rows.map(\.uuid))
+        let key = String(namespace)
+        let known = state.queuedBuilds.map(\.build) + state.leases.map(\.build)
+        for build in known where build.namespace == key && !stored.contains(build.id) {
+            forget(build.id)
+            wakeStopWaiters(build.id)
+        }
+        for row in rows { sync(row) }
+        wakeWorkers()
+    }
+
+    /// Applies other replicas' changes (`BuildQueueListener` hands them over in batches): a
+    /// finished build is dropped, any other change is read back (one query for the batch).
+    func apply(_ notices: [BuildNotice]) async {
+        let theirs = notices.filter { $0.origin != origin }
+        guard !theirs.isEmpty, restored else { return }
+        var finished = Set<String>(), changed: [String] = [], seen = Set<String>()
+        for notice in theirs {
+            if notice.operation == .finished { finished.insert(notice.buildID) }
+        }
+        for notice in theirs where !finished.contains(notice.buildID) && seen.insert(notice.buildID).inserted {
+            changed.append(notice.buildID)
+        }
+        for uuid in finished {
+            forget(uuid)
+            wakeStopWaiters(uuid)
+        }
+        do {
+            var index = 0
+            while index < changed.count {
+                let chunk = Array(changed[index..<min(index + 500, changed.count)])
+                index += chunk.count
+                for row in try await store.builds(uuids: chunk) {
+                    sync(row)
+                    wakeStopWaiters(row.uuid)
                 }
             }
-            persisted.append(.init(build: .init(id: b.uuid, namespace: String(b.namespaceID), repository: String(b.repositoryID)),
-                                   enqueuedAt: .init(millisecondsSinceEpoch: b.queuedAt), attempts: b.attempts,
-                                   notBefore: b.notBefore.map { .init(millisecondsSinceEpoch: $0) }, running: running))
-            if let lease = b.leaseID { leases[b.uuid] = lease }
+        } catch {
+            // The periodic resync catches up.
+            logger.warning("reading notified builds failed", metadata: ["error": "\(error)"])
         }
-        leaseIDs = leases
-        state = BuildSchedulerState(configuration: state.configuration, restoring: persisted, now: Self.now())
+        wakeWorkers()
         await refreshMetrics()
     }
 
-    /// Runs one queue operation: on a shared queue under the cluster lock with the state
-    /// reloaded first; otherwise on the in-memory state.
-    private func coordinated<T>(_ body: () async throws -> T) async throws -> T {
-        guard let shared = sharedDatabase else {
-            try await restoreIfNeeded()
-            return try await body()
+    /// Compares each namespace's summary with the database's and resyncs those that differ:
+    /// what a lost notification left out of step. Cheap: one aggregate over unfinished builds.
+    public func resyncChangedNamespaces() async throws {
+        guard shared else { return }
+        try await restoreIfNeeded()
+        lastResync = localClock()
+        let remote = try await store.namespaceFingerprints()
+        var local: [Int64: QueueFingerprint] = [:]
+        for queued in state.queuedBuilds {
+            guard let ns = Int64(queued.build.namespace) else { continue }
+            local[ns, default: .init()].unfinished += 1
+            local[ns, default: .init()].attempts += queued.attempts
         }
-        if coordinating {
-            await withCheckedContinuation { coordinationWaiters.append($0) }
+        for lease in state.leases {
+            guard let ns = Int64(lease.build.namespace) else { continue }
+            local[ns, default: .init()].unfinished += 1
+            local[ns, default: .init()].running += 1
+            local[ns, default: .init()].attempts += lease.attempt
+            if lease.stop != nil { local[ns, default: .init()].stopping += 1 }
         }
-        coordinating = true
-        do {
-            clusterLock = try await shared.acquireClusterLock(Self.clusterLockKey)
-            try await reload(useStoredHeartbeats: true)
-            let result = try await body()
-            await endCoordinated()
-            return result
-        } catch {
-            await endCoordinated()
-            throw error
+        for namespace in Set(remote.keys).union(local.keys) where remote[namespace] != local[namespace] {
+            logger.debug("build queue resync", metadata: ["namespace": "\(namespace)"])
+            try await resync(namespace: namespace)
         }
-    }
-
-    private func endCoordinated() async {
-        if let lock = clusterLock {
-            clusterLock = nil
-            await lock.release()
-        }
-        // Hand over directly to the next waiter (which finds `coordinating` still set).
-        if coordinationWaiters.isEmpty { coordinating = false } else { coordinationWaiters.removeFirst().resume() }
+        await refreshMetrics()
     }
 
     // MARK: API side
 
-    /// Queues a new build (the row is written here, after the namespace's queue cap is checked).
-    /// Queues a build. `repository` and `trigger`, when the caller has them, spare the reads
-    /// (and the re-parsing) that building the `build_queued` event would otherwise do. Builds queued while
+    /// Queues a build (the row is written here, after the namespace's queue cap is checked).
+    /// `repository` and `trigger`, when the caller has them, spare the reads (and the
+    /// re-parsing) that building the `build_queued` event would otherwise do. Builds queued while
     /// an earlier insert is in flight are written together (`GroupCommit`), so a burst of
     /// webhooks costs one transaction per batch instead of one per build.
     public nonisolated func enqueue(_ record: BuildRecord, repository: Repository? = nil,
@@ -147,10 +253,22 @@ public actor BuildQueue {
     }
 
     private func enqueueBatch(_ batch: [PendingEnqueue]) async throws -> [EnqueueResult] {
-        try await coordinated { try await enqueueBatchNow(batch) }
+        try await restoreIfNeeded()
+        guard shared else { return try await enqueueBatchInProcess(batch) }
+        // The database counts each namespace's waiting builds under that namespace's lock.
+        let limit = state.configuration.maxQueuedPerNamespace
+        let stored = try await store.insertBuilds(batch.map { ($0.record, $0.event) }, queuedLimit: limit, origin: origin)
+        let results: [EnqueueResult] = stored.map { row in
+            guard let row else { return .queueFull(limit: limit) }
+            sync(row)
+            return .accepted(row)
+        }
+        wakeWorkers()
+        await refreshMetrics()
+        return results
     }
 
-    private func enqueueBatchNow(_ batch: [PendingEnqueue]) async throws -> [EnqueueResult] {
+    private func enqueueBatchInProcess(_ batch: [PendingEnqueue]) async throws -> [EnqueueResult] {
         let limit = state.configuration.maxQueuedPerNamespace
         var results = [EnqueueResult](repeating: .queueFull(limit: limit), count: batch.count)
         var admitted: [Int] = []
@@ -167,7 +285,7 @@ public actor BuildQueue {
         for (row, i) in zip(stored, admitted) {
             let record = batch[i].record
             let build = BuildSchedulerState.Build(id: record.uuid, namespace: String(record.namespaceID), repository: String(record.repositoryID))
-            switch state.enqueue(build, now: Self.now()) {
+            switch state.enqueue(build, now: now()) {
             case .accepted, .rejected(.duplicate):
                 results[i] = .accepted(row)
             case .rejected(.queueFull(let limit)):
@@ -181,16 +299,47 @@ public actor BuildQueue {
     }
 
     public func cancel(uuid: String) async throws -> CancelResult {
-        try await coordinated { try await cancelNow(uuid: uuid) }
+        try await restoreIfNeeded()
+        guard shared else { return try await cancelInProcess(uuid: uuid) }
+        // Read the row, decide, write conditionally; a write that finds the row changed (it was
+        // leased or finished meanwhile) decides again from the new row.
+        for _ in 0..<8 {
+            guard let row = try await store.build(uuid: uuid) else { return .notFound }
+            guard row.finishedAt == nil else {
+                forget(uuid)
+                return .alreadyFinished
+            }
+            sync(row)
+            switch state.cancel(buildID: uuid) {
+            case .removedFromQueue:
+                if try await finish(uuid, .cancelled, before: row, condition: .waiting) {
+                    wakeWorkers()
+                    return .cancelled
+                }
+            case .signalWorker:
+                if let leaseID = row.leaseID,
+                   let stopped = try await store.stopBuild(uuid: uuid, leaseID: leaseID, reason: BuildSchedulerState.StopReason.cancelled.rawValue,
+                                                           origin: origin) {
+                    sync(stopped)
+                    wakeStopWaiters(uuid)
+                    return .signalledWorker
+                }
+            case .alreadyFinished:
+                return .alreadyFinished
+            case .notFound:
+                return .notFound
+            }
+        }
+        throw APIError(.serviceUnavailable, "internal_error", "the build kept changing; try again")
     }
 
-    private func cancelNow(uuid: String) async throws -> CancelResult {
+    private func cancelInProcess(uuid: String) async throws -> CancelResult {
         switch state.cancel(buildID: uuid) {
         case .removedFromQueue:
             try await finish(uuid, .cancelled)
             return .cancelled
         case .signalWorker:
-            try await persistLease(uuid)
+            try await persistStop(uuid)
             return .signalledWorker
         case .alreadyFinished:
             return .alreadyFinished
@@ -203,41 +352,76 @@ public actor BuildQueue {
     /// Cancels every unfinished build of a repository (it is being deleted): queued builds are
     /// dropped, running ones are told to stop. Returns how many builds it touched.
     public func cancelBuilds(repositoryID: Int64) async throws -> Int {
-        try await coordinated {
+        try await restoreIfNeeded()
+        let ids: [String]
+        if shared {
+            ids = try await store.unfinishedBuilds(repositoryID: repositoryID).map(\.uuid)
+        } else {
             let repository = String(repositoryID)
-            let ids = state.queuedBuilds.map(\.build).filter { $0.repository == repository }.map(\.id)
+            ids = state.queuedBuilds.map(\.build).filter { $0.repository == repository }.map(\.id)
                 + state.leases.map(\.build).filter { $0.repository == repository }.map(\.id)
-            for id in ids { _ = try await cancelNow(uuid: id) }
-            return ids.count
         }
+        for id in ids { _ = try await cancel(uuid: id) }
+        return ids.count
     }
 
     // MARK: Worker side
 
-    /// Long-polls for work: returns a lease, or nil after `wait`.
+    /// Long-polls for work: returns a lease, or nil after `wait`. New builds, freed slots and due
+    /// retries wake the wait (on a shared queue other replicas' changes arrive by NOTIFY).
     public func lease(workerID: String, wait: Duration) async throws -> (BuildRecord, leaseID: String, attempt: Int)? {
         let deadline = ContinuousClock.now + wait
         while true {
-            if let leased = try await coordinated({ try await leaseNow(workerID: workerID) }) { return leased }
+            try await restoreIfNeeded()
+            if let leased = try await leaseNow(workerID: workerID) { return leased }
             let remaining = deadline - ContinuousClock.now
             if remaining <= .zero { return nil }
-            // Enqueues in this process wake the wait; on a shared queue, other replicas' builds
-            // are seen at the next poll (at most a second later).
-            await sleepOrWake(min(remaining, .seconds(1)))
+            await sleepOrWake(remaining)
         }
     }
 
     private func leaseNow(workerID: String) async throws -> (BuildRecord, leaseID: String, attempt: Int)? {
-        try await applyTick(state.tick(now: Self.now()))
-        while case .leased(let lease) = state.lease(workerID: workerID, now: Self.now()) {
+        if !shared { try await applyTick(state.tick(now: now())) }
+        // A lost race (another replica leased the build or filled the slot) resyncs the
+        // namespace and tries the next candidate; after a few in a row the long-poll waits.
+        for _ in 0..<8 {
+            guard case .leased(let lease) = state.lease(workerID: workerID, now: now()) else { return nil }
+            let id = lease.build.id
+            guard let slot = freeSlot(for: lease.build) else {
+                // The state freed the slot or the repository, but the statement freeing it in the
+                // database is still being written: the build waits (unchanged) and the end of
+                // that write wakes the long-polls.
+                state.sync(.unfinished(.init(build: lease.build, enqueuedAt: lease.enqueuedAt, attempts: lease.attempt - 1)), now: now())
+                return nil
+            }
             let leaseID = UUID().uuidString.lowercased()
-            leaseIDs[lease.build.id] = leaseID
-            try await store.updateBuildQueueState(
-                uuid: lease.build.id, phase: .buildScheduled, attempts: lease.attempt, notBefore: nil, workerID: workerID,
-                leaseID: leaseID, startedAt: lease.startedAt.millisecondsSinceEpoch, stopReason: nil,
-                heartbeatAt: lease.startedAt.millisecondsSinceEpoch)
-            guard let record = try await store.build(uuid: lease.build.id) else { continue }
-            metrics.started(queuedAt: record.queuedAt, now: Clock.nowMillis())
+            var record: BuildRecord?
+            // Taken before the write: a lease interleaving at the await picks another.
+            slots[id] = HeldSlot(namespace: lease.build.namespace, repository: lease.build.repository, slot: slot)
+            do {
+                record = try await store.leaseBuild(uuid: id, slot: slot, attempts: lease.attempt, workerID: workerID, leaseID: leaseID,
+                                                    now: lease.startedAt.millisecondsSinceEpoch - clockOffset, origin: shared ? origin : nil)
+            } catch {
+                slots[id] = nil
+                if shared, let namespace = Int64(lease.build.namespace) { try? await resync(namespace: namespace) }
+                throw error
+            }
+            guard let record else {
+                slots[id] = nil
+                if shared, let namespace = Int64(lease.build.namespace) {
+                    try await resync(namespace: namespace)
+                } else {
+                    try await resync(build: id)  // the row changed under this process: take it as it is
+                }
+                continue
+            }
+            leaseIDs[id] = leaseID
+            if shared {
+                // The lease's times are the database's: keep the state on them.
+                if let started = record.startedAt { learnDatabaseClock(started) }
+                sync(record)
+            }
+            metrics.started(queuedAt: record.queuedAt, now: localClock() + clockOffset)
             await refreshMetrics()
             try await events.emit(.buildStart, record)
             return (record, leaseID, lease.attempt)
@@ -245,26 +429,40 @@ public actor BuildQueue {
         return nil
     }
 
+    /// The lowest slot of the build's namespace no build this replica knows of holds, under the
+    /// cap; nil while the build's repository still holds a slot (its last build's end is being
+    /// written) or every slot is held.
+    private func freeSlot(for build: BuildSchedulerState.Build) -> Int? {
+        var used = Set<Int>()
+        for (id, held) in slots where id != build.id && held.namespace == build.namespace {
+            if state.configuration.oneRunningPerRepository, held.repository == build.repository { return nil }
+            used.insert(held.slot)
+        }
+        return (0..<state.configuration.maxConcurrentPerNamespace).first { !used.contains($0) }
+    }
+
     /// Whether `leaseID` is the build's current lease (the database's word on a shared queue).
     public func validLease(uuid: String, leaseID: String) async -> Bool {
-        if sharedDatabase != nil {
+        if shared {
             return (try? await store.buildLeaseID(uuid: uuid)) == leaseID
         }
         return leaseIDs[uuid] == leaseID
     }
 
     public func heartbeat(uuid: String, leaseID: String, workerID: String) async throws -> HeartbeatResponse? {
-        try await coordinated { try await heartbeatNow(uuid: uuid, leaseID: leaseID, workerID: workerID) }
-    }
-
-    private func heartbeatNow(uuid: String, leaseID: String, workerID: String) async throws -> HeartbeatResponse? {
+        try await restoreIfNeeded()
+        if shared {
+            // One statement: renews the lease by the database clock and reads the stop any
+            // replica recorded.
+            let answer = try await store.heartbeatBuild(uuid: uuid, leaseID: leaseID, workerID: workerID, timeoutMillis: heartbeatTimeoutMillis,
+                                                        now: localClock())
+            guard answer.live else { return nil }
+            metrics.heartbeat(worker: workerID)
+            return HeartbeatResponse(stop: answer.stop.flatMap(BuildSchedulerState.StopReason.init(rawValue:)).map(Self.workerStop))
+        }
         guard leaseIDs[uuid] == leaseID else { return nil }
         metrics.heartbeat(worker: workerID)
-        let answer = state.heartbeat(buildID: uuid, workerID: workerID, now: Self.now())
-        if sharedDatabase != nil, answer != .unknownLease {
-            try await store.recordBuildHeartbeat(uuid: uuid, at: Clock.nowMillis())
-        }
-        switch answer {
+        switch state.heartbeat(buildID: uuid, workerID: workerID, now: now()) {
         case .ok: return HeartbeatResponse(stop: nil)
         case .stop(let reason): return HeartbeatResponse(stop: Self.workerStop(reason))
         case .unknownLease: return nil
@@ -276,15 +474,15 @@ public actor BuildQueue {
         reason == .cancelled ? .cancelled : .timedOut
     }
 
-    /// How often a held heartbeat reads a stop another replica recorded (shared queue only; in
-    /// this process a stop wakes it at once).
-    static let stopPollInterval: Duration = .seconds(1)
+    /// How long a held heartbeat sleeps between reads of its build's row when nothing wakes it:
+    /// only a fallback for a lost notification (a stop decided here or announced by another
+    /// replica wakes it at once).
+    static let stopPollInterval: Duration = .seconds(5)
 
     /// Holds a heartbeat until a stop is decided for the lease (a cancel, the build timeout) or
-    /// `wait` passes, and returns the stop for the worker, or nil.
-    /// A stop decided in this process wakes the wait at once; on a shared queue a stop recorded
-    /// by another replica is read from the build's row about once a second. A lease that ends
-    /// meanwhile ends the wait too: the worker's next heartbeat learns of it.
+    /// `wait` passes, and returns the stop for the worker, or nil. A stop decided in this
+    /// process, or announced by another replica (NOTIFY), wakes the wait at once. A lease that
+    /// ends meanwhile ends the wait too: the worker's next heartbeat learns of it.
     public func awaitStop(uuid: String, leaseID: String, upTo wait: Duration) async -> StopReason? {
         let deadline = ContinuousClock.now + wait
         while true {
@@ -304,12 +502,12 @@ public actor BuildQueue {
     private enum LeaseStop { case running, stop(BuildSchedulerState.StopReason), leaseEnded }
 
     private func leaseStop(uuid: String, leaseID: String) async -> LeaseStop {
-        if sharedDatabase != nil {
+        if shared {
             let row: (leaseID: String?, stopReason: String?)?
             do {
                 row = try await store.buildLeaseStop(uuid: uuid)
             } catch {
-                return .running  // a transient read error: the next poll tries again
+                return .running  // a transient read error: the next look tries again
             }
             guard let row, row.leaseID == leaseID else { return .leaseEnded }
             return row.stopReason.flatMap(BuildSchedulerState.StopReason.init(rawValue:)).map(LeaseStop.stop) ?? .running
@@ -319,11 +517,17 @@ public actor BuildQueue {
     }
 
     public func complete(uuid: String, leaseID: String, workerID: String, completion: Completion) async throws -> Bool {
-        try await coordinated { try await completeNow(uuid: uuid, leaseID: leaseID, workerID: workerID, completion: completion) }
-    }
-
-    private func completeNow(uuid: String, leaseID: String, workerID: String, completion: Completion) async throws -> Bool {
-        guard leaseIDs[uuid] == leaseID else { return false }
+        try await restoreIfNeeded()
+        var before: BuildRecord?
+        if shared {
+            // The row has the stop another replica may have decided (it decides the outcome).
+            guard let row = try await store.build(uuid: uuid) else { return false }
+            sync(row)
+            guard row.finishedAt == nil, row.leaseID == leaseID else { return false }
+            before = row
+        } else {
+            guard leaseIDs[uuid] == leaseID else { return false }
+        }
         let result: BuildSchedulerState.WorkerResult
         switch completion.outcome {
         case .complete: result = .succeeded
@@ -331,16 +535,28 @@ public actor BuildQueue {
         case .internalError: result = .internalError(completion.message ?? "internal error")
         case .cancelled: result = .cancelled
         }
-        switch state.complete(buildID: uuid, workerID: workerID, result: result, now: Self.now()) {
+        switch state.complete(buildID: uuid, workerID: workerID, result: result, now: now()) {
         case .finished(let outcome):
-            try await finish(uuid, outcome, digests: completion.manifestDigests)
+            guard try await finish(uuid, outcome, digests: completion.manifestDigests, before: before,
+                                   condition: .lease(leaseID, expiredAfter: nil)) else {
+                if shared { try await resync(build: uuid) }
+                return false
+            }
         case .requeued(let attempts, let notBefore):
             leaseIDs[uuid] = nil
             wakeStopWaiters(uuid)
             metrics.requeued()
+            let row = try await store.requeueBuild(uuid: uuid, leaseID: leaseID, attempts: attempts, notBefore: notBefore.millisecondsSinceEpoch,
+                                                   expiredAfter: nil, now: localClock(), origin: shared ? origin : nil)
+            slots[uuid] = nil
+            if shared {
+                guard let row else {
+                    try await resync(build: uuid)
+                    return false
+                }
+                sync(row)
+            }
             await refreshMetrics()
-            try await store.updateBuildQueueState(uuid: uuid, phase: .waiting, attempts: attempts, notBefore: notBefore.millisecondsSinceEpoch,
-                                                           workerID: nil, leaseID: nil, startedAt: nil, stopReason: nil)
         case .alreadyFinished, .unknownLease:
             return false
         }
@@ -348,50 +564,108 @@ public actor BuildQueue {
         return true
     }
 
-    /// Lease checks, retries and timeouts; called by the queue's service loop.
+    /// Lease checks, retries and timeouts; called by the queue's service loop every second.
     public func tick() async throws {
-        try await coordinated { try await applyTick(state.tick(now: Self.now())) }
+        try await restoreIfNeeded()
+        if shared {
+            try await tickShared()
+        } else {
+            let actions = state.tick(now: now())
+            try await applyTick(actions)
+            if !actions.isEmpty { wakeWorkers() }  // slots freed
+        }
+        // Retries whose delay has passed are leasable now: waiting long-polls look again.
+        let current = now()
+        if state.queuedBuilds.contains(where: { $0.notBefore.map { $0 <= current } ?? false }) { wakeWorkers() }
+        if shared, localClock() - lastResync >= Self.resyncInterval { try await resyncChangedNamespaces() }
+    }
+
+    /// The shared queue's lease checks: the database names the leases due by its clock, a
+    /// scheduler over just those decides, and each decision is a conditional single-row write
+    /// (a requeue re-checks the heartbeat, so one recorded meanwhile by any replica wins).
+    private func tickShared() async throws {
+        let timeout = heartbeatTimeoutMillis
+        let (databaseNow, due) = try await store.leasesDue(heartbeatTimeout: timeout, buildTimeout: state.configuration.buildTimeout.schedulerMilliseconds,
+                                                           now: localClock())
+        learnDatabaseClock(databaseNow)
+        guard !due.isEmpty else { return }
+        let leaseOf = Dictionary(due.map { ($0.uuid, $0.leaseID ?? "") }, uniquingKeysWith: { a, _ in a })
+        let clock = BuildSchedulerState.Instant(millisecondsSinceEpoch: databaseNow)
+        var view = BuildSchedulerState(configuration: state.configuration, restoring: due.map(persisted), now: clock)
+        for action in view.tick(now: clock) {
+            switch action {
+            case .requeued(let id, let attempts, let notBefore):
+                guard let row = try await store.requeueBuild(uuid: id, leaseID: leaseOf[id], attempts: attempts, notBefore: notBefore.millisecondsSinceEpoch,
+                                                             expiredAfter: timeout, now: localClock(), origin: origin) else {
+                    try await resync(build: id)
+                    continue
+                }
+                sync(row)
+                wakeStopWaiters(id)
+                metrics.requeued()
+                logger.warning("build lease expired; requeued", metadata: ["build.id": "\(id)", "attempts": "\(attempts)"])
+            case .stopWorker(let id, _, let reason):
+                if let row = try await store.stopBuild(uuid: id, leaseID: leaseOf[id] ?? "", reason: reason.rawValue, origin: origin) {
+                    sync(row)
+                    wakeStopWaiters(id)
+                } else {
+                    try await resync(build: id)
+                }
+            case .finished(let id, let outcome):
+                state.sync(.finished(id, outcome), now: clock)
+                if !(try await finish(id, outcome, condition: .lease(leaseOf[id] ?? "", expiredAfter: timeout))) {
+                    try await resync(build: id)
+                }
+            }
+        }
+        wakeWorkers()
+        await refreshMetrics()
     }
 
     public var nextWakeUp: Int64? { state.nextWakeUp?.millisecondsSinceEpoch }
 
     // MARK: Internals
 
-    /// Persists the scheduler's tick decisions. The state changed first (synchronously), so a
-    /// request interleaving at an `await` here already sees the new decision.
+    /// Persists the scheduler's tick decisions (single process). The state changed first
+    /// (synchronously), so a request interleaving at an `await` here already sees the new
+    /// decision.
     private func applyTick(_ actions: [BuildSchedulerState.TickAction]) async throws {
         for action in actions {
             switch action {
             case .requeued(let id, let attempts, let notBefore):
-                leaseIDs[id] = nil
+                let leaseID = leaseIDs.removeValue(forKey: id)
                 wakeStopWaiters(id)
                 metrics.requeued()
                 await refreshMetrics()
-                try await store.updateBuildQueueState(uuid: id, phase: .waiting, attempts: attempts, notBefore: notBefore.millisecondsSinceEpoch,
-                                                               workerID: nil, leaseID: nil, startedAt: nil, stopReason: nil)
+                _ = try await store.requeueBuild(uuid: id, leaseID: leaseID, attempts: attempts, notBefore: notBefore.millisecondsSinceEpoch,
+                                                 expiredAfter: nil, now: localClock(), origin: nil)
+                slots[id] = nil
                 logger.warning("build lease expired; requeued", metadata: ["build.id": "\(id)", "attempts": "\(attempts)"])
             case .stopWorker(let id, _, _):
-                try await persistLease(id)
+                try await persistStop(id)
             case .finished(let id, let outcome):
                 try await finish(id, outcome)
             }
         }
     }
 
-    /// Writes a running build's lease (with the stop decided for it) and wakes its held
-    /// heartbeat, so the worker hears of a stop at once.
-    private func persistLease(_ uuid: String) async throws {
-        guard case .running(let lease)? = state.status(of: uuid) else { return }
-        try await store.updateBuildQueueState(
-            uuid: uuid, phase: (try await store.build(uuid: uuid))?.phase ?? .building, attempts: lease.attempt, notBefore: nil,
-            workerID: lease.workerID, leaseID: leaseIDs[uuid], startedAt: lease.startedAt.millisecondsSinceEpoch, stopReason: lease.stop?.rawValue)
+    /// Writes the stop decided for a running build and wakes its held heartbeat, so the worker
+    /// hears of it at once (single process).
+    private func persistStop(_ uuid: String) async throws {
+        guard case .running(let lease)? = state.status(of: uuid), let stop = lease.stop, let leaseID = leaseIDs[uuid] else { return }
+        _ = try await store.stopBuild(uuid: uuid, leaseID: leaseID, reason: stop.rawValue, origin: nil)
         wakeStopWaiters(uuid)
     }
 
-    private func finish(_ uuid: String, _ outcome: BuildSchedulerState.FinalOutcome, digests: [String: String] = [:]) async throws {
+    /// Writes a build's end (conditional on `condition`; the state already decided it), then,
+    /// after that statement and outside any lock, revokes its push token and archives its log.
+    /// Returns whether this call finished the build.
+    @discardableResult
+    private func finish(_ uuid: String, _ outcome: BuildSchedulerState.FinalOutcome, digests: [String: String] = [:], before: BuildRecord? = nil,
+                        condition: BuildStore.FinishCondition = .unfinished) async throws -> Bool {
         // The scheduler freed the slot just now (before any await), so record that instant:
         // a build leased into the slot while this finishes must not look like an overlap.
-        let finishedAt = Clock.nowMillis()
+        let finishedAt = localClock()
         leaseIDs[uuid] = nil
         wakeStopWaiters(uuid)
         var message: String?
@@ -400,16 +674,20 @@ public actor BuildQueue {
         default: break
         }
         var event: BuildEvents.Prepared?
-        if let before = try await store.build(uuid: uuid) {
-            event = try await events.prepare(BuildEvents.kind(forFinal: outcome.phase), before, finalError: message, finalDigests: digests)
+        var current = before
+        if current == nil { current = try await store.build(uuid: uuid) }
+        if let current {
+            event = try await events.prepare(BuildEvents.kind(forFinal: outcome.phase), current, finalError: message, finalDigests: digests)
         }
-        try await store.finishBuild(uuid: uuid, phase: outcome.phase, error: message, manifestDigests: digests, event: event,
-                                             finishedAt: finishedAt)
+        let finished = try await store.finishBuild(uuid: uuid, phase: outcome.phase, error: message, manifestDigests: digests, event: event,
+                                                   finishedAt: finishedAt, condition: condition, origin: shared ? origin : nil)
+        slots[uuid] = nil  // freed in the database now (or held by someone else: a resync follows)
+        guard finished else { return false }
         if let record = try await store.build(uuid: uuid) {
             if let token = record.pushTokenUUID {
                 _ = try? await services.store.deleteRepositoryToken(repositoryID: record.repositoryID, uuid: token, kind: "build-worker")
             }
-            metrics.finished(phase: outcome.phase.rawValue, startedAt: record.startedAt, now: Clock.nowMillis())
+            metrics.finished(phase: outcome.phase.rawValue, startedAt: record.startedAt, now: localClock() + clockOffset)
             do {
                 try await BuildLogStore(store: store, storage: services.storage).archive(record)
             } catch {
@@ -419,6 +697,7 @@ public actor BuildQueue {
         }
         await refreshMetrics()
         logger.info("build finished", metadata: ["build.id": "\(uuid)", "phase": "\(outcome.phase.rawValue)"])
+        return true
     }
 
     /// Gauges from the scheduler state (queued and running per namespace, running per worker).
@@ -484,7 +763,8 @@ public actor BuildQueue {
     }
 }
 
-/// Runs the queue's lease checks (expired heartbeats, timeouts, retries) once a second.
+/// Runs the queue's lease checks (expired heartbeats, timeouts, retries) once a second, and on
+/// a shared queue the resync of namespaces a lost notification left out of step.
 public struct BuildQueueTicker: Service {
     let queue: BuildQueue
 

@@ -384,19 +384,59 @@ extension BuildSchedulerState {
             .sorted { ($0.element.enqueuedAt, $0.offset) < ($1.element.enqueuedAt, $1.offset) }
             .map(\.element)
         for row in ordered where !contains(row.build.id) {
-            let sequence = takeSequence()
-            if let run = row.running {
-                running[row.build.id] = Lease(
-                    build: row.build, workerID: run.workerID, attempt: max(row.attempts, 1),
-                    enqueuedAt: row.enqueuedAt, startedAt: run.startedAt,
-                    leaseDeadline: (run.lastHeartbeat ?? now) + configuration.heartbeatTimeout,
-                    hardDeadline: run.startedAt + configuration.buildTimeout,
-                    stop: run.stop, sequence: sequence)
-            } else {
-                insertIntoQueue(QueuedBuild(build: row.build, enqueuedAt: row.enqueuedAt,
-                                            attempts: max(row.attempts, 0), notBefore: row.notBefore,
-                                            sequence: sequence))
-            }
+            place(row, sequence: takeSequence(), now: now)
+        }
+    }
+
+    /// Puts a stored unfinished build into the queue or the leases.
+    private mutating func place(_ row: PersistedBuild, sequence: UInt64, now: Instant) {
+        if let run = row.running {
+            running[row.build.id] = Lease(
+                build: row.build, workerID: run.workerID, attempt: max(row.attempts, 1),
+                enqueuedAt: row.enqueuedAt, startedAt: run.startedAt,
+                leaseDeadline: (run.lastHeartbeat ?? now) + configuration.heartbeatTimeout,
+                hardDeadline: run.startedAt + configuration.buildTimeout,
+                stop: run.stop, sequence: sequence)
+        } else {
+            insertIntoQueue(QueuedBuild(build: row.build, enqueuedAt: row.enqueuedAt,
+                                        attempts: max(row.attempts, 0), notBefore: row.notBefore,
+                                        sequence: sequence))
+        }
+    }
+
+    /// What the shared store says about one build now.
+    public enum SyncedBuild: Sendable, Hashable {
+        case unfinished(PersistedBuild)
+        /// Finished (with its outcome when known) or gone from the store.
+        case finished(BuildID, FinalOutcome?)
+    }
+
+    /// Makes the state agree with the store about one build, whatever it thought before: how a
+    /// replica sharing the queue applies what other replicas changed (their notifications, its
+    /// resyncs) without rebuilding everything. A build keeps its place in line; a running one's
+    /// lease runs a heartbeat timeout past its stored heartbeat (or `now` without one). The
+    /// store wins over a decision of this state it did not take: a build this state finished
+    /// (a cancel, a completion) whose write lost to another replica's lease is unfinished again.
+    public mutating func sync(_ build: SyncedBuild, now: Instant) {
+        let id: BuildID
+        switch build {
+        case .unfinished(let row):
+            id = row.build.id
+            finished[id] = nil
+        case .finished(let finishedID, _):
+            id = finishedID
+            if finished[id] != nil { return }
+        }
+        var sequence: UInt64?
+        if let lease = running.removeValue(forKey: id) { sequence = lease.sequence }
+        if queuedIDs.contains(id), let index = queue.firstIndex(where: { $0.build.id == id }) {
+            sequence = removeFromQueue(at: index).sequence
+        }
+        switch build {
+        case .finished(_, let outcome):
+            if let outcome { recordFinished(id, outcome) }
+        case .unfinished(let row):
+            place(row, sequence: sequence ?? takeSequence(), now: now)
         }
     }
 

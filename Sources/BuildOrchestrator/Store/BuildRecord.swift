@@ -40,6 +40,8 @@ public struct BuildRecord: Sendable, Equatable {
     public var logCount: Int
     /// The last heartbeat of the worker holding the build (shared PostgreSQL queues).
     public var heartbeatAt: Int64? = nil
+    /// The namespace slot a leased or stopping build holds (nil while waiting or finished).
+    public var runningSlot: Int? = nil
 }
 
 extension BuildRecord {

@@ -24,7 +24,7 @@ public struct BuildStore: Sendable {
     static let buildColumns = """
         id, uuid, repository_id, namespace_id, phase, display_name, manual_user_id, source_kind, file_id, archive_url, git_url,
         commit_sha, subdirectory, dockerfile_path, context, tags, pull_robot_id, trigger_id, trigger_metadata, error_message, manifest_digests, attempts,
-        not_before, worker_id, lease_id, started_at, stop_reason, push_token_uuid, queued_at, finished_at, log_count, heartbeat_at
+        not_before, worker_id, lease_id, started_at, stop_reason, push_token_uuid, queued_at, finished_at, log_count, heartbeat_at, running_slot
         """
 
     static func build(from row: any SQLRow) throws -> BuildRecord {
@@ -48,7 +48,7 @@ public struct BuildStore: Sendable {
             startedAt: try row.decode(column: "started_at", as: Int64?.self), stopReason: try row.decode(column: "stop_reason", as: String?.self),
             pushTokenUUID: try row.decode(column: "push_token_uuid", as: String?.self), queuedAt: try row.decode(column: "queued_at", as: Int64.self),
             finishedAt: try row.decode(column: "finished_at", as: Int64?.self), logCount: try row.decode(column: "log_count", as: Int.self),
-            heartbeatAt: try row.decode(column: "heartbeat_at", as: Int64?.self))
+            heartbeatAt: try row.decode(column: "heartbeat_at", as: Int64?.self), runningSlot: try row.decode(column: "running_slot", as: Int?.self))
     }
 
     public func insertBuild(_ b: BuildRecord) async throws -> BuildRecord {
@@ -65,6 +65,14 @@ public struct BuildStore: Sendable {
     /// webhooks). Returns the stored rows in the order given.
     func insertBuilds(_ items: [(record: BuildRecord, event: BuildEvents.Prepared?)]) async throws -> [BuildRecord] {
         guard !items.isEmpty else { return [] }
+        let ids = try await database.transaction { db in try await self.insertBuilds(items, on: db) }
+        return try Self.stored(items.map(\.record), ids: ids)
+    }
+
+    /// The multi-row insert of builds and their events, inside the caller's transaction.
+    /// Returns (uuid, id) pairs in no particular order.
+    func insertBuilds(_ items: [(record: BuildRecord, event: BuildEvents.Prepared?)], on db: any SQLDatabase) async throws -> [(String, Int64)] {
+        guard !items.isEmpty else { return [] }
         let encoder = JSONEncoder()
         var rows: [SQLQueryString] = []
         for (b, _) in items {
@@ -78,23 +86,24 @@ public struct BuildStore: Sendable {
         }
         let values = rows.joined(separator: ", ")
         let pendingEvents = items.compactMap { $0.event.map { NewRepositoryEvent(kind: $0.kind, repository: $0.repository, payload: $0.payload) } }
-        let events = self.events
-        let ids = try await database.transaction { db in
-            let inserted = try await db.raw("""
-                INSERT INTO builds (uuid, repository_id, namespace_id, phase, display_name, manual_user_id, source_kind, file_id, archive_url,
-                  git_url, commit_sha, subdirectory, dockerfile_path, context, tags, pull_robot_id, trigger_id, trigger_metadata, queued_at)
-                VALUES \(values)
-                RETURNING id, uuid
-                """).all().map { (try $0.decode(column: "uuid", as: String.self), try $0.decode(column: "id", as: Int64.self)) }
-            try await events.append(pendingEvents, in: db)
-            return inserted
-        }
-        // RETURNING gives no order guarantee: match the rows by uuid. The stored row is what was
-        // inserted plus its id; every column the insert leaves out starts at its default.
+        let inserted = try await db.raw("""
+            INSERT INTO builds (uuid, repository_id, namespace_id, phase, display_name, manual_user_id, source_kind, file_id, archive_url,
+              git_url, commit_sha, subdirectory, dockerfile_path, context, tags, pull_robot_id, trigger_id, trigger_metadata, queued_at)
+            VALUES \(values)
+            RETURNING id, uuid
+            """).all().map { (try $0.decode(column: "uuid", as: String.self), try $0.decode(column: "id", as: Int64.self)) }
+        try await events.append(pendingEvents, in: db)
+        return inserted
+    }
+
+    /// The stored rows of `records` (RETURNING gives no order guarantee: matched by uuid). The
+    /// stored row is what was inserted plus its id; every column the insert leaves out starts
+    /// at its default.
+    static func stored(_ records: [BuildRecord], ids: [(String, Int64)]) throws -> [BuildRecord] {
         let byUUID = Dictionary(ids, uniquingKeysWith: { first, _ in first })
-        return try items.map { item in
-            guard let id = byUUID[item.record.uuid] else { throw APIError(.internalServerError, "internal_error", "build \(item.record.uuid) was not stored") }
-            return Self.asInserted(item.record, id: id)
+        return try records.map { record in
+            guard let id = byUUID[record.uuid] else { throw APIError(.internalServerError, "internal_error", "build \(record.uuid) was not stored") }
+            return Self.asInserted(record, id: id)
         }
     }
 
@@ -113,6 +122,7 @@ public struct BuildStore: Sendable {
         stored.finishedAt = nil
         stored.logCount = 0
         stored.heartbeatAt = nil
+        stored.runningSlot = nil
         return stored
     }
 
@@ -134,27 +144,6 @@ public struct BuildStore: Sendable {
     public func unfinishedBuilds() async throws -> [BuildRecord] {
         try await database.read { db in
             try await db.raw("SELECT \(unsafeRaw: Self.buildColumns) FROM builds WHERE finished_at IS NULL ORDER BY queued_at, id").all().map(Self.build(from:))
-        }
-    }
-
-    /// Writes the fields that change while a build moves through the queue.
-    /// `heartbeatAt` is set when a lease starts; otherwise the stored heartbeat stays.
-    public func updateBuildQueueState(uuid: String, phase: BuildPhase, attempts: Int, notBefore: Int64?, workerID: String?, leaseID: String?,
-                                      startedAt: Int64?, stopReason: String?, heartbeatAt: Int64? = nil) async throws {
-        try await database.transaction { db in
-            try await db.raw("""
-                UPDATE builds SET phase = \(bind: phase.rawValue), attempts = \(bind: attempts), not_before = \(bind: notBefore),
-                  worker_id = \(bind: workerID), lease_id = \(bind: leaseID), started_at = \(bind: startedAt), stop_reason = \(bind: stopReason),
-                  heartbeat_at = COALESCE(\(bind: heartbeatAt), heartbeat_at)
-                WHERE uuid = \(bind: uuid) AND finished_at IS NULL
-                """).run()
-        }
-    }
-
-    /// Records a worker's heartbeat, for replicas that share the queue.
-    func recordBuildHeartbeat(uuid: String, at millis: Int64) async throws {
-        try await database.transaction { db in
-            try await db.raw("UPDATE builds SET heartbeat_at = \(bind: millis) WHERE uuid = \(bind: uuid) AND finished_at IS NULL").run()
         }
     }
 
@@ -190,22 +179,43 @@ public struct BuildStore: Sendable {
         try await finishBuild(uuid: uuid, phase: phase, error: error, manifestDigests: manifestDigests, event: nil, finishedAt: Clock.nowMillis())
     }
 
-    /// Records the final phase and, in the same transaction and only if this call finished the
-    /// build, its final event.
+    /// Which unfinished build a finishing statement may finish.
+    enum FinishCondition: Sendable {
+        /// Any unfinished build.
+        case unfinished
+        /// A waiting one (a cancel must not finish a build another replica just leased).
+        case waiting
+        /// The holder of this lease; with `expiredAfter`, only if its last heartbeat is at
+        /// least that many milliseconds old by the statement's clock (lease expiry).
+        case lease(String, expiredAfter: Int64?)
+    }
+
+    /// Records the final phase, frees the build's running slot and, in the same transaction and
+    /// only if this call finished the build, appends its final event and (on PostgreSQL) tells
+    /// the other replicas. `finishedAt` is used on SQLite; PostgreSQL takes its own clock.
+    /// Returns whether this call finished the build.
+    @discardableResult
     func finishBuild(uuid: String, phase: BuildPhase, error: String?, manifestDigests: [String: String], event: BuildEvents.Prepared?,
-                     finishedAt: Int64) async throws {
+                     finishedAt: Int64, condition: FinishCondition = .unfinished, origin: String? = nil) async throws -> Bool {
         let digests = String(decoding: try JSONEncoder().encode(manifestDigests), as: UTF8.self)
         let events = self.events
-        try await database.transaction { db in
-            let finished = try await db.raw("""
+        let now = nowSQL(finishedAt)
+        let extra = condition.sql(now: now)
+        return try await database.transaction { db in
+            guard let row = try await db.raw("""
                 UPDATE builds SET phase = \(bind: phase.rawValue), error_message = \(bind: error), manifest_digests = \(bind: digests),
-                  finished_at = \(bind: finishedAt), lease_id = NULL
-                WHERE uuid = \(bind: uuid) AND finished_at IS NULL
-                RETURNING id
-                """).first() != nil
-            if finished, let event {
+                  finished_at = \(now), lease_id = NULL, running_slot = NULL
+                WHERE uuid = \(bind: uuid) AND finished_at IS NULL\(extra)
+                RETURNING namespace_id, repository_id
+                """).first() else { return false }
+            if let event {
                 try await events.append(NewRepositoryEvent(kind: event.kind, repository: event.repository, payload: event.payload), in: db)
             }
+            if let origin {
+                try await self.notify([BuildNotice(.finished, buildID: uuid, namespaceID: try row.decode(column: "namespace_id", as: Int64.self),
+                                                   repositoryID: try row.decode(column: "repository_id", as: Int64.self), origin: origin)], on: db)
+            }
+            return true
         }
     }
 
