@@ -190,8 +190,10 @@ def test_two_replicas_share_one_postgres_queue(server, tmp_path):
     name = "slipway_e2e_" + uuid.uuid4().hex[:10]
     subprocess.run(["psql", base, "-q", "-c", f"CREATE DATABASE {name}"], check=True, capture_output=True)
     url = base.rsplit("/", 1)[0] + "/" + name
+    # A lease long enough that a loaded machine never lets one run out: a second lease of a
+    # build here can only be the replicas leasing it twice, which is what this test is about.
     env = farm_env(SLIPWAY_DATABASE_DRIVER="postgres", SLIPWAY_DATABASE_POSTGRES_URL=url,
-                   SLIPWAY_STORAGE_PATH=str(tmp_path / "shared-storage"))
+                   SLIPWAY_STORAGE_PATH=str(tmp_path / "shared-storage"), SLIPWAY_BUILDS_LEASE_TIMEOUT_SECONDS="60")
     a = server(env=env)
     b = server(env=env)
     token = a.cli("admin", "create-token", "--user", ADMIN_USER).stdout.strip()
