@@ -28,11 +28,13 @@ struct BuildQueueReplicaTests {
 
     /// A registry on a fresh PostgreSQL database with two replicas listening (unless `listen`
     /// is off for one), and `repositories` repositories in the admin namespace.
-    static func withReplicas(repositories: Int, skewB: Int64 = 0, listenB: Bool = true,
+    /// `leaseTimeoutSeconds` is long by default, so a loaded machine cannot turn a slow
+    /// heartbeat into a lost lease; the test of lease expiry passes a short one.
+    static func withReplicas(repositories: Int, skewB: Int64 = 0, listenB: Bool = true, leaseTimeoutSeconds: Int = 30,
                              _ body: @escaping @Sendable (TestRegistry, Replica, Replica, [Repository]) async throws -> Void) async throws {
         let registry = try await TestRegistry.start(.postgres, configure: {
             $0.builds.inProcessWorkers = 0
-            $0.builds.leaseTimeoutSeconds = 2
+            $0.builds.leaseTimeoutSeconds = leaseTimeoutSeconds
             $0.builds.maxConcurrentPerNamespace = 2
         })
         let a = try Replica(registry)
@@ -109,7 +111,7 @@ struct BuildQueueReplicaTests {
         try await Self.withReplicas(repositories: 3) { registry, a, b, repos in
             for round in 0..<15 {
                 let first = try await Self.enqueue(a, repos[0])
-                let held = try #require(try await a.queue.lease(workerID: "holder", wait: .seconds(2)))
+                let held = try #require(try await a.queue.lease(workerID: "holder", wait: .seconds(10)))
                 #expect(held.0.uuid == first)
                 _ = try await Self.enqueue(a, repos[1])
                 _ = try await Self.enqueue(b, repos[2])
@@ -149,7 +151,7 @@ struct BuildQueueReplicaTests {
     /// database's clock, and it is leased again.
     @Test(.enabled(if: postgres))
     func aKilledReplicasLeaseIsRequeuedByTheDatabaseClock() async throws {
-        try await Self.withReplicas(repositories: 1, skewB: -10 * 60 * 1000) { registry, a, b, repos in
+        try await Self.withReplicas(repositories: 1, skewB: -10 * 60 * 1000, leaseTimeoutSeconds: 2) { registry, a, b, repos in
             let id = try await Self.enqueue(a, repos[0])
             let held = try #require(try await a.queue.lease(workerID: "wa", wait: .seconds(2)))
             #expect(held.0.uuid == id)
