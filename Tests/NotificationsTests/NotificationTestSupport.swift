@@ -86,14 +86,14 @@ struct NotificationFixture: Sendable {
         return await dispatcher.runOnce(forceExpiryScan: forceExpiryScan)
     }
 
-    /// Runs dispatcher passes until `condition` holds (15 s at most).
+    /// Runs dispatcher passes until `condition` holds (60 s at most: only a failing test waits that long).
     func deliver(now: Int64? = nil, until condition: () async throws -> Bool) async throws {
-        let deadline = ContinuousClock.now + .seconds(15)
+        let deadline = ContinuousClock.now + .seconds(60)
         while true {
             await runOnce(now: now)
             if try await condition() { return }
             guard ContinuousClock.now < deadline else {
-                Issue.record("condition not met within 15 s")
+                Issue.record("condition not met within 60 s")
                 throw TestFailure("timed out")
             }
             try await Task.sleep(for: .milliseconds(50))

@@ -133,7 +133,8 @@ struct URLSafetyTests {
             _ = try await URLSafety.check("https://git.example.com/", allowPrivate: false, resolver: silent, lookupLimit: .milliseconds(300))
         }
         #expect(refusal?.reason == "the URL's host could not be resolved within 0.3 seconds", "\(refusal?.reason ?? "")")
-        #expect(ContinuousClock.now - start < .seconds(10))
+        // Well under the resolver's 30 s; the margin is for a loaded machine's scheduling.
+        #expect(ContinuousClock.now - start < .seconds(25))
     }
 
     /// Literals are answered without a lookup thread: they still work while every lookup thread

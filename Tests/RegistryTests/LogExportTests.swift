@@ -71,7 +71,7 @@ final class CallbackReceiver: Sendable {
     }
 
     /// Waits (without sleeping blindly) until `count` callbacks have arrived.
-    func waitFor(_ count: Int, within seconds: Int = 30) async throws -> [[String: Any]] {
+    func waitFor(_ count: Int, within seconds: Int = 90) async throws -> [[String: Any]] {
         let deadline = ContinuousClock.now + .seconds(seconds)
         while received.count < count {
             guard ContinuousClock.now < deadline else { throw TestFailure("got \(received.count) of \(count) callbacks") }

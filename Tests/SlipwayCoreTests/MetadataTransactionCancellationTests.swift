@@ -42,36 +42,6 @@ struct MetadataTransactionCancellationTests {
         }
     }
 
-    /// A caller cancelled while it waits for the cluster lock (the build queue's ticker when the
-    /// server shuts down) must not leave the lock taken: the transaction that was waiting for it
-    /// gets it later, and has to give it straight back. Before, it kept the lock and its
-    /// connection for ever, and the next queue operation on the database never returned.
-    @Test func aCallerCancelledWhileWaitingForTheClusterLockLeavesItFree() async throws {
-        guard TestBackend.available.contains(.postgres) else { return }
-        let registry = try await TestRegistry.start(.postgres)
-        do {
-            let database = try #require(registry.database as? PostgresBackend)
-            let key: Int64 = 424_242
-            let holder = try await database.acquireClusterLock(key)
-            // A second caller waits behind the holder, then gives up (cancelled).
-            let waiter = Task { try await database.acquireClusterLock(key) }
-            try await Task.sleep(for: .milliseconds(300))
-            waiter.cancel()
-            let waited = await waiter.result
-            if case .success(let lock) = waited { await lock.release() }  // it won the race: fine, given back
-            await holder.release()
-            // The lock is free again for the next caller.
-            let next = try await TestDeadline.race(.seconds(20), "taking the cluster lock after a cancelled waiter") {
-                try await database.acquireClusterLock(key)
-            }
-            await next.release()
-        } catch {
-            try? await registry.stopWithinDeadline()
-            throw error
-        }
-        try await registry.stopWithinDeadline()
-    }
-
     /// Closing the pool waits for the statements running on its connections; one that never
     /// ends must not keep a stopping server (or a test run) from finishing.
     @Test func closingThePoolDoesNotWaitForEverForAStatementThatNeverEnds() async throws {

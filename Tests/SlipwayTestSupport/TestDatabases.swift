@@ -8,20 +8,21 @@ import SlipwayServer
 /// `shutdown()`. `slipway serve` and the commands use `SlipwaySchema.withDatabase`, a scope.
 public enum TestDatabases {
     /// The backend `config.database` names; the schema is not touched.
-    public static func open(config: SlipwayConfig, logger: Logger) async throws -> any Database {
+    /// `poolLogger` gets the PostgreSQL connection pool's own events (default: `logger`).
+    public static func open(config: SlipwayConfig, logger: Logger, poolLogger: Logger? = nil) async throws -> any Database {
         switch config.database.driver {
         case .sqlite:
             let path = config.resolvedSQLitePath
             try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
             return try await SQLiteBackend.open(path: path, logger: logger)
         case .postgres:
-            return try PostgresBackend.running(url: config.database.postgresURL, logger: logger)
+            return try PostgresBackend.running(url: config.database.postgresURL, logger: poolLogger ?? logger)
         }
     }
 
     /// The backend with its schema brought up to date (closed again if that fails).
-    public static func openMigrated(config: SlipwayConfig, logger: Logger) async throws -> any Database {
-        let database = try await open(config: config, logger: logger)
+    public static func openMigrated(config: SlipwayConfig, logger: Logger, poolLogger: Logger? = nil) async throws -> any Database {
+        let database = try await open(config: config, logger: logger, poolLogger: poolLogger)
         do {
             try await SlipwaySchema.migrate(database, logger: logger)
         } catch {

@@ -42,6 +42,26 @@ public enum TestBackend: String, Sendable, CaseIterable, CustomStringConvertible
         return (components.string!, drop)
     }
 
+    /// What the server still has connected to the database of `url`, one line per backend
+    /// (state, wait event, last statement), so a store that does not close can be explained.
+    public static func connectionsReport(url: String) async -> String {
+        guard let base = postgresURL, let name = URLComponents(string: url)?.path.dropFirst(), !name.isEmpty else { return "" }
+        let rows = try? await TestDeadline.race(.seconds(20), "reading pg_stat_activity") {
+            try await PostgresBackend.with(url: base, logger: TestRegistry.logger) { admin in
+                try await admin.read { db in
+                    try await db.raw("""
+                        SELECT coalesce(state, '') || ' ' || coalesce(wait_event_type || ':' || wait_event, '') || ' ' \
+                        || coalesce(extract(epoch FROM now() - state_change)::int::text, '?') || 's: ' || left(query, 120) AS line
+                        FROM pg_stat_activity WHERE datname = \(bind: String(name)) AND pid <> pg_backend_pid()
+                        """).all().map { try $0.decode(column: "line", as: String.self) }
+                }
+            }
+        }
+        guard let rows else { return "; pg_stat_activity could not be read" }
+        return rows.isEmpty ? "; the server has no connection to \(name)"
+            : "; the server still has \(rows.count) connection(s) to \(name): " + rows.joined(separator: " | ")
+    }
+
     public static var postgresURL: String? {
         let env = ProcessInfo.processInfo.environment
         if let url = env["SLIPWAY_TEST_POSTGRES_URL"], !url.isEmpty { return url }
@@ -65,6 +85,9 @@ public final class TestRegistry: Sendable {
     /// Every module, as `slipway serve` installs them.
     public var modules: [any SlipwayModule] { [buildFarm, triggers, notifications, webUI] }
     public let directory: String
+    /// The test's own PostgreSQL database, or nil on SQLite.
+    public let postgresURL: String?
+    private let poolEvents: LogRecorder
     private let closeStore: @Sendable () async -> Void
     /// Drops the test's PostgreSQL database and deletes its data directory.
     private let removeData: @Sendable () async -> Void
@@ -113,9 +136,13 @@ public final class TestRegistry: Sendable {
     /// after the database is closed.
     public static func open(config: SlipwayConfig, cleanup: @escaping @Sendable () async -> Void = {}) async throws -> TestRegistry {
         let logger = Self.logger
+        // The pool's own events (connections made, leased, closed), kept to explain a store
+        // that does not close.
+        let poolEvents = LogRecorder()
         let database: any Database
         do {
-            database = try await TestDatabases.openMigrated(config: config, logger: logger)
+            database = try await TestDatabases.openMigrated(config: config, logger: logger,
+                                                            poolLogger: poolEvents.logger(label: "slipway-test-pool"))
         } catch {
             await cleanup()
             throw error
@@ -126,6 +153,7 @@ public final class TestRegistry: Sendable {
                 config: config, database: database, environment: ["SLIPWAY_ADMIN_USER": adminName, "SLIPWAY_ADMIN_PASSWORD": password],
                 jobClock: jobTime.clock, logger: logger)
             return TestRegistry(services: built.services, database: database, directory: config.dataDir, jobTime: jobTime,
+                                postgresURL: config.database.driver == .postgres ? config.database.postgresURL : nil, poolEvents: poolEvents,
                                 closeStore: { await database.shutdown() }, removeData: cleanup)
         } catch {
             await database.shutdown()
@@ -134,7 +162,8 @@ public final class TestRegistry: Sendable {
         }
     }
 
-    private init(services: RegistryServices, database: any Database, directory: String, jobTime: TestJobTime,
+    private init(services: RegistryServices, database: any Database, directory: String, jobTime: TestJobTime, postgresURL: String?,
+                 poolEvents: LogRecorder,
                  closeStore: @escaping @Sendable () async -> Void, removeData: @escaping @Sendable () async -> Void) {
         self.services = services
         self.database = database
@@ -144,6 +173,8 @@ public final class TestRegistry: Sendable {
         self.notifications = NotificationsModule(services: services)
         self.webUI = WebUIModule(services: services, buildFarm: buildFarm, triggers: triggers)
         self.directory = directory
+        self.postgresURL = postgresURL
+        self.poolEvents = poolEvents
         self.closeStore = closeStore
         self.removeData = removeData
     }
@@ -192,7 +223,14 @@ public final class TestRegistry: Sendable {
     /// own deadline, and if it misses it the test goes on and the server finishes the drop.
     public func stopWithinDeadline() async throws {
         let closeStore = self.closeStore, removeData = self.removeData
-        try await TestDeadline.race(Self.stopDeadline, "closing the test registry's metadata store") { await closeStore() }
+        do {
+            try await TestDeadline.race(Self.stopDeadline, "closing the test registry's metadata store") { await closeStore() }
+        } catch {
+            guard let postgresURL else { throw error }
+            let held = (database as? PostgresBackend)?.connectionHolders ?? []
+            throw TestFailure("\(error); pooled connections still held: \(held)\(await TestBackend.connectionsReport(url: postgresURL)); "
+                              + "the pool's last events: " + poolEvents.recent.joined(separator: " | "))
+        }
         do {
             try await TestDeadline.race(Self.stopDeadline, "removing the test registry's data") { await removeData() }
         } catch {

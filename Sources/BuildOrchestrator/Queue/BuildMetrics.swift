@@ -1,5 +1,6 @@
 import Foundation
 import Metrics
+import Synchronization
 
 /// Build farm metrics on `/metrics`: queue depth and running builds per namespace, running
 /// builds per worker, the wait from queued to started and the run time as histograms, outcomes
@@ -42,13 +43,12 @@ struct BuildMetrics: Sendable {
 }
 
 /// Remembers which label values each gauge has had.
-private final class LabelMemory: @unchecked Sendable {
-    private let lock = NSLock()
-    private var values: [String: Set<String>] = [:]
+private final class LabelMemory: Sendable {
+    private let values = Mutex<[String: Set<String>]>([:])
 
     /// Adds `current` to the gauge's known values; returns all known values.
     func merge(_ gauge: String, _ current: Set<String>) -> Set<String> {
-        lock.withLock {
+        values.withLock { values in
             values[gauge, default: []].formUnion(current)
             return values[gauge]!
         }

@@ -7,7 +7,7 @@ extension PostgresBackend {
     /// each notification's payload, in the order the sending transactions committed.
     public func listen(on channel: String, connected: @Sendable () async -> Void,
                        received: @Sendable (String) async -> Void) async throws {
-        try await withConnection { connection in
+        try await withConnection("listen \(channel)") { connection in
             try await connection.listen(on: channel) { notifications in
                 await connected()
                 for try await notification in notifications {

@@ -6,13 +6,15 @@ import SQLKit
 import Synchronization
 
 /// PostgreSQL through PostgresNIO's connection pool. The pool works while `runPool()` runs:
-/// `Databases.with` (servers, commands) runs it as a child task of its scope, so nothing
-/// outlives the scope; `shutdown()` ends it early and waits until its connections are closed.
+/// `Databases.with` (servers, commands) runs it as a child task of its scope, so nothing but a
+/// pool stuck in its own shutdown outlives the scope (see `runPool()`); `shutdown()` ends it
+/// early and waits until its connections are closed.
 public final class PostgresBackend: Database {
     public let flavor = SQLFlavor.postgres
     private let client: PostgresClient
     private let logger: Logger
     private let lifetime = PoolLifetime()
+    private let holders = ConnectionHolders()
 
     /// A backend whose pool does not run yet: run `runPool()` in a task of the caller's scope
     /// (or use `PostgresBackend.with`).
@@ -40,17 +42,43 @@ public final class PostgresBackend: Database {
     }
 
     /// Runs the connection pool until the task is cancelled or `shutdown()` is called.
+    ///
+    /// The pool itself runs in a task of its own, awaited for at most `poolStopGrace` once it
+    /// is told to stop: under load, PostgresNIO's pool can stay suspended after every one of
+    /// its connections has closed (seen in tests: nothing leased, the server listing no
+    /// connection, `run()` not returning for minutes), and a store that cannot close would hold
+    /// the process's shutdown with it. Past the grace, the stop is logged and left behind: it
+    /// holds no socket, only that suspended task.
     public func runPool() async {
         guard lifetime.start() else { return }
         let client = self.client
-        let stop = lifetime.stopSignal
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { await client.run() }
-            group.addTask { for await _ in stop {} }
-            await group.next()
-            group.cancelAll()
+        let pool = Task { await client.run() }
+        // Ends on `shutdown()`, or when this task is cancelled (the stream then ends too).
+        for await _ in lifetime.stopSignal {}
+        pool.cancel()
+        if await !Self.finishes(pool, within: Self.poolStopGrace) {
+            logger.error("database connection pool did not finish stopping; leaving it",
+                         metadata: ["grace": "\(Self.poolStopGrace)", "held": "\(holders.describe())"])
         }
         lifetime.ended()
+    }
+
+    /// How long a stopping pool may take to close its connections.
+    static let poolStopGrace: Duration = .seconds(10)
+
+    /// Whether `task` finishes within `limit`; a task that does not is left running.
+    private static func finishes(_ task: Task<Void, Never>, within limit: Duration) async -> Bool {
+        let outcome = FirstOutcome()
+        return await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+            Task {
+                await task.value
+                if outcome.claim() { continuation.resume(returning: true) }
+            }
+            Task {
+                try? await Task.sleep(for: limit)
+                if outcome.claim() { continuation.resume(returning: false) }
+            }
+        }
     }
 
     static func configuration(from url: String) throws -> PostgresClient.Configuration {
@@ -71,13 +99,13 @@ public final class PostgresBackend: Database {
     }
 
     public func read<T: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
-        try await client.withConnection { conn in
+        try await leased("read") { conn in
             try await body(conn.sql(queryLogLevel: .trace))
         }
     }
 
     public func transaction<T: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
-        try await client.withConnection { conn in
+        try await leased("transaction") { conn in
             let db = conn.sql(queryLogLevel: .trace)
             try await db.raw("BEGIN").run()
             do {
@@ -93,14 +121,61 @@ public final class PostgresBackend: Database {
 
     /// Runs `body` with one pooled connection of its own, for what needs the connection itself
     /// rather than SQL: the job queue's `LISTEN` holds one for as long as it listens.
-    public func withConnection<T: Sendable>(_ body: @Sendable (PostgresConnection) async throws -> T) async throws -> T {
-        try await client.withConnection { conn in try await body(conn) }
+    public func withConnection<T: Sendable>(_ purpose: String = "connection",
+                                            _ body: @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        try await leased(purpose, body)
     }
 
-    /// Ends `runPool()` and waits until the pool has closed its connections. Later calls, and
-    /// calls on a backend whose pool never ran, return at once.
+    /// A pooled connection for `body`, recorded under `purpose` while it is held.
+    private func leased<T: Sendable>(_ purpose: String, _ body: @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        try await client.withConnection { conn in
+            let id = holders.add(purpose)
+            defer { holders.remove(id) }
+            return try await body(conn)
+        }
+    }
+
+    /// Ends `runPool()` and waits until the pool has closed its connections (at most
+    /// `poolStopGrace`). Later calls, and calls on a backend whose pool never ran, return at once.
     public func shutdown() async {
         await lifetime.stop()
+    }
+
+    /// What holds pooled connections now and for how long, e.g. `listen slipway_jobs 12s`.
+    public var connectionHolders: [String] { holders.describe() }
+}
+
+/// True for exactly one caller: the first of two racing outcomes.
+private final class FirstOutcome: Sendable {
+    private let claimed = Atomic(false)
+    func claim() -> Bool { !claimed.exchange(true, ordering: .acquiringAndReleasing) }
+}
+
+/// Who holds pooled connections, so a shutdown that waits can say for whom.
+private final class ConnectionHolders: Sendable {
+    private struct State {
+        var next = 0
+        var held: [Int: (purpose: String, since: ContinuousClock.Instant)] = [:]
+    }
+    private let state = Mutex(State())
+
+    func add(_ purpose: String) -> Int {
+        state.withLock { s in
+            s.next += 1
+            s.held[s.next] = (purpose, .now)
+            return s.next
+        }
+    }
+
+    func remove(_ id: Int) {
+        _ = state.withLock { s in s.held.removeValue(forKey: id) }
+    }
+
+    func describe() -> [String] {
+        let now = ContinuousClock.now
+        return state.withLock { s in
+            s.held.sorted { $0.key < $1.key }.map { "\($0.value.purpose) \((now - $0.value.since).components.seconds)s" }
+        }
     }
 }
 
@@ -150,68 +225,3 @@ private final class PoolLifetime: Sendable {
     }
 }
 
-/// A cluster-wide lock held by one transaction (`pg_advisory_xact_lock`) on its own pooled
-/// connection until `release()`. Replicas sharing the database serialize on it (the build
-/// queue's scheduling decisions). Always call `release()`: the connection is held until then.
-public final class ClusterLock: Sendable {
-    private let releaseSignal: AsyncStream<Void>.Continuation
-    private let task: Task<Void, Never>
-
-    init(releaseSignal: AsyncStream<Void>.Continuation, task: Task<Void, Never>) {
-        self.releaseSignal = releaseSignal
-        self.task = task
-    }
-
-    public func release() async {
-        releaseSignal.finish()
-        await task.value
-    }
-}
-
-extension PostgresBackend {
-    /// Waits for the advisory lock `key` and returns it held.
-    public func acquireClusterLock(_ key: Int64) async throws -> ClusterLock {
-        let (acquired, acquiredSignal) = AsyncStream<Result<Void, any Error>>.makeStream()
-        let (released, releaseSignal) = AsyncStream<Void>.makeStream()
-        let client = self.client
-        let task = Task {
-            do {
-                try await client.withConnection { conn in
-                    let db = conn.sql(queryLogLevel: .trace)
-                    try await db.raw("BEGIN").run()
-                    do {
-                        try await db.raw("SELECT pg_advisory_xact_lock(\(bind: key))").run()
-                    } catch {
-                        try? await db.raw("ROLLBACK").run()
-                        throw error
-                    }
-                    acquiredSignal.yield(.success(()))
-                    for await _ in released {}
-                    // Ending the transaction releases the lock.
-                    try? await db.raw("COMMIT").run()
-                }
-            } catch {
-                acquiredSignal.yield(.failure(error))
-            }
-            acquiredSignal.finish()
-        }
-        var iterator = acquired.makeAsyncIterator()
-        guard let outcome = await iterator.next() else {
-            // The caller was cancelled while waiting. The transaction above still gets the lock
-            // (PostgreSQL cannot be asked to stop waiting): with the release signalled now it
-            // gives it back at once. Without this it would hold the lock, and its connection,
-            // for ever: every later queue operation on the database waited on it, and closing
-            // the pool waited on the connection (a test run hung at its teardown this way).
-            releaseSignal.finish()
-            throw CancellationError()
-        }
-        let lock = ClusterLock(releaseSignal: releaseSignal, task: task)
-        do {
-            try outcome.get()
-        } catch {
-            await lock.release()
-            throw error
-        }
-        return lock
-    }
-}

@@ -45,17 +45,14 @@ public final class PostgresJobQueueDriver: JobQueueDriver {
         while !Task.isCancelled {
             let connectionsBefore = listenerConnections
             do {
-                try await database.withConnection { connection in
-                    try await connection.listen(on: Self.channel) { notifications in
-                        self.listens.add(1, ordering: .releasing)
-                        self.logger.debug("job wake-up listener connected")
-                        // Whatever was pushed while nobody listened.
-                        self.signal.signalAll()
-                        for try await notification in notifications {
-                            self.signal.signal(notification.payload)
-                        }
-                    }
-                }
+                try await database.listen(on: Self.channel, connected: {
+                    self.listens.add(1, ordering: .releasing)
+                    self.logger.debug("job wake-up listener connected")
+                    // Whatever was pushed while nobody listened.
+                    self.signal.signalAll()
+                }, received: { payload in
+                    self.signal.signal(payload)
+                })
             } catch {
                 if Task.isCancelled { break }
                 logger.warning("job wake-up listener lost its connection", metadata: ["error": "\(String(reflecting: error))"])
