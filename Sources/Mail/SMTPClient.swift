@@ -94,8 +94,11 @@ public struct SMTPClient: Sendable {
                     throw Failure.transient("the mail server does not offer STARTTLS (notifications.smtpSecurity is starttls)")
                 }
                 try await session.expect([220], after: "STARTTLS")
-                let handler = try NIOSSLClientHandler(context: try tlsContext(), serverHostname: Self.sni(host))
-                try await raw.pipeline.addHandler(handler, position: .first)
+                let context = try tlsContext(), serverName = Self.sni(host)
+                // Made and added on the channel's event loop: the handler is not Sendable.
+                try await raw.eventLoop.submit {
+                    try raw.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: context, serverHostname: serverName), position: .first)
+                }.get()
                 capabilities = try await session.expect([250], after: "EHLO \(me)")
             }
             if !config.smtpUsername.isEmpty {
@@ -108,7 +111,7 @@ public struct SMTPClient: Sendable {
             try await session.expect([250, 251], after: "RCPT TO:<\(message.to)>")
             try await session.expect([354], after: "DATA")
             try await session.expect([250], after: data + ".", redacted: "message body")
-            try? await session.expect([221], after: "QUIT")
+            _ = try? await session.expect([221], after: "QUIT")  // the mail is accepted already
         }
     }
 

@@ -64,7 +64,7 @@ public struct RegistryTokenService: Sendable {
         let pem = try await instanceKeys.storeIfAbsent(name: "registry-token-es256", value: generated.pemRepresentation)
         let key = try ES256PrivateKey(pem: pem)
         // A short, stable key id derived from the public key.
-        let publicPEM = try key.publicKey.pemRepresentation
+        let publicPEM = key.publicKey.pemRepresentation
         let kid = JWKIdentifier(string: String(SHA256.hash(data: Data(publicPEM.utf8)).hexString.prefix(16)))
         self.keys = JWTKeyCollection()
         await keys.add(ecdsa: key, kid: kid)
