@@ -549,6 +549,49 @@ struct LogExportTests {
         await registry.stop()
     }
 
+    /// An entry reads the same, to the byte, in `GET .../logs` and in an export's file: one view
+    /// type writes both (a robot performer is shown as a user with `is_robot`, absent values are
+    /// left out, keys sorted).
+    @Test(arguments: TestBackend.available)
+    func entriesAreTheSameBytesInTheAPIAndTheExport(backend: TestBackend) async throws {
+        // Retention off: the entries are dated in the past.
+        try await TestRegistry.with(backend, configure: { $0.logs.retentionDays = 0 }) { registry, c in
+            let admin = try await Self.apiToken(registry, "admin")
+            let store = registry.services.store
+            let owner = try #require(try await store.namespace(named: "admin"))
+            let org = try await store.createOrganization(name: "acme", email: "a@example.com", creatorID: owner.id)
+            let day: Int64 = 1_735_776_000_000  // Thu, 02 Jan 2025 00:00:00 UTC
+            registry.services.audit.record(AuditEvent(kind: .orgChangeSettings, performer: nil, namespace: (org.id, org.name), ip: nil,
+                                                      time: day + 9 * 3_600_000))
+            registry.services.audit.record(AuditEvent(kind: .pushRepo, performer: .init(id: nil, name: "acme+bot", kind: "robot"),
+                                                      namespace: (org.id, org.name), ip: "192.0.2.1",
+                                                      metadata: ["namespace": "acme", "repo": "app", "tag": "v1"], time: day + 10 * 3_600_000 + 15 * 60_000))
+            let entries = #"{"datetime":"Thu, 02 Jan 2025 10:15:00 -0000","ip":"192.0.2.1","kind":"push_repo","#
+                + #""metadata":{"namespace":"acme","repo":"app","tag":"v1"},"namespace":{"kind":"org","name":"acme"},"#
+                + #""performer":{"avatar":{"name":"acme+bot"},"is_robot":true,"kind":"user","name":"acme+bot"}},"#
+                + #"{"datetime":"Thu, 02 Jan 2025 09:00:00 -0000","kind":"org_change_settings","metadata":{},"#
+                + #""namespace":{"kind":"org","name":"acme"}}"#
+
+            let listed = try await c.send(.get, "/api/v1/organization/acme/logs?starttime=01/02/2025&endtime=01/02/2025", token: admin)
+            #expect(listed.status == .ok)
+            #expect(String(buffer: listed.body) == #"{"end_time":"Fri, 03 Jan 2025 00:00:00 -0000","logs":["# + entries
+                + #"],"start_time":"Thu, 02 Jan 2025 00:00:00 -0000"}"#)
+
+            let export = try await registry.services.auditStore.createLogExport(.init(
+                requesterID: owner.id, scope: .namespace(org.id), namespaceName: "acme", repositoryName: nil, start: day, end: day + 86_400_000,
+                callbackURL: nil, callbackEmail: "ops@example.com", origin: ""))
+            let done = try await Self.waitUntil(registry, export.uuid) { $0.status == .done }
+            let digest = try #require(done.storageDigest)
+            var file = ByteBuffer()
+            try await registry.services.storage.read(digest, range: 0..<(try #require(try await registry.services.storage.stat(digest)))) {
+                var chunk = $0
+                file.writeBuffer(&chunk)
+            }
+            #expect(String(buffer: file) == #"{"export_id":"\#(export.uuid)","details":{"end_time":"Fri, 03 Jan 2025 00:00:00 -0000","#
+                + #""namespace":"acme","repository":null,"start_time":"Thu, 02 Jan 2025 00:00:00 -0000"},"logs":["# + entries + "]}")
+        }
+    }
+
     @Test func retentionZeroKeepsEverything() async throws {
         let registry = try await TestRegistry.start(.sqlite) { $0.logs.retentionDays = 0 }
         do {
