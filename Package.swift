@@ -84,10 +84,21 @@ let package = Package(
             "SlipwayCore",
             .product(name: "SQLKit", package: "sql-kit"),
         ]),
+        // Usage logs and log exports: the batching audit writer, the audit store, and the exporter
+        // that writes export files and calls back. Below Registry: it knows no accounts or
+        // repositories, only the ids and names an entry copies.
+        .target(name: "Audit", dependencies: [
+            "SlipwayCore", "Mail", "OutboundHTTP",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "SQLKit", package: "sql-kit"),
+        ]),
         .target(
             name: "Registry",
             dependencies: [
-                "SlipwayCore", "OutboundHTTP", "Mail", "Events",
+                "SlipwayCore", "OutboundHTTP", "Mail", "Events", "Audit",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
                 .product(name: "Logging", package: "swift-log"),
@@ -105,7 +116,7 @@ let package = Package(
         ),
         .target(name: "BuildProtocol"),
         .target(name: "BuildOrchestrator", dependencies: [
-            "SlipwayCore", "Events", "Registry", "BuildProtocol", "CLibarchive", "OutboundHTTP",
+            "SlipwayCore", "Events", "Audit", "Registry", "BuildProtocol", "CLibarchive", "OutboundHTTP",
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Crypto", package: "swift-crypto"),
@@ -120,7 +131,7 @@ let package = Package(
                                                     .product(name: "NIOPosix", package: "swift-nio"),
                                                     .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]),
         .target(name: "Triggers", dependencies: [
-            "SlipwayCore", "Registry", "BuildOrchestrator", "BuildProtocol", "GitRemote", "OutboundHTTP",
+            "SlipwayCore", "Audit", "Registry", "BuildOrchestrator", "BuildProtocol", "GitRemote", "OutboundHTTP",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
@@ -129,7 +140,7 @@ let package = Package(
             .product(name: "HTTPTypes", package: "swift-http-types"),
         ]),
         .target(name: "Notifications", dependencies: [
-            "SlipwayCore", "Events", "Registry", "Mail", "OutboundHTTP",
+            "SlipwayCore", "Events", "Audit", "Registry", "Mail", "OutboundHTTP",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
@@ -142,7 +153,7 @@ let package = Package(
             .product(name: "HTTPTypes", package: "swift-http-types"),
         ]),
         .target(name: "WebUI", dependencies: [
-            "SlipwayCore", "Registry", "BuildOrchestrator", "Triggers", "Notifications",
+            "SlipwayCore", "Audit", "Registry", "BuildOrchestrator", "Triggers", "Notifications",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Mustache", package: "swift-mustache"),
             .product(name: "Logging", package: "swift-log"),
@@ -152,7 +163,7 @@ let package = Package(
         // The composition root: opens the database with every module's migrations and builds
         // the application from the modules.
         .target(name: "SlipwayServer", dependencies: [
-            "SlipwayCore", "Mail", "Events", "Registry", "BuildOrchestrator", "Triggers", "Notifications", "WebUI",
+            "SlipwayCore", "Mail", "Events", "Audit", "Registry", "BuildOrchestrator", "Triggers", "Notifications", "WebUI",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(
@@ -181,7 +192,7 @@ let package = Package(
         .testTarget(
             name: "RegistryTests",
             dependencies: [
-                "SlipwayCore", "Mail", "Events", "Registry", "SlipwayTestSupport", "BuildOrchestrator", "BuildProtocol", "OutboundHTTP",
+                "SlipwayCore", "Mail", "Events", "Audit", "Registry", "SlipwayTestSupport", "BuildOrchestrator", "BuildProtocol", "OutboundHTTP",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -202,14 +213,14 @@ let package = Package(
         .testTarget(name: "BuildWorkerTests", dependencies: ["BuildWorker", .product(name: "NIOPosix", package: "swift-nio")]),
         .testTarget(name: "BuildOrchestratorTests", dependencies: ["BuildOrchestrator", "SlipwayCore"]),
         .testTarget(name: "TriggersTests", dependencies: [
-            "SlipwayCore", "Triggers", "Registry", "BuildOrchestrator", "BuildProtocol", "SlipwayTestSupport",
+            "SlipwayCore", "Audit", "Triggers", "Registry", "BuildOrchestrator", "BuildProtocol", "SlipwayTestSupport",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .testTarget(name: "NotificationsTests", dependencies: [
-            "SlipwayCore", "Mail", "Events", "Notifications", "Registry", "SlipwayTestSupport",
+            "SlipwayCore", "Mail", "Events", "Audit", "Notifications", "Registry", "SlipwayTestSupport",
             .product(name: "SQLKit", package: "sql-kit"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -218,7 +229,7 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .testTarget(name: "WebUITests", dependencies: [
-            "SlipwayCore", "WebUI", "Registry", "SlipwayTestSupport",
+            "SlipwayCore", "Audit", "WebUI", "Registry", "SlipwayTestSupport",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "NIOCore", package: "swift-nio"),

@@ -1,3 +1,4 @@
+import Audit
 import Mail
 import Registry
 import SlipwayCore

@@ -1,4 +1,5 @@
 @testable import Notifications
+import Audit
 import Foundation
 import Mail
 import Registry
@@ -137,7 +138,7 @@ struct LegacyQueueUpgradeTests {
                     }
                 }
             }) { registry in
-                let store = registry.services.store
+                let store = registry.services.auditStore
                 let stages = try await registry.services.jobs.jobs(queue: LogExportJob.queue).map { job in
                     "\(job.reference ?? "?") \(try job.decodePayload(LogExportJob.self).stage.rawValue)"
                 }

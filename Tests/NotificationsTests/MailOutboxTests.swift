@@ -1,3 +1,4 @@
+import Audit
 @testable import Notifications
 import Foundation
 import HTTPTypes
@@ -59,10 +60,10 @@ struct MailOutboxTests {
     }
 
     static func waitForExport(_ registry: TestRegistry, _ uuid: String,
-                              _ done: (MetadataStore.LogExport) -> Bool) async throws -> MetadataStore.LogExport {
+                              _ done: (LogExport) -> Bool) async throws -> LogExport {
         let deadline = ContinuousClock.now + .seconds(30)
         while true {
-            if let export = try await registry.services.store.logExport(uuid: uuid), done(export) { return export }
+            if let export = try await registry.services.auditStore.logExport(uuid: uuid), done(export) { return export }
             guard ContinuousClock.now < deadline else { throw TestFailure("export \(uuid) did not reach the expected state") }
             try await Task.sleep(for: .milliseconds(50))
         }
@@ -83,7 +84,7 @@ struct MailOutboxTests {
     func invitationAndExportMailAreDelivered(backend: TestBackend) async throws {
         try await SMTPSink.with { sink in
             try await TestRegistry.with(backend, configure: { Self.configure(&$0, smtpPort: sink.port) }) { registry, c in
-                let store = registry.services.store
+                let store = registry.services.auditStore
                 let sender = registry.notifications.mailSender
                 let admin = try await NotificationFixture.apiToken(registry, TestRegistry.adminName)
 
@@ -125,7 +126,7 @@ struct MailOutboxTests {
         // A port nothing listens on any more.
         let deadPort = try await SMTPSink.with { $0.port }
         try await TestRegistry.with(backend, configure: { Self.configure(&$0, smtpPort: deadPort) }) { registry, c in
-            let store = registry.services.store
+            let store = registry.services.auditStore
             let admin = try await NotificationFixture.apiToken(registry, TestRegistry.adminName)
             _ = try await Self.inviteCarol(registry, c, admin: admin)
             let exportID = try await Self.export(registry, c, admin: admin)

@@ -1,3 +1,4 @@
+import Audit
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -96,10 +97,10 @@ struct LogExportTests {
     }
 
     static func waitUntil(_ registry: TestRegistry, _ uuid: String, within seconds: Int = 30,
-                          _ done: (MetadataStore.LogExport) -> Bool) async throws -> MetadataStore.LogExport {
+                          _ done: (LogExport) -> Bool) async throws -> LogExport {
         let deadline = ContinuousClock.now + .seconds(seconds)
         while true {
-            if let export = try await registry.services.store.logExport(uuid: uuid), done(export) { return export }
+            if let export = try await registry.services.auditStore.logExport(uuid: uuid), done(export) { return export }
             guard ContinuousClock.now < deadline else { throw TestFailure("export \(uuid) did not reach the expected state") }
             try await Task.sleep(for: .milliseconds(50))
         }
@@ -290,10 +291,11 @@ struct LogExportTests {
             let registry = try await TestRegistry.start(backend) { $0.security.allowPrivateTargets = true }
             do {
                 let store = registry.services.store
+                let auditStore = registry.services.auditStore
                 let admin = try #require(try await store.namespace(named: "admin"))
                 let now = Clock.nowMillis()
                 func queue() async throws -> String {
-                    try await store.createLogExport(.init(requesterID: admin.id, scope: .performer(admin.id), namespaceName: "admin",
+                    try await auditStore.createLogExport(.init(requesterID: admin.id, scope: .performer(admin.id), namespaceName: "admin",
                                                           repositoryName: nil, start: now - 86_400_000, end: now + 86_400_000,
                                                           callbackURL: "http://127.0.0.1:\(port)/hook", callbackEmail: nil,
                                                           origin: "http://registry.test"), now: now - 20_000).uuid
@@ -323,12 +325,12 @@ struct LogExportTests {
                 #expect(Set(calls.compactMap { $0["export_id"] as? String }) == ids)
                 #expect(calls.allSatisfy { ($0["exported_data_url"] as? String)?.hasPrefix("http://registry.test/api/v1/exportedlogs/") == true })
                 for id in ids {
-                    let record = try #require(try await store.logExport(uuid: id))
+                    let record = try #require(try await auditStore.logExport(uuid: id))
                     #expect(record.status == .done)
                     #expect(record.exportAttempts == 1)
                     #expect(record.callbackAttempts == 1)
                 }
-                #expect(try await store.logExport(uuid: busy)?.status == .queued)
+                #expect(try await auditStore.logExport(uuid: busy)?.status == .queued)
             } catch {
                 await registry.stop()
                 throw error
@@ -346,19 +348,20 @@ struct LogExportTests {
         let registry = try await TestRegistry.start(backend)
         do {
             let store = registry.services.store
+            let auditStore = registry.services.auditStore
             let admin = try #require(try await store.namespace(named: "admin"))
             var settings = LogExporter.Settings()
             settings.fallbackPoll = .seconds(3600)
             let exporter = LogExporter(services: registry.services, settings: settings)
             @Sendable func export() async throws -> String {
                 let now = Clock.nowMillis()
-                return try await store.createLogExport(.init(requesterID: admin.id, scope: .performer(admin.id), namespaceName: "admin",
+                return try await auditStore.createLogExport(.init(requesterID: admin.id, scope: .performer(admin.id), namespaceName: "admin",
                                                              repositoryName: nil, start: now - 86_400_000, end: now + 86_400_000,
                                                              callbackURL: nil, callbackEmail: nil, origin: "")).uuid
             }
             @Sendable func waitUntilDone(_ uuid: String) async throws {
                 let deadline = ContinuousClock.now + .seconds(60)
-                while try await store.logExport(uuid: uuid)?.status != .done {
+                while try await auditStore.logExport(uuid: uuid)?.status != .done {
                     guard ContinuousClock.now < deadline else { throw TestFailure("export \(uuid) waited for a poll") }
                     try await Task.sleep(for: .milliseconds(20))
                 }
@@ -387,9 +390,10 @@ struct LogExportTests {
                 let registry = try await TestRegistry.start(backend) { $0.security.allowPrivateTargets = allowPrivate }
                 do {
                     let store = registry.services.store
+                    let auditStore = registry.services.auditStore
                     let admin = try #require(try await store.namespace(named: "admin"))
                     let now = Clock.nowMillis()
-                    let export = try await store.createLogExport(.init(
+                    let export = try await auditStore.createLogExport(.init(
                         requesterID: admin.id, scope: .performer(admin.id), namespaceName: "admin", repositoryName: nil,
                         start: now - 86_400_000, end: now, callbackURL: "http://127.0.0.1:\(port)/hook", callbackEmail: nil, origin: ""))
                     var settings = LogExporter.Settings()
@@ -397,12 +401,12 @@ struct LogExportTests {
                     settings.callbackBackoff = .milliseconds(5)
                     let exporter = LogExporter(services: registry.services, settings: settings)
                     let deadline = ContinuousClock.now + .seconds(20)
-                    var record = try #require(try await store.logExport(uuid: export.uuid))
+                    var record = try #require(try await auditStore.logExport(uuid: export.uuid))
                     while record.status != .failed && record.status != .done {
                         guard ContinuousClock.now < deadline else { throw TestFailure("export stuck in \(record.status)") }
                         await exporter.runPending()
                         try await Task.sleep(for: .milliseconds(10))
-                        record = try #require(try await store.logExport(uuid: export.uuid))
+                        record = try #require(try await auditStore.logExport(uuid: export.uuid))
                     }
                     #expect(record.status == .failed)
                     #expect(record.result == .success)  // the file was written; only the callback failed
@@ -432,6 +436,7 @@ struct LogExportTests {
         let registry = try await TestRegistry.start(backend)
         do {
             let store = registry.services.store
+            let auditStore = registry.services.auditStore
             let admin = try #require(try await store.namespace(named: "admin"))
             let org = try await store.createOrganization(name: "paged", email: "p@example.com", creatorID: admin.id)
             let now = Clock.nowMillis()
@@ -446,11 +451,11 @@ struct LogExportTests {
             settings.pageSize = 3
             let exporter = LogExporter(services: registry.services, settings: settings)
             func export(start: Int64, end: Int64) async throws -> [String: Any] {
-                let e = try await store.createLogExport(.init(requesterID: admin.id, scope: .namespace(org.id), namespaceName: "paged",
+                let e = try await auditStore.createLogExport(.init(requesterID: admin.id, scope: .namespace(org.id), namespaceName: "paged",
                                                               repositoryName: nil, start: start, end: end, callbackURL: nil,
                                                               callbackEmail: "ops@example.com", origin: ""))
                 await exporter.runPending()
-                let digest = try #require(try await store.logExport(uuid: e.uuid)?.storageDigest)
+                let digest = try #require(try await auditStore.logExport(uuid: e.uuid)?.storageDigest)
                 var bytes = Data()
                 try await registry.services.storage.read(digest, range: 0..<(try #require(try await registry.services.storage.stat(digest)))) {
                     bytes.append(contentsOf: $0.readableBytesView)
@@ -501,6 +506,7 @@ struct LogExportTests {
         let registry = try await TestRegistry.start(backend) { $0.logs.retentionDays = 30 }
         do {
             let store = registry.services.store
+            let auditStore = registry.services.auditStore
             let admin = try #require(try await store.namespace(named: "admin"))
             let repo = try await store.createRepository(namespaceID: admin.id, name: "kept", visibility: .private).0
             let now = Clock.nowMillis()
@@ -513,29 +519,29 @@ struct LogExportTests {
             await registry.services.audit.flush()
 
             // An old finished export with a file, and a recent one.
-            let oldExport = try await store.createLogExport(.init(requesterID: admin.id, scope: .repository(repo.id), namespaceName: "admin",
+            let oldExport = try await auditStore.createLogExport(.init(requesterID: admin.id, scope: .repository(repo.id), namespaceName: "admin",
                                                                   repositoryName: "kept", start: now - 45 * 86_400_000, end: now - 35 * 86_400_000,
                                                                   callbackURL: nil, callbackEmail: "ops@example.com", origin: ""),
                                                             now: now - 35 * 86_400_000)
-            let newExport = try await store.createLogExport(.init(requesterID: admin.id, scope: .repository(repo.id), namespaceName: "admin",
+            let newExport = try await auditStore.createLogExport(.init(requesterID: admin.id, scope: .repository(repo.id), namespaceName: "admin",
                                                                   repositoryName: "kept", start: now - 86_400_000, end: now,
                                                                   callbackURL: nil, callbackEmail: "ops@example.com", origin: ""))
             let exporter = LogExporter(services: registry.services)
             #expect(await exporter.runPending() == 2)
-            let oldFile = try #require(try await store.logExport(uuid: oldExport.uuid)?.storageDigest)
+            let oldFile = try #require(try await auditStore.logExport(uuid: oldExport.uuid)?.storageDigest)
             #expect(try await registry.services.storage.stat(oldFile) != nil)
 
             try await exporter.applyRetention()
-            let left = try await store.usageLogs(scope: .repository(repo.id), start: 0, end: now + 1, performer: nil, before: nil, limit: 100)
+            let left = try await auditStore.usageLogs(scope: .repository(repo.id), start: 0, end: now + 1, performer: nil, before: nil, limit: 100)
             #expect(left.map(\.kind).sorted() == ["create_tag", "delete_tag"])
-            #expect(try await store.logExport(uuid: oldExport.uuid) == nil)
+            #expect(try await auditStore.logExport(uuid: oldExport.uuid) == nil)
             // The file goes with the collector's byte deletion pass, which asks every owner.
             var settings = CollectorSettings()
             settings.tombstoneSeconds = 0
             try await Task.sleep(for: .milliseconds(2))
             try await registry.collector(settings).runPass()
             #expect(try await registry.services.storage.stat(oldFile) == nil)
-            #expect(try await store.logExport(uuid: newExport.uuid)?.status == .done)
+            #expect(try await auditStore.logExport(uuid: newExport.uuid)?.status == .done)
         } catch {
             await registry.stop()
             throw error
@@ -543,17 +549,61 @@ struct LogExportTests {
         await registry.stop()
     }
 
+    /// An entry reads the same, to the byte, in `GET .../logs` and in an export's file: one view
+    /// type writes both (a robot performer is shown as a user with `is_robot`, absent values are
+    /// left out, keys sorted).
+    @Test(arguments: TestBackend.available)
+    func entriesAreTheSameBytesInTheAPIAndTheExport(backend: TestBackend) async throws {
+        // Retention off: the entries are dated in the past.
+        try await TestRegistry.with(backend, configure: { $0.logs.retentionDays = 0 }) { registry, c in
+            let admin = try await Self.apiToken(registry, "admin")
+            let store = registry.services.store
+            let owner = try #require(try await store.namespace(named: "admin"))
+            let org = try await store.createOrganization(name: "acme", email: "a@example.com", creatorID: owner.id)
+            let day: Int64 = 1_735_776_000_000  // Thu, 02 Jan 2025 00:00:00 UTC
+            registry.services.audit.record(AuditEvent(kind: .orgChangeSettings, performer: nil, namespace: (org.id, org.name), ip: nil,
+                                                      time: day + 9 * 3_600_000))
+            registry.services.audit.record(AuditEvent(kind: .pushRepo, performer: .init(id: nil, name: "acme+bot", kind: "robot"),
+                                                      namespace: (org.id, org.name), ip: "192.0.2.1",
+                                                      metadata: ["namespace": "acme", "repo": "app", "tag": "v1"], time: day + 10 * 3_600_000 + 15 * 60_000))
+            let entries = #"{"datetime":"Thu, 02 Jan 2025 10:15:00 -0000","ip":"192.0.2.1","kind":"push_repo","#
+                + #""metadata":{"namespace":"acme","repo":"app","tag":"v1"},"namespace":{"kind":"org","name":"acme"},"#
+                + #""performer":{"avatar":{"name":"acme+bot"},"is_robot":true,"kind":"user","name":"acme+bot"}},"#
+                + #"{"datetime":"Thu, 02 Jan 2025 09:00:00 -0000","kind":"org_change_settings","metadata":{},"#
+                + #""namespace":{"kind":"org","name":"acme"}}"#
+
+            let listed = try await c.send(.get, "/api/v1/organization/acme/logs?starttime=01/02/2025&endtime=01/02/2025", token: admin)
+            #expect(listed.status == .ok)
+            #expect(String(buffer: listed.body) == #"{"end_time":"Fri, 03 Jan 2025 00:00:00 -0000","logs":["# + entries
+                + #"],"start_time":"Thu, 02 Jan 2025 00:00:00 -0000"}"#)
+
+            let export = try await registry.services.auditStore.createLogExport(.init(
+                requesterID: owner.id, scope: .namespace(org.id), namespaceName: "acme", repositoryName: nil, start: day, end: day + 86_400_000,
+                callbackURL: nil, callbackEmail: "ops@example.com", origin: ""))
+            let done = try await Self.waitUntil(registry, export.uuid) { $0.status == .done }
+            let digest = try #require(done.storageDigest)
+            var file = ByteBuffer()
+            try await registry.services.storage.read(digest, range: 0..<(try #require(try await registry.services.storage.stat(digest)))) {
+                var chunk = $0
+                file.writeBuffer(&chunk)
+            }
+            #expect(String(buffer: file) == #"{"export_id":"\#(export.uuid)","details":{"end_time":"Fri, 03 Jan 2025 00:00:00 -0000","#
+                + #""namespace":"acme","repository":null,"start_time":"Thu, 02 Jan 2025 00:00:00 -0000"},"logs":["# + entries + "]}")
+        }
+    }
+
     @Test func retentionZeroKeepsEverything() async throws {
         let registry = try await TestRegistry.start(.sqlite) { $0.logs.retentionDays = 0 }
         do {
             let store = registry.services.store
+            let auditStore = registry.services.auditStore
             let admin = try #require(try await store.namespace(named: "admin"))
             var event = AuditEvent(kind: .loginSuccess, performer: .init(id: admin.id, name: "admin", kind: "user"), ip: nil)
             event.time = 1000
             registry.services.audit.record(event)
             await registry.services.audit.flush()
             try await LogExporter(services: registry.services).applyRetention()
-            #expect(try await store.usageLogs(scope: .performer(admin.id), start: 0, end: 2000, performer: nil, before: nil, limit: 10).count == 1)
+            #expect(try await auditStore.usageLogs(scope: .performer(admin.id), start: 0, end: 2000, performer: nil, before: nil, limit: 10).count == 1)
         } catch {
             await registry.stop()
             throw error

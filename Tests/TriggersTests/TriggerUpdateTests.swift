@@ -61,7 +61,7 @@ struct TriggerUpdateTests {
             #expect(s == 400 && answer2["error_message"] as? String == "Trigger is not active.")
 
             await h.registry.services.audit.flush()
-            let logs = try await h.registry.services.store.usageLogs(scope: .repository(h.repo.id), start: 0, end: Int64.max, performer: nil,
+            let logs = try await h.registry.services.auditStore.usageLogs(scope: .repository(h.repo.id), start: 0, end: Int64.max, performer: nil,
                                                                       before: nil, limit: 50)
             #expect(logs.contains { $0.kind == "update_repo_trigger" })
         }

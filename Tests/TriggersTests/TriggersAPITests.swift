@@ -85,7 +85,7 @@ struct TriggersAPITests {
             #expect(try await h.api(.get, "\(H.base)/00000000-0000-0000-0000-000000000000").0 == 404)
 
             await h.registry.services.audit.flush()
-            let logs = try await h.registry.services.store.usageLogs(scope: .repository(h.repo.id), start: 0, end: Int64.max, performer: nil,
+            let logs = try await h.registry.services.auditStore.usageLogs(scope: .repository(h.repo.id), start: 0, end: Int64.max, performer: nil,
                                                                       before: nil, limit: 50)
             let kinds = Set(logs.map(\.kind))
             #expect(kinds.isSuperset(of: ["create_repo_trigger", "setup_repo_trigger", "toggle_repo_trigger", "delete_repo_trigger"]), "\(kinds)")

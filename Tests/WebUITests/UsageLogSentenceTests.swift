@@ -1,3 +1,4 @@
+import Audit
 import Foundation
 @testable import Registry
 import Testing
@@ -9,9 +10,9 @@ import Testing
 @Suite("Web UI: usage-log sentences")
 struct UsageLogSentenceTests {
     static func entry(_ kind: String, _ metadata: [String: String], namespace: String? = "acme", repository: String? = nil,
-                      performer: String? = "alice") -> MetadataStore.LogEntry {
-        MetadataStore.LogEntry(id: 1, kind: kind, performerName: performer, performerKind: performer == nil ? nil : "user",
-                               namespaceName: namespace, repositoryName: repository, ip: "192.0.2.7", metadata: metadata, createdAt: 0)
+                      performer: String? = "alice") -> UsageLogEntry {
+        UsageLogEntry(id: 1, kind: kind, performerName: performer, performerKind: performer == nil ? nil : "user",
+                      namespaceName: namespace, repositoryName: repository, ip: "192.0.2.7", metadata: metadata, createdAt: 0)
     }
 
     /// What the writers outside `APIAuditKinds` record (repository, tag, label, build, trigger,

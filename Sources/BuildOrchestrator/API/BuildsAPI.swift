@@ -1,3 +1,4 @@
+import Audit
 import BuildProtocol
 import Crypto
 import Foundation

@@ -1,3 +1,4 @@
+import Audit
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -51,7 +52,7 @@ struct LogExportAPI {
         let callback_email: String?
     }
 
-    func queue(_ r: APIRequest, _ scope: MetadataStore.LogScope, namespace: String, repository: Repository?,
+    func queue(_ r: APIRequest, _ scope: UsageLogScope, namespace: String, repository: Repository?,
                event: ([String: String]) -> AuditEvent) async throws -> Response {
         let body = try await r.decode(ExportRequest.self)
         // Quay treats empty strings as absent.
@@ -67,7 +68,7 @@ struct LogExportAPI {
                 throw APIError.invalidRequest("Invalid callback URL: \(error.reason)")
             }
         }
-        let export = try await services.store.createLogExport(.init(
+        let export = try await services.auditStore.createLogExport(.init(
             requesterID: try r.user.id, scope: scope, namespaceName: namespace, repositoryName: repository?.name,
             start: start, end: end, callbackURL: url, callbackEmail: email, origin: r.origin))
         var metadata = ["export_id": export.uuid]
@@ -104,7 +105,7 @@ struct LogExportAPI {
         guard try await links.verify(exportID: exportID, token: token) else {
             throw APIError.insufficientScope("the export link is invalid or has expired")
         }
-        guard let export = try await services.store.logExport(uuid: exportID), export.result == .success,
+        guard let export = try await services.auditStore.logExport(uuid: exportID), export.result == .success,
               let digest = export.storageDigest, let size = try await services.storage.stat(digest) else {
             throw APIError.notFound("exported logs not found")
         }

@@ -1,3 +1,4 @@
+import Audit
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -29,22 +30,14 @@ struct LogsAPI {
         api.add(.get, "/api/v1/organization/{orgname}/aggregatelogs", .organizationAdmin) { try await aggregate($0, .namespace($0.organization!.id)) }
     }
 
-    static let dayFormat: DateFormatter = {
-        let f = DateFormatter()
-        f.locale = Locale(identifier: "en_US_POSIX")
-        f.timeZone = TimeZone(identifier: "UTC")
-        f.dateFormat = "MM/dd/yyyy"
-        return f
-    }()
-
     /// `starttime`/`endtime` as `%m/%d/%Y` (UTC); defaults: yesterday to today; the end day is
     /// included. Reversed or over-long ranges are a 400.
     static func range(_ r: APIRequest) throws(APIError) -> (Int64, Int64) {
         let q = r.request.uri.queryParameters
         func parse(_ name: Substring) throws(APIError) -> Int64? {
             guard let text = q[name] else { return nil }
-            guard let date = dayFormat.date(from: String(describing: text)) else { throw APIError.invalidRequest("\(name) must be a date as MM/DD/YYYY") }
-            return Int64(date.timeIntervalSince1970 * 1000)
+            guard let day = APIDates.millis(ofDay: String(describing: text)) else { throw APIError.invalidRequest("\(name) must be a date as MM/DD/YYYY") }
+            return day
         }
         let today = (Clock.nowMillis() / 86_400_000) * 86_400_000
         let end = (try parse("endtime") ?? today) + 86_400_000
@@ -54,24 +47,14 @@ struct LogsAPI {
         return (start, end)
     }
 
-    struct LogView: Encodable {
-        struct Performer: Encodable { let kind: String; let name: String; let is_robot: Bool; let avatar: [String: String] }
-        let kind: String
-        let metadata: [String: String]
-        let ip: String?
-        let datetime: String
-        let performer: Performer?
-        let namespace: [String: String]?
-    }
-
     struct LogsView: Encodable {
         let start_time: String
         let end_time: String
-        let logs: [LogView]
+        let logs: [UsageLogView]
         let next_page: String?
     }
 
-    func logs(_ r: APIRequest, _ scope: MetadataStore.LogScope) async throws -> Response {
+    func logs(_ r: APIRequest, _ scope: UsageLogScope) async throws -> Response {
         let (start, end) = try Self.range(r)
         var cursor: (Int64, Int64)?
         if let token = r.request.uri.queryParameters["next_page"] {
@@ -81,23 +64,18 @@ struct LogsAPI {
         }
         await services.audit.flush()
         let performer = r.request.uri.queryParameters["performer"].map(String.init)
-        let rows = try await services.store.usageLogs(scope: scope, start: start, end: end, performer: performer, before: cursor, limit: Self.pageSize + 1)
+        let rows = try await services.auditStore.usageLogs(scope: scope, start: start, end: end, performer: performer, before: cursor, limit: Self.pageSize + 1)
         let page = rows.prefix(Self.pageSize)
         let next = rows.count > Self.pageSize ? page.last.map { Data("\($0.createdAt):\($0.id)".utf8).base64EncodedString() } : nil
-        let views = page.map { e in
-            LogView(kind: e.kind, metadata: e.metadata, ip: e.ip, datetime: APIDates.rfc2822(millis: e.createdAt),
-                    performer: e.performerName.map { .init(kind: e.performerKind == "robot" ? "user" : (e.performerKind ?? "user"), name: $0,
-                                                           is_robot: e.performerKind == "robot", avatar: ["name": $0]) },
-                    namespace: e.namespaceName.map { ["kind": "org", "name": $0] })
-        }
+        let views = page.map(UsageLogView.init)
         return APIResponse.json(LogsView(start_time: APIDates.rfc2822(millis: start), end_time: APIDates.rfc2822(millis: end), logs: Array(views), next_page: next))
     }
 
-    func aggregate(_ r: APIRequest, _ scope: MetadataStore.LogScope) async throws -> Response {
+    func aggregate(_ r: APIRequest, _ scope: UsageLogScope) async throws -> Response {
         let (start, end) = try Self.range(r)
         await services.audit.flush()
         struct Entry: Encodable { let kind: String; let count: Int64; let datetime: String }
-        let rows = try await services.store.aggregateUsageLogs(scope: scope, start: start, end: end)
+        let rows = try await services.auditStore.aggregateUsageLogs(scope: scope, start: start, end: end)
         return APIResponse.json(["aggregated": rows.map { Entry(kind: $0.kind, count: $0.count, datetime: APIDates.rfc2822(millis: $0.day)) }])
     }
 }

@@ -1,7 +1,9 @@
+import Audit
 import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import SlipwayCore
 
 /// Repositories (§1.1) and stars.
 ///

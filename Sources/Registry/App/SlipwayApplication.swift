@@ -1,3 +1,4 @@
+import Audit
 import Foundation
 import Hummingbird
 import Logging
@@ -22,13 +23,14 @@ public enum SlipwayApplication {
         Observability.bootstrap()
         let jobs = try JobQueueDrivers.driver(for: database, clock: jobClock, logger: logger)
         let store = MetadataStore(database: database, jobs: jobs)
+        let auditStore = AuditStore(database: database, jobs: jobs)
         let storage = try await FilesystemBlobStorage(root: config.resolvedStoragePath)
         let hasher = PasswordHasher(cost: config.auth.bcryptCost)
         let tokens = try await RegistryTokenService(keys: InstanceKeys(database: database), lifetimeSeconds: config.auth.tokenLifetimeSeconds)
         let secretBox = try await SecretBox.load(keys: InstanceKeys(database: database))
         let boot = try await Bootstrap.run(store: store, hasher: hasher, environment: environment, logger: logger)
-        let services = RegistryServices(config: config, store: store, storage: storage, tokens: tokens, hasher: hasher,
-                                        secretBox: secretBox, jobs: jobs, logger: logger)
+        let services = RegistryServices(config: config, store: store, auditStore: auditStore, storage: storage, tokens: tokens,
+                                        hasher: hasher, secretBox: secretBox, jobs: jobs, logger: logger)
         return Built(services: services, bootstrap: boot)
     }
 

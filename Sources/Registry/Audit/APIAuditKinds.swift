@@ -1,3 +1,5 @@
+import Audit
+
 /// Which successful `/api/v1` writes become usage-log entries, and under which Quay log kind.
 /// `APIRoutes` records them after the handler succeeds, so account resources need no logging
 /// code of their own. (Repository, tag and label handlers record richer entries themselves and

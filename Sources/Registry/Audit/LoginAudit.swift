@@ -1,3 +1,5 @@
+import Audit
+
 /// The usage-log entries of sign-ins, in Quay's shapes, for every way in (web sign-in, the
 /// registry token endpoint):
 /// - `login_success` `{type, kind, useragent}` under the signed-in account's namespace;

@@ -1,3 +1,4 @@
+import Audit
 import Events
 import Logging
 import Mail
@@ -10,6 +11,8 @@ public struct RegistryServices: Sendable {
     /// that module's tables; `MetadataStore` is the registry's own store over it.
     public let database: any Database
     public let store: MetadataStore
+    /// The audit module's store: usage logs and log exports.
+    public let auditStore: AuditStore
     public let storage: any BlobStorageDriver
     public let tokens: RegistryTokenService
     public let policy: AccessPolicy
@@ -34,11 +37,12 @@ public struct RegistryServices: Sendable {
     public let mail: MailOutbox
     public let logger: Logger
 
-    public init(config: SlipwayConfig, store: MetadataStore, storage: any BlobStorageDriver, tokens: RegistryTokenService,
+    public init(config: SlipwayConfig, store: MetadataStore, auditStore: AuditStore, storage: any BlobStorageDriver, tokens: RegistryTokenService,
                 hasher: PasswordHasher, secretBox: SecretBox, jobs: any JobQueueDriver, logger: Logger) {
         self.config = config
         self.database = store.database
         self.store = store
+        self.auditStore = auditStore
         self.storage = storage
         self.tokens = tokens
         self.policy = AccessPolicy(store: store, anonymousAccess: config.registry.anonymousAccess)
@@ -46,7 +50,7 @@ public struct RegistryServices: Sendable {
         self.hasher = hasher
         self.secretBox = secretBox
         self.metrics = RegistryMetrics()
-        self.audit = AuditLog(store: store, logger: logger)
+        self.audit = AuditLog(store: auditStore, logger: logger)
         self.liveness = CredentialLiveness(store: store, ttlMillis: Int64(config.auth.revocationCheckSeconds) * 1000)
         self.events = EventOutbox(database: store.database)
         self.tombstones = BlobTombstones(database: store.database)

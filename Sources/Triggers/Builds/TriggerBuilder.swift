@@ -1,3 +1,4 @@
+import Audit
 import BuildOrchestrator
 import Foundation
 import Registry

@@ -1,3 +1,4 @@
+import Audit
 import Foundation
 import Registry
 
@@ -12,12 +13,12 @@ import Registry
 /// so a URL reads `git://host/app.git`, never `git:\/\/host`. A kind without a sentence here
 /// gets its title (`UsageLogKinds`) and the repository, never a dump of `key=value` pairs.
 struct UsageLogSentence {
-    let entry: MetadataStore.LogEntry
+    let entry: UsageLogEntry
     /// Build sources of triggers by UUID, for entries that name a trigger but not its source
     /// (`toggle_repo_trigger`, `delete_repo_trigger`, `create_repo_trigger`).
     let triggerSources: [String: String]
 
-    init(_ entry: MetadataStore.LogEntry, triggerSources: [String: String] = [:]) {
+    init(_ entry: UsageLogEntry, triggerSources: [String: String] = [:]) {
         self.entry = entry
         self.triggerSources = triggerSources
     }

@@ -1,3 +1,4 @@
+import Audit
 import Foundation
 import Registry
 import SlipwayCore
@@ -48,7 +49,7 @@ struct UsageLogsView: Sendable {
 
     /// `apiBase` is the API path the logs endpoints hang off (`/api/v1/repository/ns/repo`,
     /// `/api/v1/organization/acme`, `/api/v1/user`).
-    static func make(scope: MetadataStore.LogScope, request r: PageRequest, pageURL: String, hidden: [String: String], apiBase: String,
+    static func make(scope: UsageLogScope, request r: PageRequest, pageURL: String, hidden: [String: String], apiBase: String,
                      server: PageServer) async throws -> UsageLogsView {
         let services = server.services
         let today = (Clock.nowMillis() / 86_400_000) * 86_400_000
@@ -70,7 +71,7 @@ struct UsageLogsView: Sendable {
                 if parts.count == 2 { cursor = (parts[0], parts[1]) }
             }
             await services.audit.flush()
-            let rows = try await services.store.usageLogs(scope: scope, start: start, end: end, performer: nil, before: cursor, limit: pageSize + 1)
+            let rows = try await services.auditStore.usageLogs(scope: scope, start: start, end: end, performer: nil, before: cursor, limit: pageSize + 1)
             let shown = rows.prefix(pageSize)
             let sources = try await triggerSources(for: shown, triggers: server.triggers)
             entries = shown.map { e in
@@ -91,7 +92,7 @@ struct UsageLogsView: Sendable {
     /// The build source of each trigger that an entry names without saying what it builds
     /// (toggling, deleting or creating a trigger records only its UUID and service). A trigger
     /// deleted since is simply absent: its sentence then names the service only.
-    static func triggerSources(for entries: ArraySlice<MetadataStore.LogEntry>, triggers: TriggerStore) async throws -> [String: String] {
+    static func triggerSources(for entries: ArraySlice<UsageLogEntry>, triggers: TriggerStore) async throws -> [String: String] {
         var sources: [String: String] = [:]
         let uuids = Set(entries.filter { $0.metadata["config"] == nil && $0.metadata["trigger_metadata"] == nil }.compactMap { $0.metadata["trigger_id"] })
         for uuid in uuids {

@@ -1,3 +1,4 @@
+import Audit
 import Foundation
 import Registry
 import SlipwayCore
@@ -29,15 +30,16 @@ extension MatrixRows {
     /// A fresh export of acme/app's logs, written to storage.
     static func finishedExport(_ f: MatrixFixture) async throws -> String {
         let store = f.registry.services.store
+        let auditStore = f.registry.services.auditStore
         let repo = try #require(try await store.repository(RepositoryPath(namespace: "acme", name: "app")))
         let now = Clock.nowMillis()
-        let export = try await store.createLogExport(.init(requesterID: f.users[.orgAdmin]!.id, scope: .repository(repo.id), namespaceName: "acme",
+        let export = try await auditStore.createLogExport(.init(requesterID: f.users[.orgAdmin]!.id, scope: .repository(repo.id), namespaceName: "acme",
                                                            repositoryName: "app", start: now - 86_400_000, end: now + 86_400_000,
                                                            callbackURL: nil, callbackEmail: "ops@acme.test", origin: "http://localhost"))
         // The application's own exporter may get there first; either way, wait for the file.
         let exporter = LogExporter(services: f.registry.services)
         let deadline = ContinuousClock.now + .seconds(20)
-        while try await store.logExport(uuid: export.uuid)?.status != .done {
+        while try await auditStore.logExport(uuid: export.uuid)?.status != .done {
             guard ContinuousClock.now < deadline else { throw TestFailure("export \(export.uuid) was not written") }
             await exporter.runPending()
             try await Task.sleep(for: .milliseconds(20))

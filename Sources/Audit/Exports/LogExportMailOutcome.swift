@@ -9,6 +9,6 @@ public struct LogExportMailOutcome: MailOutcomeListener {
     public var mailKinds: Set<String> { [OutgoingMail.Kind.logExport] }
 
     public func mailFinished(kind: String, reference: String, status: MailStatus, in db: any SQLDatabase) async throws {
-        try await db.raw("UPDATE log_exports SET email_status = \(bind: status.rawValue) WHERE uuid = \(bind: reference)").run()
+        try await AuditStore.recordLogExportEmail(uuid: reference, status: status.rawValue, on: db)
     }
 }

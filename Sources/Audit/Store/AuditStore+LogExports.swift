@@ -4,7 +4,7 @@ import SlipwayCore
 import SQLKit
 
 /// Log exports (`log_exports`, audit#2): what the API shows of each export, the `LogExportJob`s
-/// that the `LogExporter` runs for it, and the usage-log retention clean-up.
+/// that the `LogExporter` runs for it, and the retention clean-up of finished exports.
 ///
 /// `email_status` follows the mail to `callback_email`: `pending` until the export ends, `queued`
 /// once the mail (link or failure) is in the mail outbox, in the transaction that ends the export,
@@ -14,97 +14,7 @@ import SQLKit
 /// `delivering` (callback still to post: a `callback` job, pushed in the transaction that ends
 /// writing). Each stage's outcome is recorded in the transaction that ends its job's claim, and
 /// only while the row is still at that stage, so a worker whose claim ran out changes nothing.
-public struct LogExportJob: Codable, Sendable {
-    public static let queue = "log-export"
-    /// The job's own bound on attempts; the exporter gives up earlier (`maxExportAttempts`,
-    /// `maxCallbackAttempts`) and records why on the row.
-    public static let attemptLimit = 25
-
-    public enum Stage: String, Codable, Sendable {
-        case write, callback
-    }
-
-    public let export: Int64
-    public let stage: Stage
-
-    public init(export: Int64, stage: Stage) {
-        self.export = export
-        self.stage = stage
-    }
-
-    static func request(_ export: Int64, uuid: String, stage: Stage, at: Int64) throws -> JobRequest {
-        try JobRequest(queue: queue, encoding: LogExportJob(export: export, stage: stage), reference: uuid, maxAttempts: attemptLimit,
-                       notBefore: at)
-    }
-}
-
-extension MetadataStore {
-    public enum LogExportStatus: String, Sendable {
-        case queued, delivering, done, failed
-    }
-
-    /// What the callback receiver is told (`ExportResult` in Quay's worker).
-    public enum LogExportResult: String, Sendable {
-        case success, failed, timedout, invalidrequest
-    }
-
-    public struct LogExport: Sendable {
-        public let id: Int64
-        public let uuid: String
-        public let requesterID: Int64
-        public let scope: LogScope
-        public let namespaceName: String
-        public let repositoryName: String?
-        /// `[start, end)` in epoch milliseconds, as `LogsAPI.range` computed it.
-        public let start: Int64
-        public let end: Int64
-        public let callbackURL: String?
-        public let callbackEmail: String?
-        /// `pending` | `queued` | `sent` | `failed` when there is a `callbackEmail`.
-        public let emailStatus: String?
-        /// Base URL of the request that queued the export, for the download link.
-        public let origin: String
-        public let status: LogExportStatus
-        public let result: LogExportResult?
-        public let storageDigest: Digest?
-        public let size: Int64?
-        public let exportAttempts: Int
-        /// none | pending | delivered | failed | refused
-        public let callbackStatus: String
-        public let callbackAttempts: Int
-        public let lastError: String?
-        public let createdAt: Int64
-        public let exportedAt: Int64?
-        public let finishedAt: Int64?
-    }
-
-    public struct NewLogExport: Sendable {
-        public var uuid: String
-        public var requesterID: Int64
-        public var scope: LogScope
-        public var namespaceName: String
-        public var repositoryName: String?
-        public var start: Int64
-        public var end: Int64
-        public var callbackURL: String?
-        public var callbackEmail: String?
-        public var origin: String
-
-        public init(uuid: String = UUID().uuidString.lowercased(), requesterID: Int64, scope: LogScope, namespaceName: String,
-                    repositoryName: String?, start: Int64, end: Int64, callbackURL: String?, callbackEmail: String?, origin: String) {
-            self.uuid = uuid
-            self.requesterID = requesterID
-            self.scope = scope
-            self.namespaceName = namespaceName
-            self.repositoryName = repositoryName
-            self.start = start
-            self.end = end
-            self.callbackURL = callbackURL
-            self.callbackEmail = callbackEmail
-            self.origin = origin
-        }
-    }
-
+extension AuditStore {
     static let emailPendingStatus = "pending"
 
     static let logExportColumns: SQLQueryString = """
@@ -115,7 +25,7 @@ extension MetadataStore {
 
     static func logExport(from row: any SQLRow) throws -> LogExport {
         let scopeID = try row.int64("scope_id")
-        let scope: LogScope
+        let scope: UsageLogScope
         switch try row.string("scope_kind") {
         case "repository": scope = .repository(scopeID)
         case "namespace": scope = .namespace(scopeID)
@@ -135,7 +45,7 @@ extension MetadataStore {
             exportedAt: try row.optionalInt64("exported_at"), finishedAt: try row.optionalInt64("finished_at"))
     }
 
-    static func scopeParts(_ scope: LogScope) -> (String, Int64) {
+    static func scopeParts(_ scope: UsageLogScope) -> (String, Int64) {
         switch scope {
         case .repository(let id): return ("repository", id)
         case .namespace(let id): return ("namespace", id)
@@ -209,13 +119,6 @@ extension MetadataStore {
             """).run()
     }
 
-    public enum CallbackOutcome: Sendable {
-        case delivered
-        case retry(at: Int64, error: String)
-        /// Out of attempts (`failed`) or refused by the SSRF check at delivery time (`refused`).
-        case gaveUp(callbackStatus: String, error: String)
-    }
-
     /// Records that a stage of export `id` was given up (its job's last consumer died holding
     /// it), in the caller's transaction: a write that never finished fails the export (and the
     /// mail it would have sent); a callback never delivered is given up, as when out of attempts.
@@ -235,7 +138,7 @@ extension MetadataStore {
 
     /// Records a callback attempt, in the transaction that ends (or reschedules) the `callback`
     /// job; nothing happens unless the callback was still to be delivered.
-    public static func recordLogExportCallback(on db: any SQLDatabase, id: Int64, outcome: CallbackOutcome, now: Int64) async throws {
+    public static func recordLogExportCallback(on db: any SQLDatabase, id: Int64, outcome: LogExportCallbackOutcome, now: Int64) async throws {
         let q: SQLQueryString
         switch outcome {
         case .delivered:
@@ -256,24 +159,13 @@ extension MetadataStore {
         try await db.raw("\(q) WHERE id = \(bind: id) AND status = 'delivering'").run()
     }
 
-    // MARK: Retention
-
-    /// Deletes usage-log rows created before `cutoff`, in batches so neither backend holds a huge
-    /// transaction. Returns how many went.
-    @discardableResult
-    public func deleteUsageLogs(before cutoff: Int64, batchSize: Int = 5000) async throws -> Int {
-        var total = 0
-        while true {
-            let n = try await database.transaction { db in
-                try await db.raw("""
-                    DELETE FROM usage_logs WHERE id IN (SELECT id FROM usage_logs WHERE created_at < \(bind: cutoff) LIMIT \(bind: batchSize))
-                    RETURNING id
-                    """).all().count
-            }
-            total += n
-            if n < batchSize { return total }
-        }
+    /// Records what became of the mail to an export's `callback_email` (`sent` or `failed`), in
+    /// the mail module's transaction that records the mail's final attempt.
+    public static func recordLogExportEmail(uuid: String, status: String, on db: any SQLDatabase) async throws {
+        try await db.raw("UPDATE log_exports SET email_status = \(bind: status) WHERE uuid = \(bind: uuid)").run()
     }
+
+    // MARK: Retention
 
     /// Deletes finished exports created before `cutoff` and lets go of their files (tombstones
     /// in the same transaction; the collector deletes the bytes unless another export or another
