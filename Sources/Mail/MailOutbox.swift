@@ -11,26 +11,38 @@ import SQLKit
 /// is tried is the job's business. Bodies are sealed with the instance key (they carry
 /// invitation codes and download links) and emptied once the mail is sent.
 public struct OutgoingMail: Sendable, Equatable {
-    /// What the mail is about: `kind` names the feature, `reference` the record, so the outcome
-    /// can be recorded there (see `MailOutcomeListener`).
-    public enum Kind {
-        public static let teamInvite = "org_team_invite"
-        public static let logExport = "log_export"
-    }
-
     public var recipient: String
     public var subject: String
     public var body: String
-    public var kind: String
+    /// What the mail is about; `reference` names the record, so the outcome can be recorded
+    /// there (see `MailOutcomeListener`).
+    public var kind: MailKind
     public var reference: String?
 
-    public init(recipient: String, subject: String, body: String, kind: String, reference: String?) {
+    public init(recipient: String, subject: String, body: String, kind: MailKind, reference: String?) {
         self.recipient = recipient
         self.subject = subject
         self.body = body
         self.kind = kind
         self.reference = reference
     }
+}
+
+/// What a mail is about, named by the module that sends it (`MailKind.teamInvite` in the
+/// accounts code, `.logExport` in Audit): stored in `mail_outbox.kind`, matched by outcome
+/// listeners. Open rather than an enum because the mail module knows none of its senders.
+public struct MailKind: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+    public let rawValue: String
+
+    public init(rawValue: String) {
+        self.rawValue = rawValue
+    }
+
+    public init(_ rawValue: String) {
+        self.rawValue = rawValue
+    }
+
+    public var description: String { rawValue }
 }
 
 /// A row of the outbox as the sender sees it.
@@ -40,7 +52,7 @@ public struct QueuedMail: Sendable {
     public let recipient: String
     public let subject: String
     public let bodySealed: String
-    public let kind: String
+    public let kind: MailKind
     public let reference: String?
     public let status: MailStatus
     public let attempts: Int
@@ -71,7 +83,7 @@ public struct MailJob: Codable, Sendable {
     }
 
     /// The job reference of mail about `reference` of `kind`.
-    public static func reference(kind: String, reference: String) -> String { "\(kind):\(reference)" }
+    public static func reference(kind: MailKind, reference: String) -> String { "\(kind.rawValue):\(reference)" }
 }
 
 /// How a mail's delivery ended (or where it stands).
@@ -90,8 +102,8 @@ public enum MailAttempt: Sendable, Equatable {
 /// an `email_status`). Told in the transaction that records a mail's final attempt.
 public protocol MailOutcomeListener: Sendable {
     /// The kinds of mail (`OutgoingMail.kind`) the listener records outcomes for.
-    var mailKinds: Set<String> { get }
-    func mailFinished(kind: String, reference: String, status: MailStatus, in db: any SQLDatabase) async throws
+    var mailKinds: Set<MailKind> { get }
+    func mailFinished(kind: MailKind, reference: String, status: MailStatus, in db: any SQLDatabase) async throws
 }
 
 /// The mail module's store: `mail_outbox` and the `mail` jobs, and no other module's tables.
@@ -115,7 +127,7 @@ public struct MailOutbox: Sendable {
     static func queuedMail(from row: any SQLRow) throws -> QueuedMail {
         QueuedMail(
             id: try row.int64("id"), uuid: try row.string("uuid"), recipient: try row.string("recipient"), subject: try row.string("subject"),
-            bodySealed: try row.string("body_sealed"), kind: try row.string("kind"), reference: try row.optionalString("reference"),
+            bodySealed: try row.string("body_sealed"), kind: MailKind(try row.string("kind")), reference: try row.optionalString("reference"),
             status: MailStatus(rawValue: try row.string("status")) ?? .failed, attempts: Int(try row.int64("attempts")),
             nextAttemptAt: try row.int64("next_attempt_at"), sentAt: try row.optionalInt64("sent_at"),
             lastError: try row.optionalString("last_error"), createdAt: try row.int64("created_at"))
@@ -131,7 +143,7 @@ public struct MailOutbox: Sendable {
         let sealed = try secretBox.seal(mail.body, context: sealContext(uuid))
         let row = try await db.raw("""
             INSERT INTO mail_outbox (uuid, recipient, subject, body_sealed, kind, reference, status, next_attempt_at, created_at)
-            VALUES (\(bind: uuid), \(bind: mail.recipient), \(bind: mail.subject), \(bind: sealed), \(bind: mail.kind),
+            VALUES (\(bind: uuid), \(bind: mail.recipient), \(bind: mail.subject), \(bind: sealed), \(bind: mail.kind.rawValue),
                     \(bind: mail.reference), 'queued', \(bind: now), \(bind: now))
             RETURNING id
             """).first()
@@ -147,17 +159,29 @@ public struct MailOutbox: Sendable {
     }
 
     /// Drops the unsent mail about `reference` of `kind` (row and job), in the caller's transaction.
-    public static func withdraw(on db: any SQLDatabase, kind: String, reference: String, jobs: any JobQueueDriver) async throws {
+    public static func withdraw(on db: any SQLDatabase, kind: MailKind, reference: String, jobs: any JobQueueDriver) async throws {
         try await db.raw("""
-            DELETE FROM mail_outbox WHERE kind = \(bind: kind) AND reference = \(bind: reference) AND status = 'queued'
+            DELETE FROM mail_outbox WHERE kind = \(bind: kind.rawValue) AND reference = \(bind: reference) AND status = 'queued'
             """).run()
         _ = try await jobs.cancel(queue: MailJob.queue, reference: MailJob.reference(kind: kind, reference: reference), in: db)
     }
 
+    /// The references of `kind`'s still unsent mail that end with `suffix`, in the caller's
+    /// transaction: how a module finds its unsent mail about records that are gone (a user's
+    /// withdrawn team invitations, referenced `<team>:<user>`).
+    public static func queuedReferences(on db: any SQLDatabase, kind: MailKind, endingWith suffix: String) async throws -> [String] {
+        let pattern = suffix.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%")
+            .replacingOccurrences(of: "_", with: "\\_")
+        return try await db.raw("""
+            SELECT DISTINCT reference FROM mail_outbox WHERE kind = \(bind: kind.rawValue) AND status = 'queued'
+              AND reference LIKE \(bind: "%" + pattern) ESCAPE '\\'
+            """).all().map { try $0.string("reference") }
+    }
+
     /// Every outbox row about `kind`/`reference` (or of `kind` when `reference` is nil), oldest first.
-    public func mails(kind: String, reference: String? = nil) async throws -> [QueuedMail] {
+    public func mails(kind: MailKind, reference: String? = nil) async throws -> [QueuedMail] {
         try await database.read { db in
-            var q: SQLQueryString = "SELECT \(Self.columns) FROM mail_outbox WHERE kind = \(bind: kind)"
+            var q: SQLQueryString = "SELECT \(Self.columns) FROM mail_outbox WHERE kind = \(bind: kind.rawValue)"
             if let reference { q += " AND reference = \(bind: reference)" }
             q += " ORDER BY id"
             return try await db.raw(q).all().map(Self.queuedMail(from:))

@@ -117,7 +117,7 @@ public final class NotificationDispatcher: Service, Sendable {
     /// events to fan out). A pass ends only when its deliveries have, so one pass's events reach
     /// receivers before the next pass's, whatever notification they belong to.
     public func run() async throws {
-        try? await cancelWhenGracefulShutdown {
+        await cancelWhenGracefulShutdown {
             var wakeUps = self.services.jobs.wakeUps(queue: DeliveryJob.queue, fallbackPoll: self.settings.pollInterval).makeAsyncIterator()
             while await wakeUps.next() != nil {
                 await self.runOnce()

@@ -73,7 +73,7 @@ struct NotificationsAPI {
             // The guide: addresses are verified per repository before anything is delivered to them.
             try await dispatcher.requestEmailAuthorization(repository: repo, email: email, baseURL: r.origin)
         }
-        services.audit.record(.repository(.addRepoNotification, repo, performer: r.actor, ip: r.ip, [
+        services.auditLog.record(.repository(.addRepoNotification, repo, performer: r.actor, ip: r.ip, [
             "notification_id": stored.uuid, "event": stored.event, "method": stored.method,
         ]))
         return APIResponse.json(try await view(stored), status: .created)
@@ -100,7 +100,7 @@ struct NotificationsAPI {
     func delete(_ r: APIRequest) async throws -> Response {
         let repo = r.repository!
         guard let n = try await store.deleteNotification(uuid: r.parameter("uuid"), repositoryID: repo.id) else { throw notFound(r) }
-        services.audit.record(.repository(.deleteRepoNotification, repo, performer: r.actor, ip: r.ip, [
+        services.auditLog.record(.repository(.deleteRepoNotification, repo, performer: r.actor, ip: r.ip, [
             "notification_id": n.uuid, "event": n.event, "method": n.method,
         ]))
         return APIResponse.noContent()
@@ -109,7 +109,7 @@ struct NotificationsAPI {
     func reset(_ r: APIRequest) async throws -> Response {
         let repo = r.repository!
         guard let n = try await store.resetNotificationFailures(uuid: r.parameter("uuid"), repositoryID: repo.id) else { throw notFound(r) }
-        services.audit.record(.repository(.resetRepoNotification, repo, performer: r.actor, ip: r.ip, [
+        services.auditLog.record(.repository(.resetRepoNotification, repo, performer: r.actor, ip: r.ip, [
             "notification_id": n.uuid, "event": n.event, "method": n.method,
         ]))
         return APIResponse.noContent()

@@ -28,6 +28,8 @@ public struct NotificationsModule: SlipwayModule {
         UserNotificationsAPI(services: services, store: store).register(api)
     }
 
+    public func teamInviteNotices() -> [any TeamInviteNotices] { [TeamInviteNotifications()] }
+
     public func registerRoutes(_ router: Router<SlipwayRequestContext>) {
         EmailConfirmationRoute(services: services, store: store).register(router)
     }

@@ -107,10 +107,10 @@ struct LegacyQueueUpgradeTests {
                 #expect(jobs.first?.attempts == 1)
 
                 #expect(await registry.notifications.mailSender.runOnce() == 1)
-                let attempted = try await registry.services.mail.mails(kind: OutgoingMail.Kind.teamInvite, reference: "7:9").first
+                let attempted = try await registry.services.mail.mails(kind: MailKind.teamInvite, reference: "7:9").first
                 #expect(sink.received.map(\.subject) == ["Queued before the upgrade"], "last error: \(attempted?.lastError ?? "none")")
                 #expect(sink.received.first?.body.contains("Queued before the upgrade.") == true)
-                let mail = try #require(try await registry.services.mail.mails(kind: OutgoingMail.Kind.teamInvite, reference: "7:9").first)
+                let mail = try #require(try await registry.services.mail.mails(kind: MailKind.teamInvite, reference: "7:9").first)
                 #expect(mail.status == .sent)
                 #expect(mail.attempts == 2)
             }

@@ -97,7 +97,7 @@ struct MailOutboxTests {
                 #expect(invite.subject == "Invitation to join team devs of acme")
                 let code = try await Self.inviteCode(c, token: carol)
                 #expect(invite.body.contains("\(Self.publicURL)/confirminvite?code=\(code)"))
-                let sent = try #require(try await registry.services.mail.mails(kind: OutgoingMail.Kind.teamInvite).first)
+                let sent = try #require(try await registry.services.mail.mails(kind: MailKind.teamInvite).first)
                 #expect(sent.status == .sent)
                 #expect(sent.bodySealed.isEmpty)  // the code is not kept once sent
                 #expect(await sender.runOnce() == 0)  // sent once only
@@ -134,7 +134,7 @@ struct MailOutboxTests {
 
             let start = Clock.nowMillis()
             #expect(await Self.runOnce(down, registry, now: start) == 2)
-            var queued = try await registry.services.mail.mails(kind: OutgoingMail.Kind.teamInvite) + registry.services.mail.mails(kind: OutgoingMail.Kind.logExport)
+            var queued = try await registry.services.mail.mails(kind: MailKind.teamInvite) + registry.services.mail.mails(kind: MailKind.logExport)
             #expect(queued.count == 2)
             for mail in queued {
                 #expect(mail.status == .queued)
@@ -147,7 +147,7 @@ struct MailOutboxTests {
             #expect(await Self.runOnce(down, registry, now: start) == 0)
             let retryAt = try #require(queued.map(\.nextAttemptAt).max())
             #expect(await Self.runOnce(down, registry, now: retryAt) == 2)
-            queued = try await registry.services.mail.mails(kind: OutgoingMail.Kind.teamInvite) + registry.services.mail.mails(kind: OutgoingMail.Kind.logExport)
+            queued = try await registry.services.mail.mails(kind: MailKind.teamInvite) + registry.services.mail.mails(kind: MailKind.logExport)
             #expect(queued.allSatisfy { $0.attempts == 2 && $0.status == .queued })
 
             // The server is back (a restarted sender configured with it): both go out.
@@ -169,7 +169,7 @@ struct MailOutboxTests {
             #expect(await Self.runOnce(bounded, registry, now: later) == 1)
             #expect(try await store.logExport(uuid: second)?.emailStatus == "queued")
             #expect(await Self.runOnce(bounded, registry, now: later + 3_600_000) == 1)
-            let failed = try #require(try await registry.services.mail.mails(kind: OutgoingMail.Kind.logExport, reference: second).first)
+            let failed = try #require(try await registry.services.mail.mails(kind: MailKind.logExport, reference: second).first)
             #expect(failed.status == .failed)
             #expect(failed.lastError?.contains("gave up after 2 attempts") == true)
             #expect(try await store.logExport(uuid: second)?.emailStatus == "failed")
@@ -186,7 +186,7 @@ struct MailOutboxTests {
                 let start = Clock.nowMillis()
                 registry.jobTime.set(start)
                 try await registry.services.mail.enqueue(OutgoingMail(recipient: "dave@example.test", subject: "s", body: "b",
-                                                                      kind: OutgoingMail.Kind.teamInvite, reference: "1:2"), now: start)
+                                                                      kind: MailKind.teamInvite, reference: "1:2"), now: start)
                 // One attempt allowed, and a sender that took it and died.
                 try await registry.database.transaction { db in
                     try await db.raw("UPDATE jobs SET max_attempts = 1 WHERE queue = \(bind: MailJob.queue)").run()
@@ -194,7 +194,7 @@ struct MailOutboxTests {
                 #expect(try await registry.services.jobs.claim(queue: MailJob.queue, limit: 1, visibilityTimeout: .seconds(30)).count == 1)
                 let sender = MailOutboxSender(services: registry.services)
                 #expect(await Self.runOnce(sender, registry, now: start + 31_000) == 1)
-                let mail = try #require(try await registry.services.mail.mails(kind: OutgoingMail.Kind.teamInvite, reference: "1:2").first)
+                let mail = try #require(try await registry.services.mail.mails(kind: MailKind.teamInvite, reference: "1:2").first)
                 #expect(mail.status == .failed)
                 #expect(mail.lastError?.contains("the lease of its last attempt expired") == true, "\(mail.lastError ?? "")")
                 #expect(sink.received.isEmpty, "nothing is sent for a given-up job")
@@ -228,13 +228,12 @@ struct MailOutboxTests {
     @Test(arguments: TestBackend.available)
     func withoutAMailServerMailStaysQueued(backend: TestBackend) async throws {
         try await TestRegistry.with(backend, configure: { Self.configure(&$0, smtpPort: nil) }) { registry, c in
-            let store = registry.services.store
             let admin = try await NotificationFixture.apiToken(registry, TestRegistry.adminName)
             _ = try await Self.inviteCarol(registry, c, admin: admin)
             let sender = registry.notifications.mailSender
             #expect(await sender.runOnce() == 0)
             #expect(await Self.runOnce(sender, registry, now: Clock.nowMillis() + 86_400_000) == 0)
-            let mail = try #require(try await registry.services.mail.mails(kind: OutgoingMail.Kind.teamInvite).first)
+            let mail = try #require(try await registry.services.mail.mails(kind: MailKind.teamInvite).first)
             #expect(mail.status == .queued)
             #expect(mail.attempts == 0)
             #expect(mail.lastError == nil)

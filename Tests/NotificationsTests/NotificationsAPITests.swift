@@ -61,7 +61,7 @@ struct NotificationsAPITests {
             #expect((hipchat["unsupported_reason"] as? String)?.contains("HipChat") == true)
 
             // Usage logs name the notification.
-            await f.registry.services.audit.flush()
+            await f.registry.services.auditLog.flush()
             let logs = try await f.send(.get, "/api/v1/repository/admin/app/logs")
             let kinds = (logs.object["logs"] as? [[String: Any]] ?? []).compactMap { $0["kind"] as? String }
             #expect(kinds.contains("add_repo_notification") && kinds.contains("delete_repo_notification") && kinds.contains("reset_repo_notification"))

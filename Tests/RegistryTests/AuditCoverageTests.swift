@@ -156,7 +156,7 @@ struct AuditCoverageTests {
             #expect(!logs.contains { Self.metadata($0)["username"] == "nobody-here" })
 
             // Nowhere in the stored logs: not in any metadata, not for the unknown name either.
-            await registry.services.audit.flush()
+            await registry.services.auditLog.flush()
             let stored = try await registry.services.store.database.read { db in
                 try await db.raw("SELECT kind, metadata FROM usage_logs").all().map { (try $0.decode(column: "kind", as: String.self),
                                                                                           try $0.decode(column: "metadata", as: String.self)) }
@@ -186,7 +186,7 @@ struct AuditCoverageTests {
             let success = try #require(logs.first { $0["kind"] as? String == "login_success" }, "\(logs)")
             #expect(Self.performer(success) == "dave" && Self.metadata(success)["type"] == "v2auth")
 
-            await registry.services.audit.flush()
+            await registry.services.auditLog.flush()
             let stored = try await registry.services.store.database.read { db in
                 try await db.raw("SELECT kind, metadata FROM usage_logs").all().map { (try $0.decode(column: "kind", as: String.self),
                                                                                           try $0.decode(column: "metadata", as: String.self)) }

@@ -130,11 +130,11 @@ struct LogExportTests {
                 let app = try #require(try await store.repository(RepositoryPath(namespace: "admin", name: "app")))
                 let actor = AuditEvent.Actor(id: nil, name: "admin", kind: "user")
                 for tag in ["v1", "v2", "v3"] {
-                    registry.services.audit.record(.repository(.pushRepo, app, performer: actor, ip: "192.0.2.1", ["tag": tag]))
+                    registry.services.auditLog.record(.repository(.pushRepo, app, performer: actor, ip: "192.0.2.1", ["tag": tag]))
                 }
                 var old = AuditEvent.repository(.pullRepo, app, performer: actor, ip: nil)
                 old.time = Clock.nowMillis() - 5 * 86_400_000  // outside the default range (yesterday and today)
-                registry.services.audit.record(old)
+                registry.services.auditLog.record(old)
 
                 let hook = "http://127.0.0.1:\(port)/hook?secret=s3cr3t"
                 let queued = try await c.send(.post, "/api/v1/repository/admin/app/exportlogs", token: admin, headers: Self.jsonHeaders,
@@ -442,11 +442,11 @@ struct LogExportTests {
             let now = Clock.nowMillis()
             for i in 0..<7 {
                 // Two share a timestamp, so the (time, id) cursor matters.
-                registry.services.audit.record(AuditEvent(kind: Self.sevenKinds[i], performer: .init(id: admin.id, name: "admin", kind: "user"),
+                registry.services.auditLog.record(AuditEvent(kind: Self.sevenKinds[i], performer: .init(id: admin.id, name: "admin", kind: "user"),
                                                           namespace: (org.id, org.name), ip: nil, time: now - 60_000 + Int64(min(i, 5)) * 1000))
             }
-            registry.services.audit.record(AuditEvent(kind: .userChangeSettings, performer: nil, namespace: (admin.id, admin.name), ip: nil))
-            await registry.services.audit.flush()
+            registry.services.auditLog.record(AuditEvent(kind: .userChangeSettings, performer: nil, namespace: (admin.id, admin.name), ip: nil))
+            await registry.services.auditLog.flush()
             var settings = LogExporter.Settings()
             settings.pageSize = 3
             let exporter = LogExporter(services: registry.services, settings: settings)
@@ -514,9 +514,9 @@ struct LogExportTests {
             for (kind, age) in [(AuditKind.pullRepo, 40), (.pushRepo, 31), (.createTag, 29), (.deleteTag, 0)] {
                 var event = AuditEvent.repository(kind, repo, performer: actor, ip: nil)
                 event.time = now - Int64(age) * 86_400_000 - 1000
-                registry.services.audit.record(event)
+                registry.services.auditLog.record(event)
             }
-            await registry.services.audit.flush()
+            await registry.services.auditLog.flush()
 
             // An old finished export with a file, and a recent one.
             let oldExport = try await auditStore.createLogExport(.init(requesterID: admin.id, scope: .repository(repo.id), namespaceName: "admin",
@@ -561,9 +561,9 @@ struct LogExportTests {
             let owner = try #require(try await store.namespace(named: "admin"))
             let org = try await store.createOrganization(name: "acme", email: "a@example.com", creatorID: owner.id)
             let day: Int64 = 1_735_776_000_000  // Thu, 02 Jan 2025 00:00:00 UTC
-            registry.services.audit.record(AuditEvent(kind: .orgChangeSettings, performer: nil, namespace: (org.id, org.name), ip: nil,
+            registry.services.auditLog.record(AuditEvent(kind: .orgChangeSettings, performer: nil, namespace: (org.id, org.name), ip: nil,
                                                       time: day + 9 * 3_600_000))
-            registry.services.audit.record(AuditEvent(kind: .pushRepo, performer: .init(id: nil, name: "acme+bot", kind: "robot"),
+            registry.services.auditLog.record(AuditEvent(kind: .pushRepo, performer: .init(id: nil, name: "acme+bot", kind: "robot"),
                                                       namespace: (org.id, org.name), ip: "192.0.2.1",
                                                       metadata: ["namespace": "acme", "repo": "app", "tag": "v1"], time: day + 10 * 3_600_000 + 15 * 60_000))
             let entries = #"{"datetime":"Thu, 02 Jan 2025 10:15:00 -0000","ip":"192.0.2.1","kind":"push_repo","#
@@ -600,8 +600,8 @@ struct LogExportTests {
             let admin = try #require(try await store.namespace(named: "admin"))
             var event = AuditEvent(kind: .loginSuccess, performer: .init(id: admin.id, name: "admin", kind: "user"), ip: nil)
             event.time = 1000
-            registry.services.audit.record(event)
-            await registry.services.audit.flush()
+            registry.services.auditLog.record(event)
+            await registry.services.auditLog.flush()
             try await LogExporter(services: registry.services).applyRetention()
             #expect(try await auditStore.usageLogs(scope: .performer(admin.id), start: 0, end: 2000, performer: nil, before: nil, limit: 10).count == 1)
         } catch {

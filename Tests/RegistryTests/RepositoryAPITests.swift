@@ -222,7 +222,7 @@ struct RepositoryAPITests {
 
             // 25 more entries → two pages of 20.
             let repo = try #require(try await registry.services.store.repository(RepositoryPath(namespace: "admin", name: "logged")))
-            for i in 0..<25 { registry.services.audit.record(.repository(.pullRepo, repo, performer: nil, ip: "10.0.0.\(i)")) }
+            for i in 0..<25 { registry.services.auditLog.record(.repository(.pullRepo, repo, performer: nil, ip: "10.0.0.\(i)")) }
             let p1 = try await c.send(.get, "/api/v1/repository/admin/logged/logs", token: admin)
             let next = try #require((p1.json as? [String: Any])?["next_page"] as? String)
             #expect(((p1.json as? [String: Any])?["logs"] as? [Any])?.count == 20)

@@ -67,7 +67,7 @@ struct TeamInviteDeliveryTests {
             #expect(try await Self.notifications(c, token: aliceToken).isEmpty)
 
             // The mail to her address carries the accept link and the API endpoint.
-            var mails = try await registry.services.mail.mails(kind: OutgoingMail.Kind.teamInvite)
+            var mails = try await registry.services.mail.mails(kind: MailKind.teamInvite)
             #expect(mails.count == 1)
             let mail = try #require(mails.first)
             #expect(mail.recipient == "carol@example.test")
@@ -82,14 +82,14 @@ struct TeamInviteDeliveryTests {
             #expect(try await S.send(c, .put, "/api/v1/organization/acme/team/devs/members/carol", token: aliceToken).status == .ok)
             let code = try await Self.inviteCode(c, token: carolToken, team: "devs")
             #expect(code != firstCode)
-            mails = try await registry.services.mail.mails(kind: OutgoingMail.Kind.teamInvite)
+            mails = try await registry.services.mail.mails(kind: MailKind.teamInvite)
             #expect(mails.count == 1)
             #expect(try mails.first?.body(opening: registry.services.secretBox).contains("code=\(code)") == true)
             #expect(try await S.send(c, .put, "/api/v1/teaminvite/\(firstCode)", token: carolToken).status == .notFound)
 
             // A user without an address is told in the app only.
             #expect(S.object(try await S.send(c, .put, "/api/v1/organization/acme/team/devs/members/dave", token: aliceToken))["invited"] as? Bool == true)
-            #expect(try await registry.services.mail.mails(kind: OutgoingMail.Kind.teamInvite).count == 1)
+            #expect(try await registry.services.mail.mails(kind: MailKind.teamInvite).count == 1)
             let daveCode = try await Self.inviteCode(c, token: daveToken, team: "devs")
 
             // The code from the notification accepts the invitation; the notification goes.
@@ -101,7 +101,7 @@ struct TeamInviteDeliveryTests {
             #expect(try await store.isTeamMember(teamID: devs, accountID: carol.id))
             #expect(try await Self.notifications(c, token: carolToken).isEmpty)
             // Her mail had not gone out (no mail server here): it is not sent any more.
-            #expect(try await registry.services.mail.mails(kind: OutgoingMail.Kind.teamInvite).isEmpty)
+            #expect(try await registry.services.mail.mails(kind: MailKind.teamInvite).isEmpty)
             let members = S.object(try await S.send(c, .get, "/api/v1/organization/acme/team/devs/members?includePending=true", token: aliceToken))
             let views = (members["members"] as? [[String: Any]]) ?? []
             #expect(views.first { $0["name"] as? String == "carol" }?["invited"] as? Bool == false)
@@ -114,11 +114,11 @@ struct TeamInviteDeliveryTests {
             // A withdrawn invitation takes its notification and its unsent mail with it.
             #expect(S.object(try await S.send(c, .put, "/api/v1/organization/acme/team/ops/members/erin", token: aliceToken))["invited"] as? Bool == true)
             let erinCode = try await Self.inviteCode(c, token: erinToken, team: "ops")
-            let erinMails = try await registry.services.mail.mails(kind: OutgoingMail.Kind.teamInvite).filter { $0.recipient == "erin@example.test" }
+            let erinMails = try await registry.services.mail.mails(kind: MailKind.teamInvite).filter { $0.recipient == "erin@example.test" }
             #expect(erinMails.count == 1)
             #expect(try await S.send(c, .delete, "/api/v1/organization/acme/team/ops/members/erin", token: aliceToken).status == .noContent)
             #expect(try await Self.notifications(c, token: erinToken).isEmpty)
-            #expect(try await registry.services.mail.mails(kind: OutgoingMail.Kind.teamInvite).filter { $0.recipient == "erin@example.test" }.isEmpty)
+            #expect(try await registry.services.mail.mails(kind: MailKind.teamInvite).filter { $0.recipient == "erin@example.test" }.isEmpty)
             #expect(try await S.send(c, .put, "/api/v1/teaminvite/\(erinCode)", token: erinToken).status == .notFound)
         }
     }

@@ -60,7 +60,7 @@ struct TriggerUpdateTests {
             let (s, answer2) = try await h.api(.put, "\(H.base)/\(inactive)", ["config": ["build_source": H.source]])
             #expect(s == 400 && answer2["error_message"] as? String == "Trigger is not active.")
 
-            await h.registry.services.audit.flush()
+            await h.registry.services.auditLog.flush()
             let logs = try await h.registry.services.auditStore.usageLogs(scope: .repository(h.repo.id), start: 0, end: Int64.max, performer: nil,
                                                                       before: nil, limit: 50)
             #expect(logs.contains { $0.kind == "update_repo_trigger" })

@@ -84,7 +84,7 @@ struct TriggersAPITests {
             #expect(try await h.api(.post, H.base + "/", ["service": "svn"]).0 == 400)
             #expect(try await h.api(.get, "\(H.base)/00000000-0000-0000-0000-000000000000").0 == 404)
 
-            await h.registry.services.audit.flush()
+            await h.registry.services.auditLog.flush()
             let logs = try await h.registry.services.auditStore.usageLogs(scope: .repository(h.repo.id), start: 0, end: Int64.max, performer: nil,
                                                                       before: nil, limit: 50)
             let kinds = Set(logs.map(\.kind))

@@ -61,7 +61,7 @@ struct WebhookTests {
             #expect(events.first?.payload["trigger_kind"] == .string("custom-git"))
             #expect(events.first?.payload["is_manual"] == .bool(false))
 
-            await h.registry.services.audit.flush()
+            await h.registry.services.auditLog.flush()
             let logs = try await h.registry.services.auditStore.usageLogs(scope: .repository(h.repo.id), start: 0, end: Int64.max, performer: nil,
                                                                       before: nil, limit: 50)
             let built = logs.filter { $0.kind == "build_dockerfile" }

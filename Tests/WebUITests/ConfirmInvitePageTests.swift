@@ -140,7 +140,7 @@ struct ConfirmInvitePageTests {
                 teamID: team, userID: carol.id, inviterID: inviter.id, code: code,
                 notificationMetadata: ["inviter": .string(inviter.name), "org": .string(org.name), "team": .string("<img src=x onerror=alert(1)>"),
                                        "code": .string(code)],
-                mail: nil), secretBox: registry.services.secretBox)
+                mail: nil), secretBox: registry.services.secretBox, notices: registry.notifications.teamInviteNotices())
 
             let carolWeb = try await WebSession.signIn(client, "carol")
             let page = try await carolWeb.get("/confirminvite?code=\(code)")

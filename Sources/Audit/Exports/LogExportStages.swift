@@ -131,7 +131,7 @@ struct LogExportStages: Sendable {
                 Export id: \(job.uuid)
                 """
         }
-        return OutgoingMail(recipient: address, subject: subject, body: body, kind: OutgoingMail.Kind.logExport, reference: job.uuid)
+        return OutgoingMail(recipient: address, subject: subject, body: body, kind: MailKind.logExport, reference: job.uuid)
     }
 
     /// Writes the document chunk by chunk, hashing as it goes. Holds one page of entries at a time.

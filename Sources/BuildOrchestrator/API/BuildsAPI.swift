@@ -95,7 +95,7 @@ struct BuildsAPI {
         case .queueFull:
             return BuildQueueFull.response()
         case .accepted(let stored):
-            services.audit.record(.repository(.buildDockerfile, repo, performer: r.actor, ip: r.ip, ["build_uuid": stored.uuid]))
+            services.auditLog.record(.repository(.buildDockerfile, repo, performer: r.actor, ip: r.ip, ["build_uuid": stored.uuid]))
             let location = "/api/v1/repository/\(repo.path)/build/\(stored.uuid)/status"
             return APIResponse.json(BuildView(stored, repository: repo, isWriter: true, manualUser: user.name, pullRobot: pullRobot?.name), status: .created,
                                     headers: [.location: location])
@@ -160,7 +160,7 @@ struct BuildsAPI {
         let b = try await record(r)
         switch try await queue.cancel(uuid: b.uuid) {
         case .cancelled, .signalledWorker:
-            services.audit.record(.repository(.cancelBuild, r.repository!, performer: r.actor, ip: r.ip, ["build_uuid": b.uuid]))
+            services.auditLog.record(.repository(.cancelBuild, r.repository!, performer: r.actor, ip: r.ip, ["build_uuid": b.uuid]))
             return APIResponse.message("Okay", status: .created)
         case .alreadyFinished, .notFound:
             throw APIError.invalidRequest("Build is currently running or has finished")

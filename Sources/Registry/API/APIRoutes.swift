@@ -202,11 +202,11 @@ public final class APIRoutes: @unchecked Sendable {
             metadata[key] = value
         }
         if let repo = r.repository {
-            services.audit.record(.repository(kind, repo, performer: r.actor, ip: r.ip, metadata))
+            services.auditLog.record(.repository(kind, repo, performer: r.actor, ip: r.ip, metadata))
             return
         }
         let namespace: (id: Int64, name: String)? = r.organization.map { ($0.id, $0.name) } ?? r.caller.map { ($0.user.id, $0.user.name) }
-        services.audit.record(AuditEvent(kind: kind, performer: r.actor, namespace: namespace, ip: r.ip, metadata: metadata))
+        services.auditLog.record(AuditEvent(kind: kind, performer: r.actor, namespace: namespace, ip: r.ip, metadata: metadata))
     }
 
     struct Resolved {

@@ -74,7 +74,7 @@ struct LogExportAPI {
         var metadata = ["export_id": export.uuid]
         if let url { metadata["url"] = Self.redacted(url) }
         if let email { metadata["email"] = email }
-        services.audit.record(event(metadata))
+        services.auditLog.record(event(metadata))
         return APIResponse.json(["export_id": export.uuid])
     }
 

@@ -62,7 +62,7 @@ struct LogsAPI {
             guard parts.count == 2, let t = Int64(parts[0]), let id = Int64(parts[1]) else { throw APIError.invalidRequest("invalid next_page token") }
             cursor = (t, id)
         }
-        await services.audit.flush()
+        await services.auditLog.flush()
         let performer = r.request.uri.queryParameters["performer"].map(String.init)
         let rows = try await services.auditStore.usageLogs(scope: scope, start: start, end: end, performer: performer, before: cursor, limit: Self.pageSize + 1)
         let page = rows.prefix(Self.pageSize)
@@ -73,7 +73,7 @@ struct LogsAPI {
 
     func aggregate(_ r: APIRequest, _ scope: UsageLogScope) async throws -> Response {
         let (start, end) = try Self.range(r)
-        await services.audit.flush()
+        await services.auditLog.flush()
         struct Entry: Encodable { let kind: String; let count: Int64; let datetime: String }
         let rows = try await services.auditStore.aggregateUsageLogs(scope: scope, start: start, end: end)
         return APIResponse.json(["aggregated": rows.map { Entry(kind: $0.kind, count: $0.count, datetime: APIDates.rfc2822(millis: $0.day)) }])

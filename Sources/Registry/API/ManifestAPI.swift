@@ -101,7 +101,7 @@ struct ManifestAPI {
         if body.key == ExpiresAfter.labelKey, let seconds = ExpiresAfter.seconds(body.value) {
             try await services.store.setExpirationForManifestTags(manifestID: m.id, expiration: Clock.nowMillis() + seconds * 1000)
         }
-        services.audit.record(.repository(.manifestLabelAdd, r.repository!, performer: r.actor, ip: r.ip,
+        services.auditLog.record(.repository(.manifestLabelAdd, r.repository!, performer: r.actor, ip: r.ip,
                                           ["label.key": body.key, "label.value": String(body.value.prefix(256)), "manifest_digest": m.digest.description]))
         let location = "/api/v1/repository/\(r.repository!.path)/manifest/\(m.digest)/labels/\(label.id)"
         return APIResponse.json(["label": label], status: .created, headers: [.location: location])
@@ -118,7 +118,7 @@ struct ManifestAPI {
         guard let label = try await services.store.label(manifestID: m.id, id: r.parameter("labelid")) else { throw APIError.notFound("label not found") }
         guard label.source_type == "api" else { throw APIError.invalidRequest("only labels added through the API can be deleted") }
         try await services.store.deleteLabel(manifestID: m.id, id: label.id)
-        services.audit.record(.repository(.manifestLabelDelete, r.repository!, performer: r.actor, ip: r.ip,
+        services.auditLog.record(.repository(.manifestLabelDelete, r.repository!, performer: r.actor, ip: r.ip,
                                           ["label.key": label.key, "manifest_digest": m.digest.description]))
         return APIResponse.noContent()
     }

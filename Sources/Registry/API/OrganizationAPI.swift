@@ -20,6 +20,8 @@ import SlipwayCore
 /// - GET    /api/v1/organization/{orgname}/collaborators       organization admin
 struct OrganizationAPI {
     let services: RegistryServices
+    /// Handed to the team API: who shows invitations to their invitees.
+    let inviteNotices: [any TeamInviteNotices]
 
     /// Quay's time-machine choices (`TAG_EXPIRATION_OPTIONS` 0s, 1d, 1w, 2w, 4w) in seconds.
     static let tagExpirationChoices: [Int64] = [0, 86_400, 604_800, 1_209_600, 2_419_200]
@@ -33,7 +35,7 @@ struct OrganizationAPI {
         api.add(.get, "/api/v1/organization/{orgname}/members/{membername}", .organizationAdmin) { try await member($0) }
         api.add(.delete, "/api/v1/organization/{orgname}/members/{membername}", .organizationAdmin) { try await removeMember($0) }
         api.add(.get, "/api/v1/organization/{orgname}/collaborators", .organizationAdmin) { try await collaborators($0) }
-        TeamAPI(services: services).register(api)
+        TeamAPI(services: services, inviteNotices: inviteNotices).register(api)
         PrototypeAPI(services: services).register(api)
     }
 

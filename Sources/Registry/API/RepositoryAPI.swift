@@ -66,7 +66,7 @@ struct RepositoryAPI {
                                                                         description: body.description ?? "")
         guard created else { throw APIError.invalidRequest("Repository already exists") }
         try await RepositoryCreation.afterCreate(repo, namespace: namespace, creatorID: user.id, services: services)
-        services.audit.record(.repository(.createRepo, repo, performer: r.actor, ip: r.ip))
+        services.auditLog.record(.repository(.createRepo, repo, performer: r.actor, ip: r.ip))
         struct View: Encodable { let namespace: String; let name: String; let kind = "image" }
         return APIResponse.json(View(namespace: repo.namespace, name: repo.name), status: .created)
     }
@@ -191,14 +191,14 @@ struct RepositoryAPI {
         let body = try await r.decode(DescriptionBody.self)
         guard body.description.utf8.count <= 64 * 1024 else { throw APIError.invalidRequest("description is limited to 64 KiB") }
         try await services.store.setDescription(repositoryID: r.repository!.id, body.description)
-        services.audit.record(.repository(.setRepoDescription, r.repository!, performer: r.actor, ip: r.ip))
+        services.auditLog.record(.repository(.setRepoDescription, r.repository!, performer: r.actor, ip: r.ip))
         return APIResponse.json(["success": true])
     }
 
     func delete(_ r: APIRequest) async throws -> Response {
         let repo = r.repository!
         try await services.store.markForDeletion(repositoryID: repo.id)
-        services.audit.record(.repository(.deleteRepo, repo, performer: r.actor, ip: r.ip))
+        services.auditLog.record(.repository(.deleteRepo, repo, performer: r.actor, ip: r.ip))
         for observer in deletionObservers { await observer.repositoryDeleted(repo) }
         return APIResponse.noContent()
     }
@@ -209,7 +209,7 @@ struct RepositoryAPI {
         let body = try await r.decode(VisibilityBody.self)
         guard let visibility = Visibility(rawValue: body.visibility) else { throw APIError.invalidRequest("visibility must be 'public' or 'private'") }
         try await services.store.setVisibility(repositoryID: r.repository!.id, visibility)
-        services.audit.record(.repository(.changeRepoVisibility, r.repository!, performer: r.actor, ip: r.ip, ["visibility": visibility.rawValue]))
+        services.auditLog.record(.repository(.changeRepoVisibility, r.repository!, performer: r.actor, ip: r.ip, ["visibility": visibility.rawValue]))
         return APIResponse.json(["success": true])
     }
 
@@ -222,7 +222,7 @@ struct RepositoryAPI {
             throw APIError.invalidRequest("state must be NORMAL or READ_ONLY")
         }
         try await services.store.setState(repositoryID: r.repository!.id, state)
-        services.audit.record(.repository(.changeRepoState, r.repository!, performer: r.actor, ip: r.ip, ["state": state.rawValue]))
+        services.auditLog.record(.repository(.changeRepoState, r.repository!, performer: r.actor, ip: r.ip, ["state": state.rawValue]))
         return APIResponse.json(["success": true])
     }
 

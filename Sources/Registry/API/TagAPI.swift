@@ -105,7 +105,7 @@ struct TagAPI {
                 throw APIError.notFound("manifest \(digest) is not in this repository")
             }
             if changed {
-                services.audit.record(.repository(existed == nil ? .createTag : .moveTag, repo, performer: r.actor, ip: r.ip,
+                services.auditLog.record(.repository(existed == nil ? .createTag : .moveTag, repo, performer: r.actor, ip: r.ip,
                                                   ["tag": tag, "manifest_digest": digest.description]))
             }
         }
@@ -116,7 +116,7 @@ struct TagAPI {
             guard try await services.store.setTagExpiration(repositoryID: repo.id, name: tag, expiration: expiration.map { $0 * 1000 }) else {
                 throw APIError.notFound("tag \(tag) not found")
             }
-            services.audit.record(.repository(.changeTagExpiration, repo, performer: r.actor, ip: r.ip,
+            services.auditLog.record(.repository(.changeTagExpiration, repo, performer: r.actor, ip: r.ip,
                                               ["tag": tag, "expiration_date": expiration.map(String.init) ?? "none"]))
         }
         return APIResponse.message("Updated", status: .created)
@@ -126,7 +126,7 @@ struct TagAPI {
         let repo = r.repository!
         let tag = try validTag(r)
         guard try await services.store.deleteTag(repositoryID: repo.id, name: tag) else { throw APIError.notFound("tag \(tag) not found") }
-        services.audit.record(.repository(.deleteTag, repo, performer: r.actor, ip: r.ip, ["tag": tag]))
+        services.auditLog.record(.repository(.deleteTag, repo, performer: r.actor, ip: r.ip, ["tag": tag]))
         return APIResponse.noContent()
     }
 
@@ -140,7 +140,7 @@ struct TagAPI {
         let window = try await services.store.timeMachineSeconds(namespaceID: repo.namespaceID)
         switch try await services.store.restoreTag(repositoryID: repo.id, name: tag, digest: digest, windowSeconds: window) {
         case .restored:
-            services.audit.record(.repository(.revertTag, repo, performer: r.actor, ip: r.ip, ["tag": tag, "manifest_digest": digest.description]))
+            services.auditLog.record(.repository(.revertTag, repo, performer: r.actor, ip: r.ip, ["tag": tag, "manifest_digest": digest.description]))
             return APIResponse.json([String: String]())
         case .neverInRepository:
             throw APIError.invalidRequest("tag \(tag) never pointed at \(digest) in this repository")
@@ -163,7 +163,7 @@ struct TagAPI {
         var missing: [String] = []
         for tag in body.tags {
             if try await services.store.setTagExpiration(repositoryID: repo.id, name: tag, expiration: body.expiration.map { $0 * 1000 }) {
-                services.audit.record(.repository(.changeTagExpiration, repo, performer: r.actor, ip: r.ip,
+                services.auditLog.record(.repository(.changeTagExpiration, repo, performer: r.actor, ip: r.ip,
                                                   ["tag": tag, "expiration_date": body.expiration.map(String.init) ?? "none"]))
             } else {
                 missing.append(tag)

@@ -24,6 +24,8 @@ import Mail
 /// The code is never logged.
 struct TeamAPI {
     let services: RegistryServices
+    /// Who shows invitations to their invitees (the notifications module's in-app notices).
+    let inviteNotices: [any TeamInviteNotices]
     typealias Avatar = OrganizationAPI.Avatar
 
     func register(_ api: APIRoutes) {
@@ -161,7 +163,7 @@ struct TeamAPI {
             throw APIError.notFound("user not found")
         }
         if try await services.store.deleteTeamInvite(teamID: team.id, userID: account.id) {
-            try await services.store.clearStaleTeamInviteNotifications(userID: account.id)
+            try await services.store.clearStaleTeamInviteNotifications(userID: account.id, notices: inviteNotices)
             return APIResponse.noContent()
         }
         let removed = try await OrganizationAPI.enforcingPolicy {
@@ -206,7 +208,7 @@ struct TeamAPI {
         guard let joined = try await services.store.acceptTeamInvite(code: r.parameter("code"), userID: user.id) else {
             throw APIError.notFound("Invalid confirmation code")
         }
-        try await services.store.clearStaleTeamInviteNotifications(userID: user.id)
+        try await services.store.clearStaleTeamInviteNotifications(userID: user.id, notices: inviteNotices)
         return APIResponse.json(AcceptedInvite(org: joined.organization, team: joined.team))
     }
 
@@ -215,7 +217,7 @@ struct TeamAPI {
         guard try await services.store.declineTeamInvite(code: r.parameter("code"), userID: user.id) else {
             throw APIError.notFound("Invalid confirmation code")
         }
-        try await services.store.clearStaleTeamInviteNotifications(userID: user.id)
+        try await services.store.clearStaleTeamInviteNotifications(userID: user.id, notices: inviteNotices)
         return APIResponse.noContent()
     }
 
@@ -228,12 +230,12 @@ struct TeamAPI {
             OutgoingMail(recipient: address, subject: "Invitation to join team \(team.name) of \(org.name)",
                          body: Self.inviteMailBody(invitee: account.name, inviter: inviter.name, org: org.name, team: team.name,
                                                    code: code, origin: origin),
-                         kind: OutgoingMail.Kind.teamInvite, reference: "\(team.id):\(account.id)")
+                         kind: .teamInvite, reference: "\(team.id):\(account.id)")
         }
         try await services.store.createTeamInvite(TeamInvitation(
             teamID: team.id, userID: account.id, inviterID: inviter.id, code: code,
             notificationMetadata: ["inviter": .string(inviter.name), "org": .string(org.name), "team": .string(team.name), "code": .string(code)],
-            mail: mail), secretBox: services.secretBox)
+            mail: mail), secretBox: services.secretBox, notices: inviteNotices)
     }
 
     static func inviteMailBody(invitee: String, inviter: String, org: String, team: String, code: String, origin: String) -> String {

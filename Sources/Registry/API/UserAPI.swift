@@ -71,14 +71,14 @@ struct UserAPI {
             // without a password is still that user.
             var account = found?.0
             if account == nil, let named = try await services.store.namespace(named: input.username), named.kind == .user { account = named }
-            services.audit.record(.loginFailure(username: input.username, account: account, via: .web, message: message, ip: r.ip, userAgent: userAgent))
+            services.auditLog.record(.loginFailure(username: input.username, account: account, via: .web, message: message, ip: r.ip, userAgent: userAgent))
             throw APIError(.forbidden, "invalid_credentials", message)
         }
         let sessionID = APITokens.generate()
         let csrf = APITokens.generate()
         try await services.store.createSession(userID: user.id, idHash: APITokens.hash(sessionID), csrfToken: csrf,
                                                lifetimeSeconds: Self.sessionLifetimeSeconds)
-        services.audit.record(.loginSuccess(AuditEvent.Actor(id: user.id, name: user.name, kind: "user"), via: .web, ip: r.ip, userAgent: userAgent))
+        services.auditLog.record(.loginSuccess(AuditEvent.Actor(id: user.id, name: user.name, kind: "user"), via: .web, ip: r.ip, userAgent: userAgent))
         let secure = r.origin.hasPrefix("https://")
         let cookie = Cookie(name: APIAuthenticator.sessionCookie, value: sessionID, maxAge: Int(Self.sessionLifetimeSeconds), path: "/",
                             secure: secure, httpOnly: true, sameSite: .lax)

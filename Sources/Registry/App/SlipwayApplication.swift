@@ -95,7 +95,7 @@ public enum SlipwayApplication {
     public static func apiRoutes(services: RegistryServices, modules: [any SlipwayModule] = []) -> APIRoutes {
         let api = APIRoutes(services: services)
         UserAPI(services: services).register(api)
-        OrganizationAPI(services: services).register(api)
+        OrganizationAPI(services: services, inviteNotices: modules.flatMap { $0.teamInviteNotices() }).register(api)
         AccountAPI(services: services).register(api)
         TokenAPI(services: services).register(api)
         RobotAPI(services: services).register(api)
@@ -119,7 +119,7 @@ public enum SlipwayApplication {
             configuration: .init(address: .hostname(services.config.server.host, port: services.config.server.port), serverName: "Slipway"),
             // Services stop in reverse order: the audit log flushes and the job queues' runners
             // stop before their driver; the caller's database scope closes after all of them.
-            services: [services.audit, services.jobs]
+            services: [services.auditLog, services.jobs]
                 + collectors(services, modules: modules) + [LogExporter(services: services)]
                 + modules.flatMap { $0.backgroundServices() },
             onServerRunning: onServerRunning,

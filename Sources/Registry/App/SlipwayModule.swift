@@ -21,6 +21,8 @@ public protocol SlipwayModule: Sendable {
     func blobOwners() -> [any BlobOwner]
     /// What the module does when a repository is deleted.
     func repositoryDeletionObservers() -> [any RepositoryDeletionObserver]
+    /// How the module shows team invitations to their invitees (in-app notifications).
+    func teamInviteNotices() -> [any TeamInviteNotices]
     /// Names (and log levels) for the plain routes this module registers, for the request
     /// metrics and log lines; an unnamed route is counted as `other`.
     func observedRoutes() -> [ObservedRoute]
@@ -33,5 +35,6 @@ extension SlipwayModule {
     public func collectorPasses() -> [any CollectorPass] { [] }
     public func blobOwners() -> [any BlobOwner] { [] }
     public func repositoryDeletionObservers() -> [any RepositoryDeletionObserver] { [] }
+    public func teamInviteNotices() -> [any TeamInviteNotices] { [] }
     public func observedRoutes() -> [ObservedRoute] { [] }
 }

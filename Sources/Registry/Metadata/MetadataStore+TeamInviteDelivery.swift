@@ -3,6 +3,11 @@ import Mail
 import SlipwayCore
 import SQLKit
 
+extension MailKind {
+    /// The mail of a team invitation, referenced `<team>:<user>`.
+    public static let teamInvite = MailKind("org_team_invite")
+}
+
 /// A team invitation together with how the invitee learns of it: Quay's `org_team_invite`
 /// in-app notification (`{inviter, org, team, code}`) and, when the user has an address, a mail
 /// with the accept link.
@@ -28,27 +33,20 @@ public struct TeamInvitation: Sendable {
 /// Invitations are delivered in the transaction that creates them, so an invitation is never
 /// stored without its notification (or the reverse). A newer invitation to the same team
 /// replaces the older one, its notification and its unsent mail (the old code no longer works).
+/// The notification is the notifications module's (`TeamInviteNotices`), the mail the mail
+/// module's: this code writes neither table itself.
 extension MetadataStore {
-    /// The notification's `source`: one live `org_team_invite` per user and team.
-    static func teamInviteSource(teamID: Int64) -> String { "\(OutgoingMail.Kind.teamInvite):\(teamID)" }
     /// The mail's `reference`: `<team>:<user>`.
     static func teamInviteMailReference(teamID: Int64, userID: Int64) -> String { "\(teamID):\(userID)" }
 
-    public func createTeamInvite(_ invitation: TeamInvitation, secretBox: SecretBox, now: Int64 = Clock.nowMillis()) async throws {
-        let source = Self.teamInviteSource(teamID: invitation.teamID)
+    public func createTeamInvite(_ invitation: TeamInvitation, secretBox: SecretBox, notices: [any TeamInviteNotices],
+                                 now: Int64 = Clock.nowMillis()) async throws {
         let reference = Self.teamInviteMailReference(teamID: invitation.teamID, userID: invitation.userID)
-        let metadata = String(decoding: try JSONEncoder().encode(invitation.notificationMetadata), as: UTF8.self)
         try await database.transaction { db in
             try await Self.replaceTeamInvite(on: db, teamID: invitation.teamID, userID: invitation.userID, inviterID: invitation.inviterID,
                                              code: invitation.code, now: now)
-            try await db.raw("DELETE FROM user_notifications WHERE user_id = \(bind: invitation.userID) AND source = \(bind: source)").run()
-            // Quay's invitation notification names no organization (its target is the user).
-            try await db.raw("""
-                INSERT INTO user_notifications (uuid, user_id, organization, kind, metadata, source, created_at)
-                VALUES (\(bind: UUID().uuidString.lowercased()), \(bind: invitation.userID), NULL, \(bind: OutgoingMail.Kind.teamInvite),
-                        \(bind: metadata), \(bind: source), \(bind: now))
-                """).run()
-            try await MailOutbox.withdraw(on: db, kind: OutgoingMail.Kind.teamInvite, reference: reference, jobs: jobs)
+            for notice in notices { try await notice.invited(invitation, now: now, in: db) }
+            try await MailOutbox.withdraw(on: db, kind: .teamInvite, reference: reference, jobs: jobs)
             if let mail = invitation.mail {
                 try await MailOutbox.enqueue(on: db, mail, secretBox: secretBox, jobs: jobs, now: now)
             }
@@ -57,21 +55,15 @@ extension MetadataStore {
 
     /// Removes the user's invitation notifications, and their unsent invitation mail, whose
     /// invitation no longer exists (accepted, declined or withdrawn), as Quay deletes them.
-    public func clearStaleTeamInviteNotifications(userID: Int64) async throws {
-        let kind = OutgoingMail.Kind.teamInvite
+    public func clearStaleTeamInviteNotifications(userID: Int64, notices: [any TeamInviteNotices]) async throws {
         try await database.transaction { db in
-            try await db.raw("""
-                DELETE FROM user_notifications WHERE user_id = \(bind: userID) AND kind = \(bind: kind)
-                  AND NOT EXISTS (SELECT 1 FROM team_invites i WHERE i.user_id = \(bind: userID)
-                                  AND \(bind: kind + ":") || CAST(i.team_id AS TEXT) = user_notifications.source)
-                """).run()
-            let stale = try await db.raw("""
-                SELECT DISTINCT reference FROM mail_outbox WHERE kind = \(bind: kind) AND status = 'queued' AND reference LIKE \(bind: "%:\(userID)")
-                  AND NOT EXISTS (SELECT 1 FROM team_invites i WHERE i.user_id = \(bind: userID)
-                                  AND CAST(i.team_id AS TEXT) || ':' || CAST(i.user_id AS TEXT) = mail_outbox.reference)
-                """).all().map { try $0.string("reference") }
-            for reference in stale {
-                try await MailOutbox.withdraw(on: db, kind: kind, reference: reference, jobs: jobs)
+            let pending = Set(try await db.raw("SELECT team_id FROM team_invites WHERE user_id = \(bind: userID)").all()
+                .map { try $0.int64("team_id") })
+            for notice in notices { try await notice.invitationsChanged(userID: userID, pendingTeamIDs: pending, in: db) }
+            let live = Set(pending.map { Self.teamInviteMailReference(teamID: $0, userID: userID) })
+            for reference in try await MailOutbox.queuedReferences(on: db, kind: .teamInvite, endingWith: ":\(userID)")
+            where !live.contains(reference) {
+                try await MailOutbox.withdraw(on: db, kind: .teamInvite, reference: reference, jobs: jobs)
             }
         }
     }

@@ -22,7 +22,7 @@ public struct RegistryServices: Sendable {
     public let secretBox: SecretBox
     public let metrics: RegistryMetrics
     /// Usage logs (buffered; runs as a service of the application).
-    public let audit: AuditLog
+    public let auditLog: AuditLog
     /// Revocation checks for already-issued registry tokens.
     public let liveness: CredentialLiveness
     /// Feature modules' reactions to a repository deletion (the build farm drops its builds).
@@ -50,7 +50,7 @@ public struct RegistryServices: Sendable {
         self.hasher = hasher
         self.secretBox = secretBox
         self.metrics = RegistryMetrics()
-        self.audit = AuditLog(store: auditStore, logger: logger)
+        self.auditLog = AuditLog(store: auditStore, logger: logger)
         self.liveness = CredentialLiveness(store: store, ttlMillis: Int64(config.auth.revocationCheckSeconds) * 1000)
         self.events = EventOutbox(database: store.database)
         self.tombstones = BlobTombstones(database: store.database)

@@ -105,7 +105,7 @@ struct V2Authorizer: Sendable {
         if created {
             services.logger.info("repository created on push", metadata: ["repository": "\(path)"])
             try await RepositoryCreation.afterCreate(repo, namespace: namespace, creatorID: caller.userID, services: services)
-            services.audit.record(.repository(.createRepo, repo, performer: caller.actor, ip: caller.ip))
+            services.auditLog.record(.repository(.createRepo, repo, performer: caller.actor, ip: caller.ip))
         }
         return repo
     }

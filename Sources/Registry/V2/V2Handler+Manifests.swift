@@ -23,7 +23,7 @@ extension V2Handler {
                                 detail: ["mediaType": manifest.mediaType])
         }
         if request.method == .get {
-            services.audit.record(.repository(.pullRepo, repo, performer: caller.actor, ip: ip, [reference.isTag ? "tag" : "manifest_digest": reference.description]))
+            services.auditLog.record(.repository(.pullRepo, repo, performer: caller.actor, ip: ip, [reference.isTag ? "tag" : "manifest_digest": reference.description]))
         }
         let body = ByteBuffer(string: manifest.content)
         let headers: HTTPFields = [
@@ -85,7 +85,7 @@ extension V2Handler {
         await ManifestLabeler(services: services).apply(manifestID: result.manifestID, document: document, repositoryID: repo.id)
         if result.tagChanged, let tag {
             services.logger.info("tag pushed", metadata: ["repository": "\(repo.path)", "tag": "\(tag)", "digest": "\(digest)"])
-            services.audit.record(.repository(.pushRepo, repo, performer: caller.actor, ip: ip, ["tag": tag, "manifest_digest": digest.description]))
+            services.auditLog.record(.repository(.pushRepo, repo, performer: caller.actor, ip: ip, ["tag": tag, "manifest_digest": digest.description]))
         }
         var headers: HTTPFields = [
             .location: V2Route.location(name, "manifests/\(digest)"),
@@ -111,7 +111,7 @@ extension V2Handler {
             throw RegistryError(.manifestUnknown, "manifest \(reference) not found in \(repo.path)", detail: ["reference": reference.description])
         }
         for tag in ended {
-            services.audit.record(.repository(.deleteTag, repo, performer: caller?.actor, ip: caller?.ip,
+            services.auditLog.record(.repository(.deleteTag, repo, performer: caller?.actor, ip: caller?.ip,
                                               ["tag": tag.name, "manifest_digest": tag.digest.description]))
         }
         return Response(status: .accepted, headers: [.contentLength: "0"])

@@ -34,7 +34,7 @@ extension V2Handler {
         }
         // `podman login` asks for a token without a scope: that is the login worth recording.
         if scopes.isEmpty, identity != .anonymous {
-            services.audit.record(.loginSuccess(AuditEvent.Actor(id: identity.userID, name: identity.subject, kind: identity.entityKind),
+            services.auditLog.record(.loginSuccess(AuditEvent.Actor(id: identity.userID, name: identity.subject, kind: identity.entityKind),
                                                 via: .registry, ip: ip, userAgent: userAgent))
         }
         if identity == .anonymous && scopes.isEmpty {
@@ -68,7 +68,7 @@ extension V2Handler {
         let kind = username.contains("+") ? "robot" : username.hasPrefix("$") ? "token" : "user"
         let named = kind == "user" ? try? await services.store.namespace(named: username) : nil
         let account = named?.kind == .user ? named : nil
-        services.audit.record(.loginFailure(username: username, account: account, via: .registry, kind: kind, message: message,
+        services.auditLog.record(.loginFailure(username: username, account: account, via: .registry, kind: kind, message: message,
                                             ip: ip, userAgent: userAgent))
     }
 

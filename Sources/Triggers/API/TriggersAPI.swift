@@ -73,7 +73,7 @@ struct TriggersAPI: Sendable {
         }
         let t = try await store.createTrigger(uuid: UUID().uuidString.lowercased(), repositoryID: r.repository!.id,
                                                        service: body.service, connectedUserID: user.id)
-        services.audit.record(.repository(.createRepoTrigger, r.repository!, performer: r.actor, ip: r.ip,
+        services.auditLog.record(.repository(.createRepoTrigger, r.repository!, performer: r.actor, ip: r.ip,
                                           ["trigger_id": t.uuid, "service": t.service]))
         return APIResponse.json(try await fullView(t, r), status: .created)
     }
@@ -128,11 +128,11 @@ struct TriggersAPI: Sendable {
         }
         try await store.updateTrigger(id: t.id, change)
         if change.config != nil || change.pullRobotID != nil {
-            services.audit.record(.repository(.updateRepoTrigger, r.repository!, performer: r.actor, ip: r.ip, changed))
+            services.auditLog.record(.repository(.updateRepoTrigger, r.repository!, performer: r.actor, ip: r.ip, changed))
         }
         if let enabled {
             try await store.setTriggerEnabled(id: t.id, enabled: enabled, reason: enabled ? nil : .userToggled)
-            services.audit.record(.repository(.toggleRepoTrigger, r.repository!, performer: r.actor, ip: r.ip,
+            services.auditLog.record(.repository(.toggleRepoTrigger, r.repository!, performer: r.actor, ip: r.ip,
                                               ["trigger_id": t.uuid, "service": t.service, "enabled": enabled ? "true" : "false"]))
         }
         return APIResponse.json(try await fullView(try await trigger(r), r))
@@ -177,7 +177,7 @@ struct TriggersAPI: Sendable {
             pins = scanned
         }
         try await store.setTriggerHostKeys(id: t.id, pins)
-        services.audit.record(.repository(.updateRepoTrigger, r.repository!, performer: r.actor, ip: r.ip, [
+        services.auditLog.record(.repository(.updateRepoTrigger, r.repository!, performer: r.actor, ip: r.ip, [
             "trigger_id": t.uuid, "service": t.service, "ssh_host_keys": pins.keys.map(\.description).joined(separator: ", "),
         ]))
         return APIResponse.json(try await fullView(try await trigger(r), r))
@@ -186,7 +186,7 @@ struct TriggersAPI: Sendable {
     func delete(_ r: APIRequest) async throws -> Response {
         let t = try await trigger(r)
         try await store.deleteTrigger(id: t.id)
-        services.audit.record(.repository(.deleteRepoTrigger, r.repository!, performer: r.actor, ip: r.ip,
+        services.auditLog.record(.repository(.deleteRepoTrigger, r.repository!, performer: r.actor, ip: r.ip,
                                           ["trigger_id": t.uuid, "service": t.service]))
         return APIResponse.noContent()
     }
@@ -219,7 +219,7 @@ struct TriggersAPI: Sendable {
             signingSecretSealed: try validated.signingSecret.map { try box.seal($0, context: BuildTrigger.sealContext(t.uuid, "signing")) },
             pullRobotID: robotID, hostKeys: pins)
         guard activated else { throw APIError.invalidRequest("Trigger is already active.") }
-        services.audit.record(.repository(.setupRepoTrigger, repo, performer: r.actor, ip: r.ip,
+        services.auditLog.record(.repository(.setupRepoTrigger, repo, performer: r.actor, ip: r.ip,
                                           ["trigger_id": t.uuid, "service": t.service, "config": validated.config.json]))
         return APIResponse.json(try await fullView(try await trigger(r), r))
     }

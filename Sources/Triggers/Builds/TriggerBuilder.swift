@@ -53,7 +53,7 @@ struct TriggerBuilder: Sendable {
                 "is_manual": origin.manualUser == nil ? "false" : "true",
             ]
             if let user = origin.manualUser { log["manual_user"] = user.name }
-            services.audit.record(.repository(.buildDockerfile, repository, performer: origin.performer, ip: origin.ip, log))
+            services.auditLog.record(.repository(.buildDockerfile, repository, performer: origin.performer, ip: origin.ip, log))
             return .queued(stored)
         }
     }

@@ -70,7 +70,7 @@ struct UsageLogsView: Sendable {
                 let parts = before.split(separator: ":").compactMap { Int64($0) }
                 if parts.count == 2 { cursor = (parts[0], parts[1]) }
             }
-            await services.audit.flush()
+            await services.auditLog.flush()
             let rows = try await services.auditStore.usageLogs(scope: scope, start: start, end: end, performer: nil, before: cursor, limit: pageSize + 1)
             let shown = rows.prefix(pageSize)
             let sources = try await triggerSources(for: shown, triggers: server.triggers)
