@@ -44,10 +44,11 @@ public final class PostgresBackend: Database {
     /// Runs the connection pool until the task is cancelled or `shutdown()` is called.
     ///
     /// The pool itself runs in a task of its own, awaited for at most `poolStopGrace` once it
-    /// is told to stop: under load, PostgresNIO's pool can stay suspended after every one of
-    /// its connections has closed (seen in tests: nothing leased, the server listing no
-    /// connection, `run()` not returning for minutes), and a store that cannot close would hold
-    /// the process's shutdown with it. Past the grace, the stop is logged and left behind: it
+    /// is told to stop: PostgresNIO's pool (1.33) can stay suspended after every one of its
+    /// connections has closed, and a store that cannot close would hold the process's shutdown
+    /// with it. Seen in tests under load: nothing leased, the server listing no connection, the
+    /// pool's log showing a keep-alive ping started on two connections just as the shutdown
+    /// closed all of them, and `run()` not returning for minutes. Past the grace, the stop is logged and left behind: it
     /// holds no socket, only that suspended task.
     public func runPool() async {
         guard lifetime.start() else { return }
