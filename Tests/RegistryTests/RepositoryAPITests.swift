@@ -9,9 +9,9 @@ import Testing
 @Suite("API v1: repositories, tags, labels, usage logs")
 struct RepositoryAPITests {
     static func apiToken(_ registry: TestRegistry, _ user: String) async throws -> String {
-        let ns = try #require(try await registry.services.store.namespace(named: user))
+        let ns = try #require(try await registry.services.accounts.namespace(named: user))
         let token = APITokens.generate()
-        try await registry.services.store.createAPIToken(userID: ns.id, tokenHash: APITokens.hash(token), scopes: Array(APICaller.allScopes), description: "t")
+        try await registry.services.accounts.createAPIToken(userID: ns.id, tokenHash: APITokens.hash(token), scopes: Array(APICaller.allScopes), description: "t")
         return token
     }
 
@@ -123,7 +123,7 @@ struct RepositoryAPITests {
                                      body: Self.json(#"{"manifest_digest":"\#(otherDigest)"}"#)).status == .ok)
             #expect(try await c.send(.get, "/v2/admin/app/manifests/other", token: push).status == .ok)
             // Time machine at 0 s: deleted tags are no longer restorable.
-            let adminNS = try #require(try await registry.services.store.namespace(named: "admin"))
+            let adminNS = try #require(try await registry.services.accounts.namespace(named: "admin"))
             _ = try await registry.services.store.database.transaction { db in
                 try await db.raw("UPDATE namespaces SET tag_expiration_s = 0 WHERE id = \(bind: adminNS.id)").run()
             }
@@ -221,7 +221,7 @@ struct RepositoryAPITests {
             #expect((entries.first?["metadata"] as? [String: Any])?["visibility"] as? String == "public")
 
             // 25 more entries → two pages of 20.
-            let repo = try #require(try await registry.services.store.repository(RepositoryPath(namespace: "admin", name: "logged")))
+            let repo = try #require(try await registry.services.accounts.repository(RepositoryPath(namespace: "admin", name: "logged")))
             for i in 0..<25 { registry.services.auditLog.record(.repository(.pullRepo, repo, performer: nil, ip: "10.0.0.\(i)")) }
             let p1 = try await c.send(.get, "/api/v1/repository/admin/logged/logs", token: admin)
             let next = try #require((p1.json as? [String: Any])?["next_page"] as? String)

@@ -190,12 +190,12 @@ extension MetadataStore {
     public func tagsExpiringSoon(now: Int64, withinMillis: Int64) async throws -> [(tagID: Int64, name: String, expiration: Int64, repository: Repository)] {
         try await database.read { db in
             try await db.raw("""
-                SELECT t.id AS tag_id, t.name AS tag_name, t.expiration, r.id, r.namespace_id, n.name AS namespace, r.name, r.visibility, r.state
-                FROM tags t JOIN repositories r ON r.id = t.repository_id JOIN namespaces n ON n.id = r.namespace_id
+                SELECT t.id AS tag_id, t.name AS tag_name, t.expiration, \(unsafeRaw: RepositoryView.columns("r", prefix: ""))
+                FROM tags t JOIN \(unsafeRaw: RepositoryView.name) r ON r.id = t.repository_id
                 WHERE t.lifetime_end IS NULL AND t.hidden = 0 AND t.expiration IS NOT NULL
                   AND t.expiration > \(bind: now) AND t.expiration <= \(bind: now + withinMillis)
                 """).all().map { row in
-                (try row.int64("tag_id"), try row.string("tag_name"), try row.int64("expiration"), try Self.repository(from: row))
+                (try row.int64("tag_id"), try row.string("tag_name"), try row.int64("expiration"), try RepositoryView.repository(from: row, prefix: ""))
             }
         }
     }

@@ -14,7 +14,7 @@ struct RepositoryAccess: Sendable {
     var canAdmin: Bool { role == .admin }
 
     static func resolve(_ path: RepositoryPath, viewer: Viewer, services: RegistryServices) async throws -> RepositoryAccess {
-        guard let repo = try await services.store.repository(path), repo.state != .markedForDeletion else {
+        guard let repo = try await services.accounts.repository(path), repo.state != .markedForDeletion else {
             throw viewer.user == nil ? PageExit.signIn : PageExit.notFound
         }
         var role: Role?

@@ -2,7 +2,7 @@ import SlipwayCore
 import SQLKit
 
 /// Repository listing and administration for the repository API.
-extension MetadataStore {
+extension AccountStore {
     public struct RepositoryListing: Sendable {
         public let repository: Repository
         public let description: String
@@ -101,6 +101,14 @@ extension MetadataStore {
             } else {
                 try await db.raw("DELETE FROM stars WHERE user_id = \(bind: userID) AND repository_id = \(bind: repositoryID)").run()
             }
+        }
+    }
+
+    /// Repositories queued for deletion; deleting the row cascades to manifests, tags, links,
+    /// permissions and labels.
+    public func purgeDeletedRepositories() async throws -> Int {
+        try await database.transaction { db in
+            try await db.raw("DELETE FROM repositories WHERE state = 'MARKED_FOR_DELETION' RETURNING id").all().count
         }
     }
 }
