@@ -1,4 +1,5 @@
 @testable import Notifications
+import Accounts
 import Crypto
 import Events
 import Foundation

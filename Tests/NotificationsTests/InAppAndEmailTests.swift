@@ -1,4 +1,5 @@
 @testable import Notifications
+import Accounts
 import Foundation
 import HTTPTypes
 @testable import Mail

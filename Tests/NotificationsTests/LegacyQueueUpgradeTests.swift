@@ -1,4 +1,5 @@
 @testable import Notifications
+import Accounts
 import Audit
 import Foundation
 import Mail

@@ -1,3 +1,4 @@
+import Accounts
 import Audit
 @testable import Notifications
 import Foundation

@@ -1,4 +1,5 @@
 @testable import Notifications
+import Accounts
 import Events
 import Foundation
 import HTTPTypes

@@ -1,3 +1,4 @@
+import Accounts
 import Registry
 
 // `TestRegistry.createUser` still calls `services.store.createUser`; users are the account

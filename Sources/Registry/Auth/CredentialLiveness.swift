@@ -1,3 +1,4 @@
+import Accounts
 import SlipwayCore
 import Synchronization
 

@@ -1,3 +1,5 @@
+import Accounts
+
 /// Checks a `pull_robot` named in a build request or a trigger: it must exist, belong to the
 /// repository's namespace, and be administrable by the caller (their own user namespace, or an
 /// organization where they are in an admin team), so nobody borrows a robot they couldn't see.

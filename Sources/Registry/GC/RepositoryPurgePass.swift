@@ -1,3 +1,4 @@
+import Accounts
 import SlipwayCore
 
 /// Deletes the rows of repositories queued for deletion; the database cascades to every

@@ -1,3 +1,4 @@
+import Accounts
 import Registry
 
 /// The repository Settings tab (admin): description, visibility, state, user/robot/team

@@ -1,3 +1,4 @@
+import Accounts
 import Registry
 
 /// Who may see a repository page, decided with the same rules `APIRoutes` applies to
