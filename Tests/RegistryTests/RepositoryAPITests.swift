@@ -196,6 +196,28 @@ struct RepositoryAPITests {
         }
     }
 
+    /// `last_modified` comes from the registry's tags while the listing itself is the account
+    /// store's: a pushed repository carries its tag's push time, an empty one none.
+    @Test(arguments: TestBackend.available)
+    func listingsCarryWhenATagLastMoved(backend: TestBackend) async throws {
+        try await TestRegistry.with(backend) { registry, c in
+            let admin = try await Self.apiToken(registry, "admin")
+            let before = Clock.nowMillis() / 1000
+            let push = try #require(try await c.token(.init("admin"), scopes: ["repository:admin/pushed:pull,push"]))
+            try await c.pushImage("admin/pushed", tag: "v1", token: push)
+            let after = Clock.nowMillis() / 1000
+            #expect(try await c.send(.post, "/api/v1/repository", token: admin, headers: Self.jsonHeaders,
+                                     body: Self.json(#"{"repository":"empty","visibility":"private","description":""}"#)).status == .created)
+            let list = try await c.send(.get, "/api/v1/repository?namespace=admin", token: admin)
+            let rows = try #require((list.json as? [String: Any])?["repositories"] as? [[String: Any]])
+            let byName = Dictionary(uniqueKeysWithValues: rows.compactMap { row in (row["name"] as? String).map { ($0, row) } })
+            let pushed = try #require(byName["pushed"]?["last_modified"] as? Int)
+            #expect((before...after).contains(Int64(pushed)))
+            #expect(byName["empty"] != nil)
+            #expect(byName["empty"]?["last_modified"] as? Int == nil)
+        }
+    }
+
     @Test func expiresAfterParsing() {
         #expect(ExpiresAfter.seconds("2h") == 7200)
         #expect(ExpiresAfter.seconds("3w") == 1_814_400)

@@ -97,7 +97,6 @@ struct OrganizationAPI {
 
     /// The organization as `user` may see it: non-members get the name and avatar only.
     func view(of org: Namespace, for user: Namespace) async throws -> OrganizationView {
-        let store = services.store
         let accounts = services.accounts
         let role = try await accounts.teamRole(userID: user.id, organizationID: org.id)
         let isAdmin = role == .admin

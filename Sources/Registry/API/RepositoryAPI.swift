@@ -109,7 +109,7 @@ struct RepositoryAPI {
             after = text
         }
         let pageSize = 100
-        let rows = try await services.accounts.listRepositories(scope: scope, userID: r.caller?.user.id, after: after, limit: pageSize + 1)
+        let rows = try await services.listRepositories(scope: scope, userID: r.caller?.user.id, after: after, limit: pageSize + 1)
         let page = rows.prefix(pageSize)
         let next = rows.count > pageSize ? page.last.map { Data($0.repository.path.description.utf8).base64EncodedString() } : nil
         let entries = page.map {
@@ -228,7 +228,7 @@ struct RepositoryAPI {
     }
 
     func starred(_ r: APIRequest) async throws -> Response {
-        let rows = try await services.accounts.listRepositories(scope: .starred, userID: try r.user.id, after: nil, limit: 1000)
+        let rows = try await services.listRepositories(scope: .starred, userID: try r.user.id, after: nil, limit: 1000)
         let entries = rows.map {
             ListEntry(namespace: $0.repository.namespace, name: $0.repository.name, description: $0.description, is_public: $0.repository.isPublic,
                       state: $0.repository.state.rawValue, last_modified: $0.lastModified.map { $0 / 1000 }, is_starred: true)

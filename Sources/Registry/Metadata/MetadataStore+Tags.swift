@@ -142,6 +142,22 @@ extension MetadataStore {
         }
     }
 
+    /// When a visible tag of each repository last moved (the newest `lifetime_start`), for
+    /// repository listings; repositories without such a tag are absent.
+    public func lastModified(repositoryIDs: [Int64]) async throws -> [Int64: Int64] {
+        guard !repositoryIDs.isEmpty else { return [:] }
+        return try await database.read { db in
+            var latest: [Int64: Int64] = [:]
+            for row in try await db.raw("""
+                SELECT t.repository_id, MAX(t.lifetime_start) AS last_modified FROM tags t
+                WHERE t.repository_id IN (\(binds: repositoryIDs)) AND t.hidden = 0 GROUP BY t.repository_id
+                """).all() {
+                if let modified = try row.optionalInt64("last_modified") { latest[try row.int64("repository_id")] = modified }
+            }
+            return latest
+        }
+    }
+
     /// The namespace's time-machine window in seconds.
     public func timeMachineSeconds(namespaceID: Int64) async throws -> Int64 {
         try await database.read { db in

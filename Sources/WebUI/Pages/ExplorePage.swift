@@ -36,7 +36,7 @@ struct ExplorePage {
         var found: [AccountStore.RepositoryListing] = []
         var scanned = 0
         scan: while scanned < Self.scanLimit {
-            let batch = try await server.services.accounts.listRepositories(scope: .publicOnly, userID: r.viewer.user?.id, after: cursor, limit: 500)
+            let batch = try await server.services.listRepositories(scope: .publicOnly, userID: r.viewer.user?.id, after: cursor, limit: 500)
             for listing in batch {
                 cursor = listing.repository.path.description
                 if needle.isEmpty || listing.repository.path.description.contains(needle) || listing.description.lowercased().contains(needle) {

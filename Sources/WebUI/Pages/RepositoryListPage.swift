@@ -53,11 +53,11 @@ struct RepositoryListPage {
         let after = r.query("after")
         var merged: [AccountStore.RepositoryListing] = []
         for ns in scanned {
-            merged += try await accounts.listRepositories(scope: .namespace(ns), userID: user.id, after: after, limit: Self.pageSize + 1)
+            merged += try await server.services.listRepositories(scope: .namespace(ns), userID: user.id, after: after, limit: Self.pageSize + 1)
         }
         if filter == nil {
             // Plus what others shared with the viewer (a grant to them or to one of their teams).
-            let shared = try await accounts.listRepositories(scope: .sharedWith, userID: user.id, after: after, limit: Self.pageSize + 1)
+            let shared = try await server.services.listRepositories(scope: .sharedWith, userID: user.id, after: after, limit: Self.pageSize + 1)
             let seen = Set(merged.map(\.repository.id))
             merged += shared.filter { !seen.contains($0.repository.id) }
         }
