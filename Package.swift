@@ -95,10 +95,21 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "SQLKit", package: "sql-kit"),
         ]),
+        // Accounts: namespaces (users, organizations, robots), teams and invitations, tokens,
+        // sessions, permissions, prototypes, repositories and stars (AccountStore), the identity
+        // of a caller and the secrets it signs in with. Below Registry, which builds /v2 and the
+        // /api/v1 framework on it.
+        .target(name: "Accounts", dependencies: [
+            "SlipwayCore", "Mail",
+            .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "SQLKit", package: "sql-kit"),
+        ]),
         .target(
             name: "Registry",
             dependencies: [
-                "SlipwayCore", "OutboundHTTP", "Mail", "Events", "Audit",
+                "SlipwayCore", "OutboundHTTP", "Mail", "Events", "Audit", "Accounts",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
                 .product(name: "Logging", package: "swift-log"),
@@ -116,7 +127,7 @@ let package = Package(
         ),
         .target(name: "BuildProtocol"),
         .target(name: "BuildOrchestrator", dependencies: [
-            "SlipwayCore", "Events", "Audit", "Registry", "BuildProtocol", "CLibarchive", "OutboundHTTP",
+            "SlipwayCore", "Events", "Audit", "Accounts", "Registry", "BuildProtocol", "CLibarchive", "OutboundHTTP",
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Crypto", package: "swift-crypto"),
@@ -131,7 +142,7 @@ let package = Package(
                                                     .product(name: "NIOPosix", package: "swift-nio"),
                                                     .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]),
         .target(name: "Triggers", dependencies: [
-            "SlipwayCore", "Audit", "Registry", "BuildOrchestrator", "BuildProtocol", "GitRemote", "OutboundHTTP",
+            "SlipwayCore", "Audit", "Accounts", "Registry", "BuildOrchestrator", "BuildProtocol", "GitRemote", "OutboundHTTP",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
@@ -140,7 +151,7 @@ let package = Package(
             .product(name: "HTTPTypes", package: "swift-http-types"),
         ]),
         .target(name: "Notifications", dependencies: [
-            "SlipwayCore", "Events", "Audit", "Registry", "Mail", "OutboundHTTP",
+            "SlipwayCore", "Events", "Audit", "Accounts", "Registry", "Mail", "OutboundHTTP",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
@@ -153,7 +164,7 @@ let package = Package(
             .product(name: "HTTPTypes", package: "swift-http-types"),
         ]),
         .target(name: "WebUI", dependencies: [
-            "SlipwayCore", "Audit", "Registry", "BuildOrchestrator", "Triggers", "Notifications",
+            "SlipwayCore", "Audit", "Accounts", "Registry", "BuildOrchestrator", "Triggers", "Notifications",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Mustache", package: "swift-mustache"),
             .product(name: "Logging", package: "swift-log"),
@@ -163,13 +174,13 @@ let package = Package(
         // The composition root: opens the database with every module's migrations and builds
         // the application from the modules.
         .target(name: "SlipwayServer", dependencies: [
-            "SlipwayCore", "Mail", "Events", "Audit", "Registry", "BuildOrchestrator", "Triggers", "Notifications", "WebUI",
+            "SlipwayCore", "Mail", "Events", "Audit", "Accounts", "Registry", "BuildOrchestrator", "Triggers", "Notifications", "WebUI",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(
             name: "slipway",
             dependencies: [
-                "SlipwayCore", "SlipwayServer", "Registry", "BuildOrchestrator", "BuildWorker", "Triggers", "Notifications", "WebUI",
+                "SlipwayCore", "SlipwayServer", "Accounts", "Registry", "BuildOrchestrator", "BuildWorker", "Triggers", "Notifications", "WebUI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -181,7 +192,7 @@ let package = Package(
         .target(
             name: "SlipwayTestSupport",
             dependencies: [
-                "SlipwayCore", "SlipwayServer", "Mail", "Events", "Registry", "BuildOrchestrator", "Triggers", "Notifications", "WebUI",
+                "SlipwayCore", "SlipwayServer", "Mail", "Events", "Accounts", "Registry", "BuildOrchestrator", "Triggers", "Notifications", "WebUI",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
@@ -192,7 +203,7 @@ let package = Package(
         .testTarget(
             name: "RegistryTests",
             dependencies: [
-                "SlipwayCore", "Mail", "Events", "Audit", "Registry", "SlipwayTestSupport", "BuildOrchestrator", "BuildProtocol", "OutboundHTTP",
+                "SlipwayCore", "Mail", "Events", "Audit", "Accounts", "Registry", "SlipwayTestSupport", "BuildOrchestrator", "BuildProtocol", "OutboundHTTP",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -213,14 +224,14 @@ let package = Package(
         .testTarget(name: "BuildWorkerTests", dependencies: ["BuildWorker", .product(name: "NIOPosix", package: "swift-nio")]),
         .testTarget(name: "BuildOrchestratorTests", dependencies: ["BuildOrchestrator", "SlipwayCore"]),
         .testTarget(name: "TriggersTests", dependencies: [
-            "SlipwayCore", "Audit", "Triggers", "Registry", "BuildOrchestrator", "BuildProtocol", "SlipwayTestSupport",
+            "SlipwayCore", "Audit", "Triggers", "Accounts", "Registry", "BuildOrchestrator", "BuildProtocol", "SlipwayTestSupport",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .testTarget(name: "NotificationsTests", dependencies: [
-            "SlipwayCore", "Mail", "Events", "Audit", "Notifications", "Registry", "SlipwayTestSupport",
+            "SlipwayCore", "Mail", "Events", "Audit", "Notifications", "Accounts", "Registry", "SlipwayTestSupport",
             .product(name: "SQLKit", package: "sql-kit"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -229,7 +240,7 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .testTarget(name: "WebUITests", dependencies: [
-            "SlipwayCore", "Audit", "WebUI", "Registry", "SlipwayTestSupport",
+            "SlipwayCore", "Audit", "WebUI", "Accounts", "Registry", "SlipwayTestSupport",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "NIOCore", package: "swift-nio"),
@@ -241,7 +252,7 @@ let package = Package(
             .product(name: "SQLKit", package: "sql-kit"),
         ]),
         .testTarget(name: "SlipwayServerTests", dependencies: [
-            "SlipwayCore", "SlipwayServer", "Registry", "BuildOrchestrator", "Triggers", "Notifications", "SlipwayTestSupport",
+            "SlipwayCore", "SlipwayServer", "Accounts", "Registry", "BuildOrchestrator", "Triggers", "Notifications", "SlipwayTestSupport",
             .product(name: "SQLKit", package: "sql-kit"),
             .product(name: "Logging", package: "swift-log"),
         ], exclude: []),

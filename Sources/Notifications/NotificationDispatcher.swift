@@ -1,3 +1,4 @@
+import Accounts
 import Foundation
 import Logging
 import Mail

@@ -1,3 +1,4 @@
+import Accounts
 import Registry
 import SlipwayCore
 
@@ -7,7 +8,7 @@ import SlipwayCore
 /// organization's notifications in Quay). Quay's rules: teams and organizations must be the
 /// repository's own namespace.
 struct NotificationRecipients: Sendable {
-    let accounts: MetadataStore
+    let accounts: AccountStore
 
     /// A target resolved to user ids, or why it cannot be.
     enum Resolution: Sendable, Equatable {

@@ -1,3 +1,4 @@
+import Accounts
 import Crypto
 import Foundation
 import Logging
@@ -89,7 +90,7 @@ struct NotificationSender: Sendable {
         }
         // Gone: the notification (and with it this row) was deleted; finishing changes nothing.
         guard let notification = try await store.notification(id: notificationID),
-              let repository = try await services.store.repositoryByID(notification.repositoryID) else {
+              let repository = try await services.accounts.repositoryByID(notification.repositoryID) else {
             return .skipped(reason: "the notification was deleted")
         }
         guard let method = notification.methodKind else { return .failed(error: "unknown method '\(notification.method)'") }
@@ -132,7 +133,7 @@ struct NotificationSender: Sendable {
         case .quayNotification:
             guard case .object(let target)? = notification.config["target"], let kind = target["kind"]?.stringValue,
                   let name = target["name"]?.stringValue else { return .failed(error: "Missing target") }
-            switch try await NotificationRecipients(accounts: services.store).resolve(kind: kind, name: name, repositoryNamespace: repository.namespace) {
+            switch try await NotificationRecipients(accounts: services.accounts).resolve(kind: kind, name: name, repositoryNamespace: repository.namespace) {
             case .invalid(let why): return .failed(error: why)
             case .users(let ids, let organization):
                 try await store.createUserNotifications(userIDs: ids, organization: organization, kind: delivery.event, metadata: payload,

@@ -1,3 +1,4 @@
+import Accounts
 import Foundation
 import OutboundHTTP
 import Registry
@@ -103,7 +104,7 @@ struct NotificationValidator: Sendable {
                 throw APIError.invalidRequest("Missing target")
             }
             guard case .string(let name)? = target["name"], !name.isEmpty else { throw APIError.invalidRequest("Missing target name") }
-            if case .invalid(let why) = try await NotificationRecipients(accounts: services.store).resolve(kind: kind, name: name, repositoryNamespace: repository.namespace) {
+            if case .invalid(let why) = try await NotificationRecipients(accounts: services.accounts).resolve(kind: kind, name: name, repositoryNamespace: repository.namespace) {
                 throw APIError.invalidRequest(why)
             }
         case .flowdock:

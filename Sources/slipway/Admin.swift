@@ -1,3 +1,4 @@
+import Accounts
 import ArgumentParser
 import BuildOrchestrator
 import Crypto
@@ -31,10 +32,10 @@ struct CreateUser: AsyncParsableCommand {
         let password = (readLine(strippingNewline: true) ?? "")
         if let problem = Names.passwordProblem(password) { throw ValidationError(problem) }
         let config = try options.load()
-        try await withMetadataStore(config) { store in
+        try await withAccountStore(config) { accounts in
             do {
                 let hash = try await PasswordHasher(cost: config.auth.bcryptCost).hash(password)
-                try await store.createUser(name: name, passwordHash: hash, email: email, superuser: superuser)
+                try await accounts.createUser(name: name, passwordHash: hash, email: email, superuser: superuser)
             } catch let e as DomainError where e.code == .alreadyExists {
                 throw ValidationError(e.message)
             }
@@ -64,13 +65,13 @@ struct CreateToken: AsyncParsableCommand {
 
     func run() async throws {
         let config = try options.load()
-        let token = try await withMetadataStore(config) { store in
-            guard let ns = try await store.namespace(named: user), ns.kind == .user else {
+        let token = try await withAccountStore(config) { accounts in
+            guard let ns = try await accounts.namespace(named: user), ns.kind == .user else {
                 throw ValidationError("no user named '\(user)'")
             }
             let scopes = scope.isEmpty ? Self.knownScopes.filter { $0 != "super:user" } : scope
             let token = APITokens.generate()
-            try await store.createAPIToken(userID: ns.id, tokenHash: APITokens.hash(token), scopes: scopes, description: description)
+            try await accounts.createAPIToken(userID: ns.id, tokenHash: APITokens.hash(token), scopes: scopes, description: description)
             return token
         }
         print(token)

@@ -49,7 +49,7 @@ struct Migrate: AsyncParsableCommand {
 
     func run() async throws {
         let config = try options.load()
-        try await withMetadataStore(config) { _ in }
+        try await withAccountStore(config) { _ in }
         print("schema is at version \(SlipwaySchema.versionSummary)")
     }
 }

@@ -1,3 +1,4 @@
+import Accounts
 import Registry
 import SlipwayCore
 import SlipwayServer
@@ -7,12 +8,12 @@ import SlipwayServer
 // `Task` (as `defer { Task { ... } }`) ran a second time beside the explicit one, or after
 // `main` had returned, and crashed the process in SQLite's close (issue #16).
 
-/// Opens the database (migrated), runs `body` with its metadata store and closes it, whether
+/// Opens the database (migrated), runs `body` with its account store and closes it, whether
 /// `body` returns or throws.
-func withMetadataStore<T>(_ config: SlipwayConfig, _ body: (MetadataStore) async throws -> T) async throws -> T {
+func withAccountStore<T>(_ config: SlipwayConfig, _ body: (AccountStore) async throws -> T) async throws -> T {
     let logger = makeLogger(config)
     return try await SlipwaySchema.withDatabase(config: config, logger: logger) { database in
-        try await body(MetadataStore(database: database, jobs: try JobQueueDrivers.driver(for: database, logger: logger)))
+        try await body(AccountStore(database: database, jobs: try JobQueueDrivers.driver(for: database, logger: logger)))
     }
 }
 

@@ -1,4 +1,5 @@
 @testable import Notifications
+import Accounts
 import Crypto
 import Events
 import Foundation
@@ -269,9 +270,9 @@ struct DeliveryTests {
         let registry = try await TestRegistry.start(backend) { $0.notifications.allowPrivateTargets = true }
         do {
             try await HTTPReceiver.with { receiver in
-                let store = registry.services.store
-                let admin = try #require(try await store.namespace(named: TestRegistry.adminName))
-                let repo = try await store.createRepository(namespaceID: admin.id, name: "app", visibility: .private).0
+                let accounts = registry.services.accounts
+                let admin = try #require(try await accounts.namespace(named: TestRegistry.adminName))
+                let repo = try await accounts.createRepository(namespaceID: admin.id, name: "app", visibility: .private).0
                 let n = try await registry.notifications.store.createNotification(NewRepositoryNotification(
                     repositoryID: repo.id, title: nil, event: "repo_push", method: "webhook", config: ["url": .string(receiver.url)],
                     eventConfig: [:], secretSealed: nil, expiryDays: nil))

@@ -1,4 +1,5 @@
 @testable import Notifications
+import Accounts
 import Foundation
 import HTTPTypes
 @testable import Mail
@@ -14,13 +15,13 @@ struct InAppAndEmailTests {
     @Test(arguments: TestBackend.available)
     func inAppNotificationsReachTeamsAndOrgAdmins(backend: TestBackend) async throws {
         try await NotificationFixture.with(backend, repository: "acme/app") { f in
-            let store = f.store
+            let accounts = f.accounts
             let bob = try await f.registry.createUser("bob")
             _ = try await f.registry.createUser("carol")
             // The fixture made `acme` with the admin in its owners team.
-            let acme = try #require(try await store.namespace(named: "acme"))
-            let devs = try await store.upsertTeam(organizationID: acme.id, name: "devs", role: .member)
-            try await store.addTeamMember(teamID: devs, userID: bob.id)
+            let acme = try #require(try await accounts.namespace(named: "acme"))
+            let devs = try await accounts.upsertTeam(organizationID: acme.id, name: "devs", role: .member)
+            try await accounts.addTeamMember(teamID: devs, userID: bob.id)
             let team = try await f.create(#"{"event":"repo_push","method":"quay_notification","config":{"target":{"kind":"team","name":"devs"}},"eventConfig":{}}"#)
             try await f.create(#"{"event":"repo_push","method":"quay_notification","config":{"target":{"kind":"org","name":"acme"}},"eventConfig":{}}"#)
             try await f.create(#"{"event":"repo_push","method":"quay_notification","config":{"target":{"kind":"user","name":"carol"}},"eventConfig":{}}"#)

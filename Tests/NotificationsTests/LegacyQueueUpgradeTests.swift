@@ -1,4 +1,5 @@
 @testable import Notifications
+import Accounts
 import Audit
 import Foundation
 import Mail
@@ -60,8 +61,8 @@ struct LegacyQueueUpgradeTests {
             }
         }) { registry in
             let store = registry.notifications.store
-            let admin = try #require(try await registry.services.store.namespace(named: TestRegistry.adminName))
-            let repository = try #require(try await registry.services.store.repository(try RepositoryPath(parsing: "acme/app")))
+            let admin = try #require(try await registry.services.accounts.namespace(named: TestRegistry.adminName))
+            let repository = try #require(try await registry.services.accounts.repository(try RepositoryPath(parsing: "acme/app")))
             let notification = try #require(try await store.notifications(repositoryID: repository.id).first)
 
             let jobs = try await registry.services.jobs.jobs(queue: DeliveryJob.queue, reference: "legacy-delivery")

@@ -1,3 +1,4 @@
+import Accounts
 import Audit
 @testable import Notifications
 import Foundation
@@ -31,12 +32,12 @@ struct MailOutboxTests {
 
     /// `carol` (with an address) invited by the admin to `acme/devs`; returns her API token.
     static func inviteCarol(_ registry: TestRegistry, _ c: RegistryClient, admin: String) async throws -> String {
-        let store = registry.services.store
+        let accounts = registry.services.accounts
         let hash = try await registry.services.hasher.hash(TestRegistry.password)
-        _ = try await store.createUser(name: "carol", passwordHash: hash, email: "carol@example.test")
-        let owner = try #require(try await store.namespace(named: TestRegistry.adminName))
-        let acme = try await store.createOrganization(name: "acme", email: nil, creatorID: owner.id)
-        _ = try await store.upsertTeam(organizationID: acme.id, name: "devs", role: .member)
+        _ = try await accounts.createUser(name: "carol", passwordHash: hash, email: "carol@example.test")
+        let owner = try #require(try await accounts.namespace(named: TestRegistry.adminName))
+        let acme = try await accounts.createOrganization(name: "acme", email: nil, creatorID: owner.id)
+        _ = try await accounts.upsertTeam(organizationID: acme.id, name: "devs", role: .member)
         let r = try await c.send(.put, "/api/v1/organization/acme/team/devs/members/carol", token: admin)
         #expect(r.status == .ok, "\(String(buffer: r.body))")
         return try await NotificationFixture.apiToken(registry, "carol")

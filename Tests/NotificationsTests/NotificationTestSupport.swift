@@ -1,4 +1,5 @@
 @testable import Notifications
+import Accounts
 import Events
 import Foundation
 import HTTPTypes
@@ -20,15 +21,16 @@ struct NotificationFixture: Sendable {
     static let json: HTTPFields = [.contentType: "application/json"]
 
     var store: MetadataStore { registry.services.store }
+    var accounts: AccountStore { registry.services.accounts }
     /// The notifications module's store.
     var notifications: NotificationStore { registry.notifications.store }
     var events: EventOutbox { registry.services.events }
     var dispatcher: NotificationDispatcher { registry.notifications.dispatcher }
 
     static func apiToken(_ registry: TestRegistry, _ user: String) async throws -> String {
-        let ns = try #require(try await registry.services.store.namespace(named: user))
+        let ns = try #require(try await registry.services.accounts.namespace(named: user))
         let token = APITokens.generate()
-        try await registry.services.store.createAPIToken(userID: ns.id, tokenHash: APITokens.hash(token), scopes: Array(APICaller.allScopes), description: "t")
+        try await registry.services.accounts.createAPIToken(userID: ns.id, tokenHash: APITokens.hash(token), scopes: Array(APICaller.allScopes), description: "t")
         return token
     }
 
@@ -44,14 +46,14 @@ struct NotificationFixture: Sendable {
         }) { registry, client in
             // A repository outside the admin's namespace lives in an organization the admin owns.
             let namespace = String(repository.split(separator: "/").first ?? "")
-            let store = registry.services.store
-            if namespace != TestRegistry.adminName, try await store.namespace(named: namespace) == nil {
-                let admin = try #require(try await store.namespace(named: TestRegistry.adminName))
-                _ = try await store.createOrganization(name: namespace, email: nil, creatorID: admin.id)
+            let accounts = registry.services.accounts
+            if namespace != TestRegistry.adminName, try await accounts.namespace(named: namespace) == nil {
+                let admin = try #require(try await accounts.namespace(named: TestRegistry.adminName))
+                _ = try await accounts.createOrganization(name: namespace, email: nil, creatorID: admin.id)
             }
             let push = try #require(try await client.token(.init(TestRegistry.adminName), scopes: ["repository:\(repository):pull,push"]))
             try await client.pushImage(repository, tag: "base", token: push)
-            let repo = try #require(try await registry.services.store.repository(try RepositoryPath(parsing: repository)))
+            let repo = try #require(try await registry.services.accounts.repository(try RepositoryPath(parsing: repository)))
             let api = try await apiToken(registry, TestRegistry.adminName)
             try await body(NotificationFixture(registry: registry, client: client, api: api, repo: repo))
         }

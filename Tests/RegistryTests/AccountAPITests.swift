@@ -1,3 +1,4 @@
+import Accounts
 import Crypto
 import Foundation
 import HTTPTypes
@@ -13,9 +14,9 @@ struct AccountAPITests {
     static let json: HTTPFields = [.contentType: "application/json"]
 
     static func apiToken(_ registry: TestRegistry, user: String, scopes: [String] = Array(APICaller.allScopes)) async throws -> String {
-        let ns = try #require(try await registry.services.store.namespace(named: user))
+        let ns = try #require(try await registry.services.accounts.namespace(named: user))
         let token = APITokens.generate()
-        try await registry.services.store.createAPIToken(userID: ns.id, tokenHash: APITokens.hash(token), scopes: scopes, description: "test")
+        try await registry.services.accounts.createAPIToken(userID: ns.id, tokenHash: APITokens.hash(token), scopes: scopes, description: "test")
         return token
     }
 
@@ -39,7 +40,7 @@ struct AccountAPITests {
     func settings(backend: TestBackend) async throws {
         try await TestRegistry.with(backend) { registry, c in
             try await registry.createUser("bob")
-            try await registry.services.store.createUser(name: "carol", passwordHash: try await registry.services.hasher.hash("carolpass1"),
+            try await registry.services.accounts.createUser(name: "carol", passwordHash: try await registry.services.hasher.hash("carolpass1"),
                                                          email: "carol@example.com")
             let bob = try await Self.apiToken(registry, user: "bob")
             let bobRead = try await Self.apiToken(registry, user: "bob", scopes: ["user:read"])
@@ -116,7 +117,7 @@ struct AccountAPITests {
     @Test(arguments: TestBackend.available)
     func deletion(backend: TestBackend) async throws {
         try await TestRegistry.with(backend) { registry, c in
-            let store = registry.services.store
+            let accounts = registry.services.accounts
             let bobNS = try await registry.createUser("bob")
             let carol = try await registry.createUser("carol")
             let bob = try await Self.apiToken(registry, user: "bob")
@@ -131,20 +132,20 @@ struct AccountAPITests {
             let code = try #require(appToken["token_code"] as? String)
             #expect(try await c.send(.post, "/api/v1/organization/", token: bob, headers: Self.json,
                                      body: ByteBuffer(string: #"{"name":"bobco"}"#)).status == .created)
-            let bobco = try #require(try await store.namespace(named: "bobco"))
+            let bobco = try #require(try await accounts.namespace(named: "bobco"))
 
             // The last admin of an organization cannot leave it stranded; a robot in the owners
             // team does not count as another admin.
-            let owners = try await store.upsertTeam(organizationID: bobco.id, name: "owners", role: .admin)
+            let owners = try await accounts.upsertTeam(organizationID: bobco.id, name: "owners", role: .admin)
             let (orgRobot, _) = try await registry.services.createRobot(owner: bobco, shortName: "deployer")
-            try await store.addTeamMember(teamID: owners, userID: orgRobot.namespace.id)
+            try await accounts.addTeamMember(teamID: owners, userID: orgRobot.namespace.id)
             let refused = try await c.send(.delete, "/api/v1/user/", token: bob)
             #expect(refused.status == .badRequest)
             #expect(((refused.json as? [String: Any])?["detail"] as? String)?.contains("bobco") == true)
-            #expect(try await store.namespace(named: "bob") != nil)
+            #expect(try await accounts.namespace(named: "bob") != nil)
 
             // With carol as a second admin, bob may go.
-            try await store.addTeamMember(teamID: owners, userID: carol.id)
+            try await accounts.addTeamMember(teamID: owners, userID: carol.id)
             #expect(try await c.send(.delete, "/api/v1/user/", token: bob).status == .noContent)
 
             // Every credential fails at once, on the API and the token endpoint.
@@ -154,9 +155,9 @@ struct AccountAPITests {
             #expect(try await Self.registryLogin(c, "bob", TestRegistry.password) == .unauthorized)
             #expect(try await Self.registryLogin(c, "$app", code) == .unauthorized)
             // His namespace's contents went with him; the organization stays with carol.
-            #expect(try await store.repository(RepositoryPath(namespace: "bob", name: "app")) == nil)
-            #expect(try await store.namespace(named: "bob+ci") == nil)
-            #expect(try await store.teamRole(userID: carol.id, organizationID: bobco.id) == .admin)
+            #expect(try await accounts.repository(RepositoryPath(namespace: "bob", name: "app")) == nil)
+            #expect(try await accounts.namespace(named: "bob+ci") == nil)
+            #expect(try await accounts.teamRole(userID: carol.id, organizationID: bobco.id) == .admin)
             #expect(try await c.send(.get, "/api/v1/users/bob").status == .notFound)
             // The name is free again.
             try await registry.createUser("bob")
@@ -166,7 +167,7 @@ struct AccountAPITests {
     @Test(arguments: TestBackend.available)
     func publicProfiles(backend: TestBackend) async throws {
         try await TestRegistry.with(backend) { registry, c in
-            let bob = try await registry.services.store.createUser(name: "bob", passwordHash: try await registry.services.hasher.hash("bobpass123"),
+            let bob = try await registry.services.accounts.createUser(name: "bob", passwordHash: try await registry.services.hasher.hash("bobpass123"),
                                                                    email: "Bob@Example.com")
             let admin = try await Self.apiToken(registry, user: "admin")
             _ = try await registry.services.createRobot(owner: bob, shortName: "ci")

@@ -1,3 +1,4 @@
+import Accounts
 import Foundation
 import HTTPTypes
 import NIOCore
@@ -26,9 +27,9 @@ struct AuditAndRevocationTests {
     @Test(arguments: TestBackend.available)
     func accountActionsAreLogged(backend: TestBackend) async throws {
         try await TestRegistry.with(backend) { registry, c in
-            let ns = try #require(try await registry.services.store.namespace(named: "admin"))
+            let ns = try #require(try await registry.services.accounts.namespace(named: "admin"))
             let api = APITokens.generate()
-            try await registry.services.store.createAPIToken(userID: ns.id, tokenHash: APITokens.hash(api), scopes: Array(APICaller.allScopes), description: "t")
+            try await registry.services.accounts.createAPIToken(userID: ns.id, tokenHash: APITokens.hash(api), scopes: Array(APICaller.allScopes), description: "t")
             let created = try await c.send(.put, "/api/v1/user/robots/ci", token: api, headers: [.contentType: "application/json"],
                                            body: ByteBuffer(string: #"{"description":"CI"}"#))
             #expect(created.status == .created || created.status == .ok)

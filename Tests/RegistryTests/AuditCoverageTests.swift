@@ -1,3 +1,4 @@
+import Accounts
 import Foundation
 import HTTPTypes
 import NIOCore
@@ -13,9 +14,9 @@ struct AuditCoverageTests {
     static let jsonHeaders: HTTPFields = [.contentType: "application/json"]
 
     static func apiToken(_ registry: TestRegistry, _ user: String) async throws -> String {
-        let ns = try #require(try await registry.services.store.namespace(named: user))
+        let ns = try #require(try await registry.services.accounts.namespace(named: user))
         let token = APITokens.generate()
-        try await registry.services.store.createAPIToken(userID: ns.id, tokenHash: APITokens.hash(token), scopes: Array(APICaller.allScopes), description: "t")
+        try await registry.services.accounts.createAPIToken(userID: ns.id, tokenHash: APITokens.hash(token), scopes: Array(APICaller.allScopes), description: "t")
         return token
     }
 
@@ -70,7 +71,7 @@ struct AuditCoverageTests {
             let admin = try await Self.apiToken(registry, "admin")
             let token = try #require(try await c.token(.init("admin"), scopes: ["repository:admin/exp:pull,push,*"]))
             let (digest, _) = try await c.pushImage("admin/exp", tag: "old", token: token)
-            let repo = try #require(try await registry.services.store.repository(RepositoryPath(namespace: "admin", name: "exp")))
+            let repo = try #require(try await registry.services.accounts.repository(RepositoryPath(namespace: "admin", name: "exp")))
             let expiredAt = Clock.nowMillis() - 60_000
             _ = try await registry.services.store.database.transaction { db in
                 try await db.raw("UPDATE tags SET expiration = \(bind: expiredAt) WHERE repository_id = \(bind: repo.id) AND name = 'old'").run()

@@ -1,3 +1,4 @@
+import Accounts
 import Foundation
 import HTTPTypes
 import HummingbirdTesting
@@ -135,8 +136,8 @@ struct AuthorizationMatrixTests {
         try await TestRegistry.with(backend) { registry, c in
             let repo = "admin/open"
             let fixture = try await Self.setUp(registry, c, repo: repo)
-            let repository = try #require(try await registry.services.store.repository(RepositoryPath(namespace: "admin", name: "open")))
-            try await registry.services.store.setVisibility(repositoryID: repository.id, .public)
+            let repository = try #require(try await registry.services.accounts.repository(RepositoryPath(namespace: "admin", name: "open")))
+            try await registry.services.accounts.setVisibility(repositoryID: repository.id, .public)
             for row in Self.rows(repo: repo) where [.get, .head].contains(row.method) && ["tags_list", "manifest", "blob", "referrers"].contains(row.label) {
                 for who in Who.allCases {
                     let (path, headers, body) = try await row.request(fixture, who.rawValue)
@@ -164,8 +165,8 @@ struct AuthorizationMatrixTests {
         let (digest, bytes) = try await c.pushImage(repo, tag: "v1", token: ownerToken)
         let blob = try await c.pushBlob(repo, Array("a blob".utf8), token: ownerToken)
         let path = try RepositoryPath(parsing: repo)
-        let repository = try #require(try await registry.services.store.repository(path))
-        try await registry.services.store.setPermission(repositoryID: repository.id, userID: reader.id, role: .read)
+        let repository = try #require(try await registry.services.accounts.repository(path))
+        try await registry.services.accounts.setPermission(repositoryID: repository.id, userID: reader.id, role: .read)
         var tokens: [Who: String] = [.owner: ownerToken]
         for who in [Who.outsider, .reader] {
             tokens[who] = try #require(try await c.token(.init(who.rawValue), scopes: ["repository:\(repo):pull,push,*", "registry:catalog:*"]))

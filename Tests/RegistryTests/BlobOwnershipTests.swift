@@ -1,3 +1,4 @@
+import Accounts
 import BuildOrchestrator
 import Foundation
 import HTTPTypes
@@ -56,7 +57,7 @@ struct BlobOwnershipTests {
             let digest = try await c.pushBlob("admin/app", bytes, token: push)
             #expect(try await Self.fileDropDigest(registry, fileID) == digest)
 
-            let repo = try #require(try await registry.services.store.repository(RepositoryPath(namespace: "admin", name: "app")))
+            let repo = try #require(try await registry.services.accounts.repository(RepositoryPath(namespace: "admin", name: "app")))
             #expect(try await registry.services.store.unlinkBlob(repositoryID: repo.id, digest: digest))
             let rounds = try await Self.twoRounds(registry)
             #expect(rounds.tombstoned == 1, "the OCI blob row goes")

@@ -1,3 +1,4 @@
+import Accounts
 import BuildOrchestrator
 import BuildProtocol
 import Foundation
@@ -26,10 +27,10 @@ struct BuildQueueChurnTests {
         })
         do {
             let queue = registry.buildFarm.queue
-            let admin = try #require(try await registry.services.store.namespace(named: "admin"))
+            let admin = try #require(try await registry.services.accounts.namespace(named: "admin"))
             var repos: [Repository] = []
             for i in 0..<3 {
-                repos.append(try await registry.services.store.createRepository(namespaceID: admin.id, name: "churn\(i)", visibility: .private).0)
+                repos.append(try await registry.services.accounts.createRepository(namespaceID: admin.id, name: "churn\(i)", visibility: .private).0)
             }
             var ids: Set<String> = []
             for i in 0..<Self.builds {

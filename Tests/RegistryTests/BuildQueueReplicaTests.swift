@@ -1,3 +1,4 @@
+import Accounts
 import BuildOrchestrator
 import BuildProtocol
 import Foundation
@@ -40,10 +41,10 @@ struct BuildQueueReplicaTests {
         let a = try Replica(registry)
         let b = try Replica(registry, clock: { Clock.nowMillis() + skewB })
         do {
-            let admin = try #require(try await registry.services.store.namespace(named: "admin"))
+            let admin = try #require(try await registry.services.accounts.namespace(named: "admin"))
             var repos: [Repository] = []
             for i in 0..<repositories {
-                repos.append(try await registry.services.store.createRepository(namespaceID: admin.id, name: "r\(i)", visibility: .private).0)
+                repos.append(try await registry.services.accounts.createRepository(namespaceID: admin.id, name: "r\(i)", visibility: .private).0)
             }
             try await a.queue.resyncChangedNamespaces()
             try await b.queue.resyncChangedNamespaces()

@@ -1,3 +1,4 @@
+import Accounts
 import BuildOrchestrator
 import Registry
 import SlipwayTestSupport
@@ -10,9 +11,9 @@ struct BuildRecordStoreTests {
     @Test(arguments: TestBackend.available)
     func insertedRowsReadBackIdentically(backend: TestBackend) async throws {
         try await TestRegistry.with(backend, configure: { $0.builds.inProcessWorkers = 0 }) { registry, _ in
-            let store = registry.services.store
-            let admin = try #require(try await store.namespace(named: TestRegistry.adminName))
-            let (repo, _) = try await store.createRepository(namespaceID: admin.id, name: "rows", visibility: .private)
+            let accounts = registry.services.accounts
+            let admin = try #require(try await accounts.namespace(named: TestRegistry.adminName))
+            let (repo, _) = try await accounts.createRepository(namespaceID: admin.id, name: "rows", visibility: .private)
             var record = BuildRecord(repository: repo, sourceKind: "git", gitURL: "https://git.example.com/a.git", commitSHA: "abc",
                                      dockerfilePath: "docker/Dockerfile", context: "docker", tags: ["v1", "latest"], displayName: "abc",
                                      manualUserID: admin.id)

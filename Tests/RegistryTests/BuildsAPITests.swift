@@ -1,3 +1,4 @@
+import Accounts
 import BuildOrchestrator
 import BuildProtocol
 import Foundation
@@ -15,9 +16,9 @@ struct BuildsAPITests {
     static let json: HTTPFields = [.contentType: "application/json"]
 
     static func apiToken(_ registry: TestRegistry, _ user: String = "admin") async throws -> String {
-        let ns = try #require(try await registry.services.store.namespace(named: user))
+        let ns = try #require(try await registry.services.accounts.namespace(named: user))
         let token = APITokens.generate()
-        try await registry.services.store.createAPIToken(userID: ns.id, tokenHash: APITokens.hash(token), scopes: Array(APICaller.allScopes), description: "t")
+        try await registry.services.accounts.createAPIToken(userID: ns.id, tokenHash: APITokens.hash(token), scopes: Array(APICaller.allScopes), description: "t")
         return token
     }
 
@@ -170,8 +171,8 @@ struct BuildsAPITests {
             }
             let archiveDigest = try Digest(parsing: try #require(archive ?? nil))
             #expect(try await registry.services.storage.stat(archiveDigest) != nil)
-            let repo = try #require(try await registry.services.store.repository(RepositoryPath(namespace: "admin", name: "app")))
-            try await registry.services.store.markForDeletion(repositoryID: repo.id)
+            let repo = try #require(try await registry.services.accounts.repository(RepositoryPath(namespace: "admin", name: "app")))
+            try await registry.services.accounts.markForDeletion(repositoryID: repo.id)
             // The first round lets go of the archive, the next deletes its bytes.
             var settings = CollectorSettings()
             settings.tombstoneSeconds = 0
@@ -318,8 +319,8 @@ struct BuildsAPITests {
             try await c.pushImage("admin/other", tag: "base", token: push)
             let bob = try await registry.createUser("bob")
             let bobAPI = try await Self.apiToken(registry, "bob")
-            let app = try #require(try await registry.services.store.repository(RepositoryPath(namespace: "admin", name: "app")))
-            try await registry.services.store.setPermission(repositoryID: app.id, userID: bob.id, role: .write)
+            let app = try #require(try await registry.services.accounts.repository(RepositoryPath(namespace: "admin", name: "app")))
+            try await registry.services.accounts.setPermission(repositoryID: app.id, userID: bob.id, role: .write)
 
             let adminDrop = try await Self.upload(c, adminAPI, Array("FROM scratch\n".utf8))
             let start = { (token: String, repo: String, fileID: String) in

@@ -1,3 +1,4 @@
+import Accounts
 import BuildOrchestrator
 import Foundation
 import HTTPTypes
@@ -17,7 +18,7 @@ struct GarbageCollectorTests {
     }
 
     static func setWindow(_ registry: TestRegistry, _ ns: String, seconds: Int64) async throws {
-        let namespace = try #require(try await registry.services.store.namespace(named: ns))
+        let namespace = try #require(try await registry.services.accounts.namespace(named: ns))
         _ = try await registry.services.store.database.transaction { db in
             try await db.raw("UPDATE namespaces SET tag_expiration_s = \(bind: seconds) WHERE id = \(bind: namespace.id)").run()
         }
@@ -43,7 +44,7 @@ struct GarbageCollectorTests {
             try await gc.runPass()
             try await gc.runPass()
             #expect(try Self.storedBlobCount(registry) == before)
-            let repo = try #require(try await registry.services.store.repository(RepositoryPath(namespace: "admin", name: "app")))
+            let repo = try #require(try await registry.services.accounts.repository(RepositoryPath(namespace: "admin", name: "app")))
             #expect(try await registry.services.store.restoreTag(repositoryID: repo.id, name: "gone", digest: gone, windowSeconds: 1_209_600) == .restored)
             #expect(try await c.send(.get, "/v2/admin/app/manifests/gone", token: token).status == .ok)
 
@@ -90,7 +91,7 @@ struct GarbageCollectorTests {
             let gc = Self.collector(registry)
             try await gc.runPass()
             try await gc.runPass()
-            let repo = try #require(try await registry.services.store.repository(RepositoryPath(namespace: "admin", name: "multi")))
+            let repo = try #require(try await registry.services.accounts.repository(RepositoryPath(namespace: "admin", name: "multi")))
             let store = registry.services.store
             // a and b were deleted by digest (hidden), but their rows survive as children of the index.
             #expect(try await store.referrers(repositoryID: repo.id, subject: a, artifactType: nil).count == 1)
@@ -128,8 +129,8 @@ struct GarbageCollectorTests {
             settings.uploadIdleSeconds = 0
             let gc = registry.collector(settings)
             try await Task.sleep(for: .milliseconds(5))
-            let repo = try #require(try await registry.services.store.repository(RepositoryPath(namespace: "admin", name: "doomed")))
-            try await registry.services.store.markForDeletion(repositoryID: repo.id)
+            let repo = try #require(try await registry.services.accounts.repository(RepositoryPath(namespace: "admin", name: "doomed")))
+            try await registry.services.accounts.markForDeletion(repositoryID: repo.id)
             let r1 = try await gc.runPass()
             #expect(r1.repositories == 1)
             try await gc.runPass()
@@ -146,10 +147,11 @@ struct GarbageCollectorTests {
     func bytesSharedWithABuildLogArchiveOutliveTheBlob(backend: TestBackend) async throws {
         try await TestRegistry.with(backend, configure: { $0.builds.inProcessWorkers = 0 }) { registry, c in
             let store = registry.services.store
+            let accounts = registry.services.accounts
             let token = try #require(try await c.token(.init("admin"), scopes: ["repository:admin/shared:pull,push"]))
             let bytes = Array("a build log and a layer with identical bytes".utf8)
             let digest = try await c.pushBlob("admin/shared", bytes, token: token)
-            let repo = try #require(try await store.repository(RepositoryPath(namespace: "admin", name: "shared")))
+            let repo = try #require(try await accounts.repository(RepositoryPath(namespace: "admin", name: "shared")))
             let build = try await registry.buildFarm.store.insertBuild(BuildRecord(
                 repository: repo, sourceKind: "git", gitURL: "https://git.example.com/a.git", commitSHA: "abc",
                 dockerfilePath: "Dockerfile", context: "", tags: ["v1"], displayName: "abc", manualUserID: nil))
@@ -175,10 +177,11 @@ struct GarbageCollectorTests {
     func linkWaitsForAClaimedDeletion(backend: TestBackend) async throws {
         try await TestRegistry.with(backend) { registry, c in
             let store = registry.services.store
+            let accounts = registry.services.accounts
             let token = try #require(try await c.token(.init("admin"), scopes: ["repository:admin/race:pull,push"]))
             let bytes = Array("raced blob".utf8)
             let digest = try await c.pushBlob("admin/race", bytes, token: token)
-            let repo = try #require(try await store.repository(RepositoryPath(namespace: "admin", name: "race")))
+            let repo = try #require(try await accounts.repository(RepositoryPath(namespace: "admin", name: "race")))
             #expect(try await store.unlinkBlob(repositoryID: repo.id, digest: digest))
             #expect(try await store.tombstoneBlob(digest.description, now: Clock.nowMillis(), tombstones: registry.services.tombstones))
 
@@ -225,7 +228,7 @@ struct GarbageCollectorTests {
                             }
                             if i % 4 == 1 { _ = try? await c.send(.delete, "/v2/admin/stress/manifests/\(tag)", token: token) }
                             if i % 4 == 2, let last = mine.last {
-                                let repo = try await registry.services.store.repository(RepositoryPath(namespace: "admin", name: "stress"))!
+                                let repo = try await registry.services.accounts.repository(RepositoryPath(namespace: "admin", name: "stress"))!
                                 _ = try? await registry.services.store.restoreTag(repositoryID: repo.id, name: last.0, digest: last.1, windowSeconds: 3600)
                             }
                         }
@@ -284,7 +287,8 @@ struct RepositoryEventTests {
             try await c.pushImage("admin/exp", tag: "soon", token: token)
             try await c.pushImage("admin/exp", tag: "later", token: token)
             let store = registry.services.store
-            let repo = try #require(try await store.repository(RepositoryPath(namespace: "admin", name: "exp")))
+            let accounts = registry.services.accounts
+            let repo = try #require(try await accounts.repository(RepositoryPath(namespace: "admin", name: "exp")))
             let now = Clock.nowMillis()
             #expect(try await store.setTagExpiration(repositoryID: repo.id, name: "soon", expiration: now + 2 * 86_400_000))
             #expect(try await store.setTagExpiration(repositoryID: repo.id, name: "later", expiration: now + 30 * 86_400_000))

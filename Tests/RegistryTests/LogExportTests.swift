@@ -1,3 +1,4 @@
+import Accounts
 import Audit
 import Foundation
 import HTTPTypes
@@ -90,9 +91,9 @@ struct LogExportTests {
     static let jsonHeaders: HTTPFields = [.contentType: "application/json"]
 
     static func apiToken(_ registry: TestRegistry, _ user: String) async throws -> String {
-        let ns = try #require(try await registry.services.store.namespace(named: user))
+        let ns = try #require(try await registry.services.accounts.namespace(named: user))
         let token = APITokens.generate()
-        try await registry.services.store.createAPIToken(userID: ns.id, tokenHash: APITokens.hash(token), scopes: Array(APICaller.allScopes), description: "t")
+        try await registry.services.accounts.createAPIToken(userID: ns.id, tokenHash: APITokens.hash(token), scopes: Array(APICaller.allScopes), description: "t")
         return token
     }
 
@@ -127,7 +128,8 @@ struct LogExportTests {
                     #expect(r.status == .created)
                 }
                 let store = registry.services.store
-                let app = try #require(try await store.repository(RepositoryPath(namespace: "admin", name: "app")))
+                let accounts = registry.services.accounts
+                let app = try #require(try await accounts.repository(RepositoryPath(namespace: "admin", name: "app")))
                 let actor = AuditEvent.Actor(id: nil, name: "admin", kind: "user")
                 for tag in ["v1", "v2", "v3"] {
                     registry.services.auditLog.record(.repository(.pushRepo, app, performer: actor, ip: "192.0.2.1", ["tag": tag]))
@@ -290,9 +292,9 @@ struct LogExportTests {
             // No application runs here, so nothing drains the queue until the test says so.
             let registry = try await TestRegistry.start(backend) { $0.security.allowPrivateTargets = true }
             do {
-                let store = registry.services.store
+                let accounts = registry.services.accounts
                 let auditStore = registry.services.auditStore
-                let admin = try #require(try await store.namespace(named: "admin"))
+                let admin = try #require(try await accounts.namespace(named: "admin"))
                 let now = Clock.nowMillis()
                 func queue() async throws -> String {
                     try await auditStore.createLogExport(.init(requesterID: admin.id, scope: .performer(admin.id), namespaceName: "admin",
@@ -347,9 +349,9 @@ struct LogExportTests {
         // No application runs here: the test runs the driver and one exporter itself.
         let registry = try await TestRegistry.start(backend)
         do {
-            let store = registry.services.store
+            let accounts = registry.services.accounts
             let auditStore = registry.services.auditStore
-            let admin = try #require(try await store.namespace(named: "admin"))
+            let admin = try #require(try await accounts.namespace(named: "admin"))
             var settings = LogExporter.Settings()
             settings.fallbackPoll = .seconds(3600)
             let exporter = LogExporter(services: registry.services, settings: settings)
@@ -389,9 +391,9 @@ struct LogExportTests {
             for allowPrivate in [true, false] {
                 let registry = try await TestRegistry.start(backend) { $0.security.allowPrivateTargets = allowPrivate }
                 do {
-                    let store = registry.services.store
+                    let accounts = registry.services.accounts
                     let auditStore = registry.services.auditStore
-                    let admin = try #require(try await store.namespace(named: "admin"))
+                    let admin = try #require(try await accounts.namespace(named: "admin"))
                     let now = Clock.nowMillis()
                     let export = try await auditStore.createLogExport(.init(
                         requesterID: admin.id, scope: .performer(admin.id), namespaceName: "admin", repositoryName: nil,
@@ -435,10 +437,10 @@ struct LogExportTests {
     func exportStreamsAcrossPages(backend: TestBackend) async throws {
         let registry = try await TestRegistry.start(backend)
         do {
-            let store = registry.services.store
+            let accounts = registry.services.accounts
             let auditStore = registry.services.auditStore
-            let admin = try #require(try await store.namespace(named: "admin"))
-            let org = try await store.createOrganization(name: "paged", email: "p@example.com", creatorID: admin.id)
+            let admin = try #require(try await accounts.namespace(named: "admin"))
+            let org = try await accounts.createOrganization(name: "paged", email: "p@example.com", creatorID: admin.id)
             let now = Clock.nowMillis()
             for i in 0..<7 {
                 // Two share a timestamp, so the (time, id) cursor matters.
@@ -505,10 +507,10 @@ struct LogExportTests {
     func retentionDeletesOldLogsAndExports(backend: TestBackend) async throws {
         let registry = try await TestRegistry.start(backend) { $0.logs.retentionDays = 30 }
         do {
-            let store = registry.services.store
+            let accounts = registry.services.accounts
             let auditStore = registry.services.auditStore
-            let admin = try #require(try await store.namespace(named: "admin"))
-            let repo = try await store.createRepository(namespaceID: admin.id, name: "kept", visibility: .private).0
+            let admin = try #require(try await accounts.namespace(named: "admin"))
+            let repo = try await accounts.createRepository(namespaceID: admin.id, name: "kept", visibility: .private).0
             let now = Clock.nowMillis()
             let actor = AuditEvent.Actor(id: admin.id, name: "admin", kind: "user")
             for (kind, age) in [(AuditKind.pullRepo, 40), (.pushRepo, 31), (.createTag, 29), (.deleteTag, 0)] {
@@ -557,9 +559,9 @@ struct LogExportTests {
         // Retention off: the entries are dated in the past.
         try await TestRegistry.with(backend, configure: { $0.logs.retentionDays = 0 }) { registry, c in
             let admin = try await Self.apiToken(registry, "admin")
-            let store = registry.services.store
-            let owner = try #require(try await store.namespace(named: "admin"))
-            let org = try await store.createOrganization(name: "acme", email: "a@example.com", creatorID: owner.id)
+            let accounts = registry.services.accounts
+            let owner = try #require(try await accounts.namespace(named: "admin"))
+            let org = try await accounts.createOrganization(name: "acme", email: "a@example.com", creatorID: owner.id)
             let day: Int64 = 1_735_776_000_000  // Thu, 02 Jan 2025 00:00:00 UTC
             registry.services.auditLog.record(AuditEvent(kind: .orgChangeSettings, performer: nil, namespace: (org.id, org.name), ip: nil,
                                                       time: day + 9 * 3_600_000))
@@ -595,9 +597,9 @@ struct LogExportTests {
     @Test func retentionZeroKeepsEverything() async throws {
         let registry = try await TestRegistry.start(.sqlite) { $0.logs.retentionDays = 0 }
         do {
-            let store = registry.services.store
+            let accounts = registry.services.accounts
             let auditStore = registry.services.auditStore
-            let admin = try #require(try await store.namespace(named: "admin"))
+            let admin = try #require(try await accounts.namespace(named: "admin"))
             var event = AuditEvent(kind: .loginSuccess, performer: .init(id: admin.id, name: "admin", kind: "user"), ip: nil)
             event.time = 1000
             registry.services.auditLog.record(event)

@@ -1,3 +1,4 @@
+import Accounts
 import Foundation
 import HTTPTypes
 import NIOCore
@@ -148,7 +149,7 @@ struct ManifestProtocolTests {
             #expect(first != second)
             let get = try await c.send(.get, "/v2/admin/app/manifests/latest", token: token)
             #expect(get.headers[Self.digestHeader] == second.description)
-            let repo = try #require(try await registry.services.store.repository(RepositoryPath(namespace: "admin", name: "app")))
+            let repo = try #require(try await registry.services.accounts.repository(RepositoryPath(namespace: "admin", name: "app")))
             let rows = try await registry.services.store.database.read { db in
                 try await db.raw("SELECT lifetime_end FROM tags WHERE repository_id = \(bind: repo.id) AND name = 'latest'").all()
             }
@@ -189,8 +190,8 @@ struct ManifestProtocolTests {
             let adminToken = try await Self.token(c, "admin/secret", "admin/open")
             try await c.pushImage("admin/secret", tag: "v1", token: adminToken)
             try await c.pushImage("admin/open", tag: "v1", token: adminToken)
-            let open = try #require(try await registry.services.store.repository(RepositoryPath(namespace: "admin", name: "open")))
-            try await registry.services.store.setVisibility(repositoryID: open.id, .public)
+            let open = try #require(try await registry.services.accounts.repository(RepositoryPath(namespace: "admin", name: "open")))
+            try await registry.services.accounts.setVisibility(repositoryID: open.id, .public)
             let bobToken = try #require(try await c.token(.init("bob"), scopes: ["repository:bob/mine:pull,push", "registry:catalog:*"]))
             try await c.pushImage("bob/mine", tag: "v1", token: bobToken)
 

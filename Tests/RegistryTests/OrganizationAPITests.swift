@@ -1,3 +1,4 @@
+import Accounts
 import Foundation
 import HTTPTypes
 import HummingbirdTesting
@@ -13,9 +14,9 @@ enum OrgTestSupport {
 
     /// An API token for `user` (all scopes unless told otherwise).
     static func token(_ registry: TestRegistry, _ user: String, scopes: [String] = allScopes) async throws -> String {
-        let ns = try #require(try await registry.services.store.namespace(named: user))
+        let ns = try #require(try await registry.services.accounts.namespace(named: user))
         let token = APITokens.generate()
-        try await registry.services.store.createAPIToken(userID: ns.id, tokenHash: APITokens.hash(token), scopes: scopes, description: "test")
+        try await registry.services.accounts.createAPIToken(userID: ns.id, tokenHash: APITokens.hash(token), scopes: scopes, description: "test")
         return token
     }
 
@@ -29,14 +30,15 @@ enum OrgTestSupport {
     @discardableResult
     static func robot(_ registry: TestRegistry, owner: String, short: String) async throws -> Namespace {
         let store = registry.services.store
-        let ownerNS = try #require(try await store.namespace(named: owner))
+        let accounts = registry.services.accounts
+        let ownerNS = try #require(try await accounts.namespace(named: owner))
         let name = "\(owner)+\(short)"
         try await store.database.transaction { db in
             try await db.raw("""
                 INSERT INTO namespaces (name, kind, owner_id, created_at) VALUES (\(bind: name), 'robot', \(bind: ownerNS.id), 0)
                 """).run()
         }
-        return try #require(try await store.namespace(named: name))
+        return try #require(try await accounts.namespace(named: name))
     }
 
     static func object(_ response: TestResponse) -> [String: Any] { response.json as? [String: Any] ?? [:] }
@@ -49,7 +51,7 @@ struct OrganizationAPITests {
     @Test(arguments: TestBackend.available)
     func createViewAndSettings(backend: TestBackend) async throws {
         try await TestRegistry.with(backend) { registry, c in
-            let store = registry.services.store
+            let accounts = registry.services.accounts
             try await registry.createUser("alice")
             let bob = try await registry.createUser("bob")
             try await registry.createUser("carol")
@@ -63,9 +65,9 @@ struct OrganizationAPITests {
                 #expect(bad.status == .badRequest, "\(body)")
                 #expect(S.object(bad)["error_type"] as? String == "invalid_request")
             }
-            let acme = try #require(try await store.namespace(named: "acme"))
-            let devs = try await store.upsertTeam(organizationID: acme.id, name: "devs", role: .member, description: "developers")
-            try await store.addTeamMember(teamID: devs, userID: bob.id)
+            let acme = try #require(try await accounts.namespace(named: "acme"))
+            let devs = try await accounts.upsertTeam(organizationID: acme.id, name: "devs", role: .member, description: "developers")
+            try await accounts.addTeamMember(teamID: devs, userID: bob.id)
 
             // The admin's view.
             let adminView = S.object(try await S.send(c, .get, "/api/v1/organization/acme", token: alice))
@@ -110,18 +112,18 @@ struct OrganizationAPITests {
             for seconds in [0, 604_800, 1_209_600, 2_419_200] {
                 #expect(try await S.send(c, .put, "/api/v1/organization/acme", token: alice, json: #"{"tag_expiration_s":\#(seconds)}"#).status == .ok)
             }
-            #expect(try await store.organizationSettings(id: acme.id)?.tagExpirationSeconds == 2_419_200)
+            #expect(try await accounts.organizationSettings(id: acme.id)?.tagExpirationSeconds == 2_419_200)
             for body in [#"{"tag_expiration_s":12345}"#, #"{"tag_expiration_s":-1}"#, #"{"tag_expiration_s":"1d"}"#,
                          #"{"email":"nope"}"#, #"{"email":"bob has spaces@x"}"#, "[1]", "garbage"] {
                 let bad = try await S.send(c, .put, "/api/v1/organization/acme", token: alice, json: body)
                 #expect(bad.status == .badRequest, "\(body)")
             }
             // An address another namespace uses is refused.
-            try await store.createUser(name: "erin", passwordHash: "x", email: "erin@example.test")
+            try await accounts.createUser(name: "erin", passwordHash: "x", email: "erin@example.test")
             #expect(try await S.send(c, .put, "/api/v1/organization/acme", token: alice, json: #"{"email":"erin@example.test"}"#).status == .badRequest)
             let moved = try await S.send(c, .put, "/api/v1/organization/acme", token: alice, json: #"{"email":"new@acme.test"}"#)
             #expect(S.object(moved)["email"] as? String == "new@acme.test")
-            #expect(try await store.namespace(named: "acme")?.email == "new@acme.test")
+            #expect(try await accounts.namespace(named: "acme")?.email == "new@acme.test")
 
             // Only admins change settings.
             #expect(try await S.send(c, .put, "/api/v1/organization/acme", token: bobToken, json: #"{"tag_expiration_s":0}"#).status == .forbidden)
@@ -129,31 +131,31 @@ struct OrganizationAPITests {
             #expect(try await S.send(c, .put, "/api/v1/organization/acme", token: nil, json: #"{"tag_expiration_s":0}"#).status == .unauthorized)
             let narrow = try await S.token(registry, "alice", scopes: ["user:read", "user:admin"])
             #expect(try await S.send(c, .put, "/api/v1/organization/acme", token: narrow, json: #"{"tag_expiration_s":0}"#).status == .forbidden)
-            #expect(try await store.organizationSettings(id: acme.id)?.tagExpirationSeconds == 2_419_200)
+            #expect(try await accounts.organizationSettings(id: acme.id)?.tagExpirationSeconds == 2_419_200)
         }
     }
 
     @Test(arguments: TestBackend.available)
     func membersAndCollaborators(backend: TestBackend) async throws {
         try await TestRegistry.with(backend) { registry, c in
-            let store = registry.services.store
+            let accounts = registry.services.accounts
             let alice = try await registry.createUser("alice")
             let bob = try await registry.createUser("bob")
             let carol = try await registry.createUser("carol")
             let dave = try await registry.createUser("dave")
             let aliceToken = try await S.token(registry, "alice")
             let bobToken = try await S.token(registry, "bob")
-            let acme = try await store.createOrganization(name: "acme", email: nil, creatorID: alice.id)
-            let devs = try await store.upsertTeam(organizationID: acme.id, name: "devs", role: .member)
-            try await store.addTeamMember(teamID: devs, userID: bob.id)
+            let acme = try await accounts.createOrganization(name: "acme", email: nil, creatorID: alice.id)
+            let devs = try await accounts.upsertTeam(organizationID: acme.id, name: "devs", role: .member)
+            try await accounts.addTeamMember(teamID: devs, userID: bob.id)
             let bot = try await S.robot(registry, owner: "acme", short: "ci")
-            try await store.addTeamMember(teamID: devs, userID: bot.id)
+            try await accounts.addTeamMember(teamID: devs, userID: bot.id)
             let push = try #require(try await c.token(.init("alice"), scopes: ["repository:acme/app:pull,push"]))
             try await c.pushImage("acme/app", tag: "v1", token: push)
-            let app = try #require(try await store.repository(RepositoryPath(namespace: "acme", name: "app")))
-            try await store.setPermission(repositoryID: app.id, userID: bob.id, role: .write)
-            try await store.setPermission(repositoryID: app.id, userID: carol.id, role: .read)
-            try await store.setPermission(repositoryID: app.id, userID: bot.id, role: .read)
+            let app = try #require(try await accounts.repository(RepositoryPath(namespace: "acme", name: "app")))
+            try await accounts.setPermission(repositoryID: app.id, userID: bob.id, role: .write)
+            try await accounts.setPermission(repositoryID: app.id, userID: carol.id, role: .read)
+            try await accounts.setPermission(repositoryID: app.id, userID: bot.id, role: .read)
 
             // Members: humans only, with their teams and direct grants.
             let list = S.object(try await S.send(c, .get, "/api/v1/organization/acme/members", token: aliceToken))
@@ -191,12 +193,12 @@ struct OrganizationAPITests {
 
             // Removing a member drops their teams and direct grants.
             #expect(try await S.send(c, .delete, "/api/v1/organization/acme/members/bob", token: aliceToken).status == .noContent)
-            #expect(try await store.teamRole(userID: bob.id, organizationID: acme.id) == nil)
-            #expect(try await store.role(userID: bob.id, repository: app) == nil)
+            #expect(try await accounts.teamRole(userID: bob.id, organizationID: acme.id) == nil)
+            #expect(try await accounts.role(userID: bob.id, repository: app) == nil)
             #expect(try await S.send(c, .get, "/api/v1/organization/acme/members/bob", token: aliceToken).status == .notFound)
             // Collaborators can be removed the same way.
             #expect(try await S.send(c, .delete, "/api/v1/organization/acme/members/carol", token: aliceToken).status == .noContent)
-            #expect(try await store.role(userID: carol.id, repository: app) == nil)
+            #expect(try await accounts.role(userID: carol.id, repository: app) == nil)
             // Robots are not removed through this route; unknown users are 404.
             #expect(try await S.send(c, .delete, "/api/v1/organization/acme/members/acme+ci", token: aliceToken).status == .notFound)
             #expect(try await S.send(c, .delete, "/api/v1/organization/acme/members/nobody", token: aliceToken).status == .notFound)
@@ -205,16 +207,16 @@ struct OrganizationAPITests {
             let last = try await S.send(c, .delete, "/api/v1/organization/acme/members/alice", token: aliceToken)
             #expect(last.status == .badRequest)
             #expect(S.object(last)["error_type"] as? String == "invalid_request")
-            #expect(try await store.teamRole(userID: alice.id, organizationID: acme.id) == .admin)
+            #expect(try await accounts.teamRole(userID: alice.id, organizationID: acme.id) == .admin)
             // With a second admin, an admin may leave.
-            let owners = try #require(try await store.orgTeam(organizationID: acme.id, name: "owners"))
-            try await store.addTeamMember(teamID: owners.id, userID: dave.id)
+            let owners = try #require(try await accounts.orgTeam(organizationID: acme.id, name: "owners"))
+            try await accounts.addTeamMember(teamID: owners.id, userID: dave.id)
             #expect(try await S.send(c, .delete, "/api/v1/organization/acme/members/alice", token: aliceToken).status == .noContent)
-            #expect(try await store.teamRole(userID: alice.id, organizationID: acme.id) == nil)
+            #expect(try await accounts.teamRole(userID: alice.id, organizationID: acme.id) == nil)
             #expect(try await S.send(c, .get, "/api/v1/organization/acme/members", token: aliceToken).status == .forbidden)
             // A robot in an admin team does not count as the organization's admin.
             let daveToken = try await S.token(registry, "dave")
-            try await store.addTeamMember(teamID: owners.id, userID: bot.id)
+            try await accounts.addTeamMember(teamID: owners.id, userID: bot.id)
             #expect(try await S.send(c, .delete, "/api/v1/organization/acme/members/dave", token: daveToken).status == .badRequest)
         }
     }
@@ -222,19 +224,19 @@ struct OrganizationAPITests {
     @Test(arguments: TestBackend.available)
     func deleteOrganization(backend: TestBackend) async throws {
         try await TestRegistry.with(backend) { registry, c in
-            let store = registry.services.store
+            let accounts = registry.services.accounts
             let alice = try await registry.createUser("alice")
             let bob = try await registry.createUser("bob")
             let aliceToken = try await S.token(registry, "alice")
             let bobToken = try await S.token(registry, "bob")
             let adminToken = try await S.token(registry, TestRegistry.adminName)
-            let acme = try await store.createOrganization(name: "acme", email: nil, creatorID: alice.id)
-            let devs = try await store.upsertTeam(organizationID: acme.id, name: "devs", role: .creator)
-            try await store.addTeamMember(teamID: devs, userID: bob.id)
+            let acme = try await accounts.createOrganization(name: "acme", email: nil, creatorID: alice.id)
+            let devs = try await accounts.upsertTeam(organizationID: acme.id, name: "devs", role: .creator)
+            try await accounts.addTeamMember(teamID: devs, userID: bob.id)
             let bot = try await S.robot(registry, owner: "acme", short: "ci")
             let push = try #require(try await c.token(.init("alice"), scopes: ["repository:acme/app:pull,push"]))
             try await c.pushImage("acme/app", tag: "v1", token: push)
-            _ = try await store.createPrototype(organizationID: acme.id, role: .read, activatingUserID: nil, delegateUserID: bob.id, delegateTeamID: nil)
+            _ = try await accounts.createPrototype(organizationID: acme.id, role: .read, activatingUserID: nil, delegateUserID: bob.id, delegateTeamID: nil)
 
             // Members who are not admins, and the instance superuser outside the organization, cannot.
             #expect(try await S.send(c, .delete, "/api/v1/organization/acme", token: bobToken).status == .forbidden)
@@ -242,23 +244,23 @@ struct OrganizationAPITests {
             #expect(try await S.send(c, .delete, "/api/v1/organization/acme", token: nil).status == .unauthorized)
 
             #expect(try await S.send(c, .delete, "/api/v1/organization/acme", token: aliceToken).status == .noContent)
-            #expect(try await store.namespace(named: "acme") == nil)
-            #expect(try await store.namespace(id: bot.id) == nil)
-            #expect(try await store.repository(RepositoryPath(namespace: "acme", name: "app")) == nil)
-            #expect(try await store.organizations(ofUser: bob.id).isEmpty)
-            #expect(try await store.prototypes(organizationID: acme.id).isEmpty)
+            #expect(try await accounts.namespace(named: "acme") == nil)
+            #expect(try await accounts.namespace(id: bot.id) == nil)
+            #expect(try await accounts.repository(RepositoryPath(namespace: "acme", name: "app")) == nil)
+            #expect(try await accounts.organizations(ofUser: bob.id).isEmpty)
+            #expect(try await accounts.prototypes(organizationID: acme.id).isEmpty)
             #expect(try await S.send(c, .get, "/api/v1/organization/acme", token: aliceToken).status == .notFound)
             #expect(try await S.send(c, .delete, "/api/v1/organization/acme", token: aliceToken).status == .notFound)
             let pull = try #require(try await c.token(.init("alice"), scopes: ["repository:acme/app:pull"]))
             // Nothing is granted on a repository that no longer exists.
             #expect(try await c.send(.get, "/v2/acme/app/manifests/v1", token: pull).status == .unauthorized)
             // The users themselves are untouched, and the name is free again.
-            #expect(try await store.namespace(named: "bob") != nil)
+            #expect(try await accounts.namespace(named: "bob") != nil)
             #expect(try await S.send(c, .post, "/api/v1/organization/", token: aliceToken, json: #"{"name":"acme"}"#).status == .created)
 
             // The default namespace stays.
             #expect(try await S.send(c, .delete, "/api/v1/organization/library", token: adminToken).status == .badRequest)
-            #expect(try await store.namespace(named: "library") != nil)
+            #expect(try await accounts.namespace(named: "library") != nil)
         }
     }
 }

@@ -1,3 +1,4 @@
+import Accounts
 import Foundation
 import HTTPTypes
 import HummingbirdTesting
@@ -19,20 +20,20 @@ struct PermissionAPITests {
     }
 
     static func world(_ registry: TestRegistry, _ c: RegistryClient) async throws -> World {
-        let store = registry.services.store
+        let accounts = registry.services.accounts
         let orgAdmin = try await registry.createUser("orgadmin")
         let bob = try await registry.createUser("bob")
         let dave = try await registry.createUser("dave")
         try await registry.createUser("carol")
-        let acme = try await store.createOrganization(name: "acme", email: nil, creatorID: orgAdmin.id)
-        try await store.createOrganization(name: "otherorg", email: nil, creatorID: orgAdmin.id)
+        let acme = try await accounts.createOrganization(name: "acme", email: nil, creatorID: orgAdmin.id)
+        try await accounts.createOrganization(name: "otherorg", email: nil, creatorID: orgAdmin.id)
         let push = try #require(try await c.token(.init("orgadmin"), scopes: ["repository:acme/app:pull,push"]))
         try await c.pushImage("acme/app", tag: "v1", token: push)
-        let app = try #require(try await store.repository(RepositoryPath(namespace: "acme", name: "app")))
-        let readers = try await store.upsertTeam(organizationID: acme.id, name: "readers", role: .member)
-        try await store.addTeamMember(teamID: readers, userID: bob.id)
-        try await store.addTeamMember(teamID: readers, userID: dave.id)
-        try await store.setTeamPermission(repositoryID: app.id, teamID: readers, role: .read)
+        let app = try #require(try await accounts.repository(RepositoryPath(namespace: "acme", name: "app")))
+        let readers = try await accounts.upsertTeam(organizationID: acme.id, name: "readers", role: .member)
+        try await accounts.addTeamMember(teamID: readers, userID: bob.id)
+        try await accounts.addTeamMember(teamID: readers, userID: dave.id)
+        try await accounts.setTeamPermission(repositoryID: app.id, teamID: readers, role: .read)
         _ = try await registry.services.createRobot(owner: acme, shortName: "ci")
         _ = try await registry.services.createRobot(owner: bob, shortName: "x")
         let orgToken = try await RobotAPITests.apiToken(registry, user: "orgadmin")
@@ -62,8 +63,8 @@ struct PermissionAPITests {
             #expect(robot["is_org_member"] as? Bool == true)
 
             // The grant is what the registry sees.
-            let carolNS = try #require(try await registry.services.store.namespace(named: "carol"))
-            #expect(try await registry.services.store.role(userID: carolNS.id, repository: w.app) == .write)
+            let carolNS = try #require(try await registry.services.accounts.namespace(named: "carol"))
+            #expect(try await registry.services.accounts.role(userID: carolNS.id, repository: w.app) == .write)
 
             for (who, body, message) in [
                 ("bob+x", #"{"role":"read"}"#, "Cannot add robot bob+x under namespace acme"),
@@ -108,7 +109,7 @@ struct PermissionAPITests {
             #expect(try await c.send(.get, base + "carol", token: w.orgToken).status == .badRequest)
             #expect(try await transitive("carol").0 == .notFound)
             #expect(try await c.send(.delete, base + "acme", token: w.orgToken).status == .badRequest)
-            #expect(try await registry.services.store.role(userID: carolNS.id, repository: w.app) == nil)
+            #expect(try await registry.services.accounts.role(userID: carolNS.id, repository: w.app) == nil)
 
             // Only repository admins manage permissions: bob (read) is refused, carol no longer sees the repository.
             let bobToken = try await RobotAPITests.apiToken(registry, user: "bob")
@@ -125,10 +126,10 @@ struct PermissionAPITests {
     func teamPermissions(backend: TestBackend) async throws {
         try await TestRegistry.with(backend) { registry, c in
             let w = try await Self.world(registry, c)
-            let store = registry.services.store
+            let accounts = registry.services.accounts
             let base = "/api/v1/repository/acme/app/permissions/team/"
-            let other = try #require(try await store.namespace(named: "otherorg"))
-            try await store.upsertTeam(organizationID: other.id, name: "outsiders", role: .member)
+            let other = try #require(try await accounts.namespace(named: "otherorg"))
+            try await accounts.upsertTeam(organizationID: other.id, name: "outsiders", role: .member)
 
             let list = try #require(try await c.send(.get, base, token: w.orgToken).json as? [String: Any])
             let permissions = try #require(list["permissions"] as? [String: [String: Any]])
@@ -141,8 +142,8 @@ struct PermissionAPITests {
             #expect(changed.status == .ok)
             #expect((changed.json as? [String: Any])?["role"] as? String == "write")
             #expect((changed.json as? [String: Any])?["name"] as? String == "readers")
-            let bob = try #require(try await store.namespace(named: "bob"))
-            #expect(try await store.role(userID: bob.id, repository: w.app) == .write)
+            let bob = try #require(try await accounts.namespace(named: "bob"))
+            #expect(try await accounts.role(userID: bob.id, repository: w.app) == .write)
             #expect((try await c.send(.get, base + "readers", token: w.orgToken).json as? [String: Any])?["role"] as? String == "write")
 
             for (team, message) in [("nosuch", "No team nosuch in organization acme"), ("outsiders", "No team outsiders in organization acme")] {
@@ -156,7 +157,7 @@ struct PermissionAPITests {
             #expect(try await c.send(.delete, base + "readers", token: w.orgToken).status == .noContent)
             #expect(try await c.send(.delete, base + "readers", token: w.orgToken).status == .badRequest)
             #expect(try await c.send(.get, base + "readers", token: w.orgToken).status == .badRequest)
-            #expect(try await store.role(userID: bob.id, repository: w.app) == nil)
+            #expect(try await accounts.role(userID: bob.id, repository: w.app) == nil)
 
             // User namespaces have no teams.
             let admin = try await RobotAPITests.apiToken(registry, user: "admin")

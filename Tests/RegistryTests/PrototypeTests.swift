@@ -1,3 +1,4 @@
+import Accounts
 import Foundation
 import HTTPTypes
 import NIOCore
@@ -12,18 +13,18 @@ struct PrototypeTests {
     @Test(arguments: TestBackend.available)
     func crudAndValidation(backend: TestBackend) async throws {
         try await TestRegistry.with(backend) { registry, c in
-            let store = registry.services.store
+            let accounts = registry.services.accounts
             let alice = try await registry.createUser("alice")
             let bob = try await registry.createUser("bob")
             let carol = try await registry.createUser("carol")
             let aliceToken = try await S.token(registry, "alice")
             let bobToken = try await S.token(registry, "bob")
             let carolToken = try await S.token(registry, "carol")
-            let acme = try await store.createOrganization(name: "acme", email: nil, creatorID: alice.id)
-            let other = try await store.createOrganization(name: "other", email: nil, creatorID: carol.id)
-            let devs = try await store.upsertTeam(organizationID: acme.id, name: "devs", role: .creator)
-            try await store.addTeamMember(teamID: devs, userID: bob.id)
-            _ = try await store.upsertTeam(organizationID: other.id, name: "theirs", role: .member)
+            let acme = try await accounts.createOrganization(name: "acme", email: nil, creatorID: alice.id)
+            let other = try await accounts.createOrganization(name: "other", email: nil, creatorID: carol.id)
+            let devs = try await accounts.upsertTeam(organizationID: acme.id, name: "devs", role: .creator)
+            try await accounts.addTeamMember(teamID: devs, userID: bob.id)
+            _ = try await accounts.upsertTeam(organizationID: other.id, name: "theirs", role: .member)
             try await S.robot(registry, owner: "acme", short: "ci")
             try await S.robot(registry, owner: "other", short: "ci")
             let base = "/api/v1/organization/acme/prototypes"
@@ -79,7 +80,7 @@ struct PrototypeTests {
                 #expect(bad.status == .badRequest, "\(body)")
                 #expect(S.object(bad)["error_type"] as? String == "invalid_request")
             }
-            #expect(try await store.prototypes(organizationID: acme.id).count == 3)
+            #expect(try await accounts.prototypes(organizationID: acme.id).count == 3)
 
             // Update and delete.
             let changed = try await S.send(c, .put, "\(base)/\(teamID)", token: aliceToken, json: #"{"role":"write"}"#)
@@ -97,11 +98,11 @@ struct PrototypeTests {
             #expect(try await S.send(c, .get, base, token: bobToken).status == .forbidden)
             #expect(try await S.send(c, .post, base, token: bobToken, json: #"{"role":"read","delegate":{"name":"devs","kind":"team"}}"#).status == .forbidden)
             #expect(try await S.send(c, .get, base, token: nil).status == .unauthorized)
-            #expect(try await store.prototype(organizationID: acme.id, uuid: teamID)?.role == .write)
+            #expect(try await accounts.prototype(organizationID: acme.id, uuid: teamID)?.role == .write)
 
             #expect(try await S.send(c, .delete, "\(base)/\(teamID)", token: aliceToken).status == .noContent)
             #expect(try await S.send(c, .delete, "\(base)/\(teamID)", token: aliceToken).status == .notFound)
-            #expect(try await store.prototypes(organizationID: acme.id).count == 2)
+            #expect(try await accounts.prototypes(organizationID: acme.id).count == 2)
         }
     }
 
@@ -110,7 +111,7 @@ struct PrototypeTests {
     @Test(arguments: TestBackend.available)
     func pushesApplyPrototypes(backend: TestBackend) async throws {
         try await TestRegistry.with(backend) { registry, c in
-            let store = registry.services.store
+            let accounts = registry.services.accounts
             let owner = try await registry.createUser("owner")
             let alice = try await registry.createUser("alice")
             let bob = try await registry.createUser("bob")
@@ -118,12 +119,12 @@ struct PrototypeTests {
             let dave = try await registry.createUser("dave")
             let erin = try await registry.createUser("erin")
             let ownerToken = try await S.token(registry, "owner")
-            let acme = try await store.createOrganization(name: "acme", email: nil, creatorID: owner.id)
-            let creators = try await store.upsertTeam(organizationID: acme.id, name: "creators", role: .creator)
-            try await store.addTeamMember(teamID: creators, userID: alice.id)
-            try await store.addTeamMember(teamID: creators, userID: bob.id)
-            let viewers = try await store.upsertTeam(organizationID: acme.id, name: "viewers", role: .member)
-            try await store.addTeamMember(teamID: viewers, userID: carol.id)
+            let acme = try await accounts.createOrganization(name: "acme", email: nil, creatorID: owner.id)
+            let creators = try await accounts.upsertTeam(organizationID: acme.id, name: "creators", role: .creator)
+            try await accounts.addTeamMember(teamID: creators, userID: alice.id)
+            try await accounts.addTeamMember(teamID: creators, userID: bob.id)
+            let viewers = try await accounts.upsertTeam(organizationID: acme.id, name: "viewers", role: .member)
+            try await accounts.addTeamMember(teamID: viewers, userID: carol.id)
             let bot = try await S.robot(registry, owner: "acme", short: "deployer")
             let base = "/api/v1/organization/acme/prototypes"
             for body in [
@@ -144,24 +145,24 @@ struct PrototypeTests {
             func push(_ user: String, _ repo: String) async throws -> Repository {
                 let token = try #require(try await c.token(.init(user), scopes: ["repository:acme/\(repo):pull,push"]))
                 try await c.pushImage("acme/\(repo)", tag: "v1", token: token)
-                return try #require(try await store.repository(RepositoryPath(namespace: "acme", name: repo)))
+                return try #require(try await accounts.repository(RepositoryPath(namespace: "acme", name: repo)))
             }
             let byAlice = try await push("alice", "from-alice")
             let byBob = try await push("bob", "from-bob")
 
-            #expect(try await store.role(userID: alice.id, repository: byAlice) == .admin)
-            #expect(try await store.role(userID: carol.id, repository: byAlice) == .read)
-            #expect(try await store.role(userID: bot.id, repository: byAlice) == .write)
-            #expect(try await store.role(userID: dave.id, repository: byAlice) == .write)
-            #expect(try await store.role(userID: erin.id, repository: byAlice) == .admin)
-            #expect(try await store.role(userID: bob.id, repository: byAlice) == .read)
+            #expect(try await accounts.role(userID: alice.id, repository: byAlice) == .admin)
+            #expect(try await accounts.role(userID: carol.id, repository: byAlice) == .read)
+            #expect(try await accounts.role(userID: bot.id, repository: byAlice) == .write)
+            #expect(try await accounts.role(userID: dave.id, repository: byAlice) == .write)
+            #expect(try await accounts.role(userID: erin.id, repository: byAlice) == .admin)
+            #expect(try await accounts.role(userID: bob.id, repository: byAlice) == .read)
 
-            #expect(try await store.role(userID: bob.id, repository: byBob) == .admin)
-            #expect(try await store.role(userID: carol.id, repository: byBob) == .read)
-            #expect(try await store.role(userID: bot.id, repository: byBob) == .write)
-            #expect(try await store.role(userID: dave.id, repository: byBob) == nil)
-            #expect(try await store.role(userID: erin.id, repository: byBob) == .read)
-            #expect(try await store.role(userID: alice.id, repository: byBob) == nil)
+            #expect(try await accounts.role(userID: bob.id, repository: byBob) == .admin)
+            #expect(try await accounts.role(userID: carol.id, repository: byBob) == .read)
+            #expect(try await accounts.role(userID: bot.id, repository: byBob) == .write)
+            #expect(try await accounts.role(userID: dave.id, repository: byBob) == nil)
+            #expect(try await accounts.role(userID: erin.id, repository: byBob) == .read)
+            #expect(try await accounts.role(userID: alice.id, repository: byBob) == nil)
 
             // The team grant is visible through the team permissions API.
             let perms = S.object(try await S.send(c, .get, "/api/v1/organization/acme/team/viewers/permissions", token: ownerToken))
@@ -185,12 +186,12 @@ struct PrototypeTests {
 
             // Existing repositories are not touched by later prototypes, and user namespaces never get any.
             #expect(try await S.send(c, .post, base, token: ownerToken, json: #"{"role":"admin","delegate":{"name":"carol","kind":"user"}}"#).status == .ok)
-            #expect(try await store.role(userID: carol.id, repository: byAlice) == .read)
+            #expect(try await accounts.role(userID: carol.id, repository: byAlice) == .read)
             let own = try #require(try await c.token(.init("alice"), scopes: ["repository:alice/mine:pull,push"]))
             try await c.pushImage("alice/mine", tag: "v1", token: own)
-            let mine = try #require(try await store.repository(RepositoryPath(namespace: "alice", name: "mine")))
-            try await store.applyPrototypes(repository: mine, creatorID: alice.id)
-            #expect(try await store.role(userID: carol.id, repository: mine) == nil)
+            let mine = try #require(try await accounts.repository(RepositoryPath(namespace: "alice", name: "mine")))
+            try await accounts.applyPrototypes(repository: mine, creatorID: alice.id)
+            #expect(try await accounts.role(userID: carol.id, repository: mine) == nil)
         }
     }
 }

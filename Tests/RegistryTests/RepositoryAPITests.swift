@@ -1,3 +1,4 @@
+import Accounts
 import Foundation
 import HTTPTypes
 import NIOCore
@@ -9,9 +10,9 @@ import Testing
 @Suite("API v1: repositories, tags, labels, usage logs")
 struct RepositoryAPITests {
     static func apiToken(_ registry: TestRegistry, _ user: String) async throws -> String {
-        let ns = try #require(try await registry.services.store.namespace(named: user))
+        let ns = try #require(try await registry.services.accounts.namespace(named: user))
         let token = APITokens.generate()
-        try await registry.services.store.createAPIToken(userID: ns.id, tokenHash: APITokens.hash(token), scopes: Array(APICaller.allScopes), description: "t")
+        try await registry.services.accounts.createAPIToken(userID: ns.id, tokenHash: APITokens.hash(token), scopes: Array(APICaller.allScopes), description: "t")
         return token
     }
 
@@ -123,7 +124,7 @@ struct RepositoryAPITests {
                                      body: Self.json(#"{"manifest_digest":"\#(otherDigest)"}"#)).status == .ok)
             #expect(try await c.send(.get, "/v2/admin/app/manifests/other", token: push).status == .ok)
             // Time machine at 0 s: deleted tags are no longer restorable.
-            let adminNS = try #require(try await registry.services.store.namespace(named: "admin"))
+            let adminNS = try #require(try await registry.services.accounts.namespace(named: "admin"))
             _ = try await registry.services.store.database.transaction { db in
                 try await db.raw("UPDATE namespaces SET tag_expiration_s = 0 WHERE id = \(bind: adminNS.id)").run()
             }
@@ -195,6 +196,28 @@ struct RepositoryAPITests {
         }
     }
 
+    /// `last_modified` comes from the registry's tags while the listing itself is the account
+    /// store's: a pushed repository carries its tag's push time, an empty one none.
+    @Test(arguments: TestBackend.available)
+    func listingsCarryWhenATagLastMoved(backend: TestBackend) async throws {
+        try await TestRegistry.with(backend) { registry, c in
+            let admin = try await Self.apiToken(registry, "admin")
+            let before = Clock.nowMillis() / 1000
+            let push = try #require(try await c.token(.init("admin"), scopes: ["repository:admin/pushed:pull,push"]))
+            try await c.pushImage("admin/pushed", tag: "v1", token: push)
+            let after = Clock.nowMillis() / 1000
+            #expect(try await c.send(.post, "/api/v1/repository", token: admin, headers: Self.jsonHeaders,
+                                     body: Self.json(#"{"repository":"empty","visibility":"private","description":""}"#)).status == .created)
+            let list = try await c.send(.get, "/api/v1/repository?namespace=admin", token: admin)
+            let rows = try #require((list.json as? [String: Any])?["repositories"] as? [[String: Any]])
+            let byName = Dictionary(uniqueKeysWithValues: rows.compactMap { row in (row["name"] as? String).map { ($0, row) } })
+            let pushed = try #require(byName["pushed"]?["last_modified"] as? Int)
+            #expect((before...after).contains(Int64(pushed)))
+            #expect(byName["empty"] != nil)
+            #expect(byName["empty"]?["last_modified"] as? Int == nil)
+        }
+    }
+
     @Test func expiresAfterParsing() {
         #expect(ExpiresAfter.seconds("2h") == 7200)
         #expect(ExpiresAfter.seconds("3w") == 1_814_400)
@@ -221,7 +244,7 @@ struct RepositoryAPITests {
             #expect((entries.first?["metadata"] as? [String: Any])?["visibility"] as? String == "public")
 
             // 25 more entries → two pages of 20.
-            let repo = try #require(try await registry.services.store.repository(RepositoryPath(namespace: "admin", name: "logged")))
+            let repo = try #require(try await registry.services.accounts.repository(RepositoryPath(namespace: "admin", name: "logged")))
             for i in 0..<25 { registry.services.auditLog.record(.repository(.pullRepo, repo, performer: nil, ip: "10.0.0.\(i)")) }
             let p1 = try await c.send(.get, "/api/v1/repository/admin/logged/logs", token: admin)
             let next = try #require((p1.json as? [String: Any])?["next_page"] as? String)

@@ -1,3 +1,4 @@
+import Accounts
 import BuildOrchestrator
 import BuildProtocol
 import Foundation

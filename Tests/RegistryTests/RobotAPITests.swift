@@ -1,3 +1,4 @@
+import Accounts
 import Foundation
 import HTTPTypes
 import HummingbirdTesting
@@ -11,9 +12,9 @@ import Testing
 @Suite("API v1: robot accounts")
 struct RobotAPITests {
     static func apiToken(_ registry: TestRegistry, user: String, scopes: [String] = Array(APICaller.allScopes)) async throws -> String {
-        let ns = try #require(try await registry.services.store.namespace(named: user))
+        let ns = try #require(try await registry.services.accounts.namespace(named: user))
         let token = APITokens.generate()
-        try await registry.services.store.createAPIToken(userID: ns.id, tokenHash: APITokens.hash(token), scopes: scopes, description: "test")
+        try await registry.services.accounts.createAPIToken(userID: ns.id, tokenHash: APITokens.hash(token), scopes: scopes, description: "test")
         return token
     }
 
@@ -104,8 +105,8 @@ struct RobotAPITests {
             #expect(((bare.json as? [String: Any])?["unstructured_metadata"] as? [String: Any])?.isEmpty == true)
 
             // The token is stored sealed, never in the clear.
-            let owner = try #require(try await registry.services.store.namespace(named: "admin"))
-            let stored = try #require(try await registry.services.store.robot(named: "admin+ci", ownerID: owner.id))
+            let owner = try #require(try await registry.services.accounts.namespace(named: "admin"))
+            let stored = try #require(try await registry.services.accounts.robot(named: "admin+ci", ownerID: owner.id))
             #expect(stored.tokenSealed?.hasPrefix("v1.") == true)
             #expect(stored.tokenSealed?.contains(token) == false)
             #expect(try registry.services.robotToken(stored) == token)
@@ -170,13 +171,13 @@ struct RobotAPITests {
     @Test(arguments: TestBackend.available)
     func organizationRobotsAndIsolation(backend: TestBackend) async throws {
         try await TestRegistry.with(backend) { registry, c in
-            let store = registry.services.store
+            let accounts = registry.services.accounts
             let orgAdmin = try await registry.createUser("orgadmin")
             let member = try await registry.createUser("member")
             try await registry.createUser("bob")
-            let acme = try await store.createOrganization(name: "acme", email: nil, creatorID: orgAdmin.id)
-            let readers = try await store.upsertTeam(organizationID: acme.id, name: "readers", role: .member)
-            try await store.addTeamMember(teamID: readers, userID: member.id)
+            let acme = try await accounts.createOrganization(name: "acme", email: nil, creatorID: orgAdmin.id)
+            let readers = try await accounts.upsertTeam(organizationID: acme.id, name: "readers", role: .member)
+            try await accounts.addTeamMember(teamID: readers, userID: member.id)
             let orgToken = try await Self.apiToken(registry, user: "orgadmin")
             let memberToken = try await Self.apiToken(registry, user: "member")
             let bob = try await Self.apiToken(registry, user: "bob")
@@ -232,7 +233,7 @@ struct RobotAPITests {
             #expect(try await c.send(.get, "/api/v1/user/robots/ci", token: admin).status == .notFound)
 
             // A robot that existed before the switch cannot log in.
-            let owner = try #require(try await registry.services.store.namespace(named: "admin"))
+            let owner = try #require(try await registry.services.accounts.namespace(named: "admin"))
             let (_, token) = try await registry.services.createRobot(owner: owner, shortName: "old")
             let login = try await c.client.executeRequest(
                 uri: "/v2/auth?service=localhost&scope=repository:admin/mine:pull", method: .get,
@@ -302,11 +303,11 @@ struct RobotAPITests {
             // Deleting the robot removes its grants and its login.
             #expect(try await Self.put(c, "/api/v1/repository/admin/mine/permissions/user/admin+ci", token: admin, #"{"role":"read"}"#).status == .ok)
             #expect(try Self.actions(try await c.token(robot, scopes: scopes), "admin/mine") == ["pull"])
-            let robotID = try #require(try await registry.services.store.namespace(named: "admin+ci")).id
+            let robotID = try #require(try await registry.services.accounts.namespace(named: "admin+ci")).id
             #expect(try await c.send(.delete, "/api/v1/user/robots/ci", token: admin).status == .noContent)
             #expect(try await c.token(robot, scopes: scopes) == nil)
-            let mine = try #require(try await registry.services.store.repository(RepositoryPath(namespace: "admin", name: "mine")))
-            #expect(try await registry.services.store.repositoryUserGrants(repositoryID: mine.id).allSatisfy { $0.0.id != robotID })
+            let mine = try #require(try await registry.services.accounts.repository(RepositoryPath(namespace: "admin", name: "mine")))
+            #expect(try await registry.services.accounts.repositoryUserGrants(repositoryID: mine.id).allSatisfy { $0.0.id != robotID })
             // A new robot of the same name starts with nothing.
             let again = try await Self.put(c, "/api/v1/user/robots/ci", token: admin)
             let againToken = try #require((again.json as? [String: Any])?["token"] as? String)
@@ -317,19 +318,19 @@ struct RobotAPITests {
     @Test(arguments: TestBackend.available)
     func organizationRobotsCreateOnlyThroughCreatorTeams(backend: TestBackend) async throws {
         try await TestRegistry.with(backend) { registry, c in
-            let store = registry.services.store
+            let accounts = registry.services.accounts
             let orgAdmin = try await registry.createUser("orgadmin")
-            let acme = try await store.createOrganization(name: "acme", email: nil, creatorID: orgAdmin.id)
-            try await store.createOrganization(name: "other", email: nil, creatorID: orgAdmin.id)
+            let acme = try await accounts.createOrganization(name: "acme", email: nil, creatorID: orgAdmin.id)
+            try await accounts.createOrganization(name: "other", email: nil, creatorID: orgAdmin.id)
             let orgToken = try await Self.apiToken(registry, user: "orgadmin")
 
             let builder = try await Self.put(c, "/api/v1/organization/acme/robots/builder", token: orgToken)
             let builderToken = try #require((builder.json as? [String: Any])?["token"] as? String)
             let idle = try await Self.put(c, "/api/v1/organization/acme/robots/idle", token: orgToken)
             let idleToken = try #require((idle.json as? [String: Any])?["token"] as? String)
-            let builderID = try #require(try await store.namespace(named: "acme+builder")).id
-            let creators = try await store.upsertTeam(organizationID: acme.id, name: "creators", role: .creator)
-            try await store.addTeamMember(teamID: creators, userID: builderID)
+            let builderID = try #require(try await accounts.namespace(named: "acme+builder")).id
+            let creators = try await accounts.upsertTeam(organizationID: acme.id, name: "creators", role: .creator)
+            try await accounts.addTeamMember(teamID: creators, userID: builderID)
 
             let scopes = ["repository:acme/made-by-robot:pull,push", "repository:other/x:pull,push"]
             let built = try #require(try await c.token(.init("acme+builder", builderToken), scopes: scopes))
@@ -346,7 +347,7 @@ struct RobotAPITests {
             #expect((entry["teams"] as? [[String: Any]])?.map { $0["name"] as? String } == ["creators"])
             #expect(((entry["teams"] as? [[String: Any]])?.first?["avatar"] as? [String: Any])?["kind"] as? String == "team")
             #expect(try await c.send(.delete, "/api/v1/organization/acme/robots/builder", token: orgToken).status == .noContent)
-            #expect(try await store.teamRole(userID: builderID, organizationID: acme.id) == nil)
+            #expect(try await accounts.teamRole(userID: builderID, organizationID: acme.id) == nil)
         }
     }
 
@@ -354,7 +355,7 @@ struct RobotAPITests {
     func bulkRobotPermissions(backend: TestBackend) async throws {
         try await TestRegistry.with(backend) { registry, c in
             let orgAdmin = try await registry.createUser("orgadmin")
-            try await registry.services.store.createOrganization(name: "acme", email: nil, creatorID: orgAdmin.id)
+            try await registry.services.accounts.createOrganization(name: "acme", email: nil, creatorID: orgAdmin.id)
             let orgToken = try await Self.apiToken(registry, user: "orgadmin")
             let push = try #require(try await c.token(.init("orgadmin"), scopes: ["repository:acme/app:pull,push", "repository:acme/lib:pull,push"]))
             try await c.pushImage("acme/app", tag: "v1", token: push)

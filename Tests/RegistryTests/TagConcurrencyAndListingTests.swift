@@ -1,3 +1,4 @@
+import Accounts
 import Foundation
 import HTTPTypes
 import HummingbirdTesting
@@ -16,9 +17,9 @@ struct TagConcurrencyAndListingTests {
     static let writers = 16
 
     static func apiToken(_ registry: TestRegistry, _ user: String) async throws -> String {
-        let ns = try #require(try await registry.services.store.namespace(named: user))
+        let ns = try #require(try await registry.services.accounts.namespace(named: user))
         let token = APITokens.generate()
-        try await registry.services.store.createAPIToken(userID: ns.id, tokenHash: APITokens.hash(token), scopes: Array(APICaller.allScopes), description: "t")
+        try await registry.services.accounts.createAPIToken(userID: ns.id, tokenHash: APITokens.hash(token), scopes: Array(APICaller.allScopes), description: "t")
         return token
     }
 
@@ -52,7 +53,7 @@ struct TagConcurrencyAndListingTests {
         let bytes = try #require(candidates.first { $0.0 == digest }?.1, "live tag points at \(digest), which nobody pushed")
 
         let path = try RepositoryPath(parsing: repo)
-        let stored = try #require(try await registry.services.store.repository(path))
+        let stored = try #require(try await registry.services.accounts.repository(path))
         let count = try await registry.services.store.database.read { db in
             try await db.raw("""
                 SELECT COUNT(*) AS n FROM tags WHERE repository_id = \(bind: stored.id) AND name = \(bind: tag) AND lifetime_end IS NULL

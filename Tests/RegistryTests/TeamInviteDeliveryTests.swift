@@ -1,3 +1,4 @@
+import Accounts
 import Foundation
 import Mail
 import Registry
@@ -32,19 +33,19 @@ struct TeamInviteDeliveryTests {
             $0.auth.requireTeamInvite = true
             $0.server.publicURL = "https://registry.example.test"
         }) { registry, c in
-            let store = registry.services.store
+            let accounts = registry.services.accounts
             let alice = try await registry.createUser("alice")
             let hash = try await registry.services.hasher.hash(TestRegistry.password)
-            let carol = try await store.createUser(name: "carol", passwordHash: hash, email: "carol@example.test")
+            let carol = try await accounts.createUser(name: "carol", passwordHash: hash, email: "carol@example.test")
             _ = try await registry.createUser("dave")
-            _ = try await store.createUser(name: "erin", passwordHash: hash, email: "erin@example.test")
+            _ = try await accounts.createUser(name: "erin", passwordHash: hash, email: "erin@example.test")
             let aliceToken = try await S.token(registry, "alice")
             let carolToken = try await S.token(registry, "carol")
             let daveToken = try await S.token(registry, "dave")
             let erinToken = try await S.token(registry, "erin")
-            let acme = try await store.createOrganization(name: "acme", email: nil, creatorID: alice.id)
-            let devs = try await store.upsertTeam(organizationID: acme.id, name: "devs", role: .member)
-            _ = try await store.upsertTeam(organizationID: acme.id, name: "ops", role: .member)
+            let acme = try await accounts.createOrganization(name: "acme", email: nil, creatorID: alice.id)
+            let devs = try await accounts.upsertTeam(organizationID: acme.id, name: "devs", role: .member)
+            _ = try await accounts.upsertTeam(organizationID: acme.id, name: "ops", role: .member)
 
             let invited = try await S.send(c, .put, "/api/v1/organization/acme/team/devs/members/carol", token: aliceToken)
             #expect(invited.status == .ok)
@@ -98,7 +99,7 @@ struct TeamInviteDeliveryTests {
             #expect(accepted.status == .ok)
             #expect(S.object(accepted)["org"] as? String == "acme")
             #expect(S.object(accepted)["team"] as? String == "devs")
-            #expect(try await store.isTeamMember(teamID: devs, accountID: carol.id))
+            #expect(try await accounts.isTeamMember(teamID: devs, accountID: carol.id))
             #expect(try await Self.notifications(c, token: carolToken).isEmpty)
             // Her mail had not gone out (no mail server here): it is not sent any more.
             #expect(try await registry.services.mail.mails(kind: MailKind.teamInvite).isEmpty)

@@ -1,3 +1,4 @@
+import Accounts
 import Foundation
 import HTTPTypes
 import HummingbirdTesting
@@ -97,13 +98,13 @@ struct TokenAPITests {
     @Test(arguments: TestBackend.available)
     func oauthApplications(backend: TestBackend) async throws {
         try await TestRegistry.with(backend) { registry, c in
-            let store = registry.services.store
+            let accounts = registry.services.accounts
             let orgAdmin = try await registry.createUser("orgadmin")
             let bobNS = try await registry.createUser("bob")
-            let acme = try await store.createOrganization(name: "acme", email: nil, creatorID: orgAdmin.id)
-            let readers = try await store.upsertTeam(organizationID: acme.id, name: "readers", role: .member)
-            try await store.addTeamMember(teamID: readers, userID: bobNS.id)
-            _ = try await store.createOrganization(name: "other", email: nil, creatorID: bobNS.id)
+            let acme = try await accounts.createOrganization(name: "acme", email: nil, creatorID: orgAdmin.id)
+            let readers = try await accounts.upsertTeam(organizationID: acme.id, name: "readers", role: .member)
+            try await accounts.addTeamMember(teamID: readers, userID: bobNS.id)
+            _ = try await accounts.createOrganization(name: "other", email: nil, creatorID: bobNS.id)
             let admin = try await AccountAPITests.apiToken(registry, user: "orgadmin")
             let bob = try await AccountAPITests.apiToken(registry, user: "bob")
             let apps = "/api/v1/organization/acme/applications"
@@ -179,9 +180,9 @@ struct TokenAPITests {
             #expect(try await Self.granted(registry, c, "$oauthtoken", APITokens.generate(), []) == nil)
 
             // Expired tokens no longer work anywhere.
-            let record = try #require(try await store.oauthApplication(organizationID: acme.id, clientID: clientID))
+            let record = try #require(try await accounts.oauthApplication(organizationID: acme.id, clientID: clientID))
             let expired = APITokens.generate()
-            _ = try await store.createOAuthToken(applicationID: record.id, userID: orgAdmin.id, tokenHash: APITokens.hash(expired),
+            _ = try await accounts.createOAuthToken(applicationID: record.id, userID: orgAdmin.id, tokenHash: APITokens.hash(expired),
                                                  scopes: ["repo:read"], description: "old", expiresAt: 1)
             #expect(try await c.send(.get, "/api/v1/user/", token: expired).status == .unauthorized)
             #expect(try await Self.granted(registry, c, "$oauthtoken", expired, []) == nil)
@@ -200,17 +201,17 @@ struct TokenAPITests {
     @Test(arguments: TestBackend.available)
     func delegateTokens(backend: TestBackend) async throws {
         try await TestRegistry.with(backend) { registry, c in
-            let store = registry.services.store
+            let accounts = registry.services.accounts
             let orgAdmin = try await registry.createUser("orgadmin")
-            _ = try await store.createOrganization(name: "acme", email: nil, creatorID: orgAdmin.id)
+            _ = try await accounts.createOrganization(name: "acme", email: nil, creatorID: orgAdmin.id)
             let admin = try await AccountAPITests.apiToken(registry, user: "orgadmin")
             let push = try #require(try await c.token(.init("orgadmin"), scopes: ["repository:acme/app:pull,push", "repository:acme/other:pull,push",
                                                                                    "repository:acme/pub:pull,push"]))
             try await c.pushImage("acme/app", tag: "v1", token: push)
             try await c.pushImage("acme/other", tag: "v1", token: push)
             try await c.pushImage("acme/pub", tag: "v1", token: push)
-            let pub = try #require(try await store.repository(RepositoryPath(namespace: "acme", name: "pub")))
-            try await store.setVisibility(repositoryID: pub.id, .public)
+            let pub = try #require(try await accounts.repository(RepositoryPath(namespace: "acme", name: "pub")))
+            try await accounts.setVisibility(repositoryID: pub.id, .public)
             let tokens = "/api/v1/repository/acme/app/tokens/"
 
             let created = try await Self.post(c, tokens, token: admin, #"{"friendlyName":"deployer"}"#)

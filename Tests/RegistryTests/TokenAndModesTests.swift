@@ -1,3 +1,4 @@
+import Accounts
 import Foundation
 import HTTPTypes
 import NIOCore
@@ -54,7 +55,7 @@ struct TokenAndModesTests {
             let token = try #require(try await c.token(.init("bob"), scopes: ["repository:bob/new:pull,push", "repository:library/x:pull,push",
                                                                                "repository:ghost/x:pull,push"]))
             try await c.pushImage("bob/new", tag: "v1", token: token)
-            let repo = try #require(try await registry.services.store.repository(RepositoryPath(namespace: "bob", name: "new")))
+            let repo = try #require(try await registry.services.accounts.repository(RepositoryPath(namespace: "bob", name: "new")))
             #expect(repo.visibility == .private)
             // bob is not in the library organization, and `ghost` does not exist.
             for repo in ["library/x", "ghost/x"] {
@@ -64,7 +65,7 @@ struct TokenAndModesTests {
             // The admin owns `library`, so single-segment names work for them.
             let adminToken = try #require(try await c.token(.init("admin"), scopes: ["repository:busybox:pull,push"]))
             try await c.pushImage("busybox", tag: "latest", token: adminToken)
-            #expect(try await registry.services.store.repository(RepositoryPath(namespace: "library", name: "busybox")) != nil)
+            #expect(try await registry.services.accounts.repository(RepositoryPath(namespace: "library", name: "busybox")) != nil)
         }
     }
 

@@ -1,3 +1,4 @@
+import Accounts
 import Registry
 import SlipwayCore
 import Testing

@@ -1,3 +1,4 @@
+import Accounts
 import Foundation
 import Logging
 import Registry
@@ -91,13 +92,14 @@ struct LegacySchemaUpgradeTests {
             // The admin signs in with the fixture's password (a bootstrap never replaced it).
             let push = try #require(try await c.token(.init("admin", Self.fixturePassword), scopes: ["repository:acme/app:pull,push"]))
             let store = registry.services.store
-            let admin = try #require(try await store.namespace(named: "admin"))
+            let accounts = registry.services.accounts
+            let admin = try #require(try await accounts.namespace(named: "admin"))
             let api = APITokens.generate()
-            try await store.createAPIToken(userID: admin.id, tokenHash: APITokens.hash(api), scopes: Array(APICaller.allScopes), description: "t")
+            try await accounts.createAPIToken(userID: admin.id, tokenHash: APITokens.hash(api), scopes: Array(APICaller.allScopes), description: "t")
 
             // Tags v1 and latest name their manifests (they may have expired since: the fixture's
             // images carry quay.expires-after 30d), and the manifests and blobs read by digest.
-            let repo = try #require(try await store.repository(RepositoryPath(namespace: "acme", name: "app")))
+            let repo = try #require(try await accounts.repository(RepositoryPath(namespace: "acme", name: "app")))
             let tags = try await store.tagRecords(repositoryID: repo.id, filter: nil, onlyActive: false, offset: 0, limit: 50)
             let v1 = try #require(tags.first { $0.name == "v1" && $0.end == nil })
             let latest = try #require(tags.first { $0.name == "latest" && $0.end == nil })

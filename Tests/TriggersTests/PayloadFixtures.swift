@@ -1,3 +1,5 @@
+import Accounts
+
 /// Webhook bodies in the shapes GitHub, GitLab and Bitbucket send (trimmed to the fields a
 /// receiver can rely on, plus some noise), and the guide's custom-git body.
 enum PayloadFixtures {

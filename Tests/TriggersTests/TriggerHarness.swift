@@ -1,3 +1,4 @@
+import Accounts
 import BuildOrchestrator
 import Foundation
 import HTTPTypes
@@ -20,11 +21,11 @@ struct TriggerHarness: Sendable {
     static let base = "/api/v1/repository/admin/app/trigger"
 
     static func make(_ registry: TestRegistry, _ c: RegistryClient) async throws -> TriggerHarness {
-        let store = registry.services.store
-        let admin = try #require(try await store.namespace(named: TestRegistry.adminName))
+        let accounts = registry.services.accounts
+        let admin = try #require(try await accounts.namespace(named: TestRegistry.adminName))
         let token = APITokens.generate()
-        try await store.createAPIToken(userID: admin.id, tokenHash: APITokens.hash(token), scopes: Array(APICaller.allScopes), description: "t")
-        let (repo, _) = try await store.createRepository(namespaceID: admin.id, name: "app", visibility: .private)
+        try await accounts.createAPIToken(userID: admin.id, tokenHash: APITokens.hash(token), scopes: Array(APICaller.allScopes), description: "t")
+        let (repo, _) = try await accounts.createRepository(namespaceID: admin.id, name: "app", visibility: .private)
         return TriggerHarness(registry: registry, c: c, token: token, repo: repo)
     }
 

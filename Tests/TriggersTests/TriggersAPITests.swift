@@ -1,3 +1,4 @@
+import Accounts
 import BuildOrchestrator
 import Foundation
 import HTTPTypes
@@ -105,8 +106,8 @@ struct TriggersAPITests {
             #expect((body["pull_robot"] as? [String: Any])?["name"] as? String == "admin+builder")
 
             // The same uuid under another repository is not found.
-            let store = h.registry.services.store
-            _ = try await store.createRepository(namespaceID: h.repo.namespaceID, name: "other", visibility: .private)
+            let accounts = h.registry.services.accounts
+            _ = try await accounts.createRepository(namespaceID: h.repo.namespaceID, name: "other", visibility: .private)
             #expect(try await h.api(.get, "/api/v1/repository/admin/other/trigger/\(uuid)").0 == 404)
 
             (status, body) = try await h.api(.post, "\(H.base)/\(uuid)/analyze", ["config": ["build_source": H.source]])

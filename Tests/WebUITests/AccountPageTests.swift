@@ -1,3 +1,4 @@
+import Accounts
 import Foundation
 import HTTPTypes
 import HummingbirdTesting
@@ -11,13 +12,13 @@ import Testing
 struct AccountPageTests {
     @Test func organizationTabsFollowTeamRoles() async throws {
         try await TestRegistry.with(.sqlite) { registry, client in
-            let store = registry.services.store
-            let admin = try await store.namespace(named: TestRegistry.adminName)!
+            let accounts = registry.services.accounts
+            let admin = try await accounts.namespace(named: TestRegistry.adminName)!
             let member = try await registry.createUser("member")
             try await registry.createUser("outsider")
-            let org = try await store.createOrganization(name: "acme", email: nil, creatorID: admin.id)
-            let team = try await store.upsertTeam(organizationID: org.id, name: "devs", role: .member, description: "<b>devs</b>")
-            try await store.addTeamMember(teamID: team, userID: member.id)
+            let org = try await accounts.createOrganization(name: "acme", email: nil, creatorID: admin.id)
+            let team = try await accounts.upsertTeam(organizationID: org.id, name: "devs", role: .member, description: "<b>devs</b>")
+            try await accounts.addTeamMember(teamID: team, userID: member.id)
             let adminSession = try await WebSession.signIn(client, TestRegistry.adminName)
             #expect(try await adminSession.api(.put, "/api/v1/organization/acme/robots/builder", json: #"{"description":"ci"}"#).status == .created)
 

@@ -1,3 +1,4 @@
+import Accounts
 import Foundation
 import HTTPTypes
 import HummingbirdTesting
@@ -56,13 +57,13 @@ struct ConfirmInvitePageTests {
     @Test(arguments: TestBackend.available)
     func onlyTheInviteeSeesTheInvitation(backend: TestBackend) async throws {
         try await TestRegistry.with(backend, configure: { $0.auth.requireTeamInvite = true }) { registry, client in
-            let store = registry.services.store
+            let accounts = registry.services.accounts
             let alice = try await registry.createUser("alice")
             let carol = try await registry.createUser("carol")
             try await registry.createUser("dave")
-            let org = try await store.createOrganization(name: "acme", email: nil, creatorID: alice.id)
-            let devs = try await store.upsertTeam(organizationID: org.id, name: "devs", role: .member)
-            try await store.upsertTeam(organizationID: org.id, name: "ops", role: .member)
+            let org = try await accounts.createOrganization(name: "acme", email: nil, creatorID: alice.id)
+            let devs = try await accounts.upsertTeam(organizationID: org.id, name: "devs", role: .member)
+            try await accounts.upsertTeam(organizationID: org.id, name: "ops", role: .member)
             let aliceWeb = try await WebSession.signIn(client, "alice")
             let carolWeb = try await WebSession.signIn(client, "carol")
             let daveWeb = try await WebSession.signIn(client, "dave")
@@ -101,7 +102,7 @@ struct ConfirmInvitePageTests {
                 #expect(text.contains("Invitation not found"))
                 for secret in ["devs", "acme", "carol", code] { #expect(!text.contains(secret), "\(secret)") }
             }
-            #expect(try await store.isTeamMember(teamID: devs, accountID: carol.id) == false)
+            #expect(try await accounts.isTeamMember(teamID: devs, accountID: carol.id) == false)
 
             // Accepting as the page's script does (cookie + CSRF) makes her a member; the link is then used up.
             let accepted = try await carolWeb.api(.put, "/api/v1/teaminvite/\(code)")
@@ -128,15 +129,15 @@ struct ConfirmInvitePageTests {
     @Test(arguments: TestBackend.available)
     func hostileNamesAreEscaped(backend: TestBackend) async throws {
         try await TestRegistry.with(backend) { registry, client in
-            let store = registry.services.store
+            let accounts = registry.services.accounts
             // Names the API would refuse, stored directly: the page must not trust validation.
             let hash = try await registry.services.hasher.hash(TestRegistry.password)
-            let inviter = try await store.createUser(name: "<script>alert(1)</script>", passwordHash: hash, email: nil)
+            let inviter = try await accounts.createUser(name: "<script>alert(1)</script>", passwordHash: hash, email: nil)
             let carol = try await registry.createUser("carol")
-            let org = try await store.createOrganization(name: #"o"rg<x>"#, email: nil, creatorID: inviter.id)
-            let team = try await store.upsertTeam(organizationID: org.id, name: "<img src=x onerror=alert(1)>", role: .member)
+            let org = try await accounts.createOrganization(name: #"o"rg<x>"#, email: nil, creatorID: inviter.id)
+            let team = try await accounts.upsertTeam(organizationID: org.id, name: "<img src=x onerror=alert(1)>", role: .member)
             let code = APITokens.generate()
-            try await store.createTeamInvite(TeamInvitation(
+            try await accounts.createTeamInvite(TeamInvitation(
                 teamID: team, userID: carol.id, inviterID: inviter.id, code: code,
                 notificationMetadata: ["inviter": .string(inviter.name), "org": .string(org.name), "team": .string("<img src=x onerror=alert(1)>"),
                                        "code": .string(code)],

@@ -1,3 +1,4 @@
+import Accounts
 import Foundation
 import HTTPTypes
 import HummingbirdTesting
@@ -18,7 +19,7 @@ struct RepositoryPageTests {
     /// admin owns `admin/app` (private) with tags v1 and `build` (a tag named like a path word),
     /// `admin/app/build/x` is another repository; `reader` has read on `admin/app`; `outsider` nothing.
     func fixture(_ registry: TestRegistry, _ client: RegistryClient) async throws -> Digest {
-        let store = registry.services.store
+        let accounts = registry.services.accounts
         let reader = try await registry.createUser("reader")
         try await registry.createUser("outsider")
         let token = try #require(try await client.token(.init(TestRegistry.adminName), scopes: [
@@ -26,9 +27,9 @@ struct RepositoryPageTests {
         let (digest, _) = try await client.pushImage("admin/app", tag: "v1", token: token)
         try await client.pushImage("admin/app", tag: "build", token: token)
         try await client.pushImage("admin/app/build/x", tag: "nested", token: token)
-        let repo = try #require(try await store.repository(RepositoryPath(namespace: "admin", name: "app")))
-        try await store.setPermission(repositoryID: repo.id, userID: reader.id, role: .read)
-        try await store.setDescription(repositoryID: repo.id, Self.hostile)
+        let repo = try #require(try await accounts.repository(RepositoryPath(namespace: "admin", name: "app")))
+        try await accounts.setPermission(repositoryID: repo.id, userID: reader.id, role: .read)
+        try await accounts.setDescription(repositoryID: repo.id, Self.hostile)
         return digest
     }
 
@@ -115,7 +116,7 @@ struct RepositoryPageTests {
         try await TestRegistry.with(.sqlite) { registry, client in
             let token = try #require(try await client.token(.init(TestRegistry.adminName), scopes: ["repository:admin/many:push,pull"]))
             let (digest, _) = try await client.pushImage("admin/many", tag: "t0", token: token)
-            let repo = try #require(try await registry.services.store.repository(RepositoryPath(namespace: "admin", name: "many")))
+            let repo = try #require(try await registry.services.accounts.repository(RepositoryPath(namespace: "admin", name: "many")))
             for i in 1...60 { _ = try await registry.services.store.pointTag(repositoryID: repo.id, name: "t\(i)", digest: digest) }
             let admin = try await WebSession.signIn(client, TestRegistry.adminName)
             let first = try await admin.get("/repository/admin/many?tab=tags")

@@ -1,3 +1,4 @@
+import Accounts
 import BuildProtocol
 import Foundation
 import Registry
@@ -101,8 +102,8 @@ public enum BuildRequestRules {
 extension BuildView {
     /// The view with its names resolved (manual user, pull robot, trigger summary).
     static func make(_ b: BuildRecord, repository: Repository, isWriter: Bool, services: RegistryServices, sources: any BuildSourceSecrets) async throws -> BuildView {
-        let manual = try await b.manualUserID.asyncMap { try await services.store.namespace(id: $0)?.name } ?? nil
-        let robot = try await b.pullRobotID.asyncMap { try await services.store.namespace(id: $0)?.name } ?? nil
+        let manual = try await b.manualUserID.asyncMap { try await services.accounts.namespace(id: $0)?.name } ?? nil
+        let robot = try await b.pullRobotID.asyncMap { try await services.accounts.namespace(id: $0)?.name } ?? nil
         var trigger: EventValue?
         if let id = b.triggerID { trigger = try await sources.triggerSummary(triggerID: id) }
         return BuildView(b, repository: repository, isWriter: isWriter, manualUser: manual, trigger: trigger, pullRobot: robot)

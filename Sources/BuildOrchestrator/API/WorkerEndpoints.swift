@@ -1,3 +1,4 @@
+import Accounts
 import BuildProtocol
 import Foundation
 import HTTPTypes
@@ -107,14 +108,14 @@ struct WorkerEndpoints: Sendable {
             return Response(status: .noContent)
         }
         let origin = RequestOrigin(request: request, config: services.config)
-        guard let repo = try await services.store.repositoryByID(record.repositoryID) else {
+        guard let repo = try await services.accounts.repositoryByID(record.repositoryID) else {
             _ = try await queue.complete(uuid: record.uuid, leaseID: leaseID, workerID: body.workerID,
                                          completion: Completion(outcome: .error, message: "the repository was deleted"))
             return Response(status: .noContent)
         }
         // Push credentials: a write token for this repository that lives as long as the build.
         let code = APITokens.generate()
-        let token = try await services.store.createRepositoryToken(
+        let token = try await services.accounts.createRepositoryToken(
             repositoryID: repo.id, codeHash: APITokens.hash(code), friendlyName: "build \(record.uuid)", role: .write, kind: "build-worker",
             expiresAt: Clock.nowMillis() + Int64(services.config.builds.timeoutSeconds + 600) * 1000)
         try await store.setBuildPushToken(uuid: record.uuid, tokenUUID: token.uuid)
@@ -144,10 +145,10 @@ struct WorkerEndpoints: Sendable {
     /// The pull robot's current token, unsealed at lease time (the queue stores only the robot's
     /// id, so a regenerated token is picked up and a deleted robot fails the pull clearly).
     private func pullCredentials(_ record: BuildRecord) async throws -> RegistryCredentials? {
-        guard let id = record.pullRobotID, let robotNS = try await services.store.namespace(id: id),
+        guard let id = record.pullRobotID, let robotNS = try await services.accounts.namespace(id: id),
               let owner = robotNS.name.split(separator: "+").first.map(String.init),
-              let ownerNS = try await services.store.namespace(named: owner),
-              let robot = try await services.store.robot(named: robotNS.name, ownerID: ownerNS.id),
+              let ownerNS = try await services.accounts.namespace(named: owner),
+              let robot = try await services.accounts.robot(named: robotNS.name, ownerID: ownerNS.id),
               let token = try services.robotToken(robot) else { return nil }
         return RegistryCredentials(username: robot.name, password: token)
     }

@@ -1,3 +1,4 @@
+import Accounts
 import BuildProtocol
 import Events
 import Foundation
@@ -40,7 +41,7 @@ struct BuildEvents: Sendable {
             // A trigger run started by hand is manual too (it has a manual user).
             "is_manual": .bool(b.triggerID == nil || b.manualUserID != nil),
         ]
-        if let user = b.manualUserID, let name = try? await services.store.namespace(id: user)?.name { p["manual_user"] = .string(name) }
+        if let user = b.manualUserID, let name = try? await services.accounts.namespace(id: user)?.name { p["manual_user"] = .string(name) }
         if let meta = known.map({ EventValue.object($0.metadata) }) ?? b.triggerMetadata.flatMap(EventValue.parse) {
             p["trigger_metadata"] = meta
             if let kind = meta["trigger_kind"]?.stringValue { p["trigger_kind"] = .string(kind) }
@@ -67,7 +68,7 @@ struct BuildEvents: Sendable {
     func prepare(_ kind: RepositoryEventKind, _ b: BuildRecord, repository known: Repository? = nil, trigger: TriggerContext? = nil,
                  finalError: String? = nil, finalDigests: [String: String]? = nil) async throws -> Prepared? {
         let repository: Repository?
-        if let known, known.id == b.repositoryID { repository = known } else { repository = try await services.store.repositoryByID(b.repositoryID) }
+        if let known, known.id == b.repositoryID { repository = known } else { repository = try await services.accounts.repositoryByID(b.repositoryID) }
         guard let repo = repository else { return nil }
         var p = await payload(b, repository: repo, trigger: trigger)
         if kind == .buildFailure { p["error_message"] = .string(finalError ?? b.errorMessage ?? "the build failed") }

@@ -1,3 +1,4 @@
+import Accounts
 import BuildProtocol
 import Foundation
 import Logging
@@ -685,7 +686,7 @@ public actor BuildQueue {
         guard finished else { return false }
         if let record = try await store.build(uuid: uuid) {
             if let token = record.pushTokenUUID {
-                _ = try? await services.store.deleteRepositoryToken(repositoryID: record.repositoryID, uuid: token, kind: "build-worker")
+                _ = try? await services.accounts.deleteRepositoryToken(repositoryID: record.repositoryID, uuid: token, kind: "build-worker")
             }
             metrics.finished(phase: outcome.phase.rawValue, startedAt: record.startedAt, now: localClock() + clockOffset)
             do {
@@ -713,7 +714,7 @@ public actor BuildQueue {
 
     private func namespaceName(_ id: String) async -> String {
         if let name = namespaceNames[id] { return name }
-        guard let numeric = Int64(id), let ns = try? await services.store.namespace(id: numeric) else { return id }
+        guard let numeric = Int64(id), let ns = try? await services.accounts.namespace(id: numeric) else { return id }
         namespaceNames[id] = ns.name
         return ns.name
     }

@@ -1,3 +1,4 @@
+import Accounts
 import BuildProtocol
 import Foundation
 import Registry

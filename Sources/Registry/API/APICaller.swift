@@ -1,3 +1,4 @@
+import Accounts
 import Foundation
 import Hummingbird
 
@@ -49,17 +50,17 @@ struct APIAuthenticator: Sendable {
                 throw APIError(.unauthorized, "invalid_token", "The API takes bearer tokens; Basic credentials are for the registry")
             }
             let hash = APITokens.hash(String(header.dropFirst(7)))
-            if let (user, scopes) = try await services.store.apiToken(hash: hash) {
+            if let (user, scopes) = try await services.accounts.apiToken(hash: hash) {
                 return APICaller(user: user, scopes: Set(scopes))
             }
             // An app-specific token acts as its user with every scope, like a signed-in session.
-            if let user = try await services.store.userForAppToken(hash: hash) {
+            if let user = try await services.accounts.userForAppToken(hash: hash) {
                 return APICaller(user: user, scopes: APICaller.allScopes)
             }
             throw APIError(.unauthorized, "invalid_token", "The access token is invalid or expired")
         }
         if let cookie = request.cookies[Self.sessionCookie]?.value, !cookie.isEmpty {
-            guard let (user, csrf) = try await services.store.session(hash: APITokens.hash(cookie)) else {
+            guard let (user, csrf) = try await services.accounts.session(hash: APITokens.hash(cookie)) else {
                 return nil  // expired session: treated as signed out, so the UI can show the sign-in page
             }
             return APICaller(user: user, scopes: APICaller.allScopes, viaSession: true, csrfToken: csrf)

@@ -1,3 +1,5 @@
+import Accounts
+
 /// What a `/api/v1` route needs from its caller. Every route declares one when it is registered
 /// (`APIRoutes.add`); `APIRoutes` enforces it before the handler runs, so handlers receive an
 /// already-authorized caller, repository or organization. The security-matrix test proves each

@@ -1,3 +1,4 @@
+import Accounts
 import Audit
 import Foundation
 import HTTPTypes
@@ -160,7 +161,7 @@ public final class APIRoutes: @unchecked Sendable {
         var chosen = candidates[0]
         if candidates.count > 1 {
             for c in candidates {
-                if let path = try? RepositoryPath(parsing: c.2["repository"] ?? ""), (try? await services.store.repository(path)) != nil {
+                if let path = try? RepositoryPath(parsing: c.2["repository"] ?? ""), (try? await services.accounts.repository(path)) != nil {
                     chosen = c
                     break
                 }
@@ -231,7 +232,7 @@ public final class APIRoutes: @unchecked Sendable {
             return Resolved()
         case .repository(let needed):
             let name = parameters["repository"] ?? ""
-            guard let path = try? RepositoryPath(parsing: name), let repo = try await services.store.repository(path),
+            guard let path = try? RepositoryPath(parsing: name), let repo = try await services.accounts.repository(path),
                   repo.state != .markedForDeletion else {
                 throw APIError.notFound("repository not found")
             }
@@ -255,7 +256,7 @@ public final class APIRoutes: @unchecked Sendable {
         case .organizationAdmin, .organizationMember:
             guard let caller else { throw APIError.invalidToken }
             let name = parameters["orgname"] ?? ""
-            guard let org = try await services.store.namespace(named: name), org.kind == .organization else {
+            guard let org = try await services.accounts.namespace(named: name), org.kind == .organization else {
                 throw APIError.notFound("organization not found")
             }
             try caller.require(requirement.scope!)

@@ -1,3 +1,4 @@
+import Accounts
 import Crypto
 import Foundation
 import HTTPTypes
@@ -37,7 +38,7 @@ struct AccountAPI {
         var newEmail: String?
         if let email = input.email?.trimmingCharacters(in: .whitespaces), email != user.email {
             guard Self.isPlausibleEmail(email) else { throw APIError.invalidRequest("Invalid e-mail address") }
-            if try await services.store.userEmailInUse(email, exceptUserID: user.id) {
+            if try await services.accounts.userEmailInUse(email, exceptUserID: user.id) {
                 throw APIError.invalidRequest("E-mail address already used")
             }
             newEmail = email
@@ -50,19 +51,19 @@ struct AccountAPI {
         // A password change signs out every other browser; the session making the change stays.
         let currentSession = r.caller?.viaSession == true
             ? (r.request.cookies[APIAuthenticator.sessionCookie]?.value).map(APITokens.hash) : nil
-        try await services.store.updateAccount(userID: user.id, passwordHash: passwordHash, email: newEmail,
+        try await services.accounts.updateAccount(userID: user.id, passwordHash: passwordHash, email: newEmail,
                                                tagExpirationSeconds: input.tag_expiration_s, keepSessionHash: currentSession)
         if passwordHash != nil {
             r.context.logger.info("user changed password", metadata: ["user": "\(user.name)"])
         }
-        guard let updated = try await services.store.namespace(id: user.id) else { throw APIError.notFound("user not found") }
+        guard let updated = try await services.accounts.namespace(id: user.id) else { throw APIError.notFound("user not found") }
         return try await UserAPI(services: services).view(of: updated)
     }
 
     func deleteUser(_ r: APIRequest) async throws -> Response {
         let user = try r.user
         do {
-            try await services.store.deleteAccount(userID: user.id)
+            try await services.accounts.deleteAccount(userID: user.id)
         } catch AccountDeletionRefusal.lastAdmin(let organizations) {
             throw APIError.invalidRequest(
                 "You are the last admin of \(organizations.joined(separator: ", ")): add another admin or delete the organization first")
@@ -79,7 +80,7 @@ struct AccountAPI {
     }
 
     func publicProfile(_ r: APIRequest) async throws -> Response {
-        guard let user = try await services.store.userAccount(named: r.parameter("username")) else {
+        guard let user = try await services.accounts.userAccount(named: r.parameter("username")) else {
             throw APIError.notFound("user not found")
         }
         return APIResponse.json(PublicProfile(username: user.name, avatar: Avatar(name: user.name, email: user.email, kind: "user")))

@@ -1,3 +1,4 @@
+import Accounts
 import Crypto
 import Foundation
 import HTTPTypes
@@ -56,7 +57,7 @@ struct OrganizationAPI {
             throw APIError.invalidRequest("Invalid e-mail address")
         }
         do {
-            try await services.store.createOrganization(name: input.name, email: input.email, creatorID: user.id)
+            try await services.accounts.createOrganization(name: input.name, email: input.email, creatorID: user.id)
         } catch let e as DomainError where e.code == .alreadyExists {
             throw APIError.invalidRequest("A user or organization with this name already exists")
         }
@@ -88,7 +89,7 @@ struct OrganizationAPI {
 
     func organization(_ r: APIRequest) async throws -> Response {
         let user = try r.user
-        guard let org = try await services.store.namespace(named: r.parameter("orgname")), org.kind == .organization else {
+        guard let org = try await services.accounts.namespace(named: r.parameter("orgname")), org.kind == .organization else {
             throw APIError.notFound("organization not found")
         }
         return APIResponse.json(try await view(of: org, for: user))
@@ -96,15 +97,15 @@ struct OrganizationAPI {
 
     /// The organization as `user` may see it: non-members get the name and avatar only.
     func view(of org: Namespace, for user: Namespace) async throws -> OrganizationView {
-        let store = services.store
-        let role = try await store.teamRole(userID: user.id, organizationID: org.id)
+        let accounts = services.accounts
+        let role = try await accounts.teamRole(userID: user.id, organizationID: org.id)
         let isAdmin = role == .admin
-        let settings = try await store.organizationSettings(id: org.id)
+        let settings = try await accounts.organizationSettings(id: org.id)
         var teams: [String: TeamView]?
         var ordered: [String]?
         if role != nil {
-            let mine = Set(try await store.orgTeams(ofAccount: user.id, organizationID: org.id).map(\.id))
-            let summaries = try await store.orgTeamSummaries(organizationID: org.id)
+            let mine = Set(try await accounts.orgTeams(ofAccount: user.id, organizationID: org.id).map(\.id))
+            let summaries = try await accounts.orgTeamSummaries(organizationID: org.id)
             ordered = summaries.map(\.team.name)
             teams = Dictionary(uniqueKeysWithValues: summaries.map { s in
                 (s.team.name, TeamView(name: s.team.name, description: s.team.description, role: s.team.role.rawValue,
@@ -131,7 +132,7 @@ struct OrganizationAPI {
         var newEmail: String?
         if let email = input.email, email != org.email {
             guard Self.isPlausibleEmail(email) else { throw APIError.invalidRequest("Invalid e-mail address") }
-            if try await services.store.emailInUse(email, excluding: org.id) {
+            if try await services.accounts.emailInUse(email, excluding: org.id) {
                 throw APIError.invalidRequest("E-mail address already used")
             }
             newEmail = email
@@ -140,8 +141,8 @@ struct OrganizationAPI {
             let choices = Self.tagExpirationChoices.map(String.init).joined(separator: ", ")
             throw APIError.invalidRequest("tag_expiration_s must be one of \(choices) seconds")
         }
-        try await services.store.updateOrganization(id: org.id, email: newEmail, tagExpirationSeconds: input.tag_expiration_s)
-        guard let updated = try await services.store.namespace(id: org.id) else { throw APIError.notFound("organization not found") }
+        try await services.accounts.updateOrganization(id: org.id, email: newEmail, tagExpirationSeconds: input.tag_expiration_s)
+        guard let updated = try await services.accounts.namespace(id: org.id) else { throw APIError.notFound("organization not found") }
         return APIResponse.json(try await view(of: updated, for: user))
     }
 
@@ -152,7 +153,7 @@ struct OrganizationAPI {
         guard org.name != RepositoryPath.libraryNamespace else {
             throw APIError.invalidRequest("The default namespace '\(org.name)' cannot be deleted")
         }
-        try await services.store.deleteOrganization(id: org.id)
+        try await services.accounts.deleteOrganization(id: org.id)
         services.logger.notice("organization deleted", metadata: ["namespace": "\(org.name)", "by": "\(user.name)"])
         return APIResponse.noContent()
     }
@@ -177,8 +178,8 @@ struct OrganizationAPI {
     /// repositories they hold direct grants on.
     func members(_ r: APIRequest) async throws -> Response {
         let org = try Self.organization(of: r)
-        let grants = try await services.store.directRepositoryGrants(organizationID: org.id)
-        let members = try await services.store.organizationMemberships(organizationID: org.id).filter { $0.account.isUser }
+        let grants = try await services.accounts.directRepositoryGrants(organizationID: org.id)
+        let members = try await services.accounts.organizationMemberships(organizationID: org.id).filter { $0.account.isUser }
         let views = members.map { m in
             MemberView(name: m.account.name, kind: "user", is_robot: false, avatar: .account(m.account),
                        teams: m.teams.map { MemberTeam(name: $0, avatar: .team($0)) },
@@ -191,14 +192,14 @@ struct OrganizationAPI {
     func member(_ r: APIRequest) async throws -> Response {
         let org = try Self.organization(of: r)
         let name = Self.decodedParameter(r, "membername")
-        guard let account = try await services.store.orgAccount(named: name), account.isUser || account.isRobot else {
+        guard let account = try await services.accounts.orgAccount(named: name), account.isUser || account.isRobot else {
             throw APIError.notFound("member not found")
         }
-        let teams = try await services.store.orgTeams(ofAccount: account.id, organizationID: org.id)
+        let teams = try await services.accounts.orgTeams(ofAccount: account.id, organizationID: org.id)
         if teams.isEmpty && !(account.isRobot && account.ownerID == org.id) {
             throw APIError.notFound("member not found")
         }
-        let grants = try await services.store.directRepositoryGrants(organizationID: org.id, accountID: account.id)
+        let grants = try await services.accounts.directRepositoryGrants(organizationID: org.id, accountID: account.id)
         return APIResponse.json(MemberView(name: account.name, kind: account.isRobot ? "robot" : "user", is_robot: account.isRobot,
                                            avatar: .account(account), teams: teams.map { MemberTeam(name: $0.name, avatar: .team($0.name)) },
                                            repositories: grants.map(\.repository)))
@@ -209,11 +210,11 @@ struct OrganizationAPI {
     func removeMember(_ r: APIRequest) async throws -> Response {
         let org = try Self.organization(of: r)
         let name = Self.decodedParameter(r, "membername")
-        guard let account = try await services.store.orgAccount(named: name), account.isUser else {
+        guard let account = try await services.accounts.orgAccount(named: name), account.isUser else {
             throw APIError.notFound("user not found")
         }
         try await Self.enforcingPolicy {
-            try await services.store.removeOrganizationMember(organizationID: org.id, userID: account.id)
+            try await services.accounts.removeOrganizationMember(organizationID: org.id, userID: account.id)
         }
         return APIResponse.noContent()
     }
@@ -229,10 +230,10 @@ struct OrganizationAPI {
     /// Users outside every team who hold direct grants on the organization's repositories.
     func collaborators(_ r: APIRequest) async throws -> Response {
         let org = try Self.organization(of: r)
-        let memberIDs = Set(try await services.store.organizationMemberships(organizationID: org.id).map(\.account.id))
+        let memberIDs = Set(try await services.accounts.organizationMemberships(organizationID: org.id).map(\.account.id))
         var views: [CollaboratorView] = []
         var current: (account: OrgAccount, repositories: [String])?
-        for grant in try await services.store.directRepositoryGrants(organizationID: org.id)
+        for grant in try await services.accounts.directRepositoryGrants(organizationID: org.id)
         where grant.account.isUser && !memberIDs.contains(grant.account.id) {
             if current?.account.id == grant.account.id {
                 current?.repositories.append(grant.repository)

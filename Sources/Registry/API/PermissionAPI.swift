@@ -1,3 +1,4 @@
+import Accounts
 import Crypto
 import Foundation
 import HTTPTypes
@@ -82,9 +83,9 @@ struct PermissionAPI {
 
     func listUsers(_ r: APIRequest) async throws -> Response {
         let repo = try Self.repository(r)
-        let grants = try await services.store.repositoryUserGrants(repositoryID: repo.id)
+        let grants = try await services.accounts.repositoryUserGrants(repositoryID: repo.id)
         let isOrg = try await isOrganization(repo)
-        let members = isOrg ? try await services.store.organizationMembers(organizationID: repo.namespaceID, among: grants.map(\.0.id)) : []
+        let members = isOrg ? try await services.accounts.organizationMembers(organizationID: repo.namespaceID, among: grants.map(\.0.id)) : []
         var out: [String: UserPermissionView] = [:]
         for (who, role) in grants {
             out[who.name] = view(who, role: role, isOrg: isOrg, isMember: who.kind == .robot || members.contains(who.id))
@@ -94,7 +95,7 @@ struct PermissionAPI {
 
     func getUser(_ r: APIRequest) async throws -> Response {
         let repo = try Self.repository(r)
-        guard let who = try await target(r), let role = try await services.store.repositoryUserGrant(repositoryID: repo.id, userID: who.id) else {
+        guard let who = try await target(r), let role = try await services.accounts.repositoryUserGrant(repositoryID: repo.id, userID: who.id) else {
             throw APIError.invalidRequest("User does not have permission for repo.")
         }
         return APIResponse.json(try await view(who, role: role, in: repo))
@@ -111,14 +112,14 @@ struct PermissionAPI {
         if who.kind == .robot, !who.name.hasPrefix(repo.namespace + "+") {
             throw APIError.invalidRequest("Cannot add robot \(who.name) under namespace \(repo.namespace)")
         }
-        try await services.store.setPermission(repositoryID: repo.id, userID: who.id, role: role)
+        try await services.accounts.setPermission(repositoryID: repo.id, userID: who.id, role: role)
         return APIResponse.json(try await view(who, role: role, in: repo))
     }
 
     func deleteUser(_ r: APIRequest) async throws -> Response {
         let repo = try Self.repository(r)
         if r.parameter("username") == repo.namespace { throw APIError.invalidRequest("Namespace owner must always be admin.") }
-        guard let who = try await target(r), try await services.store.deleteRepositoryUserGrant(repositoryID: repo.id, userID: who.id) else {
+        guard let who = try await target(r), try await services.accounts.deleteRepositoryUserGrant(repositoryID: repo.id, userID: who.id) else {
             throw APIError.invalidRequest("User does not have permission for repo.")
         }
         return APIResponse.noContent()
@@ -127,7 +128,7 @@ struct PermissionAPI {
     func transitive(_ r: APIRequest) async throws -> Response {
         let repo = try Self.repository(r)
         guard let who = try await target(r) else { throw APIError.notFound() }
-        let roles = try await services.store.grantedRoles(userID: who.id, repositoryID: repo.id)
+        let roles = try await services.accounts.grantedRoles(userID: who.id, repositoryID: repo.id)
         guard !roles.isEmpty else { throw APIError.notFound() }
         return APIResponse.json(["permissions": roles.map { RoleView(role: $0.rawValue) }])
     }
@@ -135,7 +136,7 @@ struct PermissionAPI {
     /// The user or robot named in the path (organizations hold no grants).
     func target(_ r: APIRequest) async throws -> Namespace? {
         let name = r.parameter("username")
-        guard name.utf8.count <= 600, let ns = try await services.store.namespace(named: name), ns.kind != .organization else { return nil }
+        guard name.utf8.count <= 600, let ns = try await services.accounts.namespace(named: name), ns.kind != .organization else { return nil }
         return ns
     }
 
@@ -145,7 +146,7 @@ struct PermissionAPI {
         if isOrg {
             isMember = who.kind == .robot
             if !isMember {
-                isMember = !(try await services.store.organizationMembers(organizationID: repo.namespaceID, among: [who.id]).isEmpty)
+                isMember = !(try await services.accounts.organizationMembers(organizationID: repo.namespaceID, among: [who.id]).isEmpty)
             }
         }
         return view(who, role: role, isOrg: isOrg, isMember: isMember)
@@ -158,7 +159,7 @@ struct PermissionAPI {
     }
 
     func isOrganization(_ repo: Repository) async throws -> Bool {
-        try await services.store.namespace(id: repo.namespaceID)?.kind == .organization
+        try await services.accounts.namespace(id: repo.namespaceID)?.kind == .organization
     }
 
     // MARK: Teams
@@ -166,7 +167,7 @@ struct PermissionAPI {
     func listTeams(_ r: APIRequest) async throws -> Response {
         let repo = try Self.repository(r)
         var out: [String: TeamPermissionView] = [:]
-        for (team, role) in try await services.store.repositoryTeamGrants(repositoryID: repo.id) {
+        for (team, role) in try await services.accounts.repositoryTeamGrants(repositoryID: repo.id) {
             out[team] = TeamPermissionView(role: role.rawValue, name: team, avatar: Avatar(name: team, kind: "team"))
         }
         return APIResponse.json(["permissions": out])
@@ -174,7 +175,7 @@ struct PermissionAPI {
 
     func getTeam(_ r: APIRequest) async throws -> Response {
         let repo = try Self.repository(r)
-        guard let role = try await services.store.repositoryTeamGrant(repositoryID: repo.id, namespaceID: repo.namespaceID,
+        guard let role = try await services.accounts.repositoryTeamGrant(repositoryID: repo.id, namespaceID: repo.namespaceID,
                                                                       team: r.parameter("teamname")) else {
             throw APIError.invalidRequest("Team does not have permission for repo.")
         }
@@ -185,17 +186,17 @@ struct PermissionAPI {
         let repo = try Self.repository(r)
         let name = r.parameter("teamname")
         let role = try await Self.decodeRole(r, allowed: "['read', 'write', 'admin']")
-        guard let teamID = try await services.store.teamIDForGrants(organizationID: repo.namespaceID, name: name) else {
+        guard let teamID = try await services.accounts.teamIDForGrants(organizationID: repo.namespaceID, name: name) else {
             throw APIError.invalidRequest("No team \(name.prefix(300)) in organization \(repo.namespace)")
         }
-        try await services.store.setTeamPermission(repositoryID: repo.id, teamID: teamID, role: role)
+        try await services.accounts.setTeamPermission(repositoryID: repo.id, teamID: teamID, role: role)
         return APIResponse.json(TeamPermissionView(role: role.rawValue, name: name, avatar: Avatar(name: name, kind: "team")))
     }
 
     func deleteTeam(_ r: APIRequest) async throws -> Response {
         let repo = try Self.repository(r)
-        guard let teamID = try await services.store.teamIDForGrants(organizationID: repo.namespaceID, name: r.parameter("teamname")),
-              try await services.store.deleteRepositoryTeamGrant(repositoryID: repo.id, teamID: teamID) else {
+        guard let teamID = try await services.accounts.teamIDForGrants(organizationID: repo.namespaceID, name: r.parameter("teamname")),
+              try await services.accounts.deleteRepositoryTeamGrant(repositoryID: repo.id, teamID: teamID) else {
             throw APIError.invalidRequest("Team does not have permission for repo.")
         }
         return APIResponse.noContent()

@@ -1,10 +1,11 @@
+import Accounts
 import Foundation
 import HTTPTypes
 import Hummingbird
 
 /// Default permissions of an organization (Quay `endpoints/api/prototype.py`): rules that grant a
 /// user, robot or team a role on each repository created in the organization, by anyone or by
-/// one activating user. `MetadataStore.applyPrototypes` carries them out when a repository is
+/// one activating user. `AccountStore.applyPrototypes` carries them out when a repository is
 /// created.
 ///
 /// Routes and the permission each needs (enforced by `APIRoutes`):
@@ -78,7 +79,7 @@ struct PrototypeAPI {
     func list(_ r: APIRequest) async throws -> Response {
         let org = try OrganizationAPI.organization(of: r)
         let members = try await memberIDs(org)
-        let views = try await services.store.prototypes(organizationID: org.id).map { view($0, members: members) }
+        let views = try await services.accounts.prototypes(organizationID: org.id).map { view($0, members: members) }
         return APIResponse.json(["prototypes": views])
     }
 
@@ -88,7 +89,7 @@ struct PrototypeAPI {
         let role = try Self.role(input.role)
         var activating: OrgAccount?
         if let name = input.activating_user?.name {
-            guard let account = try await services.store.orgAccount(named: name), account.isUser || account.isRobot else {
+            guard let account = try await services.accounts.orgAccount(named: name), account.isUser || account.isRobot else {
                 throw APIError.invalidRequest("Unknown activating user")
             }
             guard !account.isRobot || account.ownerID == org.id else {
@@ -99,19 +100,19 @@ struct PrototypeAPI {
         let prototype: PermissionPrototype
         switch input.delegate.kind {
         case "user":
-            guard let account = try await services.store.orgAccount(named: input.delegate.name), account.isUser || account.isRobot else {
+            guard let account = try await services.accounts.orgAccount(named: input.delegate.name), account.isUser || account.isRobot else {
                 throw APIError.invalidRequest("Unknown delegate user")
             }
             guard !account.isRobot || account.ownerID == org.id else {
                 throw APIError.invalidRequest("The delegate robot does not belong to this organization")
             }
-            prototype = try await services.store.createPrototype(organizationID: org.id, role: role, activatingUserID: activating?.id,
+            prototype = try await services.accounts.createPrototype(organizationID: org.id, role: role, activatingUserID: activating?.id,
                                                                  delegateUserID: account.id, delegateTeamID: nil)
         case "team":
-            guard let team = try await services.store.orgTeam(organizationID: org.id, name: input.delegate.name) else {
+            guard let team = try await services.accounts.orgTeam(organizationID: org.id, name: input.delegate.name) else {
                 throw APIError.invalidRequest("Unknown delegate team")
             }
-            prototype = try await services.store.createPrototype(organizationID: org.id, role: role, activatingUserID: activating?.id,
+            prototype = try await services.accounts.createPrototype(organizationID: org.id, role: role, activatingUserID: activating?.id,
                                                                  delegateUserID: nil, delegateTeamID: team.id)
         default:
             throw APIError.invalidRequest("'delegate.kind' must be one of user, team")
@@ -123,7 +124,7 @@ struct PrototypeAPI {
         let org = try OrganizationAPI.organization(of: r)
         let input = try await r.decode(RoleUpdate.self)
         let role = try Self.role(input.role)
-        guard let prototype = try await services.store.setPrototypeRole(organizationID: org.id, uuid: r.parameter("prototypeid"), role: role) else {
+        guard let prototype = try await services.accounts.setPrototypeRole(organizationID: org.id, uuid: r.parameter("prototypeid"), role: role) else {
             throw APIError.notFound("prototype not found")
         }
         return APIResponse.json(view(prototype, members: try await memberIDs(org)))
@@ -131,7 +132,7 @@ struct PrototypeAPI {
 
     func delete(_ r: APIRequest) async throws -> Response {
         let org = try OrganizationAPI.organization(of: r)
-        guard try await services.store.deletePrototype(organizationID: org.id, uuid: r.parameter("prototypeid")) else {
+        guard try await services.accounts.deletePrototype(organizationID: org.id, uuid: r.parameter("prototypeid")) else {
             throw APIError.notFound("prototype not found")
         }
         return APIResponse.noContent()
@@ -145,7 +146,7 @@ struct PrototypeAPI {
     }
 
     private func memberIDs(_ org: Namespace) async throws -> Set<Int64> {
-        Set(try await services.store.organizationMemberships(organizationID: org.id).map(\.account.id))
+        Set(try await services.accounts.organizationMemberships(organizationID: org.id).map(\.account.id))
     }
 
     private func view(_ p: PermissionPrototype, members: Set<Int64>) -> PrototypeView {

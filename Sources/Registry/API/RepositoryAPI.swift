@@ -1,3 +1,4 @@
+import Accounts
 import Audit
 import Foundation
 import HTTPTypes
@@ -56,13 +57,13 @@ struct RepositoryAPI {
         guard Names.isValidRepositoryName(body.repository) else {
             throw APIError.invalidRequest("Invalid repository name: use a-z, 0-9, '.', '_' and '-' (each path component starting with a letter or digit), at most 255 characters")
         }
-        guard let namespace = try await services.store.namespace(named: namespaceName), namespace.kind != .robot else {
+        guard let namespace = try await services.accounts.namespace(named: namespaceName), namespace.kind != .robot else {
             throw APIError.notFound("namespace '\(namespaceName)' not found")
         }
         guard try await services.policy.canCreate(.user(user), inNamespace: namespaceName) else {
             throw APIError.insufficientScope("You do not have permission to create repositories in namespace '\(namespaceName)'")
         }
-        let (repo, created) = try await services.store.createRepository(namespaceID: namespace.id, name: body.repository, visibility: visibility,
+        let (repo, created) = try await services.accounts.createRepository(namespaceID: namespace.id, name: body.repository, visibility: visibility,
                                                                         description: body.description ?? "")
         guard created else { throw APIError.invalidRequest("Repository already exists") }
         try await RepositoryCreation.afterCreate(repo, namespace: namespace, creatorID: user.id, services: services)
@@ -89,7 +90,7 @@ struct RepositoryAPI {
 
     func list(_ r: APIRequest) async throws -> Response {
         let q = r.request.uri.queryParameters
-        let scope: MetadataStore.RepositoryListScope
+        let scope: AccountStore.RepositoryListScope
         if let ns = q["namespace"] {
             scope = .namespace(String(ns))
         } else if q["starred"] == "true" {
@@ -108,7 +109,7 @@ struct RepositoryAPI {
             after = text
         }
         let pageSize = 100
-        let rows = try await services.store.listRepositories(scope: scope, userID: r.caller?.user.id, after: after, limit: pageSize + 1)
+        let rows = try await services.listRepositories(scope: scope, userID: r.caller?.user.id, after: after, limit: pageSize + 1)
         let page = rows.prefix(pageSize)
         let next = rows.count > pageSize ? page.last.map { Data($0.repository.path.description.utf8).base64EncodedString() } : nil
         let entries = page.map {
@@ -174,11 +175,11 @@ struct RepositoryAPI {
                                     pull_commands: PullCommands(host: host, repository: repo.path, tag: t.name, digest: t.digest.description)))
             }, uniquingKeysWith: { a, _ in a })
         }
-        let namespace = try await services.store.namespace(id: repo.namespaceID)
+        let namespace = try await services.accounts.namespace(id: repo.namespaceID)
         var starred = false
-        if let caller = r.caller { starred = try await services.store.isStarred(userID: caller.user.id, repositoryID: repo.id) }
+        if let caller = r.caller { starred = try await services.accounts.isStarred(userID: caller.user.id, repositoryID: repo.id) }
         let view = RepositoryView(
-            namespace: repo.namespace, name: repo.name, description: try await services.store.repositoryDescription(id: repo.id),
+            namespace: repo.namespace, name: repo.name, description: try await services.accounts.repositoryDescription(id: repo.id),
             is_public: repo.isPublic, is_organization: namespace?.kind == .organization, is_starred: starred,
             tag_expiration_s: try await services.store.timeMachineSeconds(namespaceID: repo.namespaceID), state: repo.state.rawValue,
             tags: tags, can_write: (r.role ?? .read) >= .write && r.role != nil, can_admin: r.role == .admin)
@@ -190,14 +191,14 @@ struct RepositoryAPI {
     func update(_ r: APIRequest) async throws -> Response {
         let body = try await r.decode(DescriptionBody.self)
         guard body.description.utf8.count <= 64 * 1024 else { throw APIError.invalidRequest("description is limited to 64 KiB") }
-        try await services.store.setDescription(repositoryID: r.repository!.id, body.description)
+        try await services.accounts.setDescription(repositoryID: r.repository!.id, body.description)
         services.auditLog.record(.repository(.setRepoDescription, r.repository!, performer: r.actor, ip: r.ip))
         return APIResponse.json(["success": true])
     }
 
     func delete(_ r: APIRequest) async throws -> Response {
         let repo = r.repository!
-        try await services.store.markForDeletion(repositoryID: repo.id)
+        try await services.accounts.markForDeletion(repositoryID: repo.id)
         services.auditLog.record(.repository(.deleteRepo, repo, performer: r.actor, ip: r.ip))
         for observer in deletionObservers { await observer.repositoryDeleted(repo) }
         return APIResponse.noContent()
@@ -208,7 +209,7 @@ struct RepositoryAPI {
     func changeVisibility(_ r: APIRequest) async throws -> Response {
         let body = try await r.decode(VisibilityBody.self)
         guard let visibility = Visibility(rawValue: body.visibility) else { throw APIError.invalidRequest("visibility must be 'public' or 'private'") }
-        try await services.store.setVisibility(repositoryID: r.repository!.id, visibility)
+        try await services.accounts.setVisibility(repositoryID: r.repository!.id, visibility)
         services.auditLog.record(.repository(.changeRepoVisibility, r.repository!, performer: r.actor, ip: r.ip, ["visibility": visibility.rawValue]))
         return APIResponse.json(["success": true])
     }
@@ -221,13 +222,13 @@ struct RepositoryAPI {
             if body.state == "MIRROR" { throw APIError.invalidRequest("repository mirroring is not supported by Slipway") }
             throw APIError.invalidRequest("state must be NORMAL or READ_ONLY")
         }
-        try await services.store.setState(repositoryID: r.repository!.id, state)
+        try await services.accounts.setState(repositoryID: r.repository!.id, state)
         services.auditLog.record(.repository(.changeRepoState, r.repository!, performer: r.actor, ip: r.ip, ["state": state.rawValue]))
         return APIResponse.json(["success": true])
     }
 
     func starred(_ r: APIRequest) async throws -> Response {
-        let rows = try await services.store.listRepositories(scope: .starred, userID: try r.user.id, after: nil, limit: 1000)
+        let rows = try await services.listRepositories(scope: .starred, userID: try r.user.id, after: nil, limit: 1000)
         let entries = rows.map {
             ListEntry(namespace: $0.repository.namespace, name: $0.repository.name, description: $0.description, is_public: $0.repository.isPublic,
                       state: $0.repository.state.rawValue, last_modified: $0.lastModified.map { $0 / 1000 }, is_starred: true)
@@ -241,17 +242,17 @@ struct RepositoryAPI {
         let user = try r.user
         let body = try await r.decode(StarBody.self)
         guard let path = try? RepositoryPath(parsing: "\(body.namespace)/\(body.repository)"),
-              let repo = try await services.store.repository(path), repo.state != .markedForDeletion,
+              let repo = try await services.accounts.repository(path), repo.state != .markedForDeletion,
               try await services.policy.canRead(.user(user), repo) else {
             throw APIError.notFound("repository not found")
         }
-        try await services.store.setStar(userID: user.id, repositoryID: repo.id, starred: true)
+        try await services.accounts.setStar(userID: user.id, repositoryID: repo.id, starred: true)
         struct View: Encodable { let namespace: String; let repository: String }
         return APIResponse.json(View(namespace: repo.namespace, repository: repo.name), status: .created)
     }
 
     func unstar(_ r: APIRequest) async throws -> Response {
-        try await services.store.setStar(userID: try r.user.id, repositoryID: r.repository!.id, starred: false)
+        try await services.accounts.setStar(userID: try r.user.id, repositoryID: r.repository!.id, starred: false)
         return APIResponse.noContent()
     }
 }
@@ -261,7 +262,7 @@ struct RepositoryAPI {
 enum RepositoryCreation {
     static func afterCreate(_ repo: Repository, namespace: Namespace, creatorID: Int64?, services: RegistryServices) async throws {
         guard namespace.kind == .organization, let creatorID else { return }
-        try await services.store.setPermission(repositoryID: repo.id, userID: creatorID, role: .admin)
-        try await services.store.applyPrototypes(repository: repo, creatorID: creatorID)
+        try await services.accounts.setPermission(repositoryID: repo.id, userID: creatorID, role: .admin)
+        try await services.accounts.applyPrototypes(repository: repo, creatorID: creatorID)
     }
 }

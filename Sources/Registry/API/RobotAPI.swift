@@ -1,3 +1,4 @@
+import Accounts
 import Crypto
 import Foundation
 import HTTPTypes
@@ -114,9 +115,9 @@ struct RobotAPI {
             guard let n = Int(raw), n >= 0 else { throw APIError.invalidRequest("limit must be a non-negative integer") }
             limit = n
         }
-        let robots = try await services.store.robots(ownerID: owner.id, limit: limit)
-        let repositories = includePermissions ? try await services.store.robotRepositoryNames(ownerID: owner.id) : [:]
-        let teams = includePermissions ? try await services.store.robotTeamNames(ownerID: owner.id) : [:]
+        let robots = try await services.accounts.robots(ownerID: owner.id, limit: limit)
+        let repositories = includePermissions ? try await services.accounts.robotRepositoryNames(ownerID: owner.id) : [:]
+        let teams = includePermissions ? try await services.accounts.robotTeamNames(ownerID: owner.id) : [:]
         var entries: [RobotListEntry] = []
         for robot in robots {
             entries.append(RobotListEntry(
@@ -167,7 +168,7 @@ struct RobotAPI {
 
     func delete(_ r: APIRequest, owner: Namespace) async throws -> Response {
         let robot = try await find(r, owner: owner)
-        guard try await services.store.deleteRobot(id: robot.id) else { throw APIError.notFound(Self.notFoundMessage) }
+        guard try await services.accounts.deleteRobot(id: robot.id) else { throw APIError.notFound(Self.notFoundMessage) }
         return APIResponse.noContent()
     }
 
@@ -183,7 +184,7 @@ struct RobotAPI {
     }
 
     func permissionsResponse(_ robot: RobotAccount) async throws -> Response {
-        let entries = try await services.store.robotPermissions(robotID: robot.id).map {
+        let entries = try await services.accounts.robotPermissions(robotID: robot.id).map {
             PermissionsView.Entry(repository: .init(name: $0.repository, is_public: $0.isPublic), role: $0.role.rawValue)
         }
         return APIResponse.json(PermissionsView(permissions: entries))
@@ -218,7 +219,7 @@ struct RobotAPI {
             }
         }
         do {
-            try await services.store.setRobotPermissions(robotID: robot.id, namespaceID: owner.id, changes: changes)
+            try await services.accounts.setRobotPermissions(robotID: robot.id, namespaceID: owner.id, changes: changes)
         } catch let e as DomainError where e.code == .notFound {
             throw APIError.invalidRequest(e.message)
         }
@@ -229,7 +230,7 @@ struct RobotAPI {
     func find(_ r: APIRequest, owner: Namespace) async throws -> RobotAccount {
         let short = r.parameter("robot_shortname")
         guard Names.isValidNamespace(short),
-              let robot = try await services.store.robot(named: "\(owner.name)+\(short)", ownerID: owner.id) else {
+              let robot = try await services.accounts.robot(named: "\(owner.name)+\(short)", ownerID: owner.id) else {
             throw APIError.notFound(Self.notFoundMessage)
         }
         return robot
@@ -336,7 +337,7 @@ extension RegistryServices {
                             unstructuredMetadata: String? = nil) async throws -> (RobotAccount, String) {
         let name = "\(owner.name)+\(shortName)"
         let token = RobotTokens.generate()
-        let robot = try await store.createRobot(ownerID: owner.id, name: name, description: description, unstructuredMetadata: unstructuredMetadata,
+        let robot = try await accounts.createRobot(ownerID: owner.id, name: name, description: description, unstructuredMetadata: unstructuredMetadata,
                                                 tokenSealed: try secretBox.seal(token, context: RobotAccount.sealContext(name: name)),
                                                 tokenHash: APITokens.hash(token))
         return (robot, token)
@@ -351,7 +352,7 @@ extension RegistryServices {
     /// Replaces the robot's token; the old one stops working at once.
     public func regenerateRobotToken(_ robot: RobotAccount) async throws -> String {
         let token = RobotTokens.generate()
-        try await store.replaceRobotToken(id: robot.id, tokenSealed: try secretBox.seal(token, context: robot.sealContext),
+        try await accounts.replaceRobotToken(id: robot.id, tokenSealed: try secretBox.seal(token, context: robot.sealContext),
                                           tokenHash: APITokens.hash(token))
         return token
     }
@@ -360,7 +361,7 @@ extension RegistryServices {
     /// most once a minute per robot).
     public func authenticateRobot(name: String, token: String) async throws -> RobotAccount? {
         guard name.contains("+"), name.utf8.count <= 600, token.utf8.count <= 256,
-              let (robot, storedHash) = try await store.robotForLogin(named: name) else { return nil }
+              let (robot, storedHash) = try await accounts.robotForLogin(named: name) else { return nil }
         let presented = Array(APITokens.hash(token).utf8)
         let stored = Array(storedHash.utf8)
         guard presented.count == stored.count else { return nil }
@@ -369,7 +370,7 @@ extension RegistryServices {
         guard difference == 0 else { return nil }
         let now = Int64(Date().timeIntervalSince1970 * 1000)
         if robot.lastAccessed.map({ now - $0 > 60_000 }) ?? true {
-            try? await store.touchRobot(id: robot.id)
+            try? await accounts.touchRobot(id: robot.id)
         }
         return robot
     }

@@ -1,3 +1,4 @@
+import Accounts
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -69,7 +70,7 @@ struct TeamAPI {
             throw APIError.invalidRequest("'role' must be one of member, creator, admin")
         }
         let (team, created) = try await OrganizationAPI.enforcingPolicy {
-            try await services.store.saveTeam(organizationID: org.id, name: name, role: role, description: input.description,
+            try await services.accounts.saveTeam(organizationID: org.id, name: name, role: role, description: input.description,
                                               actingUserID: user.id)
         }
         return APIResponse.json(TeamView(name: team.name, description: team.description, role: team.role.rawValue,
@@ -80,7 +81,7 @@ struct TeamAPI {
         let user = try r.user
         let team = try await existingTeam(r)
         try await OrganizationAPI.enforcingPolicy {
-            try await services.store.deleteTeam(team, actingUserID: user.id)
+            try await services.accounts.deleteTeam(team, actingUserID: user.id)
         }
         return APIResponse.noContent()
     }
@@ -113,19 +114,19 @@ struct TeamAPI {
         let user = try r.user
         let org = try OrganizationAPI.organization(of: r)
         let name = OrganizationAPI.decodedParameter(r, "teamname")
-        let isAdmin = try await services.store.teamRole(userID: user.id, organizationID: org.id) == .admin
+        let isAdmin = try await services.accounts.teamRole(userID: user.id, organizationID: org.id) == .admin
         // Members of other teams get 403 whether or not the team exists, as in Quay.
-        let team = try await services.store.orgTeam(organizationID: org.id, name: name)
+        let team = try await services.accounts.orgTeam(organizationID: org.id, name: name)
         if !isAdmin {
-            guard let team, try await services.store.isTeamMember(teamID: team.id, accountID: user.id) else {
+            guard let team, try await services.accounts.isTeamMember(teamID: team.id, accountID: user.id) else {
                 throw APIError.insufficientScope("Unauthorized: requires membership of the team or organization admin")
             }
         }
         guard let team else { throw APIError.notFound("team not found") }
-        var views = try await services.store.teamMembers(teamID: team.id).map { MemberView($0, invited: false) }
+        var views = try await services.accounts.teamMembers(teamID: team.id).map { MemberView($0, invited: false) }
         let pendingFlag = r.request.uri.queryParameters["includePending"].map { String($0).lowercased() } ?? ""
         if isAdmin && ["true", "1", "yes", "y", "t", "on"].contains(pendingFlag) {
-            views += try await services.store.pendingTeamInvitees(teamID: team.id).map { MemberView($0, invited: true) }
+            views += try await services.accounts.pendingTeamInvitees(teamID: team.id).map { MemberView($0, invited: true) }
         }
         return APIResponse.json(MembersView(name: team.name, members: views, can_edit: isAdmin))
     }
@@ -136,7 +137,7 @@ struct TeamAPI {
         let org = try OrganizationAPI.organization(of: r)
         let team = try await existingTeam(r)
         let memberName = OrganizationAPI.decodedParameter(r, "membername")
-        guard let account = try await services.store.orgAccount(named: memberName), account.isUser || account.isRobot else {
+        guard let account = try await services.accounts.orgAccount(named: memberName), account.isUser || account.isRobot else {
             throw APIError.invalidRequest("Unknown user")
         }
         if account.isRobot {
@@ -144,13 +145,13 @@ struct TeamAPI {
                 throw APIError.invalidRequest("Cannot add the specified robot to this team, as it is not a member of the organization")
             }
         } else if services.config.auth.requireTeamInvite,
-                  try await services.store.teamRole(userID: account.id, organizationID: org.id) == nil {
+                  try await services.accounts.teamRole(userID: account.id, organizationID: org.id) == nil {
             try await invite(account, to: team, of: org, by: user, origin: r.origin)
             services.logger.info("team invitation created",
                                  metadata: ["namespace": "\(org.name)", "team": "\(team.name)", "invitee": "\(account.name)", "by": "\(user.name)"])
             return APIResponse.json(MemberView(account, invited: true))
         }
-        try await services.store.joinTeam(teamID: team.id, accountID: account.id)
+        try await services.accounts.joinTeam(teamID: team.id, accountID: account.id)
         return APIResponse.json(MemberView(account, invited: false))
     }
 
@@ -159,15 +160,15 @@ struct TeamAPI {
         let user = try r.user
         let team = try await existingTeam(r)
         let memberName = OrganizationAPI.decodedParameter(r, "membername")
-        guard let account = try await services.store.orgAccount(named: memberName), account.isUser || account.isRobot else {
+        guard let account = try await services.accounts.orgAccount(named: memberName), account.isUser || account.isRobot else {
             throw APIError.notFound("user not found")
         }
-        if try await services.store.deleteTeamInvite(teamID: team.id, userID: account.id) {
-            try await services.store.clearStaleTeamInviteNotifications(userID: account.id, notices: inviteNotices)
+        if try await services.accounts.deleteTeamInvite(teamID: team.id, userID: account.id) {
+            try await services.accounts.clearStaleTeamInviteNotifications(userID: account.id, notices: inviteNotices)
             return APIResponse.noContent()
         }
         let removed = try await OrganizationAPI.enforcingPolicy {
-            try await services.store.leaveTeam(team, accountID: account.id, actingUserID: user.id)
+            try await services.accounts.leaveTeam(team, accountID: account.id, actingUserID: user.id)
         }
         guard removed else { throw APIError.invalidRequest("User \(account.name) does not belong to team \(team.name)") }
         return APIResponse.noContent()
@@ -188,7 +189,7 @@ struct TeamAPI {
     /// permissions API's job).
     func permissions(_ r: APIRequest) async throws -> Response {
         let team = try await existingTeam(r)
-        let grants = try await services.store.teamRepositoryGrants(teamID: team.id)
+        let grants = try await services.accounts.teamRepositoryGrants(teamID: team.id)
         return APIResponse.json(["permissions": grants.map {
             PermissionView(repository: .init(name: $0.repository, is_public: $0.isPublic), role: $0.role.rawValue)
         }])
@@ -205,19 +206,19 @@ struct TeamAPI {
     /// invited to). Codes addressed to someone else look unknown.
     func acceptInvite(_ r: APIRequest) async throws -> Response {
         let user = try r.user
-        guard let joined = try await services.store.acceptTeamInvite(code: r.parameter("code"), userID: user.id) else {
+        guard let joined = try await services.accounts.acceptTeamInvite(code: r.parameter("code"), userID: user.id) else {
             throw APIError.notFound("Invalid confirmation code")
         }
-        try await services.store.clearStaleTeamInviteNotifications(userID: user.id, notices: inviteNotices)
+        try await services.accounts.clearStaleTeamInviteNotifications(userID: user.id, notices: inviteNotices)
         return APIResponse.json(AcceptedInvite(org: joined.organization, team: joined.team))
     }
 
     func declineInvite(_ r: APIRequest) async throws -> Response {
         let user = try r.user
-        guard try await services.store.declineTeamInvite(code: r.parameter("code"), userID: user.id) else {
+        guard try await services.accounts.declineTeamInvite(code: r.parameter("code"), userID: user.id) else {
             throw APIError.notFound("Invalid confirmation code")
         }
-        try await services.store.clearStaleTeamInviteNotifications(userID: user.id, notices: inviteNotices)
+        try await services.accounts.clearStaleTeamInviteNotifications(userID: user.id, notices: inviteNotices)
         return APIResponse.noContent()
     }
 
@@ -232,7 +233,7 @@ struct TeamAPI {
                                                    code: code, origin: origin),
                          kind: .teamInvite, reference: "\(team.id):\(account.id)")
         }
-        try await services.store.createTeamInvite(TeamInvitation(
+        try await services.accounts.createTeamInvite(TeamInvitation(
             teamID: team.id, userID: account.id, inviterID: inviter.id, code: code,
             notificationMetadata: ["inviter": .string(inviter.name), "org": .string(org.name), "team": .string(team.name), "code": .string(code)],
             mail: mail), secretBox: services.secretBox, notices: inviteNotices)
@@ -259,7 +260,7 @@ struct TeamAPI {
 
     private func existingTeam(_ r: APIRequest) async throws -> TeamRecord {
         let org = try OrganizationAPI.organization(of: r)
-        guard let team = try await services.store.orgTeam(organizationID: org.id, name: OrganizationAPI.decodedParameter(r, "teamname")) else {
+        guard let team = try await services.accounts.orgTeam(organizationID: org.id, name: OrganizationAPI.decodedParameter(r, "teamname")) else {
             throw APIError.notFound("team not found")
         }
         return team

@@ -1,3 +1,4 @@
+import Accounts
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -82,7 +83,7 @@ struct TokenAPI {
     struct NewAppToken: Decodable { let title: String }
 
     func listAppTokens(_ r: APIRequest) async throws -> Response {
-        let tokens = try await services.store.appTokens(userID: try r.user.id)
+        let tokens = try await services.accounts.appTokens(userID: try r.user.id)
         return APIResponse.json(["tokens": tokens.map { AppTokenView($0) }])
     }
 
@@ -92,13 +93,13 @@ struct TokenAPI {
         try Self.requireGrantable(APICaller.allScopes.sorted(), by: r.caller)
         let title = try Self.validLabel(try await r.decode(NewAppToken.self).title, field: "title")
         let code = Self.randomCode(length: Self.appTokenLength)
-        let token = try await services.store.createAppToken(userID: user.id, title: title, tokenHash: APITokens.hash(code))
+        let token = try await services.accounts.createAppToken(userID: user.id, title: title, tokenHash: APITokens.hash(code))
         r.context.logger.info("app token created", metadata: ["user": "\(user.name)", "token.uuid": "\(token.uuid)"])
         return APIResponse.json(["token": AppTokenView(token, code: code)])
     }
 
     func appToken(_ r: APIRequest) async throws -> Response {
-        guard let token = try await services.store.appToken(userID: try r.user.id, uuid: r.parameter("token_uuid")) else {
+        guard let token = try await services.accounts.appToken(userID: try r.user.id, uuid: r.parameter("token_uuid")) else {
             throw APIError.notFound("app token not found")
         }
         return APIResponse.json(["token": AppTokenView(token)])
@@ -106,7 +107,7 @@ struct TokenAPI {
 
     func revokeAppToken(_ r: APIRequest) async throws -> Response {
         let user = try r.user
-        guard try await services.store.deleteAppToken(userID: user.id, uuid: r.parameter("token_uuid")) else {
+        guard try await services.accounts.deleteAppToken(userID: user.id, uuid: r.parameter("token_uuid")) else {
             throw APIError.notFound("app token not found")
         }
         r.context.logger.info("app token revoked", metadata: ["user": "\(user.name)", "token.uuid": "\(r.parameter("token_uuid"))"])
@@ -151,7 +152,7 @@ struct TokenAPI {
     }
 
     func fields(name: String, redirectURI: String?, applicationURI: String?, description: String?,
-                avatarEmail: String?) throws -> MetadataStore.OAuthApplicationFields {
+                avatarEmail: String?) throws -> AccountStore.OAuthApplicationFields {
         let avatar = avatarEmail?.trimmingCharacters(in: .whitespaces)
         if let avatar, !avatar.isEmpty, !AccountAPI.isPlausibleEmail(avatar) {
             throw APIError.invalidRequest("Invalid avatar_email")
@@ -165,7 +166,7 @@ struct TokenAPI {
     }
 
     func listApplications(_ r: APIRequest) async throws -> Response {
-        let apps = try await services.store.oauthApplications(organizationID: r.organization!.id)
+        let apps = try await services.accounts.oauthApplications(organizationID: r.organization!.id)
         return APIResponse.json(["applications": try apps.map(view)])
     }
 
@@ -179,7 +180,7 @@ struct TokenAPI {
         while true {
             let clientID = Self.randomCode(length: 20, alphabet: Self.upperAlphanumerics)
             do {
-                let app = try await services.store.createOAuthApplication(
+                let app = try await services.accounts.createOAuthApplication(
                     organizationID: org.id, clientID: clientID,
                     clientSecretSealed: try services.secretBox.seal(secret, context: Self.secretContext(clientID)), fields)
                 r.context.logger.info("oauth application created", metadata: ["organization": "\(org.name)", "client_id": "\(clientID)"])
@@ -191,7 +192,7 @@ struct TokenAPI {
     }
 
     func existingApplication(_ r: APIRequest) async throws -> OAuthApplicationRecord {
-        guard let app = try await services.store.oauthApplication(organizationID: r.organization!.id, clientID: r.parameter("client_id")) else {
+        guard let app = try await services.accounts.oauthApplication(organizationID: r.organization!.id, clientID: r.parameter("client_id")) else {
             throw APIError.notFound("application not found")
         }
         return app
@@ -205,7 +206,7 @@ struct TokenAPI {
         let input = try await r.decode(UpdateApplication.self)
         let fields = try fields(name: input.name, redirectURI: input.redirect_uri, applicationURI: input.application_uri,
                                 description: input.description, avatarEmail: input.avatar_email)
-        guard let app = try await services.store.updateOAuthApplication(organizationID: r.organization!.id, clientID: r.parameter("client_id"),
+        guard let app = try await services.accounts.updateOAuthApplication(organizationID: r.organization!.id, clientID: r.parameter("client_id"),
                                                                         fields) else {
             throw APIError.notFound("application not found")
         }
@@ -214,7 +215,7 @@ struct TokenAPI {
 
     func deleteApplication(_ r: APIRequest) async throws -> Response {
         let org = r.organization!
-        guard try await services.store.deleteOAuthApplication(organizationID: org.id, clientID: r.parameter("client_id")) else {
+        guard try await services.accounts.deleteOAuthApplication(organizationID: org.id, clientID: r.parameter("client_id")) else {
             throw APIError.notFound("application not found")
         }
         r.context.logger.info("oauth application deleted", metadata: ["organization": "\(org.name)", "client_id": "\(r.parameter("client_id"))"])
@@ -278,7 +279,7 @@ struct TokenAPI {
         let name = try Self.validLabel(input.name ?? app.name, field: "name")
         let expiresAt = Clock.nowMillis() + lifetime * 1000
         let token = APITokens.generate()
-        let uuid = try await services.store.createOAuthToken(applicationID: app.id, userID: user.id, tokenHash: APITokens.hash(token),
+        let uuid = try await services.accounts.createOAuthToken(applicationID: app.id, userID: user.id, tokenHash: APITokens.hash(token),
                                                              scopes: scopes, description: name, expiresAt: expiresAt)
         r.context.logger.info("oauth token issued", metadata: ["client_id": "\(app.clientID)", "user": "\(user.name)", "token.uuid": "\(uuid)"])
         return APIResponse.json(OAuthTokenView(access_token: token, uuid: uuid, name: name, scope: scopes.joined(separator: " "),
@@ -287,7 +288,7 @@ struct TokenAPI {
 
     func revokeOAuthToken(_ r: APIRequest) async throws -> Response {
         let app = try await existingApplication(r)
-        guard try await services.store.deleteOAuthToken(applicationID: app.id, uuid: r.parameter("token_uuid")) else {
+        guard try await services.accounts.deleteOAuthToken(applicationID: app.id, uuid: r.parameter("token_uuid")) else {
             throw APIError.notFound("token not found")
         }
         r.context.logger.info("oauth token revoked", metadata: ["client_id": "\(app.clientID)", "token.uuid": "\(r.parameter("token_uuid"))"])
@@ -328,7 +329,7 @@ struct TokenAPI {
     }
 
     func listDelegateTokens(_ r: APIRequest) async throws -> Response {
-        let tokens = try await services.store.repositoryTokens(repositoryID: r.repository!.id)
+        let tokens = try await services.accounts.repositoryTokens(repositoryID: r.repository!.id)
         return APIResponse.json(["tokens": Dictionary(uniqueKeysWithValues: tokens.map { ($0.uuid, DelegateTokenView($0)) })])
     }
 
@@ -338,13 +339,13 @@ struct TokenAPI {
         let name = try Self.validLabel(input.friendlyName, field: "friendlyName")
         let role = try Self.delegateRole(input.role ?? Role.read.rawValue)
         let code = Self.randomCode(length: Self.delegateCodeLength)
-        let token = try await services.store.createRepositoryToken(repositoryID: repo.id, codeHash: APITokens.hash(code), friendlyName: name, role: role)
+        let token = try await services.accounts.createRepositoryToken(repositoryID: repo.id, codeHash: APITokens.hash(code), friendlyName: name, role: role)
         r.context.logger.info("delegate token created", metadata: ["repository": "\(repo.path)", "token.uuid": "\(token.uuid)", "role": "\(role.rawValue)"])
         return APIResponse.json(DelegateTokenView(token, code: code), status: .created)
     }
 
     func delegateToken(_ r: APIRequest) async throws -> Response {
-        guard let token = try await services.store.repositoryToken(repositoryID: r.repository!.id, uuid: r.parameter("code_uuid")) else {
+        guard let token = try await services.accounts.repositoryToken(repositoryID: r.repository!.id, uuid: r.parameter("code_uuid")) else {
             throw APIError.notFound("token not found")
         }
         return APIResponse.json(DelegateTokenView(token))
@@ -352,7 +353,7 @@ struct TokenAPI {
 
     func updateDelegateToken(_ r: APIRequest) async throws -> Response {
         let role = try Self.delegateRole(try await r.decode(DelegateRole.self).role)
-        guard let token = try await services.store.setRepositoryTokenRole(repositoryID: r.repository!.id, uuid: r.parameter("code_uuid"), role: role) else {
+        guard let token = try await services.accounts.setRepositoryTokenRole(repositoryID: r.repository!.id, uuid: r.parameter("code_uuid"), role: role) else {
             throw APIError.notFound("token not found")
         }
         return APIResponse.json(DelegateTokenView(token))
@@ -360,7 +361,7 @@ struct TokenAPI {
 
     func deleteDelegateToken(_ r: APIRequest) async throws -> Response {
         let repo = r.repository!
-        guard try await services.store.deleteRepositoryToken(repositoryID: repo.id, uuid: r.parameter("code_uuid")) else {
+        guard try await services.accounts.deleteRepositoryToken(repositoryID: repo.id, uuid: r.parameter("code_uuid")) else {
             throw APIError.notFound("token not found")
         }
         r.context.logger.info("delegate token deleted", metadata: ["repository": "\(repo.path)", "token.uuid": "\(r.parameter("code_uuid"))"])
@@ -415,12 +416,12 @@ extension RegistryServices {
         let hash = APITokens.hash(secret)
         switch username {
         case "$app":
-            return try await store.userForAppToken(hash: hash).map(Identity.user)
+            return try await accounts.userForAppToken(hash: hash).map(Identity.user)
         case "$oauthtoken":
-            guard let (user, scopes) = try await store.apiToken(hash: hash), user.kind == .user else { return nil }
+            guard let (user, scopes) = try await accounts.apiToken(hash: hash), user.kind == .user else { return nil }
             return .oauth(user, scopes: Set(scopes))
         case "$token":
-            guard let token = try await store.repositoryToken(codeHash: hash) else { return nil }
+            guard let token = try await accounts.repositoryToken(codeHash: hash) else { return nil }
             return .delegate(repositoryID: token.repositoryID, role: token.role, tokenUUID: token.uuid)
         default:
             return nil

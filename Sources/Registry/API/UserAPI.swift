@@ -1,3 +1,4 @@
+import Accounts
 import Audit
 import Foundation
 import HTTPTypes
@@ -42,11 +43,11 @@ struct UserAPI {
     /// The user view of `GET /api/v1/user/`, also the answer to `PUT /api/v1/user/`.
     func view(of user: Namespace) async throws -> Response {
         var orgs: [UserView.Org] = []
-        for org in try await services.store.organizations(ofUser: user.id) {
-            let role = try await services.store.teamRole(userID: user.id, organizationID: org.id)
+        for org in try await services.accounts.organizations(ofUser: user.id) {
+            let role = try await services.accounts.teamRole(userID: user.id, organizationID: org.id)
             orgs.append(.init(name: org.name, is_org_admin: role == .admin))
         }
-        let tagExpiration = try await services.store.userTagExpirationSeconds(userID: user.id)
+        let tagExpiration = try await services.accounts.userTagExpirationSeconds(userID: user.id)
         return APIResponse.json(UserView(username: user.name, email: user.email, organizations: orgs, super_user: user.isSuperuser,
                                          tag_expiration_s: tagExpiration))
     }
@@ -64,19 +65,19 @@ struct UserAPI {
     func signIn(_ r: APIRequest) async throws -> Response {
         let input = try await r.decode(SignIn.self)
         let userAgent = r.request.headers[.userAgent]
-        let found = try await services.store.passwordHash(user: input.username)
+        let found = try await services.accounts.passwordHash(user: input.username)
         guard let (user, hash) = found, try await services.hasher.verify(input.password, hash: hash) else {
             let message = "Invalid username or password"
             // The attempted account (if it is a user) sees the failure in its logs; a user
             // without a password is still that user.
             var account = found?.0
-            if account == nil, let named = try await services.store.namespace(named: input.username), named.kind == .user { account = named }
+            if account == nil, let named = try await services.accounts.namespace(named: input.username), named.kind == .user { account = named }
             services.auditLog.record(.loginFailure(username: input.username, account: account, via: .web, message: message, ip: r.ip, userAgent: userAgent))
             throw APIError(.forbidden, "invalid_credentials", message)
         }
         let sessionID = APITokens.generate()
         let csrf = APITokens.generate()
-        try await services.store.createSession(userID: user.id, idHash: APITokens.hash(sessionID), csrfToken: csrf,
+        try await services.accounts.createSession(userID: user.id, idHash: APITokens.hash(sessionID), csrfToken: csrf,
                                                lifetimeSeconds: Self.sessionLifetimeSeconds)
         services.auditLog.record(.loginSuccess(AuditEvent.Actor(id: user.id, name: user.name, kind: "user"), via: .web, ip: r.ip, userAgent: userAgent))
         let secure = r.origin.hasPrefix("https://")
@@ -87,7 +88,7 @@ struct UserAPI {
 
     func signOut(_ r: APIRequest) async throws -> Response {
         if let value = r.request.cookies[APIAuthenticator.sessionCookie]?.value {
-            try await services.store.deleteSession(hash: APITokens.hash(value))
+            try await services.accounts.deleteSession(hash: APITokens.hash(value))
         }
         let expired = Cookie(name: APIAuthenticator.sessionCookie, value: "", maxAge: 0, path: "/", httpOnly: true, sameSite: .lax)
         return APIResponse.json(["success": true], headers: [.setCookie: expired.description])

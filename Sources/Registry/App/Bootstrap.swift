@@ -1,3 +1,4 @@
+import Accounts
 import Foundation
 import Logging
 import SlipwayCore
@@ -11,12 +12,12 @@ public enum Bootstrap {
         public let adminName: String?
     }
 
-    public static func run(store: MetadataStore, hasher: PasswordHasher, environment: [String: String], logger: Logger) async throws -> Result {
+    public static func run(accounts: AccountStore, hasher: PasswordHasher, environment: [String: String], logger: Logger) async throws -> Result {
         var generated: String?
         var adminName: String?
         if let name = environment["SLIPWAY_ADMIN_USER"], !name.isEmpty {
             adminName = name
-            if try await store.namespace(named: name) == nil {
+            if try await accounts.namespace(named: name) == nil {
                 guard Names.isValidNamespace(name) else {
                     throw ConfigError("SLIPWAY_ADMIN_USER '\(name)' is not a valid user name (2-255 of a-z, 0-9 and single '.', '_', '-')")
                 }
@@ -28,12 +29,12 @@ public enum Bootstrap {
                     password = generatePassword()
                     generated = password
                 }
-                try await createAdmin(name: name, password: password, store: store, hasher: hasher)
+                try await createAdmin(name: name, password: password, accounts: accounts, hasher: hasher)
                 logger.notice("created admin user", metadata: ["user": "\(name)"])
             }
-        } else if try await !store.hasAnyUser() {
+        } else if try await !accounts.hasAnyUser() {
             let password = generatePassword()
-            try await createAdmin(name: "admin", password: password, store: store, hasher: hasher)
+            try await createAdmin(name: "admin", password: password, accounts: accounts, hasher: hasher)
             generated = password
             adminName = "admin"
             logger.notice("created admin user", metadata: ["user": "admin"])
@@ -41,10 +42,10 @@ public enum Bootstrap {
         return Result(generatedPassword: generated, adminName: adminName)
     }
 
-    private static func createAdmin(name: String, password: String, store: MetadataStore, hasher: PasswordHasher) async throws {
-        let user = try await store.createUser(name: name, passwordHash: try await hasher.hash(password), email: nil, superuser: true)
-        if try await store.namespace(named: RepositoryPath.libraryNamespace) == nil {
-            _ = try? await store.createOrganization(name: RepositoryPath.libraryNamespace, email: nil, creatorID: user.id)
+    private static func createAdmin(name: String, password: String, accounts: AccountStore, hasher: PasswordHasher) async throws {
+        let user = try await accounts.createUser(name: name, passwordHash: try await hasher.hash(password), email: nil, superuser: true)
+        if try await accounts.namespace(named: RepositoryPath.libraryNamespace) == nil {
+            _ = try? await accounts.createOrganization(name: RepositoryPath.libraryNamespace, email: nil, creatorID: user.id)
         }
     }
 
@@ -52,13 +53,5 @@ public enum Bootstrap {
         let alphabet = Array("abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789")
         var rng = SystemRandomNumberGenerator()
         return String((0..<20).map { _ in alphabet[Int(rng.next(upperBound: UInt32(alphabet.count)))] })
-    }
-}
-
-extension MetadataStore {
-    public func hasAnyUser() async throws -> Bool {
-        try await database.read { db in
-            try await db.raw("SELECT id FROM namespaces WHERE kind = 'user' LIMIT 1").first() != nil
-        }
     }
 }

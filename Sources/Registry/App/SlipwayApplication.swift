@@ -1,3 +1,4 @@
+import Accounts
 import Audit
 import Foundation
 import Hummingbird
@@ -22,14 +23,15 @@ public enum SlipwayApplication {
                                     jobClock: JobClock = .system, logger: Logger) async throws -> Built {
         Observability.bootstrap()
         let jobs = try JobQueueDrivers.driver(for: database, clock: jobClock, logger: logger)
-        let store = MetadataStore(database: database, jobs: jobs)
+        let store = MetadataStore(database: database)
+        let accounts = AccountStore(database: database, jobs: jobs)
         let auditStore = AuditStore(database: database, jobs: jobs)
         let storage = try await FilesystemBlobStorage(root: config.resolvedStoragePath)
         let hasher = PasswordHasher(cost: config.auth.bcryptCost)
         let tokens = try await RegistryTokenService(keys: InstanceKeys(database: database), lifetimeSeconds: config.auth.tokenLifetimeSeconds)
         let secretBox = try await SecretBox.load(keys: InstanceKeys(database: database))
-        let boot = try await Bootstrap.run(store: store, hasher: hasher, environment: environment, logger: logger)
-        let services = RegistryServices(config: config, store: store, auditStore: auditStore, storage: storage, tokens: tokens,
+        let boot = try await Bootstrap.run(accounts: accounts, hasher: hasher, environment: environment, logger: logger)
+        let services = RegistryServices(config: config, store: store, accounts: accounts, auditStore: auditStore, storage: storage, tokens: tokens,
                                         hasher: hasher, secretBox: secretBox, jobs: jobs, logger: logger)
         return Built(services: services, bootstrap: boot)
     }
@@ -68,7 +70,7 @@ public enum SlipwayApplication {
     /// and last the deletion of bytes no owner holds any more. The background collector and
     /// `slipway admin gc` run these.
     public static func collectorPasses(services: RegistryServices, modules: [any SlipwayModule] = []) -> [any CollectorPass] {
-        [TagCollectorPass(services: services), RepositoryPurgePass(store: services.store), BlobCollectorPass(services: services)]
+        [TagCollectorPass(services: services), RepositoryPurgePass(accounts: services.accounts), BlobCollectorPass(services: services)]
             + modules.flatMap { $0.collectorPasses() }
             + [blobDeletionPass(services: services, modules: modules)]
     }
@@ -138,7 +140,7 @@ struct HealthCheck: Sendable {
     }
 
     func response() async -> Response {
-        let database = (try? await services.store.hasAnyUser()) != nil
+        let database = (try? await services.accounts.hasAnyUser()) != nil
         let storage = FileManager.default.isWritableFile(atPath: services.config.resolvedStoragePath)
         let ok = database && storage
         let body = Body(data: .init(services: ["database": database, "storage": storage]), status_code: ok ? 200 : 503)

@@ -1,3 +1,4 @@
+import Accounts
 import Audit
 
 /// The usage-log entries of sign-ins, in Quay's shapes, for every way in (web sign-in, the

@@ -1,3 +1,5 @@
+import Accounts
+
 /// A scope requested from the token endpoint: `repository:<name>:<actions>` or
 /// `registry:catalog:*`.
 public enum TokenScope: Sendable, Equatable {

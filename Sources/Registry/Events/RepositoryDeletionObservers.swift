@@ -1,3 +1,5 @@
+import Accounts
+
 /// Something a feature module does when a repository is deleted, without Registry depending on
 /// the module: the build farm drops the repository's queued builds and stops its running ones
 /// (the guide: deleting a repository drops its pending builds). Modules contribute observers

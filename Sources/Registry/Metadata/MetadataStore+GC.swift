@@ -146,12 +146,4 @@ extension MetadataStore {
             try await db.raw("SELECT id FROM uploads WHERE updated_at < \(bind: now - idleMillis) LIMIT 1000").all().map { try $0.string("id") }
         }
     }
-
-    /// Repositories queued for deletion; deleting the row cascades to manifests, tags, links,
-    /// permissions and labels.
-    public func purgeDeletedRepositories() async throws -> Int {
-        try await database.transaction { db in
-            try await db.raw("DELETE FROM repositories WHERE state = 'MARKED_FOR_DELETION' RETURNING id").all().count
-        }
-    }
 }

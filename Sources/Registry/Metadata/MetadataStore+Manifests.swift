@@ -1,3 +1,4 @@
+import Accounts
 import Events
 import Foundation
 import SlipwayCore

@@ -1,3 +1,4 @@
+import Accounts
 import Foundation
 import SlipwayCore
 import SQLKit
@@ -141,6 +142,22 @@ extension MetadataStore {
         }
     }
 
+    /// When a visible tag of each repository last moved (the newest `lifetime_start`), for
+    /// repository listings; repositories without such a tag are absent.
+    public func lastModified(repositoryIDs: [Int64]) async throws -> [Int64: Int64] {
+        guard !repositoryIDs.isEmpty else { return [:] }
+        return try await database.read { db in
+            var latest: [Int64: Int64] = [:]
+            for row in try await db.raw("""
+                SELECT t.repository_id, MAX(t.lifetime_start) AS last_modified FROM tags t
+                WHERE t.repository_id IN (\(binds: repositoryIDs)) AND t.hidden = 0 GROUP BY t.repository_id
+                """).all() {
+                if let modified = try row.optionalInt64("last_modified") { latest[try row.int64("repository_id")] = modified }
+            }
+            return latest
+        }
+    }
+
     /// The namespace's time-machine window in seconds.
     public func timeMachineSeconds(namespaceID: Int64) async throws -> Int64 {
         try await database.read { db in
@@ -190,12 +207,12 @@ extension MetadataStore {
     public func tagsExpiringSoon(now: Int64, withinMillis: Int64) async throws -> [(tagID: Int64, name: String, expiration: Int64, repository: Repository)] {
         try await database.read { db in
             try await db.raw("""
-                SELECT t.id AS tag_id, t.name AS tag_name, t.expiration, r.id, r.namespace_id, n.name AS namespace, r.name, r.visibility, r.state
-                FROM tags t JOIN repositories r ON r.id = t.repository_id JOIN namespaces n ON n.id = r.namespace_id
+                SELECT t.id AS tag_id, t.name AS tag_name, t.expiration, \(unsafeRaw: RepositoryView.columns("r", prefix: ""))
+                FROM tags t JOIN \(unsafeRaw: RepositoryView.name) r ON r.id = t.repository_id
                 WHERE t.lifetime_end IS NULL AND t.hidden = 0 AND t.expiration IS NOT NULL
                   AND t.expiration > \(bind: now) AND t.expiration <= \(bind: now + withinMillis)
                 """).all().map { row in
-                (try row.int64("tag_id"), try row.string("tag_name"), try row.int64("expiration"), try Self.repository(from: row))
+                (try row.int64("tag_id"), try row.string("tag_name"), try row.int64("expiration"), try RepositoryView.repository(from: row, prefix: ""))
             }
         }
     }

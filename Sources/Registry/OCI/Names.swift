@@ -1,3 +1,5 @@
+import Accounts
+
 /// Validation of the names users choose, following Quay's rules (quay-reference §2.4, §1.1, §1.2).
 /// Hand-written matchers rather than regexes: they run on every registry request.
 public enum Names {
@@ -70,19 +72,7 @@ public enum Names {
     }
 }
 
-/// `namespace/name` as used on the wire. A single-segment name lives in the `library` namespace,
-/// as in Quay.
-public struct RepositoryPath: Hashable, Sendable, CustomStringConvertible {
-    public static let libraryNamespace = "library"
-
-    public let namespace: String
-    public let name: String
-
-    public init(namespace: String, name: String) {
-        self.namespace = namespace
-        self.name = name
-    }
-
+extension RepositoryPath {
     /// Parses the `<name>` of a `/v2/<name>/...` path (already percent-decoded by the caller).
     public init(parsing full: String) throws(RegistryError) {
         if full.isEmpty { throw .nameInvalid("the name is empty") }
@@ -104,6 +94,4 @@ public struct RepositoryPath: Hashable, Sendable, CustomStringConvertible {
         }
         self.init(namespace: ns, name: repo)
     }
-
-    public var description: String { "\(namespace)/\(name)" }
 }

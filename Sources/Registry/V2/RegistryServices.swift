@@ -1,3 +1,4 @@
+import Accounts
 import Audit
 import Events
 import Logging
@@ -8,9 +9,12 @@ import SlipwayCore
 public struct RegistryServices: Sendable {
     public let config: SlipwayConfig
     /// The shared database handle (SlipwayCore). Every module's store wraps it and touches only
-    /// that module's tables; `MetadataStore` is the registry's own store over it.
+    /// that module's tables; `MetadataStore` (OCI) and `AccountStore` (accounts) are the registry's own stores over it.
     public let database: any Database
+    /// The registry's OCI metadata: blobs, manifests, tags, uploads.
     public let store: MetadataStore
+    /// Accounts: namespaces, teams, tokens, sessions, permissions, repositories.
+    public let accounts: AccountStore
     /// The audit module's store: usage logs and log exports.
     public let auditStore: AuditStore
     public let storage: any BlobStorageDriver
@@ -37,21 +41,22 @@ public struct RegistryServices: Sendable {
     public let mail: MailOutbox
     public let logger: Logger
 
-    public init(config: SlipwayConfig, store: MetadataStore, auditStore: AuditStore, storage: any BlobStorageDriver, tokens: RegistryTokenService,
+    public init(config: SlipwayConfig, store: MetadataStore, accounts: AccountStore, auditStore: AuditStore, storage: any BlobStorageDriver, tokens: RegistryTokenService,
                 hasher: PasswordHasher, secretBox: SecretBox, jobs: any JobQueueDriver, logger: Logger) {
         self.config = config
         self.database = store.database
         self.store = store
+        self.accounts = accounts
         self.auditStore = auditStore
         self.storage = storage
         self.tokens = tokens
-        self.policy = AccessPolicy(store: store, anonymousAccess: config.registry.anonymousAccess)
+        self.policy = AccessPolicy(accounts: accounts, anonymousAccess: config.registry.anonymousAccess)
         self.uploads = UploadSessions()
         self.hasher = hasher
         self.secretBox = secretBox
         self.metrics = RegistryMetrics()
         self.auditLog = AuditLog(store: auditStore, logger: logger)
-        self.liveness = CredentialLiveness(store: store, ttlMillis: Int64(config.auth.revocationCheckSeconds) * 1000)
+        self.liveness = CredentialLiveness(accounts: accounts, ttlMillis: Int64(config.auth.revocationCheckSeconds) * 1000)
         self.events = EventOutbox(database: store.database)
         self.tombstones = BlobTombstones(database: store.database)
         self.jobs = jobs

@@ -1,3 +1,4 @@
+import Accounts
 import Audit
 import HTTPTypes
 import Hummingbird
@@ -62,14 +63,14 @@ struct V2Authorizer: Sendable {
         let scopeActions = action == .pull ? "pull" : (action == .push ? "pull,push" : "*")
         let scope = "repository:\(name):\(scopeActions)"
         if granted.contains(action) {
-            if let repo = try await services.store.repository(path) {
+            if let repo = try await services.accounts.repository(path) {
                 if repo.state == .markedForDeletion { throw RegistryError(.nameUnknown, "repository \(path) is being deleted") }
                 return repo
             }
             if action == .push { return try await autoCreate(path: path, caller: caller) }
             throw RegistryError(.nameUnknown, "repository \(path) not found")
         }
-        if action == .pull, let repo = try await services.store.repository(path), repo.state != .markedForDeletion,
+        if action == .pull, let repo = try await services.accounts.repository(path), repo.state != .markedForDeletion,
            repo.isPublic, services.config.registry.anonymousAccess || !caller.isAnonymous {
             return repo
         }
@@ -98,10 +99,10 @@ struct V2Authorizer: Sendable {
     }
 
     private func autoCreate(path: RepositoryPath, caller: V2Caller) async throws -> Repository {
-        guard let namespace = try await services.store.namespace(named: path.namespace) else {
+        guard let namespace = try await services.accounts.namespace(named: path.namespace) else {
             throw RegistryError(.nameUnknown, "namespace '\(path.namespace)' does not exist")
         }
-        let (repo, created) = try await services.store.createRepository(namespaceID: namespace.id, name: path.name, visibility: .private)
+        let (repo, created) = try await services.accounts.createRepository(namespaceID: namespace.id, name: path.name, visibility: .private)
         if created {
             services.logger.info("repository created on push", metadata: ["repository": "\(path)"])
             try await RepositoryCreation.afterCreate(repo, namespace: namespace, creatorID: caller.userID, services: services)

@@ -1,3 +1,4 @@
+import Accounts
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -35,7 +36,7 @@ extension V2Handler {
     func catalog(_ request: Request, caller: V2Caller) async throws -> Response {
         let n = try pageSize(request) ?? 100
         let last = request.uri.queryParameters["last"].map(String.init)
-        let repos = n == 0 ? [] : try await services.store.visibleRepositories(userID: caller.userID, after: last, limit: n)
+        let repos = n == 0 ? [] : try await services.accounts.visibleRepositories(userID: caller.userID, after: last, limit: n)
         var headers = HTTPFields()
         if n > 0, repos.count == n, let lastRepo = repos.last {
             headers[.link] = "</v2/_catalog?n=\(n)&last=\(Self.queryEscape(lastRepo))>; rel=\"next\""

@@ -1,3 +1,4 @@
+import Accounts
 import Audit
 import Foundation
 import HTTPTypes
@@ -66,7 +67,7 @@ extension V2Handler {
               let text = String(data: decoded, encoding: .utf8) else { return }
         let username = String(text.prefix { $0 != ":" })
         let kind = username.contains("+") ? "robot" : username.hasPrefix("$") ? "token" : "user"
-        let named = kind == "user" ? try? await services.store.namespace(named: username) : nil
+        let named = kind == "user" ? try? await services.accounts.namespace(named: username) : nil
         let account = named?.kind == .user ? named : nil
         services.auditLog.record(.loginFailure(username: username, account: account, via: .registry, kind: kind, message: message,
                                             ip: ip, userAgent: userAgent))
@@ -99,7 +100,7 @@ extension V2Handler {
             if let identity = try await services.authenticateTokenCredential(username: username, secret: password) { return identity }
             throw RegistryError(.unauthorized, "invalid username or password", headers: challenge)
         }
-        if let (user, hash) = try await services.store.passwordHash(user: username),
+        if let (user, hash) = try await services.accounts.passwordHash(user: username),
            try await services.hasher.verify(password, hash: hash) {
             return .user(user)
         }

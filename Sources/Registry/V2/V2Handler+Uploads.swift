@@ -1,3 +1,4 @@
+import Accounts
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -36,7 +37,7 @@ extension V2Handler {
 
     private func mountBlob(digestText: String, fromName: String, name: String, into repo: Repository, caller: V2Caller) async throws -> Response? {
         guard let digest = try? Digest(parsing: digestText), let fromPath = try? RepositoryPath(parsing: fromName),
-              let source = try await services.store.repository(fromPath), source.state != .markedForDeletion else { return nil }
+              let source = try await services.accounts.repository(fromPath), source.state != .markedForDeletion else { return nil }
         let tokenAllows = caller.granted(name: fromName, path: fromPath).contains(.pull)
         guard tokenAllows || (source.isPublic && services.config.registry.anonymousAccess) else { return nil }
         guard let size = try await services.store.blobSize(repositoryID: source.id, digest: digest) else { return nil }

@@ -1,3 +1,4 @@
+import Accounts
 import BuildOrchestrator
 import BuildProtocol
 import Foundation
@@ -59,8 +60,8 @@ struct TriggerViews: Sendable {
             "disabled_datetime": t.disabledAt.map { .string(APIDates.rfc2822(millis: $0)) } ?? .null,
             "connected_user": .null, "pull_robot": .null,
         ]
-        if let id = t.connectedUserID, let user = try await services.store.namespace(id: id) { v["connected_user"] = .string(user.name) }
-        if let id = t.pullRobotID, let robot = try await services.store.namespace(id: id) {
+        if let id = t.connectedUserID, let user = try await services.accounts.namespace(id: id) { v["connected_user"] = .string(user.name) }
+        if let id = t.pullRobotID, let robot = try await services.accounts.namespace(id: id) {
             v["pull_robot"] = .object(["name": .string(robot.name), "kind": .string("user"), "is_robot": .bool(true)])
         }
         if canAdmin {
@@ -85,8 +86,8 @@ struct TriggerViews: Sendable {
     /// A build in the shape of the builds API's view (§1.4), for `start` and the trigger's
     /// build list.
     func buildView(_ b: BuildRecord, repository: Repository, trigger: BuildTrigger?) async throws -> [String: EventValue] {
-        let manual = try await b.manualUserID.asyncMapValue { try await services.store.namespace(id: $0)?.name }
-        let robot = try await b.pullRobotID.asyncMapValue { try await services.store.namespace(id: $0)?.name }
+        let manual = try await b.manualUserID.asyncMapValue { try await services.accounts.namespace(id: $0)?.name }
+        let robot = try await b.pullRobotID.asyncMapValue { try await services.accounts.namespace(id: $0)?.name }
         var triggerValue: EventValue = .null
         if let trigger { triggerValue = .object(try await view(trigger, baseURL: nil, canAdmin: false)) }
         func opt(_ s: String?) -> EventValue { s.map(EventValue.string) ?? .null }

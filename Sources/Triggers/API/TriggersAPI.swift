@@ -1,3 +1,4 @@
+import Accounts
 import Audit
 import BuildOrchestrator
 import Crypto
@@ -257,10 +258,10 @@ struct TriggersAPI: Sendable {
             out["ssh_host_keys"] = pins.view
         }
         var isAdmin = user.id == repo.namespaceID || user.isSuperuser
-        if !isAdmin, try await services.store.teamRole(userID: user.id, organizationID: repo.namespaceID) == .admin { isAdmin = true }
+        if !isAdmin, try await services.accounts.teamRole(userID: user.id, organizationID: repo.namespaceID) == .admin { isAdmin = true }
         var robots: [EventValue] = []
         if isAdmin {
-            for robot in try await services.store.robots(ownerID: repo.namespaceID, limit: 200) {
+            for robot in try await services.accounts.robots(ownerID: repo.namespaceID, limit: 200) {
                 robots.append(.object(["name": .string(robot.name), "kind": .string("user"), "is_robot": .bool(true)]))
             }
         }

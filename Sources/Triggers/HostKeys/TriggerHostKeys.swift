@@ -1,3 +1,4 @@
+import Accounts
 import BuildProtocol
 import Foundation
 import GitRemote
@@ -84,7 +85,7 @@ struct TriggerHostKeys: Sendable {
                 pins = try await store.trigger(id: trigger.id)?.hostKeys ?? fresh
             }
         }
-        let repository = try await services.store.repositoryByID(trigger.repositoryID)
+        let repository = try await services.accounts.repositoryByID(trigger.repositoryID)
         return GitHostKeyPolicy(endpoint: endpoint.description, keys: pins?.keys ?? [], missingReason: pins?.error,
                                 acceptPath: repository.map { "/api/v1/repository/\($0.path)/trigger/\(trigger.uuid)/hostkeys" })
     }

@@ -1,3 +1,4 @@
+import Accounts
 import BuildOrchestrator
 import Foundation
 import Registry
@@ -44,7 +45,7 @@ struct BuildPage {
         let model = Model(
             header: header, uuid: b.uuid, phase: phase, shownPhase: cancelling ? "cancelling" : phase, cancelling: cancelling,
             terminal: terminal, displayName: b.displayName,
-            source: try await BuildSource.of(b, store: server.services.store, triggers: server.triggers), tags: b.tags.joined(separator: ", "),
+            source: try await BuildSource.of(b, accounts: server.services.accounts, triggers: server.triggers), tags: b.tags.joined(separator: ", "),
             queued: TimeView(millis: b.queuedAt), started: TimeView(millis: b.startedAt), finished: TimeView(millis: b.finishedAt),
             error: b.errorMessage, dockerfilePath: b.dockerfilePath, context: b.context.isEmpty ? "/" : b.context,
             canReadLogs: access.canWrite, canCancel: access.canAdmin && !terminal && !cancelling,

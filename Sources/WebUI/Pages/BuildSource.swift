@@ -1,3 +1,4 @@
+import Accounts
 import BuildOrchestrator
 import Foundation
 import Registry
@@ -17,7 +18,7 @@ struct BuildSource: Sendable {
     /// "branch main" / "tag v1.0", from the trigger metadata's `ref`.
     let ref: String?
 
-    static func of(_ b: BuildRecord, store: MetadataStore, triggers: TriggerStore) async throws -> BuildSource {
+    static func of(_ b: BuildRecord, accounts: AccountStore, triggers: TriggerStore) async throws -> BuildSource {
         var text: String
         var detail: String? = b.displayName
         if let triggerID = b.triggerID {
@@ -28,7 +29,7 @@ struct BuildSource: Sendable {
             text = description.hasSuffix("trigger") ? description : "\(service) trigger: \(description)"
             // A trigger build's name is its short commit, which the Commit row shows in full.
             detail = nil
-            return BuildSource(text: text + (try await startedBy(b, store: store).map { ", run manually by \($0)" } ?? ""), detail: detail,
+            return BuildSource(text: text + (try await startedBy(b, accounts: accounts).map { ", run manually by \($0)" } ?? ""), detail: detail,
                                commit: b.commitSHA, ref: (metadata["ref"] as? String).flatMap(Self.describeRef))
         }
         switch b.sourceKind {
@@ -37,13 +38,13 @@ struct BuildSource: Sendable {
         default: text = b.gitURL.map { "Git \($0)" } ?? b.sourceKind
         }
         if b.commitSHA != nil { detail = nil }
-        if let user = try await startedBy(b, store: store) { text += " by \(user)" }
+        if let user = try await startedBy(b, accounts: accounts) { text += " by \(user)" }
         return BuildSource(text: text, detail: detail, commit: b.commitSHA, ref: nil)
     }
 
-    private static func startedBy(_ b: BuildRecord, store: MetadataStore) async throws -> String? {
+    private static func startedBy(_ b: BuildRecord, accounts: AccountStore) async throws -> String? {
         guard let id = b.manualUserID else { return nil }
-        return try await store.namespace(id: id)?.name
+        return try await accounts.namespace(id: id)?.name
     }
 
     static func describeRef(_ ref: String) -> String? {

@@ -1,3 +1,4 @@
+import Accounts
 import BuildOrchestrator
 import Foundation
 import Registry
@@ -33,7 +34,7 @@ struct BuildsTab {
         var rows: [Row] = []
         for b in try await server.builds.builds(repositoryID: repo.id, since: nil, limit: Self.shown) {
             rows.append(Row(uuid: b.uuid, shortID: String(b.uuid.prefix(8)), url: BuildPage.url(repo.path, uuid: b.uuid), phase: b.phase.rawValue,
-                            displayName: b.displayName, source: try await BuildSource.of(b, store: server.services.store, triggers: server.triggers).text,
+                            displayName: b.displayName, source: try await BuildSource.of(b, accounts: server.services.accounts, triggers: server.triggers).text,
                             tags: b.tags.joined(separator: ", "), started: TimeView(millis: b.queuedAt)))
         }
         let model = Model(header: header, rows: rows, hasRows: !rows.isEmpty, canWrite: access.canWrite, canAdmin: access.canAdmin)

@@ -1,3 +1,4 @@
+import Accounts
 import Hummingbird
 import Registry
 
@@ -25,7 +26,7 @@ struct ConfirmInvitePage {
         let user = try r.requireUser()
         // Unknown, used, withdrawn and someone else's codes get the same answer.
         guard let code = r.query("code"), !code.isEmpty, code.count <= 256,
-              let invite = try await server.services.store.pendingTeamInvite(code: code, userID: user.id) else {
+              let invite = try await server.services.accounts.pendingTeamInvite(code: code, userID: user.id) else {
             return Self.invalidPage
         }
         let model = Model(code: code, inviter: invite.inviter ?? "Someone", organization: invite.organization, team: invite.team,

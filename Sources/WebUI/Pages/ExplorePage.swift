@@ -1,3 +1,4 @@
+import Accounts
 import Hummingbird
 import Registry
 
@@ -32,10 +33,10 @@ struct ExplorePage {
         let query = (r.query("q") ?? "").trimmingCharacters(in: .whitespaces)
         let needle = query.lowercased()
         var cursor = r.query("after")
-        var found: [MetadataStore.RepositoryListing] = []
+        var found: [AccountStore.RepositoryListing] = []
         var scanned = 0
         scan: while scanned < Self.scanLimit {
-            let batch = try await server.services.store.listRepositories(scope: .publicOnly, userID: r.viewer.user?.id, after: cursor, limit: 500)
+            let batch = try await server.services.listRepositories(scope: .publicOnly, userID: r.viewer.user?.id, after: cursor, limit: 500)
             for listing in batch {
                 cursor = listing.repository.path.description
                 if needle.isEmpty || listing.repository.path.description.contains(needle) || listing.description.lowercased().contains(needle) {

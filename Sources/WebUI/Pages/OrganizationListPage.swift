@@ -1,3 +1,4 @@
+import Accounts
 import Hummingbird
 import Registry
 
@@ -27,10 +28,10 @@ struct OrganizationListPage {
 
     func page(_ r: PageRequest) async throws -> Page {
         let user = try r.requireUser()
-        let store = server.services.store
+        let accounts = server.services.accounts
         var rows: [Row] = []
-        for org in try await store.organizations(ofUser: user.id) {
-            let role = try await store.teamRole(userID: user.id, organizationID: org.id)
+        for org in try await accounts.organizations(ofUser: user.id) {
+            let role = try await accounts.teamRole(userID: user.id, organizationID: org.id)
             rows.append(Row(name: org.name, url: OrganizationPage.url(org.name), role: role?.rawValue ?? "member", isAdmin: role == .admin))
         }
         return Page(title: "Organizations", template: "organization_list", model: Model(rows: rows, hasRows: !rows.isEmpty),

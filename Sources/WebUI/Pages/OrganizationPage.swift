@@ -1,3 +1,4 @@
+import Accounts
 import Foundation
 import Registry
 
@@ -30,9 +31,9 @@ struct OrganizationPage {
 
     func page(_ r: PageRequest, name: String) async throws -> Page {
         let user = try r.requireUser()
-        let store = server.services.store
-        guard let org = try await store.namespace(named: name), org.kind == .organization else { throw PageExit.notFound }
-        let role = try await store.teamRole(userID: user.id, organizationID: org.id)
+        let accounts = server.services.accounts
+        guard let org = try await accounts.namespace(named: name), org.kind == .organization else { throw PageExit.notFound }
+        let role = try await accounts.teamRole(userID: user.id, organizationID: org.id)
         let isAdmin = role == .admin
         var names: [(String, String)] = [("repositories", "Repositories")]
         if role != nil { names.append(("teams", "Teams and membership")) }

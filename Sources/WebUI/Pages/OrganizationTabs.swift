@@ -1,7 +1,8 @@
+import Accounts
 import Foundation
 import Registry
 
-/// The tabs of the organization page. Each reads with the store functions the organization,
+/// The tabs of the organization page. Each reads with the account store functions the organization,
 /// team, robot and prototype APIs use; `org.js` and `robots.js` make the changes through those
 /// APIs.
 struct OrganizationTabs {
@@ -10,7 +11,7 @@ struct OrganizationTabs {
     let viewer: Namespace
     let header: OrganizationPage.Header
 
-    var store: MetadataStore { server.services.store }
+    var accounts: AccountStore { server.services.accounts }
 
     struct RepoRow {
         let path: String
@@ -21,8 +22,8 @@ struct OrganizationTabs {
     }
 
     /// Every repository of the namespace the viewer can see (for permission dialogs), capped.
-    static func repositories(of namespace: String, viewer: Namespace, store: MetadataStore, limit: Int = 1000) async throws -> [RepoRow] {
-        try await store.listRepositories(scope: .namespace(namespace), userID: viewer.id, after: nil, limit: limit).map {
+    static func repositories(of namespace: String, viewer: Namespace, accounts: AccountStore, limit: Int = 1000) async throws -> [RepoRow] {
+        try await accounts.listRepositories(scope: .namespace(namespace), userID: viewer.id, after: nil, limit: limit).map {
             RepoRow(path: $0.repository.path.description, name: $0.repository.name, url: RepositoryURL.page($0.repository.path),
                     isPublic: $0.repository.isPublic, description: $0.description)
         }
@@ -39,7 +40,7 @@ struct OrganizationTabs {
 
     func repositories(_ r: PageRequest) async throws -> Page {
         let pageSize = 50
-        let listed = try await store.listRepositories(scope: .namespace(org.name), userID: viewer.id, after: r.query("after"), limit: pageSize + 1)
+        let listed = try await accounts.listRepositories(scope: .namespace(org.name), userID: viewer.id, after: r.query("after"), limit: pageSize + 1)
         let rows = listed.prefix(pageSize).map {
             RepoRow(path: $0.repository.path.description, name: $0.repository.name, url: RepositoryURL.page($0.repository.path),
                     isPublic: $0.repository.isPublic, description: $0.description)
@@ -93,8 +94,8 @@ struct OrganizationTabs {
 
     func teams(_ r: PageRequest) async throws -> Page {
         let view = ["members", "collaborators"].contains(r.query("view") ?? "") && header.isAdmin ? r.query("view")! : "teams"
-        let mine = Set(try await store.orgTeams(ofAccount: viewer.id, organizationID: org.id).map(\.id))
-        let teams = try await store.orgTeamSummaries(organizationID: org.id).map { s in
+        let mine = Set(try await accounts.orgTeams(ofAccount: viewer.id, organizationID: org.id).map(\.id))
+        let teams = try await accounts.orgTeamSummaries(organizationID: org.id).map { s in
             TeamRow(name: s.team.name, description: s.team.description, memberCount: s.memberCount, repositoryCount: s.repositoryCount,
                     roles: ["member", "creator", "admin"].map { Option(value: $0, label: $0, selected: $0 == s.team.role.rawValue) },
                     role: s.team.role.rawValue, canView: header.isAdmin || mine.contains(s.team.id))
@@ -102,11 +103,11 @@ struct OrganizationTabs {
         var members: [MemberRow] = []
         var collaborators: [CollaboratorRow] = []
         if header.isAdmin {
-            let memberships = try await store.organizationMemberships(organizationID: org.id)
+            let memberships = try await accounts.organizationMemberships(organizationID: org.id)
             members = memberships.map { MemberRow(name: $0.account.name, isRobot: $0.account.isRobot, teams: $0.teams.joined(separator: ", ")) }
             let memberIDs = Set(memberships.map(\.account.id))
             var byAccount: [String: [String]] = [:]
-            for grant in try await store.directRepositoryGrants(organizationID: org.id) where !memberIDs.contains(grant.account.id) {
+            for grant in try await accounts.directRepositoryGrants(organizationID: org.id) where !memberIDs.contains(grant.account.id) {
                 byAccount[grant.account.name, default: []].append("\(grant.repository) (\(grant.role.rawValue))")
             }
             collaborators = byAccount.keys.sorted().map { CollaboratorRow(name: $0, repositories: byAccount[$0]!.joined(separator: ", ")) }
@@ -115,7 +116,7 @@ struct OrganizationTabs {
         let model = TeamsModel(
             header: header, view: view, teamsView: view == "teams", membersView: view == "members", collaboratorsView: view == "collaborators",
             teams: teams, members: members, collaborators: collaborators,
-            repos: header.isAdmin ? try await Self.repositories(of: org.name, viewer: viewer, store: store) : [], isAdmin: header.isAdmin,
+            repos: header.isAdmin ? try await Self.repositories(of: org.name, viewer: viewer, accounts: accounts) : [], isAdmin: header.isAdmin,
             viewURLs: header.isAdmin ? [Option(value: base, label: "Team view", selected: view == "teams"),
                                         Option(value: base + "&view=members", label: "Members view", selected: view == "members"),
                                         Option(value: base + "&view=collaborators", label: "Collaborators view", selected: view == "collaborators")] : [])
@@ -148,7 +149,7 @@ struct OrganizationTabs {
     }
 
     func defaultPermissions(_ r: PageRequest) async throws -> Page {
-        let rows = try await store.prototypes(organizationID: org.id).map { p in
+        let rows = try await accounts.prototypes(organizationID: org.id).map { p in
             let delegate = p.delegateTeam?.name ?? p.delegateUser?.name ?? "?"
             let kind = p.delegateTeam != nil ? "team" : (p.delegateUser?.isRobot == true ? "robot" : "user")
             return PrototypeRow(uuid: p.uuid, creator: p.activatingUser?.name ?? "Anyone", delegate: delegate, delegateKind: kind,
@@ -173,7 +174,7 @@ struct OrganizationTabs {
     }
 
     func settings(_ r: PageRequest) async throws -> Page {
-        let settings = try await store.organizationSettings(id: org.id)
+        let settings = try await accounts.organizationSettings(id: org.id)
         let model = SettingsModel(header: header, email: settings?.email ?? "", timeMachine: Self.timeMachineOptions(settings?.tagExpirationSeconds ?? 1_209_600))
         return page("org_settings", model, scripts: ["org.js"])
     }

@@ -1,3 +1,4 @@
+import Accounts
 import Hummingbird
 import Registry
 
@@ -43,20 +44,20 @@ struct RepositoryListPage {
 
     func page(_ r: PageRequest) async throws -> Page {
         let user = try r.requireUser()
-        let store = server.services.store
+        let accounts = server.services.accounts
         let policy = server.services.policy
-        let all = [user.name] + (try await store.organizations(ofUser: user.id)).map(\.name)
+        let all = [user.name] + (try await accounts.organizations(ofUser: user.id)).map(\.name)
         let filter = r.query("namespace").flatMap { $0.isEmpty ? nil : $0 }
         // Listing another namespace shows what the viewer may see there (public repositories and grants).
         let scanned = filter.map { [$0] } ?? all
         let after = r.query("after")
-        var merged: [MetadataStore.RepositoryListing] = []
+        var merged: [AccountStore.RepositoryListing] = []
         for ns in scanned {
-            merged += try await store.listRepositories(scope: .namespace(ns), userID: user.id, after: after, limit: Self.pageSize + 1)
+            merged += try await server.services.listRepositories(scope: .namespace(ns), userID: user.id, after: after, limit: Self.pageSize + 1)
         }
         if filter == nil {
             // Plus what others shared with the viewer (a grant to them or to one of their teams).
-            let shared = try await store.listRepositories(scope: .sharedWith, userID: user.id, after: after, limit: Self.pageSize + 1)
+            let shared = try await server.services.listRepositories(scope: .sharedWith, userID: user.id, after: after, limit: Self.pageSize + 1)
             let seen = Set(merged.map(\.repository.id))
             merged += shared.filter { !seen.contains($0.repository.id) }
         }

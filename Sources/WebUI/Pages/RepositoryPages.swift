@@ -1,3 +1,4 @@
+import Accounts
 import BuildOrchestrator
 import Hummingbird
 import Registry
@@ -17,9 +18,10 @@ struct RepositoryPages {
     /// answers "not found" for the missing build or tag).
     func choose(_ candidates: [RepositoryURL]) async throws -> RepositoryURL {
         let store = server.services.store
+        let accounts = server.services.accounts
         var fallback: RepositoryURL?
         for candidate in candidates {
-            guard let repo = try await store.repository(candidate.path) else { continue }
+            guard let repo = try await accounts.repository(candidate.path) else { continue }
             switch candidate {
             case .repository: return candidate
             case .build(_, let uuid):
@@ -99,7 +101,7 @@ struct RepositoryHeader: Sendable {
         let tab = names.contains { $0.0 == requested } || ["settings", "logs"].contains(requested) ? requested : "tags"
         return RepositoryHeader(
             path: repo.path.description, namespace: repo.namespace, name: repo.name, url: RepositoryURL.page(repo.path), isPublic: repo.isPublic,
-            description: try await services.store.repositoryDescription(id: repo.id), state: repo.state.rawValue,
+            description: try await services.accounts.repositoryDescription(id: repo.id), state: repo.state.rawValue,
             isReadOnlyState: repo.state == .readOnly, canWrite: access.canWrite, canAdmin: access.canAdmin,
             host: registry.host, plainHTTP: registry.plainHTTP, registry: registry, tab: tab,
             tabs: names.map { Tab(name: $0.0, label: $0.1, url: RepositoryURL.page(repo.path, tab: $0.0), current: $0.0 == tab) })

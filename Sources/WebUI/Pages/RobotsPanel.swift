@@ -1,3 +1,4 @@
+import Accounts
 import Foundation
 import Registry
 
@@ -29,19 +30,19 @@ struct RobotsPanel: Sendable {
 
     static func make(owner: Namespace, apiBase: String, viewer: Namespace, isOrganization: Bool, request: PageRequest,
                      services: RegistryServices) async throws -> RobotsPanel {
-        let store = services.store
-        let repositories = try await store.robotRepositoryNames(ownerID: owner.id)
-        let teams = isOrganization ? try await store.robotTeamNames(ownerID: owner.id) : [:]
-        let rows = try await store.robots(ownerID: owner.id).map { robot in
+        let accounts = services.accounts
+        let repositories = try await accounts.robotRepositoryNames(ownerID: owner.id)
+        let teams = isOrganization ? try await accounts.robotTeamNames(ownerID: owner.id) : [:]
+        let rows = try await accounts.robots(ownerID: owner.id).map { robot in
             Row(name: robot.name, shortName: robot.shortName, description: robot.description, teams: (teams[robot.id] ?? []).joined(separator: ", "),
                 repositoryCount: repositories[robot.id]?.count ?? 0, created: TimeView(millis: robot.createdAt),
                 lastAccessed: TimeView(millis: robot.lastAccessed))
         }
-        let orgTeams = isOrganization ? try await store.orgTeamSummaries(organizationID: owner.id).map(\.team.name) : []
+        let orgTeams = isOrganization ? try await accounts.orgTeamSummaries(organizationID: owner.id).map(\.team.name) : []
         let registry = RegistryAddress(request: request.request, config: services.config)
         return RobotsPanel(owner: owner.name, apiBase: apiBase, isOrganization: isOrganization,
                            registryHost: registry.host, registryPlainHTTP: registry.plainHTTP,
                            rows: rows, hasRows: !rows.isEmpty,
-                           repos: try await OrganizationTabs.repositories(of: owner.name, viewer: viewer, store: store), teams: orgTeams)
+                           repos: try await OrganizationTabs.repositories(of: owner.name, viewer: viewer, accounts: accounts), teams: orgTeams)
     }
 }

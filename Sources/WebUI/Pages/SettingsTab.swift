@@ -1,3 +1,4 @@
+import Accounts
 import Registry
 
 /// The repository Settings tab (admin): description, visibility, state, user/robot/team
@@ -31,14 +32,14 @@ struct SettingsTab {
 
     func page(_ r: PageRequest, access: RepositoryAccess, header: RepositoryHeader) async throws -> Page {
         let repo = access.repository
-        let store = server.services.store
-        let users = try await store.repositoryUserGrants(repositoryID: repo.id).map { account, role in
+        let accounts = server.services.accounts
+        let users = try await accounts.repositoryUserGrants(repositoryID: repo.id).map { account, role in
             Grant(kind: "user", name: account.name, isRobot: account.kind == .robot, roles: Self.options(role))
         }
-        let teams = try await store.repositoryTeamGrants(repositoryID: repo.id).map { team, role in
+        let teams = try await accounts.repositoryTeamGrants(repositoryID: repo.id).map { team, role in
             Grant(kind: "team", name: team, isRobot: false, roles: Self.options(role))
         }
-        let isOrg = try await store.namespace(id: repo.namespaceID)?.kind == .organization
+        let isOrg = try await accounts.namespace(id: repo.namespaceID)?.kind == .organization
         let model = Model(header: header, description: header.description, isPublic: repo.isPublic, isReadOnlyState: repo.state == .readOnly,
                           userGrants: users, teamGrants: teams, hasGrants: !(users.isEmpty && teams.isEmpty), isOrganization: isOrg)
         return Page(title: "\(repo.path) · settings", template: "tab_settings", model: model, scripts: ["settings.js", "notifications.js"],

@@ -1,3 +1,4 @@
+import Accounts
 import Hummingbird
 import Registry
 
@@ -50,7 +51,7 @@ struct UserPage {
     func page(_ r: PageRequest, name: String) async throws -> Page {
         let user = try r.requireUser()
         guard user.name == name else { throw PageExit.redirect("/repository/?namespace=" + PageServer.queryEscape(name)) }
-        let store = server.services.store
+        let accounts = server.services.accounts
         let names = [("settings", "Account settings"), ("robots", "Robot accounts"), ("tokens", "App tokens"), ("logs", "Usage logs")]
         let tab = r.query("tab") ?? "settings"
         guard names.contains(where: { $0.0 == tab }) else { throw PageExit.notFound }
@@ -63,7 +64,7 @@ struct UserPage {
             struct Model { let header: Header; let robots: RobotsPanel }
             return Page(title: "Robot accounts", template: "user_robots", model: Model(header: header, robots: panel), scripts: ["robots.js"])
         case "tokens":
-            let rows = try await store.appTokens(userID: user.id).map {
+            let rows = try await accounts.appTokens(userID: user.id).map {
                 TokenRow(uuid: $0.uuid, title: $0.title, created: TimeView(millis: $0.createdAt), lastAccessed: TimeView(millis: $0.lastAccessed))
             }
             return Page(title: "App tokens", template: "user_tokens", model: TokensModel(header: header, rows: rows, hasRows: !rows.isEmpty),
@@ -74,7 +75,7 @@ struct UserPage {
             struct Model { let header: Header; let logs: UsageLogsView }
             return Page(title: "Usage logs", template: "user_logs", model: Model(header: header, logs: logs), scripts: ["logs.js"])
         default:
-            let seconds = try await store.userTagExpirationSeconds(userID: user.id)
+            let seconds = try await accounts.userTagExpirationSeconds(userID: user.id)
             let model = SettingsModel(header: header, email: user.email ?? "", timeMachine: OrganizationTabs.timeMachineOptions(seconds))
             return Page(title: "Account settings", template: "user_settings", model: model, scripts: ["user.js"])
         }

@@ -1,3 +1,4 @@
+import Accounts
 import BuildOrchestrator
 import Foundation
 import HTTPTypes
@@ -52,7 +53,7 @@ struct PageServer: Sendable {
     func respond(_ request: Request, _ context: SlipwayRequestContext, _ handler: Handler) async -> Response {
         var viewer = Viewer.anonymous
         do {
-            viewer = try await Viewer.resolve(request, store: services.store)
+            viewer = try await Viewer.resolve(request, accounts: services.accounts)
             let page = try await handler(PageRequest(request: request, viewer: viewer))
             return render(page, request: request, viewer: viewer)
         } catch let exit as PageExit {

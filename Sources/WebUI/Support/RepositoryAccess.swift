@@ -1,3 +1,4 @@
+import Accounts
 import Registry
 
 /// Who may see a repository page, decided with the same rules `APIRoutes` applies to
@@ -14,7 +15,7 @@ struct RepositoryAccess: Sendable {
     var canAdmin: Bool { role == .admin }
 
     static func resolve(_ path: RepositoryPath, viewer: Viewer, services: RegistryServices) async throws -> RepositoryAccess {
-        guard let repo = try await services.store.repository(path), repo.state != .markedForDeletion else {
+        guard let repo = try await services.accounts.repository(path), repo.state != .markedForDeletion else {
             throw viewer.user == nil ? PageExit.signIn : PageExit.notFound
         }
         var role: Role?

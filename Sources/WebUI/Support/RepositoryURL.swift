@@ -1,3 +1,4 @@
+import Accounts
 import Registry
 
 /// Parses `/repository/<namespace>/<name...>[/build/<uuid>|/tag/<tag>]` from the right, as the

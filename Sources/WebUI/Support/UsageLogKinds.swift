@@ -1,3 +1,5 @@
+import Accounts
+
 /// Short titles of the usage-log kinds, as Quay's logs view names them in its chart legend
 /// (`logKinds` in its `logs-view.js`), plus the kinds only Slipway writes. The chart above the
 /// usage-log table labels its colours with these; `UsageLogSentence` writes the table's lines.

@@ -1,3 +1,4 @@
+import Accounts
 import Foundation
 import Hummingbird
 import Registry
@@ -16,9 +17,9 @@ struct Viewer: Sendable {
     /// The cookie `UserAPI.signIn` sets.
     static let sessionCookie = WebSession.cookieName
 
-    static func resolve(_ request: Request, store: MetadataStore) async throws -> Viewer {
+    static func resolve(_ request: Request, accounts: AccountStore) async throws -> Viewer {
         guard let value = request.cookies[sessionCookie]?.value, !value.isEmpty,
-              let (user, csrf) = try await store.session(hash: APITokens.hash(value)) else {
+              let (user, csrf) = try await accounts.session(hash: APITokens.hash(value)) else {
             return .anonymous
         }
         return Viewer(user: user, csrfToken: csrf)

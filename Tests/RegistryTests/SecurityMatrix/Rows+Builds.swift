@@ -1,3 +1,4 @@
+import Accounts
 import BuildOrchestrator
 import Foundation
 import Registry
@@ -6,7 +7,6 @@ import Registry
 extension MatrixRows {
     /// A completed file drop, usable as a build context by `owner` (the org admin by default).
     static func freshFileDrop(_ f: MatrixFixture, owner: MatrixIdentity = .orgAdmin) async throws -> String {
-        let store = f.registry.services.store
         let id = APITokens.generate()
         try await f.registry.buildFarm.store.createFileDrop(id: id, userID: f.users[owner]!.id, mimeType: "text/plain")
         _ = try await f.registry.buildFarm.store.completeFileDrop(id: id, digest: "sha256:" + String(repeating: "0", count: 64), size: 13)
@@ -14,8 +14,8 @@ extension MatrixRows {
     }
 
     static func freshBuild(_ f: MatrixFixture) async throws -> String {
-        let store = f.registry.services.store
-        let repo = try await store.repository(RepositoryPath(namespace: "acme", name: "app"))!
+        let accounts = f.registry.services.accounts
+        let repo = try await accounts.repository(RepositoryPath(namespace: "acme", name: "app"))!
         let record = BuildRecord(repository: repo, sourceKind: "upload", fileID: try await freshFileDrop(f), dockerfilePath: "Dockerfile",
                                  context: "", tags: ["latest"], displayName: "m", manualUserID: nil)
         guard case .accepted(let stored) = try await f.registry.buildFarm.queue.enqueue(record) else { fatalError("queue full in the matrix") }

@@ -1,3 +1,4 @@
+import Accounts
 import Audit
 import Foundation
 import Registry
@@ -29,9 +30,9 @@ extension MatrixRows {
 
     /// A fresh export of acme/app's logs, written to storage.
     static func finishedExport(_ f: MatrixFixture) async throws -> String {
-        let store = f.registry.services.store
+        let accounts = f.registry.services.accounts
         let auditStore = f.registry.services.auditStore
-        let repo = try #require(try await store.repository(RepositoryPath(namespace: "acme", name: "app")))
+        let repo = try #require(try await accounts.repository(RepositoryPath(namespace: "acme", name: "app")))
         let now = Clock.nowMillis()
         let export = try await auditStore.createLogExport(.init(requesterID: f.users[.orgAdmin]!.id, scope: .repository(repo.id), namespaceName: "acme",
                                                            repositoryName: "app", start: now - 86_400_000, end: now + 86_400_000,

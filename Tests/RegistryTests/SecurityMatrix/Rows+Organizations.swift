@@ -1,3 +1,4 @@
+import Accounts
 import Foundation
 import Registry
 import SlipwayTestSupport
@@ -33,7 +34,7 @@ extension MatrixRows {
         MatrixRow(.put, "/api/v1/organization/{orgname}/team/{teamname}", path: "/api/v1/organization/acme/team/matrix-team",
                   body: #"{"role":"member","description":"matrix"}"#, orgAdminOnly(200)),
         MatrixRow(.delete, "/api/v1/organization/{orgname}/team/{teamname}", orgAdminOnly(204)) { f, who in
-            _ = try await f.registry.services.store.upsertTeam(organizationID: f.acme.id, name: "doomed-\(who.slug)", role: .member)
+            _ = try await f.registry.services.accounts.upsertTeam(organizationID: f.acme.id, name: "doomed-\(who.slug)", role: .member)
             return ("/api/v1/organization/acme/team/doomed-\(who.slug)", nil)
         },
         // Team members are visible to the team's members and the organization's admins.
@@ -42,7 +43,7 @@ extension MatrixRows {
                   expect(403, [.anonymous: 401, .orgAdmin: 200, .member: 200])),
         MatrixRow(.put, "/api/v1/organization/{orgname}/team/{teamname}/members/{membername}", orgAdminOnly(200)) { f, who in
             let user = try await f.registry.createUser("joiner-\(who.slug)")
-            _ = try await f.registry.services.store.upsertTeam(organizationID: f.acme.id, name: "joiners", role: .member)
+            _ = try await f.registry.services.accounts.upsertTeam(organizationID: f.acme.id, name: "joiners", role: .member)
             return ("/api/v1/organization/acme/team/joiners/members/\(user.name)", nil)
         },
         MatrixRow(.delete, "/api/v1/organization/{orgname}/team/{teamname}/members/{membername}", orgAdminOnly(204)) { f, who in
@@ -90,36 +91,36 @@ private extension MatrixIdentity {
 private extension MatrixFixture {
     /// The organization of that name, created by `orgadmin` if it does not exist yet.
     func organization(_ name: String) async throws -> Namespace {
-        let store = registry.services.store
-        if let existing = try await store.namespace(named: name) { return existing }
-        return try await store.createOrganization(name: name, email: nil, creatorID: users[.orgAdmin]!.id)
+        let accounts = registry.services.accounts
+        if let existing = try await accounts.namespace(named: name) { return existing }
+        return try await accounts.createOrganization(name: name, email: nil, creatorID: users[.orgAdmin]!.id)
     }
 
     /// A fresh user in a fresh member-role team of `acme`.
     func teamMember(team: String, user: String) async throws -> Namespace {
-        let store = registry.services.store
+        let accounts = registry.services.accounts
         let account = try await registry.createUser(user)
-        let teamID = try await store.upsertTeam(organizationID: acme.id, name: team, role: .member)
-        try await store.addTeamMember(teamID: teamID, userID: account.id)
+        let teamID = try await accounts.upsertTeam(organizationID: acme.id, name: team, role: .member)
+        try await accounts.addTeamMember(teamID: teamID, userID: account.id)
         return account
     }
 
     /// An invitation to a team of a fresh organization, addressed to `who` (the outsider stands
     /// in for anonymous, who is refused before the code matters).
     func invite(_ who: MatrixIdentity, org name: String) async throws -> String {
-        let store = registry.services.store
+        let accounts = registry.services.accounts
         let org = try await organization(name)
-        let team = try await store.upsertTeam(organizationID: org.id, name: "joiners", role: .member)
+        let team = try await accounts.upsertTeam(organizationID: org.id, name: "joiners", role: .member)
         let invitee = users[who] ?? users[.outsider]!
-        return try await store.createTeamInvite(teamID: team, userID: invitee.id, inviterID: users[.orgAdmin]!.id)
+        return try await accounts.createTeamInvite(teamID: team, userID: invitee.id, inviterID: users[.orgAdmin]!.id)
     }
 
     /// A fresh prototype in the `matrix-protos` organization.
     func prototype() async throws -> (Namespace, String) {
-        let store = registry.services.store
+        let accounts = registry.services.accounts
         let org = try await organization("matrix-protos")
-        let owners = try #require(try await store.orgTeam(organizationID: org.id, name: "owners"))
-        let p = try await store.createPrototype(organizationID: org.id, role: .read, activatingUserID: nil, delegateUserID: nil,
+        let owners = try #require(try await accounts.orgTeam(organizationID: org.id, name: "owners"))
+        let p = try await accounts.createPrototype(organizationID: org.id, role: .read, activatingUserID: nil, delegateUserID: nil,
                                                 delegateTeamID: owners.id)
         return (org, p.uuid)
     }

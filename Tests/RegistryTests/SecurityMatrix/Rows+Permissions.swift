@@ -1,3 +1,4 @@
+import Accounts
 import Foundation
 import Registry
 import SlipwayTestSupport
@@ -28,7 +29,7 @@ extension MatrixRows {
         MatrixRow(.delete, "/api/v1/repository/{repository}/permissions/user/{username}", acmeAppAdmin(204)) { f, who in
             let robot = try await permissionRowRobot(f, owner: f.acme, "pdel-\(permissionRowSlug(who))")
             let app = try await acmeApp(f)
-            try await f.registry.services.store.setPermission(repositoryID: app.id, userID: robot.id, role: .read)
+            try await f.registry.services.accounts.setPermission(repositoryID: app.id, userID: robot.id, role: .read)
             return ("/api/v1/repository/acme/app/permissions/user/\(robot.name)", nil)
         },
         MatrixRow(.get, "/api/v1/repository/{repository}/permissions/user/{username}/transitive",
@@ -42,9 +43,10 @@ extension MatrixRows {
                   path: "/api/v1/repository/acme/app/permissions/team/readers", body: #"{"role":"read"}"#, acmeAppAdmin(200)),
         MatrixRow(.delete, "/api/v1/repository/{repository}/permissions/team/{teamname}", acmeAppAdmin(204)) { f, who in
             let store = f.registry.services.store
+            let accounts = f.registry.services.accounts
             let name = "pdel-\(permissionRowSlug(who))"
-            let team = try await store.upsertTeam(organizationID: f.acme.id, name: name, role: .member)
-            try await store.setTeamPermission(repositoryID: try await acmeApp(f).id, teamID: team, role: .read)
+            let team = try await accounts.upsertTeam(organizationID: f.acme.id, name: name, role: .member)
+            try await accounts.setTeamPermission(repositoryID: try await acmeApp(f).id, teamID: team, role: .read)
             return ("/api/v1/repository/acme/app/permissions/team/\(name)", nil)
         },
     ]
@@ -61,12 +63,12 @@ private func adminMineAdmin(_ status: Int) -> [MatrixIdentity: Int] {
 private func permissionRowSlug(_ who: MatrixIdentity) -> String { who.rawValue.lowercased() }
 
 private func acmeApp(_ f: MatrixFixture) async throws -> Repository {
-    try #require(try await f.registry.services.store.repository(RepositoryPath(namespace: "acme", name: "app")))
+    try #require(try await f.registry.services.accounts.repository(RepositoryPath(namespace: "acme", name: "app")))
 }
 
 @discardableResult
 private func permissionRowRobot(_ f: MatrixFixture, owner: Namespace, _ short: String) async throws -> RobotAccount {
     let services = f.registry.services
-    if let robot = try await services.store.robot(named: "\(owner.name)+\(short)", ownerID: owner.id) { return robot }
+    if let robot = try await services.accounts.robot(named: "\(owner.name)+\(short)", ownerID: owner.id) { return robot }
     return try await services.createRobot(owner: owner, shortName: short).0
 }

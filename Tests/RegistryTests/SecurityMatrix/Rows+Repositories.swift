@@ -1,3 +1,4 @@
+import Accounts
 import Foundation
 import Registry
 import SlipwayCore
@@ -20,12 +21,13 @@ extension MatrixRows {
 
     static func appDigest(_ f: MatrixFixture) async throws -> Digest {
         let store = f.registry.services.store
-        let repo = try await store.repository(RepositoryPath(namespace: "acme", name: "app"))!
+        let accounts = f.registry.services.accounts
+        let repo = try await accounts.repository(RepositoryPath(namespace: "acme", name: "app"))!
         return try await store.manifest(repositoryID: repo.id, tag: "v1")!.digest
     }
 
     static func freshRepo(_ f: MatrixFixture, _ who: MatrixIdentity, _ prefix: String) async throws -> Repository {
-        try await f.registry.services.store.createRepository(namespaceID: f.acme.id, name: "\(prefix)-\(who.rawValue.lowercased())", visibility: .private).0
+        try await f.registry.services.accounts.createRepository(namespaceID: f.acme.id, name: "\(prefix)-\(who.rawValue.lowercased())", visibility: .private).0
     }
 
     static let repositories: [MatrixRow] = [
@@ -54,7 +56,8 @@ extension MatrixRows {
         },
         MatrixRow(.delete, "/api/v1/repository/{repository}/tag/{tag}", writeApp(204)) { f, who in
             let store = f.registry.services.store
-            let repo = try await store.repository(RepositoryPath(namespace: "acme", name: "app"))!
+            let accounts = f.registry.services.accounts
+            let repo = try await accounts.repository(RepositoryPath(namespace: "acme", name: "app"))!
             let tag = "d-\(who.rawValue.lowercased())"
             _ = try await store.pointTag(repositoryID: repo.id, name: tag, digest: try await appDigest(f))
             return ("/api/v1/repository/acme/app/tag/\(tag)", nil)
@@ -97,7 +100,8 @@ extension MatrixRows {
 
     static func freshLabel(_ f: MatrixFixture) async throws -> String {
         let store = f.registry.services.store
-        let repo = try await store.repository(RepositoryPath(namespace: "acme", name: "app"))!
+        let accounts = f.registry.services.accounts
+        let repo = try await accounts.repository(RepositoryPath(namespace: "acme", name: "app"))!
         let manifest = try await store.manifest(repositoryID: repo.id, tag: "v1")!
         return try await store.addLabel(manifestID: manifest.id, key: "fresh", value: "1", source: "api", mediaType: "text/plain").id
     }

@@ -1,3 +1,4 @@
+import Accounts
 import Foundation
 import Registry
 import SlipwayTestSupport
@@ -96,7 +97,7 @@ private func ensureAcmeRobot(_ f: MatrixFixture, _ short: String) async throws {
 
 private func ensureRobot(_ f: MatrixFixture, owner: Namespace, _ short: String) async throws {
     let services = f.registry.services
-    if try await services.store.robot(named: "\(owner.name)+\(short)", ownerID: owner.id) == nil {
+    if try await services.accounts.robot(named: "\(owner.name)+\(short)", ownerID: owner.id) == nil {
         _ = try await services.createRobot(owner: owner, shortName: short)
     }
 }

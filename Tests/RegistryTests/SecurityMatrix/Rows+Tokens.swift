@@ -1,3 +1,4 @@
+import Accounts
 import Foundation
 import NIOCore
 import Registry
@@ -19,8 +20,8 @@ extension MatrixRows {
         MatrixRow(.delete, "/api/v1/user/", expect(400, [.anonymous: 401, .narrowToken: 403])) { fx, who in
             if let user = fx.users[who] {
                 let name = "keep-\(who.rawValue.lowercased())"
-                if try await fx.registry.services.store.namespace(named: name) == nil {
-                    try await fx.registry.services.store.createOrganization(name: name, email: nil, creatorID: user.id)
+                if try await fx.registry.services.accounts.namespace(named: name) == nil {
+                    try await fx.registry.services.accounts.createOrganization(name: name, email: nil, creatorID: user.id)
                 }
             }
             return ("/api/v1/user/", nil)

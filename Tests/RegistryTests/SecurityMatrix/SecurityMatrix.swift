@@ -1,3 +1,4 @@
+import Accounts
 import Foundation
 import HTTPTypes
 import NIOCore
@@ -67,31 +68,31 @@ struct MatrixFixture: Sendable {
     let acme: Namespace
 
     static func make(_ registry: TestRegistry, _ client: RegistryClient) async throws -> MatrixFixture {
-        let store = registry.services.store
+        let accounts = registry.services.accounts
         var users: [MatrixIdentity: Namespace] = [:]
-        users[.owner] = try #require(try await store.namespace(named: TestRegistry.adminName))
+        users[.owner] = try #require(try await accounts.namespace(named: TestRegistry.adminName))
         users[.narrowToken] = users[.owner]
         for (who, name) in [(MatrixIdentity.orgAdmin, "orgadmin"), (.creator, "creator"), (.member, "member"), (.outsider, "outsider")] {
             users[who] = try await registry.createUser(name)
         }
-        let acme = try await store.createOrganization(name: "acme", email: "ops@acme.test", creatorID: users[.orgAdmin]!.id)
-        let creators = try await store.upsertTeam(organizationID: acme.id, name: "creators", role: .creator)
-        try await store.addTeamMember(teamID: creators, userID: users[.creator]!.id)
-        let readers = try await store.upsertTeam(organizationID: acme.id, name: "readers", role: .member)
-        try await store.addTeamMember(teamID: readers, userID: users[.member]!.id)
+        let acme = try await accounts.createOrganization(name: "acme", email: "ops@acme.test", creatorID: users[.orgAdmin]!.id)
+        let creators = try await accounts.upsertTeam(organizationID: acme.id, name: "creators", role: .creator)
+        try await accounts.addTeamMember(teamID: creators, userID: users[.creator]!.id)
+        let readers = try await accounts.upsertTeam(organizationID: acme.id, name: "readers", role: .member)
+        try await accounts.addTeamMember(teamID: readers, userID: users[.member]!.id)
 
         var tokens: [MatrixIdentity: String] = [:]
         for who in MatrixIdentity.allCases where who != .anonymous {
             let scopes = who == .narrowToken ? ["user:read"] : Array(APICaller.allScopes)
             let token = APITokens.generate()
-            try await store.createAPIToken(userID: users[who]!.id, tokenHash: APITokens.hash(token), scopes: scopes, description: "matrix")
+            try await accounts.createAPIToken(userID: users[who]!.id, tokenHash: APITokens.hash(token), scopes: scopes, description: "matrix")
             tokens[who] = token
         }
         // acme/app (private, readers team has read) and admin/mine (private).
         let orgPush = try #require(try await client.token(.init("orgadmin"), scopes: ["repository:acme/app:pull,push"]))
         try await client.pushImage("acme/app", tag: "v1", token: orgPush)
-        let app = try #require(try await store.repository(RepositoryPath(namespace: "acme", name: "app")))
-        try await store.setTeamPermission(repositoryID: app.id, teamID: readers, role: .read)
+        let app = try #require(try await accounts.repository(RepositoryPath(namespace: "acme", name: "app")))
+        try await accounts.setTeamPermission(repositoryID: app.id, teamID: readers, role: .read)
         let ownerPush = try #require(try await client.token(.init(TestRegistry.adminName), scopes: ["repository:admin/mine:pull,push"]))
         try await client.pushImage("admin/mine", tag: "v1", token: ownerPush)
         return MatrixFixture(registry: registry, client: client, tokens: tokens, users: users, acme: acme)

@@ -1,11 +1,11 @@
 /// Decides what an identity may do on a repository or in an organization. One place for the
 /// rules, so the token endpoint, the `/v2` routes, the `/api/v1` routes and the pages agree.
 public struct AccessPolicy: Sendable {
-    public let store: MetadataStore
+    public let accounts: AccountStore
     public let anonymousAccess: Bool
 
-    public init(store: MetadataStore, anonymousAccess: Bool) {
-        self.store = store
+    public init(accounts: AccountStore, anonymousAccess: Bool) {
+        self.accounts = accounts
         self.anonymousAccess = anonymousAccess
     }
 
@@ -16,11 +16,11 @@ public struct AccessPolicy: Sendable {
             // A delegate token knows one repository and never administers it.
             return repository.id == repositoryID ? min(role, .write) : nil
         case .oauth(let user, let scopes):
-            guard let cap = Self.roleCap(scopes), let role = try await store.role(userID: user.id, repository: repository) else { return nil }
+            guard let cap = Self.roleCap(scopes), let role = try await accounts.role(userID: user.id, repository: repository) else { return nil }
             return min(role, cap)
         default:
             guard let userID = identity.userID else { return nil }
-            return try await store.role(userID: userID, repository: repository)
+            return try await accounts.role(userID: userID, repository: repository)
         }
     }
 
@@ -28,7 +28,7 @@ public struct AccessPolicy: Sendable {
     /// Robots and scoped tokens are judged as their namespace; scopes are the caller's to check.
     public func organizationRole(_ identity: Identity, organizationID: Int64) async throws -> TeamRole? {
         guard let userID = identity.userID else { return nil }
-        return try await store.teamRole(userID: userID, organizationID: organizationID)
+        return try await accounts.teamRole(userID: userID, organizationID: organizationID)
     }
 
     /// The strongest repository role a scoped token allows (scopes cap roles, never grant them).
@@ -59,7 +59,7 @@ public struct AccessPolicy: Sendable {
             guard robot.name.hasPrefix(namespace + "+") else { return false }
             caller = robot
         }
-        guard let ns = try await store.namespace(named: namespace) else { return false }
+        guard let ns = try await accounts.namespace(named: namespace) else { return false }
         switch ns.kind {
         case .user:
             if case .robot = identity { return false }
@@ -75,7 +75,7 @@ public struct AccessPolicy: Sendable {
     /// The subset of `requested` actions granted on `path`. Denied actions are dropped silently
     /// (down-scoping), as the token protocol expects.
     public func grantedActions(_ identity: Identity, on path: RepositoryPath, requested: Set<RegistryAction>) async throws -> Set<RegistryAction> {
-        if let repository = try await store.repository(path) {
+        if let repository = try await accounts.repository(path) {
             guard repository.state != .markedForDeletion else { return [] }
             // A delegate token's JWT names its one repository and nothing else, public or not.
             if case .delegate(let repositoryID, _, _) = identity, repository.id != repositoryID { return [] }

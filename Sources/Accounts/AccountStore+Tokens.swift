@@ -43,7 +43,7 @@ public struct RepositoryTokenRecord: Sendable, Equatable {
 
 // MARK: App-specific tokens
 
-extension MetadataStore {
+extension AccountStore {
     static let appTokenColumns = "id, uuid, user_id, title, created_at, last_accessed, expiration"
 
     static func appToken(from row: any SQLRow) throws -> AppTokenRecord {
@@ -115,7 +115,7 @@ extension MetadataStore {
 
 // MARK: OAuth applications and their access tokens
 
-extension MetadataStore {
+extension AccountStore {
     static let oauthApplicationColumns =
         "id, org_id, client_id, client_secret_sealed, name, redirect_uri, application_uri, description, avatar_email"
 
@@ -226,7 +226,7 @@ extension MetadataStore {
 
 // MARK: Repository delegate tokens
 
-extension MetadataStore {
+extension AccountStore {
     static let repositoryTokenColumns = "id, uuid, repository_id, friendly_name, role, kind, created_at, expires_at"
 
     static func repositoryToken(from row: any SQLRow) throws -> RepositoryTokenRecord {
@@ -297,6 +297,24 @@ extension MetadataStore {
             let token = try Self.repositoryToken(from: row)
             if let expires = token.expiresAt, expires <= Clock.nowMillis() { return nil }
             return token
+        }
+    }
+}
+
+// MARK: Liveness of issued credentials
+
+extension AccountStore {
+    /// Whether the namespace (user, organization or robot) still exists.
+    public func namespaceExists(id: Int64) async throws -> Bool {
+        try await database.read { db in
+            try await db.raw("SELECT id FROM namespaces WHERE id = \(bind: id)").first() != nil
+        }
+    }
+
+    /// Whether the repository (delegate) token still exists.
+    public func repositoryTokenExists(uuid: String) async throws -> Bool {
+        try await database.read { db in
+            try await db.raw("SELECT id FROM repository_tokens WHERE uuid = \(bind: uuid)").first() != nil
         }
     }
 }

@@ -10,7 +10,7 @@ public enum AccountDeletionRefusal: Error, Equatable, Sendable {
     case lastAdmin(organizations: [String])
 }
 
-extension MetadataStore {
+extension AccountStore {
     /// A user (never an organization or robot) by name.
     public func userAccount(named name: String) async throws -> Namespace? {
         try await database.read { db in
@@ -82,6 +82,15 @@ extension MetadataStore {
                 """).all().map { try $0.string("name") }
             if !stranded.isEmpty { throw AccountDeletionRefusal.lastAdmin(organizations: stranded) }
             try await db.raw("DELETE FROM namespaces WHERE id = \(bind: userID) AND kind = 'user'").run()
+        }
+    }
+}
+
+extension AccountStore {
+    /// Whether any user exists (bootstrap creates the first admin otherwise).
+    public func hasAnyUser() async throws -> Bool {
+        try await database.read { db in
+            try await db.raw("SELECT id FROM namespaces WHERE kind = 'user' LIMIT 1").first() != nil
         }
     }
 }

@@ -2,7 +2,7 @@ import Foundation
 import SlipwayCore
 import SQLKit
 
-extension MetadataStore {
+extension AccountStore {
     static let namespaceColumns = "id, name, kind, email, is_superuser"
 
     static func namespace(from row: any SQLRow) throws -> Namespace {
@@ -41,16 +41,23 @@ extension MetadataStore {
     @discardableResult
     public func createUser(name: String, passwordHash: String, email: String?, superuser: Bool = false) async throws -> Namespace {
         try await database.transaction { db in
-            guard let row = try await db.raw("""
-                INSERT INTO namespaces (name, kind, email, password_hash, is_superuser, created_at)
-                VALUES (\(bind: name), 'user', \(bind: email), \(bind: passwordHash), \(bind: superuser ? 1 : 0), \(bind: Clock.nowMillis()))
-                ON CONFLICT (name) DO NOTHING
-                RETURNING \(unsafeRaw: Self.namespaceColumns)
-                """).first() else {
-                throw DomainError.alreadyExists("namespace '\(name)' already exists")
-            }
-            return try Self.namespace(from: row)
+            try await Self.createUser(name: name, passwordHash: passwordHash, email: email, superuser: superuser, in: db)
         }
+    }
+
+    /// Creates a user in the caller's transaction.
+    @discardableResult
+    public static func createUser(name: String, passwordHash: String, email: String?, superuser: Bool = false,
+                                  in db: any SQLDatabase) async throws -> Namespace {
+        guard let row = try await db.raw("""
+            INSERT INTO namespaces (name, kind, email, password_hash, is_superuser, created_at)
+            VALUES (\(bind: name), 'user', \(bind: email), \(bind: passwordHash), \(bind: superuser ? 1 : 0), \(bind: Clock.nowMillis()))
+            ON CONFLICT (name) DO NOTHING
+            RETURNING \(unsafeRaw: Self.namespaceColumns)
+            """).first() else {
+            throw DomainError.alreadyExists("namespace '\(name)' already exists")
+        }
+        return try Self.namespace(from: row)
     }
 
     public func setPassword(userID: Int64, passwordHash: String) async throws {
@@ -133,7 +140,7 @@ extension MetadataStore {
 
 // MARK: Sessions
 
-extension MetadataStore {
+extension AccountStore {
     public func createSession(userID: Int64, idHash: String, csrfToken: String, lifetimeSeconds: Int64) async throws {
         try await database.transaction { db in
             let now = Clock.nowMillis()
@@ -164,7 +171,7 @@ extension MetadataStore {
 
 // MARK: Teams (minimal; the teams API builds on these)
 
-extension MetadataStore {
+extension AccountStore {
     /// Creates a team in an organization, or updates its role/description when it exists.
     @discardableResult
     public func upsertTeam(organizationID: Int64, name: String, role: TeamRole, description: String = "") async throws -> Int64 {

@@ -1,7 +1,7 @@
 import SQLKit
 
 /// How an invitee learns of a team invitation in the application (Quay's `org_team_invite`
-/// notification), kept by the module that owns in-app notifications, without Registry writing
+/// notification), kept by the module that owns in-app notifications, without Accounts writing
 /// its table. Told inside the transaction that changes the invitations, so an invitation and
 /// its notice commit together. Modules contribute one through `SlipwayModule.teamInviteNotices()`.
 public protocol TeamInviteNotices: Sendable {

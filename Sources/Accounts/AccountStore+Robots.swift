@@ -39,7 +39,7 @@ public struct RobotRepositoryPermission: Sendable, Equatable {
     public let role: Role
 }
 
-extension MetadataStore {
+extension AccountStore {
     static let robotColumns = "id, name, owner_id, description, created_at, last_accessed, robot_token_sealed, unstructured_metadata"
 
     static func robot(from row: any SQLRow) throws -> RobotAccount {

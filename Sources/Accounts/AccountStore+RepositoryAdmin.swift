@@ -2,11 +2,13 @@ import SlipwayCore
 import SQLKit
 
 /// Repository listing and administration for the repository API.
-extension MetadataStore {
+extension AccountStore {
     public struct RepositoryListing: Sendable {
         public let repository: Repository
         public let description: String
-        public let lastModified: Int64?
+        /// When a tag last moved. Nil from the account store: tags are the registry's, and
+        /// `RegistryServices.listRepositories` fills it in from them.
+        public var lastModified: Int64?
         public let isStarred: Bool
     }
 
@@ -18,13 +20,13 @@ extension MetadataStore {
         case sharedWith
     }
 
-    /// Repositories the caller may see in `scope`, ordered by `namespace/name`, after `after`.
+    /// Repositories the caller may see in `scope`, ordered by `namespace/name`, after `after`,
+    /// without `lastModified` (see `RegistryServices.listRepositories`).
     public func listRepositories(scope: RepositoryListScope, userID: Int64?, after: String?, limit: Int) async throws -> [RepositoryListing] {
         try await database.read { db in
             let uid = userID ?? -1
             var q: SQLQueryString = """
                 SELECT r.id, r.namespace_id, n.name AS namespace, r.name, r.visibility, r.state, r.description,
-                  (SELECT MAX(t.lifetime_start) FROM tags t WHERE t.repository_id = r.id AND t.hidden = 0) AS last_modified,
                   (SELECT COUNT(*) FROM stars s WHERE s.repository_id = r.id AND s.user_id = \(bind: uid)) AS starred
                 FROM repositories r JOIN namespaces n ON n.id = r.namespace_id
                 WHERE r.state <> 'MARKED_FOR_DELETION'
@@ -51,7 +53,7 @@ extension MetadataStore {
             q += " ORDER BY n.name || '/' || r.name LIMIT \(bind: limit)"
             return try await db.raw(q).all().map { row in
                 RepositoryListing(repository: try Self.repository(from: row), description: try row.string("description"),
-                                  lastModified: try row.optionalInt64("last_modified"), isStarred: try row.int64("starred") > 0)
+                                  lastModified: nil, isStarred: try row.int64("starred") > 0)
             }
         }
     }
@@ -101,6 +103,14 @@ extension MetadataStore {
             } else {
                 try await db.raw("DELETE FROM stars WHERE user_id = \(bind: userID) AND repository_id = \(bind: repositoryID)").run()
             }
+        }
+    }
+
+    /// Repositories queued for deletion; deleting the row cascades to manifests, tags, links,
+    /// permissions and labels.
+    public func purgeDeletedRepositories() async throws -> Int {
+        try await database.transaction { db in
+            try await db.raw("DELETE FROM repositories WHERE state = 'MARKED_FOR_DELETION' RETURNING id").all().count
         }
     }
 }

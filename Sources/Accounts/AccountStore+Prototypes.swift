@@ -20,7 +20,7 @@ public struct PermissionPrototype: Sendable, Equatable {
     }
 }
 
-extension MetadataStore {
+extension AccountStore {
     private static let prototypeSelect = """
         SELECT p.uuid, p.org_id, p.role,
           a.id AS a_id, a.name AS a_name, a.kind AS a_kind, a.owner_id AS a_owner_id, a.email AS a_email,

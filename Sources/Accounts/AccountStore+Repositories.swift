@@ -1,7 +1,7 @@
 import SlipwayCore
 import SQLKit
 
-extension MetadataStore {
+extension AccountStore {
     static let repositorySelect = """
         SELECT r.id, r.namespace_id, n.name AS namespace, r.name, r.visibility, r.state
         FROM repositories r JOIN namespaces n ON n.id = r.namespace_id
@@ -99,7 +99,7 @@ extension MetadataStore {
     }
 }
 
-extension MetadataStore {
+extension AccountStore {
     public func repositoryByID(_ id: Int64) async throws -> Repository? {
         try await database.read { db in
             try await db.raw("\(unsafeRaw: Self.repositorySelect) WHERE r.id = \(bind: id)").first().map(Self.repository(from:))

@@ -51,7 +51,7 @@ public struct OrganizationPolicyViolation: Error, Sendable, Equatable {
     public init(_ message: String) { self.message = message }
 }
 
-extension MetadataStore {
+extension AccountStore {
     static let orgAccountColumns = "n.id, n.name, n.kind, n.owner_id, n.email"
 
     static func orgAccount(from row: any SQLRow) throws -> OrgAccount {

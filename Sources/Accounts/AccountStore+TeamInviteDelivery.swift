@@ -35,7 +35,7 @@ public struct TeamInvitation: Sendable {
 /// replaces the older one, its notification and its unsent mail (the old code no longer works).
 /// The notification is the notifications module's (`TeamInviteNotices`), the mail the mail
 /// module's: this code writes neither table itself.
-extension MetadataStore {
+extension AccountStore {
     /// The mail's `reference`: `<team>:<user>`.
     static func teamInviteMailReference(teamID: Int64, userID: Int64) -> String { "\(teamID):\(userID)" }
 

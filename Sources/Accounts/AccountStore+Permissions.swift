@@ -3,7 +3,7 @@ import SQLKit
 
 /// Direct repository grants to users, robots and teams (`repository_permissions`,
 /// `repository_team_permissions`). Effective roles are `role(userID:repository:)`.
-extension MetadataStore {
+extension AccountStore {
     /// Every user or robot with a direct grant on the repository, by name.
     public func repositoryUserGrants(repositoryID: Int64) async throws -> [(Namespace, Role)] {
         try await database.read { db in
