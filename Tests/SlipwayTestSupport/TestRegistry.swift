@@ -1,3 +1,4 @@
+import Accounts
 import BuildOrchestrator
 import Foundation
 import HTTPTypes
@@ -251,7 +252,7 @@ public final class TestRegistry: Sendable {
 
     @discardableResult
     public func createUser(_ name: String, password: String = TestRegistry.password) async throws -> Namespace {
-        try await services.store.createUser(name: name, passwordHash: try await services.hasher.hash(password), email: nil)
+        try await services.accounts.createUser(name: name, passwordHash: try await services.hasher.hash(password), email: nil)
     }
 }
 
