@@ -7,27 +7,15 @@ import SlipwayCore
 /// The `callback` stage: POSTs the export's outcome, with a signed download link, to the
 /// callback URL, and decides whether a failed attempt is retried.
 extension LogExportStages {
+    /// Quay's callback body: `repository` and `exported_data_url` are `null` when absent.
     struct CallbackBody: Encodable {
         let export_id: String
         let start_time: String
         let end_time: String
         let namespace: String
-        let repository: String?
-        let exported_data_url: String?
+        @NullWhenAbsent var repository: String?
+        @NullWhenAbsent var exported_data_url: String?
         let status: String
-
-        func encode(to encoder: any Encoder) throws {
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encode(export_id, forKey: .export_id)
-            try c.encode(start_time, forKey: .start_time)
-            try c.encode(end_time, forKey: .end_time)
-            try c.encode(namespace, forKey: .namespace)
-            try c.encode(repository, forKey: .repository)
-            try c.encode(exported_data_url, forKey: .exported_data_url)
-            try c.encode(status, forKey: .status)
-        }
-
-        enum CodingKeys: String, CodingKey { case export_id, start_time, end_time, namespace, repository, exported_data_url, status }
     }
 
     func deliverCallback(_ job: LogExport, job queued: QueuedJob) async throws -> JobOutcome {

@@ -171,22 +171,12 @@ struct LogExportStages: Sendable {
         return (digester.finalize(.sha256)!, size)
     }
 
+    /// Quay writes `"repository": null` for namespace-wide exports.
     struct ExportDetails: Encodable {
         let start_time: String
         let end_time: String
         let namespace: String
-        let repository: String?
-
-        func encode(to encoder: any Encoder) throws {
-            // Quay writes `"repository": null` for namespace-wide exports.
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encode(start_time, forKey: .start_time)
-            try c.encode(end_time, forKey: .end_time)
-            try c.encode(namespace, forKey: .namespace)
-            try c.encode(repository, forKey: .repository)
-        }
-
-        enum CodingKeys: String, CodingKey { case start_time, end_time, namespace, repository }
+        @NullWhenAbsent var repository: String?
     }
 
     /// `base * 2^(attempt-1)`, capped at one hour.
