@@ -232,6 +232,12 @@ public final class TestRegistry: Sendable {
             throw TestFailure("\(error); pooled connections still held: \(held)\(await TestBackend.connectionsReport(url: postgresURL)); "
                               + "the pool's last events: " + poolEvents.recent.joined(separator: " | "))
         }
+        // Failed connection attempts explain a test that met a tripped pool (PostgresNIO fails
+        // requests once connecting has failed for a minute); print their errors.
+        let failures = poolEvents.notableEvents.filter { $0.contains("Connection creation failed") }
+        if !failures.isEmpty {
+            FileHandle.standardError.write(Data("note: the connection pool of \(directory) failed to connect: \(failures.joined(separator: " | "))\n".utf8))
+        }
         // A pool left behind after its grace is not a failure of the test, but worth seeing.
         let events = poolEvents.recent
         if events.contains(where: { $0.contains("did not finish stopping") }) {
