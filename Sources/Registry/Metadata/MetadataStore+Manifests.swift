@@ -2,6 +2,7 @@ import Accounts
 import Events
 import Foundation
 import SlipwayCore
+import Synchronization
 import SQLKit
 
 /// Manifests and tags. A tag is a row with a lifetime: moving or deleting a tag ends the live row
@@ -145,6 +146,18 @@ extension MetadataStore {
 
     /// Live tag names in lexical order after `last`.
     public func tagNames(repositoryID: Int64, after last: String?, limit: Int?) async throws -> [String] {
+        let names = Mutex<[String]>([])
+        try await forEachTagName(repositoryID: repositoryID, after: last, limit: limit) { name in
+            names.withLock { $0.append(name) }
+        }
+        return names.withLock { $0 }
+    }
+
+    /// Calls `body` with each live tag name in lexical order after `last`, as the rows arrive
+    /// from the `tags_live` index: a full list of 100,000 tags is never held as rows or as an
+    /// array on the way to the response.
+    public func forEachTagName(repositoryID: Int64, after last: String?, limit: Int?,
+                               _ body: @escaping @Sendable (String) -> Void) async throws {
         try await database.read { db in
             let now = Clock.nowMillis()
             var query: SQLQueryString = """
@@ -153,7 +166,11 @@ extension MetadataStore {
             if let last { query += " AND t.name > \(bind: last)" }
             query += " ORDER BY t.name"
             if let limit { query += " LIMIT \(bind: limit)" }
-            return try await db.raw(query).all().map { try $0.string("name") }
+            let failure = Mutex<(any Error)?>(nil)
+            try await db.raw(query).run { row in
+                do { body(try row.string("name")) } catch { failure.withLock { $0 = $0 ?? error } }
+            }
+            if let error = failure.withLock({ $0 }) { throw error }
         }
     }
 
