@@ -80,10 +80,11 @@ extension V2Handler {
             "docker_url": .string("\(host)/\(repo.path)"), "homepage": .string("\(base)/repository/\(repo.path)"),
             "updated_tags": .strings([tag]),
         ] }
+        let labels = ImageConfigLabels(storage: services.storage, logger: services.logger)
         let result = try await services.store.putManifest(repositoryID: repo.id, digest: digest, document: document, content: content, tag: tag,
+                                                          labelsOfNewManifest: { await labels.read(document) },
                                                           pushEvent: pushEvent.map { (repo, $0) })
         services.metrics.manifestsPushed.increment()
-        await ManifestLabeler(services: services).apply(manifestID: result.manifestID, document: document, repositoryID: repo.id)
         if result.tagChanged, let tag {
             services.logger.info("tag pushed", metadata: ["repository": "\(repo.path)", "tag": "\(tag)", "digest": "\(digest)"])
             services.auditLog.record(.repository(.pushRepo, repo, performer: caller.actor, ip: ip, ["tag": tag, "manifest_digest": digest.description]))
