@@ -110,6 +110,10 @@ public final class TestRegistry: Sendable {
         config.auth.bcryptCost = 4
         // Tests run collector passes themselves, deterministically.
         config.gc.intervalSeconds = 0
+        // A mail or webhook attempt against a live loopback peer can take seconds on a loaded
+        // 2-core CI machine; the default 10 s made such attempts time out and tests that expect
+        // delivery fail. Tests about timeouts set their own limit.
+        config.notifications.deliveryTimeoutSeconds = 60
         return config
     }
 
