@@ -102,7 +102,7 @@ extension MetadataStore {
     /// same digest) with its blob and child links. Returns the manifest's id.
     static func insertManifest(db: any SQLDatabase, repositoryID: Int64, digest: Digest, document: ManifestDocument,
                                content: String, now: Int64) async throws -> Int64 {
-        let blobDigests = Array(Set(document.referencedBlobs.map(\.digest.description)))
+        let blobDigests = Array(Set(document.requiredBlobs.map(\.digest.description)))
         if !blobDigests.isEmpty {
             let present = try await db.raw("""
                 SELECT digest FROM repository_blobs WHERE repository_id = \(bind: repositoryID) AND digest IN (\(binds: blobDigests))
