@@ -120,6 +120,17 @@ def usage_log_rows(url):
         return None
 
 
+def wait_for_usage_logs(url, expected, timeout):
+    """Seconds until `expected` pull_repo rows exist (or the timeout passes)."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        rows = usage_log_rows(url)
+        if rows is None or rows >= expected:
+            break
+        time.sleep(0.25)
+    return time.monotonic() - t0
+
+
 def machine_ticks():
     with open("/proc/stat") as f:
         v = [int(x) for x in f.readline().split()[1:]]
@@ -217,6 +228,8 @@ def main():
     p.add_argument("--rounds", type=int, default=2, help="wrk runs per target, in alternating order")
     p.add_argument("--cooldown", type=float, default=3.0)
     p.add_argument("--no-direct", action="store_true", help="skip the run straight at replica A")
+    p.add_argument("--catch-up-timeout", type=float, default=180.0,
+                   help="longest wait for the usage log to catch up before a run")
     p.add_argument("--json")
     p.add_argument("--markdown")
     a = p.parse_args()
@@ -274,17 +287,26 @@ def main():
         cpu = CpuSample(pids, a.postgres_pid)
         runs = {name: [] for name in targets}
         order = list(targets)
+        # The database is fresh: so far only the read-back GETs above were pulls.
+        pulls_before, gets = 0, len(targets) + 1
         for rnd in range(a.rounds):
             for name in (order if rnd % 2 == 0 else order[::-1]):
                 t = targets[name]
                 auth = t.auth_header(rb.scope_for_path(path), min_validity=a.duration + 30)
+                # Every GET queues a usage log row that the replicas write in the background;
+                # under load they fall behind. Let the previous run's backlog drain first, so
+                # its writes do not land in this run's window (the wait is reported).
+                catch_up = wait_for_usage_logs(a.postgres, gets, a.catch_up_timeout)
                 rb.settle(a.cooldown)
                 res = run_wrk(t.base + path, auth, a.duration, cpu)
+                res["usage_log_catch_up_s"] = catch_up
+                gets += res["requests"] + res["warmup_requests"]
                 runs[name].append(res)
                 load = ", ".join(f"{k} {v:.2f}" for k, v in res["cpu"].items())
                 per = ", ".join(f"{k} {v:.2f}" for k, v in res["per_request"].items())
                 print(f"[lb-bench] {name} round {rnd + 1}: {res['rps']:.0f} req/s, p50 {res.get('p50')} ms, "
-                      f"p99 {res.get('p99')} ms; CPU in cores: {load}; per request: {per}", file=sys.stderr)
+                      f"p99 {res.get('p99')} ms; CPU in cores: {load}; per request: {per}; "
+                      f"waited {catch_up:.1f} s before it for the usage log to catch up", file=sys.stderr)
 
         def mean(name, key):
             return statistics.mean(r[key] for r in runs[name])
@@ -297,18 +319,25 @@ def main():
                 "cpu_cores": {k: statistics.mean(r["cpu"][k] for r in runs[name]) for k in runs[name][0]["cpu"]},
                 "per_request": {k: statistics.mean(r["per_request"].get(k, 0) for r in runs[name]) for k in runs[name][0]["per_request"]},
                 "cpu_ms_per_request": {k: 1000 * statistics.mean(r["cpu"][k] / r["rps"] for r in runs[name])
-                                       for k in ("replica A", "replica B", "haproxy", "postgres")},
+                                       for k in ("replica A", "replica B", "haproxy", "postgres", "wrk")},
             }
         ratio = summary["two"]["rps"] / summary["one"]["rps"]
-        gets = sum(r["requests"] + r["warmup_requests"] for rs in runs.values() for r in rs)
-        # The audit log is written in the background (batches every 200 ms, each replica its
-        # own): wait for it to catch up, up to 15 s.
-        deadline = time.time() + 15
-        while (pull_logs := usage_log_rows(a.postgres)) is not None and pull_logs < gets and time.time() < deadline:
-            time.sleep(0.5)
+        # On a shared machine the other jobs take a share of the cores that depends on how
+        # busy our processes keep theirs; the CPU cost per request does not depend on that
+        # share, so it gives the throughput the two cores would allow if this were all that ran.
+        own = ("replica A", "replica B", "haproxy", "postgres", "wrk")
+        for s in summary.values():
+            s["own_cpu_ms_per_request"] = sum(s["cpu_ms_per_request"][k] for k in own)
+            s["rps_if_alone"] = os.cpu_count() * 1000 / s["own_cpu_ms_per_request"]
+        cpu_ratio = summary["two"]["rps_if_alone"] / summary["one"]["rps_if_alone"]
+        backlog_at_end = gets - (usage_log_rows(a.postgres) or 0)
+        final_catch_up = wait_for_usage_logs(a.postgres, gets, a.catch_up_timeout)
+        pull_logs = (usage_log_rows(a.postgres) or 0) - pulls_before
+        gets -= pulls_before
         result = {"duration_s": a.duration, "rounds": a.rounds, "wrk": "-t2 -c32", "targets": summary,
-                  "scaling_two_over_one": ratio, "cores": os.cpu_count(),
-                  "manifest_gets": gets, "pull_repo_usage_logs": pull_logs}
+                  "scaling_two_over_one": ratio, "scaling_two_over_one_cpu_bound": cpu_ratio, "cores": os.cpu_count(),
+                  "manifest_gets": gets, "pull_repo_usage_logs": pull_logs,
+                  "usage_log_backlog_at_end": backlog_at_end, "usage_log_final_catch_up_s": final_catch_up}
         if "direct" in summary:
             result["lb_cost_one_over_direct"] = summary["one"]["rps"] / summary["direct"]["rps"]
 
@@ -323,17 +352,23 @@ def main():
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
         head = ["target", "replicas' CPU ms/request", "PostgreSQL CPU ms/request", "HAProxy CPU ms/request",
-                "replica context switches/request"]
+                "all benchmark processes CPU ms/request", f"req/s {os.cpu_count()} cores would allow", "replica context switches/request"]
         lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for name, s in summary.items():
             ms, per = s["cpu_ms_per_request"], s["per_request"]
             cells = [labels[name], f"{ms['replica A'] + ms['replica B']:.3f}", f"{ms['postgres']:.3f}", f"{ms['haproxy']:.3f}",
+                     f"{s['own_cpu_ms_per_request']:.3f}", f"{s['rps_if_alone']:.0f}",
                      f"{per.get('replica_context_switches', 0):.2f}"]
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
         lines.append(f"Scaling 2 replicas / 1 replica: {ratio:.2f}x (wrk -t2 -c32 -d{a.duration}s, mean of {a.rounds} rounds; "
-                     f"CPU columns in cores, of {os.cpu_count()}).")
-        lines.append(f"Every GET writes a `pull_repo` usage log row: {pull_logs} rows for {gets} GETs (wrk runs and warm-ups).")
+                     f"CPU columns in cores, of {os.cpu_count()}). From CPU per request "
+                     f"(what {os.cpu_count()} cores allow with nothing else running): {cpu_ratio:.2f}x.")
+        lines.append(f"Every GET writes a `pull_repo` usage log row (in the background): {pull_logs} rows for {gets} GETs "
+                     f"(wrk runs and warm-ups); {backlog_at_end} rows were still unwritten when the last run ended "
+                     f"and took {final_catch_up:.1f} s to appear. Waits before each run for the previous run's rows: "
+                     + ", ".join(f"{name} {statistics.mean(r['usage_log_catch_up_s'] for r in runs[name]):.1f} s" for name in targets)
+                     + " (mean).")
         if "lb_cost_one_over_direct" in result:
             lines.append(f"HAProxy → 1 replica / replica direct: {result['lb_cost_one_over_direct']:.2f}x.")
         table = "\n".join(lines)

@@ -118,7 +118,7 @@ mkdir -p "$OUT"
 {
     echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
     echo "slipway: $SLIPWAY_BIN"
-    echo "slipway git: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+    echo "checkout: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown) (the binary may come from elsewhere)"
     echo "postgresql: $(psql -At -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres -c 'SHOW server_version')"
     echo "haproxy: $({ "$HAPROXY_BIN" -v 2>/dev/null || echo none; } | head -n1)"
     echo "wrk: $({ wrk --version 2>&1 || true; } | head -n1)"
