@@ -43,6 +43,9 @@ import tempfile
 import threading
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import proc_cpu  # noqa: E402
+
 TOKEN = "bench-worker-token"
 
 
@@ -80,6 +83,7 @@ def main():
                    help="queue every build before the workers start (measures the queue rate and the drain of a full queue)")
     p.add_argument("--drain-timeout", type=float, default=None, help="seconds allowed for the workers to lease every build")
     p.add_argument("--json", help="also write the result as JSON to this file")
+    p.add_argument("--postgres-pid", type=int, help="postmaster pid, to count PostgreSQL's CPU")
     a = p.parse_args()
     if a.replicas > 1 and not a.postgres:
         p.error("--replicas needs --postgres")
@@ -174,12 +178,17 @@ def main():
             for t in producers:
                 t.join()
 
+        meter = proc_cpu.Meter({f"server{i}": s.pid for i, s in enumerate(servers)}, a.postgres_pid)
+        cpu = {}
         if a.queue_first:
             # Phase 1 (scale): the queue fills with every build while no worker listens, then
             # the workers drain the full queue.
+            meter.start()
             queue_start = time.perf_counter()
             queue_all()
             queue_seconds = time.perf_counter() - queue_start
+            cpu["queue"] = meter.stop()
+            meter.start()
             start = time.perf_counter()
             start_workers()
         else:
@@ -195,6 +204,8 @@ def main():
             raise SystemExit(f"only {len(leased_at)} of {a.builds} builds were leased within {drain_timeout:.0f} s")
         end = max(leased_at.values())
         throughput = len(leased_at) / (end - start)
+        if a.queue_first:
+            cpu["drain"] = meter.stop()
 
         # Phase 2, latency with idle workers: one build at a time, each queued only once the
         # previous one was leased, so every build finds workers waiting in their long-poll.
@@ -222,6 +233,17 @@ def main():
         print(json.dumps(result, indent=2))
         print(f"orchestrator: {result['scheduled_per_second']} builds/s; queued→leased with idle workers p50 {p50:.1f} ms, p99 {p99:.1f} ms "
               f"({'meets' if p50 < 50 else 'MISSES'} the 50 ms p50 target); queued {result['queued_per_second']} builds/s through the API")
+        # CPU per build in each phase: the servers together, PostgreSQL, this client, and
+        # everything else on the machine (other jobs).
+        for phase, c in cpu.items():
+            servers_s = sum(v for k, v in c.items() if k.startswith("server"))
+            ours = servers_s + c.get("postgres", 0) + c["client"]
+            result[f"{phase}_cpu_ms_per_build"] = {
+                "servers": round(1000 * servers_s / a.builds, 3), "postgres": round(1000 * c.get("postgres", 0) / a.builds, 3),
+                "client": round(1000 * c["client"] / a.builds, 3), "other": round(1000 * max(0.0, c["machine"] - ours) / a.builds, 3)}
+            result[f"{phase}_cores"] = {"servers": round(servers_s / c["wall"], 2), "postgres": round(c.get("postgres", 0) / c["wall"], 2),
+                                        "client": round(c["client"] / c["wall"], 2), "machine": round(c["machine"] / c["wall"], 2)}
+            print(f"{phase}: CPU ms per build {result[f'{phase}_cpu_ms_per_build']}, cores {result[f'{phase}_cores']}")
         if a.json:
             with open(a.json, "w") as f:
                 json.dump(result, f, indent=2)

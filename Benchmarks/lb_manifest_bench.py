@@ -40,11 +40,11 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import registry_bench as rb  # noqa: E402
+from proc_cpu import CLK_TCK, children_of, context_switches, cpu_ticks, machine_ticks  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ADMIN_USER, ADMIN_PASSWORD = "bench", "benchpass123"
 REPO = "bench/lb-manifest"
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 def free_port():
@@ -68,48 +68,6 @@ def wait_ready(url, proc, what, timeout=120):
     raise SystemExit(f"{what} not ready at {url} after {timeout} s")
 
 
-def cpu_ticks(pid):
-    """utime + stime of one process (all its threads), in clock ticks; 0 once it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return int(fields[11]) + int(fields[12])
-    except (OSError, IndexError, ValueError):
-        return 0
-
-
-def children_of(ppid):
-    kids = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                if int(f.read().rsplit(")", 1)[1].split()[1]) == ppid:
-                    kids.append(int(entry))
-        except (OSError, IndexError, ValueError):
-            continue
-    return kids
-
-
-def context_switches(pid):
-    """Voluntary + involuntary context switches of all threads of a process."""
-    total = 0
-    try:
-        tasks = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return 0
-    for tid in tasks:
-        try:
-            with open(f"/proc/{pid}/task/{tid}/status") as f:
-                for line in f:
-                    if line.startswith(("voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:")):
-                        total += int(line.split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-    return total
-
-
 def usage_log_rows(url):
     """pull_repo usage log rows in the benchmark's database (Quay logs every pull)."""
     p = subprocess.run(["psql", "-At", url, "-c", "SELECT count(*) FROM usage_logs WHERE kind = 'pull_repo'"],
@@ -129,13 +87,6 @@ def wait_for_usage_logs(url, expected, timeout):
             break
         time.sleep(0.25)
     return time.monotonic() - t0
-
-
-def machine_ticks():
-    with open("/proc/stat") as f:
-        v = [int(x) for x in f.readline().split()[1:]]
-    idle = v[3] + (v[4] if len(v) > 4 else 0)
-    return sum(v[:8]) - idle, sum(v[:8])
 
 
 class CpuSample:

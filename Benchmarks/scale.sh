@@ -147,7 +147,7 @@ if [ "$ONLY" != lb ]; then
                 farm "sqlite run $run" "$OUT/farm-sqlite-$run.json"
             else
                 farm "postgres 2 replicas run $run" "$OUT/farm-postgres-$run.json" \
-                    --postgres "$(fresh_db "farm_$run")" --replicas 2
+                    --postgres "$(fresh_db "farm_$run")" --replicas 2 --postgres-pid "$PG_PID"
             fi
         done
     done
@@ -177,13 +177,17 @@ if sqlite or pg:
     print(f"### Build scheduling: {any_run['builds']:,} builds queued first, then {any_run['workers']} stub workers "
           f"({any_run['namespaces']} namespaces x {any_run['repositories'] // any_run['namespaces']} repositories; "
           f"caps: {any_run['max_queued_per_namespace']:,} queued and {any_run['max_concurrent_per_namespace']:,} running per namespace)\n")
-    print("| run | backend | queued/s (API) | scheduled/s | drain s | queued→leased p50 ms | p99 ms |")
-    print("|---|---|---:|---:|---:|---:|---:|")
+    print("| run | backend | queued/s (API) | scheduled/s | drain s | queued→leased p50 ms | p99 ms "
+          "| queue CPU ms/build: servers / PostgreSQL / client / other jobs | drain CPU ms/build: servers / PostgreSQL / client / other jobs |")
+    print("|---|---|---:|---:|---:|---:|---:|---|---|")
+    def cpu(r, phase):
+        c = r.get(f"{phase}_cpu_ms_per_build")
+        return " / ".join(f"{c[k]:.2f}" for k in ("servers", "postgres", "client", "other")) if c else "n/a"
     for run in sorted(set(sqlite) | set(pg)):
         for name, r in (("SQLite, 1 server", sqlite.get(run)), ("PostgreSQL, 2 replicas", pg.get(run))):
             if r:
                 print(f"| {run} | {name} | {r['queued_per_second']:.0f} | {r['scheduled_per_second']:.1f} | {r['drain_seconds']:.1f} | "
-                      f"{r['queued_to_leased_ms_p50']:.2f} | {r['queued_to_leased_ms_p99']:.2f} |")
+                      f"{r['queued_to_leased_ms_p50']:.2f} | {r['queued_to_leased_ms_p99']:.2f} | {cpu(r, 'queue')} | {cpu(r, 'drain')} |")
     print()
     for run in sorted(set(sqlite) & set(pg)):
         s, p = sqlite[run], pg[run]
