@@ -450,7 +450,9 @@ def run_cluster_scenario(cluster, pg, r1, r2, client, receiver, workers, slipway
     # Mid-load: a replica and a worker that holds a running build die without warning.
     poll("two pushes and four running builds", lambda: len(pushed) >= 2 and len(sampler.samples[-1][1]) >= 4 if sampler.samples else False,
          timeout=120)
-    victim_worker = next(w for w in workers if sampler.running_on(w.name.replace("worker", "w")))
+    holders = [r[0] for r in pg.psql("SELECT worker_id FROM builds WHERE lease_id IS NOT NULL AND finished_at IS NULL "
+                                     "AND worker_id IS NOT NULL ORDER BY started_at")]
+    victim_worker = next(w for w in workers if w.name.replace("worker", "w") in holders)
     victim_id = victim_worker.name.replace("worker", "w")
     interrupted = start_interrupted_upload(client, r1)
     r1.proc.kill()
