@@ -12,7 +12,10 @@ SUDO=""
 PKGS=(pkg-config libgit2-dev libssh2-1-dev libarchive-dev libsqlite3-dev libpq-dev
       buildah podman skopeo runc crun busybox-static git curl jq ca-certificates)
 if [ "${1:-}" = "--test" ]; then
-  PKGS+=(postgresql python3-pytest python3-aiosmtpd openssl chromium docker-registry wrk openssh-server gdb)
+  # haproxy and iproute2: the cluster test (Tests/e2e/test_cluster.py) puts replicas behind
+  # examples/haproxy.cfg, every process in a network namespace of its own.
+  PKGS+=(postgresql python3-pytest python3-aiosmtpd openssl chromium docker-registry wrk openssh-server gdb
+         haproxy iproute2)
 fi
 
 missing=()
@@ -29,6 +32,10 @@ fi
 # python3-* packages): make sure that interpreter has pytest and aiosmtpd (the SMTP sink).
 if [ "${1:-}" = "--test" ] && ! python3 -c 'import pytest, aiosmtpd' 2>/dev/null; then
   python3 -m pip install -q pytest aiosmtpd >&2
+fi
+# moto_server: the S3 API server the cluster test runs in a namespace of its own.
+if [ "${1:-}" = "--test" ] && ! command -v moto_server >/dev/null 2>&1; then
+  python3 -m pip install -q 'moto[server]' >&2
 fi
 # axe-core for the web UI's accessibility test: the copy bundled by axe-selenium-python, whose Axe
 # class the test drives over Chromium's DevTools pipe (so Selenium itself is not needed).
