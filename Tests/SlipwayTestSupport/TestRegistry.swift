@@ -114,6 +114,10 @@ public final class TestRegistry: Sendable {
         // 2-core CI machine; the default 10 s made such attempts time out and tests that expect
         // delivery fail. Tests about timeouts set their own limit.
         config.notifications.deliveryTimeoutSeconds = 60
+        // Dozens of tests run at once against one PostgreSQL server: 16 connections each went past
+        // its max_connections of 1,000 ("sorry, too many clients already"), and a pool that cannot
+        // connect for a minute fails its requests. Six leave four beside the two LISTENs.
+        config.database.postgresMaxConnections = 6
         return config
     }
 

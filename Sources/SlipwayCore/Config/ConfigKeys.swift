@@ -84,6 +84,7 @@ public enum ConfigKeys {
         .choice("database.driver", "Metadata store: sqlite (default) or postgres.", \.database.driver),
         .string("database.sqlitePath", "SQLite file (default <dataDir>/slipway.db).", \.database.sqlitePath),
         .string("database.postgresURL", "PostgreSQL URL, postgres://user:pass@host:port/db, when database.driver is postgres.", \.database.postgresURL),
+        .int("database.postgresMaxConnections", "Most connections this process's PostgreSQL pool opens (default 16; two are held for LISTEN). N replicas open up to N times this: keep it under the server's max_connections.", min: 4, max: 1000, \.database.postgresMaxConnections),
         .choice("storage.driver", "Blob storage driver: filesystem (default).", \.storage.driver),
         .string("storage.path", "Blob storage root for the filesystem driver (default <dataDir>/storage).", \.storage.path),
         .bool("registry.readOnly", "Maintenance mode: pulls keep working, pushes and deletes get 405 DENIED (default false).", \.registry.readOnly),
