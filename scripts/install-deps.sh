@@ -33,7 +33,8 @@ fi
 if [ "${1:-}" = "--test" ] && ! python3 -c 'import pytest, aiosmtpd' 2>/dev/null; then
   python3 -m pip install -q pytest aiosmtpd >&2
 fi
-# moto_server: the S3 API server the cluster test runs in a namespace of its own.
+# moto_server: the S3 API server of the cluster test's S3 mode (SLIPWAY_CLUSTER_STORAGE=s3, for the
+# S3 driver of branch s3-storage), run in a namespace of its own.
 if [ "${1:-}" = "--test" ] && ! command -v moto_server >/dev/null 2>&1; then
   python3 -m pip install -q 'moto[server]' >&2
 fi
