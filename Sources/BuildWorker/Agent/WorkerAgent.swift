@@ -140,8 +140,8 @@ public struct WorkerAgent: Service {
             return result ?? Completion(outcome: .internalError, message: "the build did not report a result")
         }
         // The log's tail and the result go through whichever replica answers; one that dies
-        // mid-request is retried on another (ResultDelivery).
-        try? await ResultDelivery().deliver {
+        // mid-request is retried on another (ReplicaRetry).
+        try? await ReplicaRetry().deliver {
             await shipper.flush()
             if !shipper.isEmpty { throw LogShipper.Unsent() }
         }
@@ -157,7 +157,7 @@ public struct WorkerAgent: Service {
         }
         let result = final
         do {
-            try await ResultDelivery().deliver { try await client.complete(pack, result) }
+            try await ReplicaRetry().deliver { try await client.complete(pack, result) }
         } catch {
             logger.error("reporting a build result failed", metadata: ["build.id": "\(pack.buildID)", "error": "\(error)"])
         }

@@ -19,23 +19,14 @@ extension BuildRunner {
     /// How long a server may send nothing before the download gives up.
     static let downloadIdleTimeout: Duration = .seconds(60)
 
-    /// Pauses between attempts at an uploaded context. It comes from the orchestrator through
-    /// the load balancer, and a replica that dies mid-download (a 502, a dropped connection)
-    /// must not cost the build one of its attempts: another replica serves the same bytes.
-    /// A user's archive URL gets one attempt (its server's errors are the user's to see).
-    static let uploadRetryDelays: [Duration] = [.milliseconds(500), .seconds(1), .seconds(2), .seconds(4)]
-
+    /// An uploaded context comes from the orchestrator through the load balancer: a replica
+    /// that dies mid-download (a 502, a dropped connection) must not cost the build one of its
+    /// attempts, another replica serves the same bytes (`ReplicaRetry`). A user's archive URL
+    /// gets one attempt (its server's errors are the user's to see).
     func downloadContext(of pack: BuildPack, from url: String, to file: URL) async throws {
         let isUpload = if case .upload = pack.source { true } else { false }
-        var pauses = (isUpload ? Self.uploadRetryDelays : []).makeIterator()
-        while true {
-            do {
-                return try await downloadContextOnce(of: pack, isUpload: isUpload, from: url, to: file)
-            } catch let error as DownloadError where error.retriable {
-                guard let pause = pauses.next() else { throw error }
-                try await Task.sleep(for: pause)
-            }
-        }
+        let retry = isUpload ? ReplicaRetry() : ReplicaRetry(delays: [])
+        try await retry.deliver { try await downloadContextOnce(of: pack, isUpload: isUpload, from: url, to: file) }
     }
 
     private func downloadContextOnce(of pack: BuildPack, isUpload: Bool, from url: String, to file: URL) async throws {

@@ -3,11 +3,11 @@ import Foundation
 import Synchronization
 import Testing
 
-/// `ResultDelivery`: a completion (or the log's tail) that a dying replica dropped is sent again,
+/// `ReplicaRetry`: a completion (or the log's tail) that a dying replica dropped is sent again,
 /// so the finished build is not rebuilt when its lease runs out; a refusal is final.
 @Suite("Result delivery")
-struct ResultDeliveryTests {
-    static let quick = ResultDelivery(delays: [.milliseconds(1), .milliseconds(1), .milliseconds(1)])
+struct ReplicaRetryTests {
+    static let quick = ReplicaRetry(delays: [.milliseconds(1), .milliseconds(1), .milliseconds(1)])
 
     /// Answers each call with the next scripted failure, then succeeds; counts the calls.
     final class Script: Sendable {
