@@ -30,7 +30,7 @@ extension AccountStore {
         try await database.read { db in
             guard let row = try await db.raw("""
                 SELECT \(unsafeRaw: Self.namespaceColumns), password_hash FROM namespaces
-                WHERE name = \(bind: name) AND kind = 'user'
+                WHERE name = \(bind: name) AND kind = 'user' AND enabled <> 0
                 """).first(),
                   let hash = try row.optionalString("password_hash") else { return nil }
             return (try Self.namespace(from: row), hash)
@@ -130,7 +130,7 @@ extension AccountStore {
         try await database.read { db in
             guard let row = try await db.raw("""
                 SELECT n.id, n.name, n.kind, n.email, n.is_superuser, t.scopes, t.expires_at FROM api_tokens t
-                JOIN namespaces n ON n.id = t.user_id WHERE t.token_hash = \(bind: hash)
+                JOIN namespaces n ON n.id = t.user_id WHERE t.token_hash = \(bind: hash) AND n.enabled <> 0
                 """).first() else { return nil }
             if let expires = try row.optionalInt64("expires_at"), expires <= Clock.nowMillis() { return nil }
             return (try Self.namespace(from: row), try row.string("scopes").split(separator: " ").map(String.init))
@@ -156,7 +156,7 @@ extension AccountStore {
         try await database.read { db in
             guard let row = try await db.raw("""
                 SELECT n.id, n.name, n.kind, n.email, n.is_superuser, s.csrf_token FROM sessions s
-                JOIN namespaces n ON n.id = s.user_id WHERE s.id_hash = \(bind: hash) AND s.expires_at > \(bind: Clock.nowMillis())
+                JOIN namespaces n ON n.id = s.user_id WHERE s.id_hash = \(bind: hash) AND s.expires_at > \(bind: Clock.nowMillis()) AND n.enabled <> 0
                 """).first() else { return nil }
             return (try Self.namespace(from: row), try row.string("csrf_token"))
         }

@@ -81,8 +81,9 @@ extension AccountStore {
     public func robotForLogin(named name: String) async throws -> (RobotAccount, tokenHash: String)? {
         try await database.read { db in
             guard let row = try await db.raw("""
-                SELECT \(unsafeRaw: Self.robotColumns), robot_token_hash FROM namespaces
+                SELECT \(unsafeRaw: Self.robotColumns), robot_token_hash FROM namespaces r
                 WHERE name = \(bind: name) AND kind = 'robot'
+                  AND NOT EXISTS (SELECT 1 FROM namespaces o WHERE o.id = r.owner_id AND o.enabled = 0)
                 """).first(), let hash = try row.optionalString("robot_token_hash") else { return nil }
             return (try Self.robot(from: row), hash)
         }

@@ -98,7 +98,7 @@ extension AccountStore {
             guard let row = try await db.raw("""
                 SELECT n.id, n.name, n.kind, n.email, n.is_superuser, t.id AS token_id, t.last_accessed, t.expiration
                 FROM app_tokens t JOIN namespaces n ON n.id = t.user_id
-                WHERE t.token_hash = \(bind: hash) AND n.kind = 'user'
+                WHERE t.token_hash = \(bind: hash) AND n.kind = 'user' AND n.enabled <> 0
                 """).first() else { return nil }
             if let expiration = try row.optionalInt64("expiration"), expiration <= now { return nil }
             return (try Self.namespace(from: row), try row.int64("token_id"), try row.optionalInt64("last_accessed"))
@@ -304,10 +304,14 @@ extension AccountStore {
 // MARK: Liveness of issued credentials
 
 extension AccountStore {
-    /// Whether the namespace (user, organization or robot) still exists.
+    /// Whether the namespace (user, organization or robot) still exists and is enabled (a
+    /// robot's owner too).
     public func namespaceExists(id: Int64) async throws -> Bool {
         try await database.read { db in
-            try await db.raw("SELECT id FROM namespaces WHERE id = \(bind: id)").first() != nil
+            try await db.raw("""
+                SELECT n.id FROM namespaces n WHERE n.id = \(bind: id) AND n.enabled <> 0
+                  AND NOT EXISTS (SELECT 1 FROM namespaces o WHERE o.id = n.owner_id AND o.enabled = 0)
+                """).first() != nil
         }
     }
 

@@ -184,5 +184,10 @@ public enum AccountsSchema {
                 """,
             ]
         },
+        ModuleMigration(version: 5, name: "disabled users") { _ in
+            // A superuser disables an account (Quay `enabled`): it keeps its data but no
+            // credential of it, or of its robots, authenticates any more.
+            ["ALTER TABLE namespaces ADD COLUMN enabled INTEGER NOT NULL DEFAULT 1"]
+        },
     ])
 }

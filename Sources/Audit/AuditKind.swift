@@ -57,4 +57,11 @@ public enum AuditKind: String, Sendable, CaseIterable {
     case updateRepoTrigger = "update_repo_trigger"
     case userChangeSettings = "user_change_settings"
     case userDelete = "user_delete"
+    case userCreate = "user_create"
+    case userDisable = "user_disable"
+    case userEnable = "user_enable"
+    case userChangeEmail = "user_change_email"
+    case userChangePassword = "user_change_password"
+    case createMessage = "create_message"
+    case deleteMessage = "delete_message"
 }

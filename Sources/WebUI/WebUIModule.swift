@@ -38,5 +38,6 @@ public struct WebUIModule: SlipwayModule {
         OrganizationListPage(server: server).register(router)
         UserPage(server: server).register(router)
         ConfirmInvitePage(server: server).register(router)
+        SuperuserPage(server: server).register(router)
     }
 }

@@ -35,7 +35,10 @@ struct CreateUser: AsyncParsableCommand {
         try await withAccountStore(config) { accounts in
             do {
                 let hash = try await PasswordHasher(cost: config.auth.bcryptCost).hash(password)
-                try await accounts.createUser(name: name, passwordHash: hash, email: email, superuser: superuser)
+                // A name listed in `auth.superUsers` is a superuser from the start (the server
+                // re-applies that list at every start, which also overrides `--superuser`).
+                try await accounts.createUser(name: name, passwordHash: hash, email: email,
+                                              superuser: superuser || config.auth.superUsers.contains(name))
             } catch let e as DomainError where e.code == .alreadyExists {
                 throw ValidationError(e.message)
             }

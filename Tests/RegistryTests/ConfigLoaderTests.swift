@@ -44,7 +44,23 @@ struct ConfigLoaderTests {
         #expect(!c.auth.robotsDisallow && !c.auth.requireTeamInvite)
         try ConfigLoader.apply(yaml: "ROBOTS_DISALLOW: true\nFEATURE_REQUIRE_TEAM_INVITE: true\n", to: &c)
         #expect(c.auth.robotsDisallow && c.auth.requireTeamInvite)
-        #expect(throws: ConfigError.self) { try ConfigLoader.apply(yaml: "SUPER_USERS: [admin]\n", to: &c) }
+        // Other keys still refuse a list.
+        #expect(throws: ConfigError.self) { try ConfigLoader.apply(yaml: "ROBOTS_DISALLOW: [admin]\n", to: &c) }
+    }
+
+    @Test func superusersFromYAMLListQuayNameOrEnvironment() throws {
+        var c = SlipwayConfig()
+        #expect(c.auth.superUsers.isEmpty)
+        try ConfigLoader.apply(yaml: "SUPER_USERS: [admin, ops]\n", to: &c)
+        #expect(c.auth.superUsers == ["admin", "ops"])
+        try ConfigLoader.apply(yaml: "auth:\n  superUsers:\n    - root\n", to: &c)
+        #expect(c.auth.superUsers == ["root"])
+        try ConfigLoader.apply(yaml: "auth:\n  superUsers: \"a, b ,,c\"\n", to: &c)
+        #expect(c.auth.superUsers == ["a", "b", "c"])
+        #expect(throws: ConfigError.self) { try ConfigLoader.apply(yaml: "auth:\n  superUsers: [[nested]]\n", to: &c) }
+        let loaded = try ConfigLoader.load(file: nil, environment: ["SLIPWAY_AUTH_SUPER_USERS": "alice,bob"])
+        #expect(loaded.auth.superUsers == ["alice", "bob"])
+        #expect(ConfigKeys.all.first { $0.path == "auth.superUsers" }?.environmentName == "SLIPWAY_AUTH_SUPER_USERS")
     }
 
     @Test func environmentNames() {

@@ -29,6 +29,7 @@ extension AuditStore {
         switch try row.string("scope_kind") {
         case "repository": scope = .repository(scopeID)
         case "namespace": scope = .namespace(scopeID)
+        case "everything": scope = .everything
         default: scope = .performer(scopeID)
         }
         return LogExport(
@@ -50,6 +51,7 @@ extension AuditStore {
         case .repository(let id): return ("repository", id)
         case .namespace(let id): return ("namespace", id)
         case .performer(let id): return ("performer", id)
+        case .everything: return ("everything", 0)
         }
     }
 

@@ -42,6 +42,7 @@ extension AuditStore {
         case .repository(let id): return "repository_id = \(bind: id)"
         case .namespace(let id): return "namespace_id = \(bind: id)"
         case .performer(let id): return "performer_id = \(bind: id)"
+        case .everything: return "1 = 1"
         }
     }
 

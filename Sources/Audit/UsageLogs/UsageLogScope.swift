@@ -4,4 +4,6 @@ public enum UsageLogScope: Sendable {
     case repository(Int64)
     case namespace(Int64)
     case performer(Int64)
+    /// Every entry (the superuser's view).
+    case everything
 }

@@ -16,6 +16,8 @@ public enum APIRequirement: Sendable, Equatable, CustomStringConvertible {
     case organizationAdmin
     /// Any member of the organization named by `{orgname}` (token scope `user:read`).
     case organizationMember
+    /// A superuser (`auth.superUsers`) whose token carries `user:admin` (or Quay's `super:user`).
+    case superuser
 
     public var description: String {
         switch self {
@@ -24,6 +26,7 @@ public enum APIRequirement: Sendable, Equatable, CustomStringConvertible {
         case .repository(let role): return "repository \(role.rawValue)"
         case .organizationAdmin: return "organization admin"
         case .organizationMember: return "organization member"
+        case .superuser: return "superuser"
         }
     }
 
@@ -40,6 +43,7 @@ public enum APIRequirement: Sendable, Equatable, CustomStringConvertible {
             }
         case .organizationAdmin: return "org:admin"
         case .organizationMember: return "user:read"
+        case .superuser: return "user:admin"
         }
     }
 }

@@ -167,7 +167,25 @@ public final class APIRoutes: @unchecked Sendable {
                 }
             }
         }
+        if let unknown = await unknownSubroute(of: chosen.2["repository"] ?? "") {
+            return APIError.notFound("unknown API route: \(request.method.rawValue) \(request.uri.path.prefix(200)) (repository \(unknown) has no such sub-resource)")
+                .response(baseURL: origin)
+        }
         return await serve(request, context, info: chosen.0, parameters: chosen.2, handler: chosen.1)
+    }
+
+    /// `/api/v1/repository/ns/app/nonsense` parses as the repository `ns/app/nonsense`. When that
+    /// does not exist but a shorter prefix names a repository, the path is an unknown sub-route
+    /// of that repository, and the 404 should say so rather than "repository not found".
+    private func unknownSubroute(of name: String) async -> String? {
+        guard let path = try? RepositoryPath(parsing: name), (try? await services.accounts.repository(path)) == nil else { return nil }
+        var parts = name.split(separator: "/").map(String.init)
+        while parts.count > 2 {
+            parts.removeLast()
+            let prefix = parts.joined(separator: "/")
+            if let shorter = try? RepositoryPath(parsing: prefix), (try? await services.accounts.repository(shorter)) != nil { return prefix }
+        }
+        return nil
     }
 
     private func serve(_ request: Request, _ context: SlipwayRequestContext, info: APIRouteInfo, parameters: [String: String],
@@ -253,6 +271,11 @@ public final class APIRoutes: @unchecked Sendable {
             try caller.require(requirementScope(needed))
             guard let role, role >= needed else { throw APIError.insufficientScope("Unauthorized: requires \(needed.rawValue) permission on the repository") }
             return Resolved(repository: repo, role: role)
+        case .superuser:
+            guard let caller else { throw APIError.invalidToken }
+            try caller.require("user:admin")
+            guard caller.user.isSuperuser else { throw APIError.insufficientScope("Unauthorized: requires superuser") }
+            return Resolved()
         case .organizationAdmin, .organizationMember:
             guard let caller else { throw APIError.invalidToken }
             let name = parameters["orgname"] ?? ""

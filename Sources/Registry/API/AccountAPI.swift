@@ -62,14 +62,20 @@ struct AccountAPI {
 
     func deleteUser(_ r: APIRequest) async throws -> Response {
         let user = try r.user
+        try await remove(user, subject: "You are")
+        r.context.logger.info("user deleted their account", metadata: ["user": "\(user.name)"])
+        return APIResponse.noContent()
+    }
+
+    /// Deletes a user account: the user's own `DELETE` and the superuser's both come here.
+    /// `subject` starts the refusal ("You are", or "alice is").
+    func remove(_ user: Namespace, subject: String) async throws {
         do {
             try await services.accounts.deleteAccount(userID: user.id)
         } catch AccountDeletionRefusal.lastAdmin(let organizations) {
             throw APIError.invalidRequest(
-                "You are the last admin of \(organizations.joined(separator: ", ")): add another admin or delete the organization first")
+                "\(subject) the last admin of \(organizations.joined(separator: ", ")): add another admin or delete the organization first")
         }
-        r.context.logger.info("user deleted their account", metadata: ["user": "\(user.name)"])
-        return APIResponse.noContent()
     }
 
     struct PublicProfile: Encodable {
@@ -83,7 +89,7 @@ struct AccountAPI {
         guard let user = try await services.accounts.userAccount(named: r.parameter("username")) else {
             throw APIError.notFound("user not found")
         }
-        return APIResponse.json(PublicProfile(username: user.name, avatar: Avatar(name: user.name, email: user.email, kind: "user")))
+        return APIResponse.json(PublicProfile(username: user.name, avatar: .user(user)))
     }
 
     /// `local@domain.tld`: one `@`, no whitespace or control characters, a dotted domain, ≤ 254 characters.
@@ -95,27 +101,5 @@ struct AccountAPI {
         guard parts.count == 2, !parts[0].isEmpty, parts[0].count <= 64 else { return false }
         let labels = parts[1].split(separator: ".", omittingEmptySubsequences: false)
         return labels.count >= 2 && labels.allSatisfy { !$0.isEmpty && !$0.hasPrefix("-") && !$0.hasSuffix("-") }
-    }
-
-    /// Quay's avatar data (`avatars/avatars.py`): the gravatar hash of the e-mail (or the name)
-    /// and a background colour derived from it.
-    struct Avatar: Encodable {
-        let name: String
-        let hash: String
-        let color: String
-        let kind: String
-
-        static let colors = ["#969696", "#aec7e8", "#ff7f0e", "#ffbb78", "#2ca02c", "#98df8a", "#d62728", "#ff9896",
-                             "#9467bd", "#c5b0d5", "#8c564b", "#c49c94", "#e377c2", "#f7b6d2", "#7f7f7f", "#c7c7c7",
-                             "#bcbd22", "#1f77b4", "#17becf", "#9edae5", "#393b79"]
-
-        init(name: String, email: String?, kind: String) {
-            let source = (email?.isEmpty == false ? email! : name).trimmingCharacters(in: .whitespaces).lowercased()
-            let digest = Array(Insecure.MD5.hash(data: Data(source.utf8)))
-            self.name = name
-            self.hash = digest.map { String(format: "%02x", $0) }.joined()
-            self.color = Self.colors[Int(digest[0]) % Self.colors.count]
-            self.kind = kind
-        }
     }
 }

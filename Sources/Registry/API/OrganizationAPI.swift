@@ -147,15 +147,18 @@ struct OrganizationAPI {
     }
 
     func delete(_ r: APIRequest) async throws -> Response {
-        let user = try r.user
-        let org = try Self.organization(of: r)
+        try await remove(try Self.organization(of: r), by: try r.user)
+        return APIResponse.noContent()
+    }
+
+    /// Deletes an organization: its owner's `DELETE` and the superuser's both come here.
+    func remove(_ org: Namespace, by user: Namespace) async throws {
         // Single-segment names (`busybox`) resolve to the default namespace; it must stay.
         guard org.name != RepositoryPath.libraryNamespace else {
             throw APIError.invalidRequest("The default namespace '\(org.name)' cannot be deleted")
         }
         try await services.accounts.deleteOrganization(id: org.id)
         services.logger.notice("organization deleted", metadata: ["namespace": "\(org.name)", "by": "\(user.name)"])
-        return APIResponse.noContent()
     }
 
     // MARK: Members and collaborators
@@ -273,41 +276,5 @@ struct OrganizationAPI {
         guard s.utf8.count >= 3, s.utf8.count <= 255, !s.contains(where: { $0.isWhitespace || $0.isNewline }) else { return false }
         let parts = s.split(separator: "@", omittingEmptySubsequences: false)
         return parts.count == 2 && !parts[0].isEmpty && !parts[1].isEmpty
-    }
-
-    /// Quay's avatar block (`avatars/avatars.py`): `{name, hash, color, kind}`, the hash being the
-    /// SHA-256 of the e-mail (or the name) and the colour picked from the hash.
-    struct Avatar: Encodable, Equatable {
-        let name: String
-        let hash: String
-        let color: String
-        let kind: String
-
-        static let colors = [
-            "#969696", "#aec7e8", "#ff7f0e", "#ffbb78", "#2ca02c", "#98df8a", "#d62728", "#ff9896",
-            "#9467bd", "#c5b0d5", "#8c564b", "#c49c94", "#e377c2", "#f7b6d2", "#7f7f7f", "#c7c7c7",
-            "#bcbd22", "#1f77b4", "#17becf", "#9edae5", "#393b79", "#5254a3", "#6b6ecf", "#9c9ede",
-            "#9ecae1", "#31a354", "#b5cf6b", "#a1d99b", "#8c6d31", "#ad494a", "#e7ba52", "#a55194",
-        ]
-
-        init(name: String, emailOrID: String?, kind: String) {
-            let source = (emailOrID?.isEmpty == false ? emailOrID! : name).trimmingCharacters(in: .whitespaces).lowercased()
-            let hash = SHA256.hash(data: Data(source.utf8)).hexString
-            // Quay takes ceil(log16(colour count)) hex digits: two for its 32 colours.
-            let index = Int(hash.prefix(2), radix: 16) ?? 0
-            self.name = name
-            self.hash = hash
-            self.color = Self.colors[index % Self.colors.count]
-            self.kind = kind
-        }
-
-        static func account(_ a: OrgAccount) -> Avatar {
-            Avatar(name: a.name, emailOrID: a.email, kind: a.isRobot ? "robot" : "user")
-        }
-
-        static func team(_ name: String) -> Avatar { Avatar(name: name, emailOrID: name, kind: "team") }
-
-        /// Quay renders an organization's avatar as a user's (`get_data_for_user`).
-        static func organization(_ name: String, email: String?) -> Avatar { Avatar(name: name, emailOrID: email, kind: "user") }
     }
 }

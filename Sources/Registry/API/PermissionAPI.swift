@@ -38,26 +38,6 @@ struct PermissionAPI {
 
     // MARK: Views
 
-    /// Quay's avatar block: a stable hash and colour derived from the name.
-    struct Avatar: Encodable, Sendable {
-        let name: String
-        let hash: String
-        let color: String
-        let kind: String
-
-        static let palette = ["#969696", "#aec7e8", "#ff7f0e", "#ffbb78", "#2ca02c", "#98df8a", "#d62728", "#ff9896",
-                              "#9467bd", "#c5b0d5", "#8c564b", "#c49c94", "#e377c2", "#f7b6d2", "#7f7f7f", "#c7c7c7",
-                              "#bcbd22", "#1f77b4", "#17becf", "#9edae5", "#393b79", "#5254a3", "#6b6ecf", "#9c9ede"]
-
-        init(name: String, kind: String) {
-            let digest = SHA256.hash(data: Data(name.utf8))
-            self.name = name
-            self.hash = digest.hexString
-            self.color = Self.palette[Int(Array(digest)[0]) % Self.palette.count]
-            self.kind = kind
-        }
-    }
-
     struct UserPermissionView: Encodable {
         let role: String
         let name: String
@@ -155,7 +135,7 @@ struct PermissionAPI {
     func view(_ who: Namespace, role: Role, isOrg: Bool, isMember: Bool) -> UserPermissionView {
         let isRobot = who.kind == .robot
         return UserPermissionView(role: role.rawValue, name: who.name, is_robot: isRobot,
-                                  avatar: Avatar(name: who.name, kind: isRobot ? "robot" : "user"), is_org_member: isOrg ? isMember : nil)
+                                  avatar: .user(who), is_org_member: isOrg ? isMember : nil)
     }
 
     func isOrganization(_ repo: Repository) async throws -> Bool {
@@ -168,7 +148,7 @@ struct PermissionAPI {
         let repo = try Self.repository(r)
         var out: [String: TeamPermissionView] = [:]
         for (team, role) in try await services.accounts.repositoryTeamGrants(repositoryID: repo.id) {
-            out[team] = TeamPermissionView(role: role.rawValue, name: team, avatar: Avatar(name: team, kind: "team"))
+            out[team] = TeamPermissionView(role: role.rawValue, name: team, avatar: .team(team))
         }
         return APIResponse.json(["permissions": out])
     }
@@ -190,7 +170,7 @@ struct PermissionAPI {
             throw APIError.invalidRequest("No team \(name.prefix(300)) in organization \(repo.namespace)")
         }
         try await services.accounts.setTeamPermission(repositoryID: repo.id, teamID: teamID, role: role)
-        return APIResponse.json(TeamPermissionView(role: role.rawValue, name: name, avatar: Avatar(name: name, kind: "team")))
+        return APIResponse.json(TeamPermissionView(role: role.rawValue, name: name, avatar: .team(name)))
     }
 
     func deleteTeam(_ r: APIRequest) async throws -> Response {

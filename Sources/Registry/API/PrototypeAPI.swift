@@ -15,7 +15,6 @@ import Hummingbird
 /// - DELETE /api/v1/organization/{orgname}/prototypes/{prototypeid} organization admin
 struct PrototypeAPI {
     let services: RegistryServices
-    typealias Avatar = OrganizationAPI.Avatar
 
     func register(_ api: APIRoutes) {
         let base = "/api/v1/organization/{orgname}/prototypes"

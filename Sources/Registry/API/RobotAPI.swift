@@ -76,7 +76,7 @@ struct RobotAPI {
     struct RobotListEntry: Encodable {
         struct Team: Encodable {
             let name: String
-            let avatar: PermissionAPI.Avatar
+            let avatar: Avatar
         }
         let name: String
         let created: String
@@ -122,7 +122,7 @@ struct RobotAPI {
         for robot in robots {
             entries.append(RobotListEntry(
                 name: robot.name, created: Self.rfc2822(millis: robot.createdAt), lastAccessed: robot.lastAccessed.map(Self.rfc2822(millis:)),
-                teams: (teams[robot.id] ?? []).map { .init(name: $0, avatar: .init(name: $0, kind: "team")) },
+                teams: (teams[robot.id] ?? []).map { .init(name: $0, avatar: .team($0)) },
                 repositories: repositories[robot.id] ?? [], description: robot.description,
                 token: includeToken ? try services.robotToken(robot) : nil))
         }

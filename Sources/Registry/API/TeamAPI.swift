@@ -27,7 +27,6 @@ struct TeamAPI {
     let services: RegistryServices
     /// Who shows invitations to their invitees (the notifications module's in-app notices).
     let inviteNotices: [any TeamInviteNotices]
-    typealias Avatar = OrganizationAPI.Avatar
 
     func register(_ api: APIRoutes) {
         let team = "/api/v1/organization/{orgname}/team/{teamname}"

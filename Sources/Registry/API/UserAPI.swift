@@ -24,11 +24,17 @@ struct UserAPI {
     }
 
     struct UserView: Encodable {
-        struct Org: Encodable { let name: String; let is_org_admin: Bool }
+        struct Org: Encodable { let name: String; let avatar: Avatar; let is_org_admin: Bool; let can_create_repo = true; let preferred_namespace = false }
+        /// An external (federated) login; none exist until an identity module adds them.
+        struct Login: Encodable { let service: String; let service_identifier: String }
         let anonymous = false
         let username: String
+        let avatar: Avatar
         let email: String?
         let verified = true
+        let is_me = true
+        let logins: [Login] = []
+        let prompts: [String] = []
         let organizations: [Org]
         let can_create_repo = true
         let preferred_namespace = false
@@ -45,11 +51,11 @@ struct UserAPI {
         var orgs: [UserView.Org] = []
         for org in try await services.accounts.organizations(ofUser: user.id) {
             let role = try await services.accounts.teamRole(userID: user.id, organizationID: org.id)
-            orgs.append(.init(name: org.name, is_org_admin: role == .admin))
+            orgs.append(.init(name: org.name, avatar: .organization(org.name, email: org.email), is_org_admin: role == .admin))
         }
         let tagExpiration = try await services.accounts.userTagExpirationSeconds(userID: user.id)
-        return APIResponse.json(UserView(username: user.name, email: user.email, organizations: orgs, super_user: user.isSuperuser,
-                                         tag_expiration_s: tagExpiration))
+        return APIResponse.json(UserView(username: user.name, avatar: .user(user), email: user.email, organizations: orgs,
+                                         super_user: user.isSuperuser, tag_expiration_s: tagExpiration))
     }
 
     struct SignIn: Decodable {

@@ -31,6 +31,8 @@ public enum SlipwayApplication {
         let tokens = try await RegistryTokenService(keys: InstanceKeys(database: database), lifetimeSeconds: config.auth.tokenLifetimeSeconds)
         let secretBox = try await SecretBox.load(keys: InstanceKeys(database: database))
         let boot = try await Bootstrap.run(accounts: accounts, hasher: hasher, environment: environment, logger: logger)
+        // `auth.superUsers` decides who is superuser; the stored flag follows it at every start.
+        try await accounts.applyConfiguredSuperusers(config.auth.superUsers)
         let services = RegistryServices(config: config, store: store, accounts: accounts, auditStore: auditStore, storage: storage, tokens: tokens,
                                         hasher: hasher, secretBox: secretBox, jobs: jobs, logger: logger)
         return Built(services: services, bootstrap: boot)
@@ -51,6 +53,7 @@ public enum SlipwayApplication {
         let api = apiRoutes(services: services, modules: modules)
         api.install(on: router)
         for module in modules { module.registerRoutes(router) }
+        DockerV1Search(services: services).register(on: router)
         router.get("/csrf_token") { request, _ in
             let caller = try? await APIAuthenticator(services: services).caller(request)
             return APIResponse.json(["csrf_token": caller?.csrfToken ?? ""])
@@ -108,6 +111,10 @@ public enum SlipwayApplication {
         LogsAPI(services: services).register(api)
         for module in modules { module.registerAPI(api) }
         LogExportAPI(services: services).register(api)
+        // Quay drop-in, part A: superuser API, messages, lookups.
+        SuperuserAPI(services: services).register(api)
+        MessagesAPI(services: services).register(api)
+        LookupAPI(services: services).register(api)
         return api
     }
 

@@ -106,5 +106,21 @@ public enum RegistrySchema {
                 "CREATE VIEW tag_view AS SELECT id, repository_id, name, lifetime_end, expiration, hidden FROM tags",
             ]
         },
+        ModuleMigration(version: 4, name: "global messages") { f in
+            // Quay's maintenance banner (`/api/v1/messages`), shown on every page.
+            let id = f.identityPrimaryKey
+            let big = f.bigint
+            return [
+                """
+                CREATE TABLE global_messages (
+                  id \(id),
+                  uuid TEXT NOT NULL UNIQUE,
+                  content TEXT NOT NULL,
+                  media_type TEXT NOT NULL,
+                  severity TEXT NOT NULL,
+                  created_at \(big) NOT NULL)
+                """,
+            ]
+        },
     ])
 }

@@ -5,6 +5,8 @@ import Foundation
 public struct ConfigKey: Sendable {
     public let path: String
     public let help: String
+    /// Whether the YAML value may be a list (its items reach `apply` joined by commas).
+    var acceptsList = false
     let apply: @Sendable (inout SlipwayConfig, String) throws(ConfigError) -> Void
 
     /// `server.publicURL` → `SLIPWAY_SERVER_PUBLIC_URL`.
@@ -60,6 +62,14 @@ extension ConfigKey {
         }
     }
 
+    /// A comma-separated list of names (a YAML list works too); blanks are dropped.
+    static func names(_ path: String, _ help: String, _ kp: WritableKeyPath<SlipwayConfig, [String]>) -> ConfigKey {
+        nonisolated(unsafe) let kp = kp
+        return ConfigKey(path: path, help: help, acceptsList: true) { config, value in
+            config[keyPath: kp] = value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        }
+    }
+
     static func choice<E: RawRepresentable & CaseIterable & Sendable>(
         _ path: String, _ help: String, _ kp: WritableKeyPath<SlipwayConfig, E>
     ) -> ConfigKey where E.RawValue == String {
@@ -95,6 +105,7 @@ public enum ConfigKeys {
         .int("auth.tokenLifetimeSeconds", "Lifetime of registry bearer tokens in seconds (default 300).", min: 30, max: 3600, \.auth.tokenLifetimeSeconds),
         .int("auth.revocationCheckSeconds", "Seconds between re-checks that an issued registry token's account still exists (default 5).", min: 0, max: 3600, \.auth.revocationCheckSeconds),
         .int("auth.bcryptCost", "bcrypt cost for stored passwords (default 10).", min: 4, max: 16, \.auth.bcryptCost),
+        .names("auth.superUsers", "User names with the superuser role (Quay SUPER_USERS): the superuser API and panel, all usage logs, messages. A YAML list or comma-separated. Empty (default): the admin user created on first start is the superuser.", \.auth.superUsers),
         .bool("auth.requireTeamInvite", "Users not yet in an organization must accept an invitation to join its teams (Quay FEATURE_REQUIRE_TEAM_INVITE; default false).", \.auth.requireTeamInvite),
         .bool("auth.robotsDisallow", "Disable robot accounts: creation is refused and robots cannot log in (Quay ROBOTS_DISALLOW; default false).", \.auth.robotsDisallow),
         .string("builds.workerToken", "Shared secret remote `slipway worker` processes present (default: random per start, in-process workers only).", \.builds.workerToken),
@@ -136,6 +147,7 @@ public enum ConfigKeys {
     /// YAML keys so a line copied from the product guide works as written.
     static let quayAliases: [String: String] = [
         "ROBOTS_DISALLOW": "auth.robotsDisallow",
+        "SUPER_USERS": "auth.superUsers",
         "FEATURE_REQUIRE_TEAM_INVITE": "auth.requireTeamInvite",
     ]
 

@@ -40,17 +40,18 @@ public enum ConfigLoader {
         }
         guard let node else { return }
         guard case .mapping = node else { throw ConfigError("\(source): the top level must be a mapping of keys") }
-        var flat: [(String, String)] = []
+        var flat: [(String, String, Bool)] = []
         try flatten(node, prefix: "", into: &flat)
-        for (path, value) in flat {
+        for (path, value, isList) in flat {
             guard let key = ConfigKeys.key(path: path) else {
                 throw ConfigError("\(source): unknown configuration key '\(path)'")
             }
+            guard !isList || key.acceptsList else { throw ConfigError("configuration key '\(path)' does not take a list") }
             try key.apply(&config, value)
         }
     }
 
-    private static func flatten(_ node: Node, prefix: String, into out: inout [(String, String)]) throws {
+    private static func flatten(_ node: Node, prefix: String, into out: inout [(String, String, Bool)]) throws {
         switch node {
         case .mapping(let mapping):
             for (k, v) in mapping {
@@ -58,9 +59,17 @@ public enum ConfigLoader {
                 try flatten(v, prefix: prefix.isEmpty ? name : "\(prefix).\(name)", into: &out)
             }
         case .scalar(let scalar):
-            out.append((prefix, scalar.string))
-        case .sequence:
-            throw ConfigError("configuration key '\(prefix)' does not take a list")
+            out.append((prefix, scalar.string, false))
+        case .sequence(let items):
+            // Only list keys take one (checked by the caller); items must be plain names.
+            var names: [String] = []
+            for item in items {
+                guard let name = item.string, !name.contains(",") else {
+                    throw ConfigError("configuration key '\(prefix)' takes a list of plain names")
+                }
+                names.append(name)
+            }
+            out.append((prefix, names.joined(separator: ","), true))
         case .alias:
             throw ConfigError("configuration key '\(prefix)' uses a YAML alias, which is not supported")
         }

@@ -59,6 +59,9 @@ public struct SlipwayConfig: Sendable, Equatable {
         public var requireTeamInvite = false
         /// Quay's `ROBOTS_DISALLOW`: no new robot accounts, and existing robots cannot log in.
         public var robotsDisallow = false
+        /// Quay's `SUPER_USERS`: the users with the superuser role. When empty, the flag stored
+        /// on the account (the admin created on first start) decides.
+        public var superUsers: [String] = []
     }
 
     public struct Logging: Sendable, Equatable {

@@ -56,6 +56,8 @@ struct LayoutModel {
     let isSuperuser: Bool
     let csrfToken: String
     let readOnly: Bool
+    /// The superusers' messages (`/api/v1/messages`), each a banner on every page.
+    let messages: [BannerModel]
     /// The sign-in link, returning to the current page.
     let signInURL: String
     /// Page scripts under /static/js/ (never inline: the CSP forbids inline scripts).
@@ -66,6 +68,14 @@ struct LayoutModel {
     let navOrganizations: Bool
     let body: String
     let year: Int
+}
+
+/// One message banner. `html` is `SafeMarkdown` output (escaped text with a few fixed tags),
+/// which is why the layout may insert it unescaped.
+struct BannerModel {
+    let uuid: String
+    let severity: String
+    let html: String
 }
 
 /// A page to send: template + view model + the bits the layout needs.

@@ -52,14 +52,16 @@ struct PageServer: Sendable {
 
     func respond(_ request: Request, _ context: SlipwayRequestContext, _ handler: Handler) async -> Response {
         var viewer = Viewer.anonymous
+        // Banners appear on every page, error pages included; failing to read them hides them.
+        let messages = (try? await services.globalMessages.all()) ?? []
         do {
             viewer = try await Viewer.resolve(request, accounts: services.accounts)
             let page = try await handler(PageRequest(request: request, viewer: viewer))
-            return render(page, request: request, viewer: viewer)
+            return render(page, request: request, viewer: viewer, messages: messages)
         } catch let exit as PageExit {
             switch exit {
             case .notFound:
-                return render(Self.notFoundPage, request: request, viewer: viewer)
+                return render(Self.notFoundPage, request: request, viewer: viewer, messages: messages)
             case .signIn:
                 return Self.redirect("/signin?redirect=" + Self.queryEscape(request.uri.description))
             case .redirect(let location):
@@ -67,7 +69,7 @@ struct PageServer: Sendable {
             }
         } catch {
             context.logger.error("page failed", metadata: ["error": "\(String(reflecting: error))", "path": "\(request.uri.path.prefix(200))"])
-            return render(Self.errorPage, request: request, viewer: viewer)
+            return render(Self.errorPage, request: request, viewer: viewer, messages: messages)
         }
     }
 
@@ -81,7 +83,7 @@ struct PageServer: Sendable {
              model: ["heading": "Something went wrong", "message": "The page could not be shown. Try again later."], status: .internalServerError)
     }
 
-    func render(_ page: Page, request: Request, viewer: Viewer) -> Response {
+    func render(_ page: Page, request: Request, viewer: Viewer, messages: [GlobalMessage] = []) -> Response {
         guard case .success(let renderer) = renderer else {
             if case .failure(let error) = renderer { services.logger.error("web UI templates failed to load", metadata: ["error": "\(error)"]) }
             return Self.html("<!doctype html><title>Error</title><p>The web UI is unavailable.</p>", status: .internalServerError)
@@ -93,6 +95,10 @@ struct PageServer: Sendable {
         let layout = LayoutModel(
             title: page.title, user: viewer.user?.name, isSuperuser: viewer.user?.isSuperuser ?? false, csrfToken: viewer.csrfToken,
             readOnly: services.config.registry.readOnly,
+            messages: messages.map {
+                BannerModel(uuid: $0.uuid, severity: $0.severity.rawValue,
+                            html: $0.mediaType == .markdown ? SafeMarkdown.html($0.content) : SafeMarkdown.plain($0.content))
+            },
             signInURL: "/signin?redirect=" + Self.queryEscape(request.uri.description), scripts: ["common.js"] + page.scripts,
             navRepositories: page.nav == .repositories, navExplore: page.nav == .explore, navOrganizations: page.nav == .organizations,
             body: body, year: Calendar(identifier: .gregorian).component(.year, from: Date()))

@@ -149,7 +149,15 @@ struct UsageLogSentence {
 
         // Accounts, applications and tokens
         case "user_change_settings": return "Change account settings of \(entry.namespaceName ?? entry.performerName ?? "?")"
-        case "user_delete": return "User \(entry.namespaceName ?? entry.performerName ?? "?") deleted"
+        case "user_delete": return "User \(value("username") ?? entry.namespaceName ?? entry.performerName ?? "?") deleted"
+        // The superuser panel's actions name the account acted on in `username`.
+        case "user_create": return "Create user \(value("username") ?? "?")"
+        case "user_disable": return "Disable user \(value("username") ?? "?")"
+        case "user_enable": return "Enable user \(value("username") ?? "?")"
+        case "user_change_email": return "Change e-mail of user \(value("username") ?? "?")"
+        case "user_change_password": return "Change password of user \(value("username") ?? "?")"
+        case "create_message": return "Create \(value("severity") ?? "") message \(value("uuid") ?? "?")"
+        case "delete_message": return "Delete message \(value("uuid") ?? "?")"
         case "create_app_specific_token":
             return "Created external application token" + (value("app_specific_token_title").map { " \($0)" } ?? "")
         case "revoke_app_specific_token":

@@ -104,6 +104,8 @@ struct SecurityMatrixTests {
     static var allRows: [MatrixRow] {
         MatrixRows.user + MatrixRows.logExports + MatrixRows.organizations + MatrixRows.tokens + MatrixRows.robots + MatrixRows.permissions + MatrixRows.repositories + MatrixRows.builds
             + MatrixRows.triggers + MatrixRows.notifications
+            // Quay drop-in, part A (branch quay-admin): superuser API, messages, lookups.
+            + MatrixRows.quayAdmin
     }
 
     @Test(arguments: TestBackend.available)
