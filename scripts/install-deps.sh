@@ -30,6 +30,12 @@ fi
 if [ "${1:-}" = "--test" ] && ! python3 -c 'import pytest, aiosmtpd' 2>/dev/null; then
   python3 -m pip install -q pytest aiosmtpd >&2
 fi
+# moto_server: a real S3 API on loopback for the S3 storage driver's tests (MotoServer, which
+# also provisions it with boto3, a moto dependency).
+if [ "${1:-}" = "--test" ] && ! command -v moto_server >/dev/null 2>&1; then
+  python3 -m pip install -q 'moto[server]' >&2
+  if command -v pyenv >/dev/null 2>&1; then pyenv rehash; fi  # the moto_server shim
+fi
 # axe-core for the web UI's accessibility test: the copy bundled by axe-selenium-python, whose Axe
 # class the test drives over Chromium's DevTools pipe (so Selenium itself is not needed).
 if [ "${1:-}" = "--test" ] && ! python3 -c 'import axe_selenium_python' 2>/dev/null; then

@@ -6,7 +6,7 @@ import SlipwayCore
 import SlipwayTestSupport
 import Testing
 
-/// Blob and upload endpoints at the HTTP level, on every metadata backend.
+/// Blob and upload endpoints at the HTTP level, on every metadata backend and blob storage driver.
 @Suite("Blobs and uploads")
 struct BlobProtocolTests {
     static let repo = "admin/app"
@@ -16,9 +16,9 @@ struct BlobProtocolTests {
         try #require(try await c.token(admin, scopes: ["repository:\(repo):pull,push,*"]))
     }
 
-    @Test(arguments: TestBackend.available)
-    func monolithicPushHeadGetAndRange(backend: TestBackend) async throws {
-        try await TestRegistry.with(backend) { _, c in
+    @Test(arguments: TestBackend.available, TestStorageKind.available)
+    func monolithicPushHeadGetAndRange(backend: TestBackend, storage: TestStorageKind) async throws {
+        try await TestRegistry.with(backend, storage: storage) { _, c in
             let token = try await Self.pushToken(c)
             let bytes = (0..<100_000).map { UInt8($0 % 251) }
             let digest = try await c.pushBlob(Self.repo, bytes, token: token)
@@ -48,9 +48,9 @@ struct BlobProtocolTests {
         }
     }
 
-    @Test(arguments: TestBackend.available)
-    func chunkedUploadWithContentRangeChecks(backend: TestBackend) async throws {
-        try await TestRegistry.with(backend) { _, c in
+    @Test(arguments: TestBackend.available, TestStorageKind.available)
+    func chunkedUploadWithContentRangeChecks(backend: TestBackend, storage: TestStorageKind) async throws {
+        try await TestRegistry.with(backend, storage: storage) { _, c in
             let token = try await Self.pushToken(c)
             let start = try await c.send(.post, "/v2/\(Self.repo)/blobs/uploads/", token: token)
             #expect(start.status == .accepted)
@@ -94,9 +94,9 @@ struct BlobProtocolTests {
         }
     }
 
-    @Test(arguments: TestBackend.available)
-    func postThenPutWithBodyAndSha512(backend: TestBackend) async throws {
-        try await TestRegistry.with(backend) { _, c in
+    @Test(arguments: TestBackend.available, TestStorageKind.available)
+    func postThenPutWithBodyAndSha512(backend: TestBackend, storage: TestStorageKind) async throws {
+        try await TestRegistry.with(backend, storage: storage) { _, c in
             let token = try await Self.pushToken(c)
             let bytes = Array("sha512 content".utf8)
             let digest = Digest.compute(.sha512, of: bytes)
@@ -109,9 +109,9 @@ struct BlobProtocolTests {
         }
     }
 
-    @Test(arguments: TestBackend.available)
-    func digestMismatchLeavesNothingVisible(backend: TestBackend) async throws {
-        try await TestRegistry.with(backend) { registry, c in
+    @Test(arguments: TestBackend.available, TestStorageKind.available)
+    func digestMismatchLeavesNothingVisible(backend: TestBackend, storage: TestStorageKind) async throws {
+        try await TestRegistry.with(backend, storage: storage) { registry, c in
             let token = try await Self.pushToken(c)
             let claimed = Digest.sha256(of: Array("what I claim".utf8))
             let mono = try await c.send(.post, "/v2/\(Self.repo)/blobs/uploads/?digest=\(claimed)", token: token, body: ByteBuffer(string: "something else"))
@@ -137,9 +137,9 @@ struct BlobProtocolTests {
         }
     }
 
-    @Test(arguments: TestBackend.available)
-    func cancelAndUnknownUploads(backend: TestBackend) async throws {
-        try await TestRegistry.with(backend) { registry, c in
+    @Test(arguments: TestBackend.available, TestStorageKind.available)
+    func cancelAndUnknownUploads(backend: TestBackend, storage: TestStorageKind) async throws {
+        try await TestRegistry.with(backend, storage: storage) { registry, c in
             let token = try await Self.pushToken(c)
             let start = try await c.send(.post, "/v2/\(Self.repo)/blobs/uploads/", token: token)
             let location = try #require(start.headers[.location])
@@ -156,9 +156,9 @@ struct BlobProtocolTests {
         }
     }
 
-    @Test(arguments: TestBackend.available)
-    func crossRepositoryMount(backend: TestBackend) async throws {
-        try await TestRegistry.with(backend) { registry, c in
+    @Test(arguments: TestBackend.available, TestStorageKind.available)
+    func crossRepositoryMount(backend: TestBackend, storage: TestStorageKind) async throws {
+        try await TestRegistry.with(backend, storage: storage) { registry, c in
             try await registry.createUser("bob")
             let token = try #require(try await c.token(Self.admin, scopes: ["repository:admin/src:pull,push", "repository:admin/dst:pull,push"]))
             let digest = try await c.pushBlob("admin/src", Array("shared layer".utf8), token: token)
@@ -198,9 +198,9 @@ struct BlobProtocolTests {
         }
     }
 
-    @Test(arguments: TestBackend.available)
-    func blobSizeCap(backend: TestBackend) async throws {
-        try await TestRegistry.with(backend, configure: { $0.registry.maxBlobBytes = 1000 }) { registry, c in
+    @Test(arguments: TestBackend.available, TestStorageKind.available)
+    func blobSizeCap(backend: TestBackend, storage: TestStorageKind) async throws {
+        try await TestRegistry.with(backend, storage: storage, configure: { $0.registry.maxBlobBytes = 1000 }) { registry, c in
             let token = try await Self.pushToken(c)
             let bytes = Array(repeating: UInt8(7), count: 2000)
             let r = try await c.send(.post, "/v2/\(Self.repo)/blobs/uploads/?digest=\(Digest.sha256(of: bytes))", token: token, body: ByteBuffer(bytes: bytes))
