@@ -296,10 +296,12 @@ public struct S3Client: Sendable {
                                body: ByteBuffer?) -> HTTPClientRequest {
         let path = objectPath(key)
         let now = Date()
-        // Object bytes go unsigned (hashing every part would double the CPU per byte); small
-        // XML bodies and empty ones are hashed.
+        // Over TLS, object bytes go unsigned (TLS protects them; hashing every part would double
+        // the CPU per byte). Over plain HTTP the payload is always signed, as the AWS SDKs do:
+        // S3 implementations that check signatures (moto, via botocore) hash the body of any
+        // request that did not come over https and refuse UNSIGNED-PAYLOAD there.
         let payloadHash: String
-        if let body, body.readableBytes > 64 * 1024 {
+        if let body, body.readableBytes > 64 * 1024, scheme == "https" {
             payloadHash = SigV4Signer.unsignedPayload
         } else if let body {
             payloadHash = body.withUnsafeReadableBytes { SigV4Signer.sha256Hex($0) }

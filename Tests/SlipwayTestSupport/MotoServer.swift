@@ -59,7 +59,7 @@ public final class MotoServer: @unchecked Sendable {
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = ["-H", "127.0.0.1", "-p", String(port)]
         var env = ProcessInfo.processInfo.environment
-        env["INITIAL_NO_AUTH_ACTION_COUNT"] = "3"
+        env["INITIAL_NO_AUTH_ACTION_COUNT"] = env["SLIPWAY_TEST_MOTO_NO_AUTH"] == "1" ? "1000000000" : "3"
         process.environment = env
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
