@@ -948,18 +948,18 @@ class Bench:
                     if k in self.results[t.name]:
                         self.results[t.name][k]["error"] = "see manifest_rps"
 
-    def bench_tags(self):
-        ntags = self.args.tags or (1000 if self.quick else 10000)
+    def bench_tags(self, ntags=None, suffix="", repo_name="tags"):
+        ntags = ntags or self.args.tags or (1000 if self.quick else 10000)
         nreq = 20
-        k_create = "tags_create"
-        k_full_p50, k_full_p90 = "tags_full_p50", "tags_full_p90"
-        k_page_p50, k_page_p90 = "tags_page_p50", "tags_page_p90"
+        k_create = "tags_create" + suffix
+        k_full_p50, k_full_p90 = "tags_full_p50" + suffix, "tags_full_p90" + suffix
+        k_page_p50, k_page_p90 = "tags_page_p50" + suffix, "tags_page_p90" + suffix
         self.metric(k_create, f"Create {ntags:,} tags: PUT manifest, 8 threads", "tags/s", "higher", "{:.0f}")
         self.metric(k_full_p50, f"tags/list, {ntags:,} tags, full list: median of {nreq}", "ms", "lower", "{:.2f}")
         self.metric(k_full_p90, f"tags/list, {ntags:,} tags, full list: p90 of {nreq}", "ms", "lower", "{:.2f}")
-        self.metric(k_page_p50, f"tags/list?n=100: median of {nreq}", "ms", "lower", "{:.2f}")
-        self.metric(k_page_p90, f"tags/list?n=100: p90 of {nreq}", "ms", "lower", "{:.2f}")
-        repo = self.repo("tags")
+        self.metric(k_page_p50, f"tags/list?n=100, {ntags:,} tags: median of {nreq}", "ms", "lower", "{:.2f}")
+        self.metric(k_page_p90, f"tags/list?n=100, {ntags:,} tags: p90 of {nreq}", "ms", "lower", "{:.2f}")
+        repo = self.repo(repo_name)
         log(f"tags/list with {ntags} tags -> {repo}")
         names = [f"t{i:05d}" for i in range(ntags)]
         # Create the tags in two halves, in A B / B A order, to cancel drift.
@@ -1065,6 +1065,66 @@ class Bench:
             for c in clients.values():
                 c.close()
 
+    def bench_tags_large(self):
+        """The full tag list at 100,000 tags (issue: faster than the reference, memory flat)."""
+        if self.quick:
+            log("tags100k: skipped in --quick mode")
+            return
+        self.bench_tags(ntags=self.args.large_tags, suffix="_large", repo_name="tags-large")
+
+    def bench_concurrent_pull(self):
+        """C clients pull the same blob at once: aggregate MiB/s (median of rounds)."""
+        size = (16 if self.quick else 64) * MiB
+        nclients, rounds = 16, (2 if self.quick else 3)
+        key = f"pull_concurrent_{size // MiB}m"
+        self.metric(key, f"{nclients} clients pulling one {fmt_size(size)} blob at once, aggregate "
+                         f"(median of {rounds})", "MiB/s", "higher")
+        repo = self.repo("concurrent")
+        digests = {}
+        for t in self.alive():
+            c = t.connect()
+            blob = make_blob(self.tmpdir, size, f"{t.name}-concurrent")
+            try:
+                with FileSlice(blob.path) as body:
+                    c.push_monolithic(repo, blob, body=body)
+                digests[t.name] = blob.digest
+            except BenchError as e:
+                self.fail(t, key, e)
+            finally:
+                blob.delete()
+                c.close()
+        log(f"concurrent pull: {nclients} clients x {fmt_size(size)} x{rounds}")
+        samples = {t.name: [] for t in self.alive()}
+        for rnd in range(rounds):
+            for t in self.order(rnd):
+                if t.name not in digests or self.results[t.name].get(key, {}).get("error"):
+                    continue
+                settle()
+                clients = [t.connect() for _ in range(nclients)]
+                try:
+                    barrier = threading.Barrier(nclients)
+
+                    def pull(cl, digest=digests[t.name]):
+                        barrier.wait()
+                        cl.pull_blob(repo, digest, size)
+
+                    t0 = time.perf_counter()
+                    with concurrent.futures.ThreadPoolExecutor(max_workers=nclients) as ex:
+                        for f in [ex.submit(pull, cl) for cl in clients]:
+                            f.result()
+                    dt = time.perf_counter() - t0
+                    samples[t.name].append(nclients * size / MiB / dt)
+                    log(f"  {t.name}: {nclients * size / MiB / dt:.0f} MiB/s aggregate")
+                except (BenchError, threading.BrokenBarrierError) as e:
+                    self.fail(t, key, e)
+                finally:
+                    for cl in clients:
+                        cl.close()
+        for t in self.alive():
+            s = samples[t.name]
+            if s and not self.results[t.name].get(key, {}).get("error"):
+                self.record(t, key, statistics.median(s), samples=s, reps=len(s), stat="median")
+
     # -- run / report ------------------------------------------------------
 
     def run(self):
@@ -1073,6 +1133,8 @@ class Bench:
             ("chunked", self.bench_chunked),
             ("manifest", self.bench_manifest_rps),
             ("tags", self.bench_tags),
+            ("tags100k", self.bench_tags_large),
+            ("concurrent", self.bench_concurrent_pull),
         ]
         only = set(self.args.only.split(",")) if self.args.only else None
         try:
@@ -1302,7 +1364,8 @@ def main(argv=None):
     ap.add_argument("--markdown", metavar="FILE", help="write a README-ready Markdown table here")
     ap.add_argument("--namespace", default="bench", help="repository namespace (default: bench)")
     ap.add_argument("--tmpdir", default=None, help="where to write the random blobs (default: system temp dir)")
-    ap.add_argument("--only", default=None, help="comma list of steps to run: blobs,chunked,manifest,tags")
+    ap.add_argument("--only", default=None, help="comma list of steps to run: blobs,chunked,manifest,tags,tags100k,concurrent")
+    ap.add_argument("--large-tags", type=int, default=100000, help="number of tags of the large tag-list step (default 100000)")
     ap.add_argument("--tags", type=int, default=None, help="override the number of tags (default 10000, quick 1000)")
     ap.add_argument("--wrk-duration", type=int, default=None, help="override wrk duration in seconds (default 10, quick 3)")
     ap.add_argument("--wrk-rounds", type=int, default=2,

@@ -12,7 +12,10 @@ SUDO=""
 PKGS=(pkg-config libgit2-dev libssh2-1-dev libarchive-dev libsqlite3-dev libpq-dev
       buildah podman skopeo runc crun busybox-static git curl jq ca-certificates)
 if [ "${1:-}" = "--test" ]; then
-  PKGS+=(postgresql python3-pytest python3-aiosmtpd openssl chromium docker-registry wrk openssh-server gdb)
+  # haproxy and iproute2: the cluster test (Tests/e2e/test_cluster.py) puts replicas behind
+  # examples/haproxy.cfg, every process in a network namespace of its own.
+  PKGS+=(postgresql python3-pytest python3-aiosmtpd openssl chromium docker-registry wrk openssh-server gdb
+         haproxy iproute2)
 fi
 
 missing=()
@@ -31,7 +34,7 @@ if [ "${1:-}" = "--test" ] && ! python3 -c 'import pytest, aiosmtpd' 2>/dev/null
   python3 -m pip install -q pytest aiosmtpd >&2
 fi
 # moto_server: a real S3 API on loopback for the S3 storage driver's tests (MotoServer, which
-# also provisions it with boto3, a moto dependency).
+# also provisions it with boto3, a moto dependency) and the cluster test's storage.
 if [ "${1:-}" = "--test" ] && ! command -v moto_server >/dev/null 2>&1; then
   python3 -m pip install -q 'moto[server]' >&2
   if command -v pyenv >/dev/null 2>&1; then pyenv rehash; fi  # the moto_server shim

@@ -8,6 +8,14 @@ cd "$(dirname "$0")/.."
 PGDIR=$(mktemp -d /tmp/slipway-pg.XXXXXX)
 PGPORT=${SLIPWAY_TEST_PG_PORT:-55433}
 cleanup() {
+  local status=$?
+  # On a failed run, PostgreSQL's own complaints help explain it (a test's database
+  # connections failing, say); the dropped test databases' forced disconnects are expected.
+  if [ "$status" -ne 0 ] && [ -f "$PGDIR/server.log" ]; then
+    echo "PostgreSQL's FATAL/PANIC messages during the run (count, message):"
+    grep -E "FATAL|PANIC" "$PGDIR/server.log" | grep -v "due to administrator command" \
+      | sed -E 's/^[0-9-]+ [0-9:.]+ [A-Z]+ \[[0-9]+\] //' | sort | uniq -c | sort -rn | head -20 || true
+  fi
   BIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
   if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$BIN/pg_ctl" -D "$PGDIR/data" -m fast -w stop >/dev/null 2>&1 || true
   else "$BIN/pg_ctl" -D "$PGDIR/data" -m fast -w stop >/dev/null 2>&1 || true; fi

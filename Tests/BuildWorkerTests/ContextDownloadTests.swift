@@ -62,6 +62,55 @@ struct ContextDownloadTests {
         await server.stop()
     }
 
+    /// An uploaded context comes through the load balancer: a 502 for the request a dying
+    /// replica held, or a dropped connection, is retried and the next replica serves it. A user's
+    /// archive URL gets one attempt, and a 4xx is never retried.
+    @Test func anUploadedContextIsRetriedAfterA502() async throws {
+        let scratch = try Scratch("download-retry")
+        let served = scratch.sub("www")
+        try FileManager.default.createDirectory(at: served, withIntermediateDirectories: true)
+        let payload = Data("FROM scratch\n".utf8)
+        try payload.write(to: served.appendingPathComponent("context"))
+        // Answers 502 to the first two requests of each path, then serves the file; counts requests.
+        let script = """
+            import http.server, sys, collections
+            seen = collections.Counter()
+            class H(http.server.SimpleHTTPRequestHandler):
+                def do_GET(self):
+                    seen[self.path] += 1
+                    open("requests.log", "a").write(self.path + "\\n")
+                    if seen[self.path] <= 2:
+                        self.send_response(502); self.send_header("Content-Length", "0"); self.end_headers(); return
+                    super().do_GET()
+            http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+            """
+        try script.write(to: served.appendingPathComponent("flaky.py"), atomically: true, encoding: .utf8)
+        let port = Ports.free()
+        let server = ServerProcess(["python3", "flaky.py", String(port)], directory: served.path)
+        defer { Task { await server.stop() } }
+        try await Ports.waitUntilListening(port, what: "flaky server")
+        let runner = Self.runner(scratch, maxBytes: 1 << 20)
+        let out = scratch.sub("out")
+
+        let upload = "http://127.0.0.1:\(port)/context"
+        try await runner.downloadContext(of: Self.pack(.upload(url: upload)), from: upload, to: out)
+        #expect(try Data(contentsOf: out) == payload)
+
+        let archive = "http://127.0.0.1:\(port)/context?archive"
+        await #expect { try await runner.downloadContext(of: Self.pack(.archiveURL(url: archive), allowPrivateTargets: true), from: archive, to: out) } throws: { error in
+            String(describing: error).contains("HTTP 502")
+        }
+        let missing = "http://127.0.0.1:\(port)/missing"
+        await #expect { try await runner.downloadContext(of: Self.pack(.upload(url: missing)), from: missing, to: out) } throws: { error in
+            String(describing: error).contains("HTTP 404")  // after two 502s, the real answer
+        }
+        let log = try String(contentsOf: served.appendingPathComponent("requests.log"), encoding: .utf8).split(separator: "\n")
+        #expect(log.filter { $0 == "/context" }.count == 3, "\(log)")
+        #expect(log.filter { $0 == "/context?archive" }.count == 1, "\(log)")
+        #expect(log.filter { $0 == "/missing" }.count == 3, "a 404 ends the retries: \(log)")
+        await server.stop()
+    }
+
     /// Upload URLs point at the orchestrator (often on loopback); a user's archive URL passes the
     /// SSRF gate unless the orchestrator says private targets are allowed.
     @Test func archiveURLsPassTheSSRFGateUploadsDoNot() async throws {

@@ -193,4 +193,34 @@ struct BuildQueueReplicaTests {
             #expect(try await registry.buildFarm.store.build(uuid: other)?.leaseID == heldByB.leaseID, "B's own lease ran out early")
         }
     }
+
+    /// A worker's log batch reaches both replicas at once (a flush whose answer it stopped waiting
+    /// for, then the same batch again through the load balancer): both requests succeed and each
+    /// entry is stored once, in order. Each replica appends over its own pool, as in a cluster.
+    @Test(.enabled(if: postgres))
+    func theSameLogBatchThroughBothReplicasAtOnceIsStoredOnce() async throws {
+        try await Self.withReplicas(repositories: 1) { registry, a, b, repos in
+            let id = try await Self.enqueue(a, repos[0])
+            _ = try #require(try await a.queue.lease(workerID: "wa", wait: .seconds(2)))
+            let buildID = try #require(try await registry.buildFarm.store.build(uuid: id)).id
+            let storeA = BuildStore(database: a.database, events: registry.services.events)
+            let storeB = BuildStore(database: b.database, events: registry.services.events)
+            var expected: [String] = []
+            for round in 0..<30 {
+                let entries = (0..<20).map { BuildLogEntry(message: "round \(round) line \($0)") }
+                let first = expected.count
+                // Two requests on each replica, so the appends overlap whatever the timing.
+                let answers = try await withThrowingTaskGroup(of: Int.self) { group in
+                    for store in [storeA, storeB, storeA, storeB] {
+                        group.addTask { try await store.appendBuildLogs(buildID: buildID, first: first, entries: entries, cap: 10_000) }
+                    }
+                    return try await group.reduce(into: [Int]()) { $0.append($1) }
+                }
+                expected += entries.map(\.message)
+                #expect(answers == Array(repeating: expected.count, count: 4), "round \(round): \(answers)")
+            }
+            let stored = try await registry.buildFarm.store.buildLogs(buildID: buildID, start: 0).map(\.message)
+            #expect(stored == expected)
+        }
+    }
 }

@@ -55,6 +55,29 @@ struct BuildsAPITests {
         }
     }
 
+    /// Behind a load balancer (`server.publicURL`), a worker that reached a replica under another
+    /// name (here `localhost`) still fetches the context from, and pushes to, the public URL: the
+    /// pack's registry is the public URL's host, with TLS verification as its scheme says.
+    @Test(arguments: TestBackend.available)
+    func aWorkerPushesToThePublicURLWhicheverAddressItLeasedThrough(backend: TestBackend) async throws {
+        try await TestRegistry.with(backend, configure: {
+            $0.builds.inProcessWorkers = 0
+            $0.server.publicURL = "https://registry.example.test:8443/"
+        }) { registry, c in
+            let api = try await Self.apiToken(registry)
+            #expect(try await c.send(.post, "/api/v1/repository", token: api, headers: Self.json,
+                                     body: ByteBuffer(string: #"{"repository":"app","visibility":"private","description":""}"#)).status == .created)
+            let fileID = try await Self.upload(c, api, Array("FROM scratch\n".utf8))
+            #expect(try await c.send(.post, "/api/v1/repository/admin/app/build/", token: api, headers: Self.json,
+                                     body: ByteBuffer(string: #"{"file_id":"\#(fileID)"}"#)).status == .created)
+            let pack = try #require(try await Worker(c: c, token: registry.buildFarm.workerToken).lease())
+            #expect(pack.registry == "registry.example.test:8443")
+            #expect(pack.tlsVerify)
+            guard case .upload(let url) = pack.source else { Issue.record("expected an upload source"); return }
+            #expect(url.hasPrefix("https://registry.example.test:8443/"))
+        }
+    }
+
     @Test(arguments: TestBackend.available)
     func uploadBuildLeaseLogAndComplete(backend: TestBackend) async throws {
         try await TestRegistry.with(backend, configure: { $0.builds.inProcessWorkers = 0 }) { registry, c in

@@ -35,15 +35,70 @@ struct ManifestProtocolTests {
                 #expect(head.headers[.contentLength] == String(bytes.count))
                 #expect(head.body.readableBytes == 0)
             }
-            // A client that only accepts Docker types is told clearly rather than handed OCI bytes.
-            let dockerOnly = try await c.send(.get, "/v2/admin/app/manifests/v1", token: token, headers: [.accept: MediaTypes.dockerManifest])
-            #expect(dockerOnly.status == .notFound)
-            #expect(dockerOnly.ociErrorCode == "MANIFEST_UNKNOWN")
-            #expect(String(buffer: dockerOnly.body).contains("Accept"))
+            // An Accept that does not list the stored type still gets the manifest, with its real
+            // Content-Type, as Quay answers (a 404 reads as "not pushed yet" to such tools).
+            for accept in [MediaTypes.dockerManifest, "application/json"] {
+                let narrow = try await c.send(.get, "/v2/admin/app/manifests/v1", token: token, headers: [.accept: accept])
+                #expect(narrow.status == .ok, "\(accept)")
+                #expect(narrow.headers[.contentType] == MediaTypes.ociManifest)
+                #expect(Array(buffer: narrow.body) == bytes)
+            }
 
             let missing = try await c.send(.get, "/v2/admin/app/manifests/nope", token: token)
             #expect(missing.status == .notFound)
             #expect(missing.ociErrorCode == "MANIFEST_UNKNOWN")
+            // A reference that cannot be a tag names no manifest: 404 to read (the conformance
+            // suite's INVALID_MANIFEST_NAME), 400 to push.
+            for method in [HTTPRequest.Method.get, .head] {
+                let invalid = try await c.send(method, "/v2/admin/app/manifests/.INVALID_MANIFEST_NAME", token: token)
+                #expect(invalid.status == .notFound, "\(method)")
+            }
+            let invalidGet = try await c.send(.get, "/v2/admin/app/manifests/.INVALID_MANIFEST_NAME", token: token)
+            #expect(invalidGet.ociErrorCode == "MANIFEST_UNKNOWN")
+            let invalidPut = try await c.send(.put, "/v2/admin/app/manifests/.INVALID_MANIFEST_NAME", token: token,
+                                              headers: [.contentType: MediaTypes.ociManifest], body: ByteBuffer(bytes: bytes))
+            #expect(invalidPut.status == .badRequest)
+            #expect(invalidPut.ociErrorCode == "TAG_INVALID")
+        }
+    }
+
+    /// Non-distributable layers (OCI's `nondistributable` types, Docker's foreign layers) that
+    /// name `urls` are never pushed: the manifest is accepted without them, listed and served.
+    /// Without `urls` such a layer must be pushed like any other.
+    @Test(arguments: TestBackend.available)
+    func nonDistributableLayersNeedNotBePushed(backend: TestBackend) async throws {
+        try await TestRegistry.with(backend) { _, c in
+            let token = try await Self.token(c, "admin/win")
+            let config = try await c.pushBlob("admin/win", Array("{}".utf8), token: token)
+            let foreign = Digest.sha256(of: Array("a base layer kept elsewhere".utf8))
+            func manifest(_ layerType: String, urls: [String]?) -> [UInt8] {
+                var layer: [String: Any] = ["mediaType": layerType, "digest": foreign.description, "size": 27]
+                if let urls { layer["urls"] = urls }
+                let doc: [String: Any] = [
+                    "schemaVersion": 2, "mediaType": MediaTypes.ociManifest,
+                    "config": ["mediaType": "application/vnd.oci.image.config.v1+json", "digest": config.description, "size": 2],
+                    "layers": [layer],
+                ]
+                return Array(try! JSONSerialization.data(withJSONObject: doc, options: [.sortedKeys]))
+            }
+            for (tag, type) in [("oci", "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip"),
+                                ("docker", "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip")] {
+                let body = manifest(type, urls: ["https://example.invalid/layer"])
+                let put = try await c.send(.put, "/v2/admin/win/manifests/\(tag)", token: token,
+                                           headers: [.contentType: MediaTypes.ociManifest], body: ByteBuffer(bytes: body))
+                #expect(put.status == .created, "\(type): \(String(buffer: put.body))")
+                let get = try await c.send(.get, "/v2/admin/win/manifests/\(tag)", token: token)
+                #expect(get.status == .ok && Array(buffer: get.body) == body)
+                // The layer itself is not here: clients fetch it from its urls.
+                #expect(try await c.send(.head, "/v2/admin/win/blobs/\(foreign)", token: token).status == .notFound)
+            }
+            let tags = try await c.send(.get, "/v2/admin/win/tags/list", token: token)
+            #expect((tags.json as? [String: Any])?["tags"] as? [String] == ["docker", "oci"])
+
+            let withoutURLs = try await c.send(.put, "/v2/admin/win/manifests/nourls", token: token, headers: [.contentType: MediaTypes.ociManifest],
+                                               body: ByteBuffer(bytes: manifest("application/vnd.oci.image.layer.nondistributable.v1.tar", urls: nil)))
+            #expect(withoutURLs.status == .badRequest)
+            #expect(withoutURLs.ociErrorCode == "MANIFEST_BLOB_UNKNOWN")
         }
     }
 

@@ -141,7 +141,10 @@ struct RepositoryAPITests {
             #expect(try await c.send(.put, "/api/v1/repository/admin/app/tag/latest", token: admin, headers: Self.jsonHeaders,
                                      body: Self.json(#"{"expiration":\#(future)}"#)).status == .created)
             let withExpiry = try await c.send(.get, "/api/v1/repository/admin/app/tag/?specificTag=latest&onlyActiveTags=true", token: admin)
-            #expect(((withExpiry.json as? [String: Any])?["tags"] as? [[String: Any]])?.first?["expiration"] as? String != nil)
+            let expiring = try #require(((withExpiry.json as? [String: Any])?["tags"] as? [[String: Any]])?.first)
+            #expect(expiring["expiration"] as? String != nil)
+            // Quay sends a coming expiry as end_ts too; tools read either.
+            #expect(expiring["end_ts"] as? Int == future, "\(expiring)")
             let bulk = try await c.send(.post, "/api/v1/repository/admin/app/tag/expiration", token: admin, headers: Self.jsonHeaders,
                                         body: Self.json(#"{"tags":["latest","nope"],"expiration":null}"#))
             #expect((bulk.json as? [String: Any])?["missing"] as? [String] == ["nope"])
@@ -173,6 +176,14 @@ struct RepositoryAPITests {
             // quay.expires-after=2h set the tag's expiry at push time.
             let tags = try await c.send(.get, "/api/v1/repository/admin/lab/tag/?specificTag=v1", token: admin)
             #expect(((tags.json as? [String: Any])?["tags"] as? [[String: Any]])?.first?["expiration"] as? String != nil, "\(String(buffer: tags.body))")
+            // The same manifest under a second tag is not stored again, yet its label still sets
+            // the new tag's expiry, and the labels are not doubled.
+            let retag = try await c.send(.put, "/v2/admin/lab/manifests/v2", token: push, headers: [.contentType: MediaTypes.ociManifest], body: ByteBuffer(bytes: manifest))
+            #expect(retag.status == .created)
+            let second = try await c.send(.get, "/api/v1/repository/admin/lab/tag/?specificTag=v2", token: admin)
+            #expect(((second.json as? [String: Any])?["tags"] as? [[String: Any]])?.first?["expiration"] as? String != nil, "\(String(buffer: second.body))")
+            let relabeled = try await c.send(.get, "/api/v1/repository/admin/lab/manifest/\(digest)/labels", token: admin)
+            #expect(((relabeled.json as? [String: Any])?["labels"] as? [[String: Any]])?.count == 2, "\(String(buffer: relabeled.body))")
 
             let added = try await c.send(.post, "/api/v1/repository/admin/lab/manifest/\(digest)/labels", token: admin, headers: Self.jsonHeaders,
                                          body: Self.json(#"{"key":"owner","value":"ops","media_type":"text/plain"}"#))

@@ -6,6 +6,7 @@ import Synchronization
 /// connection pool's events when a database does not close).
 public final class LogRecorder: Sendable {
     private let lines = Mutex<[String]>([])
+    private let notable = Mutex<[String]>([])
     private let capacity: Int
     private let started = ContinuousClock.now
 
@@ -22,11 +23,19 @@ public final class LogRecorder: Sendable {
 
     public var recent: [String] { lines.withLock { $0 } }
 
-    fileprivate func record(_ line: String) {
+    /// The first messages at info level or above (the pool logs a failed connection attempt at
+    /// info, with its error), kept apart so that later chatter does not push them out.
+    public var notableEvents: [String] { notable.withLock { $0 } }
+
+    fileprivate func record(_ line: String, level: Logger.Level) {
         let elapsed = ContinuousClock.now - started
+        let stamped = "+\(elapsed.components.seconds)s \(line)"
         lines.withLock { lines in
-            lines.append("+\(elapsed.components.seconds)s \(line)")
+            lines.append(stamped)
             if lines.count > capacity { lines.removeFirst(lines.count - capacity) }
+        }
+        if level >= .info {
+            notable.withLock { if $0.count < 20 { $0.append(stamped) } }
         }
     }
 
@@ -43,7 +52,7 @@ public final class LogRecorder: Sendable {
         func log(event: LogEvent) {
             let all = metadata.merging(event.metadata ?? [:]) { $1 }
             let fields = all.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
-            recorder.record("\(event.level) \(event.message) \(fields)")
+            recorder.record("\(event.level) \(event.message) \(fields)", level: event.level)
         }
     }
 }

@@ -16,7 +16,8 @@ public enum TestDatabases {
             try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
             return try await SQLiteBackend.open(path: path, logger: logger)
         case .postgres:
-            return try PostgresBackend.running(url: config.database.postgresURL, logger: poolLogger ?? logger)
+            return try PostgresBackend.running(url: config.database.postgresURL, maxConnections: config.database.postgresMaxConnections,
+                                               logger: poolLogger ?? logger)
         }
     }
 
@@ -35,8 +36,8 @@ public enum TestDatabases {
 
 extension PostgresBackend {
     /// A backend whose pool runs until `shutdown()`, outside any scope.
-    public static func running(url: String, logger: Logger) throws -> PostgresBackend {
-        let backend = try PostgresBackend(url: url, logger: logger)
+    public static func running(url: String, maxConnections: Int = PostgresBackend.defaultMaxConnections, logger: Logger) throws -> PostgresBackend {
+        let backend = try PostgresBackend(url: url, maxConnections: maxConnections, logger: logger)
         Task { await backend.runPool() }
         return backend
     }

@@ -110,6 +110,14 @@ public final class TestRegistry: Sendable {
         config.auth.bcryptCost = 4
         // Tests run collector passes themselves, deterministically.
         config.gc.intervalSeconds = 0
+        // A mail or webhook attempt against a live loopback peer can take seconds on a loaded
+        // 2-core CI machine; the default 10 s made such attempts time out and tests that expect
+        // delivery fail. Tests about timeouts set their own limit.
+        config.notifications.deliveryTimeoutSeconds = 60
+        // Dozens of tests run at once against one PostgreSQL server: 16 connections each went past
+        // its max_connections of 1,000 ("sorry, too many clients already"), and a pool that cannot
+        // connect for a minute fails its requests. Six leave four beside the two LISTENs.
+        config.database.postgresMaxConnections = 6
         return config
     }
 
@@ -235,6 +243,12 @@ public final class TestRegistry: Sendable {
             let held = (database as? PostgresBackend)?.connectionHolders ?? []
             throw TestFailure("\(error); pooled connections still held: \(held)\(await TestBackend.connectionsReport(url: postgresURL)); "
                               + "the pool's last events: " + poolEvents.recent.joined(separator: " | "))
+        }
+        // Failed connection attempts explain a test that met a tripped pool (PostgresNIO fails
+        // requests once connecting has failed for a minute); print their errors.
+        let failures = poolEvents.notableEvents.filter { $0.contains("Connection creation failed") }
+        if !failures.isEmpty {
+            FileHandle.standardError.write(Data("note: the connection pool of \(directory) failed to connect: \(failures.joined(separator: " | "))\n".utf8))
         }
         // A pool left behind after its grace is not a failure of the test, but worth seeing.
         let events = poolEvents.recent

@@ -75,6 +75,9 @@ def pytest_runtest_makereport(item, call):
                 # attached log is complete, shutdown included.
                 srv.stop()
             report.sections.append((f"{srv.name} log ({report.when})", srv.logs()))
+        cluster = getattr(item, "_slipway_cluster", None)
+        if cluster is not None and report.when == "call":
+            report.sections.append(("cluster process logs", cluster.logs()))
 
 
 # ---------------------------------------------------------------------------

@@ -134,12 +134,24 @@ struct WorkerEndpoints: Sendable {
         let dockerfile = record.context.isEmpty ? record.dockerfilePath : String(record.dockerfilePath.dropFirst(record.context.count + 1))
         let pack = BuildPack(
             buildID: record.uuid, leaseID: leaseID, attempt: attempt, source: source, contextPath: record.context, dockerfilePath: dockerfile,
-            registry: origin.service, repository: repo.path.description, tags: record.tags,
+            registry: Self.registryAddress(origin: origin, publicURL: services.config.server.publicURL), repository: repo.path.description, tags: record.tags,
             pushCredentials: RegistryCredentials(username: "$token", password: code), pullCredentials: try await pullCredentials(record),
             tlsVerify: origin.baseURL.hasPrefix("https://"), timeoutSeconds: services.config.builds.timeoutSeconds, heartbeatIntervalSeconds: max(1, services.config.builds.leaseTimeoutSeconds / 6),
             allowPrivateTargets: services.config.security.allowPrivateTargets,
             sshHostKeys: hostKeys)
         return json(pack)
+    }
+
+    /// Where the worker pushes: the public URL's `host[:port]` when one is set, so a worker that
+    /// reached a replica under an internal name still pushes through the load balancer (and with
+    /// the TLS verification the public URL's scheme implies); otherwise the registry's service
+    /// name, as the request named it.
+    static func registryAddress(origin: RequestOrigin, publicURL: String) -> String {
+        guard !publicURL.isEmpty, let url = URLComponents(string: publicURL), let host = url.host, !host.isEmpty else {
+            return origin.service
+        }
+        let name = host.contains(":") ? "[\(host)]" : host
+        return url.port.map { "\(name):\($0)" } ?? name
     }
 
     /// The pull robot's current token, unsealed at lease time (the queue stores only the robot's

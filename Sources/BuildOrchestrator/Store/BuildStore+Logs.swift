@@ -10,8 +10,14 @@ extension BuildStore {
     /// written and the rest dropped.
     public func appendBuildLogs(buildID: Int64, first: Int, entries: [BuildLogEntry], cap: Int) async throws -> Int {
         let encoder = JSONEncoder()
+        // The same batch may arrive twice at once: a worker resends a batch whose answer it
+        // stopped waiting for, and the load balancer hands it to another replica. On PostgreSQL
+        // the row lock makes the second request wait for the first and then skip what that one
+        // stored, instead of both inserting the same sequence numbers (SQLite's write
+        // transactions are serialized already).
+        let lock = database.flavor == .postgres ? " FOR UPDATE" : ""
         return try await database.transaction { db in
-            let count = try await db.raw("SELECT log_count, logs_truncated FROM builds WHERE id = \(bind: buildID)").first()
+            let count = try await db.raw("SELECT log_count, logs_truncated FROM builds WHERE id = \(bind: buildID)\(unsafeRaw: lock)").first()
             var next = try count?.decode(column: "log_count", as: Int.self) ?? 0
             var truncated = try count?.decode(column: "logs_truncated", as: Int.self) ?? 0
             guard first <= next else { return next }  // a gap: the worker resends from `next`

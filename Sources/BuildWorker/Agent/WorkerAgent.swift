@@ -139,7 +139,12 @@ public struct WorkerAgent: Service {
             }
             return result ?? Completion(outcome: .internalError, message: "the build did not report a result")
         }
-        await shipper.flush()
+        // The log's tail and the result go through whichever replica answers; one that dies
+        // mid-request is retried on another (ReplicaRetry).
+        try? await ReplicaRetry().deliver {
+            await shipper.flush()
+            if !shipper.isEmpty { throw LogShipper.Unsent() }
+        }
         var final = completion
         if let stop = stopReason.value {
             switch stop {
@@ -150,8 +155,9 @@ public struct WorkerAgent: Service {
         } else if Task.isCancelled && final.outcome == .cancelled {
             final = Completion(outcome: .internalError, message: "the worker shut down during the build; it will be retried")
         }
+        let result = final
         do {
-            try await client.complete(pack, final)
+            try await ReplicaRetry().deliver { try await client.complete(pack, result) }
         } catch {
             logger.error("reporting a build result failed", metadata: ["build.id": "\(pack.buildID)", "error": "\(error)"])
         }
@@ -190,6 +196,12 @@ final class LogShipper: Sendable {
         self.client = client
         self.pack = pack
     }
+
+    /// What is left after a failed flush (`isEmpty` is false), as an error to retry on.
+    struct Unsent: Error {}
+
+    /// Nothing is waiting to be shipped (entries or phase updates).
+    var isEmpty: Bool { state.withLock { $0.pending.isEmpty && $0.phases.isEmpty } }
 
     func enqueue(_ entry: BuildLogEntry) {
         state.withLock { $0.pending.append(entry) }

@@ -10,6 +10,8 @@ import OutboundHTTP
 
 struct DownloadError: Error, CustomStringConvertible {
     let message: String
+    /// A dropped connection or a 5xx: another attempt may succeed.
+    var retriable = false
     var description: String { message }
 }
 
@@ -17,8 +19,17 @@ extension BuildRunner {
     /// How long a server may send nothing before the download gives up.
     static let downloadIdleTimeout: Duration = .seconds(60)
 
+    /// An uploaded context comes from the orchestrator through the load balancer: a replica
+    /// that dies mid-download (a 502, a dropped connection) must not cost the build one of its
+    /// attempts, another replica serves the same bytes (`ReplicaRetry`). A user's archive URL
+    /// gets one attempt (its server's errors are the user's to see).
     func downloadContext(of pack: BuildPack, from url: String, to file: URL) async throws {
         let isUpload = if case .upload = pack.source { true } else { false }
+        let retry = isUpload ? ReplicaRetry() : ReplicaRetry(delays: [])
+        try await retry.deliver { try await downloadContextOnce(of: pack, isUpload: isUpload, from: url, to: file) }
+    }
+
+    private func downloadContextOnce(of pack: BuildPack, isUpload: Bool, from url: String, to file: URL) async throws {
         let limit = Int64(configuration.extractionLimits.maxTotalBytes)
         let client = OutboundHTTPClient(.init(
             // Uploads come from the orchestrator, which may well be on a loopback or private address.
@@ -38,7 +49,7 @@ extension BuildRunner {
             case .tooLarge(let limit, nil): throw DownloadError(message: "the archive exceeds the \(limit)-byte limit")
             case .storage(let why): throw DownloadError(message: "cannot store the download: \(why)")
             case .timedOut: throw DownloadError(message: "the download timed out")
-            case .connection: throw DownloadError(message: error.description)
+            case .connection: throw DownloadError(message: error.description, retriable: true)
             }
         }
         switch download.status {
@@ -47,7 +58,7 @@ extension BuildRunner {
         case 300..<400:
             throw DownloadError(message: "the server answered with a redirect (HTTP \(download.status)); redirects are not followed, give the final URL")
         default:
-            throw DownloadError(message: "the server answered HTTP \(download.status)")
+            throw DownloadError(message: "the server answered HTTP \(download.status)", retriable: download.status >= 500)
         }
     }
 }

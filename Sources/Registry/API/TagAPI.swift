@@ -63,7 +63,9 @@ struct TagAPI {
         let now = Clock.nowMillis()
         let views = rows.prefix(limit).map { t in
             TagView(name: t.name, reversion: t.reversion, manifest_digest: t.digest.description, is_manifest_list: MediaTypes.isIndex(t.mediaType),
-                    size: t.size, start_ts: t.start / 1000, end_ts: (t.end ?? t.expiration.flatMap { $0 <= now ? $0 : nil }).map { $0 / 1000 },
+                    // As Quay: a tag that will expire carries its expiry both as `end_ts` and as
+                    // `expiration`; an ended tag only as `end_ts`.
+                    size: t.size, start_ts: t.start / 1000, end_ts: (t.end ?? t.expiration).map { $0 / 1000 },
                     last_modified: APIDates.rfc2822(millis: t.start),
                     expiration: t.isLive(now: now) ? t.expiration.map { APIDates.rfc2822(millis: $0) } : nil)
         }

@@ -56,14 +56,25 @@ extension MetadataStore {
     /// Replaces the labels that came from the image config (idempotent on re-push).
     public func replaceManifestLabels(manifestID: Int64, labels: [String: String]) async throws {
         try await database.transaction { db in
-            try await db.raw("DELETE FROM manifest_labels WHERE manifest_id = \(bind: manifestID) AND source_type = 'manifest'").run()
-            let now = Clock.nowMillis()
-            for (key, value) in labels.sorted(by: { $0.key < $1.key }) {
-                try await db.raw("""
-                    INSERT INTO manifest_labels (uuid, manifest_id, label_key, label_value, source_type, media_type, created_at)
-                    VALUES (\(bind: UUID().uuidString.lowercased()), \(bind: manifestID), \(bind: key), \(bind: value), 'manifest', 'text/plain', \(bind: now))
-                    """).run()
-            }
+            try await Self.replaceManifestLabels(db: db, manifestID: manifestID, labels: labels, now: Clock.nowMillis())
         }
+    }
+
+    /// `replaceManifestLabels` inside a transaction the caller holds (a manifest's first push).
+    static func replaceManifestLabels(db: any SQLDatabase, manifestID: Int64, labels: [String: String], now: Int64) async throws {
+        try await db.raw("DELETE FROM manifest_labels WHERE manifest_id = \(bind: manifestID) AND source_type = 'manifest'").run()
+        for (key, value) in labels.sorted(by: { $0.key < $1.key }) {
+            try await db.raw("""
+                INSERT INTO manifest_labels (uuid, manifest_id, label_key, label_value, source_type, media_type, created_at)
+                VALUES (\(bind: UUID().uuidString.lowercased()), \(bind: manifestID), \(bind: key), \(bind: value), 'manifest', 'text/plain', \(bind: now))
+                """).run()
+        }
+    }
+
+    /// The value of one label that came from the image config, if the manifest has it.
+    static func manifestLabel(db: any SQLDatabase, manifestID: Int64, key: String) async throws -> String? {
+        try await db.raw("""
+            SELECT label_value FROM manifest_labels WHERE manifest_id = \(bind: manifestID) AND label_key = \(bind: key) AND source_type = 'manifest'
+            """).first()?.string("label_value")
     }
 }

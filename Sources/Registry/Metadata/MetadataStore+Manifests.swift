@@ -2,6 +2,7 @@ import Accounts
 import Events
 import Foundation
 import SlipwayCore
+import Synchronization
 import SQLKit
 
 /// Manifests and tags. A tag is a row with a lifetime: moving or deleting a tag ends the live row
@@ -57,60 +58,89 @@ extension MetadataStore {
     /// Stores a validated manifest and optionally points `tag` at it, atomically. Every blob the
     /// manifest references must already be in the repository, and every child of an index must
     /// be a manifest in the repository.
-    public func putManifest(repositoryID: Int64, digest: Digest, document: ManifestDocument, content: String,
-                            tag: String?, pushEvent: (Repository, [String: EventValue])? = nil) async throws -> ManifestPutResult {
+    ///
+    /// A manifest already live in the repository (a re-tag, a re-push) is not written again:
+    /// only the tag moves. `labelsOfNewManifest` is asked only for a manifest stored now, and its
+    /// labels are written in the same transaction; a `quay.expires-after` label then sets the
+    /// expiry of the manifest's tags, as Quay does on every push.
+    public func putManifest(repositoryID: Int64, digest: Digest, document: ManifestDocument, content: String, tag: String?,
+                            labelsOfNewManifest: @escaping @Sendable () async -> [String: String] = { [:] },
+                            pushEvent: (Repository, [String: EventValue])? = nil) async throws -> ManifestPutResult {
         let flavor = database.flavor
         let events = EventOutbox(database: database)
         return try await database.transaction { db in
             try await Self.lockRepositoryForTagChanges(on: db, flavor: flavor, repositoryID: repositoryID)
-            let blobDigests = Array(Set(document.referencedBlobs.map(\.digest.description)))
-            if !blobDigests.isEmpty {
-                let present = try await db.raw("""
-                    SELECT digest FROM repository_blobs WHERE repository_id = \(bind: repositoryID) AND digest IN (\(binds: blobDigests))
-                    """).all().map { try $0.string("digest") }
-                if let missing = blobDigests.first(where: { !present.contains($0) }) {
-                    throw RegistryError(.manifestBlobUnknown, "manifest references blob \(missing), which is not in this repository; push it first",
-                                        detail: ["digest": missing])
-                }
-            }
-            let childDigests = Array(Set(document.manifests.map(\.digest.description)))
-            if !childDigests.isEmpty {
-                let present = try await db.raw("""
-                    SELECT digest FROM manifests WHERE repository_id = \(bind: repositoryID) AND deleted_at IS NULL AND digest IN (\(binds: childDigests))
-                    """).all().map { try $0.string("digest") }
-                if let missing = childDigests.first(where: { !present.contains($0) }) {
-                    throw RegistryError(.manifestBlobUnknown, "index references manifest \(missing), which is not in this repository; push it first",
-                                        detail: ["digest": missing])
-                }
-            }
             let now = Clock.nowMillis()
-            let annotations = document.annotations.flatMap { try? String(decoding: JSONEncoder().encode($0), as: UTF8.self) }
-            let manifestID = try await db.raw("""
-                INSERT INTO manifests (repository_id, digest, media_type, artifact_type, subject_digest, annotations, size, content, created_at)
-                VALUES (\(bind: repositoryID), \(bind: digest.description), \(bind: document.mediaType), \(bind: document.effectiveArtifactType),
-                        \(bind: document.subject?.digest.description), \(bind: annotations), \(bind: Int64(content.utf8.count)), \(bind: content), \(bind: now))
-                ON CONFLICT (repository_id, digest) DO UPDATE SET deleted_at = NULL
-                RETURNING id
-                """).first()!.int64("id")
-            for blob in blobDigests {
-                try await db.raw("""
-                    INSERT INTO manifest_blobs (manifest_id, digest) VALUES (\(bind: manifestID), \(bind: blob)) ON CONFLICT DO NOTHING
-                    """).run()
-            }
-            for child in childDigests {
-                try await db.raw("""
-                    INSERT INTO manifest_children (manifest_id, child_digest) VALUES (\(bind: manifestID), \(bind: child)) ON CONFLICT DO NOTHING
-                    """).run()
+            let manifestID: Int64
+            let expiresAfter: String?
+            if let live = try await db.raw("""
+                SELECT id FROM manifests WHERE repository_id = \(bind: repositoryID) AND digest = \(bind: digest.description) AND deleted_at IS NULL
+                """).first() {
+                manifestID = try live.int64("id")
+                expiresAfter = try await Self.manifestLabel(db: db, manifestID: manifestID, key: ExpiresAfter.labelKey)
+            } else {
+                manifestID = try await Self.insertManifest(db: db, repositoryID: repositoryID, digest: digest, document: document, content: content, now: now)
+                let labels = await labelsOfNewManifest()
+                try await Self.replaceManifestLabels(db: db, manifestID: manifestID, labels: labels, now: now)
+                expiresAfter = labels[ExpiresAfter.labelKey]
             }
             var tagChanged = false
             if let tag {
                 tagChanged = try await Self.pointTag(db: db, repositoryID: repositoryID, name: tag, manifestID: manifestID, now: now)
+            }
+            if let expiresAfter, let seconds = ExpiresAfter.seconds(expiresAfter) {
+                try await Self.setExpirationForManifestTags(db: db, manifestID: manifestID, expiration: now + seconds * 1000, now: now)
             }
             if tagChanged, let (repository, payload) = pushEvent {
                 try await events.append(NewRepositoryEvent(kind: .repoPush, repository: repository, payload: payload), in: db)
             }
             return ManifestPutResult(manifestID: manifestID, tagChanged: tagChanged)
         }
+    }
+
+    /// Checks what the manifest references and writes it (or brings back a deleted row of the
+    /// same digest) with its blob and child links. Returns the manifest's id.
+    static func insertManifest(db: any SQLDatabase, repositoryID: Int64, digest: Digest, document: ManifestDocument,
+                               content: String, now: Int64) async throws -> Int64 {
+        let blobDigests = Array(Set(document.requiredBlobs.map(\.digest.description)))
+        if !blobDigests.isEmpty {
+            let present = try await db.raw("""
+                SELECT digest FROM repository_blobs WHERE repository_id = \(bind: repositoryID) AND digest IN (\(binds: blobDigests))
+                """).all().map { try $0.string("digest") }
+            if let missing = blobDigests.first(where: { !present.contains($0) }) {
+                throw RegistryError(.manifestBlobUnknown, "manifest references blob \(missing), which is not in this repository; push it first",
+                                    detail: ["digest": missing])
+            }
+        }
+        let childDigests = Array(Set(document.manifests.map(\.digest.description)))
+        if !childDigests.isEmpty {
+            let present = try await db.raw("""
+                SELECT digest FROM manifests WHERE repository_id = \(bind: repositoryID) AND deleted_at IS NULL AND digest IN (\(binds: childDigests))
+                """).all().map { try $0.string("digest") }
+            if let missing = childDigests.first(where: { !present.contains($0) }) {
+                throw RegistryError(.manifestBlobUnknown, "index references manifest \(missing), which is not in this repository; push it first",
+                                    detail: ["digest": missing])
+            }
+        }
+        let annotations = document.annotations.flatMap { try? String(decoding: JSONEncoder().encode($0), as: UTF8.self) }
+        let manifestID = try await db.raw("""
+            INSERT INTO manifests (repository_id, digest, media_type, artifact_type, subject_digest, annotations, size, content, created_at)
+            VALUES (\(bind: repositoryID), \(bind: digest.description), \(bind: document.mediaType), \(bind: document.effectiveArtifactType),
+                    \(bind: document.subject?.digest.description), \(bind: annotations), \(bind: Int64(content.utf8.count)), \(bind: content), \(bind: now))
+            ON CONFLICT (repository_id, digest) DO UPDATE SET deleted_at = NULL
+            RETURNING id
+            """).first()!.int64("id")
+        for blob in blobDigests {
+            try await db.raw("""
+                INSERT INTO manifest_blobs (manifest_id, digest) VALUES (\(bind: manifestID), \(bind: blob)) ON CONFLICT DO NOTHING
+                """).run()
+        }
+        for child in childDigests {
+            try await db.raw("""
+                INSERT INTO manifest_children (manifest_id, child_digest) VALUES (\(bind: manifestID), \(bind: child)) ON CONFLICT DO NOTHING
+                """).run()
+        }
+        return manifestID
     }
 
     /// Ends the live row of `name` (if it points elsewhere) and starts a new one. Must run in a
@@ -145,6 +175,18 @@ extension MetadataStore {
 
     /// Live tag names in lexical order after `last`.
     public func tagNames(repositoryID: Int64, after last: String?, limit: Int?) async throws -> [String] {
+        let names = Mutex<[String]>([])
+        try await forEachTagName(repositoryID: repositoryID, after: last, limit: limit) { name in
+            names.withLock { $0.append(name) }
+        }
+        return names.withLock { $0 }
+    }
+
+    /// Calls `body` with each live tag name in lexical order after `last`, as the rows arrive
+    /// from the `tags_live` index: a full list of 100,000 tags is never held as rows or as an
+    /// array on the way to the response.
+    public func forEachTagName(repositoryID: Int64, after last: String?, limit: Int?,
+                               _ body: @escaping @Sendable (String) -> Void) async throws {
         try await database.read { db in
             let now = Clock.nowMillis()
             var query: SQLQueryString = """
@@ -153,7 +195,11 @@ extension MetadataStore {
             if let last { query += " AND t.name > \(bind: last)" }
             query += " ORDER BY t.name"
             if let limit { query += " LIMIT \(bind: limit)" }
-            return try await db.raw(query).all().map { try $0.string("name") }
+            let failure = Mutex<(any Error)?>(nil)
+            try await db.raw(query).run { row in
+                do { body(try row.string("name")) } catch { failure.withLock { $0 = $0 ?? error } }
+            }
+            if let error = failure.withLock({ $0 }) { throw error }
         }
     }
 

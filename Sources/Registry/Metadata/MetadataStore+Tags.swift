@@ -134,12 +134,17 @@ extension MetadataStore {
     /// Sets the expiry of every live tag pointing at the manifest (the `quay.expires-after` label).
     public func setExpirationForManifestTags(manifestID: Int64, expiration: Int64) async throws {
         try await database.transaction { db in
-            try await db.raw("""
-                UPDATE tags SET expiration = \(bind: expiration)
-                WHERE manifest_id = \(bind: manifestID) AND lifetime_end IS NULL AND hidden = 0
-                  AND (expiration IS NULL OR expiration > \(bind: Clock.nowMillis()))
-                """).run()
+            try await Self.setExpirationForManifestTags(db: db, manifestID: manifestID, expiration: expiration, now: Clock.nowMillis())
         }
+    }
+
+    /// `setExpirationForManifestTags` inside a transaction the caller holds (a manifest push).
+    static func setExpirationForManifestTags(db: any SQLDatabase, manifestID: Int64, expiration: Int64, now: Int64) async throws {
+        try await db.raw("""
+            UPDATE tags SET expiration = \(bind: expiration)
+            WHERE manifest_id = \(bind: manifestID) AND lifetime_end IS NULL AND hidden = 0
+              AND (expiration IS NULL OR expiration > \(bind: now))
+            """).run()
     }
 
     /// When a visible tag of each repository last moved (the newest `lifetime_start`), for

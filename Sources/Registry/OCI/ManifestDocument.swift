@@ -9,6 +9,8 @@ public struct Descriptor: Codable, Sendable, Equatable {
     public var artifactType: String?
     public var annotations: [String: String]?
     public var platform: Platform?
+    /// Where a non-distributable ("foreign") layer can be fetched instead of this registry.
+    public var urls: [String]?
 
     public struct Platform: Codable, Sendable, Equatable {
         public var architecture: String?
@@ -41,6 +43,13 @@ public struct ManifestDocument: Sendable {
 
     /// Blobs the manifest references (config first, then layers).
     public var referencedBlobs: [Descriptor] { (config.map { [$0] } ?? []) + layers }
+
+    /// Blobs that must be in the repository before the manifest is accepted: all referenced
+    /// blobs but the non-distributable layers that name `urls` to fetch them from (OCI's
+    /// `…layer.nondistributable.*`, Docker's foreign layers), which clients never push.
+    public var requiredBlobs: [Descriptor] {
+        referencedBlobs.filter { !(MediaTypes.isNonDistributableLayer($0.mediaType) && !($0.urls ?? []).isEmpty) }
+    }
 
     private struct Wire: Decodable {
         var schemaVersion: Int?

@@ -25,12 +25,14 @@ extension V2Handler {
         let n = try pageSize(request)
         let last = request.uri.queryParameters["last"].map(String.init)
         if n == 0 { return jsonResponse(Self.encodeJSON(TagList(name: repo.path.description, tags: []))) }
-        let tags = try await services.store.tagNames(repositoryID: repo.id, after: last, limit: n)
+        let body = TagListBody(name: name)
+        try await services.store.forEachTagName(repositoryID: repo.id, after: last, limit: n) { body.append($0) }
+        let list = body.finish()
         var headers = HTTPFields()
-        if let n, tags.count == n, let lastTag = tags.last {
+        if let n, list.count == n, let lastTag = list.last {
             headers[.link] = "</v2/\(name)/tags/list?n=\(n)&last=\(Self.queryEscape(lastTag))>; rel=\"next\""
         }
-        return jsonResponse(Self.encodeJSON(TagList(name: name, tags: tags)), headers: headers)
+        return jsonResponse(list.body, headers: headers)
     }
 
     func catalog(_ request: Request, caller: V2Caller) async throws -> Response {

@@ -17,12 +17,10 @@ extension V2Handler {
         guard let manifest else {
             throw RegistryError(.manifestUnknown, "manifest \(reference) not found in \(repo.path)", detail: ["reference": reference.description])
         }
-        if case .tag = reference, !Self.accepts(request.headers[values: .accept], manifest.mediaType) {
-            // We store manifests as pushed and never convert; say so rather than serve a type the
-            // client cannot parse.
-            throw RegistryError(.manifestUnknown, "manifest \(reference) is a \(manifest.mediaType), which the request's Accept header does not allow",
-                                detail: ["mediaType": manifest.mediaType])
-        }
+        // Manifests are stored as pushed and never converted. One whose type the request's Accept
+        // does not list is served anyway with its real Content-Type, as Quay does: tools that
+        // send a narrow or no Accept (pubtools-quay's untyped get_manifest) read a 404 as "not
+        // pushed yet"; a client that cannot parse the type sees it in the header.
         if request.method == .get {
             services.auditLog.record(.repository(.pullRepo, repo, performer: caller.actor, ip: ip, [reference.isTag ? "tag" : "manifest_digest": reference.description]))
         }
@@ -34,12 +32,6 @@ extension V2Handler {
             .contentLength: String(body.readableBytes),
         ]
         return Response(status: .ok, headers: headers, body: request.method == .head ? .init() : .init(byteBuffer: body))
-    }
-
-    static func accepts(_ values: [String], _ mediaType: String) -> Bool {
-        let types = values.flatMap { $0.split(separator: ",") }.map { ManifestDocument.bareMediaType(String($0)) }.filter { !$0.isEmpty }
-        if types.isEmpty { return true }
-        return types.contains { $0 == mediaType || $0 == "*/*" || $0 == "application/*" }
     }
 
     func putManifest(_ request: Request, name: String, repo: Repository, reference: V2Route.ManifestReference, caller: V2Caller, ip: String?) async throws -> Response {
@@ -80,10 +72,11 @@ extension V2Handler {
             "docker_url": .string("\(host)/\(repo.path)"), "homepage": .string("\(base)/repository/\(repo.path)"),
             "updated_tags": .strings([tag]),
         ] }
+        let labels = ImageConfigLabels(storage: services.storage, logger: services.logger)
         let result = try await services.store.putManifest(repositoryID: repo.id, digest: digest, document: document, content: content, tag: tag,
+                                                          labelsOfNewManifest: { await labels.read(document) },
                                                           pushEvent: pushEvent.map { (repo, $0) })
         services.metrics.manifestsPushed.increment()
-        await ManifestLabeler(services: services).apply(manifestID: result.manifestID, document: document, repositoryID: repo.id)
         if result.tagChanged, let tag {
             services.logger.info("tag pushed", metadata: ["repository": "\(repo.path)", "tag": "\(tag)", "digest": "\(digest)"])
             services.auditLog.record(.repository(.pushRepo, repo, performer: caller.actor, ip: ip, ["tag": tag, "manifest_digest": digest.description]))

@@ -36,12 +36,26 @@ public struct V2Handler: Sendable {
         }
     }
 
-    private func dispatch(_ request: Request, context: some RequestContext) async throws -> Response {
-        guard let route = try V2Route.parse(rawPath: request.uri.path) else {
-            throw RegistryError(.unsupported, "no registry route matches \(request.uri.path.prefix(200))", status: .notFound)
+    /// The route of `path`. A reference that cannot be a tag names no manifest: reading it is
+    /// a 404 (the OCI conformance suite's INVALID_MANIFEST_NAME case); pushing it stays a 400.
+    static func route(_ path: String, method: HTTPRequest.Method) throws(RegistryError) -> V2Route {
+        let parsed: V2Route?
+        do {
+            parsed = try V2Route.parse(rawPath: path)
+        } catch {
+            guard error.code == .tagInvalid, method == .get || method == .head else { throw error }
+            throw RegistryError(.manifestUnknown, error.message, status: .notFound)
         }
-        let origin = RequestOrigin(request: request, config: services.config)
+        guard let parsed else {
+            throw RegistryError(.unsupported, "no registry route matches \(path.prefix(200))", status: .notFound)
+        }
+        return parsed
+    }
+
+    private func dispatch(_ request: Request, context: some RequestContext) async throws -> Response {
         let method = request.method
+        let route = try Self.route(request.uri.path, method: method)
+        let origin = RequestOrigin(request: request, config: services.config)
         if case .token = route {
             guard method == .get else { throw methodNotAllowed(method) }
             return try await token(request, origin: origin, context: context)

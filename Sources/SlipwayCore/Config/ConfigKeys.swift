@@ -84,6 +84,7 @@ public enum ConfigKeys {
         .choice("database.driver", "Metadata store: sqlite (default) or postgres.", \.database.driver),
         .string("database.sqlitePath", "SQLite file (default <dataDir>/slipway.db).", \.database.sqlitePath),
         .string("database.postgresURL", "PostgreSQL URL, postgres://user:pass@host:port/db, when database.driver is postgres.", \.database.postgresURL),
+        .int("database.postgresMaxConnections", "Most connections this process's PostgreSQL pool opens (default 16; two are held for LISTEN). N replicas open up to N times this: keep it under the server's max_connections.", min: 4, max: 1000, \.database.postgresMaxConnections),
         .choice("storage.driver", "Blob storage driver: filesystem (default) or s3.", \.storage.driver),
         .string("storage.path", "Blob storage root for the filesystem driver (default <dataDir>/storage).", \.storage.path),
         .string("storage.s3.endpoint", "S3 endpoint URL, e.g. http://127.0.0.1:9000 (default AWS: https://s3.<region>.amazonaws.com).", \.storage.s3.endpoint),

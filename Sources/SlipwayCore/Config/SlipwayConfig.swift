@@ -21,6 +21,9 @@ public struct SlipwayConfig: Sendable, Equatable {
         public var sqlitePath = ""
         /// `postgres://user:pass@host:port/db` when `driver` is `postgres`.
         public var postgresURL = ""
+        /// Connections one process's PostgreSQL pool may open (the LISTENs for the build queue
+        /// and the job queues hold one each for as long as the process runs).
+        public var postgresMaxConnections = 16
     }
 
     public struct Storage: Sendable, Equatable {

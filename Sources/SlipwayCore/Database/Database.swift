@@ -39,7 +39,8 @@ public enum Databases {
                 throw error
             }
         case .postgres:
-            return try await PostgresBackend.with(url: config.database.postgresURL, logger: logger) { try await body($0) }
+            return try await PostgresBackend.with(url: config.database.postgresURL, maxConnections: config.database.postgresMaxConnections,
+                                                  logger: logger) { try await body($0) }
         }
     }
 }

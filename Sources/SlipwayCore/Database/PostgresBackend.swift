@@ -18,16 +18,19 @@ public final class PostgresBackend: Database {
 
     /// A backend whose pool does not run yet: run `runPool()` in a task of the caller's scope
     /// (or use `PostgresBackend.with`).
-    public init(url: String, logger: Logger) throws {
-        let config = try Self.configuration(from: url)
+    public static let defaultMaxConnections = 16
+
+    public init(url: String, maxConnections: Int = PostgresBackend.defaultMaxConnections, logger: Logger) throws {
+        let config = try Self.configuration(from: url, maxConnections: maxConnections)
         self.client = PostgresClient(configuration: config, backgroundLogger: logger)
         self.logger = logger
     }
 
     /// Opens a backend for the duration of `body`: its pool runs as a child task of this scope
     /// and is shut down (connections closed) when `body` returns or throws.
-    public static func with<T>(url: String, logger: Logger, _ body: (PostgresBackend) async throws -> T) async throws -> T {
-        let backend = try PostgresBackend(url: url, logger: logger)
+    public static func with<T>(url: String, maxConnections: Int = PostgresBackend.defaultMaxConnections, logger: Logger,
+                               _ body: (PostgresBackend) async throws -> T) async throws -> T {
+        let backend = try PostgresBackend(url: url, maxConnections: maxConnections, logger: logger)
         return try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await backend.runPool() }
             do {
@@ -82,7 +85,7 @@ public final class PostgresBackend: Database {
         }
     }
 
-    static func configuration(from url: String) throws -> PostgresClient.Configuration {
+    static func configuration(from url: String, maxConnections: Int = PostgresBackend.defaultMaxConnections) throws -> PostgresClient.Configuration {
         guard let components = URLComponents(string: url), ["postgres", "postgresql"].contains(components.scheme ?? ""),
               let host = components.host, !host.isEmpty else {
             throw ConfigError("invalid value for 'database.postgresURL': expected postgres://user:password@host:port/database")
@@ -95,7 +98,7 @@ public final class PostgresBackend: Database {
             username: components.user.flatMap { $0.removingPercentEncoding } ?? "postgres",
             password: components.password.flatMap { $0.removingPercentEncoding },
             database: database.isEmpty ? nil : database, tls: tls)
-        config.options.maximumConnections = 16
+        config.options.maximumConnections = maxConnections
         return config
     }
 
