@@ -6,13 +6,17 @@ import SlipwayCore
 /// Blob storage in an S3-compatible bucket.
 ///
 /// ```
-/// <prefix>/
-///   blobs/
-///     sha256/<first two hex>/<hex>         committed, immutable blob bytes
-///   uploads/
-///     <upload-id>/created                  empty marker: the upload exists
-///     <upload-id>/chunks/<20-digit offset> the bytes one committed writer (one PATCH/PUT) sent
+/// <prefix>
+///   blobs/sha256/<first two hex>/<hex>        committed, immutable blob bytes
+///   uploads.<upload-id>.created               empty marker: the upload exists
+///   uploads.<upload-id>.chunk.<20-digit offset>  the bytes one committed writer (one PATCH/PUT) sent
 /// ```
+///
+/// Upload keys are flat (dots, not slashes, after the prefix) so that listing one upload's
+/// objects sends no `/` in the query when the prefix is empty: moto_server (the S3 server of
+/// the test suite) checks signatures against the *decoded* query string, so any query value
+/// holding a `/` fails its check for every client, boto3 included. Real S3, MinIO and Ceph
+/// accept either layout.
 ///
 /// Why one object per writer: S3 cannot read back the parts of an unfinished multipart upload,
 /// yet `readUpload` must re-hash an upload whose hash state was lost (another replica finishes
@@ -59,11 +63,20 @@ public struct S3BlobStorage: BlobStorageDriver {
         guard !id.isEmpty, id.utf8.allSatisfy({ ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 122) || $0 == 45 }) else {
             throw BlobStorageError.unknownUpload
         }
-        return "\(prefix)uploads/\(id)/"
+        return "\(prefix)uploads.\(id)."
     }
 
+    static let markerSuffix = "created"
+    static let chunkInfix = "chunk."
+
     static func chunkKey(_ uploadPrefix: String, offset: Int64) -> String {
-        uploadPrefix + "chunks/" + String(format: "%020lld", offset)
+        uploadPrefix + chunkInfix + String(format: "%020lld", offset)
+    }
+
+    /// The offset a chunk key of this upload names, or nil for any other key.
+    static func chunkOffset(_ key: String, uploadPrefix: String) -> Int64? {
+        guard key.hasPrefix(uploadPrefix + chunkInfix) else { return nil }
+        return Int64(key.dropFirst(uploadPrefix.count + chunkInfix.count))
     }
 
     struct Chunk {
@@ -76,9 +89,9 @@ public struct S3BlobStorage: BlobStorageDriver {
     func chunks(_ id: String) async throws -> [Chunk]? {
         let base = try uploadPrefix(id)
         let objects = try await client.list(prefix: base)
-        guard objects.contains(where: { $0.key == base + "created" }) else { return nil }
+        guard objects.contains(where: { $0.key == base + Self.markerSuffix }) else { return nil }
         return objects.compactMap { object -> Chunk? in
-            guard object.key.hasPrefix(base + "chunks/"), let offset = Int64(object.key.dropFirst(base.count + 7)) else { return nil }
+            guard let offset = Self.chunkOffset(object.key, uploadPrefix: base) else { return nil }
             return Chunk(key: object.key, offset: offset, size: object.size)
         }.sorted { $0.offset < $1.offset }
     }
@@ -117,7 +130,7 @@ public struct S3BlobStorage: BlobStorageDriver {
     // MARK: uploads
 
     public func createUpload(_ id: String) async throws {
-        try await client.put(uploadPrefix(id) + "created", body: ByteBuffer())
+        try await client.put(uploadPrefix(id) + Self.markerSuffix, body: ByteBuffer())
     }
 
     public func uploadSize(_ id: String) async throws -> Int64? {
@@ -203,10 +216,10 @@ public struct S3BlobStorage: BlobStorageDriver {
         let objects = try await client.list(prefix: base)
         // The marker goes last, so an interrupted delete leaves an upload that still exists
         // (and can be deleted again) rather than chunks nothing points to.
-        for object in objects where object.key != base + "created" {
+        for object in objects where object.key != base + Self.markerSuffix {
             try await client.delete(object.key)
         }
-        try await client.delete(base + "created")
+        try await client.delete(base + Self.markerSuffix)
     }
 
     // MARK: maintenance
@@ -322,10 +335,13 @@ final class S3UploadWriter: BlobUploadWriter, @unchecked Sendable {
             }
             closed = true
             buffer = ByteBuffer()
-            // Chunks past our start are what an earlier, longer writer left at offsets this one
-            // replaced (a client retrying from an earlier offset): they are no longer the upload's.
-            for object in try await storage.client.list(prefix: uploadPrefix + "chunks/") {
-                if let start = Int64(object.key.dropFirst(uploadPrefix.count + 7)), start > offset {
+            // Chunks from our start on, other than the one just written, are what an earlier
+            // writer left past the upload's recorded size (its chunk was stored, then its replica
+            // died before the size was recorded): they are no longer the upload's, and left in
+            // place they would be published with it.
+            for object in try await storage.client.list(prefix: uploadPrefix + S3BlobStorage.chunkInfix) {
+                if let start = S3BlobStorage.chunkOffset(object.key, uploadPrefix: uploadPrefix),
+                   start > offset || (start == offset && written == 0) {
                     try await storage.client.delete(object.key)
                 }
             }

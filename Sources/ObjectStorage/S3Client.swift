@@ -63,7 +63,19 @@ public struct S3Client: Sendable {
     private let scheme: String
     private let hostPort: String
 
-    public init(endpoint: S3Endpoint, credentials: S3Credentials, http: HTTPClient = .shared, logger: Logger) throws(S3ConfigurationError) {
+    /// The HTTP client of every S3Client unless one is given. Unlike `HTTPClient.shared` it does
+    /// not keep retrying a refused connection until the request's deadline: a connection S3
+    /// refuses fails at once (or after 5 s of silence), so this client's own backoff decides,
+    /// and an S3 outage reaches the registry's client as a 503 in seconds, not minutes.
+    public static let defaultHTTPClient: HTTPClient = {
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool.retryConnectionEstablishment = false
+        configuration.timeout.connect = .seconds(5)
+        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 64
+        return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+    }()
+
+    public init(endpoint: S3Endpoint, credentials: S3Credentials, http: HTTPClient = S3Client.defaultHTTPClient, logger: Logger) throws(S3ConfigurationError) {
         guard let url = URL(string: endpoint.url), let scheme = url.scheme?.lowercased(), ["http", "https"].contains(scheme),
               let host = url.host, !host.isEmpty else {
             throw S3ConfigurationError(key: "storage.s3.endpoint", message: "'\(endpoint.url)' is not an http(s) URL")
@@ -137,6 +149,11 @@ public struct S3Client: Sendable {
     }
 
     /// Checks that the bucket exists and the credentials are accepted.
+    /// Creates the bucket (operators usually create it beforehand; tests make one each).
+    public func createBucket() async throws {
+        _ = try await send("PUT", key: nil, accept: [200])
+    }
+
     public func headBucket() async throws {
         // A HEAD answer has no body to name the failure: ask for one key instead, which fails
         // with the same codes and an XML body.

@@ -48,6 +48,41 @@ struct BlobProtocolTests {
         }
     }
 
+    /// One writer per upload across replicas: while another writer (a PATCH on another replica)
+    /// holds the upload's row claim, this replica's PATCH and PUT are refused with 416 and
+    /// change nothing; once the claim is released the upload continues, and a refused or failed
+    /// request leaves no claim behind.
+    @Test(arguments: TestBackend.available)
+    func anUploadClaimedByAnotherWriterIsRefusedUntilReleased(backend: TestBackend) async throws {
+        try await TestRegistry.with(backend) { registry, c in
+            let token = try await Self.pushToken(c)
+            let start = try await c.send(.post, "/v2/\(Self.repo)/blobs/uploads/", token: token)
+            let location = try #require(start.headers[.location])
+            let id = try #require(start.headers[HTTPField.Name("Docker-Upload-UUID")!])
+            let store = registry.services.store
+            #expect(try await store.claimUpload(id: id, size: 0, writer: "replica-b") == "")
+            #expect(try await store.claimUpload(id: id, size: 0, writer: "replica-c") == nil, "one claim at a time")
+
+            let refused = try await c.send(.patch, location, token: token, body: ByteBuffer(string: "abc"))
+            #expect(refused.status == .rangeNotSatisfiable)
+            #expect(refused.ociErrorCode == "BLOB_UPLOAD_INVALID")
+            let digest = Digest.sha256(of: Array("abc".utf8))
+            let refusedPut = try await c.send(.put, location + "?digest=\(digest)", token: token, body: ByteBuffer(string: "abc"))
+            #expect(refusedPut.status == .rangeNotSatisfiable)
+            #expect(try await store.upload(id: id)?.size == 0)
+
+            try await store.releaseUploadClaim(id: id, writer: "replica-b")
+            let badRange = try await c.send(.patch, location, token: token, headers: [HTTPField.Name("Content-Range")!: "0-9"],
+                                            body: ByteBuffer(string: "abc"))
+            #expect(badRange.status == .badRequest, "3 bytes sent, 10 announced")
+            let patched = try await c.send(.patch, location, token: token, body: ByteBuffer(string: "abc"))
+            #expect(patched.status == .accepted)
+            let put = try await c.send(.put, location + "?digest=\(digest)", token: token)
+            #expect(put.status == .created)
+            #expect(try await store.upload(id: id) == nil)
+        }
+    }
+
     @Test(arguments: TestBackend.available, TestStorageKind.available)
     func chunkedUploadWithContentRangeChecks(backend: TestBackend, storage: TestStorageKind) async throws {
         try await TestRegistry.with(backend, storage: storage) { _, c in

@@ -20,7 +20,7 @@ struct S3StorageRegistryTests {
     /// the push is visible once S3 is back.
     @Test(arguments: TestBackend.available)
     func s3OutageDuringAPushIsA503AndLeavesNothingVisible(backend: TestBackend) async throws {
-        try await MotoServer.with { moto in
+        try await MotoServer.withPrivateServer { moto in
             try await TestRegistry.with(backend, configure: { moto.configure(&$0) }) { _, c in
                 let token = try #require(try await c.token(Self.admin, scopes: ["repository:\(Self.repo):pull,push,*"]))
                 let start = try await c.send(.post, "/v2/\(Self.repo)/blobs/uploads/", token: token)
@@ -44,9 +44,11 @@ struct S3StorageRegistryTests {
         }
     }
 
+    /// Unchecked: moto answers 500 to every presigned URL while it checks signatures (boto3's
+    /// too). The presigned signature itself is checked against AWS's example in SigV4SignerTests.
     @Test(arguments: TestBackend.available)
     func blobGetRedirectsToAPresignedURLAndHeadStaysLocal(backend: TestBackend) async throws {
-        try await MotoServer.with { moto in
+        try await MotoServer.with(checkSignatures: false) { moto in
             try await TestRegistry.with(backend, configure: { moto.configure(&$0); $0.storage.s3.redirectDownloads = true }) { _, c in
                 let token = try #require(try await c.token(Self.admin, scopes: ["repository:\(Self.repo):pull,push,*"]))
                 let bytes = (0..<70_000).map { UInt8($0 % 249) }

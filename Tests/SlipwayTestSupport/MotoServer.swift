@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import ObjectStorage
 import SlipwayCore
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -31,17 +32,33 @@ public final class MotoServer: @unchecked Sendable {
         return nil
     }
 
-    /// Opt-in for now (`SLIPWAY_TEST_S3=1`): the S3 driver's write path is refused by moto's
-    /// signature check (SignatureDoesNotMatch on PUT; reads and listings pass), so the S3 runs
-    /// stay out of the default suite until that is fixed.
+    /// The S3 runs join every suite when moto_server is installed (`SLIPWAY_TEST_S3=0` leaves
+    /// them out for a quick local run).
     public static var available: Bool {
-        guard ProcessInfo.processInfo.environment["SLIPWAY_TEST_S3"] == "1" else { return false }
+        guard ProcessInfo.processInfo.environment["SLIPWAY_TEST_S3"] != "0" else { return false }
         return executable != nil
     }
 
-    /// Runs `body` with a fresh server and bucket, and stops the server afterwards.
-    public static func with<T>(bucket: String = "slipway-test", _ body: (MotoServer) async throws -> T) async throws -> T {
-        let server = try await start(bucket: bucket)
+    /// Runs `body` with a fresh bucket of the test process's shared server: one moto_server per
+    /// signature mode, started on first use and killed when the process exits (a server per
+    /// test would start dozens of Python interpreters at once).
+    ///
+    /// `checkSignatures: false` is for the few tests of a key prefix: moto 5.2 verifies a
+    /// signature against the *decoded* query string, so a listing whose `prefix=` holds a `/`
+    /// (any non-empty `storage.s3.prefix`) fails its check for every client, boto3 included.
+    /// Everything else runs with signature checking on and an empty prefix.
+    public static func with<T>(checkSignatures: Bool = true, _ body: (MotoServer) async throws -> T) async throws -> T {
+        let shared = try await (checkSignatures ? checkingServer : plainServer).server()
+        let bucketName = "t-" + UUID().uuidString.lowercased().prefix(23)
+        let server = MotoServer(endpoint: shared.endpoint, bucket: String(bucketName), accessKey: shared.accessKey,
+                                secretKey: shared.secretKey, process: shared.process, shared: true)
+        try await server.storage().client.createBucket()
+        return try await body(server)
+    }
+
+    /// A server of its own for `body`, stopped afterwards (tests that stop S3 mid-test).
+    public static func withPrivateServer<T>(_ body: (MotoServer) async throws -> T) async throws -> T {
+        let server = try await start(bucket: "slipway-test")
         do {
             let result = try await body(server)
             server.stop()
@@ -52,14 +69,17 @@ public final class MotoServer: @unchecked Sendable {
         }
     }
 
-    public static func start(bucket: String = "slipway-test") async throws -> MotoServer {
+    private static let checkingServer = SharedMotoServer(checkSignatures: true)
+    private static let plainServer = SharedMotoServer(checkSignatures: false)
+
+    public static func start(bucket: String = "slipway-test", checkSignatures: Bool = true) async throws -> MotoServer {
         guard let executable else { throw TestFailure("moto_server is not installed") }
         let port = try freePort()
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = ["-H", "127.0.0.1", "-p", String(port)]
         var env = ProcessInfo.processInfo.environment
-        env["INITIAL_NO_AUTH_ACTION_COUNT"] = env["SLIPWAY_TEST_MOTO_NO_AUTH"] == "1" ? "1000000000" : "3"
+        env["INITIAL_NO_AUTH_ACTION_COUNT"] = checkSignatures ? "3" : "1000000000"
         process.environment = env
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
@@ -68,7 +88,8 @@ public final class MotoServer: @unchecked Sendable {
         do {
             try await waitForListener(port: port, process: process)
             let (accessKey, secretKey) = try await provision(endpoint: endpoint, bucket: bucket)
-            return MotoServer(endpoint: endpoint, bucket: bucket, accessKey: accessKey, secretKey: secretKey, process: process)
+            MotoProcesses.started(process.processIdentifier)
+            return MotoServer(endpoint: endpoint, bucket: bucket, accessKey: accessKey, secretKey: secretKey, process: process, shared: false)
         } catch {
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
@@ -76,7 +97,11 @@ public final class MotoServer: @unchecked Sendable {
         }
     }
 
-    private init(endpoint: String, bucket: String, accessKey: String, secretKey: String, process: Process) {
+    /// The test process's server, which `stop()` leaves running.
+    private let shared: Bool
+
+    private init(endpoint: String, bucket: String, accessKey: String, secretKey: String, process: Process, shared: Bool) {
+        self.shared = shared
         self.endpoint = endpoint
         self.bucket = bucket
         self.accessKey = accessKey
@@ -88,7 +113,7 @@ public final class MotoServer: @unchecked Sendable {
 
     /// Stops the server (tests of an S3 outage call this mid-test).
     public func stop() {
-        guard process.isRunning else { return }
+        guard !shared, process.isRunning else { return }
         // SIGKILL: moto_server's threaded server does not exit on SIGTERM while it has open
         // connections, and waiting for it would hang the test. It holds nothing on disk.
         kill(process.processIdentifier, SIGKILL)
@@ -135,13 +160,14 @@ public final class MotoServer: @unchecked Sendable {
     }
 
     private static func waitForListener(port: Int, process: Process) async throws {
-        let deadline = ContinuousClock.now + .seconds(30)
+        // Generous: on a loaded 2-core machine importing moto alone takes seconds.
+        let deadline = ContinuousClock.now + .seconds(120)
         while ContinuousClock.now < deadline {
             guard process.isRunning else { throw TestFailure("moto_server exited with status \(process.terminationStatus)") }
             if canConnect(port: port) { return }
             try await Task.sleep(for: .milliseconds(50))
         }
-        throw TestFailure("moto_server did not listen on port \(port) within 30 s")
+        throw TestFailure("moto_server did not listen on port \(port) within 120 s")
     }
 
     private static func canConnect(port: Int) -> Bool {
@@ -195,7 +221,7 @@ extension MotoServer {
 
 extension MotoServer {
     /// Points `config` at this server's bucket (what `slipway serve` would read from YAML).
-    public func configure(_ config: inout SlipwayConfig, prefix: String = "registry") {
+    public func configure(_ config: inout SlipwayConfig, prefix: String = "") {
         config.storage.driver = .s3
         config.storage.s3.endpoint = endpoint
         config.storage.s3.region = region
@@ -204,6 +230,41 @@ extension MotoServer {
         config.storage.s3.accessKey = accessKey
         config.storage.s3.secretKey = secretKey
         config.storage.s3.pathStyle = true
+    }
+}
+
+/// Starts one moto_server on first use and hands the same one to every later caller.
+actor SharedMotoServer {
+    let checkSignatures: Bool
+    private var starting: Task<MotoServer, any Error>?
+
+    init(checkSignatures: Bool) { self.checkSignatures = checkSignatures }
+
+    func server() async throws -> MotoServer {
+        if let starting, let server = try? await starting.value, server.isRunning { return server }
+        let task = Task { [checkSignatures] in try await MotoServer.start(bucket: "slipway-bootstrap", checkSignatures: checkSignatures) }
+        starting = task
+        return try await task.value
+    }
+}
+
+/// moto_server processes of this test process, killed when it exits: a shared server outlives
+/// every test, and nothing else would stop it.
+enum MotoProcesses {
+    private static let pids = Mutex<[pid_t]>([])
+    private static let registered = Mutex(false)
+
+    static func started(_ pid: pid_t) {
+        pids.withLock { $0.append(pid) }
+        let first = registered.withLock { done in
+            defer { done = true }
+            return !done
+        }
+        if first {
+            atexit {
+                for pid in MotoProcesses.pids.withLock({ $0 }) { kill(pid, SIGKILL) }
+            }
+        }
     }
 }
 
@@ -224,7 +285,7 @@ public enum TestStorageKind: String, Sendable, CaseIterable, CustomStringConvert
             defer { try? FileManager.default.removeItem(atPath: dir) }
             return try await body(try await FilesystemBlobStorage(root: dir))
         case .s3:
-            return try await MotoServer.with { moto in try await body(try moto.storage(prefix: "registry")) }
+            return try await MotoServer.with { moto in try await body(try moto.storage()) }
         }
     }
 }
