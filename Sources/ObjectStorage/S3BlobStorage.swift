@@ -236,6 +236,13 @@ public struct S3BlobStorage: BlobStorageDriver {
         return aborted
     }
 
+    public func isHealthy() async -> Bool {
+        var probe = client
+        probe.maxAttempts = 1
+        probe.requestTimeout = .seconds(5)
+        return (try? await probe.headBucket()) != nil
+    }
+
     /// Start-up check: the bucket exists and accepts these credentials. Failures name the
     /// configuration key to fix.
     public func verify() async throws {

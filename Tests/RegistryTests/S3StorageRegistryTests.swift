@@ -29,7 +29,11 @@ struct S3StorageRegistryTests {
                 let first = try await c.send(.patch, location, token: token, body: ByteBuffer(string: "first chunk;"))
                 #expect(first.status == .accepted)
 
+                #expect(try await c.send(.get, "/health/instance").status == .ok)
                 moto.stop()
+                let health = try await c.send(.get, "/health/instance")
+                #expect(health.status == .serviceUnavailable, "the health check asks S3, not a local directory")
+                #expect(String(buffer: health.body).contains("\"storage\":false"))
                 let bytes = Array("first chunk;second chunk".utf8)
                 let digest = Digest.sha256(of: bytes)
                 let put = try await c.send(.put, location + "?digest=\(digest)", token: token, body: ByteBuffer(string: "second chunk"))

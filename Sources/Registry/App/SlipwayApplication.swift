@@ -149,7 +149,7 @@ struct HealthCheck: Sendable {
 
     func response() async -> Response {
         let database = (try? await services.accounts.hasAnyUser()) != nil
-        let storage = FileManager.default.isWritableFile(atPath: services.config.resolvedStoragePath)
+        let storage = await services.storage.isHealthy()
         let ok = database && storage
         let body = Body(data: .init(services: ["database": database, "storage": storage]), status_code: ok ? 200 : 503)
         let buffer = V2Handler.encodeJSON(body)

@@ -30,6 +30,8 @@ public protocol BlobStorageDriver: Sendable {
     /// A short-lived URL the client may download the whole blob from instead (default: nil,
     /// the registry streams the bytes itself).
     func downloadRedirect(_ digest: Digest) async throws -> URL?
+    /// Whether the store answers right now (`/health/instance`): one cheap request, no retries.
+    func isHealthy() async -> Bool
 }
 
 /// Appends one request's worth of bytes to an upload.
