@@ -16,6 +16,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.0"..<"5.0.0"),
+        // The S3 storage driver's HTTP client (already resolved through HummingbirdTesting).
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.0.0"),
@@ -106,10 +108,21 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "SQLKit", package: "sql-kit"),
         ]),
+        // The S3-compatible blob storage driver: a SigV4 signer, a small S3 client and the
+        // `BlobStorageDriver` over it.
+        .target(name: "ObjectStorage", dependencies: [
+            "SlipwayCore",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+        ]),
         .target(
             name: "Registry",
             dependencies: [
-                "SlipwayCore", "OutboundHTTP", "Mail", "Events", "Audit", "Accounts",
+                "SlipwayCore", "OutboundHTTP", "ObjectStorage", "Mail", "Events", "Audit", "Accounts",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
                 .product(name: "Logging", package: "swift-log"),
@@ -193,6 +206,7 @@ let package = Package(
             name: "SlipwayTestSupport",
             dependencies: [
                 "SlipwayCore", "SlipwayServer", "Mail", "Events", "Accounts", "Registry", "BuildOrchestrator", "Triggers", "Notifications", "WebUI",
+                "ObjectStorage",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
@@ -204,6 +218,7 @@ let package = Package(
             name: "RegistryTests",
             dependencies: [
                 "SlipwayCore", "Mail", "Events", "Audit", "Accounts", "Registry", "SlipwayTestSupport", "BuildOrchestrator", "BuildProtocol", "OutboundHTTP",
+                "ObjectStorage",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -220,6 +235,11 @@ let package = Package(
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "X509", package: "swift-certificates"),
+        ]),
+        .testTarget(name: "ObjectStorageTests", dependencies: [
+            "ObjectStorage", "SlipwayCore", "SlipwayTestSupport",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"),
         ]),
         .testTarget(name: "BuildWorkerTests", dependencies: ["BuildWorker", .product(name: "NIOPosix", package: "swift-nio")]),
         .testTarget(name: "BuildOrchestratorTests", dependencies: ["BuildOrchestrator", "SlipwayCore"]),

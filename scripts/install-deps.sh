@@ -33,10 +33,11 @@ fi
 if [ "${1:-}" = "--test" ] && ! python3 -c 'import pytest, aiosmtpd' 2>/dev/null; then
   python3 -m pip install -q pytest aiosmtpd >&2
 fi
-# moto_server: the S3 API server of the cluster test's S3 mode (SLIPWAY_CLUSTER_STORAGE=s3, for the
-# S3 driver of branch s3-storage), run in a namespace of its own.
+# moto_server: a real S3 API on loopback for the S3 storage driver's tests (MotoServer, which
+# also provisions it with boto3, a moto dependency) and the cluster test's storage.
 if [ "${1:-}" = "--test" ] && ! command -v moto_server >/dev/null 2>&1; then
   python3 -m pip install -q 'moto[server]' >&2
+  if command -v pyenv >/dev/null 2>&1; then pyenv rehash; fi  # the moto_server shim
 fi
 # axe-core for the web UI's accessibility test: the copy bundled by axe-selenium-python, whose Axe
 # class the test drives over Chromium's DevTools pipe (so Selenium itself is not needed).

@@ -20,6 +20,9 @@ cleanup() {
   if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$BIN/pg_ctl" -D "$PGDIR/data" -m fast -w stop >/dev/null 2>&1 || true
   else "$BIN/pg_ctl" -D "$PGDIR/data" -m fast -w stop >/dev/null 2>&1 || true; fi
   rm -rf "$PGDIR"
+  # The Swift tests' shared moto_servers die with the test process (atexit); not when a hung
+  # run was killed by the watchdog.
+  pkill -KILL -f "moto_server -H 127.0.0.1 " 2>/dev/null || true
 }
 trap cleanup EXIT
 export SLIPWAY_TEST_POSTGRES_URL=$(scripts/start-postgres.sh "$PGDIR" "$PGPORT")

@@ -6,7 +6,7 @@ import SlipwayCore
 import SlipwayTestSupport
 import Testing
 
-/// Blob and upload endpoints at the HTTP level, on every metadata backend.
+/// Blob and upload endpoints at the HTTP level, on every metadata backend and blob storage driver.
 @Suite("Blobs and uploads")
 struct BlobProtocolTests {
     static let repo = "admin/app"
@@ -16,9 +16,9 @@ struct BlobProtocolTests {
         try #require(try await c.token(admin, scopes: ["repository:\(repo):pull,push,*"]))
     }
 
-    @Test(arguments: TestBackend.available)
-    func monolithicPushHeadGetAndRange(backend: TestBackend) async throws {
-        try await TestRegistry.with(backend) { _, c in
+    @Test(arguments: TestBackend.available, TestStorageKind.available)
+    func monolithicPushHeadGetAndRange(backend: TestBackend, storage: TestStorageKind) async throws {
+        try await TestRegistry.with(backend, storage: storage) { _, c in
             let token = try await Self.pushToken(c)
             let bytes = (0..<100_000).map { UInt8($0 % 251) }
             let digest = try await c.pushBlob(Self.repo, bytes, token: token)
@@ -48,9 +48,44 @@ struct BlobProtocolTests {
         }
     }
 
+    /// One writer per upload across replicas: while another writer (a PATCH on another replica)
+    /// holds the upload's row claim, this replica's PATCH and PUT are refused with 416 and
+    /// change nothing; once the claim is released the upload continues, and a refused or failed
+    /// request leaves no claim behind.
     @Test(arguments: TestBackend.available)
-    func chunkedUploadWithContentRangeChecks(backend: TestBackend) async throws {
-        try await TestRegistry.with(backend) { _, c in
+    func anUploadClaimedByAnotherWriterIsRefusedUntilReleased(backend: TestBackend) async throws {
+        try await TestRegistry.with(backend) { registry, c in
+            let token = try await Self.pushToken(c)
+            let start = try await c.send(.post, "/v2/\(Self.repo)/blobs/uploads/", token: token)
+            let location = try #require(start.headers[.location])
+            let id = try #require(start.headers[HTTPField.Name("Docker-Upload-UUID")!])
+            let store = registry.services.store
+            #expect(try await store.claimUpload(id: id, size: 0, writer: "replica-b") == "")
+            #expect(try await store.claimUpload(id: id, size: 0, writer: "replica-c") == nil, "one claim at a time")
+
+            let refused = try await c.send(.patch, location, token: token, body: ByteBuffer(string: "abc"))
+            #expect(refused.status == .rangeNotSatisfiable)
+            #expect(refused.ociErrorCode == "BLOB_UPLOAD_INVALID")
+            let digest = Digest.sha256(of: Array("abc".utf8))
+            let refusedPut = try await c.send(.put, location + "?digest=\(digest)", token: token, body: ByteBuffer(string: "abc"))
+            #expect(refusedPut.status == .rangeNotSatisfiable)
+            #expect(try await store.upload(id: id)?.size == 0)
+
+            try await store.releaseUploadClaim(id: id, writer: "replica-b")
+            let badRange = try await c.send(.patch, location, token: token, headers: [HTTPField.Name("Content-Range")!: "0-9"],
+                                            body: ByteBuffer(string: "abc"))
+            #expect(badRange.status == .badRequest, "3 bytes sent, 10 announced")
+            let patched = try await c.send(.patch, location, token: token, body: ByteBuffer(string: "abc"))
+            #expect(patched.status == .accepted)
+            let put = try await c.send(.put, location + "?digest=\(digest)", token: token)
+            #expect(put.status == .created)
+            #expect(try await store.upload(id: id) == nil)
+        }
+    }
+
+    @Test(arguments: TestBackend.available, TestStorageKind.available)
+    func chunkedUploadWithContentRangeChecks(backend: TestBackend, storage: TestStorageKind) async throws {
+        try await TestRegistry.with(backend, storage: storage) { _, c in
             let token = try await Self.pushToken(c)
             let start = try await c.send(.post, "/v2/\(Self.repo)/blobs/uploads/", token: token)
             #expect(start.status == .accepted)
@@ -94,9 +129,9 @@ struct BlobProtocolTests {
         }
     }
 
-    @Test(arguments: TestBackend.available)
-    func postThenPutWithBodyAndSha512(backend: TestBackend) async throws {
-        try await TestRegistry.with(backend) { _, c in
+    @Test(arguments: TestBackend.available, TestStorageKind.available)
+    func postThenPutWithBodyAndSha512(backend: TestBackend, storage: TestStorageKind) async throws {
+        try await TestRegistry.with(backend, storage: storage) { _, c in
             let token = try await Self.pushToken(c)
             let bytes = Array("sha512 content".utf8)
             let digest = Digest.compute(.sha512, of: bytes)
@@ -109,9 +144,9 @@ struct BlobProtocolTests {
         }
     }
 
-    @Test(arguments: TestBackend.available)
-    func digestMismatchLeavesNothingVisible(backend: TestBackend) async throws {
-        try await TestRegistry.with(backend) { registry, c in
+    @Test(arguments: TestBackend.available, TestStorageKind.available)
+    func digestMismatchLeavesNothingVisible(backend: TestBackend, storage: TestStorageKind) async throws {
+        try await TestRegistry.with(backend, storage: storage) { registry, c in
             let token = try await Self.pushToken(c)
             let claimed = Digest.sha256(of: Array("what I claim".utf8))
             let mono = try await c.send(.post, "/v2/\(Self.repo)/blobs/uploads/?digest=\(claimed)", token: token, body: ByteBuffer(string: "something else"))
@@ -137,9 +172,9 @@ struct BlobProtocolTests {
         }
     }
 
-    @Test(arguments: TestBackend.available)
-    func cancelAndUnknownUploads(backend: TestBackend) async throws {
-        try await TestRegistry.with(backend) { registry, c in
+    @Test(arguments: TestBackend.available, TestStorageKind.available)
+    func cancelAndUnknownUploads(backend: TestBackend, storage: TestStorageKind) async throws {
+        try await TestRegistry.with(backend, storage: storage) { registry, c in
             let token = try await Self.pushToken(c)
             let start = try await c.send(.post, "/v2/\(Self.repo)/blobs/uploads/", token: token)
             let location = try #require(start.headers[.location])
@@ -156,9 +191,9 @@ struct BlobProtocolTests {
         }
     }
 
-    @Test(arguments: TestBackend.available)
-    func crossRepositoryMount(backend: TestBackend) async throws {
-        try await TestRegistry.with(backend) { registry, c in
+    @Test(arguments: TestBackend.available, TestStorageKind.available)
+    func crossRepositoryMount(backend: TestBackend, storage: TestStorageKind) async throws {
+        try await TestRegistry.with(backend, storage: storage) { registry, c in
             try await registry.createUser("bob")
             let token = try #require(try await c.token(Self.admin, scopes: ["repository:admin/src:pull,push", "repository:admin/dst:pull,push"]))
             let digest = try await c.pushBlob("admin/src", Array("shared layer".utf8), token: token)
@@ -198,9 +233,9 @@ struct BlobProtocolTests {
         }
     }
 
-    @Test(arguments: TestBackend.available)
-    func blobSizeCap(backend: TestBackend) async throws {
-        try await TestRegistry.with(backend, configure: { $0.registry.maxBlobBytes = 1000 }) { registry, c in
+    @Test(arguments: TestBackend.available, TestStorageKind.available)
+    func blobSizeCap(backend: TestBackend, storage: TestStorageKind) async throws {
+        try await TestRegistry.with(backend, storage: storage, configure: { $0.registry.maxBlobBytes = 1000 }) { registry, c in
             let token = try await Self.pushToken(c)
             let bytes = Array(repeating: UInt8(7), count: 2000)
             let r = try await c.send(.post, "/v2/\(Self.repo)/blobs/uploads/?digest=\(Digest.sha256(of: bytes))", token: token, body: ByteBuffer(bytes: bytes))

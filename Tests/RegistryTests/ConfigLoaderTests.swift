@@ -63,6 +63,19 @@ struct ConfigLoaderTests {
         #expect(ConfigKeys.all.first { $0.path == "auth.superUsers" }?.environmentName == "SLIPWAY_AUTH_SUPER_USERS")
     }
 
+    @Test func s3StorageKeys() throws {
+        let names = Dictionary(uniqueKeysWithValues: ConfigKeys.all.map { ($0.path, $0.environmentName) })
+        #expect(names["storage.s3.secretKey"] == "SLIPWAY_STORAGE_S3_SECRET_KEY")
+        #expect(names["storage.s3.redirectDownloads"] == "SLIPWAY_STORAGE_S3_REDIRECT_DOWNLOADS")
+        let config = try ConfigLoader.load(file: nil, environment: [
+            "SLIPWAY_STORAGE_DRIVER": "s3", "SLIPWAY_STORAGE_S3_BUCKET": "blobs", "SLIPWAY_STORAGE_S3_ENDPOINT": "http://127.0.0.1:9000",
+            "SLIPWAY_STORAGE_S3_PATH_STYLE": "true", "SLIPWAY_STORAGE_S3_SECRET_KEY": "hunter2-secret",
+        ])
+        #expect(config.storage.driver == .s3 && config.storage.s3.bucket == "blobs" && config.storage.s3.pathStyle)
+        #expect(!"\(config)".contains("hunter2-secret") && !String(reflecting: config).contains("hunter2-secret"))
+        #expect(throws: ConfigError.self) { try ConfigLoader.load(file: nil, environment: ["SLIPWAY_STORAGE_DRIVER": "s3"]) }
+    }
+
     @Test func environmentNames() {
         let names = Dictionary(uniqueKeysWithValues: ConfigKeys.all.map { ($0.path, $0.environmentName) })
         #expect(names["server.publicURL"] == "SLIPWAY_SERVER_PUBLIC_URL")

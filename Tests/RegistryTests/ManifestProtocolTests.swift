@@ -17,9 +17,9 @@ struct ManifestProtocolTests {
         try #require(try await c.token(admin, scopes: repos.map { "repository:\($0):pull,push,*" }))
     }
 
-    @Test(arguments: TestBackend.available)
-    func pushAndPullByTagAndDigest(backend: TestBackend) async throws {
-        try await TestRegistry.with(backend) { _, c in
+    @Test(arguments: TestBackend.available, TestStorageKind.available)
+    func pushAndPullByTagAndDigest(backend: TestBackend, storage: TestStorageKind) async throws {
+        try await TestRegistry.with(backend, storage: storage) { _, c in
             let token = try await Self.token(c, "admin/app")
             let (digest, bytes) = try await c.pushImage("admin/app", tag: "v1", token: token)
 
@@ -171,9 +171,9 @@ struct ManifestProtocolTests {
         }
     }
 
-    @Test(arguments: TestBackend.available)
-    func deleteByTagAndDigest(backend: TestBackend) async throws {
-        try await TestRegistry.with(backend) { _, c in
+    @Test(arguments: TestBackend.available, TestStorageKind.available)
+    func deleteByTagAndDigest(backend: TestBackend, storage: TestStorageKind) async throws {
+        try await TestRegistry.with(backend, storage: storage) { _, c in
             let token = try await Self.token(c, "admin/app")
             let (digest, _) = try await c.pushImage("admin/app", tag: "v1", token: token)
             let put2 = try await c.send(.get, "/v2/admin/app/manifests/v1", token: token)

@@ -194,9 +194,13 @@ public final class TestRegistry: Sendable {
     }
 
     /// Runs `body` against the application in-process, then tears everything down.
-    public static func with<T: Sendable>(_ backend: TestBackend, configure: (inout SlipwayConfig) -> Void = { _ in },
+    public static func with<T: Sendable>(_ backend: TestBackend, storage: TestStorageKind = .filesystem, configure: (inout SlipwayConfig) -> Void = { _ in },
                                          _ body: @escaping @Sendable (TestRegistry, RegistryClient) async throws -> T) async throws -> T {
-        try await serve(try await start(backend, configure: configure), body)
+        guard storage == .s3 else { return try await serve(try await start(backend, configure: configure), body) }
+        // Blobs in a bucket of the test's own moto_server, stopped after the registry.
+        return try await MotoServer.with { moto in
+            try await serve(try await start(backend, configure: { moto.configure(&$0); configure(&$0) }), body)
+        }
     }
 
     /// Runs `body` against the application of `registry` in-process, then stops the registry.

@@ -14,9 +14,9 @@ and one worker are killed with SIGKILL. Then:
 Before the load: a chunked upload PATCHed through replica 1 and finished through replica 2, and a
 running build's live log read through each replica.
 
-Storage is chosen in ONE place, `cluster_storage()`: SLIPWAY_CLUSTER_STORAGE=filesystem (default:
-one shared directory, the namespaces share the filesystem) or s3 (moto_server in its own
-namespace; needs the S3 driver of issue 13 item 1).
+Storage is chosen in ONE place, `cluster_storage()`: SLIPWAY_CLUSTER_STORAGE=s3 (default:
+moto_server in a namespace of its own, checking every request's signature, one bucket the
+replicas share) or filesystem (one shared directory: the namespaces share the filesystem).
 """
 
 from __future__ import annotations
@@ -82,9 +82,27 @@ def cluster(tmp_path, request):
 # ---------------------------------------------------------------------------
 
 
-# LEAD: switch to "s3" once `storage.driver: s3` (issue 13 item 1, branch s3-storage) is merged;
-# the replicas then share a moto_server bucket instead of a directory. Nothing else changes.
-DEFAULT_CLUSTER_STORAGE = "filesystem"
+DEFAULT_CLUSTER_STORAGE = "s3"
+
+# moto checks signatures once its first three requests (unauthenticated) have made an IAM user,
+# its key and an allow-everything policy; then only that key's correct signatures pass. The key
+# is printed for the replicas' settings.
+MOTO_PROVISION = """
+import json, sys
+import boto3
+from botocore.config import Config
+endpoint, bucket = sys.argv[1], sys.argv[2]
+iam = boto3.client("iam", endpoint_url=endpoint, region_name="us-east-1",
+                   aws_access_key_id="bootstrap", aws_secret_access_key="bootstrap")
+iam.create_user(UserName="slipway")
+key = iam.create_access_key(UserName="slipway")["AccessKey"]
+iam.put_user_policy(UserName="slipway", PolicyName="everything", PolicyDocument=json.dumps(
+    {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}))
+s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id=key["AccessKeyId"],
+                  aws_secret_access_key=key["SecretAccessKey"], config=Config(s3={"addressing_style": "path"}))
+s3.create_bucket(Bucket=bucket)
+print(key["AccessKeyId"], key["SecretAccessKey"])
+"""
 
 
 def cluster_storage(tmp_path: Path, cluster: Cluster) -> dict:
@@ -97,13 +115,18 @@ def cluster_storage(tmp_path: Path, cluster: Cluster) -> dict:
         return {"SLIPWAY_STORAGE_PATH": str(shared)}
     if kind == "s3":
         s3 = cluster.add_host("s3")
-        proc = s3.start("moto", ["moto_server", "-H", s3.address, "-p", "5000"])
+        moto = shutil.which("moto_server")
+        assert moto, "moto_server is not installed (scripts/install-deps.sh --test installs moto[server])"
+        env = dict(os.environ, INITIAL_NO_AUTH_ACTION_COUNT="3")
+        proc = s3.start("moto", [moto, "-H", s3.address, "-p", "5000"], env=env)
         s3.wait_port(5000, proc=proc)
-        s3.run(["python3", "-c", "import urllib.request as u; u.urlopen(u.Request("
-                f"'http://{s3.address}:5000/slipway-cluster', method='PUT')).read()"])
-        return {"SLIPWAY_STORAGE_DRIVER": "s3", "SLIPWAY_STORAGE_S3_ENDPOINT": f"http://{s3.address}:5000",
+        endpoint = f"http://{s3.address}:5000"
+        # The python next to moto_server has boto3 (a moto dependency).
+        python = str(Path(moto).resolve().parent / "python3") if (Path(moto).resolve().parent / "python3").exists() else "python3"
+        access_key, secret_key = s3.run([python, "-c", MOTO_PROVISION, endpoint, "slipway-cluster"]).stdout.split()
+        return {"SLIPWAY_STORAGE_DRIVER": "s3", "SLIPWAY_STORAGE_S3_ENDPOINT": endpoint,
                 "SLIPWAY_STORAGE_S3_REGION": "us-east-1", "SLIPWAY_STORAGE_S3_BUCKET": "slipway-cluster",
-                "SLIPWAY_STORAGE_S3_ACCESS_KEY": "testing", "SLIPWAY_STORAGE_S3_SECRET_KEY": "testing",
+                "SLIPWAY_STORAGE_S3_ACCESS_KEY": access_key, "SLIPWAY_STORAGE_S3_SECRET_KEY": secret_key,
                 "SLIPWAY_STORAGE_S3_PATH_STYLE": "true"}
     raise AssertionError(f"SLIPWAY_CLUSTER_STORAGE={kind!r}: expected filesystem or s3")
 
@@ -520,7 +543,7 @@ def run_cluster_scenario(cluster, pg, r1, r2, client, receiver, workers, slipway
 
     # --- no upload left visible half-written
     blob_rows = pg.psql("SELECT digest, size FROM blobs")
-    assert_blobs_whole(storage, blob_rows)
+    assert_blobs_whole(storage, blob_rows, cluster)
     served_blobs_whole(client, pg)
 
     # --- no replica failed a request on its own (502/503 from the load balancer for requests
@@ -574,8 +597,42 @@ def served_blobs_whole(client, pg):
         assert len(body) == int(size) and "sha256:" + hashlib.sha256(body).hexdigest() == digest, f"{repo}@{digest} is not whole"
 
 
-def assert_blobs_whole(storage: dict, blob_rows):
-    if "SLIPWAY_STORAGE_PATH" in storage:
+# Every object under blobs/ of the bucket, read from inside the S3 host: name -> (size, sha256).
+S3_BLOB_LISTING = """
+import hashlib, json, sys
+import boto3
+from botocore.config import Config
+endpoint, bucket, access, secret = sys.argv[1:5]
+s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id=access,
+                  aws_secret_access_key=secret, config=Config(s3={"addressing_style": "path"}))
+out = {}
+for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+    for item in page.get("Contents", []):
+        body = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
+        out[item["Key"]] = [len(body), hashlib.sha256(body).hexdigest()]
+print(json.dumps(out))
+"""
+
+
+def assert_blobs_whole(storage: dict, blob_rows, cluster):
+    if storage.get("SLIPWAY_STORAGE_DRIVER") == "s3":
+        s3 = cluster.hosts["s3"]
+        moto = Path(shutil.which("moto_server")).resolve().parent
+        python = str(moto / "python3") if (moto / "python3").exists() else "python3"
+        objects = json.loads(s3.run([python, "-c", S3_BLOB_LISTING, storage["SLIPWAY_STORAGE_S3_ENDPOINT"],
+                                     storage["SLIPWAY_STORAGE_S3_BUCKET"], storage["SLIPWAY_STORAGE_S3_ACCESS_KEY"],
+                                     storage["SLIPWAY_STORAGE_S3_SECRET_KEY"]], timeout=600).stdout)
+        stored = {}
+        for key, (size, sha) in objects.items():
+            if key.startswith("blobs/sha256/"):
+                name = key.rsplit("/", 1)[1]
+                assert sha == name, f"stored blob {key} does not hash to its name"
+                stored["sha256:" + name] = size
+        for digest, size in blob_rows:
+            assert stored.get(digest) == int(size), f"blob {digest} is recorded ({size} bytes) but stored as {stored.get(digest)}"
+        # Uploads in progress are private scratch space (uploads.<id>.*), never under blobs/.
+        print(f"s3 bucket: {len(stored)} blobs, {len(objects) - len(stored)} upload objects")
+    elif "SLIPWAY_STORAGE_PATH" in storage:
         root = Path(storage["SLIPWAY_STORAGE_PATH"]) / "blobs" / "sha256"
         stored = {}
         for path in root.glob("*/*"):

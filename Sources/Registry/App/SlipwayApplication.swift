@@ -4,6 +4,7 @@ import Foundation
 import Hummingbird
 import Logging
 import NIOCore
+import ObjectStorage
 import ServiceLifecycle
 import SlipwayCore
 
@@ -26,7 +27,7 @@ public enum SlipwayApplication {
         let store = MetadataStore(database: database)
         let accounts = AccountStore(database: database, jobs: jobs)
         let auditStore = AuditStore(database: database, jobs: jobs)
-        let storage = try await FilesystemBlobStorage(root: config.resolvedStoragePath)
+        let storage = try await BlobStorageFactory.make(config: config, logger: logger)
         let hasher = PasswordHasher(cost: config.auth.bcryptCost)
         let tokens = try await RegistryTokenService(keys: InstanceKeys(database: database), lifetimeSeconds: config.auth.tokenLifetimeSeconds)
         let secretBox = try await SecretBox.load(keys: InstanceKeys(database: database))
@@ -76,6 +77,13 @@ public enum SlipwayApplication {
         [TagCollectorPass(services: services), RepositoryPurgePass(accounts: services.accounts), BlobCollectorPass(services: services)]
             + modules.flatMap { $0.collectorPasses() }
             + [blobDeletionPass(services: services, modules: modules)]
+            + storagePasses(services.storage)
+    }
+
+    /// The storage driver's own housekeeping (S3: abandoned multipart uploads).
+    static func storagePasses(_ storage: any BlobStorageDriver) -> [any CollectorPass] {
+        guard let s3 = storage as? S3BlobStorage else { return [] }
+        return [StaleMultipartUploadPass(storage: s3)]
     }
 
     /// Deletes tombstoned bytes once no owner of stored bytes (the OCI core, log exports, the
@@ -148,7 +156,7 @@ struct HealthCheck: Sendable {
 
     func response() async -> Response {
         let database = (try? await services.accounts.hasAnyUser()) != nil
-        let storage = FileManager.default.isWritableFile(atPath: services.config.resolvedStoragePath)
+        let storage = await services.storage.isHealthy()
         let ok = database && storage
         let body = Body(data: .init(services: ["database": database, "storage": storage]), status_code: ok ? 200 : 503)
         let buffer = V2Handler.encodeJSON(body)

@@ -25,6 +25,8 @@ public enum OCIErrorCode: String, Sendable {
     case tooManyRequests = "TOOMANYREQUESTS"
     case rangeInvalid = "RANGE_INVALID"
     case invalidRequest = "INVALID_REQUEST"
+    /// distribution's `errcode.ErrorCodeUnavailable`: retry later.
+    case unavailable = "UNAVAILABLE"
     case unknown = "UNKNOWN"
 
     var defaultStatus: HTTPResponse.Status {
@@ -36,6 +38,7 @@ public enum OCIErrorCode: String, Sendable {
         case .tooManyRequests: return .tooManyRequests
         case .rangeInvalid: return .rangeNotSatisfiable
         case .unknown: return .internalServerError
+        case .unavailable: return .serviceUnavailable
         default: return .badRequest
         }
     }
@@ -65,6 +68,17 @@ public struct RegistryError: Error, Sendable, CustomStringConvertible {
     static let readOnly = RegistryError(
         .denied, "the registry is in read-only mode for maintenance; pulls work, pushes and deletes are refused",
         status: .methodNotAllowed, detail: ["is_readonly": "true"])
+
+    /// The one mapping of storage driver failures to the wire.
+    public init(storage error: BlobStorageError) {
+        switch error {
+        case .unknownUpload:
+            self.init(.blobUploadUnknown, "unknown upload")
+        case .unavailable:
+            // The detail (which backend, which failure) goes to the log, not to the client.
+            self.init(.unavailable, "blob storage is unavailable; nothing was stored, retry later", headers: [.retryAfter: "5"])
+        }
+    }
 
     private struct Body: Encodable {
         struct Entry: Encodable { let code: String; let message: String; let detail: [String: String] }

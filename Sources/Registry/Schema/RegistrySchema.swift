@@ -122,5 +122,16 @@ public enum RegistrySchema {
                 """,
             ]
         },
+        ModuleMigration(version: 5, name: "upload writer claims") { f in
+            [
+                // The request writing to an upload right now, whichever replica it reached, and
+                // until when its claim holds (renewed while it streams); `generation` names the
+                // last write that completed, so a replica's cached hash state is used only for
+                // the bytes it hashed itself (see UploadSessions).
+                "ALTER TABLE uploads ADD COLUMN writer TEXT",
+                "ALTER TABLE uploads ADD COLUMN writer_until \(f.bigint)",
+                "ALTER TABLE uploads ADD COLUMN generation TEXT NOT NULL DEFAULT ''",
+            ]
+        },
     ])
 }

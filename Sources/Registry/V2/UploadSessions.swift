@@ -1,40 +1,40 @@
 import SlipwayCore
 import Synchronization
 
-/// In-process bookkeeping for uploads in progress: the running hash of each upload (so chunked
-/// uploads hash every byte exactly once) and a per-upload "one writer at a time" guard.
-/// Losing this state (restart, another replica) is safe: the digest is then recomputed from
-/// storage when the upload completes.
+/// The running hash of each upload this process wrote to last, so chunked uploads hash every
+/// byte exactly once. Who may write is decided by the upload's row (`claimUpload`), not here:
+/// a cached hash is handed out only for the generation it hashed, so bytes another request or
+/// replica wrote since are never vouched for by a stale hash. Losing this state (restart,
+/// another replica) is safe: the digest is then recomputed from storage when the upload
+/// completes.
 public final class UploadSessions: Sendable {
     private struct Entry {
-        var digester: StreamingDigester?
+        var digester: StreamingDigester
         var offset: Int64
-        var busy: Bool
+        var generation: String
     }
     private let entries = Mutex<[String: Entry]>([:])
 
     public init() {}
 
-    /// Claims the upload for one request. Returns the cached hash state if it is valid for
-    /// `offset`, or throws when another request is writing to the same upload.
-    public func claim(_ id: String, offset: Int64) throws(RegistryError) -> StreamingDigester? {
-        let result: Result<StreamingDigester?, RegistryError> = entries.withLock { map in
-            var entry = map[id] ?? Entry(digester: offset == 0 ? StreamingDigester() : nil, offset: offset, busy: false)
-            if entry.busy {
-                return .failure(RegistryError(.blobUploadInvalid, "another request is currently writing to this upload", status: .rangeNotSatisfiable))
-            }
-            entry.busy = true
-            if entry.offset != offset { entry.digester = nil }
-            map[id] = entry
-            return .success(entry.digester)
+    /// The hash state of the upload's first `offset` bytes if this process hashed exactly the
+    /// write `generation` names; a fresh one for an empty upload; nil when unknown.
+    public func digester(_ id: String, offset: Int64, generation: String) -> StreamingDigester? {
+        if offset == 0 { return StreamingDigester() }
+        return entries.withLock { map in
+            guard let entry = map[id], entry.offset == offset, entry.generation == generation else { return nil }
+            return entry.digester
         }
-        return try result.get()
     }
 
-    /// Releases the claim, recording the hash state after `offset` bytes (nil = unknown).
-    public func release(_ id: String, digester: StreamingDigester?, offset: Int64) {
+    /// Records the hash state after a completed write (`digester` nil: unknown).
+    public func record(_ id: String, digester: StreamingDigester?, offset: Int64, generation: String) {
         entries.withLock { map in
-            map[id] = Entry(digester: digester, offset: offset, busy: false)
+            if let digester {
+                map[id] = Entry(digester: digester, offset: offset, generation: generation)
+            } else {
+                map.removeValue(forKey: id)
+            }
         }
     }
 

@@ -40,6 +40,13 @@ extension V2Handler {
             return Response(status: status, headers: headers, body: .init())
         }
         let storage = services.storage
+        // A driver that can serve the bytes itself (S3 presigned GET) gets the download: the
+        // client follows the redirect with its Range header, if any, and the bytes bypass us.
+        if let url = try await storage.downloadRedirect(digest) {
+            return Response(status: .temporaryRedirect, headers: [
+                .location: url.absoluteString, .dockerContentDigest: digest.description, .cacheControl: "no-store",
+            ], body: .init())
+        }
         let pulled = services.metrics.bytesPulled
         let body = ResponseBody(contentLength: Int(length)) { writer in
             try await storage.read(digest, range: bodyRange) { chunk in

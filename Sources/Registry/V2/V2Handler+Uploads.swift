@@ -81,14 +81,17 @@ extension V2Handler {
             }
             expectedLength = end - start + 1
         }
-        let digester = try services.uploads.claim(id, offset: record.size)
-        var released = false
-        defer { if !released { services.uploads.release(id, digester: nil, offset: -1) } }
-        let (size, finalDigester) = try await appendBody(request, uploadID: id, offset: record.size, digester: digester, expectedLength: expectedLength)
-        try await services.store.setUploadSize(id: id, size: size)
-        services.uploads.release(id, digester: finalDigester, offset: size)
-        released = true
-        try await completeUpload(id: id, repo: repo, expected: digest, size: size, digester: finalDigester)
+        // The claim is kept through publication: nobody may add bytes between the write the
+        // digest was checked against and the blob's commit.
+        let announcedLength = expectedLength
+        try await withUploadClaim(id, size: record.size) { writer, generation in
+            let digester = services.uploads.digester(id, offset: record.size, generation: generation)
+            let (size, finalDigester) = try await appendBody(request, uploadID: id, offset: record.size, digester: digester, expectedLength: announcedLength)
+            guard try await services.store.recordUploadWrite(id: id, writer: writer, size: size, keepClaim: true) else {
+                throw Self.claimLost(id)
+            }
+            try await completeUpload(id: id, repo: repo, expected: digest, size: size, digester: finalDigester)
+        }
         return blobCreated(name: name, digest: digest)
     }
 
@@ -107,18 +110,56 @@ extension V2Handler {
         return record
     }
 
-    /// Appends the request body under the per-upload claim and records the new size.
+    /// Appends the request body under the upload's claim and records the new size.
     private func writeChunk(_ request: Request, id: String, record: UploadRecord, expectedLength: Int64?) async throws -> Int64 {
-        let digester = try services.uploads.claim(id, offset: record.size)
-        do {
+        try await withUploadClaim(id, size: record.size) { writer, generation in
+            let digester = services.uploads.digester(id, offset: record.size, generation: generation)
             let (size, newDigester) = try await appendBody(request, uploadID: id, offset: record.size, digester: digester, expectedLength: expectedLength)
-            try await services.store.setUploadSize(id: id, size: size)
-            services.uploads.release(id, digester: newDigester, offset: size)
+            guard try await services.store.recordUploadWrite(id: id, writer: writer, size: size, keepClaim: false) else {
+                throw Self.claimLost(id)
+            }
+            services.uploads.record(id, digester: newDigester, offset: size, generation: writer)
             return size
+        }
+    }
+
+    /// Runs `body` holding the upload's row claim (see `MetadataStore.claimUpload`), renewed
+    /// while it runs; `body` gets the writer id and the generation of the bytes it resumes.
+    /// Another request writing to the same upload, through this replica or another, is
+    /// refused with 416 as distribution does. If a renewal finds the claim gone, `body` is
+    /// cancelled, so its bytes never count.
+    private func withUploadClaim<T: Sendable>(_ id: String, size: Int64,
+                                              _ body: @escaping @Sendable (_ writer: String, _ generation: String) async throws -> T) async throws -> T {
+        let writer = UUID().uuidString.lowercased()
+        guard let generation = try await services.store.claimUpload(id: id, size: size, writer: writer) else {
+            throw RegistryError(.blobUploadInvalid, "another request is currently writing to this upload, or it moved on; check its status and resume",
+                                status: .rangeNotSatisfiable, headers: [.dockerUploadUUID: id])
+        }
+        let store = services.store
+        do {
+            return try await withThrowingTaskGroup(of: T?.self) { group in
+                group.addTask { try await body(writer, generation) }
+                group.addTask {
+                    while true {
+                        try await Task.sleep(for: .milliseconds(MetadataStore.uploadClaimMillis / 4))
+                        guard try await store.renewUploadClaim(id: id, writer: writer) else { throw Self.claimLost(id) }
+                    }
+                }
+                defer { group.cancelAll() }
+                while let next = try await group.next() {
+                    if let result = next { return result }
+                }
+                throw CancellationError()
+            }
         } catch {
-            services.uploads.release(id, digester: digester, offset: record.size)
+            try? await store.releaseUploadClaim(id: id, writer: writer)
             throw error
         }
+    }
+
+    static func claimLost(_ id: String) -> RegistryError {
+        RegistryError(.blobUploadInvalid, "this request lost its claim on the upload (it ran past the claim's time); nothing it sent was kept",
+                      status: .rangeNotSatisfiable, headers: [.dockerUploadUUID: id])
     }
 
     /// Streams the request body into the upload at `offset`, hashing as it goes. On any failure

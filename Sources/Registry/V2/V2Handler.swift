@@ -25,8 +25,11 @@ public struct V2Handler: Sendable {
             return response
         } catch let error as RegistryError {
             return error.response(isHead: isHead)
-        } catch BlobStorageError.unknownUpload {
-            return RegistryError(.blobUploadUnknown, "unknown upload").response(isHead: isHead)
+        } catch let error as BlobStorageError {
+            if case .unavailable(let detail) = error {
+                context.logger.error("blob storage unavailable", metadata: ["error": "\(detail)", "path": "\(request.uri.path)"])
+            }
+            return RegistryError(storage: error).response(isHead: isHead)
         } catch {
             context.logger.error("registry request failed", metadata: ["error": "\(String(reflecting: error))", "path": "\(request.uri.path)"])
             return RegistryError(.unknownError, "internal server error", status: .internalServerError).response(isHead: isHead)

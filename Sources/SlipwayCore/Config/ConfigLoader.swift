@@ -84,6 +84,14 @@ public enum ConfigLoader {
                 throw ConfigError("invalid value '\(config.server.publicURL)' for 'server.publicURL': expected an http(s) URL")
             }
         }
+        if config.storage.driver == .s3 && config.storage.s3.bucket.isEmpty {
+            throw ConfigError("'storage.s3.bucket' is required when 'storage.driver' is s3")
+        }
+        if !config.storage.s3.endpoint.isEmpty {
+            guard let url = URL(string: config.storage.s3.endpoint), let scheme = url.scheme, ["http", "https"].contains(scheme), url.host != nil else {
+                throw ConfigError("invalid value '\(config.storage.s3.endpoint)' for 'storage.s3.endpoint': expected an http(s) URL")
+            }
+        }
         if Logger.Level(rawValue: config.logging.level) == nil {
             throw ConfigError("invalid value '\(config.logging.level)' for 'logging.level'")
         }

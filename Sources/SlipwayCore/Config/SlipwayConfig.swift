@@ -27,10 +27,38 @@ public struct SlipwayConfig: Sendable, Equatable {
     }
 
     public struct Storage: Sendable, Equatable {
-        public enum Driver: String, Sendable, Equatable, CaseIterable { case filesystem }
+        public enum Driver: String, Sendable, Equatable, CaseIterable { case filesystem, s3 }
         public var driver: Driver = .filesystem
         /// Root of blob storage; empty means `<dataDir>/storage`.
         public var path = ""
+        public var s3 = S3()
+
+        /// An S3-compatible bucket, when `driver` is `s3`. Empty credentials and region fall
+        /// back to `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and `AWS_REGION`.
+        public struct S3: Sendable, Equatable, CustomStringConvertible, CustomDebugStringConvertible {
+            /// Empty means AWS: `https://s3.<region>.amazonaws.com`.
+            public var endpoint = ""
+            public var region = ""
+            public var bucket = ""
+            /// Key prefix of every object Slipway writes, e.g. `registry/`.
+            public var prefix = ""
+            public var accessKey = ""
+            /// Never printed: `description` redacts it.
+            public var secretKey = ""
+            /// `https://host/bucket/key` instead of `https://bucket.host/key` (MinIO, moto, Ceph).
+            public var pathStyle = false
+            /// Blob GETs answer `307` to a presigned URL instead of streaming through the server.
+            public var redirectDownloads = false
+
+            public init() {}
+
+            public var description: String {
+                "S3(endpoint: \(endpoint), region: \(region), bucket: \(bucket), prefix: \(prefix), accessKey: \(accessKey), "
+                    + "secretKey: \(secretKey.isEmpty ? "" : "<redacted>"), pathStyle: \(pathStyle), redirectDownloads: \(redirectDownloads))"
+            }
+
+            public var debugDescription: String { description }
+        }
     }
 
     public struct Registry: Sendable, Equatable {

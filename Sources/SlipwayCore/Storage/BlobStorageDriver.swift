@@ -1,9 +1,10 @@
+import Foundation
 import NIOCore
 
 /// The seam between Slipway and where blob bytes live. Blobs are content-addressed and
 /// immutable once committed; uploads are private scratch areas identified by an upload id.
 /// A blob is never visible under its digest before the registry has verified that digest.
-/// Implementations: `FilesystemBlobStorage` (S3 joins later behind the same protocol).
+/// Implementations: `FilesystemBlobStorage` and `S3BlobStorage` (module ObjectStorage).
 public protocol BlobStorageDriver: Sendable {
     /// Size of a committed blob, or nil when it is not stored.
     func stat(_ digest: Digest) async throws -> Int64?
@@ -26,6 +27,11 @@ public protocol BlobStorageDriver: Sendable {
     func commitUpload(_ id: String, as digest: Digest) async throws
     /// Discards an upload. Missing uploads are not an error.
     func deleteUpload(_ id: String) async throws
+    /// A short-lived URL the client may download the whole blob from instead (default: nil,
+    /// the registry streams the bytes itself).
+    func downloadRedirect(_ digest: Digest) async throws -> URL?
+    /// Whether the store answers right now (`/health/instance`): one cheap request, no retries.
+    func isHealthy() async -> Bool
 }
 
 /// Appends one request's worth of bytes to an upload.
@@ -41,4 +47,13 @@ public protocol BlobUploadWriter: AnyObject, Sendable {
 public enum BlobStorageError: Error, Sendable, Equatable {
     /// The upload id is not one the driver could have made.
     case unknownUpload
+    /// The storage backend cannot be reached or keeps failing (retries exhausted). The request
+    /// may be retried later; nothing half-written became visible. The text is for the log.
+    case unavailable(String)
+}
+
+extension BlobStorageDriver {
+    /// Drivers that can hand out a short-lived URL the client downloads from directly (S3
+    /// presigned GET) implement this; the others stream.
+    public func downloadRedirect(_ digest: Digest) async throws -> URL? { nil }
 }

@@ -1,4 +1,5 @@
 #if canImport(Glibc)
+import Foundation
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
@@ -65,6 +66,10 @@ public struct FilesystemBlobStorage: BlobStorageDriver {
     public func createUpload(_ id: String) async throws {
         let path = try uploadPath(id)
         try await fs.withFileHandle(forWritingAt: path, options: .newFile(replaceExisting: false)) { _ in }
+    }
+
+    public func isHealthy() async -> Bool {
+        FileManager.default.isWritableFile(atPath: root.string)
     }
 
     public func uploadSize(_ id: String) async throws -> Int64? {
