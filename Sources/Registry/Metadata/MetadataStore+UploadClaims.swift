@@ -7,9 +7,11 @@ import SQLKit
 /// write that ends it. Claim times come from the database's clock on PostgreSQL (replicas'
 /// clocks may disagree), from the process clock on SQLite (one process).
 extension MetadataStore {
-    /// How long a claim holds without renewal: a replica that dies mid-PATCH blocks that upload
-    /// for at most this long.
-    public static let uploadClaimMillis: Int64 = 60_000
+    /// How long a claim holds without renewal (renewed every third of it while the body
+    /// streams): a replica that dies mid-PATCH blocks that upload for at most this long, after
+    /// which the client's retry through another replica resumes it. A late renewal loses
+    /// nothing unless another writer took the upload meanwhile.
+    public static let uploadClaimMillis: Int64 = 15_000
 
     private func nowSQL() -> SQLQueryString {
         database.flavor == .postgres ? "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)" : "\(bind: Clock.nowMillis())"

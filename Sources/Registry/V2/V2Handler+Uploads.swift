@@ -141,7 +141,7 @@ extension V2Handler {
                 group.addTask { try await body(writer, generation) }
                 group.addTask {
                     while true {
-                        try await Task.sleep(for: .milliseconds(MetadataStore.uploadClaimMillis / 4))
+                        try await Task.sleep(for: .milliseconds(MetadataStore.uploadClaimMillis / 3))
                         guard try await store.renewUploadClaim(id: id, writer: writer) else { throw Self.claimLost(id) }
                     }
                 }
