@@ -119,5 +119,11 @@ public enum BuildsSchema {
                 "CREATE INDEX filedrops_created ON filedrops(created_at)",
             ]
         },
+        // When the running attempt entered each phase a worker reports (epoch milliseconds; the
+        // lease is `started_at`, the end `finished_at`): the build view's timing, the phase
+        // histograms on /metrics. Cleared when a build is leased again.
+        ModuleMigration(version: 8, name: "build phase times") { f in
+            ["unpacking_at", "pulling_at", "building_at", "pushing_at"].map { "ALTER TABLE builds ADD COLUMN \($0) \(f.bigint)" }
+        },
     ])
 }

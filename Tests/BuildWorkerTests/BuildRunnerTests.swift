@@ -117,6 +117,10 @@ struct BuildRunnerTests {
             #expect(!events.entries.contains { $0.message.contains("pull-secret") || $0.message.contains("push-secret") })
 
             #expect(Set(completion.manifestDigests.keys) == ["v1", "latest"])
+            // One push of the image; the second tag is a manifest PUT of the same digest.
+            let v1 = completion.manifestDigests["v1"] ?? "none"
+            #expect(events.entries.contains { $0.message == "tagged latest as \(v1)" }, "\(events.entries.map(\.message).suffix(8))")
+            #expect(completion.manifestDigests["latest"] == v1)
             for tag in ["v1", "latest"] {
                 let (digest, labels) = try await world.registry.inspect("farm/app:\(tag)")
                 #expect(digest == completion.manifestDigests[tag])

@@ -116,4 +116,37 @@ struct LogShipperTests {
         #expect(orchestrator.state.withLock { $0.largestBatch } == LogShipper.maxBatch)
         #expect(orchestrator.phases.map(\.logLength) == [2501])
     }
+
+    /// Records whole entries and updates, to check their stamps.
+    final class RecordingSink: BuildLogSink, Sendable {
+        let state = Mutex<(entries: [BuildLogEntry], updates: [PhaseUpdate])>(([], []))
+        func logs(_ pack: BuildPack, _ batch: LogBatch) async throws -> Int {
+            state.withLock { s in
+                s.entries += batch.entries.dropFirst(max(0, s.entries.count - batch.firstSequence))
+                return s.entries.count
+            }
+        }
+        func phase(_ pack: BuildPack, _ update: PhaseUpdate) async throws { state.withLock { $0.updates.append(update) } }
+    }
+
+    /// Phase and command entries carry the moment they were enqueued (Quay's `datetime`), not
+    /// the moment their batch was shipped; the phase update carries the same stamp.
+    @Test func phaseAndCommandEntriesAreStampedWhenTheyHappen() async {
+        let sink = RecordingSink()
+        let now = Mutex<Int64>(1_765_000_000_123)
+        let shipper = LogShipper(client: sink, pack: Self.pack, clock: { now.withLock { $0 } })
+        shipper.enqueuePhase(PhaseUpdate(phase: .pulling, data: ["base_image": "busybox"]))
+        now.withLock { $0 += 1500 }
+        shipper.enqueue(BuildLogEntry(message: "STEP 1/2: FROM busybox", type: "command", data: ["step": "1"]))
+        shipper.enqueue(BuildLogEntry(message: "plain output"))
+        now.withLock { $0 += 60_000 }  // shipped much later
+        await shipper.flush()
+        let (entries, updates) = sink.state.withLock { ($0.entries, $0.updates) }
+        #expect(entries.map { $0.data?["datetime"] } == ["2025-12-06 05:46:40.123000", "2025-12-06 05:46:41.623000", nil])
+        #expect(entries[0].data?["base_image"] == "busybox" && entries[1].data?["step"] == "1")
+        #expect(updates.map { $0.data["datetime"] } == ["2025-12-06 05:46:40.123000"])
+        #expect(LogTimestamp.millis("2025-12-06 05:46:41.623000") == 1_765_000_001_623)
+        #expect(LogTimestamp.millis("2025-12-06 05:46:41") == 1_765_000_001_000, "Quay writes no fraction on a whole second")
+        #expect(LogTimestamp.millis("yesterday") == nil)
+    }
 }

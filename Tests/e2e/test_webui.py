@@ -421,6 +421,17 @@ def test_build_log_streams_on_the_build_page(server, ctenv, browser, tmp_path):
     assert status == 200 and view["phase"] == "complete", view
     assert "ui-built" in api_tags(srv, token, f"{ADMIN_USER}/built")
 
+    # The finished build's page times every phase: queued, leased, each worker phase, a total.
+    browser.goto(f"{srv.url}/repository/{ADMIN_USER}/built/build/{build_id}")
+    browser.wait_for("document.getElementById('build-total')", message="the build's timing")
+    rows = browser.eval("Array.from(document.querySelectorAll('#build-timing tbody tr')).map(r => r.dataset.phase)")
+    assert rows == ["queued", "build-scheduled", "unpacking", "pulling", "building", "pushing"], rows
+    durations = browser.eval("Array.from(document.querySelectorAll('#build-timing tbody td.mono')).map(d => d.textContent)")
+    assert all(d.endswith(" s") for d in durations), durations
+    # The building phase ran two `sleep 2` steps.
+    assert float(durations[4].split()[0]) >= 4.0, durations
+    assert browser.text("#build-total").endswith(" s")
+
     # Builds tab lists the build.
     browser.goto(f"{srv.url}/repository/{ADMIN_USER}/built?tab=builds")
     browser.wait_for(f"document.querySelector('tr.build-row[data-build=\"{build_id}\"]')", message="the build in the history")

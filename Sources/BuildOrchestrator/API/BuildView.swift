@@ -28,6 +28,8 @@ struct BuildView: Encodable {
     @NullWhenAbsent var pull_robot: String?
     let repository: RepositoryRef
     let manifest_digests: [String: String]
+    /// Slipway's addition: when the build was queued, leased, entered each phase and finished.
+    let timing: BuildTimingView
 
     init(_ b: BuildRecord, repository: Repository, isWriter: Bool, manualUser: String?, trigger: EventValue? = nil, pullRobot: String? = nil) {
         id = b.uuid
@@ -49,7 +51,40 @@ struct BuildView: Encodable {
         pull_robot = pullRobot
         self.repository = RepositoryRef(namespace: repository.namespace, name: repository.name)
         manifest_digests = b.manifestDigests
+        timing = BuildTimingView(BuildTimeline(b))
     }
+}
+
+/// A build's timeline in the API: ISO 8601 times (UTC, milliseconds) and durations in seconds.
+/// `phases` lists the segments the build went through: `waiting` (queued → leased),
+/// `build-scheduled` (leased → the worker's first phase), then each phase the worker reported;
+/// the running segment has no `ended` and no `seconds` yet.
+struct BuildTimingView: Encodable {
+    struct Segment: Encodable {
+        let phase: String
+        let started: String
+        @NullWhenAbsent var ended: String?
+        @NullWhenAbsent var seconds: Double?
+    }
+    let queued: String
+    @NullWhenAbsent var leased: String?
+    @NullWhenAbsent var completed: String?
+    @NullWhenAbsent var total_seconds: Double?
+    let phases: [Segment]
+
+    init(_ t: BuildTimeline) {
+        queued = Self.iso(t.queuedAt)
+        leased = t.leasedAt.map(Self.iso)
+        completed = t.finishedAt.map(Self.iso)
+        total_seconds = t.totalMillis.map(Self.seconds)
+        phases = t.segments.map { Segment(phase: $0.phase.rawValue, started: Self.iso($0.start), ended: $0.end.map(Self.iso), seconds: $0.millis.map(Self.seconds)) }
+    }
+
+    static func iso(_ millis: Int64) -> String {
+        Date(timeIntervalSince1970: Double(millis) / 1000).formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
+    }
+
+    static func seconds(_ millis: Int64) -> Double { Double(millis) / 1000 }
 }
 
 /// Quay's `escape_tag`: a leading non-word character becomes `_`, characters outside

@@ -184,7 +184,9 @@ struct WorkerEndpoints: Sendable {
         guard !body.phase.isTerminal, body.phase != .waiting, body.phase != .buildScheduled else {
             throw Failure(status: .badRequest, message: "workers report unpacking, pulling, building or pushing; use complete to finish")
         }
-        _ = try await store.setBuildPhase(uuid: record.uuid, leaseID: record.leaseID ?? "", phase: body.phase)
+        // The worker's stamp of the change (older workers send none: then it is now).
+        let at = body.data[LogTimestamp.key].flatMap(LogTimestamp.millis)
+        _ = try await store.setBuildPhase(uuid: record.uuid, leaseID: record.leaseID ?? "", phase: body.phase, at: at)
         return Response(status: .noContent)
     }
 
@@ -192,7 +194,10 @@ struct WorkerEndpoints: Sendable {
         let record = try await leased(request, context)
         let body = try await decode(LogBatch.self, request)
         guard body.firstSequence >= 0, body.entries.count <= 10_000 else { throw Failure(status: .badRequest, message: "bad log batch") }
-        let next = try await store.appendBuildLogs(buildID: record.id, first: body.firstSequence, entries: body.entries, cap: services.config.builds.maxLogEntries)
+        // Phase and command entries from workers that do not stamp them get the arrival time.
+        let now = Clock.nowMillis()
+        let entries = body.entries.map { $0.stamped(millis: now) }
+        let next = try await store.appendBuildLogs(buildID: record.id, first: body.firstSequence, entries: entries, cap: services.config.builds.maxLogEntries)
         return json(LogBatchResponse(nextSequence: next))
     }
 

@@ -23,6 +23,16 @@ struct BuildMetrics: Sendable {
         if let startedAt { duration.recordMilliseconds(max(0, now - startedAt)) }
     }
 
+    /// One observation per segment of a finished build's timeline in
+    /// `slipway_build_phase_seconds{phase}`: waiting (queued → leased), build-scheduled (leased →
+    /// the worker's first phase), unpacking, pulling, building, pushing.
+    func phases(_ timeline: BuildTimeline) {
+        for segment in timeline.segments {
+            guard let millis = segment.millis else { continue }
+            Timer(label: "slipway_build_phase_seconds", dimensions: [("phase", segment.phase.rawValue)]).recordMilliseconds(millis)
+        }
+    }
+
     func requeued() { retries.increment() }
 
     func heartbeat(worker: String) {

@@ -689,6 +689,7 @@ public actor BuildQueue {
                 _ = try? await services.accounts.deleteRepositoryToken(repositoryID: record.repositoryID, uuid: token, kind: "build-worker")
             }
             metrics.finished(phase: outcome.phase.rawValue, startedAt: record.startedAt, now: localClock() + clockOffset)
+            metrics.phases(BuildTimeline(record))
             do {
                 try await BuildLogStore(store: store, storage: services.storage).archive(record)
             } catch {

@@ -43,6 +43,9 @@ public struct BuildRecord: Sendable, Equatable {
     public var heartbeatAt: Int64? = nil
     /// The namespace slot a leased or stopping build holds (nil while waiting or finished).
     public var runningSlot: Int? = nil
+    /// When the current attempt entered each phase a worker reports (unpacking, pulling,
+    /// building, pushing), epoch milliseconds; `BuildTimeline` turns them into durations.
+    public var phaseStartedAt: [BuildPhase: Int64] = [:]
 }
 
 extension BuildRecord {

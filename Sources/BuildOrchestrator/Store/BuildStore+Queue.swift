@@ -41,7 +41,7 @@ extension BuildStore {
         let update: SQLQueryString = """
             UPDATE builds SET phase = \(bind: BuildPhase.buildScheduled.rawValue), attempts = \(bind: attempts), not_before = NULL,
               worker_id = \(bind: workerID), lease_id = \(bind: leaseID), started_at = \(now), stop_reason = NULL, heartbeat_at = \(now),
-              running_slot = \(bind: slot)
+              running_slot = \(bind: slot), unpacking_at = NULL, pulling_at = NULL, building_at = NULL, pushing_at = NULL
             WHERE uuid = \(bind: uuid) AND running_slot IS NULL AND finished_at IS NULL AND (not_before IS NULL OR not_before <= \(now))
             RETURNING \(unsafeRaw: Self.buildColumns)
             """
@@ -88,7 +88,8 @@ extension BuildStore {
         return try await database.transaction { db in
             guard let row = try await db.raw("""
                 UPDATE builds SET phase = \(bind: BuildPhase.waiting.rawValue), attempts = \(bind: attempts), not_before = \(bind: notBefore),
-                  worker_id = NULL, lease_id = NULL, started_at = NULL, stop_reason = NULL, running_slot = NULL
+                  worker_id = NULL, lease_id = NULL, started_at = NULL, stop_reason = NULL, running_slot = NULL,
+                  unpacking_at = NULL, pulling_at = NULL, building_at = NULL, pushing_at = NULL
                 WHERE uuid = \(bind: uuid) AND finished_at IS NULL\(leaseCheck)
                 RETURNING \(unsafeRaw: Self.buildColumns)
                 """).first().map(Self.build(from:)) else { return nil }

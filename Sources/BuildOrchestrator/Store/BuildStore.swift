@@ -24,8 +24,20 @@ public struct BuildStore: Sendable {
     static let buildColumns = """
         id, uuid, repository_id, namespace_id, phase, display_name, manual_user_id, source_kind, file_id, archive_url, git_url,
         commit_sha, subdirectory, dockerfile_path, context, tags, pull_robot_id, trigger_id, trigger_metadata, error_message, manifest_digests, attempts,
-        not_before, worker_id, lease_id, started_at, stop_reason, push_token_uuid, queued_at, finished_at, log_count, heartbeat_at, running_slot
+        not_before, worker_id, lease_id, started_at, stop_reason, push_token_uuid, queued_at, finished_at, log_count, heartbeat_at, running_slot,
+        unpacking_at, pulling_at, building_at, pushing_at
         """
+
+    /// The column holding the time a worker-reported phase began.
+    static func phaseColumn(_ phase: BuildPhase) -> String? {
+        switch phase {
+        case .unpacking: return "unpacking_at"
+        case .pulling: return "pulling_at"
+        case .building: return "building_at"
+        case .pushing: return "pushing_at"
+        default: return nil
+        }
+    }
 
     static func build(from row: any SQLRow) throws -> BuildRecord {
         let decoder = JSONDecoder()
@@ -48,7 +60,16 @@ public struct BuildStore: Sendable {
             startedAt: try row.decode(column: "started_at", as: Int64?.self), stopReason: try row.decode(column: "stop_reason", as: String?.self),
             pushTokenUUID: try row.decode(column: "push_token_uuid", as: String?.self), queuedAt: try row.decode(column: "queued_at", as: Int64.self),
             finishedAt: try row.decode(column: "finished_at", as: Int64?.self), logCount: try row.decode(column: "log_count", as: Int.self),
-            heartbeatAt: try row.decode(column: "heartbeat_at", as: Int64?.self), runningSlot: try row.decode(column: "running_slot", as: Int?.self))
+            heartbeatAt: try row.decode(column: "heartbeat_at", as: Int64?.self), runningSlot: try row.decode(column: "running_slot", as: Int?.self),
+            phaseStartedAt: try phaseTimes(from: row))
+    }
+
+    private static func phaseTimes(from row: any SQLRow) throws -> [BuildPhase: Int64] {
+        var times: [BuildPhase: Int64] = [:]
+        for phase in BuildTimeline.workerPhases {
+            if let column = phaseColumn(phase), let value = try row.decode(column: column, as: Int64?.self) { times[phase] = value }
+        }
+        return times
     }
 
     public func insertBuild(_ b: BuildRecord) async throws -> BuildRecord {
@@ -166,10 +187,20 @@ public struct BuildStore: Sendable {
     }
 
     /// Moves a running build to a new (non-terminal) phase reported by its worker.
-    public func setBuildPhase(uuid: String, leaseID: String, phase: BuildPhase) async throws -> Bool {
-        try await database.transaction { db in
+    /// Records a worker-reported phase and, the first time the attempt enters it, when: `at`
+    /// (the worker's stamp), kept between the lease and now so a skewed worker clock cannot put
+    /// a phase before the lease or in the future.
+    public func setBuildPhase(uuid: String, leaseID: String, phase: BuildPhase, at: Int64? = nil, now: Int64 = Clock.nowMillis()) async throws -> Bool {
+        let stamp = min(at ?? now, now)
+        let timing: SQLQueryString
+        if let column = Self.phaseColumn(phase) {
+            timing = ", \(unsafeRaw: column) = COALESCE(\(unsafeRaw: column), CASE WHEN started_at > \(bind: stamp) THEN started_at ELSE \(bind: stamp) END)"
+        } else {
+            timing = ""
+        }
+        return try await database.transaction { db in
             try await db.raw("""
-                UPDATE builds SET phase = \(bind: phase.rawValue) WHERE uuid = \(bind: uuid) AND lease_id = \(bind: leaseID) AND finished_at IS NULL
+                UPDATE builds SET phase = \(bind: phase.rawValue)\(timing) WHERE uuid = \(bind: uuid) AND lease_id = \(bind: leaseID) AND finished_at IS NULL
                 RETURNING id
                 """).first() != nil
         }

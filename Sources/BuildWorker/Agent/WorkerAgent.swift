@@ -190,11 +190,14 @@ final class LogShipper: Sendable {
     private let state = Mutex(State())
     private let client: any BuildLogSink
     private let pack: BuildPack
+    /// Epoch milliseconds for the entries' `datetime` (tests fix it).
+    private let clock: @Sendable () -> Int64
     static let maxBatch = 1000
 
-    init(client: any BuildLogSink, pack: BuildPack) {
+    init(client: any BuildLogSink, pack: BuildPack, clock: @escaping @Sendable () -> Int64 = LogTimestamp.nowMillis) {
         self.client = client
         self.pack = pack
+        self.clock = clock
     }
 
     /// What is left after a failed flush (`isEmpty` is false), as an error to retry on.
@@ -203,17 +206,24 @@ final class LogShipper: Sendable {
     /// Nothing is waiting to be shipped (entries or phase updates).
     var isEmpty: Bool { state.withLock { $0.pending.isEmpty && $0.phases.isEmpty } }
 
+    /// Phase and command entries are stamped with the time they were enqueued (`datetime`).
     func enqueue(_ entry: BuildLogEntry) {
-        state.withLock { $0.pending.append(entry) }
+        let stamped = entry.stamped(millis: clock())
+        state.withLock { $0.pending.append(stamped) }
     }
 
     /// A phase change is both a `phase` log entry and, for the phases a worker reports (not the
-    /// terminal ones, which the completion carries), a phase update.
+    /// terminal ones, which the completion carries), a phase update. Both carry the moment of the
+    /// change as `datetime`: the orchestrator times the build's phases from it, not from when the
+    /// batched update arrives.
     func enqueuePhase(_ update: PhaseUpdate) {
+        var update = update
+        if update.data[LogTimestamp.key] == nil { update.data[LogTimestamp.key] = LogTimestamp.format(millis: clock()) }
+        let stamped = update
         state.withLock { s in
             let sequence = s.nextSequence + s.pending.count
-            s.pending.append(BuildLogEntry(message: update.phase.rawValue, type: "phase", data: update.data.isEmpty ? nil : update.data))
-            if !update.phase.isTerminal { s.phases.append((sequence, update)) }
+            s.pending.append(BuildLogEntry(message: stamped.phase.rawValue, type: "phase", data: stamped.data))
+            if !stamped.phase.isTerminal { s.phases.append((sequence, stamped)) }
         }
     }
 

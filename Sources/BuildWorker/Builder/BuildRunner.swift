@@ -3,7 +3,7 @@
 //   unpacking  download the upload / archive URL and extract it safely, or clone the git commit
 //   pulling    the builder starts (its first step is FROM, which pulls the base image)
 //   building   from the second STEP (or the commit of a FROM-only Dockerfile)
-//   pushing    `buildah push` of every tag
+//   pushing    `buildah push` of the first tag, a manifest PUT for each further tag
 //   complete | error | internalerror | cancelled
 //
 // Everything lives in one work directory per build (source, download, container storage and
@@ -226,7 +226,8 @@ public struct BuildRunner: Sendable {
         do {
             digests = try await configuration.pusher.push(
                 image: localImage, registry: pack.registry, repository: pack.repository, tags: pack.tags,
-                credentials: nil, tlsVerify: pack.tlsVerify, environment: environment) { line in
+                credentials: nil, tlsVerify: pack.tlsVerify, environment: environment,
+                tagCredentials: (pack.pushCredentials.username, pack.pushCredentials.password)) { line in
                 events(.log(BuildLogTranslator.entry(for: line)))
             }
         } catch is CancellationError {

@@ -1,6 +1,8 @@
-// Pushes a built image to every requested tag with `buildah push --digestfile`, in the build's
-// own container environment, retrying each tag a few times with backoff (registries restart,
-// tokens race). Returns tag → manifest digest as the registry stored it.
+// Pushes a built image with `buildah push --digestfile` to its first tag, in the build's own
+// container environment, retrying a few times with backoff (registries restart, tokens race);
+// then points every further tag at that manifest with one PUT each (`ManifestTagger`), so the
+// layers go up once. If tagging that way fails, the remaining tags get a whole `buildah push`
+// each, as before. Returns tag → manifest digest as the registry stored it.
 
 import Foundation
 import Synchronization
@@ -17,23 +19,44 @@ public struct ImagePusher: Sendable {
     /// Delay before the second attempt; doubled for each further one.
     public var backoff: Duration
     public var timeoutPerAttempt: Duration
+    /// Tags after the first; nil: a whole push per tag.
+    public var tagger: ManifestTagger?
 
     public init(executable: String = "buildah", attempts: Int = 3, backoff: Duration = .seconds(1),
-                timeoutPerAttempt: Duration = .seconds(600)) {
+                timeoutPerAttempt: Duration = .seconds(600), tagger: ManifestTagger? = ManifestTagger()) {
         self.executable = executable
         self.attempts = max(1, attempts)
         self.backoff = backoff
         self.timeoutPerAttempt = timeoutPerAttempt
+        self.tagger = tagger
     }
 
-    /// Pushes local `image` to `registry/repository:tag` for every tag.
+    /// Pushes local `image` to `registry/repository:tag` for every tag. `tagCredentials` (the
+    /// build's push credentials) let the tags after the first be set by manifest PUTs.
     /// - Throws: `ImagePushError` after the last failed attempt, `CancellationError` when cancelled.
     public func push(image: String, registry: String, repository: String, tags: [String],
                      credentials: (username: String, password: String)?, tlsVerify: Bool,
-                     environment: ContainerEnvironment,
+                     environment: ContainerEnvironment, tagCredentials: (username: String, password: String)? = nil,
                      onLine: @escaping @Sendable (String) -> Void) async throws -> [String: String] {
         var digests: [String: String] = [:]
-        for tag in tags {
+        var remaining = tags[...]
+        if let first = remaining.first, remaining.count > 1, let tagger, let login = tagCredentials ?? credentials {
+            let digest = try await pushOne(image: image, destination: "\(registry)/\(repository):\(first)", tag: first,
+                                           credentials: credentials, tlsVerify: tlsVerify, environment: environment, onLine: onLine)
+            digests[first] = digest
+            remaining = remaining.dropFirst()
+            do {
+                let tagged = try await tagger.tag(registry: registry, repository: repository, digest: digest, tags: Array(remaining),
+                                                  username: login.username, password: login.password, tlsVerify: tlsVerify)
+                onLine("tagged \(remaining.joined(separator: ", ")) as \(digest)")
+                return digests.merging(tagged) { a, _ in a }
+            } catch is CancellationError {
+                throw CancellationError()
+            } catch {
+                onLine("tagging by manifest failed (\(error)); pushing each remaining tag")
+            }
+        }
+        for tag in remaining {
             digests[tag] = try await pushOne(image: image, destination: "\(registry)/\(repository):\(tag)", tag: tag,
                                              credentials: credentials, tlsVerify: tlsVerify, environment: environment,
                                              onLine: onLine)

@@ -31,7 +31,26 @@ struct BuildPage {
         let canCancel: Bool
         let buildsURL: String
         let textURL: String
+        /// Queued → leased → each phase → finished, with durations (`BuildTimeline`).
+        let timing: [TimingRow]
+        let total: String?
     }
+
+    struct TimingRow {
+        let phase: String
+        let started: TimeView
+        /// "1.23 s", or "running" for the segment the build is in.
+        let duration: String
+    }
+
+    static func timingRows(_ timeline: BuildTimeline) -> [TimingRow] {
+        timeline.segments.map { segment in
+            TimingRow(phase: segment.phase == .waiting ? "queued" : segment.phase.rawValue, started: TimeView(millis: segment.start),
+                      duration: segment.millis.map(seconds) ?? "running")
+        }
+    }
+
+    static func seconds(_ millis: Int64) -> String { String(format: "%.2f s", Double(millis) / 1000) }
 
     static let terminalPhases: Set<String> = ["complete", "error", "internalerror", "cancelled"]
 
@@ -50,7 +69,8 @@ struct BuildPage {
             error: b.errorMessage, dockerfilePath: b.dockerfilePath, context: b.context.isEmpty ? "/" : b.context,
             canReadLogs: access.canWrite, canCancel: access.canAdmin && !terminal && !cancelling,
             buildsURL: RepositoryURL.page(repo.path, tab: "builds"),
-            textURL: "/api/v1/repository/" + PageServer.pathEscape(repo.path.description) + "/build/" + PageServer.pathEscape(b.uuid) + "/logs/text")
+            textURL: "/api/v1/repository/" + PageServer.pathEscape(repo.path.description) + "/build/" + PageServer.pathEscape(b.uuid) + "/logs/text",
+            timing: Self.timingRows(BuildTimeline(b)), total: BuildTimeline(b).totalMillis.map(Self.seconds))
         return Page(title: "Build \(b.uuid.prefix(8)) · \(repo.path)", template: "build", model: model, scripts: ["build-log.js"], nav: .repositories)
     }
 
