@@ -108,6 +108,8 @@ public enum SlipwayApplication {
         LogsAPI(services: services).register(api)
         for module in modules { module.registerAPI(api) }
         LogExportAPI(services: services).register(api)
+        // Last: it describes every route registered before it (and itself).
+        DiscoveryAPI().register(api)
         return api
     }
 

@@ -104,6 +104,7 @@ struct SecurityMatrixTests {
     static var allRows: [MatrixRow] {
         MatrixRows.user + MatrixRows.logExports + MatrixRows.organizations + MatrixRows.tokens + MatrixRows.robots + MatrixRows.permissions + MatrixRows.repositories + MatrixRows.builds
             + MatrixRows.triggers + MatrixRows.notifications
+            + MatrixRows.discovery
     }
 
     @Test(arguments: TestBackend.available)
