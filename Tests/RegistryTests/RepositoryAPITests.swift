@@ -112,6 +112,28 @@ struct RepositoryAPITests {
         }
     }
 
+    /// Found by schemathesis: Unix seconds beyond what milliseconds can hold trapped on the
+    /// multiplication and killed the server (tag expiration, builds `since`). They are a 400 now.
+    @Test(arguments: TestBackend.available)
+    func hugeSecondsAreABadRequestNotACrash(backend: TestBackend) async throws {
+        try await TestRegistry.with(backend) { registry, c in
+            let admin = try await Self.apiToken(registry, "admin")
+            let push = try #require(try await c.token(.init("admin"), scopes: ["repository:admin/app:pull,push"]))
+            try await c.pushImage("admin/app", tag: "v1", token: push)
+            for (method, path, body) in [
+                (HTTPRequest.Method.put, "/api/v1/repository/admin/app/tag/v1", #"{"expiration": 44045792635935392}"#),
+                (.post, "/api/v1/repository/admin/app/tag/expiration", #"{"tags": ["v1"], "expiration": 9223372036854775807}"#),
+            ] {
+                let r = try await c.send(method, path, token: admin, headers: Self.jsonHeaders, body: Self.json(body))
+                #expect(r.status == .badRequest, "\(path): \(String(buffer: r.body))")
+                #expect((r.json as? [String: Any])?["error_message"] as? String == "'expiration' is out of range")
+            }
+            let builds = try await c.send(.get, "/api/v1/repository/admin/app/build/?limit=-175058426993106&since=44045792635935392", token: admin)
+            #expect(builds.status == .badRequest, "\(String(buffer: builds.body))")
+            #expect(try await c.send(.get, "/api/v1/repository/admin/app/build/?since=1", token: admin).status == .ok)
+        }
+    }
+
     @Test(arguments: TestBackend.available)
     func tagsHistoryExpiryAndRestore(backend: TestBackend) async throws {
         try await TestRegistry.with(backend) { registry, c in
