@@ -44,6 +44,16 @@ fi
 if [ "${1:-}" = "--test" ] && ! python3 -c 'import axe_selenium_python' 2>/dev/null; then
   python3 -m pip install -q --no-deps axe-selenium-python >&2
 fi
+# Quay's own tooling for test_quay_tooling.py and the API fuzzer for test_api_fuzz.py, pinned.
+# pubtools-quay hard-requires kerberos, qpid-proton, paramiko, docker, pubtools-sign, ... for
+# its push commands; its QuayClient/QuayApiClient need only requests and pubtools (pluggy), so it
+# goes in without its dependencies. oras is the ORAS project's Python SDK (the oras CLI has no
+# Debian package).
+if [ "${1:-}" = "--test" ] && ! python3 -c 'import pubtools._quay.quay_client, docker_registry_client_async, oras.client, schemathesis' 2>/dev/null; then
+  python3 -m pip install -q 'schemathesis==4.32.5' 'docker-registry-client-async==1.0.3' 'oras==0.2.43' \
+    'pubtools==1.4.5' requests >&2
+  python3 -m pip install -q --no-deps 'pubtools-quay==0.38.0' >&2
+fi
 
 if ! command -v swift >/dev/null 2>&1; then
   for d in /opt/swift/usr/bin /usr/share/swift/usr/bin; do [ -x "$d/swift" ] && export PATH="$d:$PATH"; done

@@ -46,7 +46,16 @@ public enum EventValue: Sendable, Codable, Equatable {
         }
         if let v = try? c.decode(Bool.self) { self = .bool(v) }
         else if let v = try? c.decode(Int64.self) { self = .int(v) }
-        else { self = .int(Int64(try c.decode(Double.self))) }
+        else { self = .int(try Self.truncated(c.decode(Double.self), c)) }
+    }
+
+    /// A fractional number keeps its integer part; one beyond Int64 is invalid input (converting
+    /// it would trap and take the whole server down with one request body such as `1e300`).
+    private static func truncated(_ value: Double, _ c: any SingleValueDecodingContainer) throws -> Int64 {
+        guard let v = Int64(exactly: value.rounded(.towardZero)) else {
+            throw DecodingError.dataCorruptedError(in: c, debugDescription: "number out of range")
+        }
+        return v
     }
 
     private struct AnyKey: CodingKey {

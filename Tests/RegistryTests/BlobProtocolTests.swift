@@ -118,7 +118,7 @@ struct BlobProtocolTests {
             let digest = Digest.sha256(of: all)
             let put = try await c.send(.put, location + "?digest=\(digest)", token: token)
             #expect(put.status == .created)
-            #expect(put.headers[.location] == "/v2/\(Self.repo)/blobs/\(digest)")
+            #expect(RegistryClient.path(of: put.headers[.location] ?? "") == "/v2/\(Self.repo)/blobs/\(digest)")
             let get = try await c.send(.get, "/v2/\(Self.repo)/blobs/\(digest)", token: token)
             #expect(Array(buffer: get.body) == all)
 
@@ -191,6 +191,38 @@ struct BlobProtocolTests {
         }
     }
 
+    /// Quay sends absolute `Location` URLs on uploads, mounts and manifest pushes, and
+    /// docker-registry-client-async cannot follow a relative one. `server.publicURL` names them
+    /// whatever Host the client sent (the test client sends `localhost`); without it they derive
+    /// from the request.
+    @Test(arguments: TestBackend.available)
+    func locationsAreAbsoluteURLsOfTheConfiguredIdentity(backend: TestBackend) async throws {
+        try await TestRegistry.with(backend, configure: { $0.server.publicURL = "https://registry.example.test:8443/" }) { _, c in
+            let token = try #require(try await c.token(Self.admin, scopes: ["repository:\(Self.repo):pull,push", "repository:admin/dst:pull,push"]))
+            let base = "https://registry.example.test:8443/v2"
+            let start = try await c.send(.post, "/v2/\(Self.repo)/blobs/uploads/", token: token)
+            let location = try #require(start.headers[.location])
+            #expect(location.hasPrefix("\(base)/\(Self.repo)/blobs/uploads/"))
+            let patch = try await c.send(.patch, location, token: token, body: ByteBuffer(string: "chunk"))
+            #expect(patch.headers[.location] == location)
+            #expect(try await c.send(.get, location, token: token).headers[.location] == location)
+            let digest = Digest.sha256(of: Array("chunk".utf8))
+            let put = try await c.send(.put, location + "?digest=\(digest)", token: token)
+            #expect(put.status == .created)
+            #expect(put.headers[.location] == "\(base)/\(Self.repo)/blobs/\(digest)")
+            let mount = try await c.send(.post, "/v2/admin/dst/blobs/uploads/?mount=\(digest)&from=\(Self.repo)", token: token)
+            #expect(mount.headers[.location] == "\(base)/admin/dst/blobs/\(digest)")
+            let monolithic = try await c.send(.post, "/v2/admin/dst/blobs/uploads/?digest=\(digest)", token: token, body: ByteBuffer(string: "chunk"))
+            #expect(monolithic.headers[.location] == "\(base)/admin/dst/blobs/\(digest)")
+        }
+        try await TestRegistry.with(backend) { _, c in
+            let token = try #require(try await c.token(Self.admin, scopes: ["repository:\(Self.repo):pull,push"]))
+            // The router test client addresses the server as `localhost`.
+            let start = try await c.send(.post, "/v2/\(Self.repo)/blobs/uploads/", token: token)
+            #expect(start.headers[.location]?.hasPrefix("http://localhost/v2/\(Self.repo)/blobs/uploads/") == true)
+        }
+    }
+
     @Test(arguments: TestBackend.available, TestStorageKind.available)
     func crossRepositoryMount(backend: TestBackend, storage: TestStorageKind) async throws {
         try await TestRegistry.with(backend, storage: storage) { registry, c in
@@ -199,7 +231,7 @@ struct BlobProtocolTests {
             let digest = try await c.pushBlob("admin/src", Array("shared layer".utf8), token: token)
             let mount = try await c.send(.post, "/v2/admin/dst/blobs/uploads/?mount=\(digest)&from=admin/src", token: token)
             #expect(mount.status == .created)
-            #expect(mount.headers[.location] == "/v2/admin/dst/blobs/\(digest)")
+            #expect(RegistryClient.path(of: mount.headers[.location] ?? "") == "/v2/admin/dst/blobs/\(digest)")
             #expect(try await c.send(.head, "/v2/admin/dst/blobs/\(digest)", token: token).status == .ok)
 
             // bob may not read admin/src: the mount silently becomes a normal upload.

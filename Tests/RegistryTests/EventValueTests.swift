@@ -27,4 +27,16 @@ struct EventValueTests {
         let again = try JSONDecoder().decode(EventValue.self, from: try JSONEncoder().encode(value))
         #expect(again == value)
     }
+
+    /// Found by schemathesis: a number beyond Int64 in any JSON body decoded as an EventValue
+    /// (notification config, webhook payloads) trapped and killed the server. It is now a
+    /// decoding error, which the APIs answer with 400.
+    @Test func numbersBeyondInt64AreInvalidNotFatal() throws {
+        for text in ["1e300", "-1e300", "-3794251015403913035504871800832", "[1, 9223372036854775808.5]", #"{"k": {"n": 1e19}}"#] {
+            #expect(EventValue.parse(text) == nil, "\(text)")
+            #expect(throws: DecodingError.self) { try JSONDecoder().decode(EventValue.self, from: Data(text.utf8)) }
+        }
+        #expect(EventValue.parse("-1.9") == .int(-1))
+        #expect(EventValue.parse("9007199254740992.0") == .int(9_007_199_254_740_992))
+    }
 }

@@ -124,7 +124,7 @@ struct ManifestProtocolTests {
             let byDigest = try await c.send(.put, "/v2/admin/app/manifests/\(Digest.sha256(of: good))", token: token,
                                             headers: [.contentType: MediaTypes.ociManifest], body: ByteBuffer(bytes: good))
             #expect(byDigest.status == .created)
-            #expect(byDigest.headers[.location] == "/v2/admin/app/manifests/\(Digest.sha256(of: good))")
+            #expect(RegistryClient.path(of: byDigest.headers[.location] ?? "") == "/v2/admin/app/manifests/\(Digest.sha256(of: good))")
 
             let r3 = try await c.send(.put, "/v2/admin/app/manifests/v1", token: token, headers: [.contentType: MediaTypes.ociManifest],
                                       body: ByteBuffer(string: "{not json"))

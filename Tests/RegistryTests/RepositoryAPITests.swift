@@ -86,6 +86,54 @@ struct RepositoryAPITests {
         }
     }
 
+    /// Quay answers 204 to deleting a repository that does not exist (pubtools-quay's
+    /// `delete_repository` relies on it), to whoever could have deleted it; anyone else gets what
+    /// a private repository they cannot see gives, so nothing leaks.
+    @Test(arguments: TestBackend.available)
+    func deletingAMissingRepositoryIsNoContentForItsNamespaceAdmin(backend: TestBackend) async throws {
+        try await TestRegistry.with(backend) { registry, c in
+            try await registry.createUser("bob")
+            let admin = try await Self.apiToken(registry, "admin")
+            let bob = try await Self.apiToken(registry, "bob")
+            #expect(try await c.send(.delete, "/api/v1/repository/admin/never-pushed", token: admin).status == .noContent)
+            #expect(try await c.send(.delete, "/api/v1/repository/admin/nested/never-pushed", token: admin).status == .noContent)
+            #expect(try await c.send(.get, "/api/v1/repository/admin/never-pushed", token: admin).status == .notFound)
+            // Deleted twice: the second is a no-op too.
+            try await c.pushImage("admin/gone", tag: "v1", token: try #require(try await c.token(.init("admin"), scopes: ["repository:admin/gone:pull,push"])))
+            #expect(try await c.send(.delete, "/api/v1/repository/admin/gone", token: admin).status == .noContent)
+            #expect(try await c.send(.delete, "/api/v1/repository/admin/gone", token: admin).status == .noContent)
+
+            let other = try await c.send(.delete, "/api/v1/repository/admin/never-pushed", token: bob)
+            #expect(other.status == .notFound)
+            #expect((other.json as? [String: Any])?["error_type"] as? String == "not_found")
+            #expect(try await c.send(.delete, "/api/v1/repository/admin/never-pushed").status == .unauthorized)
+            #expect(try await c.send(.delete, "/api/v1/repository/no-such-namespace/x", token: admin).status == .notFound)
+            #expect(try await c.send(.delete, "/api/v1/repository/not-a-path", token: admin).status == .notFound)
+        }
+    }
+
+    /// Found by schemathesis: Unix seconds beyond what milliseconds can hold trapped on the
+    /// multiplication and killed the server (tag expiration, builds `since`). They are a 400 now.
+    @Test(arguments: TestBackend.available)
+    func hugeSecondsAreABadRequestNotACrash(backend: TestBackend) async throws {
+        try await TestRegistry.with(backend) { registry, c in
+            let admin = try await Self.apiToken(registry, "admin")
+            let push = try #require(try await c.token(.init("admin"), scopes: ["repository:admin/app:pull,push"]))
+            try await c.pushImage("admin/app", tag: "v1", token: push)
+            for (method, path, body) in [
+                (HTTPRequest.Method.put, "/api/v1/repository/admin/app/tag/v1", #"{"expiration": 44045792635935392}"#),
+                (.post, "/api/v1/repository/admin/app/tag/expiration", #"{"tags": ["v1"], "expiration": 9223372036854775807}"#),
+            ] {
+                let r = try await c.send(method, path, token: admin, headers: Self.jsonHeaders, body: Self.json(body))
+                #expect(r.status == .badRequest, "\(path): \(String(buffer: r.body))")
+                #expect((r.json as? [String: Any])?["error_message"] as? String == "'expiration' is out of range")
+            }
+            let builds = try await c.send(.get, "/api/v1/repository/admin/app/build/?limit=-175058426993106&since=44045792635935392", token: admin)
+            #expect(builds.status == .badRequest, "\(String(buffer: builds.body))")
+            #expect(try await c.send(.get, "/api/v1/repository/admin/app/build/?since=1", token: admin).status == .ok)
+        }
+    }
+
     @Test(arguments: TestBackend.available)
     func tagsHistoryExpiryAndRestore(backend: TestBackend) async throws {
         try await TestRegistry.with(backend) { registry, c in

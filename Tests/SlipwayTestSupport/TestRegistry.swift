@@ -311,9 +311,18 @@ public struct RegistryClient: Sendable {
         if let token { headers[.authorization] = "Bearer \(token)" }
         let client = self.client
         let sent = headers
+        let path = Self.path(of: uri)
         return try await TestDeadline.race(Self.requestDeadline, "\(method) \(uri)") {
-            try await client.executeRequest(uri: uri, method: method, headers: sent, body: body)
+            try await client.executeRequest(uri: path, method: method, headers: sent, body: body)
         }
+    }
+
+    /// The path and query of `uri`: `/v2` `Location` headers are absolute URLs (as Quay sends
+    /// them), and tests follow them through the router, which takes paths.
+    public static func path(of uri: String) -> String {
+        guard let scheme = uri.range(of: "://"), uri.hasPrefix("http") else { return uri }
+        let rest = uri[scheme.upperBound...]
+        return rest.firstIndex(of: "/").map { String(rest[$0...]) } ?? "/"
     }
 
     /// A request that never answers fails its test, naming the route, instead of holding the

@@ -117,7 +117,7 @@ struct BuildsAPI {
     func list(_ r: APIRequest) async throws -> Response {
         let q = r.request.uri.queryParameters
         let limit = min(max(Int(q["limit"].map(String.init) ?? "5") ?? 5, 1), 100)
-        let since = q["since"].flatMap { Int64(String($0)) }.map { $0 * 1000 }
+        let since = try q["since"].flatMap { Int64(String($0)) }.map { seconds throws(APIError) in try APIInput.milliseconds(fromSeconds: seconds, field: "since") }
         var views: [BuildView] = []
         for b in try await store.builds(repositoryID: r.repository!.id, since: since, limit: limit) {
             views.append(try await view(b, r))

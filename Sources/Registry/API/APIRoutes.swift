@@ -66,11 +66,25 @@ public struct APIRouteInfo: Sendable, Hashable, CustomStringConvertible {
     /// Quay-style template, e.g. `/api/v1/repository/{repository}/tag/{tag}`.
     public let path: String
     public let requirement: APIRequirement
+    /// What a `.repository` route answers when its repository does not exist.
+    public let absentRepository: AbsentRepository
 
     public var description: String { "\(method.rawValue) \(path) [\(requirement)]" }
 
     public static func == (a: Self, b: Self) -> Bool { a.method == b.method && a.path == b.path }
     public func hash(into h: inout Hasher) { h.combine(method.rawValue); h.combine(path) }
+}
+
+/// What a `.repository` route answers when the repository in its path does not exist.
+public enum AbsentRepository: Sendable {
+    /// 404 `repository not found` (401 to anonymous callers of private-looking paths).
+    case notFound
+    /// Deleting what is not there succeeds: Quay answers `204` and `pubtools-quay`'s
+    /// `delete_repository` relies on it. Only for a caller who could have deleted the repository
+    /// had it existed (admin of its namespace, with `repo:admin`); anyone else gets what a
+    /// private repository they cannot see would give (401 anonymous, 404 signed in), so the
+    /// answer reveals nothing.
+    case deletedForNamespaceAdmins
 }
 
 /// The `/api/v1` router. Routes under `/api/v1/repository/{repository}` are matched from the
@@ -91,8 +105,9 @@ public final class APIRoutes: @unchecked Sendable {
         self.authenticator = APIAuthenticator(services: services)
     }
 
-    public func add(_ method: HTTPRequest.Method, _ path: String, _ requirement: APIRequirement, _ handler: @escaping APIHandler) {
-        let info = APIRouteInfo(method: method, path: path, requirement: requirement)
+    public func add(_ method: HTTPRequest.Method, _ path: String, _ requirement: APIRequirement,
+                    absentRepository: AbsentRepository = .notFound, _ handler: @escaping APIHandler) {
+        let info = APIRouteInfo(method: method, path: path, requirement: requirement, absentRepository: absentRepository)
         precondition(!registered.contains(info), "duplicate API route \(info)")
         registered.append(info)
         if path.hasPrefix(Self.repositoryPrefix) {
@@ -193,7 +208,8 @@ public final class APIRoutes: @unchecked Sendable {
         let origin = RequestOrigin(request: request, config: services.config).baseURL
         do {
             let caller = try await authenticator.caller(request)
-            let resolved = try await authorize(info.requirement, caller: caller, parameters: parameters, request: request)
+            let resolved = try await authorize(info, caller: caller, parameters: parameters, request: request)
+            if resolved.absentAndDeletable { return APIResponse.noContent() }
             let apiRequest = APIRequest(request: request, context: context, caller: caller, parameters: parameters,
                                         repository: resolved.repository, role: resolved.role, organization: resolved.organization, origin: origin)
             let response = try await handler(apiRequest)
@@ -232,9 +248,12 @@ public final class APIRoutes: @unchecked Sendable {
         var repository: Repository?
         var role: Role?
         var organization: Namespace?
+        /// The repository does not exist and the caller may delete it (`AbsentRepository`).
+        var absentAndDeletable = false
     }
 
-    private func authorize(_ requirement: APIRequirement, caller: APICaller?, parameters: [String: String], request: Request) async throws -> Resolved {
+    private func authorize(_ info: APIRouteInfo, caller: APICaller?, parameters: [String: String], request: Request) async throws -> Resolved {
+        let requirement = info.requirement
         // Cookie sessions must present the CSRF token on writes.
         if let caller, caller.viaSession, ![.get, .head, .options].contains(request.method) {
             guard let csrf = request.headers[.init("X-CSRF-Token")!], let expected = caller.csrfToken, ConstantTime.equal(csrf, expected) else {
@@ -252,6 +271,12 @@ public final class APIRoutes: @unchecked Sendable {
             let name = parameters["repository"] ?? ""
             guard let path = try? RepositoryPath(parsing: name), let repo = try await services.accounts.repository(path),
                   repo.state != .markedForDeletion else {
+                if info.absentRepository == .deletedForNamespaceAdmins, let path = try? RepositoryPath(parsing: name) {
+                    guard let caller else { throw APIError.invalidToken }
+                    guard try await administers(caller, namespace: path.namespace) else { throw APIError.notFound("repository not found") }
+                    try caller.require(requirementScope(.admin))
+                    return Resolved(absentAndDeletable: true)
+                }
                 throw APIError.notFound("repository not found")
             }
             var role: Role?
@@ -291,6 +316,17 @@ public final class APIRoutes: @unchecked Sendable {
                 throw APIError.insufficientScope("Unauthorized: requires organization membership")
             }
             return Resolved(organization: org)
+        }
+    }
+
+    /// Whether `caller` administers `namespace`: it is their own, or they are in an admin team of
+    /// the organization.
+    private func administers(_ caller: APICaller, namespace: String) async throws -> Bool {
+        guard let ns = try await services.accounts.namespace(named: namespace) else { return false }
+        switch ns.kind {
+        case .user: return ns.id == caller.user.id
+        case .organization: return try await services.policy.organizationRole(.user(caller.user), organizationID: ns.id) == .admin
+        case .robot: return false
         }
     }
 

@@ -30,7 +30,7 @@ struct RepositoryAPI {
         api.add(.get, "/api/v1/repository", .anonymous) { try await list($0) }
         api.add(.get, "/api/v1/repository/{repository}", .repository(.read)) { try await get($0) }
         api.add(.put, "/api/v1/repository/{repository}", .repository(.write)) { try await update($0) }
-        api.add(.delete, "/api/v1/repository/{repository}", .repository(.admin)) { try await delete($0) }
+        api.add(.delete, "/api/v1/repository/{repository}", .repository(.admin), absentRepository: .deletedForNamespaceAdmins) { try await delete($0) }
         api.add(.post, "/api/v1/repository/{repository}/changevisibility", .repository(.admin)) { try await changeVisibility($0) }
         api.add(.put, "/api/v1/repository/{repository}/changestate", .repository(.admin)) { try await changeState($0) }
         api.add(.get, "/api/v1/user/starred", .user(scope: "repo:read")) { try await starred($0) }

@@ -112,10 +112,11 @@ struct TagAPI {
             }
         }
         if case .some(let expiration) = body.expiration {
-            if let expiration, expiration * 1000 <= Clock.nowMillis() {
+            let expirationMillis = try expiration.map { seconds throws(APIError) in try APIInput.milliseconds(fromSeconds: seconds, field: "expiration") }
+            if let expirationMillis, expirationMillis <= Clock.nowMillis() {
                 throw APIError.invalidRequest("Expiration date must be in the future")
             }
-            guard try await services.store.setTagExpiration(repositoryID: repo.id, name: tag, expiration: expiration.map { $0 * 1000 }) else {
+            guard try await services.store.setTagExpiration(repositoryID: repo.id, name: tag, expiration: expirationMillis) else {
                 throw APIError.notFound("tag \(tag) not found")
             }
             services.auditLog.record(.repository(.changeTagExpiration, repo, performer: r.actor, ip: r.ip,
@@ -161,10 +162,11 @@ struct TagAPI {
         let body = try await r.decode(BulkBody.self)
         guard !body.tags.isEmpty, body.tags.count <= 500 else { throw APIError.invalidRequest("give between 1 and 500 tags") }
         if let bad = body.tags.first(where: { !Names.isValidTag($0) }) { throw APIError.invalidRequest("Invalid tag name '\(bad.prefix(140))'") }
-        if let e = body.expiration, e * 1000 <= Clock.nowMillis() { throw APIError.invalidRequest("Expiration date must be in the future") }
+        let expirationMillis = try body.expiration.map { seconds throws(APIError) in try APIInput.milliseconds(fromSeconds: seconds, field: "expiration") }
+        if let e = expirationMillis, e <= Clock.nowMillis() { throw APIError.invalidRequest("Expiration date must be in the future") }
         var missing: [String] = []
         for tag in body.tags {
-            if try await services.store.setTagExpiration(repositoryID: repo.id, name: tag, expiration: body.expiration.map { $0 * 1000 }) {
+            if try await services.store.setTagExpiration(repositoryID: repo.id, name: tag, expiration: expirationMillis) {
                 services.auditLog.record(.repository(.changeTagExpiration, repo, performer: r.actor, ip: r.ip,
                                                   ["tag": tag, "expiration_date": body.expiration.map(String.init) ?? "none"]))
             } else {

@@ -123,6 +123,8 @@ public enum SlipwayApplication {
         SuperuserAPI(services: services).register(api)
         MessagesAPI(services: services).register(api)
         LookupAPI(services: services).register(api)
+        // Last: it describes every route registered before it (and itself).
+        DiscoveryAPI().register(api)
         return api
     }
 

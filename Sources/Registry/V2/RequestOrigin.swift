@@ -34,6 +34,12 @@ public struct RequestOrigin: Sendable {
         return String(text)
     }
 
+    /// The absolute URL of a `/v2` resource for `Location` headers. Quay sends absolute URLs and
+    /// some clients (docker-registry-client-async) cannot follow a relative one.
+    func location(_ name: String, _ suffix: String) -> String {
+        baseURL + V2Route.location(name, suffix)
+    }
+
     /// `WWW-Authenticate` challenge for the Docker token flow. `error` is an RFC 6750 §3.1 code
     /// (`insufficient_scope`) with its description; the description must not contain quotes.
     func challenge(scope: String?, error: (code: String, description: String)? = nil) -> String {

@@ -65,7 +65,8 @@ extension V2Handler {
         }
         // `repo_push` goes into the notification outbox in the transaction that moves the tag, so
         // a tag change and its event commit together (or not at all).
-        let base = RequestOrigin(request: request, config: services.config).baseURL
+        let origin = RequestOrigin(request: request, config: services.config)
+        let base = origin.baseURL
         let host = base.replacingOccurrences(of: "https://", with: "").replacingOccurrences(of: "http://", with: "")
         let pushEvent: [String: EventValue]? = tag.map { tag in [
             "repository": .string(repo.path.description), "namespace": .string(repo.namespace), "name": .string(repo.name),
@@ -82,7 +83,7 @@ extension V2Handler {
             services.auditLog.record(.repository(.pushRepo, repo, performer: caller.actor, ip: ip, ["tag": tag, "manifest_digest": digest.description]))
         }
         var headers: HTTPFields = [
-            .location: V2Route.location(name, "manifests/\(digest)"),
+            .location: origin.location(name, "manifests/\(digest)"),
             .dockerContentDigest: digest.description,
             .contentLength: "0",
         ]

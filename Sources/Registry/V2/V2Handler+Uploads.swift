@@ -9,10 +9,10 @@ import SlipwayCore
 /// cross-repository mounts. Bytes are hashed and written as they arrive, never buffered whole;
 /// a blob becomes visible only after its digest is verified.
 extension V2Handler {
-    func startUpload(_ request: Request, name: String, repo: Repository, caller: V2Caller) async throws -> Response {
+    func startUpload(_ request: Request, name: String, repo: Repository, caller: V2Caller, origin: RequestOrigin) async throws -> Response {
         let params = request.uri.queryParameters
         if let mount = params["mount"], let from = params["from"] {
-            if let mounted = try await mountBlob(digestText: String(mount), fromName: String(from), name: name, into: repo, caller: caller) {
+            if let mounted = try await mountBlob(digestText: String(mount), fromName: String(from), name: name, into: repo, caller: caller, origin: origin) {
                 return mounted
             }
             // Not mountable (unknown blob, no access): fall back to a normal upload, as the spec says.
@@ -26,31 +26,32 @@ extension V2Handler {
                 let digest = try Digest(validating: String(digestText))
                 let (size, digester) = try await appendBody(request, uploadID: id, offset: 0, digester: StreamingDigester())
                 try await completeUpload(id: id, repo: repo, expected: digest, size: size, digester: digester)
-                return blobCreated(name: name, digest: digest)
+                return blobCreated(name: name, digest: digest, origin: origin)
             } catch {
                 await discardUpload(id)
                 throw error
             }
         }
-        return Response(status: .accepted, headers: uploadHeaders(name: name, id: id, size: 0))
+        return Response(status: .accepted, headers: uploadHeaders(name: name, id: id, origin: origin, size: 0))
     }
 
-    private func mountBlob(digestText: String, fromName: String, name: String, into repo: Repository, caller: V2Caller) async throws -> Response? {
+    private func mountBlob(digestText: String, fromName: String, name: String, into repo: Repository, caller: V2Caller,
+                           origin: RequestOrigin) async throws -> Response? {
         guard let digest = try? Digest(parsing: digestText), let fromPath = try? RepositoryPath(parsing: fromName),
               let source = try await services.accounts.repository(fromPath), source.state != .markedForDeletion else { return nil }
         let tokenAllows = caller.granted(name: fromName, path: fromPath).contains(.pull)
         guard tokenAllows || (source.isPublic && services.config.registry.anonymousAccess) else { return nil }
         guard let size = try await services.store.blobSize(repositoryID: source.id, digest: digest) else { return nil }
         try await services.store.linkBlob(repositoryID: repo.id, digest: digest, size: size)
-        return blobCreated(name: name, digest: digest)
+        return blobCreated(name: name, digest: digest, origin: origin)
     }
 
-    func uploadStatus(name: String, repo: Repository, id: String) async throws -> Response {
+    func uploadStatus(name: String, repo: Repository, id: String, origin: RequestOrigin) async throws -> Response {
         let record = try await uploadRecord(id, repo: repo)
-        return Response(status: .noContent, headers: uploadHeaders(name: name, id: id, size: record.size))
+        return Response(status: .noContent, headers: uploadHeaders(name: name, id: id, origin: origin, size: record.size))
     }
 
-    func patchUpload(_ request: Request, name: String, repo: Repository, id: String) async throws -> Response {
+    func patchUpload(_ request: Request, name: String, repo: Repository, id: String, origin: RequestOrigin) async throws -> Response {
         let record = try await uploadRecord(id, repo: repo)
         var expectedLength: Int64?
         if let contentRange = request.headers[.contentRange] {
@@ -64,10 +65,10 @@ extension V2Handler {
             expectedLength = end - start + 1
         }
         let size = try await writeChunk(request, id: id, record: record, expectedLength: expectedLength)
-        return Response(status: .accepted, headers: uploadHeaders(name: name, id: id, size: size))
+        return Response(status: .accepted, headers: uploadHeaders(name: name, id: id, origin: origin, size: size))
     }
 
-    func finishUpload(_ request: Request, name: String, repo: Repository, id: String) async throws -> Response {
+    func finishUpload(_ request: Request, name: String, repo: Repository, id: String, origin: RequestOrigin) async throws -> Response {
         let record = try await uploadRecord(id, repo: repo)
         guard let digestText = request.uri.queryParameters["digest"] else {
             throw RegistryError(.blobUploadInvalid, "the digest query parameter is required to complete an upload", status: .badRequest)
@@ -92,7 +93,7 @@ extension V2Handler {
             }
             try await completeUpload(id: id, repo: repo, expected: digest, size: size, digester: finalDigester)
         }
-        return blobCreated(name: name, digest: digest)
+        return blobCreated(name: name, digest: digest, origin: origin)
     }
 
     func cancelUpload(repo: Repository, id: String) async throws -> Response {
@@ -248,17 +249,17 @@ extension V2Handler {
         try? await services.store.deleteUpload(id: id)
     }
 
-    private func blobCreated(name: String, digest: Digest) -> Response {
+    private func blobCreated(name: String, digest: Digest, origin: RequestOrigin) -> Response {
         Response(status: .created, headers: [
-            .location: V2Route.location(name, "blobs/\(digest)"),
+            .location: origin.location(name, "blobs/\(digest)"),
             .dockerContentDigest: digest.description,
             .contentLength: "0",
         ])
     }
 
-    private func uploadHeaders(name: String, id: String, size: Int64) -> HTTPFields {
+    private func uploadHeaders(name: String, id: String, origin: RequestOrigin, size: Int64) -> HTTPFields {
         [
-            .location: V2Route.location(name, "blobs/uploads/\(id)"),
+            .location: origin.location(name, "blobs/uploads/\(id)"),
             .dockerUploadUUID: id,
             .range: Self.rangeHeader(size),
             .contentLength: "0",

@@ -118,18 +118,18 @@ public struct V2Handler: Sendable {
             guard method == .post else { throw methodNotAllowed(method) }
             let repo = try await authorizer.repository(for: .push, name: name, path: path, caller: caller, origin: origin)
             try authorizer.requireWritable(repo)
-            return try await startUpload(request, name: name, repo: repo, caller: caller)
+            return try await startUpload(request, name: name, repo: repo, caller: caller, origin: origin)
         case .upload(let name, let path, let id):
             let repo = try await authorizer.repository(for: .push, name: name, path: path, caller: caller, origin: origin)
             switch method {
             case .get:
-                return try await uploadStatus(name: name, repo: repo, id: id)
+                return try await uploadStatus(name: name, repo: repo, id: id, origin: origin)
             case .patch:
                 try authorizer.requireWritable(repo)
-                return try await patchUpload(request, name: name, repo: repo, id: id)
+                return try await patchUpload(request, name: name, repo: repo, id: id, origin: origin)
             case .put:
                 try authorizer.requireWritable(repo)
-                return try await finishUpload(request, name: name, repo: repo, id: id)
+                return try await finishUpload(request, name: name, repo: repo, id: id, origin: origin)
             case .delete:
                 return try await cancelUpload(repo: repo, id: id)
             default:

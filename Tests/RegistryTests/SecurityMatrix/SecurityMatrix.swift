@@ -106,6 +106,7 @@ struct SecurityMatrixTests {
             + MatrixRows.triggers + MatrixRows.notifications
             // Quay drop-in, part A (branch quay-admin): superuser API, messages, lookups.
             + MatrixRows.quayAdmin
+            + MatrixRows.discovery
     }
 
     @Test(arguments: TestBackend.available)
