@@ -164,6 +164,12 @@ struct SuperuserAPITests {
             let logs = try #require(S.object(try await S.send(c, .get, "/api/v1/superuser/logs", token: admin))["logs"] as? [[String: Any]])
             #expect(logs.contains { $0["kind"] as? String == "org_delete" })
             #expect(try await S.send(c, .get, "/api/v1/superuser/logs?starttime=bad", token: admin).status == .badRequest)
+            // The panel's log view also charts and exports every entry.
+            let aggregated = try #require(S.object(try await S.send(c, .get, "/api/v1/superuser/aggregatelogs", token: admin))["aggregated"] as? [[String: Any]])
+            #expect(aggregated.contains { $0["kind"] as? String == "org_delete" })
+            let export = try await S.send(c, .post, "/api/v1/superuser/exportlogs", token: admin, json: #"{"callback_email":"ops@example.com"}"#)
+            #expect(export.status == .ok)
+            #expect(S.object(export)["export_id"] as? String != nil)
         }
     }
 }

@@ -16,6 +16,8 @@ import SlipwayCore
 /// - DELETE            /api/v1/superuser/organizations/{name}
 /// - GET               /api/v1/superuser/registrystatus
 /// - GET               /api/v1/superuser/logs               like `/user/logs`, over every entry
+/// - GET               /api/v1/superuser/aggregatelogs      like `/user/aggregatelogs`, over every entry
+/// - POST              /api/v1/superuser/exportlogs         like `/user/exportlogs`, over every entry
 struct SuperuserAPI {
     let services: RegistryServices
 
@@ -29,6 +31,14 @@ struct SuperuserAPI {
         api.add(.delete, "/api/v1/superuser/organizations/{name}", .superuser) { try await deleteOrganization($0) }
         api.add(.get, "/api/v1/superuser/registrystatus", .superuser) { _ in APIResponse.json(["status": "ready"]) }
         api.add(.get, "/api/v1/superuser/logs", .superuser) { try await LogsAPI(services: services).logs($0, .everything) }
+        api.add(.get, "/api/v1/superuser/aggregatelogs", .superuser) { try await LogsAPI(services: services).aggregate($0, .everything) }
+        // Not in Quay: the panel's usage-log view offers export as every other log view does.
+        api.add(.post, "/api/v1/superuser/exportlogs", .superuser) { r in
+            let user = try r.user
+            return try await LogExportAPI(services: services).queue(r, .everything, namespace: user.name, repository: nil) { export in
+                AuditEvent(kind: .exportLogsSuccess, performer: r.actor, namespace: (user.id, user.name), ip: r.ip, metadata: export)
+            }
+        }
     }
 
     /// Quay's `user_view` in the superuser API.

@@ -26,6 +26,8 @@ extension MatrixRows {
         },
         MatrixRow(.get, "/api/v1/superuser/registrystatus", superuserOnly),
         MatrixRow(.get, "/api/v1/superuser/logs", superuserOnly),
+        MatrixRow(.get, "/api/v1/superuser/aggregatelogs", superuserOnly),
+        MatrixRow(.post, "/api/v1/superuser/exportlogs", body: #"{"callback_email":"ops@example.com"}"#, superuserOnly),
         MatrixRow(.get, "/api/v1/messages", expect(200)),
         MatrixRow(.post, "/api/v1/messages", body: #"{"message":{"content":"matrix","media_type":"text/plain","severity":"info"}}"#,
                   expect(403, [.owner: 201, .anonymous: 401])),
