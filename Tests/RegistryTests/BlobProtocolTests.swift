@@ -1,4 +1,5 @@
 import Foundation
+import Accounts
 import HTTPTypes
 import NIOCore
 import Registry
@@ -45,6 +46,23 @@ struct BlobProtocolTests {
             let missing = try await c.send(.get, "/v2/\(Self.repo)/blobs/\(unknown)", token: token)
             #expect(missing.status == .notFound)
             #expect(missing.ociErrorCode == "BLOB_UNKNOWN")
+        }
+    }
+
+    /// A link whose bytes were never published (a replica died between linking and publishing)
+    /// is invisible: HEAD answers 404 and a mount from it falls back to an upload, so no client
+    /// skips sending bytes that are not there.
+    @Test(arguments: TestBackend.available)
+    func aLinkWithoutBytesIsNeitherServedNorMounted(backend: TestBackend) async throws {
+        try await TestRegistry.with(backend) { registry, c in
+            let token = try #require(try await c.token(Self.admin, scopes: ["repository:admin/src:pull,push", "repository:admin/dst:pull,push"]))
+            _ = try await c.pushBlob("admin/src", Array("make the repository".utf8), token: token)
+            let source = try #require(try await registry.services.accounts.repository(try RepositoryPath(parsing: "admin/src")))
+            let digest = Digest.sha256(of: Array("never published".utf8))
+            try await registry.services.store.linkBlob(repositoryID: source.id, digest: digest, size: 15)
+            #expect(try await c.send(.head, "/v2/admin/src/blobs/\(digest)", token: token).status == .notFound)
+            let mount = try await c.send(.post, "/v2/admin/dst/blobs/uploads/?mount=\(digest)&from=admin/src", token: token)
+            #expect(mount.status == .accepted, "not mountable: an upload starts instead")
         }
     }
 

@@ -42,6 +42,9 @@ extension V2Handler {
         let tokenAllows = caller.granted(name: fromName, path: fromPath).contains(.pull)
         guard tokenAllows || (source.isPublic && services.config.registry.anonymousAccess) else { return nil }
         guard let size = try await services.store.blobSize(repositoryID: source.id, digest: digest) else { return nil }
+        // A link whose bytes were never published (its replica died between link and publish)
+        // is not mountable: the client uploads the blob instead.
+        guard try await services.storage.stat(digest) != nil else { return nil }
         try await services.store.linkBlob(repositoryID: repo.id, digest: digest, size: size)
         return blobCreated(name: name, digest: digest, origin: origin)
     }
