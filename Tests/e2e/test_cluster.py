@@ -517,6 +517,12 @@ def run_cluster_scenario(cluster, pg, r1, r2, client, receiver, workers, slipway
 
     # --- every build complete; retried where its worker died; none ran twice at once
     not_complete = {b: v["phase"] for b, v in final.items() if v["phase"] != "complete"}
+    for ns, repo, build_id in builds:
+        if build_id in not_complete:
+            _, logs = client.api("GET", f"/api/v1/repository/{repo}/build/{build_id}/logs", tokens[ns])
+            print(f"log of build {build_id} ({not_complete[build_id]}):")
+            for entry in (logs or {}).get("logs", [])[-15:]:
+                print("   ", entry.get("type"), entry.get("message"))
     assert not not_complete, f"builds not complete: {not_complete}"
     rows = pg.psql("SELECT b.uuid, n.name, b.started_at, b.finished_at, b.attempts, b.worker_id FROM builds b "
                    "JOIN namespaces n ON n.id = b.namespace_id")

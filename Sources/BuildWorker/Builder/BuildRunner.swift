@@ -210,6 +210,10 @@ public struct BuildRunner: Sendable {
                                                         pullRobot: pack.pullCredentials?.username) {
                 return finish(.error, remedy, events)
             }
+            if !progress.isBuilding, let last = progress.lastError.value, TransientRegistryFailure.matches(last) {
+                return finish(.internalError, "pulling the base image failed on a broken registry connection (\(last)); the build will be retried",
+                              events)
+            }
             let message = progress.lastError.value ?? {
                 switch termination.status {
                 case .exited(let code): return "the builder exited with status \(code)"
@@ -233,6 +237,9 @@ public struct BuildRunner: Sendable {
         } catch is CancellationError {
             return finish(.cancelled, nil, events)
         } catch {
+            if TransientRegistryFailure.matches("\(error)") {
+                return finish(.internalError, "pushing the image failed on a broken registry connection (\(error)); the build will be retried", events)
+            }
             return finish(.error, "\(error)", events)
         }
         events(.phase(PhaseUpdate(phase: .complete)))
@@ -266,6 +273,9 @@ struct BuildRunnerError: Error, CustomStringConvertible {
 private final class BuildProgress: Sendable {
     private let building = Atomic<Bool>(false)
     let lastError = LastErrorLine()
+
+    /// Whether a build step (past the base image pull) has started.
+    var isBuilding: Bool { building.load(ordering: .acquiring) }
 
     /// True the first time only.
     func enterBuilding() -> Bool {
