@@ -1,5 +1,6 @@
 import Foundation
 @testable import OutboundHTTP
+import Synchronization
 import Testing
 
 @Suite("URL safety (SSRF checks)")
@@ -140,17 +141,28 @@ struct URLSafetyTests {
     /// Literals are answered without a lookup thread: they still work while every lookup thread
     /// waits on a DNS server that does not answer.
     @Test func literalsNeedNoLookupThread() async throws {
-        // Every lookup thread busy for 4 s, as with a DNS server that does not answer.
+        // Every lookup thread held until the literal has been checked, as with a DNS server that
+        // does not answer. No clock: a literal that needed a lookup thread could only go on once
+        // a holder let go (after 60 s at worst), and that is what the flag records.
         let (busy, started) = AsyncStream<Void>.makeStream()
-        let blockers = (0..<4).map { _ in
-            Task { try? await OutboundThreads.lookups.runIfActive { started.yield(); usleep(4_000_000) } }
+        let hold = DispatchSemaphore(value: 0)
+        final class Count: Sendable { let value = Mutex(0) }
+        let holdersDone = Count()
+        let holders = (0..<4).map { _ in
+            Task {
+                try? await OutboundThreads.lookups.runIfActive {
+                    started.yield()
+                    _ = hold.wait(timeout: .now() + 60)
+                    holdersDone.value.withLock { $0 += 1 }
+                }
+            }
         }
         var iterator = busy.makeAsyncIterator()
         for _ in 0..<4 { await iterator.next() }
-        let start = ContinuousClock.now
-        let target = try await URLSafety.check("http://127.0.0.1:9/", allowPrivate: true, resolver: .system, lookupLimit: .seconds(10))
+        let target = try await URLSafety.check("http://127.0.0.1:9/", allowPrivate: true, resolver: .system, lookupLimit: .seconds(90))
         #expect(target.addresses.map(\.port) == [9])
-        #expect(ContinuousClock.now - start < .seconds(2), "a literal waited for a lookup thread")
-        for blocker in blockers { await blocker.value }
+        #expect(holdersDone.value.withLock { $0 } == 0, "a literal waited for a lookup thread")
+        for _ in 0..<4 { hold.signal() }
+        for holder in holders { await holder.value }
     }
 }
