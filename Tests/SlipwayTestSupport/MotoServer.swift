@@ -120,30 +120,17 @@ public final class MotoServer: @unchecked Sendable {
         process.waitUntilExit()
     }
 
-    /// The IAM user, key and policy, then the bucket, made with boto3 (moto's own dependency).
-    static let provisionScript = """
-        import json, sys
-        import boto3
-        from botocore.config import Config
-        endpoint, bucket = sys.argv[1], sys.argv[2]
-        iam = boto3.client("iam", endpoint_url=endpoint, region_name="us-east-1",
-                           aws_access_key_id="bootstrap", aws_secret_access_key="bootstrap")
-        iam.create_user(UserName="ci")
-        key = iam.create_access_key(UserName="ci")["AccessKey"]
-        iam.put_user_policy(UserName="ci", PolicyName="everything", PolicyDocument=json.dumps(
-            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}))
-        s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id=key["AccessKeyId"],
-                          aws_secret_access_key=key["SecretAccessKey"], config=Config(s3={"addressing_style": "path"}))
-        s3.create_bucket(Bucket=bucket)
-        print(key["AccessKeyId"], key["SecretAccessKey"])
-        """
+    /// The IAM user, key and policy, then the bucket, made with boto3 (the script is shared with
+    /// the cluster test).
+    static let provisionScript = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Fixtures/moto_provision.py").path
 
     private static func provision(endpoint: String, bucket: String) async throws -> (String, String) {
         // The python next to moto_server has boto3 (moto depends on it).
         let python = URL(fileURLWithPath: executable!).deletingLastPathComponent().appendingPathComponent("python3").path
         let process = Process()
         process.executableURL = URL(fileURLWithPath: FileManager.default.isExecutableFile(atPath: python) ? python : "/usr/bin/env")
-        process.arguments = (process.executableURL!.path == python ? [] : ["python3"]) + ["-c", provisionScript, endpoint, bucket]
+        process.arguments = (process.executableURL!.path == python ? [] : ["python3"]) + [provisionScript, endpoint, bucket]
         let out = Pipe()
         let err = Pipe()
         process.standardOutput = out

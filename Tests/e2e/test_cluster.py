@@ -84,25 +84,9 @@ def cluster(tmp_path, request):
 
 DEFAULT_CLUSTER_STORAGE = "s3"
 
-# moto checks signatures once its first three requests (unauthenticated) have made an IAM user,
-# its key and an allow-everything policy; then only that key's correct signatures pass. The key
-# is printed for the replicas' settings.
-MOTO_PROVISION = """
-import json, sys
-import boto3
-from botocore.config import Config
-endpoint, bucket = sys.argv[1], sys.argv[2]
-iam = boto3.client("iam", endpoint_url=endpoint, region_name="us-east-1",
-                   aws_access_key_id="bootstrap", aws_secret_access_key="bootstrap")
-iam.create_user(UserName="slipway")
-key = iam.create_access_key(UserName="slipway")["AccessKey"]
-iam.put_user_policy(UserName="slipway", PolicyName="everything", PolicyDocument=json.dumps(
-    {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}))
-s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id=key["AccessKeyId"],
-                  aws_secret_access_key=key["SecretAccessKey"], config=Config(s3={"addressing_style": "path"}))
-s3.create_bucket(Bucket=bucket)
-print(key["AccessKeyId"], key["SecretAccessKey"])
-"""
+# moto checks signatures once the provisioning script has made an IAM user and its key (the
+# script is shared with the Swift tests); the key is printed for the replicas' settings.
+MOTO_PROVISION = Path(__file__).resolve().parent.parent / "Fixtures" / "moto_provision.py"
 
 
 def cluster_storage(tmp_path: Path, cluster: Cluster) -> dict:
@@ -123,7 +107,7 @@ def cluster_storage(tmp_path: Path, cluster: Cluster) -> dict:
         endpoint = f"http://{s3.address}:5000"
         # The python next to moto_server has boto3 (a moto dependency).
         python = str(Path(moto).resolve().parent / "python3") if (Path(moto).resolve().parent / "python3").exists() else "python3"
-        access_key, secret_key = s3.run([python, "-c", MOTO_PROVISION, endpoint, "slipway-cluster"]).stdout.split()
+        access_key, secret_key = s3.run([python, str(MOTO_PROVISION), endpoint, "slipway-cluster"]).stdout.split()
         return {"SLIPWAY_STORAGE_DRIVER": "s3", "SLIPWAY_STORAGE_S3_ENDPOINT": endpoint,
                 "SLIPWAY_STORAGE_S3_REGION": "us-east-1", "SLIPWAY_STORAGE_S3_BUCKET": "slipway-cluster",
                 "SLIPWAY_STORAGE_S3_ACCESS_KEY": access_key, "SLIPWAY_STORAGE_S3_SECRET_KEY": secret_key,
