@@ -139,6 +139,9 @@ let package = Package(
             ]
         ),
         .target(name: "BuildProtocol"),
+        // The security scanner's pure parts so far: version ordering per package ecosystem and
+        // severity normalisation (the indexer, feeds and matcher build on them).
+        .target(name: "Scanner"),
         .target(name: "BuildOrchestrator", dependencies: [
             "SlipwayCore", "Events", "Audit", "Accounts", "Registry", "BuildProtocol", "CLibarchive", "OutboundHTTP",
             .product(name: "NIOPosix", package: "swift-nio"),
@@ -242,6 +245,7 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
         ]),
         .testTarget(name: "BuildWorkerTests", dependencies: ["BuildWorker", .product(name: "NIOPosix", package: "swift-nio")]),
+        .testTarget(name: "ScannerTests", dependencies: ["Scanner"]),
         .testTarget(name: "BuildOrchestratorTests", dependencies: ["BuildOrchestrator", "SlipwayCore"]),
         .testTarget(name: "TriggersTests", dependencies: [
             "SlipwayCore", "Audit", "Triggers", "Accounts", "Registry", "BuildOrchestrator", "BuildProtocol", "SlipwayTestSupport",
