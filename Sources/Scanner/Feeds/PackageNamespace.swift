@@ -20,6 +20,12 @@ public struct PackageNamespace: Hashable, Sendable, Codable, CustomStringConvert
     public static let maven = PackageNamespace("maven", format: .maven)
     public static let rubygems = PackageNamespace("rubygems", format: .rubygems)
 
+    /// Packages of a distribution's package manager before the image's distribution is known
+    /// (os-release may sit in another layer); the index binds them to the distribution's
+    /// namespace once all layers are folded.
+    public static func unboundDistribution(_ format: VersionFormat) -> PackageNamespace { .init("os:\(format.rawValue)", format: format) }
+    public var isUnboundDistribution: Bool { name.hasPrefix("os:") }
+
     public static func debian(_ release: String) -> PackageNamespace { .init("debian:\(release)", format: .dpkg) }
     public static func ubuntu(_ release: String) -> PackageNamespace { .init("ubuntu:\(release)", format: .dpkg) }
     /// Alpine releases are named by branch, `v3.19` (os-release's VERSION_ID 3.19.1 belongs to it).
