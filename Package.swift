@@ -139,9 +139,9 @@ let package = Package(
             ]
         ),
         .target(name: "BuildProtocol"),
-        // The security scanner's pure parts so far: version ordering per package ecosystem and
-        // severity normalisation (the indexer, feeds and matcher build on them).
-        .target(name: "Scanner"),
+        // The security scanner: layer indexing (libarchive), feed parsing, version ordering per
+        // ecosystem, severity normalisation and matching into Quay's report shape.
+        .target(name: "Scanner", dependencies: ["CLibarchive"]),
         .target(name: "BuildOrchestrator", dependencies: [
             "SlipwayCore", "Events", "Audit", "Accounts", "Registry", "BuildProtocol", "CLibarchive", "OutboundHTTP",
             .product(name: "NIOPosix", package: "swift-nio"),

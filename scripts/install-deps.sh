@@ -13,9 +13,10 @@ PKGS=(pkg-config libgit2-dev libssh2-1-dev libarchive-dev libsqlite3-dev libpq-d
       buildah podman skopeo runc crun busybox-static git curl jq ca-certificates)
 if [ "${1:-}" = "--test" ]; then
   # haproxy and iproute2: the cluster test (Tests/e2e/test_cluster.py) puts replicas behind
-  # examples/haproxy.cfg, every process in a network namespace of its own.
+  # examples/haproxy.cfg, every process in a network namespace of its own. zstd: the scanner's
+  # layer tests compress a layer the way zstd-compressed OCI layers are.
   PKGS+=(postgresql python3-pytest python3-aiosmtpd openssl chromium docker-registry wrk openssh-server gdb
-         haproxy iproute2)
+         haproxy iproute2 zstd)
 fi
 
 missing=()
