@@ -197,6 +197,7 @@ let package = Package(
             name: "slipway",
             dependencies: [
                 "SlipwayCore", "SlipwayServer", "Accounts", "Registry", "BuildOrchestrator", "BuildWorker", "Triggers", "Notifications", "WebUI",
+                "Scanner",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
