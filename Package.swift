@@ -141,7 +141,10 @@ let package = Package(
         .target(name: "BuildProtocol"),
         // The security scanner: layer indexing (libarchive), feed parsing, version ordering per
         // ecosystem, severity normalisation and matching into Quay's report shape.
-        .target(name: "Scanner", dependencies: ["CLibarchive"]),
+        .target(name: "Scanner", dependencies: [
+            "SlipwayCore", "CLibarchive",
+            .product(name: "SQLKit", package: "sql-kit"),
+        ]),
         .target(name: "BuildOrchestrator", dependencies: [
             "SlipwayCore", "Events", "Audit", "Accounts", "Registry", "BuildProtocol", "CLibarchive", "OutboundHTTP",
             .product(name: "NIOPosix", package: "swift-nio"),
@@ -191,6 +194,7 @@ let package = Package(
         // the application from the modules.
         .target(name: "SlipwayServer", dependencies: [
             "SlipwayCore", "Mail", "Events", "Audit", "Accounts", "Registry", "BuildOrchestrator", "Triggers", "Notifications", "WebUI",
+            "Scanner",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(
@@ -246,7 +250,7 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
         ]),
         .testTarget(name: "BuildWorkerTests", dependencies: ["BuildWorker", .product(name: "NIOPosix", package: "swift-nio")]),
-        .testTarget(name: "ScannerTests", dependencies: ["Scanner"]),
+        .testTarget(name: "ScannerTests", dependencies: ["Scanner", "SlipwayCore", "SlipwayTestSupport"]),
         .testTarget(name: "BuildOrchestratorTests", dependencies: ["BuildOrchestrator", "SlipwayCore"]),
         .testTarget(name: "TriggersTests", dependencies: [
             "SlipwayCore", "Audit", "Triggers", "Accounts", "Registry", "BuildOrchestrator", "BuildProtocol", "SlipwayTestSupport",

@@ -6,6 +6,7 @@ import Logging
 import Mail
 import Notifications
 import Registry
+import Scanner
 import SlipwayCore
 import Triggers
 
@@ -16,7 +17,7 @@ public enum SlipwaySchema {
     /// modules before it).
     public static let modules: [ModuleSchema] = [
         CoreSchema.schema, MailSchema.schema, AccountsSchema.schema, AuditSchema.schema, EventsSchema.schema, RegistrySchema.schema,
-        BuildsSchema.schema, TriggersSchema.schema, NotificationsSchema.schema,
+        BuildsSchema.schema, TriggersSchema.schema, NotificationsSchema.schema, ScannerSchema.schema,
     ]
 
     /// The global versions of releases before module migrations (`schema_migrations`: 1, 2,

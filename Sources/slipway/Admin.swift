@@ -9,7 +9,7 @@ import SlipwayCore
 struct Admin: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Operator commands that work directly on the data store (also while the server runs).",
-        subcommands: [CreateUser.self, CreateToken.self, CollectGarbage.self, ScanLayers.self])
+        subcommands: [CreateUser.self, CreateToken.self, CollectGarbage.self, ScanLayers.self, Vulns.self])
 }
 
 struct CreateUser: AsyncParsableCommand {

@@ -71,3 +71,28 @@ def test_scan_layers_of_a_built_image(ctenv, slipway_bin, tmp_path):
     # A file that is not a layer is a clear error, not a crash.
     bad = run([slipway_bin, "admin", "scan-layers", tmp_path / "debian.json"], check=False)
     assert bad.returncode != 0 and "not a (compressed) tar archive" in bad.stderr, bad.stderr
+
+
+def test_vulns_import_and_status(server, tmp_path):
+    srv = server()
+    assert "no vulnerability data imported" in srv.cli("admin", "vulns", "status").stdout
+    (tmp_path / "debian.json").write_text(json.dumps(DEBIAN_FEED))
+    osv = OSV_FEED + [{"id": "RUSTSEC-2024-0001", "modified": "2024-01-01T00:00:00Z",
+                       "affected": [{"package": {"ecosystem": "crates.io", "name": "x"},
+                                     "ranges": [{"type": "SEMVER", "events": [{"introduced": "0"}]}]}]}]
+    (tmp_path / "osv.json").write_text(json.dumps(osv))
+    imported = srv.cli("admin", "vulns", "import", tmp_path / "debian.json", tmp_path / "osv.json").stdout
+    assert "debian:debian.json: 1 advisories imported, 0 entries skipped" in imported, imported
+    assert "osv:osv.json: 1 advisories imported, 1 entries skipped" in imported, imported
+    assert "skipped RUSTSEC-2024-0001: unsupported ecosystem crates.io" in imported
+    again = srv.cli("admin", "vulns", "import", tmp_path / "debian.json").stdout
+    assert "unchanged" in again
+    status = srv.cli("admin", "vulns", "status").stdout
+    assert "debian:debian.json\tdebian\t1\t0" in status and "osv:osv.json\tosv\t1\t1" in status, status
+
+    # A bad file among good ones imports nothing: the good file's new content is not applied.
+    (tmp_path / "debian.json").write_text(json.dumps({"zlib": DEBIAN_FEED["openssl"], **DEBIAN_FEED}))  # 2 advisories
+    (tmp_path / "broken.json").write_text("{not json")
+    failed = srv.cli("admin", "vulns", "import", tmp_path / "debian.json", tmp_path / "broken.json", check=False)
+    assert failed.returncode != 0 and "broken.json" in failed.stderr, failed.stderr
+    assert "debian:debian.json\tdebian\t1\t0" in srv.cli("admin", "vulns", "status").stdout
