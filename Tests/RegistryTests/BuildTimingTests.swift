@@ -41,15 +41,19 @@ struct BuildTimingTests {
             while Clock.nowMillis() < leased + 300 { try await Task.sleep(for: .milliseconds(20)) }
             for (phase, at) in stamps {
                 let update = PhaseUpdate(phase: phase, data: [LogTimestamp.key: LogTimestamp.format(millis: at)])
-                #expect(try await worker.call(path("phase"), lease: pack.leaseID, update).status == .noContent)
+                let answer = try await worker.call(path("phase"), lease: pack.leaseID, update)
+                try #require(answer.status == .noContent, "\(phase): \(answer.status) \(String(buffer: answer.body))")
             }
             let skewed = PhaseUpdate(phase: .pushing, data: [LogTimestamp.key: LogTimestamp.format(millis: leased + 3_600_000)])
-            #expect(try await worker.call(path("phase"), lease: pack.leaseID, skewed).status == .noContent)
+            let skewedAnswer = try await worker.call(path("phase"), lease: pack.leaseID, skewed)
+            try #require(skewedAnswer.status == .noContent, "\(skewedAnswer.status) \(String(buffer: skewedAnswer.body))")
             // A command entry without a stamp (an older worker) gets the arrival time; output lines none.
             let batch = LogBatch(firstSequence: 0, entries: [.init(message: "STEP 1/1: FROM scratch", type: "command"), .init(message: "ok")])
-            #expect(try await worker.call(path("logs"), lease: pack.leaseID, batch).status == .ok)
+            let logged = try await worker.call(path("logs"), lease: pack.leaseID, batch)
+            try #require(logged.status == .ok, "\(logged.status) \(String(buffer: logged.body))")
             let logs = try #require(try await c.send(.get, "/api/v1/repository/admin/app/build/\(buildID)/logs", token: api).json as? [String: Any])
             let entries = try #require(logs["logs"] as? [[String: Any]])
+            try #require(entries.count == 2, "\(entries)")
             let commandStamp = try #require((entries[0]["data"] as? [String: Any])?["datetime"] as? String)
             #expect(LogTimestamp.millis(commandStamp).map { abs($0 - Clock.nowMillis()) < 60_000 } == true, "\(commandStamp)")
             #expect(entries[1]["data"] == nil || entries[1]["data"] is NSNull)
@@ -63,7 +67,7 @@ struct BuildTimingTests {
             let view = try #require(try await c.send(.get, "/api/v1/repository/admin/app/build/\(buildID)", token: api).json as? [String: Any])
             let timing = try #require(view["timing"] as? [String: Any])
             let phases = try #require(timing["phases"] as? [[String: Any]])
-            #expect(phases.map { $0["phase"] as? String } == ["waiting", "build-scheduled", "unpacking", "pulling", "building", "pushing"])
+            try #require(phases.map { $0["phase"] as? String } == ["waiting", "build-scheduled", "unpacking", "pulling", "building", "pushing"])
             let seconds = phases.map { $0["seconds"] as? Double }
             #expect(seconds[2] == 0.1 && seconds[3] == 0.1, "the worker's stamps decide the durations: \(seconds)")
             #expect(seconds.allSatisfy { ($0 ?? -1) >= 0 }, "every segment of a finished build has a duration: \(seconds)")
