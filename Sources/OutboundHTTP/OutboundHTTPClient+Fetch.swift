@@ -20,27 +20,8 @@ extension OutboundHTTPClient {
     /// `tooLarge`, never truncated.
     public func fetch(_ url: String, accept: String = "application/json", maxBytes: Int64? = nil) async throws(Failure) -> Fetched {
         let cap = maxBytes ?? configuration.maxResponseBodyBytes
-        let target = try await approve(url)
-        let tls = try tlsContext(for: target.parsed)
-        var head = OutboundConnection.requestHead(.GET, target.parsed)
-        head.headers.add(name: "Accept", value: accept)
-        head.headers.add(name: "Accept-Encoding", value: "identity")
-        let request = head
-        let configuration = self.configuration
-        do {
-            return try await Deadline.run(configuration.timeout) {
-                let connection = try await OutboundConnection.open(target, tls: tls, configuration: configuration)
-                return try await connection.exchange { inbound, outbound in
-                    let writeFailure = await OutboundConnection.write([.head(request), .end(nil)], to: outbound)
-                    do {
-                        return try await Self.collect(inbound, cap: cap)
-                    } catch Failure.connection(Self.noAnswer) where writeFailure != nil {
-                        throw writeFailure!
-                    }
-                }
-            }
-        } catch {
-            throw Self.failure(error)
+        return try await get(url, headers: [("Accept", accept), ("Accept-Encoding", "identity")]) { inbound in
+            try await Self.collect(inbound, cap: cap)
         }
     }
 

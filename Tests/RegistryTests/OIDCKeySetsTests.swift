@@ -54,7 +54,6 @@ final class TestIssuer: Sendable {
     /// Runs `body` with the issuer listening; its URL is `http://127.0.0.1:<port>`.
     static func with<T: Sendable>(_ body: @Sendable @escaping (TestIssuer, String) async throws -> T) async throws -> T {
         let issuer = TestIssuer()
-        let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
         let base = Mutex("")
         let router = Router()
         router.get("/.well-known/openid-configuration") { _, _ in
@@ -66,25 +65,10 @@ final class TestIssuer: Sendable {
             issuer.jwksFetches.withLock { $0 += 1 }
             return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: .init(string: issuer.jwks)))
         }
-        var quiet = Logger(label: "test-issuer")
-        quiet.logLevel = .critical
-        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-                              onServerRunning: { channel in portContinuation.yield(channel.localAddress?.port ?? 0) }, logger: quiet)
-        return try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask {
-                try await app.runService()
-                return nil
-            }
-            var iterator = ports.makeAsyncIterator()
-            guard let port = await iterator.next() else { throw TestFailure("the issuer did not start") }
+        return try await LoopbackApp.with(router, label: "test-issuer") { port in
             let url = "http://127.0.0.1:\(port)"
             base.withLock { $0 = url }
-            group.addTask { try await body(issuer, url) }
-            defer { group.cancelAll() }
-            while let next = try await group.next() {
-                if let value = next { return value }
-            }
-            throw TestFailure("the issuer stopped")
+            return try await body(issuer, url)
         }
     }
 }
