@@ -40,6 +40,13 @@ if [ "${1:-}" = "--test" ] && ! command -v moto_server >/dev/null 2>&1; then
   python3 -m pip install -q 'moto[server]' >&2
   if command -v pyenv >/dev/null 2>&1; then pyenv rehash; fi  # the moto_server shim
 fi
+# A real OpenID Connect provider for the identity tests (Tests/e2e/oidc_provider.py): PyPI's
+# oidc-provider-mock, authlib + flask under uvicorn. Pinned with the set moto_server was checked
+# to keep working with (the provider upgrades joserfc, which moto also imports).
+if [ "${1:-}" = "--test" ] && ! python3 -c 'import oidc_provider_mock' 2>/dev/null; then
+  python3 -m pip install -q 'oidc-provider-mock==0.3.4' 'authlib==1.9.10' 'joserfc==1.8.0' 'uvicorn==0.55.0' \
+    'httpx==0.29.0' 'httpcore==1.0.9' 'h11==0.16.0' 'htpy==26.5.1' 'flask==3.1.3' 'cryptography==48.0.0' >&2
+fi
 # axe-core for the web UI's accessibility test: the copy bundled by axe-selenium-python, whose Axe
 # class the test drives over Chromium's DevTools pipe (so Selenium itself is not needed).
 if [ "${1:-}" = "--test" ] && ! python3 -c 'import axe_selenium_python' 2>/dev/null; then

@@ -189,5 +189,37 @@ public enum AccountsSchema {
             // credential of it, or of its robots, authenticates any more.
             ["ALTER TABLE namespaces ADD COLUMN enabled INTEGER NOT NULL DEFAULT 1"]
         },
+        ModuleMigration(version: 6, name: "robot federation") { f in
+            let id = f.identityPrimaryKey
+            let big = f.bigint
+            return [
+                // Keyless robots (Quay 3.13 robot federation): which OIDC identities may exchange
+                // their token for a short-lived robot token. `conditions` is a JSON object of
+                // claim name -> required string value (Slipway's addition to Quay's issuer+subject).
+                """
+                CREATE TABLE robot_federations (
+                  id \(id),
+                  robot_id \(big) NOT NULL REFERENCES namespaces(id) ON DELETE CASCADE,
+                  issuer TEXT NOT NULL,
+                  subject TEXT NOT NULL,
+                  audience TEXT,
+                  conditions TEXT,
+                  created_at \(big) NOT NULL)
+                """,
+                "CREATE INDEX robot_federations_robot ON robot_federations(robot_id)",
+                // The short-lived tokens an exchange issued; only their hash is kept.
+                """
+                CREATE TABLE robot_federated_tokens (
+                  id \(id),
+                  robot_id \(big) NOT NULL REFERENCES namespaces(id) ON DELETE CASCADE,
+                  token_hash TEXT NOT NULL UNIQUE,
+                  issuer TEXT NOT NULL,
+                  subject TEXT NOT NULL,
+                  created_at \(big) NOT NULL,
+                  expires_at \(big) NOT NULL)
+                """,
+                "CREATE INDEX robot_federated_tokens_robot ON robot_federated_tokens(robot_id)",
+            ]
+        },
     ])
 }

@@ -24,10 +24,25 @@ extension OutboundHTTPClient {
         let cap = maxBytes ?? configuration.maxResponseBodyBytes
         // Whatever happens next, what is left at `file` is this download or nothing.
         try? FileManager.default.removeItem(at: file)
+        do {
+            return try await get(url, headers: [("Accept-Encoding", "identity")]) { inbound in
+                try await Self.receive(inbound, into: file, cap: cap)
+            }
+        } catch {
+            try? FileManager.default.removeItem(at: file)
+            throw Self.failure(error)
+        }
+    }
+
+    /// GETs `url` through the SSRF gate, within the deadline, on a fresh connection, and hands
+    /// the response stream to `receive`. A write that failed is reported only when no answer came.
+    func get<T: Sendable>(_ url: String, headers: [(String, String)],
+                          _ receive: @escaping @Sendable (NIOAsyncChannelInboundStream<HTTPClientResponsePart>) async throws -> T)
+        async throws(Failure) -> T {
         let target = try await approve(url)
         let tls = try tlsContext(for: target.parsed)
         var head = OutboundConnection.requestHead(.GET, target.parsed)
-        head.headers.add(name: "Accept-Encoding", value: "identity")
+        for (name, value) in headers { head.headers.add(name: name, value: value) }
         let request = head
         let configuration = self.configuration
         do {
@@ -36,14 +51,13 @@ extension OutboundHTTPClient {
                 return try await connection.exchange { inbound, outbound in
                     let writeFailure = await OutboundConnection.write([.head(request), .end(nil)], to: outbound)
                     do {
-                        return try await Self.receive(inbound, into: file, cap: cap)
+                        return try await receive(inbound)
                     } catch Failure.connection(Self.noAnswer) where writeFailure != nil {
                         throw writeFailure!
                     }
                 }
             }
         } catch {
-            try? FileManager.default.removeItem(at: file)
             throw Self.failure(error)
         }
     }

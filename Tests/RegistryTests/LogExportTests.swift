@@ -51,25 +51,7 @@ final class CallbackReceiver: Sendable {
         router.post("/redirect") { _, _ in
             Response(status: .found, headers: [.location: "/hook"])
         }
-        let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
-        var quiet = Logger(label: "callback-receiver")
-        quiet.logLevel = .critical  // it is stopped by cancellation, which the server reports as errors
-        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-                              onServerRunning: { channel in portContinuation.yield(channel.localAddress?.port ?? 0) }, logger: quiet)
-        return try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask {
-                try await app.runService()
-                return nil
-            }
-            var iterator = ports.makeAsyncIterator()
-            guard let port = await iterator.next() else { throw TestFailure("the receiver did not start") }
-            group.addTask { try await body(receiver, port) }
-            defer { group.cancelAll() }
-            while let next = try await group.next() {
-                if let value = next { return value }
-            }
-            throw TestFailure("the receiver stopped")
-        }
+        return try await LoopbackApp.with(router, label: "callback-receiver") { port in try await body(receiver, port) }
     }
 
     /// Waits (without sleeping blindly) until `count` callbacks have arrived.

@@ -602,6 +602,28 @@ def test_organizations_triggers_and_notifications(server, browser):
         perms = api(srv, "GET", "/api/v1/organization/acme/robots/deployer/permissions", token)[1]["permissions"]
         assert [(p["repository"]["name"], p["role"]) for p in perms] == [("svc", "read")], perms
 
+        # Set robot federation (the guide's dialog): "+", issuer and subject, Save; Slipway's
+        # claim conditions as claim=value lines. Reopening shows what was saved.
+        browser.click("tr[data-robot='acme+deployer'] details.kebab summary")
+        browser.click("tr[data-robot='acme+deployer'] .robot-federation")
+        browser.wait_for("document.getElementById('robot-federation-dialog').open", message="the federation dialog")
+        browser.click("#robot-federation-add")
+        browser.type("#robot-federation-rows [data-key='issuer']", "https://token.actions.githubusercontent.com")
+        browser.type("#robot-federation-rows [data-key='subject']", "repo:acme/svc:ref:refs/heads/main")
+        browser.type("#robot-federation-rows [data-key='conditions']", "ref=refs/heads/main")
+        browser.click("#robot-federation-save")
+        browser.wait_for("document.getElementById('toast').innerText.includes('Saved robot federation for acme+deployer')",
+                         message="the federation saved")
+        federation = api(srv, "GET", "/api/v1/organization/acme/robots/deployer/federation", token)[1]
+        assert federation == [{"issuer": "https://token.actions.githubusercontent.com", "subject": "repo:acme/svc:ref:refs/heads/main",
+                               "conditions": {"ref": "refs/heads/main"}}], federation
+        browser.click("tr[data-robot='acme+deployer'] details.kebab summary")
+        browser.click("tr[data-robot='acme+deployer'] .robot-federation")
+        browser.wait_for("document.querySelector('#robot-federation-rows [data-key=\"subject\"]')?.value === 'repo:acme/svc:ref:refs/heads/main'",
+                         message="the saved federation entry")
+        browser.screenshot("robot-federation")
+        browser.click("#robot-federation-dialog [data-close]")
+
         # Default permission: anyone's new repositories give the team read.
         browser.goto(f"{srv.url}/organization/acme?tab=defaultpermissions")
         browser.click("#create-prototype-open")

@@ -362,12 +362,15 @@ extension RegistryServices {
     public func authenticateRobot(name: String, token: String) async throws -> RobotAccount? {
         guard name.contains("+"), name.utf8.count <= 600, token.utf8.count <= 256,
               let (robot, storedHash) = try await accounts.robotForLogin(named: name) else { return nil }
-        let presented = Array(APITokens.hash(token).utf8)
+        let presentedHash = APITokens.hash(token)
+        let presented = Array(presentedHash.utf8)
         let stored = Array(storedHash.utf8)
-        guard presented.count == stored.count else { return nil }
-        var difference: UInt8 = 0
-        for i in presented.indices { difference |= presented[i] ^ stored[i] }
-        guard difference == 0 else { return nil }
+        var difference: UInt8 = presented.count == stored.count ? 0 : 1
+        for i in presented.indices where i < stored.count { difference |= presented[i] ^ stored[i] }
+        // Not its own token: perhaps a short-lived one a federated OIDC token was exchanged for.
+        if difference != 0 {
+            guard try await accounts.hasFederatedRobotToken(robotID: robot.id, tokenHash: presentedHash) else { return nil }
+        }
         let now = Int64(Date().timeIntervalSince1970 * 1000)
         if robot.lastAccessed.map({ now - $0 > 60_000 }) ?? true {
             try? await accounts.touchRobot(id: robot.id)

@@ -55,6 +55,7 @@ public enum SlipwayApplication {
         api.install(on: router)
         for module in modules { module.registerRoutes(router) }
         DockerV1Search(services: services).register(on: router)
+        RobotFederationExchange(services: services).register(on: router)
         router.get("/csrf_token") { request, _ in
             let caller = try? await APIAuthenticator(services: services).caller(request)
             return APIResponse.json(["csrf_token": caller?.csrfToken ?? ""])
@@ -112,6 +113,7 @@ public enum SlipwayApplication {
         AccountAPI(services: services).register(api)
         TokenAPI(services: services).register(api)
         RobotAPI(services: services).register(api)
+        RobotFederationAPI(services: services).register(api)
         PermissionAPI(services: services).register(api)
         RepositoryAPI(services: services, deletionObservers: modules.flatMap { $0.repositoryDeletionObservers() }).register(api)
         TagAPI(services: services).register(api)

@@ -3,6 +3,7 @@ import Audit
 import Events
 import Logging
 import Mail
+import OutboundHTTP
 import SlipwayCore
 
 /// Everything the registry's request handlers need, built once by `SlipwayApplication`.
@@ -39,6 +40,8 @@ public struct RegistryServices: Sendable {
     public let jobs: any JobQueueDriver
     /// The mail outbox (team invitations, log-export mail).
     public let mail: MailOutbox
+    /// OpenID Connect issuers' signing keys (robot federation), cached across requests.
+    public let oidcKeys: OIDCKeySets
     public let logger: Logger
 
     public init(config: SlipwayConfig, store: MetadataStore, accounts: AccountStore, auditStore: AuditStore, storage: any BlobStorageDriver, tokens: RegistryTokenService,
@@ -61,6 +64,8 @@ public struct RegistryServices: Sendable {
         self.tombstones = BlobTombstones(database: store.database)
         self.jobs = jobs
         self.mail = MailOutbox(database: store.database, jobs: jobs, secretBox: secretBox)
+        self.oidcKeys = OIDCKeySets(http: OutboundHTTPClient(.init(allowPrivateTargets: config.security.allowPrivateTargets,
+                                                                   maxResponseBodyBytes: 256 * 1024)), logger: logger)
         self.logger = logger
     }
 }

@@ -116,6 +116,7 @@ public enum ConfigKeys {
         .names("auth.superUsers", "User names with the superuser role (Quay SUPER_USERS): the superuser API and panel, all usage logs, messages. A YAML list or comma-separated. Empty (default): the admin user created on first start is the superuser.", \.auth.superUsers),
         .bool("auth.requireTeamInvite", "Users not yet in an organization must accept an invitation to join its teams (Quay FEATURE_REQUIRE_TEAM_INVITE; default false).", \.auth.requireTeamInvite),
         .bool("auth.robotsDisallow", "Disable robot accounts: creation is refused and robots cannot log in (Quay ROBOTS_DISALLOW; default false).", \.auth.robotsDisallow),
+        .int("auth.robotFederationTokenSeconds", "Lifetime in seconds of the robot tokens a federated OIDC token is exchanged for at /oauth2/federation/robot/token (default 3600, as Quay).", min: 5, max: 86_400, \.auth.robotFederationTokenSeconds),
         .string("builds.workerToken", "Shared secret remote `slipway worker` processes present (default: random per start, in-process workers only).", \.builds.workerToken),
         .int("builds.maxConcurrentPerNamespace", "Running builds allowed per namespace (default 2).", min: 1, max: 1000, \.builds.maxConcurrentPerNamespace),
         .int("builds.maxQueuedPerNamespace", "Queued builds allowed per namespace before 429 (default 50).", min: 0, max: 100_000, \.builds.maxQueuedPerNamespace),

@@ -87,6 +87,8 @@ public struct SlipwayConfig: Sendable, Equatable {
         public var requireTeamInvite = false
         /// Quay's `ROBOTS_DISALLOW`: no new robot accounts, and existing robots cannot log in.
         public var robotsDisallow = false
+        /// Lifetime of the robot tokens `GET /oauth2/federation/robot/token` issues (Quay: one hour).
+        public var robotFederationTokenSeconds = 3600
         /// Quay's `SUPER_USERS`: the users with the superuser role. When empty, the flag stored
         /// on the account (the admin created on first start) decides.
         public var superUsers: [String] = []

@@ -127,6 +127,10 @@ struct UsageLogSentence {
         case "create_robot": return "Create Robot Account \(robot)"
         case "delete_robot": return "Delete Robot Account \(robot)"
         case "regenerate_robot_token": return "Regenerated token for robot \(robot)"
+        case "create_robot_federation": return "Create robot federation for robot \(robot)"
+        case "delete_robot_federation": return "Delete robot federation for robot \(robot)"
+        case "federated_robot_token_exchange":
+            return "Exchanged an OIDC token of \(value("issuer") ?? "?") (subject \(value("subject") ?? "?")) for a token of robot \(robot)"
 
         // Organizations and teams
         case "org_create": return value("orgname").map { "Organization \($0) created" } ?? "Organization created"

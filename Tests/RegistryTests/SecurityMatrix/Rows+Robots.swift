@@ -45,6 +45,28 @@ extension MatrixRows {
             return ("/api/v1/user/robots/matrix/permissions", #"{"permissions":[]}"#)
         },
 
+        // Robot federation (keyless robots): same rules as the robot itself.
+        MatrixRow(.get, "/api/v1/user/robots/{robot_shortname}/federation", userAdminScope(200)) { f, who in
+            try await ensureUserRobot(f, who, "matrix")
+            return ("/api/v1/user/robots/matrix/federation", nil)
+        },
+        MatrixRow(.get, "/api/v1/user/robots/{robot_shortname}/federation", userAdminScope(404, [.owner: 200])) { f, _ in
+            try await ensureUserRobot(f, .owner, "owner-only")
+            return ("/api/v1/user/robots/owner-only/federation", nil)
+        },
+        MatrixRow(.post, "/api/v1/user/robots/{robot_shortname}/federation", userAdminScope(200)) { f, who in
+            try await ensureUserRobot(f, who, "matrix")
+            return ("/api/v1/user/robots/matrix/federation", federationBody)
+        },
+        MatrixRow(.delete, "/api/v1/user/robots/{robot_shortname}/federation", userAdminScope(204)) { f, who in
+            try await ensureUserRobot(f, who, "matrix")
+            return ("/api/v1/user/robots/matrix/federation", nil)
+        },
+        MatrixRow(.delete, "/api/v1/user/robots/{robot_shortname}/federation", userAdminScope(404, [.owner: 204])) { f, _ in
+            try await ensureUserRobot(f, .owner, "owner-only")
+            return ("/api/v1/user/robots/owner-only/federation", nil)
+        },
+
         // Organization robots: admins of acme only.
         MatrixRow(.get, "/api/v1/organization/{orgname}/robots", path: "/api/v1/organization/acme/robots", acmeAdminOnly(200)),
         MatrixRow(.get, "/api/v1/organization/{orgname}/robots/{robot_shortname}", acmeAdminOnly(200)) { f, _ in
@@ -70,8 +92,22 @@ extension MatrixRows {
             try await ensureAcmeRobot(f, "matrix")
             return ("/api/v1/organization/acme/robots/matrix/permissions", #"{"permissions":[{"repository":"app","role":"read"}]}"#)
         },
+        MatrixRow(.get, "/api/v1/organization/{orgname}/robots/{robot_shortname}/federation", acmeAdminOnly(200)) { f, _ in
+            try await ensureAcmeRobot(f, "matrix")
+            return ("/api/v1/organization/acme/robots/matrix/federation", nil)
+        },
+        MatrixRow(.post, "/api/v1/organization/{orgname}/robots/{robot_shortname}/federation", acmeAdminOnly(200)) { f, _ in
+            try await ensureAcmeRobot(f, "matrix")
+            return ("/api/v1/organization/acme/robots/matrix/federation", federationBody)
+        },
+        MatrixRow(.delete, "/api/v1/organization/{orgname}/robots/{robot_shortname}/federation", acmeAdminOnly(204)) { f, _ in
+            try await ensureAcmeRobot(f, "matrix")
+            return ("/api/v1/organization/acme/robots/matrix/federation", nil)
+        },
     ]
 }
+
+private let federationBody = #"[{"issuer":"https://token.actions.githubusercontent.com","subject":"repo:acme/app:ref:refs/heads/main"}]"#
 
 /// `.user(scope: "user:admin")`: anonymous 401, the `user:read` token 403, everyone else `status`.
 private func userAdminScope(_ status: Int, _ except: [MatrixIdentity: Int] = [:]) -> [MatrixIdentity: Int] {

@@ -29,6 +29,7 @@ document.addEventListener("DOMContentLoaded", () => {
     button.closest("details")?.removeAttribute("open");
     if (button.classList.contains("robot-credentials")) showCredentials();
     else if (button.classList.contains("robot-permissions")) showPermissions();
+    else if (button.classList.contains("robot-federation")) showFederation();
     else if (button.classList.contains("robot-team")) showTeam();
     else if (button.classList.contains("robot-delete")) deleteRobot();
   });
@@ -140,6 +141,76 @@ document.addEventListener("DOMContentLoaded", () => {
     const result = await Slipway.api("PUT", `${apiBase}/${encodeURIComponent(robot.short)}/permissions`, { permissions });
     if (!result.ok) { Slipway.showError(byId("robot-permissions-error"), Slipway.errorText(result)); return; }
     Slipway.reloadSoon("Successfully updated repository permission");
+  });
+
+  // --- Robot federation (keyless robots) -------------------------------------------------
+  let federationRows = 0;
+  function federationRow(entry) {
+    const n = federationRows++;
+    const fieldset = document.createElement("fieldset");
+    fieldset.className = "federation-entry";
+    const legend = document.createElement("legend");
+    legend.textContent = "Federation entry";
+    fieldset.appendChild(legend);
+    const field = (key, label, value, multiline) => {
+      const div = document.createElement("div");
+      div.className = "field";
+      const l = document.createElement("label");
+      l.htmlFor = `federation-${key}-${n}`;
+      l.textContent = label;
+      const input = document.createElement(multiline ? "textarea" : "input");
+      input.id = l.htmlFor;
+      input.dataset.key = key;
+      input.autocomplete = "off";
+      input.value = value || "";
+      div.append(l, input);
+      fieldset.appendChild(div);
+    };
+    field("issuer", "Issuer URL", entry.issuer);
+    field("subject", "Subject", entry.subject);
+    field("audience", "Audience (optional)", entry.audience);
+    field("conditions", "Claim conditions (optional)", Object.entries(entry.conditions || {}).map(([k, v]) => `${k}=${v}`).join("\n"), true);
+    const remove = document.createElement("button");
+    remove.type = "button";
+    remove.textContent = "Remove";
+    remove.addEventListener("click", () => fieldset.remove());
+    fieldset.appendChild(remove);
+    byId("robot-federation-rows").appendChild(fieldset);
+  }
+
+  async function showFederation() {
+    byId("robot-federation-name").textContent = robot.name;
+    byId("robot-federation-rows").textContent = "";
+    byId("robot-federation-error").hidden = true;
+    Slipway.openDialog("robot-federation-dialog");
+    const result = await Slipway.api("GET", `${apiBase}/${encodeURIComponent(robot.short)}/federation`);
+    if (!result.ok) { Slipway.showError(byId("robot-federation-error"), Slipway.errorText(result)); return; }
+    for (const entry of result.data || []) federationRow(entry);
+  }
+  byId("robot-federation-add").addEventListener("click", () => federationRow({}));
+
+  byId("robot-federation-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const entries = [];
+    for (const fieldset of document.querySelectorAll("#robot-federation-rows .federation-entry")) {
+      const value = (key) => fieldset.querySelector(`[data-key="${key}"]`).value.trim();
+      const entry = { issuer: value("issuer"), subject: value("subject") };
+      if (value("audience")) entry.audience = value("audience");
+      const conditions = {};
+      for (const line of value("conditions").split("\n").map((l) => l.trim()).filter(Boolean)) {
+        const eq = line.indexOf("=");
+        if (eq < 1) { Slipway.showError(byId("robot-federation-error"), `Write each condition as claim=value: ${line}`); return; }
+        conditions[line.slice(0, eq).trim()] = line.slice(eq + 1).trim();
+      }
+      if (Object.keys(conditions).length) entry.conditions = conditions;
+      entries.push(entry);
+    }
+    const result = entries.length
+      ? await Slipway.api("POST", `${apiBase}/${encodeURIComponent(robot.short)}/federation`, entries)
+      : await Slipway.api("DELETE", `${apiBase}/${encodeURIComponent(robot.short)}/federation`);
+    if (!result.ok) { Slipway.showError(byId("robot-federation-error"), `Error saving robot federation: ${Slipway.errorText(result)}`); return; }
+    byId("robot-federation-dialog").close();
+    Slipway.toast(`Saved robot federation for ${robot.name}`);
   });
 
   // --- Team membership (organizations) ---------------------------------------------------
