@@ -24,6 +24,8 @@ build-scheduled (leased → the worker's first phase), unpacking, pulling, build
 and listed − completed (negative: the tags were pullable before the worker reported the end). Needs podman, buildah, git, busybox-static.
 
 Usage: build_latency_bench.py --bin path/to/slipway [--runs 10] [--only trigger,upload] [--json out.json]
+                              [--server-env KEY=VALUE ...]
+(e.g. --server-env SLIPWAY_BUILDS_BASE_IMAGE_CACHE_MAX_BYTES=0 measures without the base-image cache)
 """
 from __future__ import annotations
 
@@ -296,13 +298,22 @@ def main():
     p.add_argument("--only", default="trigger,upload")
     p.add_argument("--json")
     p.add_argument("--keep", action="store_true", help="keep the work dir (server log, data)")
+    p.add_argument("--server-env", action="append", default=[], metavar="KEY=VALUE",
+                   help="extra environment of the server (a configuration key), repeatable")
     a = p.parse_args()
+    server_env = {"SLIPWAY_LOGGING_LEVEL": "error"}
+    for item in a.server_env:
+        key, sep, value = item.partition("=")
+        if not sep or not key.startswith("SLIPWAY_"):
+            p.error(f"--server-env wants SLIPWAY_KEY=VALUE, got {item!r}")
+        server_env[key] = value
     work = Path(tempfile.mkdtemp(prefix="slipway-latency-"))
-    srv = SlipwayServer(Path(a.bin).resolve(), work / "data", work / "logs", env={"SLIPWAY_LOGGING_LEVEL": "error"}).start()
+    srv = SlipwayServer(Path(a.bin).resolve(), work / "data", work / "logs", env=server_env).start()
     seed = CtEnv(new_ctenv_dir())
     hand_env = CtEnv(new_ctenv_dir())
     paths = []
-    results = {"runs": a.runs, "binary": str(a.bin), "when": datetime.datetime.now(datetime.timezone.utc).isoformat()}
+    results = {"runs": a.runs, "binary": str(a.bin), "when": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+               "server_env": a.server_env}
     try:
         token = srv.cli("admin", "create-token", "--user", ADMIN_USER).stdout.strip()
         base = work / "busybox"
