@@ -144,12 +144,27 @@ public final class BaseImageCache: Sendable {
         }
     }
 
-    /// Releases `lease` and trims the cache to its bound, on a thread of its own.
-    public func finish(_ lease: BaseImageCacheLease) async {
+    /// Releases `lease` and trims the cache to its bound, on a thread of its own. `drop`: the
+    /// build's builder was killed (cancelled, timed out), which can leave its container and an
+    /// overlay mount in the storage: drop the storage now if no other build uses it, else at the
+    /// next build that finds it idle.
+    public func finish(_ lease: BaseImageCacheLease, drop: Bool = false) async {
         await DedicatedThread.run(name: "slipway-cache-evict") {
+            if drop { lease.markBroken() }
             lease.release()
+            if drop { self.dropIfIdle(lease) }
             self.evictIfNeeded()
         }
+    }
+
+    /// Drops the lease's storage when no build holds it. Blocking.
+    func dropIfIdle(_ lease: BaseImageCacheLease) {
+        let fd = open(root.appendingPathComponent(lease.directory.lastPathComponent + ".lock").path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { return }
+        defer { close(fd) }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else { return }
+        CacheDirectory.remove(lease.directory)
+        logger.info("base-image cache: dropped the namespace's storage after a stopped build", metadata: ["namespace": "\(lease.namespace)"])
     }
 }
 

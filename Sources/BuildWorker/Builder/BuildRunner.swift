@@ -161,19 +161,20 @@ public struct BuildRunner: Sendable {
         let namespace = pack.repository.split(separator: "/").first.map(String.init) ?? pack.repository
         let cache = configuration.baseImageCache
         let lease = await cache?.lease(namespace: namespace)
-        let completion = await buildAndPush(pack, context: context, dockerfile: dockerfile, work: work, lease: lease,
-                                            pullData: pullData, events: events)
-        if let cache, let lease { await cache.finish(lease) }
+        let (completion, builderStopped) = await buildAndPush(pack, context: context, dockerfile: dockerfile, work: work,
+                                                              lease: lease, pullData: pullData, events: events)
+        if let cache, let lease { await cache.finish(lease, drop: builderStopped || completion.outcome == .cancelled) }
         return completion
     }
 
     private func buildAndPush(_ pack: BuildPack, context: URL, dockerfile: URL, work: URL, lease: BaseImageCacheLease?,
-                              pullData: [String: String], events: @escaping @Sendable (BuildEvent) -> Void) async -> Completion {
+                              pullData: [String: String],
+                              events: @escaping @Sendable (BuildEvent) -> Void) async -> (Completion, builderStopped: Bool) {
         var attempt: BuildAttempt
         switch await buildImage(pack, context: context, dockerfile: dockerfile, work: work, storage: lease?.storage,
                                 pullData: pullData, events: events) {
-        case .failure(let early): return early
-        case .success(let first): attempt = first
+        case .failed(let early): return (early, false)
+        case .started(let first): attempt = first
         }
         if let lease, attempt.failedBeforeBuilding, !attempt.refusedByRegistry(pack) {
             // A cache must never fail a build: run it again the way it ran before the cache, and
@@ -182,26 +183,26 @@ public struct BuildRunner: Sendable {
             await removeLocalImage(attempt)
             switch await buildImage(pack, context: context, dockerfile: dockerfile, work: work, storage: nil,
                                     pullData: nil, events: events) {
-            case .failure(let early): return early
-            case .success(let retry):
+            case .failed(let early): return (early, false)
+            case .started(let retry):
                 if retry.progress.isBuilding { lease.markBroken() }
                 attempt = retry
             }
         }
         let completion = await pushResult(of: attempt, pack, events: events)
         await removeLocalImage(attempt)
-        return completion
+        return (completion, attempt.termination.stoppedBy != nil)
     }
 
-    /// One builder run; `.failure` carries the completion of a run that could not start.
+    /// One builder run; `.failed` carries the completion of a run that could not start.
     /// `pullData` nil: the pulling phase was already reported.
     private func buildImage(_ pack: BuildPack, context: URL, dockerfile: URL, work: URL, storage: ContainerStorageLocation?,
-                            pullData: [String: String]?, events: @escaping @Sendable (BuildEvent) -> Void) async -> Result<BuildAttempt, Completion> {
+                            pullData: [String: String]?, events: @escaping @Sendable (BuildEvent) -> Void) async -> BuildStart {
         let environment: ContainerEnvironment
         do {
             environment = try ContainerEnvironment(root: work.appendingPathComponent("containers"), sharedStorage: storage)
         } catch {
-            return .failure(finish(.internalError, "cannot prepare the container environment: \(error.localizedDescription)", events))
+            return .failed(finish(.internalError, "cannot prepare the container environment: \(error.localizedDescription)", events))
         }
         let references = pack.tags.map { "\(pack.registry)/\(pack.repository):\($0)" }
         // In a shared storage the image gets a name no other build uses; it is pushed under
@@ -216,13 +217,15 @@ public struct BuildRunner: Sendable {
             if let pull = pack.pullCredentials { auths[pack.registry] = pull }
             try environment.writeCredentials(auths)
         } catch {
-            return .failure(finish(.internalError, "cannot write registry credentials: \(error.localizedDescription)", events))
+            return .failed(finish(.internalError, "cannot write registry credentials: \(error.localizedDescription)", events))
         }
         let invocation = BuilderInvocation.build(
             tool: configuration.tool, executable: configuration.builderExecutable, isolation: configuration.isolation,
             contextDirectory: context.path, dockerfile: dockerfile.path,
             tags: storage != nil || references.isEmpty ? [localImage] : references,
-            pullAlways: configuration.pullAlways, tlsVerify: pack.tlsVerify, pullCredentials: nil,
+            // Always with a shared storage: the pull is the registry's check of this build's
+            // right to the cached base.
+            pullAlways: configuration.pullAlways || storage != nil, tlsVerify: pack.tlsVerify, pullCredentials: nil,
             environment: environment,
             timeout: pack.timeoutSeconds > 0 ? .seconds(pack.timeoutSeconds) : nil, killGrace: configuration.killGrace)
 
@@ -243,15 +246,17 @@ public struct BuildRunner: Sendable {
                     progress.lastError.set(message)
                 case .output where line.hasPrefix("COMMIT"):
                     if progress.enterBuilding() { events(.phase(PhaseUpdate(phase: .building))) }
+                case .output:
+                    progress.lastError.continueList(with: line)
                 default:
                     break
                 }
                 events(.log(BuildLogTranslator.entry(for: line)))
             }
         } catch {
-            return .failure(finish(.internalError, "\(error)", events))
+            return .failed(finish(.internalError, "\(error)", events))
         }
-        return .success(BuildAttempt(environment: environment, localImage: localImage, shared: storage != nil,
+        return .started(BuildAttempt(environment: environment, localImage: localImage, shared: storage != nil,
                                      termination: termination, progress: progress))
     }
 
@@ -340,6 +345,12 @@ public struct BuildRunner: Sendable {
 struct BuildRunnerError: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
+}
+
+/// A builder run that ran, or the completion of one that could not start.
+private enum BuildStart {
+    case started(BuildAttempt)
+    case failed(Completion)
 }
 
 /// A finished builder run and where its image is.
