@@ -15,8 +15,10 @@ Two paths, runs interleaved (farm, hand, farm, hand, …) so machine noise hits 
 The project is tiny: `FROM <this slipway>/admin/busybox:latest`, one RUN, one COPY; the base is
 made offline from Debian's static busybox and pushed into the same Slipway, as in the README's
 quick start. The hand path uses one container storage for all its runs (a developer's machine:
-the base image stays cached after an untimed warm-up), chroot isolation and vfs storage, as the
-worker does.
+the base image stays cached after an untimed warm-up) and chroot isolation, as the worker does,
+and the storage driver the worker's base-image cache picks: overlay when running as root (the
+worker's overlay probe succeeds there on a kernel with overlayfs), else vfs; `--hand-driver`
+overrides it (with the cache off, `--hand-driver vfs` matches the worker's fresh vfs storage).
 
 Reports, per path: the medians, the ratio farm/hand and, from the farm builds' timelines, the
 median of each segment: push → queued (the hook and the webhook), waiting (queued → leased),
@@ -24,6 +26,8 @@ build-scheduled (leased → the worker's first phase), unpacking, pulling, build
 and listed − completed (negative: the tags were pullable before the worker reported the end). Needs podman, buildah, git, busybox-static.
 
 Usage: build_latency_bench.py --bin path/to/slipway [--runs 10] [--only trigger,upload] [--json out.json]
+                              [--server-env KEY=VALUE ...] [--hand-driver overlay|vfs]
+(e.g. --server-env SLIPWAY_BUILDS_BASE_IMAGE_CACHE_MAX_BYTES=0 measures without the base-image cache)
 """
 from __future__ import annotations
 
@@ -31,6 +35,7 @@ import argparse
 import datetime
 import io
 import json
+import os
 import re
 import shutil
 import statistics
@@ -296,13 +301,27 @@ def main():
     p.add_argument("--only", default="trigger,upload")
     p.add_argument("--json")
     p.add_argument("--keep", action="store_true", help="keep the work dir (server log, data)")
+    p.add_argument("--hand-driver", choices=["overlay", "vfs"], default="overlay" if os.geteuid() == 0 else "vfs",
+                   help="storage driver of the hand path (default: what the worker's cache uses, overlay as root)")
+    p.add_argument("--server-env", action="append", default=[], metavar="KEY=VALUE",
+                   help="extra environment of the server (a configuration key), repeatable")
     a = p.parse_args()
+    server_env = {"SLIPWAY_LOGGING_LEVEL": "error"}
+    for item in a.server_env:
+        key, sep, value = item.partition("=")
+        if not sep or not key.startswith("SLIPWAY_"):
+            p.error(f"--server-env wants SLIPWAY_KEY=VALUE, got {item!r}")
+        server_env[key] = value
     work = Path(tempfile.mkdtemp(prefix="slipway-latency-"))
-    srv = SlipwayServer(Path(a.bin).resolve(), work / "data", work / "logs", env={"SLIPWAY_LOGGING_LEVEL": "error"}).start()
+    srv = SlipwayServer(Path(a.bin).resolve(), work / "data", work / "logs", env=server_env).start()
     seed = CtEnv(new_ctenv_dir())
+    os.environ["CT_DRIVER"] = a.hand_driver  # read by Tests/Fixtures/ctenv.sh
     hand_env = CtEnv(new_ctenv_dir())
+    del os.environ["CT_DRIVER"]
     paths = []
-    results = {"runs": a.runs, "binary": str(a.bin), "when": datetime.datetime.now(datetime.timezone.utc).isoformat()}
+    results = {"runs": a.runs, "binary": str(a.bin), "when": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+               "server_env": a.server_env, "hand_driver": a.hand_driver}
+    print(f"hand path storage driver: {a.hand_driver}; server environment: {' '.join(a.server_env) or 'default'}")
     try:
         token = srv.cli("admin", "create-token", "--user", ADMIN_USER).stdout.strip()
         base = work / "busybox"

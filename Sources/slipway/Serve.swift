@@ -40,8 +40,11 @@ struct Serve: AsyncParsableCommand {
             let built = try await SlipwayApplication.makeServices(config: config, database: database, logger: logger)
             let boot = built.bootstrap
             let buildFarm = BuildFarmModule(services: built.services, sources: TriggersModule.buildSources(services: built.services))
+            let cacheDirectory = config.builds.baseImageCacheDir.isEmpty
+                ? URL(fileURLWithPath: config.dataDir).appendingPathComponent("build-cache") : URL(fileURLWithPath: config.builds.baseImageCacheDir)
             let workers = InProcessWorkers(count: config.builds.inProcessWorkers, grace: .seconds(config.builds.shutdownGraceSeconds), token: buildFarm.workerToken,
-                                           workRoot: URL(fileURLWithPath: config.dataDir).appendingPathComponent("builds"), logger: logger)
+                                           workRoot: URL(fileURLWithPath: config.dataDir).appendingPathComponent("builds"),
+                                           cache: (cacheDirectory, config.builds.baseImageCacheMaxBytes), logger: logger)
             let triggers = TriggersModule(services: built.services, buildFarm: buildFarm)
             let modules: [any SlipwayModule] = [
                 buildFarm, triggers, NotificationsModule(services: built.services),
@@ -74,14 +77,17 @@ struct InProcessWorkers: Service {
     let grace: Duration
     let token: String
     let workRoot: URL
+    /// Directory and size bound of the base-image cache; a bound of 0 disables it.
+    let cache: (directory: URL, maxBytes: Int64)
     let logger: Logger
     private let port = AsyncStream<Int>.makeStream()
 
-    init(count: Int, grace: Duration, token: String, workRoot: URL, logger: Logger) {
+    init(count: Int, grace: Duration, token: String, workRoot: URL, cache: (directory: URL, maxBytes: Int64), logger: Logger) {
         self.count = count
         self.grace = grace
         self.token = token
         self.workRoot = workRoot
+        self.cache = cache
         self.logger = logger
     }
 
@@ -97,7 +103,9 @@ struct InProcessWorkers: Service {
         guard let port = await iterator.next() else { return }
         let agent = WorkerAgent(
             client: OrchestratorClient(baseURL: URL(string: "http://127.0.0.1:\(port)")!, token: token, workerID: "in-process-\(getpid())"),
-            runner: BuildRunner(configuration: .init(workRoot: workRoot)), concurrency: count, shutdownGrace: grace, logger: logger)
+            runner: BuildRunner(configuration: .init(workRoot: workRoot, baseImageCache: BaseImageCache.optional(directory: cache.directory,
+                                                                                                                   maxBytes: cache.maxBytes, logger: logger))),
+            concurrency: count, shutdownGrace: grace, logger: logger)
         try await agent.run()
     }
 }

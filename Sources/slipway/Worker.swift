@@ -18,6 +18,8 @@ struct Worker: AsyncParsableCommand {
     @Option(name: .long, help: "Worker id reported to the orchestrator (default: host name and pid).") var id: String?
     @Option(name: .customLong("shutdown-grace"), help: "Seconds running builds may go on after SIGTERM before they are stopped and requeued.") var shutdownGrace = 30
     @Option(name: .customLong("builder-executable"), help: "Path of the builder binary (default: buildah or podman from PATH).") var builderExecutable: String?
+    @Option(name: .customLong("base-image-cache-dir"), help: "Where base images pulled for each namespace are kept between that namespace's builds (default: <work-dir>/base-image-cache).") var baseImageCacheDir: String?
+    @Option(name: .customLong("base-image-cache-max-bytes"), help: "Size bound of the base-image cache; least recently used namespaces are dropped first; 0 disables the cache.") var baseImageCacheMaxBytes: Int64 = BaseImageCache.defaultMaxBytes
 
     func validate() throws {
         guard let url = URL(string: orchestrator), ["http", "https"].contains(url.scheme ?? "") else {
@@ -26,6 +28,7 @@ struct Worker: AsyncParsableCommand {
         guard (1...64).contains(concurrency) else { throw ValidationError("--concurrency must be 1 to 64") }
         guard BuilderTool(rawValue: builder) != nil else { throw ValidationError("--builder must be buildah or podman") }
         guard (0...86_400).contains(shutdownGrace) else { throw ValidationError("--shutdown-grace must be 0 to 86400 seconds") }
+        guard baseImageCacheMaxBytes >= 0 else { throw ValidationError("--base-image-cache-max-bytes must be 0 (no cache) or more") }
     }
 
     func run() async throws {
@@ -36,7 +39,10 @@ struct Worker: AsyncParsableCommand {
             client: OrchestratorClient(baseURL: URL(string: orchestrator)!, token: token, workerID: workerID),
             runner: BuildRunner(configuration: .init(workRoot: URL(fileURLWithPath: workDir), tool: BuilderTool(rawValue: builder)!,
                                                      builderExecutable: builderExecutable,
-                                                     pusher: ImagePusher(executable: builderExecutable ?? "buildah"))),
+                                                     pusher: ImagePusher(executable: builderExecutable ?? "buildah"),
+                                                     baseImageCache: BaseImageCache.optional(
+                                                        directory: URL(fileURLWithPath: baseImageCacheDir ?? workDir + "/base-image-cache"),
+                                                        maxBytes: baseImageCacheMaxBytes, logger: logger))),
             concurrency: concurrency, shutdownGrace: .seconds(shutdownGrace), logger: logger)
         let group = ServiceGroup(services: [agent], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         try await group.run()

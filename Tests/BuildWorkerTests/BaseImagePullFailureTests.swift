@@ -48,4 +48,22 @@ import Testing
     @Test func theTranslatorHandsTheRunnerTheLineWithoutItsPrefix() {
         #expect(BuildLogTranslator.classify("Error: " + Self.anonymous) == .error(message: Self.anonymous))
     }
+
+    /// A token without pull scope (a robot whose read access was revoked) gets the registry's
+    /// answers as a list on the lines after "errors:"; the first joins the error line.
+    @Test func aRegistryErrorListGivesItsFirstAnswerToTheMessage() {
+        let last = LastErrorLine()
+        last.set("creating build container: initializing source docker://\(Self.registry)/alice/base:latest: "
+            + "reading manifest latest in \(Self.registry)/alice/base: errors:")
+        last.continueList(with: "denied: requested access to the resource is denied: you may not read alice/base")
+        last.continueList(with: "denied: requested access to the resource is denied: you may not read alice/base")
+        #expect(last.value?.hasSuffix("errors: denied: requested access to the resource is denied: you may not read alice/base") == true)
+        let remedy = BaseImagePullFailure.remedy(for: last.value!, registry: Self.registry, repository: "alice/app", pullRobot: "alice+puller")
+        #expect(remedy?.hasPrefix("the pull robot alice+puller cannot read the base image \(Self.registry)/alice/base:latest") == true)
+        // An error line that does not end a list is left alone.
+        let plain = LastErrorLine()
+        plain.set(Self.anonymous)
+        plain.continueList(with: "something else")
+        #expect(plain.value == Self.anonymous)
+    }
 }

@@ -8,7 +8,9 @@
 //
 // Everything lives in one work directory per build (source, download, container storage and
 // credentials); it is deleted when the run ends, whatever the outcome. The vfs storage driver
-// leaves no mounts behind, so deletion cannot hit a busy mount.
+// leaves no mounts behind, so deletion cannot hit a busy mount. With a base-image cache, the
+// container storage is instead the namespace's storage in the cache (see BaseImageCache): the
+// built image is removed from it after the push, the base images stay.
 
 import BuildProtocol
 import Foundation
@@ -45,11 +47,15 @@ public struct BuildRunner: Sendable {
         public var extractionLimits: ExtractionLimits
         /// Keep the work directory after the run (debugging only).
         public var keepWorkDirectory: Bool
+        /// Per-namespace base-image storages kept between builds; nil: every build pulls into a
+        /// fresh storage.
+        public var baseImageCache: BaseImageCache?
 
         public init(workRoot: URL, tool: BuilderTool = .buildah, builderExecutable: String? = nil,
                     isolation: BuilderIsolation = .chroot, pullAlways: Bool = true, killGrace: Duration = .seconds(5),
                     pusher: ImagePusher = ImagePusher(), allowLocalSources: Bool = false,
-                    extractionLimits: ExtractionLimits = ExtractionLimits(), keepWorkDirectory: Bool = false) {
+                    extractionLimits: ExtractionLimits = ExtractionLimits(), keepWorkDirectory: Bool = false,
+                    baseImageCache: BaseImageCache? = nil) {
             self.workRoot = workRoot
             self.tool = tool
             self.builderExecutable = builderExecutable
@@ -60,6 +66,7 @@ public struct BuildRunner: Sendable {
             self.allowLocalSources = allowLocalSources
             self.extractionLimits = extractionLimits
             self.keepWorkDirectory = keepWorkDirectory
+            self.baseImageCache = baseImageCache
         }
     }
 
@@ -146,15 +153,62 @@ public struct BuildRunner: Sendable {
             return finish(.error, "\(error)", events)
         }
 
-        // Build.
+        // Build: in the namespace's storage of the worker's base-image cache when there is one
+        // (buildah still asks the registry for the base with this build's credentials), else in
+        // a fresh storage of the work directory.
+        var pullData = Self.baseImageData(dockerfile: dockerfile)
+        if let username = pack.pullCredentials?.username { pullData["pull_username"] = username }
+        let namespace = pack.repository.split(separator: "/").first.map(String.init) ?? pack.repository
+        let cache = configuration.baseImageCache
+        let lease = await cache?.lease(namespace: namespace)
+        let (completion, builderStopped) = await buildAndPush(pack, context: context, dockerfile: dockerfile, work: work,
+                                                              lease: lease, pullData: pullData, events: events)
+        if let cache, let lease { await cache.finish(lease, drop: builderStopped || completion.outcome == .cancelled) }
+        return completion
+    }
+
+    private func buildAndPush(_ pack: BuildPack, context: URL, dockerfile: URL, work: URL, lease: BaseImageCacheLease?,
+                              pullData: [String: String],
+                              events: @escaping @Sendable (BuildEvent) -> Void) async -> (Completion, builderStopped: Bool) {
+        var attempt: BuildAttempt
+        switch await buildImage(pack, context: context, dockerfile: dockerfile, work: work, storage: lease?.storage,
+                                pullData: pullData, events: events) {
+        case .failed(let early): return (early, false)
+        case .started(let first): attempt = first
+        }
+        if let lease, attempt.failedBeforeBuilding, !attempt.refusedByRegistry(pack) {
+            // A cache must never fail a build: run it again the way it ran before the cache, and
+            // have the storage dropped if that gets further.
+            events(.log(BuildLogEntry(message: "the base-image cache of namespace \(lease.namespace) failed this build before its first step; building again in a fresh storage")))
+            await removeLocalImage(attempt)
+            switch await buildImage(pack, context: context, dockerfile: dockerfile, work: work, storage: nil,
+                                    pullData: nil, events: events) {
+            case .failed(let early): return (early, false)
+            case .started(let retry):
+                if retry.progress.isBuilding { lease.markBroken() }
+                attempt = retry
+            }
+        }
+        let completion = await pushResult(of: attempt, pack, events: events)
+        await removeLocalImage(attempt)
+        return (completion, attempt.termination.stoppedBy != nil)
+    }
+
+    /// One builder run; `.failed` carries the completion of a run that could not start.
+    /// `pullData` nil: the pulling phase was already reported.
+    private func buildImage(_ pack: BuildPack, context: URL, dockerfile: URL, work: URL, storage: ContainerStorageLocation?,
+                            pullData: [String: String]?, events: @escaping @Sendable (BuildEvent) -> Void) async -> BuildStart {
         let environment: ContainerEnvironment
         do {
-            environment = try ContainerEnvironment(root: work.appendingPathComponent("containers"))
+            environment = try ContainerEnvironment(root: work.appendingPathComponent("containers"), sharedStorage: storage)
         } catch {
-            return finish(.internalError, "cannot prepare the container environment: \(error.localizedDescription)", events)
+            return .failed(finish(.internalError, "cannot prepare the container environment: \(error.localizedDescription)", events))
         }
         let references = pack.tags.map { "\(pack.registry)/\(pack.repository):\($0)" }
-        let localImage = references.first ?? "localhost/slipway-build/\(pack.buildID.lowercased()):latest"
+        // In a shared storage the image gets a name no other build uses; it is pushed under
+        // the real tags all the same and removed afterwards.
+        let localImage = storage != nil ? "localhost/slipway-build/\(UUID().uuidString.lowercased()):latest"
+            : references.first ?? "localhost/slipway-build/\(pack.buildID.lowercased()):latest"
         // Credentials go into the build's own auth.json (mode 0600, deleted with the work
         // directory), never onto a command line where /proc would show them: the pull robot for
         // the registry as a whole, the push token for the target repository (more specific wins).
@@ -163,18 +217,22 @@ public struct BuildRunner: Sendable {
             if let pull = pack.pullCredentials { auths[pack.registry] = pull }
             try environment.writeCredentials(auths)
         } catch {
-            return finish(.internalError, "cannot write registry credentials: \(error.localizedDescription)", events)
+            return .failed(finish(.internalError, "cannot write registry credentials: \(error.localizedDescription)", events))
         }
         let invocation = BuilderInvocation.build(
             tool: configuration.tool, executable: configuration.builderExecutable, isolation: configuration.isolation,
-            contextDirectory: context.path, dockerfile: dockerfile.path, tags: references.isEmpty ? [localImage] : references,
-            pullAlways: configuration.pullAlways, tlsVerify: pack.tlsVerify, pullCredentials: nil,
+            contextDirectory: context.path, dockerfile: dockerfile.path,
+            tags: storage != nil || references.isEmpty ? [localImage] : references,
+            // Always with a shared storage: the pull is the registry's check of this build's
+            // right to the cached base.
+            pullAlways: configuration.pullAlways || storage != nil, tlsVerify: pack.tlsVerify, pullCredentials: nil,
             environment: environment,
             timeout: pack.timeoutSeconds > 0 ? .seconds(pack.timeoutSeconds) : nil, killGrace: configuration.killGrace)
 
-        var pullData = Self.baseImageData(dockerfile: dockerfile)
-        if let username = pack.pullCredentials?.username { pullData["pull_username"] = username }
-        events(.phase(PhaseUpdate(phase: .pulling, data: pullData)))
+        if let pullData { events(.phase(PhaseUpdate(phase: .pulling, data: pullData))) }
+        if let storage {
+            events(.log(BuildLogEntry(message: "base image: this worker's cache for the namespace (\(storage.driver) storage); the registry is asked for it with this build's credentials")))
+        }
 
         let progress = BuildProgress()
         let termination: BuilderTermination
@@ -188,14 +246,24 @@ public struct BuildRunner: Sendable {
                     progress.lastError.set(message)
                 case .output where line.hasPrefix("COMMIT"):
                     if progress.enterBuilding() { events(.phase(PhaseUpdate(phase: .building))) }
+                case .output:
+                    progress.lastError.continueList(with: line)
                 default:
                     break
                 }
                 events(.log(BuildLogTranslator.entry(for: line)))
             }
         } catch {
-            return finish(.internalError, "\(error)", events)
+            return .failed(finish(.internalError, "\(error)", events))
         }
+        return .started(BuildAttempt(environment: environment, localImage: localImage, shared: storage != nil,
+                                     termination: termination, progress: progress))
+    }
+
+    /// Judges the builder run and, when it built the image, pushes it.
+    private func pushResult(of attempt: BuildAttempt, _ pack: BuildPack, events: @escaping @Sendable (BuildEvent) -> Void) async -> Completion {
+        let termination = attempt.termination
+        let progress = attempt.progress
         switch termination.stoppedBy {
         case .cancelled:
             return finish(.cancelled, nil, events)
@@ -229,8 +297,8 @@ public struct BuildRunner: Sendable {
         let digests: [String: String]
         do {
             digests = try await configuration.pusher.push(
-                image: localImage, registry: pack.registry, repository: pack.repository, tags: pack.tags,
-                credentials: nil, tlsVerify: pack.tlsVerify, environment: environment,
+                image: attempt.localImage, registry: pack.registry, repository: pack.repository, tags: pack.tags,
+                credentials: nil, tlsVerify: pack.tlsVerify, environment: attempt.environment,
                 tagCredentials: (pack.pushCredentials.username, pack.pushCredentials.password)) { line in
                 events(.log(BuildLogTranslator.entry(for: line)))
             }
@@ -244,6 +312,16 @@ public struct BuildRunner: Sendable {
         }
         events(.phase(PhaseUpdate(phase: .complete)))
         return Completion(outcome: .complete, manifestDigests: digests)
+    }
+
+    /// Removes the built image from a shared storage (the namespace's base images stay); a
+    /// fresh storage goes with the work directory anyway. Failures only cost cache space.
+    private func removeLocalImage(_ attempt: BuildAttempt) async {
+        guard attempt.shared else { return }
+        let invocation = BuilderInvocation(executable: configuration.builderExecutable ?? configuration.tool.rawValue,
+                                           arguments: ["rmi", "-f", attempt.localImage], environment: attempt.environment.variables,
+                                           workingDirectory: attempt.environment.root.path, timeout: .seconds(120))
+        _ = try? await BuilderProcess.run(invocation) { _ in }
     }
 
     /// Emits the terminal phase (and, for failures not already in the log, an error entry).
@@ -267,6 +345,35 @@ public struct BuildRunner: Sendable {
 struct BuildRunnerError: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
+}
+
+/// A builder run that ran, or the completion of one that could not start.
+private enum BuildStart {
+    case started(BuildAttempt)
+    case failed(Completion)
+}
+
+/// A finished builder run and where its image is.
+private struct BuildAttempt: Sendable {
+    let environment: ContainerEnvironment
+    let localImage: String
+    /// Built in a namespace storage of the base-image cache.
+    let shared: Bool
+    let termination: BuilderTermination
+    let progress: BuildProgress
+
+    /// Failed on its own (not stopped) before any build step ran.
+    var failedBeforeBuilding: Bool {
+        termination.stoppedBy == nil && !termination.succeeded && !progress.isBuilding
+    }
+
+    /// The registry refused or broke the base image pull: a fresh storage would fare no better.
+    func refusedByRegistry(_ pack: BuildPack) -> Bool {
+        guard let last = progress.lastError.value else { return false }
+        return BaseImagePullFailure.remedy(for: last, registry: pack.registry, repository: pack.repository,
+                                           pullRobot: pack.pullCredentials?.username) != nil
+            || TransientRegistryFailure.matches(last)
+    }
 }
 
 /// Phase bookkeeping shared with the builder's output thread.

@@ -9,7 +9,9 @@
 //       storage.conf registries.conf containers.conf auth.json
 //
 // Nothing global is read or written, so builds on one worker cannot see each other's images,
-// credentials or layer cache, and deleting `root` removes every trace of a build.
+// credentials or layer cache, and deleting `root` removes every trace of a build. The one
+// exception is `sharedStorage`: a namespace's storage in the worker's base-image cache
+// (BaseImageCache), used in place of storage/ and run/ by that namespace's builds only.
 
 import BuildProtocol
 import Foundation
@@ -30,7 +32,7 @@ public struct ContainerEnvironment: Sendable, Equatable {
 
     /// Creates the layout under `root` (created if missing).
     public init(root: URL, insecureRegistries: [String] = ContainerEnvironment.defaultInsecureRegistries,
-                storageDriver: String = "vfs") throws {
+                storageDriver: String = "vfs", sharedStorage: ContainerStorageLocation? = nil) throws {
         let fm = FileManager.default
         let path = root.path
         for sub in ["home/.config/containers", "xdg", "storage", "run", "tmp", "networks"] {
@@ -39,9 +41,9 @@ public struct ContainerEnvironment: Sendable, Equatable {
         _ = chmod(path + "/xdg", 0o700)
         let storage = """
             [storage]
-            driver = "\(storageDriver)"
-            graphroot = "\(path)/storage"
-            runroot = "\(path)/run"
+            driver = "\(sharedStorage?.driver ?? storageDriver)"
+            graphroot = "\(sharedStorage?.graphroot ?? path + "/storage")"
+            runroot = "\(sharedStorage?.runroot ?? path + "/run")"
 
             """
         var registries = """

@@ -103,4 +103,16 @@ final class LastErrorLine: Sendable {
     private let stored = Mutex<String?>(nil)
     func set(_ message: String) { stored.withLock { $0 = message } }
     var value: String? { stored.withLock { $0 } }
+
+    /// containers/image reports registry errors as a list: "...: errors:" and the registry's
+    /// answers on the lines after it. The first answer joins the error line, so the message (and
+    /// the matching of pull failures) has the registry's words.
+    func continueList(with line: String) {
+        let answer = line.trimmingCharacters(in: .whitespaces)
+        guard !answer.isEmpty else { return }
+        stored.withLock { stored in
+            guard let current = stored, current.hasSuffix("errors:") else { return }
+            stored = current + " " + answer
+        }
+    }
 }

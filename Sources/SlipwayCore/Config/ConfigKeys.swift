@@ -127,6 +127,8 @@ public enum ConfigKeys {
         .int("builds.maxLogEntries", "Log entries stored per build; later output is dropped and the log says so (default 100000).", min: 100, max: 10_000_000, \.builds.maxLogEntries),
         .int("builds.leaseTimeoutSeconds", "A worker silent for this long loses its build, which is retried on another worker up to 3 times (default 60).", min: 3, max: 3600, \.builds.leaseTimeoutSeconds),
         .int("builds.fileDropTTLSeconds", "An uploaded build context (file drop) no build was started from is deleted this long after it was created; one a build used goes once that build has finished (default 3600).", min: 60, max: 30 * 86_400, \.builds.fileDropTTLSeconds),
+        .string("builds.baseImageCacheDir", "Directory of the in-process workers' per-namespace base-image cache (default <dataDir>/build-cache; `slipway worker --base-image-cache-dir`).", \.builds.baseImageCacheDir),
+        .int64("builds.baseImageCacheMaxBytes", "Size bound of the base-image cache in bytes, least recently used namespaces dropped first; 0 disables the cache (default 10 GiB; `slipway worker --base-image-cache-max-bytes`).", min: 0, \.builds.baseImageCacheMaxBytes),
         .int("gc.intervalSeconds", "Seconds between garbage-collection passes; 0 disables the collector (default 30).", min: 0, max: 86_400, \.gc.intervalSeconds),
         .int("gc.graceSeconds", "Protection in seconds for fresh manifests and blobs nothing references yet (default 3600).", min: 0, max: 30 * 86_400, \.gc.graceSeconds),
         .int("gc.tombstoneSeconds", "Seconds between dropping an unreferenced blob and deleting its bytes (default 60).", min: 0, max: 86_400, \.gc.tombstoneSeconds),

@@ -143,6 +143,11 @@ public struct SlipwayConfig: Sendable, Equatable {
         /// An uploaded build context no build was started from is deleted this long after its
         /// upload; one a build used goes once that build has finished.
         public var fileDropTTLSeconds = 3600
+        /// Where in-process workers keep their per-namespace base-image storages; empty:
+        /// `<dataDir>/build-cache`.
+        public var baseImageCacheDir = ""
+        /// Bound of that cache in bytes (least recently used namespaces go first); 0 disables it.
+        public var baseImageCacheMaxBytes: Int64 = 10 << 30
     }
 
     public struct Notifications: Sendable, Equatable {
