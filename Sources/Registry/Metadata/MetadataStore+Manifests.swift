@@ -203,20 +203,13 @@ extension MetadataStore {
     /// array on the way to the response.
     public func forEachTagName(repositoryID: Int64, after last: String?, limit: Int?,
                                _ body: @escaping @Sendable (String) -> Void) async throws {
-        try await database.read { db in
-            let now = Clock.nowMillis()
-            var query: SQLQueryString = """
-                SELECT t.name FROM tags t WHERE t.repository_id = \(bind: repositoryID) AND \(Self.liveTagCondition(now: now))
-                """
-            if let last { query += " AND t.name > \(bind: last)" }
-            query += " ORDER BY t.name"
-            if let limit { query += " LIMIT \(bind: limit)" }
-            let failure = Mutex<(any Error)?>(nil)
-            try await db.raw(query).run { row in
-                do { body(try row.string("name")) } catch { failure.withLock { $0 = $0 ?? error } }
-            }
-            if let error = failure.withLock({ $0 }) { throw error }
-        }
+        var query: SQLQueryString = """
+            SELECT t.name FROM tags t WHERE t.repository_id = \(bind: repositoryID) AND \(Self.liveTagCondition(now: Clock.nowMillis()))
+            """
+        if let last { query += " AND t.name > \(bind: last)" }
+        query += " ORDER BY t.name"
+        if let limit { query += " LIMIT \(bind: limit)" }
+        try await database.forEachText(query, column: "name", body)
     }
 
     public struct Referrer: Sendable {
