@@ -193,18 +193,20 @@ public final class TestRegistry: Sendable {
         await removeData()
     }
 
-    /// Runs `body` against the application in-process, then tears everything down.
-    public static func with<T: Sendable>(_ backend: TestBackend, storage: TestStorageKind = .filesystem, configure: (inout SlipwayConfig) -> Void = { _ in },
+    /// Runs `body` against the application in-process (`testing: .live`: through a real server
+    /// on a loopback port), then tears everything down.
+    public static func with<T: Sendable>(_ backend: TestBackend, storage: TestStorageKind = .filesystem, testing: TestingSetup = .router,
+                                         configure: (inout SlipwayConfig) -> Void = { _ in },
                                          _ body: @escaping @Sendable (TestRegistry, RegistryClient) async throws -> T) async throws -> T {
-        guard storage == .s3 else { return try await serve(try await start(backend, configure: configure), body) }
+        guard storage == .s3 else { return try await serve(try await start(backend, configure: configure), testing: testing, body) }
         // Blobs in a bucket of the test's own moto_server, stopped after the registry.
         return try await MotoServer.with { moto in
-            try await serve(try await start(backend, configure: { moto.configure(&$0); configure(&$0) }), body)
+            try await serve(try await start(backend, configure: { moto.configure(&$0); configure(&$0) }), testing: testing, body)
         }
     }
 
-    /// Runs `body` against the application of `registry` in-process, then stops the registry.
-    public static func serve<T: Sendable>(_ registry: TestRegistry,
+    /// Runs `body` against the application of `registry` in-process (or live), then stops the registry.
+    public static func serve<T: Sendable>(_ registry: TestRegistry, testing: TestingSetup = .router,
                                           _ body: @escaping @Sendable (TestRegistry, RegistryClient) async throws -> T) async throws -> T {
         do {
             let app = SlipwayApplication.application(services: registry.services, modules: registry.modules)
@@ -215,7 +217,7 @@ public final class TestRegistry: Sendable {
             defer { bodyReturned.fire() }  // also when the application never ran the body
             let result = try await TestDeadline.race("the application's services stopping after the test body returned",
                                                      timer: { await bodyReturned.wait(); try? await Task.sleep(for: stopDeadline) }) {
-                try await app.test(.router) { client in
+                try await app.test(testing) { client in
                     defer { bodyReturned.fire() }
                     return try await body(registry, RegistryClient(client: client))
                 }

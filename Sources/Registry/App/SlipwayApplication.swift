@@ -137,6 +137,7 @@ public enum SlipwayApplication {
         -> some ApplicationProtocol {
         Application(
             router: router(services: services, modules: modules),
+            server: .slipwayHTTP1,
             configuration: .init(address: .hostname(services.config.server.host, port: services.config.server.port), serverName: "Slipway"),
             // Services stop in reverse order: the audit log flushes and the job queues' runners
             // stop before their driver; the caller's database scope closes after all of them.

@@ -66,6 +66,13 @@ extension MetadataStore {
     public func putManifest(repositoryID: Int64, digest: Digest, document: ManifestDocument, content: String, tag: String?,
                             labelsOfNewManifest: @escaping @Sendable () async -> [String: String] = { [:] },
                             pushEvent: (Repository, [String: EventValue])? = nil) async throws -> ManifestPutResult {
+        // Moving a tag onto a manifest already stored writes only the tag (and its event), in a
+        // group commit with concurrent moves. The look-up is repeated inside the batch.
+        if let tag, let manifestID = try await liveManifestID(repositoryID: repositoryID, digest: digest),
+           case .moved(let result) = try await tagMoves.move(TagMove(repositoryID: repositoryID, manifestID: manifestID, tag: tag, pushEvent: pushEvent),
+                                                               database: database) {
+            return result
+        }
         let flavor = database.flavor
         let events = EventOutbox(database: database)
         return try await database.transaction { db in
@@ -95,6 +102,15 @@ extension MetadataStore {
                 try await events.append(NewRepositoryEvent(kind: .repoPush, repository: repository, payload: payload), in: db)
             }
             return ManifestPutResult(manifestID: manifestID, tagChanged: tagChanged)
+        }
+    }
+
+    /// The id of the live manifest `digest` in the repository, if any (committed state).
+    func liveManifestID(repositoryID: Int64, digest: Digest) async throws -> Int64? {
+        try await database.read { db in
+            try await db.raw("""
+                SELECT id FROM manifests WHERE repository_id = \(bind: repositoryID) AND digest = \(bind: digest.description) AND deleted_at IS NULL
+                """).first()?.int64("id")
         }
     }
 
@@ -187,20 +203,13 @@ extension MetadataStore {
     /// array on the way to the response.
     public func forEachTagName(repositoryID: Int64, after last: String?, limit: Int?,
                                _ body: @escaping @Sendable (String) -> Void) async throws {
-        try await database.read { db in
-            let now = Clock.nowMillis()
-            var query: SQLQueryString = """
-                SELECT t.name FROM tags t WHERE t.repository_id = \(bind: repositoryID) AND \(Self.liveTagCondition(now: now))
-                """
-            if let last { query += " AND t.name > \(bind: last)" }
-            query += " ORDER BY t.name"
-            if let limit { query += " LIMIT \(bind: limit)" }
-            let failure = Mutex<(any Error)?>(nil)
-            try await db.raw(query).run { row in
-                do { body(try row.string("name")) } catch { failure.withLock { $0 = $0 ?? error } }
-            }
-            if let error = failure.withLock({ $0 }) { throw error }
-        }
+        var query: SQLQueryString = """
+            SELECT t.name FROM tags t WHERE t.repository_id = \(bind: repositoryID) AND \(Self.liveTagCondition(now: Clock.nowMillis()))
+            """
+        if let last { query += " AND t.name > \(bind: last)" }
+        query += " ORDER BY t.name"
+        if let limit { query += " LIMIT \(bind: limit)" }
+        try await database.forEachText(query, column: "name", body)
     }
 
     public struct Referrer: Sendable {

@@ -12,6 +12,8 @@ public struct MetadataStore: Sendable {
     /// The registry's own access to the shared handle; other modules get the handle from
     /// `RegistryServices.database` and wrap it in their own store.
     package let database: any Database
+    /// Group commit of concurrent tag moves (see `TagMoveBatcher`).
+    let tagMoves = TagMoveBatcher()
 
     public init(database: any Database) {
         self.database = database

@@ -7,7 +7,9 @@ import SlipwayCore
 
 /// Blob reads (with `Range`) and blob deletion.
 extension V2Handler {
-    func getBlob(_ request: Request, repo: Repository, digest: Digest) async throws -> Response {
+    /// `connection` is the client's HTTP connection: a blob in a local file goes out through it
+    /// with `sendfile(2)` (see `FileRegionResponseHandler`); without one the bytes are streamed.
+    func getBlob(_ request: Request, repo: Repository, digest: Digest, connection: (any Channel)? = nil) async throws -> Response {
         guard let size = try await services.store.blobSize(repositoryID: repo.id, digest: digest),
               let stored = try await services.storage.stat(digest) else {
             throw RegistryError(.blobUnknown, "blob \(digest) is not in repository \(repo.path)", detail: ["digest": digest.description])
@@ -47,7 +49,13 @@ extension V2Handler {
                 .location: url.absoluteString, .dockerContentDigest: digest.description, .cacheControl: "no-store",
             ], body: .init())
         }
-        let pulled = services.metrics.bytesPulled
+        let pulled = services.metrics.bytesPulled, zeroCopy = services.metrics.bytesPulledZeroCopy
+        if let connection, length > 0, let slice = (try? await storage.openSlice(digest, range: bodyRange)) ?? nil,
+           let token = await FileRegionResponseHandler.offer(slice, on: connection, sent: { pulled.increment(by: $0); zeroCopy.increment(by: $0) }) {
+            // The handler writes the bytes; the body stays empty and Content-Length is the real one.
+            headers[FileRegionResponseHandler.tokenField] = token
+            return Response(status: status, headers: headers, body: .init())
+        }
         let body = ResponseBody(contentLength: Int(length)) { writer in
             try await storage.read(digest, range: bodyRange) { chunk in
                 pulled.increment(by: Int64(chunk.readableBytes))

@@ -106,7 +106,7 @@ public struct V2Handler: Sendable {
             switch method {
             case .get, .head:
                 let repo = try await authorizer.repository(for: .pull, name: name, path: path, caller: caller, origin: origin)
-                return try await getBlob(request, repo: repo, digest: digest)
+                return try await getBlob(request, repo: repo, digest: digest, connection: (context as? SlipwayRequestContext)?.channel)
             case .delete:
                 let repo = try await authorizer.repository(for: .delete, name: name, path: path, caller: caller, origin: origin)
                 try authorizer.requireWritable(repo)

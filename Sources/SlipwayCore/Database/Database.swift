@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import SQLKit
+import Synchronization
 
 /// The shared database handle every module's store wraps. Both backends speak SQLKit, so each
 /// query is written once; the few dialect differences (identity columns, blob types) live in
@@ -16,6 +17,23 @@ public protocol Database: Sendable {
     func transaction<T: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T
     /// Closes connections. The database must not be used afterwards.
     func shutdown() async
+    /// Runs a read query and calls `body` with `column` of each row as text, in order, as the
+    /// rows arrive: for long single-column lists (a full tag list) where building a generic
+    /// SQLKit row and decoding it costs more than the query itself.
+    func forEachText(_ query: SQLQueryString, column: String, _ body: @escaping @Sendable (String) -> Void) async throws
+}
+
+extension Database {
+    /// Through SQLKit rows (PostgreSQL's rows decode cheaply already).
+    public func forEachText(_ query: SQLQueryString, column: String, _ body: @escaping @Sendable (String) -> Void) async throws {
+        try await read { db in
+            let failure = Mutex<(any Error)?>(nil)
+            try await db.raw(query).run { row in
+                do { body(try row.string(column)) } catch { failure.withLock { $0 = $0 ?? error } }
+            }
+            if let error = failure.withLock({ $0 }) { throw error }
+        }
+    }
 }
 
 /// Opening the configured backend.

@@ -41,9 +41,29 @@ public final class SQLiteBackend: Database {
         self.logger = logger
     }
 
+    private func readConnection() -> SQLiteConnection {
+        readers.isEmpty ? writer : readers[nextReader.next() % readers.count]
+    }
+
     public func read<T: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
-        let conn = readers.isEmpty ? writer : readers[nextReader.next() % readers.count]
-        return try await body(conn.sql(queryLogLevel: .trace))
+        try await body(readConnection().sql(queryLogLevel: .trace))
+    }
+
+    /// Straight from SQLiteNIO's rows on the connection's thread: no SQLKit row per result row,
+    /// no generic decoder, no hop per row.
+    public func forEachText(_ query: SQLQueryString, column: String, _ body: @escaping @Sendable (String) -> Void) async throws {
+        let conn = readConnection()
+        let (sql, binds) = conn.sql().serialize(query)
+        let encoder = SQLiteDataEncoder()
+        let failure = Mutex<(any Error)?>(nil)
+        try await conn.query(sql, try binds.map { try encoder.encode($0) }) { row in
+            guard let text = row.column(column)?.string else {
+                failure.withLock { $0 = $0 ?? SQLiteTextColumnMissing(column: column) }
+                return
+            }
+            body(text)
+        }
+        if let error = failure.withLock({ $0 }) { throw error }
     }
 
     public func transaction<T: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
@@ -74,4 +94,10 @@ public final class SQLiteBackend: Database {
             try? await conn.close()
         }
     }
+}
+
+/// `forEachText` found a row without a text value in the column it was asked for.
+struct SQLiteTextColumnMissing: Error, CustomStringConvertible {
+    let column: String
+    var description: String { "no text in column \(column)" }
 }

@@ -10,6 +10,10 @@ public protocol BlobStorageDriver: Sendable {
     func stat(_ digest: Digest) async throws -> Int64?
     /// Streams `range` of a committed blob to `sink` in chunks, never the whole blob at once.
     func read(_ digest: Digest, range: Range<Int64>, into sink: (ByteBuffer) async throws -> Void) async throws
+    /// `range` of a committed blob as an open file the HTTP server can hand to `sendfile(2)`,
+    /// or nil when the driver has no local file (the caller then streams with `read`). The
+    /// caller owns the result and must close it.
+    func openSlice(_ digest: Digest, range: Range<Int64>) async throws -> BlobFileSlice?
     /// Removes a committed blob (garbage collection). Missing blobs are not an error.
     func delete(_ digest: Digest) async throws
 
@@ -56,4 +60,7 @@ extension BlobStorageDriver {
     /// Drivers that can hand out a short-lived URL the client downloads from directly (S3
     /// presigned GET) implement this; the others stream.
     public func downloadRedirect(_ digest: Digest) async throws -> URL? { nil }
+
+    /// Drivers without local files (S3) stream through `read`.
+    public func openSlice(_ digest: Digest, range: Range<Int64>) async throws -> BlobFileSlice? { nil }
 }
