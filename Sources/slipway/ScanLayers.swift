@@ -37,17 +37,13 @@ struct ScanLayers: ParsableCommand {
             return
         }
         var advisories = AdvisoryIndex()
-        for file in feed {
-            let data = try [UInt8](Data(contentsOf: URL(fileURLWithPath: file)))
-            let object = try? JSONSerialization.jsonObject(with: Data(data))
-            guard let format = object.flatMap(FeedFormat.detect) else {
-                throw ValidationError("\(file): not an OSV, Debian Security Tracker or Alpine SecDB file")
+        for path in feed {
+            let file: FeedFile
+            do { file = try FeedFile.read(path) } catch { throw ValidationError(error.description) }
+            for skipped in file.result.skipped {
+                FileHandle.standardError.write(Data("\(path): skipped \(skipped.id): \(skipped.reason)\n".utf8))
             }
-            let parsed = try format.parse(data, file: file)
-            for skipped in parsed.skipped {
-                FileHandle.standardError.write(Data("\(file): skipped \(skipped.id): \(skipped.reason)\n".utf8))
-            }
-            parsed.advisories.forEach { advisories.add($0) }
+            file.result.advisories.forEach { advisories.add($0) }
         }
         let report = Matcher.report(manifest: layers.last.map { URL(fileURLWithPath: $0).lastPathComponent } ?? "",
                                     index: index, advisories: advisories)

@@ -28,31 +28,23 @@ struct VulnsImport: AsyncParsableCommand {
 
     func run() async throws {
         // Every file is read and parsed before anything is written: a bad file imports nothing.
-        var parsed: [(source: String, format: FeedFormat, digest: String, result: FeedParseResult)] = []
-        for file in files {
-            let data: [UInt8]
-            do { data = try [UInt8](Data(contentsOf: URL(fileURLWithPath: file))) } catch {
-                throw ValidationError("\(file): cannot be read (\(error.localizedDescription))")
-            }
-            guard let object = try? JSONSerialization.jsonObject(with: Data(data)), let format = FeedFormat.detect(object) else {
-                throw ValidationError("\(file): not an OSV, Debian Security Tracker or Alpine SecDB JSON file")
-            }
-            let result: FeedParseResult
-            do { result = try format.parse(data, file: file) } catch { throw ValidationError(error.description) }
-            let digest = "sha256:" + SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
-            parsed.append(("\(format.rawValue):\(URL(fileURLWithPath: file).lastPathComponent)", format, digest, result))
+        var parsed: [(file: FeedFile, digest: String)] = []
+        for path in files {
+            let file: FeedFile
+            do { file = try FeedFile.read(path) } catch { throw ValidationError(error.description) }
+            parsed.append((file, "sha256:" + SHA256.hash(data: file.data).map { String(format: "%02x", $0) }.joined()))
         }
         let config = try options.load()
         try await SlipwaySchema.withDatabase(config: config, logger: makeLogger(config)) { database in
             let store = VulnerabilityStore(database: database)
-            for item in parsed {
-                switch try await store.replace(source: item.source, format: item.format, contentDigest: item.digest, with: item.result) {
+            for (file, digest) in parsed {
+                switch try await store.replace(source: file.sourceName, format: file.format, contentDigest: digest, with: file.result) {
                 case .unchanged:
-                    print("\(item.source): unchanged (the same content was imported before)")
+                    print("\(file.sourceName): unchanged (the same content was imported before)")
                 case .imported(let advisories, let skipped):
-                    print("\(item.source): \(advisories) advisories imported, \(skipped) entries skipped")
-                    for entry in item.result.skipped.prefix(20) { print("  skipped \(entry.id): \(entry.reason)") }
-                    if item.result.skipped.count > 20 { print("  ... and \(item.result.skipped.count - 20) more") }
+                    print("\(file.sourceName): \(advisories) advisories imported, \(skipped) entries skipped")
+                    for entry in file.result.skipped.prefix(20) { print("  skipped \(entry.id): \(entry.reason)") }
+                    if file.result.skipped.count > 20 { print("  ... and \(file.result.skipped.count - 20) more") }
                 }
             }
         }
