@@ -111,6 +111,11 @@ private struct Runner {
         var status: BuilderTermination.Status?
         var drainUntil: ContinuousClock.Instant?
         var eof = false
+        // After end of output the child is normally a few hundred microseconds from being
+        // reapable (it closes its descriptors before it becomes a zombie), so the wait for its
+        // exit starts short and backs off: a fixed 50 ms nap here cost every build two of them
+        // (bud, then push) on the way to a pullable tag.
+        var exitWait: UInt32 = 250
         var pending: [UInt8] = []
         let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 16)
         defer { chunk.deallocate() }
@@ -129,7 +134,8 @@ private struct Runner {
                     }
                 }
             } else {
-                usleep(50_000)
+                usleep(exitWait)
+                exitWait = min(exitWait * 2, 50_000)
             }
 
             if status == nil {
