@@ -125,5 +125,14 @@ public enum BuildsSchema {
         ModuleMigration(version: 8, name: "build phase times") { f in
             ["unpacking_at", "pulling_at", "building_at", "pushing_at"].map { "ALTER TABLE builds ADD COLUMN \($0) \(f.bigint)" }
         },
+        // Build arguments (JSON object), the ids of the build's secrets (JSON array) and the
+        // secrets themselves sealed with the instance key, cleared when the build finishes.
+        ModuleMigration(version: 9, name: "build arguments and secrets") { _ in
+            [
+                "ALTER TABLE builds ADD COLUMN build_args TEXT",
+                "ALTER TABLE builds ADD COLUMN build_secret_ids TEXT",
+                "ALTER TABLE builds ADD COLUMN build_secrets_sealed TEXT",
+            ]
+        },
     ])
 }

@@ -78,12 +78,19 @@ public struct BuildPack: Codable, Sendable, Equatable {
     /// For a git source over ssh: the host keys the clone trusts (a trigger's pinned keys).
     /// Absent from older orchestrators; a worker then refuses every ssh host key.
     public var sshHostKeys: GitHostKeyPolicy?
+    /// `--build-arg NAME=value` for the builder (plain: shown in the build view). Absent from
+    /// older orchestrators: none.
+    public var buildArgs: [String: String]?
+    /// Secret id → value, mounted with `--secret id=ID,src=FILE` (a `RUN --mount=type=secret`
+    /// reads it); unsealed at lease time and carried only in this response. The worker keeps
+    /// them out of the context, the image and the log.
+    public var buildSecrets: [String: String]?
 
     public init(buildID: String, leaseID: String, attempt: Int, source: BuildSource, contextPath: String, dockerfilePath: String,
                 registry: String, repository: String, tags: [String], pushCredentials: RegistryCredentials,
                 pullCredentials: RegistryCredentials?, tlsVerify: Bool, timeoutSeconds: Int, heartbeatIntervalSeconds: Int,
                 allowPrivateTargets: Bool? = nil,
-                sshHostKeys: GitHostKeyPolicy? = nil) {
+                sshHostKeys: GitHostKeyPolicy? = nil, buildArgs: [String: String]? = nil, buildSecrets: [String: String]? = nil) {
         self.buildID = buildID
         self.leaseID = leaseID
         self.attempt = attempt
@@ -100,6 +107,8 @@ public struct BuildPack: Codable, Sendable, Equatable {
         self.heartbeatIntervalSeconds = heartbeatIntervalSeconds
         self.allowPrivateTargets = allowPrivateTargets
         self.sshHostKeys = sshHostKeys
+        self.buildArgs = buildArgs
+        self.buildSecrets = buildSecrets
     }
 }
 

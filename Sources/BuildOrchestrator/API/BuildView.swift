@@ -28,6 +28,10 @@ struct BuildView: Encodable {
     @NullWhenAbsent var pull_robot: String?
     let repository: RepositoryRef
     let manifest_digests: [String: String]
+    /// Slipway's additions (#18): the build's `--build-arg`s, and the ids of its secrets (never
+    /// their values).
+    let build_args: [String: String]
+    let build_secrets: [String]
     /// Slipway's addition: when the build was queued, leased, entered each phase and finished.
     let timing: BuildTimingView
 
@@ -51,6 +55,8 @@ struct BuildView: Encodable {
         pull_robot = pullRobot
         self.repository = RepositoryRef(namespace: repository.namespace, name: repository.name)
         manifest_digests = b.manifestDigests
+        build_args = b.buildArgs
+        build_secrets = b.buildSecretIDs
         timing = BuildTimingView(BuildTimeline(b))
     }
 }

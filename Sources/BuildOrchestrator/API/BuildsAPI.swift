@@ -48,12 +48,21 @@ struct BuildsAPI {
         let context: String?
         let docker_tags: [String]?
         let pull_robot: String?
+        /// Slipway's additions (#18): `--build-arg`s and secrets for `RUN --mount=type=secret`.
+        let build_args: [String: String]?
+        let build_secrets: [String: String]?
     }
 
     func start(_ r: APIRequest) async throws -> Response {
         let repo = r.repository!
         let user = try r.user
         let body = try await r.decode(StartBody.self)
+        let inputs: BuildInputs
+        do {
+            inputs = try BuildInputs.validated(arguments: body.build_args, secrets: body.build_secrets)
+        } catch {
+            throw APIError.invalidRequest(error.message)
+        }
         var pullRobot: RobotAccount?
         if let name = body.pull_robot, !name.isEmpty {
             switch try await services.checkPullRobot(name, repository: repo, caller: user) {
@@ -92,6 +101,7 @@ struct BuildsAPI {
                                  subdirectory: body.subdirectory ?? "", dockerfilePath: paths.dockerfile, context: paths.context, tags: tags,
                                  displayName: displayName, manualUserID: user.id)
         record.pullRobotID = pullRobot?.id
+        try record.setInputs(inputs, box: services.secretBox)
         switch try await queue.enqueue(record) {
         case .queueFull:
             return BuildQueueFull.response()

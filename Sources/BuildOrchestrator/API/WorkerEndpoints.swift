@@ -113,6 +113,18 @@ struct WorkerEndpoints: Sendable {
                                          completion: Completion(outcome: .error, message: "the repository was deleted"))
             return Response(status: .noContent)
         }
+        var secrets: [String: String]?
+        if let sealed = record.buildSecretsSealed {
+            do {
+                secrets = try BuildInputs.openSecrets(sealed, buildUUID: record.uuid, box: services.secretBox)
+            } catch {
+                // The instance key changed since the build was queued: the build cannot have its
+                // secrets, so it fails with a message that says so (no value is logged).
+                _ = try await queue.complete(uuid: record.uuid, leaseID: leaseID, workerID: body.workerID,
+                                             completion: Completion(outcome: .error, message: "the build's secrets cannot be unsealed (was the instance key replaced?); start the build again"))
+                return Response(status: .noContent)
+            }
+        }
         // Push credentials: a write token for this repository that lives as long as the build.
         let code = APITokens.generate()
         let token = try await services.accounts.createRepositoryToken(
@@ -138,7 +150,8 @@ struct WorkerEndpoints: Sendable {
             pushCredentials: RegistryCredentials(username: "$token", password: code), pullCredentials: try await pullCredentials(record),
             tlsVerify: origin.baseURL.hasPrefix("https://"), timeoutSeconds: services.config.builds.timeoutSeconds, heartbeatIntervalSeconds: max(1, services.config.builds.leaseTimeoutSeconds / 6),
             allowPrivateTargets: services.config.security.allowPrivateTargets,
-            sshHostKeys: hostKeys)
+            sshHostKeys: hostKeys,
+            buildArgs: record.buildArgs.isEmpty ? nil : record.buildArgs, buildSecrets: secrets)
         return json(pack)
     }
 

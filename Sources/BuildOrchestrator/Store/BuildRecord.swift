@@ -46,6 +46,12 @@ public struct BuildRecord: Sendable, Equatable {
     /// When the current attempt entered each phase a worker reports (unpacking, pulling,
     /// building, pushing), epoch milliseconds; `BuildTimeline` turns them into durations.
     public var phaseStartedAt: [BuildPhase: Int64] = [:]
+    /// `--build-arg`s (plain, shown in the build view).
+    public var buildArgs: [String: String] = [:]
+    /// The ids of the build's secrets (shown); their values are only in `buildSecretsSealed`.
+    public var buildSecretIDs: [String] = []
+    /// The secrets sealed with the instance key (`BuildInputs`); nil once the build finished.
+    public var buildSecretsSealed: String? = nil
 }
 
 extension BuildRecord {

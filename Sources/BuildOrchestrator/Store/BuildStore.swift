@@ -25,7 +25,7 @@ public struct BuildStore: Sendable {
         id, uuid, repository_id, namespace_id, phase, display_name, manual_user_id, source_kind, file_id, archive_url, git_url,
         commit_sha, subdirectory, dockerfile_path, context, tags, pull_robot_id, trigger_id, trigger_metadata, error_message, manifest_digests, attempts,
         not_before, worker_id, lease_id, started_at, stop_reason, push_token_uuid, queued_at, finished_at, log_count, heartbeat_at, running_slot,
-        unpacking_at, pulling_at, building_at, pushing_at
+        unpacking_at, pulling_at, building_at, pushing_at, build_args, build_secret_ids, build_secrets_sealed
         """
 
     /// The column holding the time a worker-reported phase began.
@@ -61,7 +61,10 @@ public struct BuildStore: Sendable {
             pushTokenUUID: try row.decode(column: "push_token_uuid", as: String?.self), queuedAt: try row.decode(column: "queued_at", as: Int64.self),
             finishedAt: try row.decode(column: "finished_at", as: Int64?.self), logCount: try row.decode(column: "log_count", as: Int.self),
             heartbeatAt: try row.decode(column: "heartbeat_at", as: Int64?.self), runningSlot: try row.decode(column: "running_slot", as: Int?.self),
-            phaseStartedAt: try phaseTimes(from: row))
+            phaseStartedAt: try phaseTimes(from: row),
+            buildArgs: (try row.decode(column: "build_args", as: String?.self)).flatMap { try? decoder.decode([String: String].self, from: Data($0.utf8)) } ?? [:],
+            buildSecretIDs: (try row.decode(column: "build_secret_ids", as: String?.self)).flatMap { try? decoder.decode([String].self, from: Data($0.utf8)) } ?? [],
+            buildSecretsSealed: try row.decode(column: "build_secrets_sealed", as: String?.self))
     }
 
     private static func phaseTimes(from row: any SQLRow) throws -> [BuildPhase: Int64] {
@@ -98,18 +101,21 @@ public struct BuildStore: Sendable {
         var rows: [SQLQueryString] = []
         for (b, _) in items {
             let tags = String(decoding: try encoder.encode(b.tags), as: UTF8.self)
+            let args = b.buildArgs.isEmpty ? nil : String(decoding: try encoder.encode(b.buildArgs), as: UTF8.self)
+            let secretIDs = b.buildSecretIDs.isEmpty ? nil : String(decoding: try encoder.encode(b.buildSecretIDs), as: UTF8.self)
             rows.append("""
                 (\(bind: b.uuid), \(bind: b.repositoryID), \(bind: b.namespaceID), \(bind: b.phase.rawValue), \(bind: b.displayName),
                  \(bind: b.manualUserID), \(bind: b.sourceKind), \(bind: b.fileID), \(bind: b.archiveURL), \(bind: b.gitURL), \(bind: b.commitSHA),
                  \(bind: b.subdirectory), \(bind: b.dockerfilePath), \(bind: b.context), \(bind: tags), \(bind: b.pullRobotID), \(bind: b.triggerID),
-                 \(bind: b.triggerMetadata), \(bind: b.queuedAt))
+                 \(bind: b.triggerMetadata), \(bind: b.queuedAt), \(bind: args), \(bind: secretIDs), \(bind: b.buildSecretsSealed))
                 """)
         }
         let values = rows.joined(separator: ", ")
         let pendingEvents = items.compactMap { $0.event.map { NewRepositoryEvent(kind: $0.kind, repository: $0.repository, payload: $0.payload) } }
         let inserted = try await db.raw("""
             INSERT INTO builds (uuid, repository_id, namespace_id, phase, display_name, manual_user_id, source_kind, file_id, archive_url,
-              git_url, commit_sha, subdirectory, dockerfile_path, context, tags, pull_robot_id, trigger_id, trigger_metadata, queued_at)
+              git_url, commit_sha, subdirectory, dockerfile_path, context, tags, pull_robot_id, trigger_id, trigger_metadata, queued_at,
+              build_args, build_secret_ids, build_secrets_sealed)
             VALUES \(values)
             RETURNING id, uuid
             """).all().map { (try $0.decode(column: "uuid", as: String.self), try $0.decode(column: "id", as: Int64.self)) }
@@ -221,7 +227,8 @@ public struct BuildStore: Sendable {
         case lease(String, expiredAfter: Int64?)
     }
 
-    /// Records the final phase, frees the build's running slot and, in the same transaction and
+    /// Records the final phase, frees the build's running slot, drops the build's sealed secrets
+    /// (no attempt needs them any more) and, in the same transaction and
     /// only if this call finished the build, appends its final event and (on PostgreSQL) tells
     /// the other replicas. `finishedAt` is used on SQLite; PostgreSQL takes its own clock.
     /// Returns whether this call finished the build.
@@ -235,7 +242,7 @@ public struct BuildStore: Sendable {
         return try await database.transaction { db in
             guard let row = try await db.raw("""
                 UPDATE builds SET phase = \(bind: phase.rawValue), error_message = \(bind: error), manifest_digests = \(bind: digests),
-                  finished_at = \(now), lease_id = NULL, running_slot = NULL
+                  finished_at = \(now), lease_id = NULL, running_slot = NULL, build_secrets_sealed = NULL
                 WHERE uuid = \(bind: uuid) AND finished_at IS NULL\(extra)
                 RETURNING namespace_id, repository_id
                 """).first() else { return false }

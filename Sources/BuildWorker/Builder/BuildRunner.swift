@@ -90,7 +90,10 @@ public struct BuildRunner: Sendable {
         } catch {
             return finish(.internalError, "cannot create the build work directory: \(error.localizedDescription)", events)
         }
-        let completion = await run(pack, in: work, events: events)
+        // Nothing the build reports may carry one of its secrets.
+        let redactor = SecretRedactor(secrets: pack.buildSecrets)
+        var completion = await run(pack, in: work, events: redactor.wrap(events))
+        completion.message = completion.message.map(redactor.redact)
         if !configuration.keepWorkDirectory {
             await DedicatedThread.run(name: "slipway-cleanup") { try? FileManager.default.removeItem(at: work) }
         }
@@ -160,19 +163,27 @@ public struct BuildRunner: Sendable {
         if let username = pack.pullCredentials?.username { pullData["pull_username"] = username }
         let namespace = pack.repository.split(separator: "/").first.map(String.init) ?? pack.repository
         let cache = configuration.baseImageCache
+        let secretFiles: [String: String]
+        do {
+            secretFiles = try Self.writeSecrets(pack.buildSecrets ?? [:], in: work)
+        } catch {
+            return finish(.internalError, "cannot write the build's secrets: \(error.localizedDescription)", events)
+        }
         let lease = await cache?.lease(namespace: namespace)
         let (completion, builderStopped) = await buildAndPush(pack, context: context, dockerfile: dockerfile, work: work,
-                                                              lease: lease, pullData: pullData, events: events)
+                                                              lease: lease, pullData: pullData, secretFiles: secretFiles, events: events)
         if let cache, let lease { await cache.finish(lease, drop: builderStopped || completion.outcome == .cancelled) }
         return completion
     }
 
     private func buildAndPush(_ pack: BuildPack, context: URL, dockerfile: URL, work: URL, lease: BaseImageCacheLease?,
-                              pullData: [String: String],
+                              pullData: [String: String], secretFiles: [String: String],
                               events: @escaping @Sendable (BuildEvent) -> Void) async -> (Completion, builderStopped: Bool) {
+        // The secrets are needed by the builder only: gone before the push starts.
+        defer { Self.removeSecrets(in: work) }
         var attempt: BuildAttempt
         switch await buildImage(pack, context: context, dockerfile: dockerfile, work: work, storage: lease?.storage,
-                                pullData: pullData, events: events) {
+                                pullData: pullData, secretFiles: secretFiles, events: events) {
         case .failed(let early): return (early, false)
         case .started(let first): attempt = first
         }
@@ -182,13 +193,14 @@ public struct BuildRunner: Sendable {
             events(.log(BuildLogEntry(message: "the base-image cache of namespace \(lease.namespace) failed this build before its first step; building again in a fresh storage")))
             await removeLocalImage(attempt)
             switch await buildImage(pack, context: context, dockerfile: dockerfile, work: work, storage: nil,
-                                    pullData: nil, events: events) {
+                                    pullData: nil, secretFiles: secretFiles, events: events) {
             case .failed(let early): return (early, false)
             case .started(let retry):
                 if retry.progress.isBuilding { lease.markBroken() }
                 attempt = retry
             }
         }
+        Self.removeSecrets(in: work)
         let completion = await pushResult(of: attempt, pack, events: events)
         await removeLocalImage(attempt)
         return (completion, attempt.termination.stoppedBy != nil)
@@ -197,7 +209,8 @@ public struct BuildRunner: Sendable {
     /// One builder run; `.failed` carries the completion of a run that could not start.
     /// `pullData` nil: the pulling phase was already reported.
     private func buildImage(_ pack: BuildPack, context: URL, dockerfile: URL, work: URL, storage: ContainerStorageLocation?,
-                            pullData: [String: String]?, events: @escaping @Sendable (BuildEvent) -> Void) async -> BuildStart {
+                            pullData: [String: String]?, secretFiles: [String: String],
+                            events: @escaping @Sendable (BuildEvent) -> Void) async -> BuildStart {
         let environment: ContainerEnvironment
         do {
             environment = try ContainerEnvironment(root: work.appendingPathComponent("containers"), sharedStorage: storage)
@@ -226,6 +239,7 @@ public struct BuildRunner: Sendable {
             // Always with a shared storage: the pull is the registry's check of this build's
             // right to the cached base.
             pullAlways: configuration.pullAlways || storage != nil, tlsVerify: pack.tlsVerify, pullCredentials: nil,
+            buildArgs: pack.buildArgs ?? [:], secretFiles: secretFiles,
             environment: environment,
             timeout: pack.timeoutSeconds > 0 ? .seconds(pack.timeoutSeconds) : nil, killGrace: configuration.killGrace)
 
@@ -312,6 +326,29 @@ public struct BuildRunner: Sendable {
         }
         events(.phase(PhaseUpdate(phase: .complete)))
         return Completion(outcome: .complete, manifestDigests: digests)
+    }
+
+    /// Writes each secret to `<work>/secrets/<id>` (directory 0700, files 0600; the work
+    /// directory is outside the build context, so no COPY can reach them). Returns id → path.
+    static func writeSecrets(_ secrets: [String: String], in work: URL) throws -> [String: String] {
+        guard !secrets.isEmpty else { return [:] }
+        let directory = work.appendingPathComponent("secrets")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        var files: [String: String] = [:]
+        for (id, value) in secrets {
+            // The orchestrator validated the id; a worker still refuses one that is not a plain name.
+            guard !id.isEmpty, !id.contains("/"), id != ".", id != ".." else { throw BuildSecretFileError(id: id) }
+            let path = directory.appendingPathComponent(id).path
+            guard FileManager.default.createFile(atPath: path, contents: Data(value.utf8), attributes: [.posixPermissions: 0o600]) else {
+                throw BuildSecretFileError(id: id)
+            }
+            files[id] = path
+        }
+        return files
+    }
+
+    static func removeSecrets(in work: URL) {
+        try? FileManager.default.removeItem(at: work.appendingPathComponent("secrets"))
     }
 
     /// Removes the built image from a shared storage (the namespace's base images stay); a
@@ -468,4 +505,9 @@ extension BuildRunner {
         }
         return data
     }
+}
+
+struct BuildSecretFileError: Error, LocalizedError {
+    let id: String
+    var errorDescription: String? { "cannot write secret \(id.prefix(64))" }
 }

@@ -93,6 +93,8 @@ extension BuilderInvocation {
                              pullAlways: Bool = true,
                              tlsVerify: Bool,
                              pullCredentials: (username: String, password: String)? = nil,
+                             buildArgs: [String: String] = [:],
+                             secretFiles: [String: String] = [:],
                              environment: ContainerEnvironment,
                              timeout: Duration? = nil,
                              killGrace: Duration = .seconds(5)) -> BuilderInvocation {
@@ -111,6 +113,15 @@ extension BuilderInvocation {
         arguments.append("--tls-verify=\(tlsVerify)")
         if let pullCredentials {
             arguments += ["--creds", "\(pullCredentials.username):\(pullCredentials.password)"]
+        }
+        // Sorted, so the same build gives the same command line.
+        for (name, value) in buildArgs.sorted(by: { $0.key < $1.key }) {
+            arguments += ["--build-arg", "\(name)=\(value)"]
+        }
+        // Secrets by file (id → path of a 0600 file outside the context): the value itself is
+        // never on the command line, where /proc would show it.
+        for (id, file) in secretFiles.sorted(by: { $0.key < $1.key }) {
+            arguments += ["--secret", "id=\(id),src=\(file)"]
         }
         arguments.append(contextDirectory)
         return BuilderInvocation(executable: executable ?? tool.rawValue, arguments: arguments,
