@@ -64,5 +64,10 @@ public enum TriggersSchema {
             // then) trusted on first use by the first build. NULL: nothing recorded yet.
             ["ALTER TABLE build_triggers ADD COLUMN ssh_host_keys TEXT"]
         },
+        ModuleMigration(version: 3, name: "trigger build secrets") { _ in
+            // The secrets every build of the trigger gets (`config.build_secrets`), sealed with
+            // the instance key under the trigger's uuid; the config keeps only their ids.
+            ["ALTER TABLE build_triggers ADD COLUMN build_secrets_sealed TEXT"]
+        },
     ])
 }

@@ -395,6 +395,8 @@ def test_build_log_streams_on_the_build_page(server, ctenv, browser, tmp_path):
     browser.click("#start-build-open")
     browser.upload("#build-file", dockerfile)
     browser.type("#build-tags", "ui-built")
+    browser.type("#build-args", "STAGE=ui")
+    browser.type("#build-secrets", "token=ui-secret-value")
     browser.click("#start-build-submit")
     browser.wait_for("location.pathname.includes('/build/')", timeout=30, message="the build page")
     build_id = browser.eval("document.getElementById('build').dataset.build")
@@ -416,6 +418,9 @@ def test_build_log_streams_on_the_build_page(server, ctenv, browser, tmp_path):
     browser.click("#build-log details.command summary")
     assert browser.eval("document.querySelector('#build-log details.command').open") is False
     browser.screenshot("build")
+    # The dialog's arguments and secrets reached the build; the page shows the secret's id only.
+    assert browser.text("#build-args") == "STAGE=ui"
+    assert "token" in browser.text("#build-secrets") and "ui-secret-value" not in browser.eval("document.body.innerHTML")
 
     status, view = api(srv, "GET", f"/api/v1/repository/{ADMIN_USER}/built/build/{build_id}/status", token)
     assert status == 200 and view["phase"] == "complete", view
@@ -641,11 +646,15 @@ def test_organizations_triggers_and_notifications(server, browser):
         browser.type("#trigger-source", "git@git.example.com:acme/svc.git")
         for _ in range(5):
             current = browser.eval("document.querySelector('#trigger-steps li.current').dataset.step")
+            if current == "3":
+                browser.type("#trigger-build-args", "CHANNEL=stable")
+                browser.type("#trigger-build-secrets", "token=wizard-secret-1")
             browser.click("#trigger-next")
             browser.wait_for(f"document.querySelector('#trigger-steps li.current').dataset.step !== '{current}' || "
                              "!document.getElementById('trigger-wizard-error').hidden", message="the next wizard step")
             assert browser.eval("document.getElementById('trigger-wizard-error').hidden"), browser.text("#trigger-wizard-error")
         assert "git@git.example.com:acme/svc.git" in browser.text("#trigger-review")
+        assert "CHANNEL=stable" in browser.text("#trigger-review") and "wizard-secret-1" not in browser.text("#trigger-review")
         browser.click("#trigger-next")  # Finish
         browser.wait_for("document.getElementById('trigger-new-url').value.includes('/webhooks/push/trigger/')", message="the activation screen")
         key = browser.eval("document.getElementById('trigger-new-key').value")
@@ -655,6 +664,8 @@ def test_organizations_triggers_and_notifications(server, browser):
         browser.wait_for("document.querySelector('#triggers-table tr[data-trigger]')", message="the trigger row")
         triggers = api(srv, "GET", "/api/v1/repository/acme/svc/trigger/", token)[1]["triggers"]
         assert len(triggers) == 1 and triggers[0]["is_active"], triggers
+        assert triggers[0]["config"]["build_args"] == {"CHANNEL": "stable"}, triggers[0]["config"]
+        assert triggers[0]["config"]["build_secret_ids"] == ["token"] and "wizard-secret-1" not in json.dumps(triggers)
         browser.click("#triggers-table button[data-action='View Credentials']")
         browser.wait_for("document.getElementById('trigger-credentials-dialog').open")
         assert browser.eval("document.getElementById('trigger-key').value") == key

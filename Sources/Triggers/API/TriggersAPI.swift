@@ -112,6 +112,12 @@ struct TriggersAPI: Sendable {
             guard case .object(let object) = raw else { throw APIError.invalidRequest("config must be an object") }
             let validated = try TriggerConfigValidation.validate(object)
             change.config = validated.config
+            if let secrets = validated.buildSecrets {
+                change.buildSecretsSealed = .some(try BuildTrigger.sealBuildSecrets(secrets, uuid: t.uuid, box: services.secretBox))
+            } else {
+                // A config without `build_secrets` (for example the one GET returned) keeps them.
+                change.config?.buildSecretIDs = t.config.buildSecretIDs
+            }
             if let secret = validated.signingSecret {
                 change.signingSecretSealed = try services.secretBox.seal(secret, context: BuildTrigger.sealContext(t.uuid, "signing"))
             }
@@ -218,7 +224,8 @@ struct TriggersAPI: Sendable {
             privateKeySealed: try box.seal(key.privateKey, context: BuildTrigger.sealContext(t.uuid, "deploy-key")),
             urlSecretSealed: try box.seal(secret, context: BuildTrigger.sealContext(t.uuid, "url")),
             signingSecretSealed: try validated.signingSecret.map { try box.seal($0, context: BuildTrigger.sealContext(t.uuid, "signing")) },
-            pullRobotID: robotID, hostKeys: pins)
+            pullRobotID: robotID, hostKeys: pins,
+            buildSecretsSealed: try BuildTrigger.sealBuildSecrets(validated.buildSecrets ?? [:], uuid: t.uuid, box: box))
         guard activated else { throw APIError.invalidRequest("Trigger is already active.") }
         services.auditLog.record(.repository(.setupRepoTrigger, repo, performer: r.actor, ip: r.ip,
                                           ["trigger_id": t.uuid, "service": t.service, "config": validated.config.json]))

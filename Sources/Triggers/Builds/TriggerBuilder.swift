@@ -44,6 +44,13 @@ struct TriggerBuilder: Sendable {
         record.triggerID = trigger.id
         record.triggerMetadata = Self.encode(metadata)
         record.pullRobotID = trigger.pullRobotID
+        let secrets: [String: String]
+        do {
+            secrets = try trigger.openBuildSecrets(box: services.secretBox)
+        } catch {
+            throw DomainError.invalidInput("the trigger's build secrets cannot be unsealed (was the instance key replaced?); set config.build_secrets again")
+        }
+        try record.setInputs(BuildInputs(arguments: trigger.config.buildArgs, secrets: secrets), box: services.secretBox)
         switch try await queue.enqueue(record, repository: repository, trigger: .init(uuid: trigger.uuid, metadata: metadata)) {
         case .queueFull(let limit):
             return .queueFull(limit: limit)

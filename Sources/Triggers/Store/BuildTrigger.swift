@@ -32,6 +32,8 @@ public struct BuildTrigger: Sendable, Equatable {
     public var activatedAt: Int64?
     /// The ssh host keys its clones trust (nil: none recorded yet, or not an ssh source).
     var hostKeys: PinnedHostKeys?
+    /// The build secrets of its builds (JSON id → value), sealed; their ids are in the config.
+    var buildSecretsSealed: String? = nil
 
     /// The context a sealed secret of this trigger is bound to (a sealed value copied into
     /// another trigger's row does not open there).

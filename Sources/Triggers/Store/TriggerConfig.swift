@@ -1,3 +1,4 @@
+import BuildOrchestrator
 import BuildProtocol
 import Foundation
 import Registry
@@ -16,6 +17,11 @@ public struct TriggerConfig: Sendable, Equatable {
     public var tagTemplates: [String]
     /// For GitHub/GitLab/Bitbucket payloads that do not name the default branch.
     public var defaultBranch: String?
+    /// `--build-arg`s of every build of the trigger (`build_args`, plain).
+    public var buildArgs: [String: String] = [:]
+    /// The ids of the trigger's build secrets (`build_secret_ids`, shown); the values are sealed
+    /// in the trigger's row, never in the config.
+    public var buildSecretIDs: [String] = []
 
     public init(buildSource: String? = nil, dockerfilePath: String? = nil, context: String? = nil, branchtagRegex: String? = nil,
                 defaultTagFromRef: Bool = true, latestForDefaultBranch: Bool = true, tagTemplates: [String] = [], defaultBranch: String? = nil) {
@@ -40,6 +46,8 @@ public struct TriggerConfig: Sendable, Equatable {
         if let branchtagRegex { o["branchtag_regex"] = .string(branchtagRegex) }
         if !tagTemplates.isEmpty { o["tag_templates"] = .strings(tagTemplates) }
         if let defaultBranch { o["default_branch"] = .string(defaultBranch) }
+        if !buildArgs.isEmpty { o["build_args"] = .object(buildArgs.mapValues { .string($0) }) }
+        if !buildSecretIDs.isEmpty { o["build_secret_ids"] = .strings(buildSecretIDs) }
         return o
     }
 
@@ -66,6 +74,12 @@ public struct TriggerConfig: Sendable, Equatable {
         default: break
         }
         defaultBranch = o["default_branch"]?.stringValue
+        if case .object(let args)? = o["build_args"] { buildArgs = args.compactMapValues(\.stringValue) }
+        switch o["build_secret_ids"] {
+        case .strings(let ids)?: buildSecretIDs = ids
+        case .array(let a)?: buildSecretIDs = a.compactMap(\.stringValue)
+        default: break
+        }
     }
 }
 
@@ -85,6 +99,9 @@ enum TriggerConfigValidation {
         /// given instead of being read from the server. Kept with the trigger's host keys, not
         /// in the config.
         var pastedHostKeys: [SSHHostKey]?
+        /// `build_secrets`: the secrets every build of the trigger gets (nil: not in the request,
+        /// the trigger keeps the ones it has; empty: remove them). Sealed into the trigger's row.
+        var buildSecrets: [String: String]?
     }
 
     static func validate(_ raw: [String: EventValue]) throws(DomainError) -> Validated {
@@ -163,6 +180,31 @@ enum TriggerConfigValidation {
             }
             pasted = try KnownHostsLines.parse(lines, field: "config.ssh_known_hosts")
         }
-        return Validated(config: config, signingSecret: secret, pastedHostKeys: pasted)
+        func stringMap(_ key: String) throws(DomainError) -> [String: String]? {
+            switch raw[key] {
+            case nil, .null?: return nil
+            case .object(let o)?:
+                var map: [String: String] = [:]
+                for (name, value) in o {
+                    guard let text = value.stringValue else { throw DomainError.invalidInput("config.\(key).\(name.prefix(64)) must be a string") }
+                    map[name] = text
+                }
+                return map
+            default: throw DomainError.invalidInput("config.\(key) must be an object of strings")
+            }
+        }
+        let secrets = try stringMap("build_secrets")
+        do {
+            let inputs = try BuildInputs.validated(arguments: try stringMap("build_args"), secrets: secrets)
+            config.buildArgs = inputs.arguments
+            config.buildSecretIDs = inputs.secrets.keys.sorted()
+        } catch let error as BuildInputError {
+            throw DomainError.invalidInput("config.\(error.message)")
+        } catch let error as DomainError {
+            throw error
+        } catch {
+            throw DomainError.invalidInput("\(error)")
+        }
+        return Validated(config: config, signingSecret: secret, pastedHostKeys: pasted, buildSecrets: secrets)
     }
 }

@@ -16,7 +16,7 @@ public struct TriggerStore: Sendable {
     static let triggerColumns = """
         id, uuid, repository_id, service, connected_user_id, config, public_key, private_key_sealed, url_secret_sealed,
         signing_secret_sealed, pull_robot_id, is_active, enabled, disabled_reason, disabled_at, counters_since, created_at, activated_at,
-        ssh_host_keys
+        ssh_host_keys, build_secrets_sealed
         """
 
     static func trigger(from row: any SQLRow) throws -> BuildTrigger {
@@ -35,7 +35,8 @@ public struct TriggerStore: Sendable {
             disabledAt: try row.decode(column: "disabled_at", as: Int64?.self),
             countersSince: try row.decode(column: "counters_since", as: Int64.self),
             createdAt: try row.decode(column: "created_at", as: Int64.self), activatedAt: try row.decode(column: "activated_at", as: Int64?.self),
-            hostKeys: try row.decode(column: "ssh_host_keys", as: String?.self).flatMap(PinnedHostKeys.init(json:)))
+            hostKeys: try row.decode(column: "ssh_host_keys", as: String?.self).flatMap(PinnedHostKeys.init(json:)),
+            buildSecretsSealed: try row.decode(column: "build_secrets_sealed", as: String?.self))
     }
 
     public func createTrigger(uuid: String, repositoryID: Int64, service: String, connectedUserID: Int64) async throws -> BuildTrigger {
@@ -93,14 +94,16 @@ public struct TriggerStore: Sendable {
     /// Activates an inactive trigger. Returns false when it was already active (a concurrent
     /// activation won).
     func activateTrigger(id: Int64, config: TriggerConfig, publicKey: String, privateKeySealed: String, urlSecretSealed: String,
-                         signingSecretSealed: String?, pullRobotID: Int64?, hostKeys: PinnedHostKeys?) async throws -> Bool {
+                         signingSecretSealed: String?, pullRobotID: Int64?, hostKeys: PinnedHostKeys?,
+                         buildSecretsSealed: String? = nil) async throws -> Bool {
         let now = Clock.nowMillis()
         return try await database.transaction { db in
             try await db.raw("""
                 UPDATE build_triggers SET config = \(bind: config.json), public_key = \(bind: publicKey),
                   private_key_sealed = \(bind: privateKeySealed), url_secret_sealed = \(bind: urlSecretSealed),
                   signing_secret_sealed = \(bind: signingSecretSealed), pull_robot_id = \(bind: pullRobotID), is_active = 1,
-                  activated_at = \(bind: now), counters_since = \(bind: now), ssh_host_keys = \(bind: hostKeys?.json)
+                  activated_at = \(bind: now), counters_since = \(bind: now), ssh_host_keys = \(bind: hostKeys?.json),
+                  build_secrets_sealed = \(bind: buildSecretsSealed)
                 WHERE id = \(bind: id) AND is_active = 0 RETURNING id
                 """).first() != nil
         }
@@ -115,6 +118,8 @@ public struct TriggerStore: Sendable {
         var hostKeys: PinnedHostKeys??
         /// Set (possibly to nil, "no robot") when the body named `pull_robot`.
         var pullRobotID: Int64??
+        /// Set (possibly to nil, "none") when the config named `build_secrets`.
+        var buildSecretsSealed: String??
     }
 
     func updateTrigger(id: Int64, _ update: TriggerUpdate) async throws {
@@ -123,6 +128,7 @@ public struct TriggerStore: Sendable {
         if let sealed = update.signingSecretSealed { sets.append("signing_secret_sealed = \(bind: sealed)") }
         if let keys = update.hostKeys { sets.append("ssh_host_keys = \(bind: keys?.json)") }
         if let robot = update.pullRobotID { sets.append("pull_robot_id = \(bind: robot)") }
+        if let secrets = update.buildSecretsSealed { sets.append("build_secrets_sealed = \(bind: secrets)") }
         guard !sets.isEmpty else { return }
         let statement: SQLQueryString = "UPDATE build_triggers SET \(sets.joined(separator: ", ")) WHERE id = \(bind: id)"
         try await database.transaction { db in

@@ -27,6 +27,9 @@ struct BuildPage {
         let error: String?
         let dockerfilePath: String
         let context: String
+        /// `NAME=value` pairs, and the secrets' ids (nil when none).
+        let buildArgs: String?
+        let buildSecrets: String?
         let canReadLogs: Bool
         let canCancel: Bool
         let buildsURL: String
@@ -67,6 +70,8 @@ struct BuildPage {
             source: try await BuildSource.of(b, accounts: server.services.accounts, triggers: server.triggers), tags: b.tags.joined(separator: ", "),
             queued: TimeView(millis: b.queuedAt), started: TimeView(millis: b.startedAt), finished: TimeView(millis: b.finishedAt),
             error: b.errorMessage, dockerfilePath: b.dockerfilePath, context: b.context.isEmpty ? "/" : b.context,
+            buildArgs: b.buildArgs.isEmpty ? nil : b.buildArgs.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "),
+            buildSecrets: b.buildSecretIDs.isEmpty ? nil : b.buildSecretIDs.joined(separator: ", "),
             canReadLogs: access.canWrite, canCancel: access.canAdmin && !terminal && !cancelling,
             buildsURL: RepositoryURL.page(repo.path, tab: "builds"),
             textURL: "/api/v1/repository/" + PageServer.pathEscape(repo.path.description) + "/build/" + PageServer.pathEscape(b.uuid) + "/logs/text",

@@ -52,6 +52,11 @@ document.addEventListener("DOMContentLoaded", () => {
   async function startUpload() {
     const file = document.getElementById("build-file").files[0];
     if (!file) { Slipway.showError(error, "Choose a Dockerfile or an archive to upload."); return; }
+    let buildArgs, buildSecrets;
+    try {
+      buildArgs = Slipway.keyValueLines(document.getElementById("build-args").value, "build argument");
+      buildSecrets = Slipway.keyValueLines(document.getElementById("build-secrets").value, "build secret");
+    } catch (err) { Slipway.showError(error, err.message); return; }
     const tags = document.getElementById("build-tags").value.split(",").map((t) => t.trim()).filter(Boolean);
     progress.textContent = "Uploading…";
     const mimeType = file.type || (file.name.endsWith(".zip") ? "application/zip" : /\.(tar|tgz|gz)$/.test(file.name) ? "application/x-tar" : "text/plain");
@@ -71,6 +76,8 @@ document.addEventListener("DOMContentLoaded", () => {
     if (tags.length > 0) body.docker_tags = tags;
     const robot = document.getElementById("build-robot").value.trim();
     if (robot) body.pull_robot = robot;
+    if (Object.keys(buildArgs).length > 0) body.build_args = buildArgs;
+    if (Object.keys(buildSecrets).length > 0) body.build_secrets = buildSecrets;
     const build = await Slipway.api("POST", `${repoAPI}/build/`, body);
     if (!build.ok) { progress.textContent = ""; Slipway.showError(error, Slipway.errorText(build)); return; }
     window.location.href = `/repository/${Slipway.encodePath(repo)}/build/${encodeURIComponent(build.data.id)}`;

@@ -183,7 +183,20 @@ const Slipway = (() => {
     return td;
   }
 
-  return { api, errorText, showError, toast, repoPath, encodePath, openDialog, copyText, localInputToSeconds, formatLocal, formatCompact, localizeTimes,
+  /** "name=value" lines into an object (build arguments and secrets); blank lines are skipped,
+   *  a line without a name and "=" throws an Error naming `what`. */
+  function keyValueLines(text, what) {
+    const out = {};
+    for (const line of text.split("\n")) {
+      if (line.trim() === "") continue;
+      const at = line.indexOf("=");
+      if (at <= 0) throw new Error(`Each ${what} line must be name=value.`);
+      out[line.slice(0, at).trim()] = line.slice(at + 1);
+    }
+    return out;
+  }
+
+  return { api, errorText, keyValueLines, showError, toast, repoPath, encodePath, openDialog, copyText, localInputToSeconds, formatLocal, formatCompact, localizeTimes,
            reloadSoon, podmanCommand, showEmpty, tableIn, actionCell };
 })();
 

@@ -108,6 +108,11 @@ document.addEventListener("DOMContentLoaded", async () => {
     if (branch) c.default_branch = branch;
     const regex = byId("trigger-regex").value.trim();
     if (regex) c.branchtag_regex = regex;
+    // Throws on a line that is not name=value (the wizard shows the message).
+    const args = Slipway.keyValueLines(byId("trigger-build-args").value, "build argument");
+    if (Object.keys(args).length) c.build_args = args;
+    const secrets = Slipway.keyValueLines(byId("trigger-build-secrets").value, "build secret");
+    if (Object.keys(secrets).length) c.build_secrets = secrets;
     return c;
   }
 
@@ -149,6 +154,7 @@ document.addEventListener("DOMContentLoaded", async () => {
   byId("trigger-wizard-form").addEventListener("submit", async (e) => {
     e.preventDefault();
     const error = byId("trigger-wizard-error");
+    try { config(); } catch (err) { Slipway.showError(error, err.message); return; }
     if (step === 1) {
       if (!byId("trigger-source").value.trim()) { Slipway.showError(error, "Enter the git repository URL."); return; }
       if (!created) {
@@ -179,7 +185,9 @@ document.addEventListener("DOMContentLoaded", async () => {
       const c = config();
       const rows = [["Repository", c.build_source], ["Tag with branch/tag name", c.default_tag_from_ref ? "yes" : "no"],
         ["Tag latest on default branch", c.latest_for_default_branch ? "yes" : "no"], ["Tag templates", (c.tag_templates || []).join(", ") || "none"],
-        ["Dockerfile", c.dockerfile_path], ["Context", c.context], ["Pull robot", byId("trigger-robot").value.trim() || "none"]];
+        ["Dockerfile", c.dockerfile_path], ["Context", c.context], ["Pull robot", byId("trigger-robot").value.trim() || "none"],
+        ["Build arguments", Object.entries(c.build_args || {}).map(([k, v]) => `${k}=${v}`).join(" ") || "none"],
+        ["Build secrets", Object.keys(c.build_secrets || {}).join(", ") || "none"]];
       if (analysis.ok && analysis.data.ssh_host_keys) rows.push(["Git server SSH host key (trusted from now on)", hostKeySummary(analysis.data.ssh_host_keys)]);
       for (const [k, v] of rows) {
         const dt = document.createElement("dt"); dt.textContent = k;
