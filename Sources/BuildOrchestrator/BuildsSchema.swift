@@ -134,5 +134,14 @@ public enum BuildsSchema {
                 "ALTER TABLE builds ADD COLUMN build_secrets_sealed TEXT",
             ]
         },
+        // The registry layer cache of a build: the repository, the user whose access to it the
+        // build uses, and the write token the running attempt holds.
+        ModuleMigration(version: 10, name: "build layer cache") { f in
+            [
+                "ALTER TABLE builds ADD COLUMN cache_repository TEXT",
+                "ALTER TABLE builds ADD COLUMN cache_user_id \(f.bigint)",
+                "ALTER TABLE builds ADD COLUMN cache_token_uuid TEXT",
+            ]
+        },
     ])
 }

@@ -85,12 +85,19 @@ public struct BuildPack: Codable, Sendable, Equatable {
     /// reads it); unsealed at lease time and carried only in this response. The worker keeps
     /// them out of the context, the image and the log.
     public var buildSecrets: [String: String]?
+    /// The registry layer cache of this build (`--layers --cache-from/--cache-to`), with a write
+    /// token for that repository only. Absent: no cache.
+    public var layerCache: BuildLayerCache?
+    /// What the orchestrator decided for this build that its log should say (for example a
+    /// layer cache it skipped); the worker logs them first.
+    public var notices: [String]?
 
     public init(buildID: String, leaseID: String, attempt: Int, source: BuildSource, contextPath: String, dockerfilePath: String,
                 registry: String, repository: String, tags: [String], pushCredentials: RegistryCredentials,
                 pullCredentials: RegistryCredentials?, tlsVerify: Bool, timeoutSeconds: Int, heartbeatIntervalSeconds: Int,
                 allowPrivateTargets: Bool? = nil,
-                sshHostKeys: GitHostKeyPolicy? = nil, buildArgs: [String: String]? = nil, buildSecrets: [String: String]? = nil) {
+                sshHostKeys: GitHostKeyPolicy? = nil, buildArgs: [String: String]? = nil, buildSecrets: [String: String]? = nil,
+                layerCache: BuildLayerCache? = nil, notices: [String]? = nil) {
         self.buildID = buildID
         self.leaseID = leaseID
         self.attempt = attempt
@@ -109,6 +116,20 @@ public struct BuildPack: Codable, Sendable, Equatable {
         self.sshHostKeys = sshHostKeys
         self.buildArgs = buildArgs
         self.buildSecrets = buildSecrets
+        self.layerCache = layerCache
+        self.notices = notices
+    }
+}
+
+/// A repository of the build's namespace that holds intermediate layers between builds, so a
+/// build on any worker reuses the steps an earlier build already ran.
+public struct BuildLayerCache: Codable, Sendable, Equatable {
+    /// `namespace/name`, on the build's registry.
+    public var repository: String
+    public var credentials: RegistryCredentials
+    public init(repository: String, credentials: RegistryCredentials) {
+        self.repository = repository
+        self.credentials = credentials
     }
 }
 

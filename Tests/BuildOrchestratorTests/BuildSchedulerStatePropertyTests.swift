@@ -216,7 +216,8 @@ private struct Run {
                 let lease = before[id]!
                 #expect(clock.now >= lease.leaseDeadline && lease.stop == nil && clock.now < lease.hardDeadline)
                 #expect(attemptsUsed == lease.attempt && attemptsUsed < configuration.maxAttempts)
-                #expect(notBefore == clock.now + configuration.retryDelay)
+                // A lease no heartbeat ever confirmed was never received: back in line at once.
+                #expect(notBefore == clock.now + (lease.confirmed ? configuration.retryDelay : .zero))
                 model[id] = .queued
                 stats.requeues += 1
             case .stopWorker(let id, let worker, let reason):

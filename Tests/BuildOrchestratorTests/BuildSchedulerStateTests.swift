@@ -131,6 +131,7 @@ struct BuildSchedulerStateTests {
         var state = Scheduler()
         _ = state.enqueue(build("old", "acme", "app"), now: clock.now)
         _ = state.lease(workerID: "w1", now: clock.now)
+        _ = state.heartbeat(buildID: "old", workerID: "w1", now: clock.now)  // w1 got it, then died
         clock.advance(.seconds(5))
         _ = state.enqueue(build("new", "acme", "app"), now: clock.now)
         clock.advance(.seconds(60))
@@ -174,6 +175,7 @@ struct BuildSchedulerStateTests {
         for attempt in 1...3 {
             let lease = try #require(state.lease(workerID: "w\(attempt)", now: clock.now).lease)
             #expect(lease.attempt == attempt)
+            #expect(state.heartbeat(buildID: "b", workerID: "w\(attempt)", now: clock.now) == .ok(leaseDeadline: clock.now + .seconds(60)))
             clock.advance(.seconds(59))
             #expect(state.tick(now: clock.now) == [])
             clock.advance(.seconds(1))
@@ -200,9 +202,30 @@ struct BuildSchedulerStateTests {
         var state = Scheduler()
         _ = state.enqueue(build("b", "acme", "app"), now: clock.now)
         _ = state.lease(workerID: "w", now: clock.now)
+        _ = state.heartbeat(buildID: "b", workerID: "w", now: clock.now)
         clock.advance(.seconds(61))
         #expect(state.complete(buildID: "b", workerID: "w", result: .succeeded, now: clock.now) == .unknownLease)
         #expect(state.tick(now: clock.now) == [.requeued("b", attemptsUsed: 1, notBefore: clock.now + .seconds(30))])
+    }
+
+    /// A lease handed to a long-poll whose worker had gone (stopped while it waited for work) is
+    /// never heartbeated: it is taken back after the accept window, not the heartbeat timeout,
+    /// and may run again at once. A worker that did get its lease heartbeats at once and keeps it.
+    @Test func aLeaseNoWorkerReceivedIsTakenBackAfterTheAcceptWindowWithoutRetryDelay() throws {
+        var clock = MockClock()
+        var state = Scheduler(configuration: .init(heartbeatTimeout: .seconds(60), leaseAcceptTimeout: .seconds(15)))
+        _ = state.enqueue(build("lost", "acme", "app"), now: clock.now)
+        _ = state.enqueue(build("kept", "acme", "other"), now: clock.now)
+        #expect(state.lease(workerID: "gone", now: clock.now).lease?.leaseDeadline == clock.now + .seconds(15))
+        _ = try #require(state.lease(workerID: "alive", now: clock.now).lease)
+        #expect(state.heartbeat(buildID: "kept", workerID: "alive", now: clock.now) == .ok(leaseDeadline: clock.now + .seconds(60)))
+        clock.advance(.seconds(14))
+        #expect(state.tick(now: clock.now) == [])
+        clock.advance(.seconds(1))
+        #expect(state.tick(now: clock.now) == [.requeued("lost", attemptsUsed: 1, notBefore: clock.now)])
+        #expect(state.lease(workerID: "w2", now: clock.now).lease?.build.id == "lost", "no retry delay: it never ran")
+        guard case .running(let kept)? = state.status(of: "kept") else { Issue.record("the confirmed lease was taken"); return }
+        #expect(kept.workerID == "alive" && kept.confirmed, "the confirmed lease is untouched")
     }
 
     @Test func aWorkerInternalErrorIsRetriedButABuildFailureIsFinal() throws {

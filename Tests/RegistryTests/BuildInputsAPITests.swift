@@ -1,3 +1,4 @@
+import Accounts
 import BuildOrchestrator
 import BuildProtocol
 import Foundation
@@ -122,6 +123,71 @@ struct BuildInputsAPITests {
             #expect(wrongType.status == .badRequest)
             let list = try #require(try await c.send(.get, "/api/v1/repository/admin/app/build/", token: api).json as? [String: Any])
             #expect((list["builds"] as? [Any])?.isEmpty == true, "nothing was queued")
+        }
+    }
+
+    /// `cache_repository` (#18 item 3): a repository of the namespace the requester may write,
+    /// leased with a write token for it alone (revoked when the build ends), and skipped (with a
+    /// notice for the log) when the build's user may no longer write to it.
+    @Test(arguments: TestBackend.available)
+    func layerCacheRepositoryIsCheckedLeasedWithItsOwnTokenAndSkippedWhenAccessIsGone(backend: TestBackend) async throws {
+        try await TestRegistry.with(backend, configure: { $0.builds.inProcessWorkers = 0 }) { registry, c in
+            let api = try await BuildsAPITests.apiToken(registry)
+            for name in ["app", "cache"] {
+                #expect(try await c.send(.post, "/api/v1/repository", token: api, headers: BuildsAPITests.json,
+                                         body: ByteBuffer(string: #"{"repository":"\#(name)","visibility":"private","description":""}"#)).status == .created)
+            }
+            try await registry.createUser("dave")
+            #expect(try await c.send(.put, "/api/v1/repository/admin/app/permissions/user/dave", token: api, headers: BuildsAPITests.json,
+                                     body: ByteBuffer(string: #"{"role":"write"}"#)).status == .ok)
+            let dave = try await BuildsAPITests.apiToken(registry, "dave")
+            let daveFile = try await BuildsAPITests.upload(c, dave, Array("FROM scratch\n".utf8))
+            let refused = try await c.send(.post, "/api/v1/repository/admin/app/build/", token: dave, headers: BuildsAPITests.json,
+                                           body: ByteBuffer(string: #"{"file_id":"\#(daveFile)","cache_repository":"cache"}"#))
+            #expect(refused.status == .badRequest)
+            #expect(((refused.json as? [String: Any])?["detail"] as? String)?.contains("does not exist or you cannot write to it") == true)
+
+            let fileID = try await BuildsAPITests.upload(c, api, Array("FROM scratch\n".utf8))
+            for (name, fragment) in [("other/cache", "must be a repository of namespace admin"), ("app", "must not be the repository being built"),
+                                     ("a/b/c", "must be a repository name"), ("missing", "does not exist")] {
+                let r = try await c.send(.post, "/api/v1/repository/admin/app/build/", token: api, headers: BuildsAPITests.json,
+                                         body: ByteBuffer(string: #"{"file_id":"\#(fileID)","cache_repository":"\#(name)"}"#))
+                #expect(r.status == .badRequest, "\(name)")
+                #expect(((r.json as? [String: Any])?["detail"] as? String)?.contains(fragment) == true, "\(name): \(String(buffer: r.body))")
+            }
+
+            var ids: [String] = []
+            for _ in 0..<2 {
+                let r = try await c.send(.post, "/api/v1/repository/admin/app/build/", token: api, headers: BuildsAPITests.json,
+                                         body: ByteBuffer(string: #"{"file_id":"\#(fileID)","cache_repository":"admin/cache"}"#))
+                #expect(r.status == .created)
+                #expect((r.json as? [String: Any])?["cache_repository"] as? String == "admin/cache")
+                ids.append(try #require((r.json as? [String: Any])?["id"] as? String))
+            }
+            let cacheRepo = try #require(try await registry.services.accounts.repository(RepositoryPath(namespace: "admin", name: "cache")))
+            func cacheTokens() async throws -> Int {
+                try await registry.services.accounts.repositoryTokens(repositoryID: cacheRepo.id, kind: "build-cache").count
+            }
+            let worker = BuildsAPITests.Worker(c: c, token: registry.buildFarm.workerToken)
+            let pack = try #require(try await worker.lease())
+            let cache = try #require(pack.layerCache)
+            #expect(cache.repository == "admin/cache" && cache.credentials.username == "$token")
+            #expect(cache.credentials.password != pack.pushCredentials.password)
+            #expect(try await cacheTokens() == 1)
+            #expect(try await worker.call(WorkerProtocol.buildPath(pack.buildID, "complete"), lease: pack.leaseID,
+                                          Completion(outcome: .complete, manifestDigests: ["latest": "sha256:abc"])).status == .noContent)
+            #expect(try await cacheTokens() == 0, "the cache token is revoked with the build's end")
+
+            // The second build acts for a user who cannot write to the cache: it runs without it.
+            let daveID = try #require(try await registry.services.accounts.namespace(named: "dave")).id
+            let second = ids[1]
+            try await registry.services.store.database.transaction { db in
+                try await db.raw("UPDATE builds SET cache_user_id = \(bind: daveID) WHERE uuid = \(bind: second)").run()
+            }
+            let next = try #require(try await worker.lease())
+            #expect(next.buildID == second && next.layerCache == nil)
+            #expect(next.notices?.first?.contains("layer cache admin/cache skipped") == true, "\(next.notices ?? [])")
+            #expect(try await cacheTokens() == 0)
         }
     }
 }

@@ -68,6 +68,32 @@ struct TriggerBuildInputsTests {
     }
 }
 
+extension TriggerBuildInputsTests {
+    /// `config.cache_repository`: checked with the configuring user's access, stored as
+    /// `namespace/name`, and carried by every build the trigger queues (acting for the trigger's
+    /// connected user).
+    @Test(arguments: TestBackend.available)
+    func triggerBuildsUseTheTriggersLayerCache(backend: TestBackend) async throws {
+        try await H.run(backend) { h in
+            let uuid = try await h.create()
+            var (status, answer) = try await h.api(.post, "\(H.base)/\(uuid)/activate", ["config": [
+                "build_source": H.source, "dockerfile_path": "/Dockerfile", "context": "/", "cache_repository": "cache"]])
+            #expect(status == 400 && (answer["error_message"] as? String)?.contains("config.cache_repository admin/cache does not exist") == true, "\(answer)")
+            let admin = try #require(try await h.registry.services.accounts.namespace(named: TestRegistry.adminName))
+            _ = try await h.registry.services.accounts.createRepository(namespaceID: admin.id, name: "cache", visibility: .private)
+            (status, answer) = try await h.api(.post, "\(H.base)/\(uuid)/activate", ["config": [
+                "build_source": H.source, "dockerfile_path": "/Dockerfile", "context": "/", "cache_repository": "cache"]])
+            #expect(status == 200, "\(answer)")
+            #expect((answer["config"] as? [String: Any])?["cache_repository"] as? String == "admin/cache")
+            let hookSecret = try #require(H.secret(fromView: answer))
+            let (hook, queued) = try await h.webhook(uuid, secret: hookSecret, PayloadFixtures.custom)
+            #expect(hook == 200, "\(queued)")
+            let build = try await h.build(queued["build_id"])
+            #expect(build.cacheRepository == "admin/cache" && build.cacheUserID == admin.id)
+        }
+    }
+}
+
 /// The scripted worker of the builds API tests, for a trigger's build.
 struct BuildsAPITestsWorker {
     let c: RegistryClient

@@ -95,6 +95,6 @@ extension BuildRecord {
 
 public struct BuildInputError: Error, Sendable, Equatable, CustomStringConvertible {
     public let message: String
-    init(_ message: String) { self.message = message }
+    public init(_ message: String) { self.message = message }
     public var description: String { message }
 }

@@ -32,6 +32,8 @@ struct BuildView: Encodable {
     /// their values).
     let build_args: [String: String]
     let build_secrets: [String]
+    /// The registry layer cache (`namespace/name`), if the build has one.
+    @NullWhenAbsent var cache_repository: String?
     /// Slipway's addition: when the build was queued, leased, entered each phase and finished.
     let timing: BuildTimingView
 
@@ -57,6 +59,7 @@ struct BuildView: Encodable {
         manifest_digests = b.manifestDigests
         build_args = b.buildArgs
         build_secrets = b.buildSecretIDs
+        cache_repository = b.cacheRepository
         timing = BuildTimingView(BuildTimeline(b))
     }
 }

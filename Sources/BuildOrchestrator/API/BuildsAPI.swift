@@ -51,6 +51,8 @@ struct BuildsAPI {
         /// Slipway's additions (#18): `--build-arg`s and secrets for `RUN --mount=type=secret`.
         let build_args: [String: String]?
         let build_secrets: [String: String]?
+        /// A repository of the namespace that keeps intermediate layers between builds.
+        let cache_repository: String?
     }
 
     func start(_ r: APIRequest) async throws -> Response {
@@ -102,6 +104,14 @@ struct BuildsAPI {
                                  displayName: displayName, manualUserID: user.id)
         record.pullRobotID = pullRobot?.id
         try record.setInputs(inputs, box: services.secretBox)
+        if let name = body.cache_repository, !name.isEmpty {
+            do {
+                record.cacheRepository = try await LayerCacheRepository.resolve(name, target: repo, user: user, accounts: services.accounts).description
+            } catch let error as BuildInputError {
+                throw APIError.invalidRequest(error.message)
+            }
+            record.cacheUserID = user.id
+        }
         switch try await queue.enqueue(record) {
         case .queueFull:
             return BuildQueueFull.response()

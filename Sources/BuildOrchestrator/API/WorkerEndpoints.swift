@@ -131,6 +131,8 @@ struct WorkerEndpoints: Sendable {
             repositoryID: repo.id, codeHash: APITokens.hash(code), friendlyName: "build \(record.uuid)", role: .write, kind: "build-worker",
             expiresAt: Clock.nowMillis() + Int64(services.config.builds.timeoutSeconds + 600) * 1000)
         try await store.setBuildPushToken(uuid: record.uuid, tokenUUID: token.uuid)
+        var notices: [String] = []
+        let layerCache = try await layerCache(record, target: repo, notices: &notices)
         let source: BuildSource
         var hostKeys: GitHostKeyPolicy?
         switch record.sourceKind {
@@ -151,8 +153,26 @@ struct WorkerEndpoints: Sendable {
             tlsVerify: origin.baseURL.hasPrefix("https://"), timeoutSeconds: services.config.builds.timeoutSeconds, heartbeatIntervalSeconds: max(1, services.config.builds.leaseTimeoutSeconds / 6),
             allowPrivateTargets: services.config.security.allowPrivateTargets,
             sshHostKeys: hostKeys,
-            buildArgs: record.buildArgs.isEmpty ? nil : record.buildArgs, buildSecrets: secrets)
+            buildArgs: record.buildArgs.isEmpty ? nil : record.buildArgs, buildSecrets: secrets, layerCache: layerCache,
+            notices: notices.isEmpty ? nil : notices)
         return json(pack)
+    }
+
+    /// The build's layer cache with a write token for that repository alone, if the user the
+    /// build acts for may still write to it; otherwise none (the build runs without a cache and
+    /// says so in its log).
+    private func layerCache(_ record: BuildRecord, target: Repository, notices: inout [String]) async throws -> BuildLayerCache? {
+        guard let path = record.cacheRepository else { return nil }
+        guard let cache = try await LayerCacheRepository.usable(path, target: target, userID: record.cacheUserID, accounts: services.accounts) else {
+            notices.append("layer cache \(path) skipped: it no longer exists or the build's user may no longer write to it")
+            return nil
+        }
+        let code = APITokens.generate()
+        let token = try await services.accounts.createRepositoryToken(
+            repositoryID: cache.id, codeHash: APITokens.hash(code), friendlyName: "build \(record.uuid) layer cache", role: .write, kind: "build-cache",
+            expiresAt: Clock.nowMillis() + Int64(services.config.builds.timeoutSeconds + 600) * 1000)
+        try await store.setBuildCacheToken(uuid: record.uuid, tokenUUID: token.uuid)
+        return BuildLayerCache(repository: cache.path.description, credentials: RegistryCredentials(username: "$token", password: code))
     }
 
     /// Where the worker pushes: the public URL's `host[:port]` when one is set, so a worker that

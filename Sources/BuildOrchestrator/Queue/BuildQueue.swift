@@ -81,9 +81,13 @@ public actor BuildQueue {
         let b = services.config.builds
         self.state = BuildSchedulerState(configuration: .init(
             maxConcurrentPerNamespace: b.maxConcurrentPerNamespace, maxQueuedPerNamespace: b.maxQueuedPerNamespace,
-            heartbeatTimeout: .seconds(b.leaseTimeoutSeconds), buildTimeout: .seconds(b.timeoutSeconds),
+            heartbeatTimeout: .seconds(b.leaseTimeoutSeconds), leaseAcceptTimeout: Self.leaseAcceptTimeout, buildTimeout: .seconds(b.timeoutSeconds),
             retryDelay: .seconds(min(30, max(1, b.leaseTimeoutSeconds / 2)))))
     }
+
+    /// How long a lease may go without its first heartbeat (workers send one as soon as they
+    /// have the build): past it, the long-poll that carried the lease had lost its worker.
+    static let leaseAcceptTimeout: Duration = .seconds(15)
 
     /// The scheduler's now: this process's clock, corrected to the database's on a shared queue.
     private func now() -> BuildSchedulerState.Instant { .init(millisecondsSinceEpoch: localClock() + clockOffset) }
@@ -400,8 +404,10 @@ public actor BuildQueue {
             // Taken before the write: a lease interleaving at the await picks another.
             slots[id] = HeldSlot(namespace: lease.build.namespace, repository: lease.build.repository, slot: slot)
             do {
+                let unconfirmed = (state.configuration.heartbeatTimeout - state.configuration.initialLeaseTimeout).schedulerMilliseconds
                 record = try await store.leaseBuild(uuid: id, slot: slot, attempts: lease.attempt, workerID: workerID, leaseID: leaseID,
-                                                    now: lease.startedAt.millisecondsSinceEpoch - clockOffset, origin: shared ? origin : nil)
+                                                    now: lease.startedAt.millisecondsSinceEpoch - clockOffset, acceptWindowShortfall: unconfirmed,
+                                                    origin: shared ? origin : nil)
             } catch {
                 slots[id] = nil
                 if shared, let namespace = Int64(lease.build.namespace) { try? await resync(namespace: namespace) }
@@ -687,6 +693,11 @@ public actor BuildQueue {
         if let record = try await store.build(uuid: uuid) {
             if let token = record.pushTokenUUID {
                 _ = try? await services.accounts.deleteRepositoryToken(repositoryID: record.repositoryID, uuid: token, kind: "build-worker")
+            }
+            if let token = record.cacheTokenUUID, let path = record.cacheRepository, let slash = path.firstIndex(of: "/"),
+               let cache = try? await services.accounts.repository(RepositoryPath(namespace: String(path[..<slash]),
+                                                                                 name: String(path[path.index(after: slash)...]))) {
+                _ = try? await services.accounts.deleteRepositoryToken(repositoryID: cache.id, uuid: token, kind: "build-cache")
             }
             metrics.finished(phase: outcome.phase.rawValue, startedAt: record.startedAt, now: localClock() + clockOffset)
             metrics.phases(BuildTimeline(record))

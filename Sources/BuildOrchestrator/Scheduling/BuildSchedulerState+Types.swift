@@ -48,6 +48,13 @@ extension BuildSchedulerState {
         public var maxAttempts: Int
         /// A lease not renewed by a heartbeat within this long is lost.
         public var heartbeatTimeout: Duration
+        /// A new lease whose worker has not sent its first heartbeat within this long (it sends
+        /// one as soon as it has the build) was never received: the long-poll that carried it
+        /// had lost its worker (a worker stopped while it waited for work). It is taken back
+        /// then, and put back in line without the retry delay.
+        public var leaseAcceptTimeout: Duration
+        /// How long a new lease lasts before its first heartbeat.
+        public var initialLeaseTimeout: Duration { min(heartbeatTimeout, leaseAcceptTimeout) }
         /// `builds.timeout`: wall time from lease to kill.
         public var buildTimeout: Duration
         /// How long a build put back after a lost worker waits before it may be leased again.
@@ -62,6 +69,7 @@ extension BuildSchedulerState {
             oneRunningPerRepository: Bool = true,
             maxAttempts: Int = 3,
             heartbeatTimeout: Duration = .seconds(60),
+            leaseAcceptTimeout: Duration? = nil,
             buildTimeout: Duration = .seconds(2 * 60 * 60),
             retryDelay: Duration = .seconds(30),
             finishedMemory: Int = 1024
@@ -71,6 +79,8 @@ extension BuildSchedulerState {
             self.oneRunningPerRepository = oneRunningPerRepository
             self.maxAttempts = maxAttempts
             self.heartbeatTimeout = heartbeatTimeout
+            // nil: no separate accept window (the whole heartbeat timeout).
+            self.leaseAcceptTimeout = leaseAcceptTimeout ?? heartbeatTimeout
             self.buildTimeout = buildTimeout
             self.retryDelay = retryDelay
             self.finishedMemory = finishedMemory
@@ -138,6 +148,8 @@ extension BuildSchedulerState {
         /// longer renew the lease, so a worker that ignores the signal is cut off anyway.
         public internal(set) var stop: StopReason?
         let sequence: UInt64
+        /// The worker has heartbeated this lease at least once (it received the build).
+        public internal(set) var confirmed: Bool = false
     }
 
     /// Why a running build is being stopped.

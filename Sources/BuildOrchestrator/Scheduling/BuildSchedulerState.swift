@@ -15,7 +15,9 @@
 //   served least recently wins; ties go to the oldest build. Within a namespace the oldest
 //   runnable build goes first. A namespace with 40 waiting builds therefore gets every other
 //   start at most when one other namespace has work, never all of them.
-// * Leases. A lease lasts `heartbeatTimeout` (60 s) and each heartbeat renews it. A heartbeat or
+// * Leases. A lease lasts `heartbeatTimeout` (60 s) and each heartbeat renews it; until its
+//   first heartbeat only `leaseAcceptTimeout` (15 s), and a lease lost before any heartbeat
+//   (the worker never got it) is put back without the retry delay. A heartbeat or
 //   completion that arrives after the deadline is refused (`unknownLease`) even before `tick`
 //   has noticed, so the outcome never depends on how often `tick` runs. `tick` takes expired
 //   leases back: the build waits again (same place in line, not before `retryDelay`) until it
@@ -91,7 +93,7 @@ public struct BuildSchedulerState: Sendable {
         let lease = Lease(
             build: next.build, workerID: workerID, attempt: next.attempts + 1,
             enqueuedAt: next.enqueuedAt, startedAt: now,
-            leaseDeadline: now + configuration.heartbeatTimeout,
+            leaseDeadline: now + configuration.initialLeaseTimeout,
             hardDeadline: now + configuration.buildTimeout,
             stop: nil, sequence: next.sequence)
         running[next.build.id] = lease
@@ -103,6 +105,7 @@ public struct BuildSchedulerState: Sendable {
         guard var lease = liveLease(buildID, workerID: workerID, now: now) else { return .unknownLease }
         if let stop = lease.stop { return .stop(stop) }
         lease.leaseDeadline = max(lease.leaseDeadline, now + configuration.heartbeatTimeout)
+        lease.confirmed = true
         running[buildID] = lease
         return .ok(leaseDeadline: lease.leaseDeadline)
     }
@@ -128,7 +131,7 @@ public struct BuildSchedulerState: Sendable {
             outcome = .cancelled
         case (.internalError(let message), nil):
             if lease.attempt < configuration.maxAttempts {
-                let notBefore = requeue(lease, now: now)
+                let notBefore = requeue(lease, now: now, received: true)
                 return .requeued(attemptsUsed: lease.attempt, notBefore: notBefore)
             }
             outcome = .internalError(message)
@@ -184,7 +187,7 @@ public struct BuildSchedulerState: Sendable {
             } else if leaseLost {
                 running[id] = nil
                 if lease.attempt < configuration.maxAttempts {
-                    let notBefore = requeue(lease, now: now)
+                    let notBefore = requeue(lease, now: now, received: lease.confirmed)
                     actions.append(.requeued(id, attemptsUsed: lease.attempt, notBefore: notBefore))
                 } else {
                     let outcome = FinalOutcome.internalError(configuration.workerLostMessage)
@@ -282,9 +285,10 @@ public struct BuildSchedulerState: Sendable {
         running[buildID] != nil || finished[buildID] != nil || queuedIDs.contains(buildID)
     }
 
-    /// Puts a lost or failed lease back in line at its original place.
-    private mutating func requeue(_ lease: Lease, now: Instant) -> Instant {
-        let notBefore = now + configuration.retryDelay
+    /// Puts a lost or failed lease back in line at its original place; one its worker never
+    /// received may run again at once.
+    private mutating func requeue(_ lease: Lease, now: Instant, received: Bool) -> Instant {
+        let notBefore = received ? now + configuration.retryDelay : now
         insertIntoQueue(QueuedBuild(build: lease.build, enqueuedAt: lease.enqueuedAt,
                                     attempts: lease.attempt, notBefore: notBefore,
                                     sequence: lease.sequence))
@@ -396,7 +400,10 @@ extension BuildSchedulerState {
                 enqueuedAt: row.enqueuedAt, startedAt: run.startedAt,
                 leaseDeadline: (run.lastHeartbeat ?? now) + configuration.heartbeatTimeout,
                 hardDeadline: run.startedAt + configuration.buildTimeout,
-                stop: run.stop, sequence: sequence)
+                stop: run.stop, sequence: sequence,
+                // A stored lease is stamped with a heartbeat before its start until its worker's
+                // first heartbeat (`BuildStore.leaseBuild`); rows without one count as confirmed.
+                confirmed: run.lastHeartbeat.map { $0 >= run.startedAt } ?? true)
         } else {
             insertIntoQueue(QueuedBuild(build: row.build, enqueuedAt: row.enqueuedAt,
                                         attempts: max(row.attempts, 0), notBefore: row.notBefore,

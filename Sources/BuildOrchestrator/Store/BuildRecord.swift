@@ -52,6 +52,12 @@ public struct BuildRecord: Sendable, Equatable {
     public var buildSecretIDs: [String] = []
     /// The secrets sealed with the instance key (`BuildInputs`); nil once the build finished.
     public var buildSecretsSealed: String? = nil
+    /// The registry layer cache (`namespace/name`), and the user whose write access to it the
+    /// build uses (checked again at lease time; `LayerCacheRepository`).
+    public var cacheRepository: String? = nil
+    public var cacheUserID: Int64? = nil
+    /// The write token of the cache repository the running attempt holds (revoked at the end).
+    public var cacheTokenUUID: String? = nil
 }
 
 extension BuildRecord {

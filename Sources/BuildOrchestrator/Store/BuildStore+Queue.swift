@@ -35,12 +35,17 @@ extension BuildStore {
     /// Leases a waiting build into `slot` of its namespace: one conditional statement. nil when
     /// the build is no longer waiting, still in its retry delay, or (on PostgreSQL) when another
     /// replica took the slot or the repository's running place first.
+    ///
+    /// The lease's heartbeat is stamped `acceptWindowShortfall` milliseconds before its start:
+    /// every replica then judges it lost once the (shorter) accept window has passed without a
+    /// first heartbeat, and tells an unconfirmed lease by its heartbeat preceding its start.
     func leaseBuild(uuid: String, slot: Int, attempts: Int, workerID: String, leaseID: String, now local: Int64,
-                    origin: String?) async throws -> BuildRecord? {
+                    acceptWindowShortfall: Int64 = 0, origin: String?) async throws -> BuildRecord? {
         let now = nowSQL(local)
         let update: SQLQueryString = """
             UPDATE builds SET phase = \(bind: BuildPhase.buildScheduled.rawValue), attempts = \(bind: attempts), not_before = NULL,
-              worker_id = \(bind: workerID), lease_id = \(bind: leaseID), started_at = \(now), stop_reason = NULL, heartbeat_at = \(now),
+              worker_id = \(bind: workerID), lease_id = \(bind: leaseID), started_at = \(now), stop_reason = NULL,
+              heartbeat_at = \(now) - \(bind: acceptWindowShortfall),
               running_slot = \(bind: slot), unpacking_at = NULL, pulling_at = NULL, building_at = NULL, pushing_at = NULL
             WHERE uuid = \(bind: uuid) AND running_slot IS NULL AND finished_at IS NULL AND (not_before IS NULL OR not_before <= \(now))
             RETURNING \(unsafeRaw: Self.buildColumns)

@@ -25,7 +25,8 @@ public struct BuildStore: Sendable {
         id, uuid, repository_id, namespace_id, phase, display_name, manual_user_id, source_kind, file_id, archive_url, git_url,
         commit_sha, subdirectory, dockerfile_path, context, tags, pull_robot_id, trigger_id, trigger_metadata, error_message, manifest_digests, attempts,
         not_before, worker_id, lease_id, started_at, stop_reason, push_token_uuid, queued_at, finished_at, log_count, heartbeat_at, running_slot,
-        unpacking_at, pulling_at, building_at, pushing_at, build_args, build_secret_ids, build_secrets_sealed
+        unpacking_at, pulling_at, building_at, pushing_at, build_args, build_secret_ids, build_secrets_sealed,
+        cache_repository, cache_user_id, cache_token_uuid
         """
 
     /// The column holding the time a worker-reported phase began.
@@ -64,7 +65,10 @@ public struct BuildStore: Sendable {
             phaseStartedAt: try phaseTimes(from: row),
             buildArgs: (try row.decode(column: "build_args", as: String?.self)).flatMap { try? decoder.decode([String: String].self, from: Data($0.utf8)) } ?? [:],
             buildSecretIDs: (try row.decode(column: "build_secret_ids", as: String?.self)).flatMap { try? decoder.decode([String].self, from: Data($0.utf8)) } ?? [],
-            buildSecretsSealed: try row.decode(column: "build_secrets_sealed", as: String?.self))
+            buildSecretsSealed: try row.decode(column: "build_secrets_sealed", as: String?.self),
+            cacheRepository: try row.decode(column: "cache_repository", as: String?.self),
+            cacheUserID: try row.decode(column: "cache_user_id", as: Int64?.self),
+            cacheTokenUUID: try row.decode(column: "cache_token_uuid", as: String?.self))
     }
 
     private static func phaseTimes(from row: any SQLRow) throws -> [BuildPhase: Int64] {
@@ -107,7 +111,8 @@ public struct BuildStore: Sendable {
                 (\(bind: b.uuid), \(bind: b.repositoryID), \(bind: b.namespaceID), \(bind: b.phase.rawValue), \(bind: b.displayName),
                  \(bind: b.manualUserID), \(bind: b.sourceKind), \(bind: b.fileID), \(bind: b.archiveURL), \(bind: b.gitURL), \(bind: b.commitSHA),
                  \(bind: b.subdirectory), \(bind: b.dockerfilePath), \(bind: b.context), \(bind: tags), \(bind: b.pullRobotID), \(bind: b.triggerID),
-                 \(bind: b.triggerMetadata), \(bind: b.queuedAt), \(bind: args), \(bind: secretIDs), \(bind: b.buildSecretsSealed))
+                 \(bind: b.triggerMetadata), \(bind: b.queuedAt), \(bind: args), \(bind: secretIDs), \(bind: b.buildSecretsSealed),
+                 \(bind: b.cacheRepository), \(bind: b.cacheUserID))
                 """)
         }
         let values = rows.joined(separator: ", ")
@@ -115,7 +120,7 @@ public struct BuildStore: Sendable {
         let inserted = try await db.raw("""
             INSERT INTO builds (uuid, repository_id, namespace_id, phase, display_name, manual_user_id, source_kind, file_id, archive_url,
               git_url, commit_sha, subdirectory, dockerfile_path, context, tags, pull_robot_id, trigger_id, trigger_metadata, queued_at,
-              build_args, build_secret_ids, build_secrets_sealed)
+              build_args, build_secret_ids, build_secrets_sealed, cache_repository, cache_user_id)
             VALUES \(values)
             RETURNING id, uuid
             """).all().map { (try $0.decode(column: "uuid", as: String.self), try $0.decode(column: "id", as: Int64.self)) }
@@ -254,6 +259,12 @@ public struct BuildStore: Sendable {
                                                    repositoryID: try row.decode(column: "repository_id", as: Int64.self), origin: origin)], on: db)
             }
             return true
+        }
+    }
+
+    func setBuildCacheToken(uuid: String, tokenUUID: String?) async throws {
+        try await database.transaction { db in
+            try await db.raw("UPDATE builds SET cache_token_uuid = \(bind: tokenUUID) WHERE uuid = \(bind: uuid)").run()
         }
     }
 

@@ -119,7 +119,10 @@ public struct WorkerAgent: Service {
                         stopReason.set(.leaseLost)
                         return nil
                     } catch {
-                        continue  // a transient network error: the lease deadline decides
+                        // A transient network error: try again soon (the first heartbeat tells
+                        // the orchestrator the lease arrived); the lease deadline decides.
+                        next = sent + .seconds(1)
+                        continue
                     }
                 }
                 return nil

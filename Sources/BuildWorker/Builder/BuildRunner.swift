@@ -92,6 +92,7 @@ public struct BuildRunner: Sendable {
         }
         // Nothing the build reports may carry one of its secrets.
         let redactor = SecretRedactor(secrets: pack.buildSecrets)
+        for notice in pack.notices ?? [] { redactor.wrap(events)(.log(BuildLogEntry(message: notice))) }
         var completion = await run(pack, in: work, events: redactor.wrap(events))
         completion.message = completion.message.map(redactor.redact)
         if !configuration.keepWorkDirectory {
@@ -228,6 +229,7 @@ public struct BuildRunner: Sendable {
         do {
             var auths: [String: RegistryCredentials] = ["\(pack.registry)/\(pack.repository)": pack.pushCredentials]
             if let pull = pack.pullCredentials { auths[pack.registry] = pull }
+            if let cache = pack.layerCache { auths["\(pack.registry)/\(cache.repository)"] = cache.credentials }
             try environment.writeCredentials(auths)
         } catch {
             return .failed(finish(.internalError, "cannot write registry credentials: \(error.localizedDescription)", events))
@@ -240,10 +242,14 @@ public struct BuildRunner: Sendable {
             // right to the cached base.
             pullAlways: configuration.pullAlways || storage != nil, tlsVerify: pack.tlsVerify, pullCredentials: nil,
             buildArgs: pack.buildArgs ?? [:], secretFiles: secretFiles,
+            layerCache: pack.layerCache.map { "\(pack.registry)/\($0.repository)" },
             environment: environment,
             timeout: pack.timeoutSeconds > 0 ? .seconds(pack.timeoutSeconds) : nil, killGrace: configuration.killGrace)
 
         if let pullData { events(.phase(PhaseUpdate(phase: .pulling, data: pullData))) }
+        if let cache = pack.layerCache {
+            events(.log(BuildLogEntry(message: "layer cache: \(pack.registry)/\(cache.repository) (steps an earlier build ran are reused)")))
+        }
         if let storage {
             events(.log(BuildLogEntry(message: "base image: this worker's cache for the namespace (\(storage.driver) storage); the registry is asked for it with this build's credentials")))
         }

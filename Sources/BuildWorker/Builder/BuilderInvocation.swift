@@ -95,6 +95,7 @@ extension BuilderInvocation {
                              pullCredentials: (username: String, password: String)? = nil,
                              buildArgs: [String: String] = [:],
                              secretFiles: [String: String] = [:],
+                             layerCache: String? = nil,
                              environment: ContainerEnvironment,
                              timeout: Duration? = nil,
                              killGrace: Duration = .seconds(5)) -> BuilderInvocation {
@@ -122,6 +123,11 @@ extension BuilderInvocation {
         // never on the command line, where /proc would show it.
         for (id, file) in secretFiles.sorted(by: { $0.key < $1.key }) {
             arguments += ["--secret", "id=\(id),src=\(file)"]
+        }
+        // Intermediate layers are looked up in, and pushed to, the cache repository (a full
+        // reference without tag: buildah names each entry by its cache key).
+        if let layerCache {
+            arguments += ["--layers", "--cache-from", layerCache, "--cache-to", layerCache]
         }
         arguments.append(contextDirectory)
         return BuilderInvocation(executable: executable ?? tool.rawValue, arguments: arguments,

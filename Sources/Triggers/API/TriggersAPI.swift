@@ -110,7 +110,8 @@ struct TriggersAPI: Sendable {
         var changed: [String: String] = ["trigger_id": t.uuid, "service": t.service]
         if let raw = body["config"] {
             guard case .object(let object) = raw else { throw APIError.invalidRequest("config must be an object") }
-            let validated = try TriggerConfigValidation.validate(object)
+            var validated = try TriggerConfigValidation.validate(object)
+            validated.config.cacheRepository = try await cacheRepository(validated.config, r)
             change.config = validated.config
             if let secrets = validated.buildSecrets {
                 change.buildSecretsSealed = .some(try BuildTrigger.sealBuildSecrets(secrets, uuid: t.uuid, box: services.secretBox))
@@ -213,7 +214,8 @@ struct TriggersAPI: Sendable {
             throw APIError.insufficientScope("only the user who created this trigger can activate it")
         }
         let body = try await r.decode(ConfigBody.self)
-        let validated = try TriggerConfigValidation.validate(body.config)
+        var validated = try TriggerConfigValidation.validate(body.config)
+        validated.config.cacheRepository = try await cacheRepository(validated.config, r)
         let robotID = try await body.pull_robot.asyncMapValue { try await pullRobotID($0, r) } ?? nil
         let pins = await hostKeys.keys(for: validated.config, pasted: validated.pastedHostKeys, current: t.hostKeys)
         let key = DeployKey.generate(comment: "slipway-trigger-\(t.uuid.prefix(8))@\(repo.namespace)/\(repo.name)")
@@ -230,6 +232,17 @@ struct TriggersAPI: Sendable {
         services.auditLog.record(.repository(.setupRepoTrigger, repo, performer: r.actor, ip: r.ip,
                                           ["trigger_id": t.uuid, "service": t.service, "config": validated.config.json]))
         return APIResponse.json(try await fullView(try await trigger(r), r))
+    }
+
+    /// The config's `cache_repository` as `namespace/name`, if the caller may write to it (the
+    /// builds then use the trigger's connected user's access, checked again at each lease).
+    private func cacheRepository(_ config: TriggerConfig, _ r: APIRequest) async throws -> String? {
+        guard let name = config.cacheRepository else { return nil }
+        do {
+            return try await LayerCacheRepository.resolve(name, target: r.repository!, user: try r.user, accounts: services.accounts).description
+        } catch let error as BuildInputError {
+            throw APIError.invalidRequest("config.\(error.message)")
+        }
     }
 
     /// 32 random bytes, URL-safe base64 without padding (safe in URL user-info).

@@ -51,6 +51,10 @@ struct TriggerBuilder: Sendable {
             throw DomainError.invalidInput("the trigger's build secrets cannot be unsealed (was the instance key replaced?); set config.build_secrets again")
         }
         try record.setInputs(BuildInputs(arguments: trigger.config.buildArgs, secrets: secrets), box: services.secretBox)
+        if let cache = trigger.config.cacheRepository {
+            record.cacheRepository = cache
+            record.cacheUserID = trigger.connectedUserID
+        }
         switch try await queue.enqueue(record, repository: repository, trigger: .init(uuid: trigger.uuid, metadata: metadata)) {
         case .queueFull(let limit):
             return .queueFull(limit: limit)

@@ -22,6 +22,9 @@ public struct TriggerConfig: Sendable, Equatable {
     /// The ids of the trigger's build secrets (`build_secret_ids`, shown); the values are sealed
     /// in the trigger's row, never in the config.
     public var buildSecretIDs: [String] = []
+    /// `cache_repository`: the registry layer cache of its builds (`namespace/name`, checked
+    /// with the configuring user's access by the API).
+    public var cacheRepository: String?
 
     public init(buildSource: String? = nil, dockerfilePath: String? = nil, context: String? = nil, branchtagRegex: String? = nil,
                 defaultTagFromRef: Bool = true, latestForDefaultBranch: Bool = true, tagTemplates: [String] = [], defaultBranch: String? = nil) {
@@ -48,6 +51,7 @@ public struct TriggerConfig: Sendable, Equatable {
         if let defaultBranch { o["default_branch"] = .string(defaultBranch) }
         if !buildArgs.isEmpty { o["build_args"] = .object(buildArgs.mapValues { .string($0) }) }
         if !buildSecretIDs.isEmpty { o["build_secret_ids"] = .strings(buildSecretIDs) }
+        if let cacheRepository { o["cache_repository"] = .string(cacheRepository) }
         return o
     }
 
@@ -74,6 +78,7 @@ public struct TriggerConfig: Sendable, Equatable {
         default: break
         }
         defaultBranch = o["default_branch"]?.stringValue
+        cacheRepository = o["cache_repository"]?.stringValue
         if case .object(let args)? = o["build_args"] { buildArgs = args.compactMapValues(\.stringValue) }
         switch o["build_secret_ids"] {
         case .strings(let ids)?: buildSecretIDs = ids
@@ -193,6 +198,7 @@ enum TriggerConfigValidation {
             default: throw DomainError.invalidInput("config.\(key) must be an object of strings")
             }
         }
+        if let cache = try string("cache_repository", max: 512), !cache.isEmpty { config.cacheRepository = cache }
         let secrets = try stringMap("build_secrets")
         do {
             let inputs = try BuildInputs.validated(arguments: try stringMap("build_args"), secrets: secrets)
