@@ -37,6 +37,7 @@ public struct BuildFarmModule: SlipwayModule {
     public func registerRoutes(_ router: Router<SlipwayRequestContext>) {
         WorkerEndpoints(services: services, store: store, queue: queue, workerToken: workerToken, sources: sources).register(router)
         FileDropUpload(services: services, store: store, uploadKeys: uploadKeys).register(router)
+        AttestationKeyEndpoint(services: services).register(router)
     }
 
     public func observedRoutes() -> [ObservedRoute] { WorkerEndpoints.observedRoutes }

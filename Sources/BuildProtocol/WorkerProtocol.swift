@@ -204,9 +204,12 @@ public struct Completion: Codable, Sendable, Equatable {
     public var message: String?
     /// Pushed tag → manifest digest.
     public var manifestDigests: [String: String]
-    public init(outcome: Outcome, message: String? = nil, manifestDigests: [String: String] = [:]) {
+    /// `sha256:…` of the Dockerfile the build used (for its provenance). Absent from older workers.
+    public var dockerfileDigest: String?
+    public init(outcome: Outcome, message: String? = nil, manifestDigests: [String: String] = [:], dockerfileDigest: String? = nil) {
         self.outcome = outcome
         self.message = message
         self.manifestDigests = manifestDigests
+        self.dockerfileDigest = dockerfileDigest
     }
 }

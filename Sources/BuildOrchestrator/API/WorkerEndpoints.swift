@@ -241,6 +241,14 @@ struct WorkerEndpoints: Sendable {
         guard try await queue.complete(uuid: record.uuid, leaseID: record.leaseID ?? "", workerID: workerID, completion: body) else {
             throw Failure(status: .conflict, message: "the lease of build \(record.uuid) has expired")
         }
+        if body.outcome == .complete {
+            // The image is complete and pullable already; provenance and SBOM follow it.
+            let origin = RequestOrigin(request: request, config: services.config)
+            await BuildAttestor(services: services, store: store).attest(buildUUID: record.uuid, .init(
+                registry: Self.registryAddress(origin: origin, publicURL: services.config.server.publicURL),
+                baseURL: services.config.server.publicURL.isEmpty ? origin.baseURL : services.config.server.publicURL.trimmingCharacters(in: ["/"]),
+                dockerfileDigest: body.dockerfileDigest))
+        }
         return Response(status: .noContent)
     }
 

@@ -13,6 +13,7 @@
 // built image is removed from it after the push, the base images stay.
 
 import BuildProtocol
+import Crypto
 import Foundation
 import Synchronization
 #if canImport(FoundationNetworking)
@@ -202,7 +203,8 @@ public struct BuildRunner: Sendable {
             }
         }
         Self.removeSecrets(in: work)
-        let completion = await pushResult(of: attempt, pack, events: events)
+        var completion = await pushResult(of: attempt, pack, events: events)
+        if completion.outcome == .complete { completion.dockerfileDigest = Self.sha256(of: dockerfile) }
         await removeLocalImage(attempt)
         return (completion, attempt.termination.stoppedBy != nil)
     }
@@ -351,6 +353,12 @@ public struct BuildRunner: Sendable {
             files[id] = path
         }
         return files
+    }
+
+    /// `sha256:<hex>` of a file (the Dockerfile, for the build's provenance); nil if unreadable.
+    static func sha256(of file: URL) -> String? {
+        guard let data = try? Data(contentsOf: file) else { return nil }
+        return "sha256:" + SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
     }
 
     static func removeSecrets(in work: URL) {

@@ -50,6 +50,8 @@ enum APIRouteDocs {
         "GET /api/v1/organization/{orgname}/aggregatelogs": APIRouteDoc("An organization's usage logs counted per kind and day", query: Self.logQuery),
 
         // Builds (BuildOrchestrator registers these)
+        "POST /api/v1/repository/{repository}/build/": APIRouteDoc("Start a build of an uploaded context or an archive URL",
+                                                                   request: "RepositoryBuildRequest"),
         "GET /api/v1/repository/{repository}/build/": APIRouteDoc("List a repository's builds", query: [
             Q("limit", "integer", "at most this many builds"), Q("since", "integer", "only builds started after this Unix time"),
         ]),

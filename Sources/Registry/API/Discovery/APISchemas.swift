@@ -27,6 +27,17 @@ enum APISchemas {
                 "can_write": boolean, "can_admin": boolean,
             ], required: ["namespace", "name", "kind", "description", "is_public", "is_organization", "is_starred", "state",
                           "can_write", "can_admin"]),
+            // Quay's fields, and Slipway's build_args, build_secrets and cache_repository.
+            "RepositoryBuildRequest": object([
+                "file_id": string, "archive_url": string, "docker_tags": ["type": "array", "items": string] as [String: Any],
+                "pull_robot": string, "dockerfile_path": string, "context": string, "subdirectory": string,
+                "build_args": ["type": "object", "additionalProperties": string,
+                               "description": "--build-arg NAME=value pairs (plain, shown in the build view)"] as [String: Any],
+                "build_secrets": ["type": "object", "additionalProperties": string,
+                                  "description": "secrets for RUN --mount=type=secret,id=ID; sealed at rest, never shown"] as [String: Any],
+                "cache_repository": ["type": "string",
+                                     "description": "a repository of the namespace that keeps intermediate layers between builds"] as [String: Any],
+            ], required: []),
             "RepositoryListEntry": object([
                 "namespace": string, "name": string, "description": string, "is_public": boolean, "kind": string,
                 "state": string, "last_modified": integer, "is_starred": boolean,
