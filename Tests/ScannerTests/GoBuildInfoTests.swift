@@ -21,8 +21,7 @@ struct GoBuildInfoTests {
 
     /// Writes a layer of crafted executables with Python and returns its directory.
     static func makeLayer() throws -> URL {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gobin-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let directory = try FixtureScript.directory("gobin")
         let script = #"""
             import io, os, sys, tarfile
             out, modinfo = sys.argv[1], sys.argv[2].encode()
@@ -51,12 +50,7 @@ struct GoBuildInfoTests {
                 add(t, "usr/local/bin/script", b"#!/bin/sh\n" + blob(b"go1.21.5"))
                 add(t, "usr/local/bin/c-program", elf(4096 * 3, b"\0" * 64))
             """#
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-c", script, directory.path, moduleInfo]
-        try process.run()
-        process.waitUntilExit()
-        try #require(process.terminationStatus == 0, "making the test layer failed")
+        try FixtureScript.run(.python, script, [directory.path, moduleInfo], what: "the test layer")
         return directory
     }
 

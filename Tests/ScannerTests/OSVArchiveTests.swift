@@ -8,8 +8,7 @@ import Testing
 @Suite("OSV all.zip")
 struct OSVArchiveTests {
     @Test func readsEveryAdvisoryOfAnExport() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("osvzip-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let directory = try FixtureScript.directory("osvzip")
         defer { try? FileManager.default.removeItem(at: directory) }
         let script = #"""
             import json, sys, zipfile
@@ -23,12 +22,7 @@ struct OSVArchiveTests {
                 z.writestr("README", "not an advisory")
             open(sys.argv[1] + "/cut.zip", "wb").write(open(sys.argv[1] + "/all.zip", "rb").read()[:120])
             """#
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-c", script, directory.path]
-        try process.run()
-        process.waitUntilExit()
-        try #require(process.terminationStatus == 0)
+        try FixtureScript.run(.python, script, [directory.path], what: "the OSV export")
 
         let file = try FeedFile.read(directory.appendingPathComponent("all.zip").path)
         #expect(file.format == .osv)

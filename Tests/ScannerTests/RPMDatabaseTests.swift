@@ -11,8 +11,7 @@ struct RPMDatabaseTests {
     /// Builds two packages, installs them into a fresh sqlite rpmdb and writes layers holding it
     /// (and bad databases) into a fresh directory.
     static func makeLayers() throws -> URL {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rpmdb-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let directory = try FixtureScript.directory("rpmdb")
         let script = #"""
             set -eu
             out="$1"; cd "$out"
@@ -59,12 +58,7 @@ struct RPMDatabaseTests {
                 add(t, "usr/lib/sysimage/rpm/rpmdb.sqlite", open(bad, "rb").read())
             PY
             """#
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = ["-c", script, "rpmdb", directory.path]
-        try process.run()
-        process.waitUntilExit()
-        try #require(process.terminationStatus == 0, "making the rpm database failed (Debian's rpm package installed?)")
+        try FixtureScript.run(.bash, script, [directory.path], what: "the rpm database (Debian's rpm package installed?)")
         return directory
     }
 
