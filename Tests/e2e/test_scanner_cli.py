@@ -6,6 +6,7 @@ server with conditional requests (issue #14)."""
 
 import http.server
 import json
+import re
 import shutil
 import threading
 import time
@@ -161,6 +162,31 @@ def test_scan_layers_of_an_rpm_image(ctenv, slipway_bin, tmp_path):
     [vuln] = ssl["Vulnerabilities"]
     assert (vuln["Name"], vuln["FixedBy"]) == ("RLSA-2024:0310", "1:3.0.7-25.el9_3"), vuln
     assert features["bash"]["Version"] == "5.1.8-6.el9_1" and features["bash"]["Vulnerabilities"] == []
+
+
+def test_scan_layers_of_debians_go_binary(ctenv, slipway_bin, tmp_path):
+    """A real Go executable without Go installed: Debian's skopeo (a test dependency). The Go it
+    was built with comes from its package's Built-Using field, not from the binary."""
+    built_using = run(["dpkg-query", "-W", "-f", "${Built-Using}", "skopeo"]).stdout
+    match = re.search(r"golang-1\.\d+ \(= (\d+)\.(\d+)\.(\d+)", built_using)
+    assert match, built_using
+    major, minor, patch = match.groups()
+    context = tmp_path / "context"
+    context.mkdir()
+    shutil.copy(shutil.which("skopeo"), context / "skopeo")
+    (context / "Containerfile").write_text("FROM localhost/busybox\nCOPY skopeo /usr/local/bin/skopeo\n")
+    layers = export_layers(ctenv, context, "localhost/skopeoscan", tmp_path)
+    fixed = f"{major}.{minor}.{int(patch) + 1}"
+    (tmp_path / "go.json").write_text(json.dumps([{
+        "id": "GO-2099-0001", "modified": "2099-01-01T00:00:00Z", "summary": "a stdlib flaw fixed in the next patch release",
+        "affected": [{"package": {"ecosystem": "Go", "name": "stdlib"},
+                      "ranges": [{"type": "SEMVER", "events": [{"introduced": "0"}, {"fixed": fixed}]}]}]}]))
+    response = json.loads(run([slipway_bin, "admin", "scan-layers", "--feed", tmp_path / "go.json", *layers]).stdout)
+    features = [f for f in response["data"]["Layer"]["Features"] if f["Name"] == "stdlib"]
+    assert len(features) == 1, response["data"]["Layer"]["Features"]
+    [stdlib] = features
+    assert (stdlib["Version"], stdlib["VersionFormat"]) == (f"{major}.{minor}.{patch}", "semver"), stdlib
+    assert [(v["Name"], v["FixedBy"]) for v in stdlib["Vulnerabilities"]] == [("GO-2099-0001", fixed)]
 
 
 @pytest.mark.skipif(shutil.which("go") is None, reason="Go is not installed: the crafted-ELF unit tests cover Go binaries")
