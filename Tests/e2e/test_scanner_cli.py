@@ -252,11 +252,14 @@ def test_feed_updater_in_the_server(server, tmp_path):
         status = ""
         while time.monotonic() < deadline:
             status = srv.cli("admin", "vulns", "status").stdout
-            if "tracker\tdebian\t1\t0" in status:
+            if "tracker\tdebian\t1\t0" in status and "HTTP status 404" in status:
                 break
             time.sleep(0.5)
         assert "tracker\tdebian\t1\t0" in status, status
         assert ("/debian.json", None) in handler.requests and ("/missing.json", None) in handler.requests, handler.requests
+        # The failed feed is listed with its error; the data of the good one is there.
+        assert re.search(r"^missing\t[0-9.]+ h\t-\tHTTP status 404$", status, re.M), status
+        assert re.search(r"^tracker\t[0-9.]+ h\t[0-9.]+ h\t-$", status, re.M), status
 
         code, _, body = http_request(srv, "GET", "/health/instance")
         health = json.loads(body)
