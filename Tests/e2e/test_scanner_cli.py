@@ -10,6 +10,7 @@ import re
 import shutil
 import threading
 import time
+import zipfile
 
 import pytest
 
@@ -230,6 +231,9 @@ def test_feed_updater_in_the_server(server, tmp_path):
     feeds = tmp_path / "feeds"
     feeds.mkdir()
     (feeds / "debian.json").write_text(json.dumps(DEBIAN_FEED))
+    with zipfile.ZipFile(feeds / "all.zip", "w", zipfile.ZIP_DEFLATED) as export:  # OSV's per-ecosystem export
+        for advisory in OSV_FEED:
+            export.writestr(f"{advisory['id']}.json", json.dumps(advisory))
     handler = type("Handler", (FeedHandler,), {"directory_path": str(feeds), "requests": []})
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
@@ -245,6 +249,8 @@ def test_feed_updater_in_the_server(server, tmp_path):
       format: debian
     - name: missing
       url: http://127.0.0.1:{port}/missing.json
+    - name: osv-pypi
+      url: http://127.0.0.1:{port}/all.zip
 """)
         srv = server(config=config)
         # The updater checks every feed when the server starts.
@@ -252,10 +258,10 @@ def test_feed_updater_in_the_server(server, tmp_path):
         status = ""
         while time.monotonic() < deadline:
             status = srv.cli("admin", "vulns", "status").stdout
-            if "tracker\tdebian\t1\t0" in status and "HTTP status 404" in status:
+            if "tracker\tdebian\t1\t0" in status and "osv-pypi\tosv\t1\t0" in status and "HTTP status 404" in status:
                 break
             time.sleep(0.5)
-        assert "tracker\tdebian\t1\t0" in status, status
+        assert "tracker\tdebian\t1\t0" in status and "osv-pypi\tosv\t1\t0" in status, status
         assert ("/debian.json", None) in handler.requests and ("/missing.json", None) in handler.requests, handler.requests
         # The failed feed is listed with its error; the data of the good one is there.
         assert re.search(r"^missing\t[0-9.]+ h\t-\tHTTP status 404$", status, re.M), status
