@@ -106,8 +106,8 @@ public struct SlipwayConfig: Sendable, Equatable {
     }
 
     public struct Security: Sendable, Equatable {
-        /// Let user-supplied callback URLs (log exports; later notifications and triggers) reach
-        /// loopback, private, link-local and metadata addresses. Off in production: on, such URLs
+        /// Let user-supplied callback URLs (log exports; later notifications and triggers) and the
+        /// configured vulnerability feeds reach loopback, private, link-local and metadata addresses. Off in production: on, such URLs
         /// turn the server into a proxy into its own network.
         public var allowPrivateTargets = false
         /// Vulnerability feeds the scanner fetches on a schedule (empty: only
