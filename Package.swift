@@ -140,11 +140,18 @@ let package = Package(
             ]
         ),
         .target(name: "BuildProtocol"),
-        // The security scanner: layer indexing (libarchive), feed parsing, version ordering per
-        // ecosystem, severity normalisation and matching into Quay's report shape.
+        // The security scanner: layer indexing (libarchive; rpm databases through sqlite-nio's
+        // bundled SQLite), feed parsing, version ordering per ecosystem, severity normalisation
+        // and matching into Quay's report shape.
         .target(name: "Scanner", dependencies: [
-            "SlipwayCore", "CLibarchive",
+            "SlipwayCore", "CLibarchive", "OutboundHTTP",
             .product(name: "SQLKit", package: "sql-kit"),
+            .product(name: "SQLiteNIO", package: "sqlite-nio"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         .target(name: "BuildOrchestrator", dependencies: [
             "SlipwayCore", "Events", "Audit", "Accounts", "Registry", "BuildProtocol", "CLibarchive", "OutboundHTTP",
@@ -198,6 +205,7 @@ let package = Package(
             "SlipwayCore", "Mail", "Events", "Audit", "Accounts", "Registry", "BuildOrchestrator", "Triggers", "Notifications", "WebUI",
             "Scanner",
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         .executableTarget(
             name: "slipway",
@@ -254,7 +262,12 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
         ]),
         .testTarget(name: "BuildWorkerTests", dependencies: ["BuildWorker", .product(name: "NIOPosix", package: "swift-nio")]),
-        .testTarget(name: "ScannerTests", dependencies: ["Scanner", "SlipwayCore", "SlipwayTestSupport"]),
+        .testTarget(name: "ScannerTests", dependencies: [
+            "Scanner", "SlipwayCore", "SlipwayTestSupport", "SlipwayServer", "Registry",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .testTarget(name: "BuildOrchestratorTests", dependencies: ["BuildOrchestrator", "SlipwayCore"]),
         .testTarget(name: "TriggersTests", dependencies: [
             "SlipwayCore", "Audit", "Triggers", "Accounts", "Registry", "BuildOrchestrator", "BuildProtocol", "SlipwayTestSupport",

@@ -14,9 +14,10 @@ PKGS=(pkg-config libgit2-dev libssh2-1-dev libarchive-dev libsqlite3-dev libpq-d
 if [ "${1:-}" = "--test" ]; then
   # haproxy and iproute2: the cluster test (Tests/e2e/test_cluster.py) puts replicas behind
   # examples/haproxy.cfg, every process in a network namespace of its own. zstd: the scanner's
-  # layer tests compress a layer the way zstd-compressed OCI layers are.
+  # layer tests compress a layer the way zstd-compressed OCI layers are. rpm (rpm, rpmbuild): the
+  # scanner's tests build packages and write a real rpmdb.sqlite with them.
   PKGS+=(postgresql python3-pytest python3-aiosmtpd openssl chromium docker-registry wrk openssh-server gdb
-         haproxy iproute2 zstd)
+         haproxy iproute2 zstd rpm)
 fi
 
 missing=()

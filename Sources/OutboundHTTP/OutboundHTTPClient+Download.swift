@@ -3,14 +3,17 @@ import NIOCore
 import NIOHTTP1
 
 extension OutboundHTTPClient {
-    /// What `download` got back: the status, and for a 2xx answer the bytes now in the file.
+    /// What `download` got back: the status, for a 2xx answer the bytes now in the file, and
+    /// the response headers `download` was asked to return (lower-case names).
     public struct Download: Sendable, Equatable {
         public let status: Int
         public let bytes: Int64
+        public let headers: [String: String]
 
-        public init(status: Int, bytes: Int64) {
+        public init(status: Int, bytes: Int64, headers: [String: String] = [:]) {
             self.status = status
             self.bytes = bytes
+            self.headers = headers
         }
     }
 
@@ -19,14 +22,18 @@ extension OutboundHTTPClient {
     /// without reading the body, and leaves no file. The file never grows past the cap: a
     /// Content-Length above it is refused before anything is written, a longer streamed body
     /// when the cap would be crossed. On any failure, or when the calling task is cancelled, the
-    /// partial file is removed.
-    public func download(_ url: String, to file: URL, maxBytes: Int64? = nil) async throws(Failure) -> Download {
+    /// partial file is removed. `headers` go on the request (conditional requests:
+    /// `If-None-Match`, `If-Modified-Since`); the response headers named in `returning` come back
+    /// with any status (a 304's `ETag`, say).
+    public func download(_ url: String, to file: URL, maxBytes: Int64? = nil, headers: [(String, String)] = [],
+                         returning: [String] = []) async throws(Failure) -> Download {
         let cap = maxBytes ?? configuration.maxResponseBodyBytes
+        let wanted = returning.map { $0.lowercased() }
         // Whatever happens next, what is left at `file` is this download or nothing.
         try? FileManager.default.removeItem(at: file)
         do {
-            return try await get(url, headers: [("Accept-Encoding", "identity")]) { inbound in
-                try await Self.receive(inbound, into: file, cap: cap)
+            return try await get(url, headers: [("Accept-Encoding", "identity")] + headers) { inbound in
+                try await Self.receive(inbound, into: file, cap: cap, returning: wanted)
             }
         } catch {
             try? FileManager.default.removeItem(at: file)
@@ -66,16 +73,18 @@ extension OutboundHTTPClient {
 
     /// Streams the body of a 2xx answer into `file`; removes the file unless it completes.
     static func receive(_ inbound: NIOAsyncChannelInboundStream<HTTPClientResponsePart>, into file: URL,
-                        cap: Int64) async throws -> Download {
+                        cap: Int64, returning wanted: [String] = []) async throws -> Download {
         var sink: DownloadSink?
         do {
             var status = 0
             var received: Int64 = 0
+            var headers: [String: String] = [:]
             for try await part in inbound {
                 switch part {
                 case .head(let head):
                     status = Int(head.status.code)
-                    guard status / 100 == 2 else { return Download(status: status, bytes: 0) }
+                    for name in wanted { if let value = head.headers.first(name: name) { headers[name] = value } }
+                    guard status / 100 == 2 else { return Download(status: status, bytes: 0, headers: headers) }
                     if let announced = head.headers.first(name: "content-length").flatMap({ Int64($0) }), announced > cap {
                         throw Failure.tooLarge(limit: cap, announced: announced)
                     }
@@ -88,7 +97,7 @@ extension OutboundHTTPClient {
                 case .end:
                     guard let sink else { break }
                     try await sink.finish()
-                    return Download(status: status, bytes: received)
+                    return Download(status: status, bytes: received, headers: headers)
                 }
             }
             // The decoder ends a close-delimited body with `.end`; anything else is a cut-off answer.

@@ -49,6 +49,7 @@ struct Serve: AsyncParsableCommand {
             let modules: [any SlipwayModule] = [
                 buildFarm, triggers, NotificationsModule(services: built.services),
                 WebUIModule(services: built.services, buildFarm: buildFarm, triggers: triggers),
+                VulnerabilityFeedsModule(services: built.services),
             ]
             let app = SlipwayApplication.application(services: built.services, modules: modules) { channel in
                 let port = channel.localAddress?.port ?? config.server.port

@@ -52,24 +52,31 @@ struct VulnsImport: AsyncParsableCommand {
 }
 
 struct VulnsStatus: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "status", abstract: "List the imported vulnerability sources.")
+    static let configuration = CommandConfiguration(commandName: "status", abstract: "List the imported vulnerability sources and the state of the configured feeds.")
 
     @OptionGroup var options: CommonOptions
 
     func run() async throws {
         let config = try options.load()
-        let sources = try await SlipwaySchema.withDatabase(config: config, logger: makeLogger(config)) { database in
-            try await VulnerabilityStore(database: database).sources()
-        }
-        guard !sources.isEmpty else {
-            print("no vulnerability data imported (slipway admin vulns import FILE...)")
-            return
+        let (sources, feeds) = try await SlipwaySchema.withDatabase(config: config, logger: makeLogger(config)) { database in
+            (try await VulnerabilityStore(database: database).sources(), try await FeedStateStore(database: database).states())
         }
         let now = Clock.nowMillis()
-        print("SOURCE\tFORMAT\tADVISORIES\tSKIPPED\tAGE")
-        for source in sources {
-            let hours = Double(now - source.importedAt) / 3_600_000
-            print("\(source.name)\t\(source.format)\t\(source.advisories)\t\(source.skipped)\t\(String(format: "%.1f h", hours))")
+        func hours(_ millis: Int64?) -> String { millis.map { String(format: "%.1f h", Double(now - $0) / 3_600_000) } ?? "-" }
+        if sources.isEmpty {
+            print("no vulnerability data imported (slipway admin vulns import FILE..., or security.feeds)")
+        } else {
+            print("SOURCE\tFORMAT\tADVISORIES\tSKIPPED\tAGE")
+            for source in sources {
+                print("\(source.name)\t\(source.format)\t\(source.advisories)\t\(source.skipped)\t\(hours(source.importedAt))")
+            }
+        }
+        // The feeds the server fetches (security.feeds): when each was last checked and found
+        // current, and why the last check failed.
+        guard !feeds.isEmpty else { return }
+        print("\nFEED\tCHECKED\tCURRENT\tLAST ERROR")
+        for feed in feeds {
+            print("\(feed.name)\t\(hours(feed.checkedAt))\t\(hours(feed.currentAt))\t\(feed.lastError ?? "-")")
         }
     }
 }

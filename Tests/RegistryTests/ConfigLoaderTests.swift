@@ -63,6 +63,33 @@ struct ConfigLoaderTests {
         #expect(ConfigKeys.all.first { $0.path == "auth.superUsers" }?.environmentName == "SLIPWAY_AUTH_SUPER_USERS")
     }
 
+    @Test func vulnerabilityFeedsAreAListOfMappings() throws {
+        var c = SlipwayConfig()
+        try ConfigLoader.apply(yaml: """
+            security:
+              updateIntervalSeconds: 600
+              feeds:
+                - name: debian-tracker
+                  url: https://security-tracker.debian.org/tracker/data/json
+                  format: debian
+                - name: osv
+                  url: https://osv.example/all.json
+            """, to: &c)
+        #expect(c.security.feeds == [.init(name: "debian-tracker", url: "https://security-tracker.debian.org/tracker/data/json", format: "debian"),
+                                     .init(name: "osv", url: "https://osv.example/all.json")])
+        #expect(c.security.updateIntervalSeconds == 600 && c.security.maxFeedAgeSeconds == 0 && !c.security.staleFeedsFailHealth)
+        let loaded = try ConfigLoader.load(file: nil, environment: ["SLIPWAY_SECURITY_FEEDS": #"[{"name": "a", "url": "http://127.0.0.1:1/f.json"}]"#])
+        #expect(loaded.security.feeds.map(\.name) == ["a"])
+        for bad in ["security:\n  feeds:\n    - name: x\n      url: ftp://h/f\n",
+                    "security:\n  feeds:\n    - name: x\n      url: https://h/f\n      format: nvd\n",
+                    "security:\n  feeds:\n    - name: x\n      url: https://h/a\n    - name: x\n      url: https://h/b\n",
+                    "security:\n  feeds:\n    - url: https://h/a\n",
+                    "security:\n  feeds: https://h/a\n",
+                    "auth:\n  superUsers:\n    - name: x\n"] {
+            #expect(throws: ConfigError.self, "\(bad)") { try ConfigLoader.apply(yaml: bad, to: &c) }
+        }
+    }
+
     @Test func s3StorageKeys() throws {
         let names = Dictionary(uniqueKeysWithValues: ConfigKeys.all.map { ($0.path, $0.environmentName) })
         #expect(names["storage.s3.secretKey"] == "SLIPWAY_STORAGE_S3_SECRET_KEY")

@@ -74,6 +74,17 @@ struct ImageIndexTests {
         #expect(debian.namespace == .debian("12") && debian.prettyName == "Debian GNU/Linux 12 (bookworm)")
         #expect(Distribution(osRelease: "ID=alpine\nVERSION_ID=3.19.1\n")?.namespace == .alpine("v3.19"))
         #expect(Distribution(osRelease: "ID=\"rocky\"\nVERSION_ID=\"9.3\"\n")?.namespace?.name == "rocky:9")
+        #expect(Distribution(osRelease: "ID=\"sles\"\nVERSION_ID=\"15.5\"\n")?.namespace?.name == "sles:15.5")
+        #expect(Distribution(osRelease: "ID=\"opensuse-leap\"\nVERSION_ID=\"15.6\"\n")?.namespace?.name == "opensuse-leap:15.6")
+        #expect(Distribution(osRelease: "ID=\"opensuse-tumbleweed\"\nVERSION_ID=\"20241201\"\n")?.namespace?.name == "opensuse-tumbleweed")
+        // The same namespaces from OSV's ecosystem names.
+        for (ecosystem, name) in [("SUSE:Linux Enterprise Server 15 SP5", "sles:15.5"), ("SUSE:Linux Enterprise Module for Basesystem 15 SP5", "sles:15.5"),
+                                  ("SUSE:Linux Enterprise Server 12", "sles:12.0"), ("openSUSE:Leap 15.5", "opensuse-leap:15.5"),
+                                  ("openSUSE:Tumbleweed", "opensuse-tumbleweed")] {
+            #expect(PackageNamespace(osvEcosystem: ecosystem) == PackageNamespace(name, format: .rpm), "\(ecosystem)")
+        }
+        #expect(PackageNamespace(osvEcosystem: "SUSE:Linux Enterprise Micro 5.5") == nil, "not a release the product name ends in")
+        #expect(PackageNamespace(osvEcosystem: "openSUSE:Leap Micro 5.5") == nil)
         #expect(Distribution(osRelease: "ID=plan9\nVERSION_ID=4\n")?.namespace == nil, "unknown distribution: no namespace")
         #expect(Distribution(osRelease: "garbage") == nil)
     }

@@ -10,8 +10,7 @@ import Testing
 struct LayerReaderTests {
     /// Writes layers with Python's tarfile/zipfile into a fresh directory and returns it.
     static func makeLayers() throws -> URL {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("layers-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let directory = try FixtureScript.directory("layers")
         let script = #"""
             import io, os, subprocess, sys, tarfile, zipfile
             out = sys.argv[1]
@@ -45,12 +44,7 @@ struct LayerReaderTests {
             open(os.path.join(out, "corrupt.tar.gz"), "wb").write(good[:60] + b"\0" * 200 + good[260:])
             open(os.path.join(out, "notatar"), "wb").write(b"hello, world\n" * 100)
             """#
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-c", script, directory.path]
-        try process.run()
-        process.waitUntilExit()
-        try #require(process.terminationStatus == 0, "making the test layers failed")
+        try FixtureScript.run(.python, script, [directory.path], what: "the test layers")
         return directory
     }
 

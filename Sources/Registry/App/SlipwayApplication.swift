@@ -60,7 +60,7 @@ public enum SlipwayApplication {
             let caller = try? await APIAuthenticator(services: services).caller(request)
             return APIResponse.json(["csrf_token": caller?.csrfToken ?? ""])
         }
-        let health = HealthCheck(services: services)
+        let health = HealthCheck(services: services, contributors: modules.flatMap { $0.healthContributors() })
         router.get("/health/instance") { _, _ in await health.response() }
         router.get("/metrics") { _, _ in
             if let n = try? await services.store.uploadsInProgress() {
@@ -150,8 +150,10 @@ public enum SlipwayApplication {
 }
 
 /// `GET /health/instance` in Quay's shape: 200 when the database and storage answer, else 503.
+/// Modules add flags of their own; a failing one makes it 503 only if it says so.
 struct HealthCheck: Sendable {
     let services: RegistryServices
+    let contributors: [any HealthContributor]
 
     struct Body: Encodable {
         struct Data: Encodable { let services: [String: Bool] }
@@ -162,8 +164,14 @@ struct HealthCheck: Sendable {
     func response() async -> Response {
         let database = (try? await services.accounts.hasAnyUser()) != nil
         let storage = await services.storage.isHealthy()
-        let ok = database && storage
-        let body = Body(data: .init(services: ["database": database, "storage": storage]), status_code: ok ? 200 : 503)
+        var flags = ["database": database, "storage": storage]
+        var ok = database && storage
+        for contributor in contributors {
+            let flag = await contributor.health()
+            flags[flag.name] = flag.healthy
+            if !flag.healthy && flag.failsInstance { ok = false }
+        }
+        let body = Body(data: .init(services: flags), status_code: ok ? 200 : 503)
         let buffer = V2Handler.encodeJSON(body)
         return Response(status: ok ? .ok : .serviceUnavailable, headers: [.contentType: "application/json"], body: .init(byteBuffer: buffer))
     }

@@ -27,6 +27,8 @@ public protocol SlipwayModule: Sendable {
     /// Names (and log levels) for the plain routes this module registers, for the request
     /// metrics and log lines; an unnamed route is counted as `other`.
     func observedRoutes() -> [ObservedRoute]
+    /// Checks the module adds to `GET /health/instance`.
+    func healthContributors() -> [any HealthContributor]
 }
 
 extension SlipwayModule {
@@ -38,4 +40,5 @@ extension SlipwayModule {
     public func repositoryDeletionObservers() -> [any RepositoryDeletionObserver] { [] }
     public func teamInviteNotices() -> [any TeamInviteNotices] { [] }
     public func observedRoutes() -> [ObservedRoute] { [] }
+    public func healthContributors() -> [any HealthContributor] { [] }
 }

@@ -31,6 +31,16 @@ public struct PackageNamespace: Hashable, Sendable, Codable, CustomStringConvert
     /// Alpine releases are named by branch, `v3.19` (os-release's VERSION_ID 3.19.1 belongs to it).
     public static func alpine(_ branch: String) -> PackageNamespace { .init("alpine:\(branch)", format: .apk) }
 
+    /// `... 15 SP5` → `15.5`, `... 15` → `15.0`; nil when the product name does not end in a
+    /// release.
+    static func serviceRelease(_ product: String) -> String? {
+        let words = product.split(separator: " ")
+        if words.count >= 2, words.last!.hasPrefix("SP"), let pack = Int(words.last!.dropFirst(2)), let major = Int(words[words.count - 2]) {
+            return "\(major).\(pack)"
+        }
+        return words.last.flatMap { Int($0) }.map { "\($0).0" }
+    }
+
     /// The namespace of an OSV `ecosystem` string; nil for ecosystems the scanner does not
     /// index (the entry is skipped and counted, never guessed).
     public init?(osvEcosystem ecosystem: String) {
@@ -51,6 +61,20 @@ public struct PackageNamespace: Hashable, Sendable, Codable, CustomStringConvert
             guard let major else { return nil }
             let distribution = ["Red Hat": "rhel", "AlmaLinux": "almalinux", "Rocky Linux": "rocky"][parts[0]]!
             self.init("\(distribution):\(major)", format: .rpm)
+        case "SUSE":
+            // "SUSE:Linux Enterprise Server 15 SP5", "SUSE:Linux Enterprise Module for Basesystem
+            // 15 SP5": every SUSE Linux Enterprise product of one service pack is the same
+            // package set to an image (os-release says ID=sles, VERSION_ID=15.5).
+            guard parts.count == 2, parts[1].hasPrefix("Linux Enterprise "), let release = Self.serviceRelease(parts[1]) else { return nil }
+            self.init("sles:\(release)", format: .rpm)
+        case "openSUSE":
+            // "openSUSE:Leap 15.5", "openSUSE:Tumbleweed".
+            guard parts.count == 2 else { return nil }
+            if parts[1] == "Tumbleweed" { self.init("opensuse-tumbleweed", format: .rpm); return }
+            let words = parts[1].split(separator: " ")
+            guard words.count == 2, words[0] == "Leap", words[1].split(separator: ".").count == 2,
+                  words[1].split(separator: ".").allSatisfy({ Int($0) != nil }) else { return nil }
+            self.init("opensuse-leap:\(words[1])", format: .rpm)
         default:
             return nil
         }

@@ -42,6 +42,12 @@ public struct Distribution: Sendable, Equatable, Codable {
             guard parts.count >= 2 else { return nil }
             return .alpine("v\(parts[0]).\(parts[1])")
         case "rhel", "almalinux", "rocky" where !major.isEmpty: return PackageNamespace("\(id):\(major)", format: .rpm)
+        // SUSE by service pack (VERSION_ID 15.5 is 15 SP5), as OSV's SUSE and openSUSE entries.
+        case "sles", "opensuse-leap" where versionID.split(separator: ".").count == 2:
+            return PackageNamespace("\(id):\(versionID)", format: .rpm)
+        case "sles", "opensuse-leap" where versionID.split(separator: ".").count == 1 && !versionID.isEmpty:
+            return PackageNamespace("\(id):\(versionID).0", format: .rpm)
+        case "opensuse-tumbleweed": return PackageNamespace("opensuse-tumbleweed", format: .rpm)
         default: return nil
         }
     }

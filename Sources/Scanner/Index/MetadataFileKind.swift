@@ -1,5 +1,5 @@
-// Which files in a layer the indexer reads, decided from the path alone (and, for Go binaries
-// later, the first bytes), with a size cap per kind so that a hostile image cannot make the
+// Which files in a layer the indexer reads, decided from the path alone (Go executables, found
+// by their content, are `LayerReader`'s), with a size cap per kind so that a hostile image cannot make the
 // scanner read a gigabyte "status" file into memory.
 
 import Foundation
@@ -68,7 +68,12 @@ public enum MetadataFileKind: String, Sendable, CaseIterable {
         case .apkInstalled:
             return .init(packages: PackageDatabases.apkInstalled(text, namespace: .unboundDistribution(.apk), path: path))
         case .rpmSQLite:
-            return .init(unsupported: "the rpm SQLite database is recognised but not read yet")
+            // `LayerReader` streams the database to a file instead of holding it in memory.
+            do throws(RPMDatabase.Failure) {
+                return .init(packages: try RPMDatabase.packages(bytes: data, path: path))
+            } catch {
+                return .init(unsupported: "the rpm database cannot be read: \(error.message)")
+            }
         case .rpmBerkeleyDB:
             return .init(unsupported: "rpm Berkeley DB / ndb databases are not supported (RHEL 8 and older); rpmdb.sqlite is")
         case .pythonMetadata:

@@ -8,6 +8,8 @@ public struct LayerLimits: Sendable, Equatable {
     public var maximumUncompressedBytes: Int64 = 64 << 30
     /// A jar/war/ear read into memory to look for pom.properties; larger archives are skipped.
     public var maximumJavaArchiveSize: Int = 64 << 20
+    /// Executables larger than this are not searched for Go build info.
+    public var maximumExecutableSize: Int64 = 512 << 20
     /// How deep jars nested in wars/ears/jars are opened.
     public var maximumJavaNesting: Int = 2
 

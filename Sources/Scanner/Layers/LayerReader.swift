@@ -1,9 +1,12 @@
 // Reads one layer blob (a tar, plain or gzip/zstd/xz/bzip2-compressed) through libarchive, as a
 // stream: entries the indexer does not want are skipped without being kept, metadata files are
 // read up to their kind's size cap and parsed, whiteouts are recorded, and Java archives are
-// opened (from memory, size-capped, nesting-capped) for their pom.properties. Nothing is ever
-// written to disk, so traversal names and symlinks cannot escape anywhere; only regular files
-// are read. Blocking: run it off the cooperative pool.
+// opened (from memory, size-capped, nesting-capped) for their pom.properties. Executables are
+// searched for Go module build info as they stream by (only ELF files, decided by their first
+// bytes). Nothing is written to disk under an entry's name, so traversal names and symlinks
+// cannot escape anywhere; only regular files are read. The one file written is an rpm SQLite
+// database, to a private temporary file SQLite can open, removed right after. Blocking: run it
+// off the cooperative pool.
 
 import CLibarchive
 
@@ -26,12 +29,17 @@ public enum LayerReader {
             }
             guard let raw = entry.pathname, let path = contents.noteEntry(raw), entry.isRegularFile else { continue }
             if let kind = MetadataFileKind.classify(path) {
-                contents.files[path] = try readMetadata(archive, kind: kind, path: path, declaredSize: entry.size)
+                contents.files[path] = kind == .rpmSQLite
+                    ? try readRPMDatabase(archive, path: path, declaredSize: entry.size)
+                    : try readMetadata(archive, kind: kind, path: path, declaredSize: entry.size)
             } else if isJavaArchive(path), entry.size <= limits.maximumJavaArchiveSize {
                 let bytes = try archive.readData(maximum: limits.maximumJavaArchiveSize)
                 for (inner, file) in javaPackages(bytes ?? [], archivePath: path, depth: 1, limits: limits) {
                     contents.files[inner] = file
                 }
+            } else if entry.isExecutable, entry.size >= GoBuildInfo.headerSize, Int64(entry.size) <= limits.maximumExecutableSize,
+                      let file = try readGoBinary(archive, path: path) {
+                contents.files[path] = file
             }
         }
         return contents
@@ -44,6 +52,53 @@ public enum LayerReader {
             return .init(unsupported: "larger than the \(kind.maximumSize >> 20) MiB the scanner reads of such a file")
         }
         return kind.parse(data, path: path)
+    }
+
+    /// Streams an rpm SQLite database into a private temporary file (never past the kind's size
+    /// cap) and reads its packages; a database that cannot be read is reported with the reason.
+    static func readRPMDatabase(_ archive: LibarchiveReader, path: String, declaredSize: Int) throws(LayerReadError) -> LayerContents.MetadataFile {
+        let limit = MetadataFileKind.rpmSQLite.maximumSize
+        guard declaredSize <= limit else { return .init(unsupported: "larger than the \(limit >> 20) MiB the scanner reads of such a file") }
+        let file: TemporaryFile
+        do throws(TemporaryFile.Failure) { file = try TemporaryFile(prefix: "slipway-rpmdb") } catch { throw LayerReadError(error.description) }
+        defer { file.remove() }
+        var written = 0
+        try archive.forEachChunk { (chunk) throws(LayerReadError) in
+            written += chunk.count
+            guard written <= limit else { return false }
+            do throws(TemporaryFile.Failure) { try file.write(chunk) } catch { throw LayerReadError(error.description) }
+            return true
+        }
+        guard written <= limit else { return .init(unsupported: "larger than the \(limit >> 20) MiB the scanner reads of such a file") }
+        do throws(RPMDatabase.Failure) {
+            return .init(packages: try RPMDatabase.packages(file: file.path, path: path))
+        } catch {
+            return .init(unsupported: "the rpm database cannot be read: \(error.message)")
+        }
+    }
+
+    /// Searches an executable for Go build info; nil when it is not an ELF file or not built by Go.
+    static func readGoBinary(_ archive: LibarchiveReader, path: String) throws(LayerReadError) -> LayerContents.MetadataFile? {
+        var scanner = GoBuildInfoScanner()
+        var outcome: GoBuildInfoScanner.Outcome?
+        var first = true
+        try archive.forEachChunk { chunk in
+            if first {
+                first = false
+                // ELF only: the rest of the file is not read at all.
+                guard chunk.count >= 4, chunk[0] == 0x7f, chunk[1] == 0x45, chunk[2] == 0x4c, chunk[3] == 0x46 else {
+                    outcome = .absent
+                    return false
+                }
+            }
+            outcome = scanner.consume(chunk)
+            return outcome == nil
+        }
+        switch outcome ?? scanner.finish() {
+        case .found(let info): return .init(packages: info.packages(path: path))
+        case .pointerFormat: return .init(unsupported: "a Go executable built before Go 1.18, whose module list is not read")
+        case .absent: return nil
+        }
     }
 
     static func isJavaArchive(_ path: String) -> Bool {
@@ -111,6 +166,8 @@ final class LibarchiveReader {
     struct Entry {
         let pathname: String?
         let isRegularFile: Bool
+        /// Any execute permission bit.
+        let isExecutable: Bool
         let size: Int
     }
 
@@ -124,11 +181,25 @@ final class LibarchiveReader {
             // A hard link entry carries no data of its own; it is not a file to read.
             let regular = UInt32(archive_entry_filetype(entry)) & 0o170000 == 0o100000 && archive_entry_hardlink(entry) == nil
             let size = archive_entry_size_is_set(entry) != 0 ? Int(archive_entry_size(entry)) : 0
-            return Entry(pathname: name, isRegularFile: regular, size: size)
+            return Entry(pathname: name, isRegularFile: regular, isExecutable: archive_entry_perm(entry) & 0o111 != 0, size: size)
         case ARCHIVE_EOF:
             return nil
         default:
             throw LayerReadError("the layer is damaged or unreadable: \(errorMessage)")
+        }
+    }
+
+    /// Hands the current entry's data to `body` a chunk at a time until it returns false or the
+    /// data ends (holes of sparse entries come as zeros).
+    func forEachChunk(_ body: (UnsafeRawBufferPointer) throws(LayerReadError) -> Bool) throws(LayerReadError) {
+        let capacity = 64 * 1024
+        let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: capacity, alignment: 16)
+        defer { chunk.deallocate() }
+        while true {
+            let count = archive_read_data(pointer, chunk.baseAddress, capacity)
+            if count < 0 { throw LayerReadError("the layer is damaged or unreadable: \(errorMessage)") }
+            if count == 0 { return }
+            if try !body(UnsafeRawBufferPointer(rebasing: chunk[0..<count])) { return }
         }
     }
 

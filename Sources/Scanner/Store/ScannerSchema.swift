@@ -32,5 +32,24 @@ public enum ScannerSchema {
                 "CREATE INDEX vulnerability_affected_source ON vulnerability_affected(source)",
             ]
         },
+        ModuleMigration(version: 2, name: "vulnerability feed fetch state") { f in
+            let big = f.bigint
+            return [
+                // One row per configured feed: the validators of the content last imported
+                // (conditional requests), and `next_check_at`, which a replica moves forward to
+                // take the next fetch (so only one replica fetches a feed per interval).
+                """
+                CREATE TABLE vulnerability_feeds (
+                  name TEXT PRIMARY KEY,
+                  url TEXT NOT NULL,
+                  etag TEXT,
+                  last_modified TEXT,
+                  next_check_at \(big) NOT NULL,
+                  checked_at \(big),
+                  current_at \(big),
+                  last_error TEXT)
+                """,
+            ]
+        },
     ])
 }

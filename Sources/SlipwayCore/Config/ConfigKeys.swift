@@ -7,6 +7,9 @@ public struct ConfigKey: Sendable {
     public let help: String
     /// Whether the YAML value may be a list (its items reach `apply` joined by commas).
     var acceptsList = false
+    /// Whether the YAML value may be a list of mappings of scalars (it reaches `apply` as a
+    /// JSON array of objects).
+    var acceptsRecords = false
     let apply: @Sendable (inout SlipwayConfig, String) throws(ConfigError) -> Void
 
     /// `server.publicURL` → `SLIPWAY_SERVER_PUBLIC_URL`.
@@ -67,6 +70,33 @@ extension ConfigKey {
         nonisolated(unsafe) let kp = kp
         return ConfigKey(path: path, help: help, acceptsList: true) { config, value in
             config[keyPath: kp] = value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        }
+    }
+
+    /// Vulnerability feeds: YAML's list of mappings reaches `apply` as a JSON array, which is
+    /// also what the environment variable holds.
+    static func feeds(_ path: String, _ help: String, _ kp: WritableKeyPath<SlipwayConfig, [SlipwayConfig.FeedSource]>) -> ConfigKey {
+        nonisolated(unsafe) let kp = kp
+        return ConfigKey(path: path, help: help, acceptsRecords: true) { config, value throws(ConfigError) in
+            let trimmed = value.trimmingCharacters(in: .whitespaces)
+            guard !trimmed.isEmpty else { config[keyPath: kp] = []; return }
+            let feeds: [SlipwayConfig.FeedSource]
+            do { feeds = try JSONDecoder().decode([SlipwayConfig.FeedSource].self, from: Data(trimmed.utf8)) } catch {
+                throw ConfigError("invalid value for '\(path)': expected a list of {name, url, format}")
+            }
+            var names: Set<String> = []
+            for feed in feeds {
+                guard !feed.name.isEmpty, names.insert(feed.name).inserted else {
+                    throw ConfigError("invalid value for '\(path)': every feed needs a name of its own")
+                }
+                guard let url = URL(string: feed.url), let scheme = url.scheme, ["http", "https"].contains(scheme), url.host != nil else {
+                    throw ConfigError("invalid value for '\(path)': feed '\(feed.name)' needs an http(s) url")
+                }
+                if let format = feed.format, !["osv", "debian", "alpine"].contains(format) {
+                    throw ConfigError("invalid value for '\(path)': feed '\(feed.name)' has format '\(format)'; expected osv, debian or alpine")
+                }
+            }
+            config[keyPath: kp] = feeds
         }
     }
 
@@ -135,7 +165,12 @@ public enum ConfigKeys {
         .int("gc.uploadIdleSeconds", "Upload sessions idle longer than this many seconds are removed (default 172800).", min: 60, max: 365 * 86_400, \.gc.uploadIdleSeconds),
         .int("logs.retentionDays", "Days usage logs are kept before the hourly clean-up deletes them; 0 keeps them forever (default 30).", min: 0, max: 36_500, \.logs.retentionDays),
         .int("logs.exportLinkSeconds", "Lifetime in seconds of the signed link to an exported usage-log file (default 3600).", min: 60, max: 7 * 86_400, \.logs.exportLinkSeconds),
-        .bool("security.allowPrivateTargets", "Allow callback URLs that reach loopback, private, link-local or cloud-metadata addresses (default false; tests only).", \.security.allowPrivateTargets),
+        .bool("security.allowPrivateTargets", "Allow callback URLs and vulnerability feed URLs that reach loopback, private, link-local or cloud-metadata addresses (default false; tests and feed mirrors on a private network).", \.security.allowPrivateTargets),
+        .feeds("security.feeds", "Vulnerability feeds the scanner fetches: a YAML list of {name, url, format} (format osv, debian or alpine; omitted: recognised from the content), or the same as a JSON array in the environment. Each name is the source its imports replace (default none).", \.security.feeds),
+        .int("security.updateIntervalSeconds", "Seconds between checks of each vulnerability feed, with ETag/Last-Modified conditional requests; 0 disables fetching (default 21600).", min: 0, max: 30 * 86_400, \.security.updateIntervalSeconds),
+        .int("security.maxFeedAgeSeconds", "A vulnerability source not confirmed current for this many seconds is reported stale in /health/instance (vulnerability_feeds: false); 0 never (default 0).", min: 0, max: 365 * 86_400, \.security.maxFeedAgeSeconds),
+        .bool("security.staleFeedsFailHealth", "Stale vulnerability feeds also make /health/instance answer 503 (default false: reported, readiness unaffected).", \.security.staleFeedsFailHealth),
+        .int64("security.feedMaxBytes", "Largest vulnerability feed downloaded, in bytes (default 536870912).", min: 1024, \.security.feedMaxBytes),
         .string("notifications.smtpHost", "SMTP server for e-mail notifications; empty disables e-mail delivery (default empty).", \.notifications.smtpHost),
         .int("notifications.smtpPort", "SMTP server port (default 25).", min: 1, max: 65535, \.notifications.smtpPort),
         .string("notifications.smtpFrom", "Sender address of notification e-mail (default slipway@localhost).", \.notifications.smtpFrom),

@@ -40,18 +40,26 @@ public enum ConfigLoader {
         }
         guard let node else { return }
         guard case .mapping = node else { throw ConfigError("\(source): the top level must be a mapping of keys") }
-        var flat: [(String, String, Bool)] = []
+        var flat: [(String, String, FlatValue)] = []
         try flatten(node, prefix: "", into: &flat)
-        for (path, value, isList) in flat {
+        for (path, value, kind) in flat {
             guard let key = ConfigKeys.key(path: path) else {
                 throw ConfigError("\(source): unknown configuration key '\(path)'")
             }
-            guard !isList || key.acceptsList else { throw ConfigError("configuration key '\(path)' does not take a list") }
+            switch kind {
+            case .scalar: break
+            case .names: guard key.acceptsList else { throw ConfigError("configuration key '\(path)' does not take a list") }
+            case .records: guard key.acceptsRecords else { throw ConfigError("configuration key '\(path)' takes a list of plain names") }
+            }
             try key.apply(&config, value)
         }
     }
 
-    private static func flatten(_ node: Node, prefix: String, into out: inout [(String, String, Bool)]) throws {
+    /// What a flattened YAML value was: a scalar, a list of names (joined by commas) or a list
+    /// of mappings (as a JSON array).
+    private enum FlatValue { case scalar, names, records }
+
+    private static func flatten(_ node: Node, prefix: String, into out: inout [(String, String, FlatValue)]) throws {
         switch node {
         case .mapping(let mapping):
             for (k, v) in mapping {
@@ -59,7 +67,21 @@ public enum ConfigLoader {
                 try flatten(v, prefix: prefix.isEmpty ? name : "\(prefix).\(name)", into: &out)
             }
         case .scalar(let scalar):
-            out.append((prefix, scalar.string, false))
+            out.append((prefix, scalar.string, .scalar))
+        case .sequence(let items) where !items.isEmpty && items.allSatisfy({ $0.mapping != nil }):
+            var records: [[String: String]] = []
+            for item in items {
+                var record: [String: String] = [:]
+                for (k, v) in item.mapping! {
+                    guard let name = k.string, let value = v.string else {
+                        throw ConfigError("configuration key '\(prefix)' takes a list of mappings of plain values")
+                    }
+                    record[name] = value
+                }
+                records.append(record)
+            }
+            let json = try JSONSerialization.data(withJSONObject: records, options: [.sortedKeys])
+            out.append((prefix, String(decoding: json, as: UTF8.self), .records))
         case .sequence(let items):
             // Only list keys take one (checked by the caller); items must be plain names.
             var names: [String] = []
@@ -69,7 +91,7 @@ public enum ConfigLoader {
                 }
                 names.append(name)
             }
-            out.append((prefix, names.joined(separator: ","), true))
+            out.append((prefix, names.joined(separator: ","), .names))
         case .alias:
             throw ConfigError("configuration key '\(prefix)' uses a YAML alias, which is not supported")
         }

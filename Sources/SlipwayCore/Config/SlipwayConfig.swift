@@ -106,10 +106,38 @@ public struct SlipwayConfig: Sendable, Equatable {
     }
 
     public struct Security: Sendable, Equatable {
-        /// Let user-supplied callback URLs (log exports; later notifications and triggers) reach
-        /// loopback, private, link-local and metadata addresses. Off in production: on, such URLs
+        /// Let user-supplied callback URLs (log exports; later notifications and triggers) and the
+        /// configured vulnerability feeds reach loopback, private, link-local and metadata addresses. Off in production: on, such URLs
         /// turn the server into a proxy into its own network.
         public var allowPrivateTargets = false
+        /// Vulnerability feeds the scanner fetches on a schedule (empty: only
+        /// `slipway admin vulns import`). Outbound calls, so the same SSRF gate as callbacks:
+        /// loopback and private addresses only with `allowPrivateTargets`.
+        public var feeds: [FeedSource] = []
+        /// Seconds between checks of each feed (conditional requests); 0 disables fetching.
+        public var updateIntervalSeconds = 6 * 3600
+        /// A feed not confirmed current for this long is reported stale by `/health/instance`
+        /// (0: never).
+        public var maxFeedAgeSeconds = 0
+        /// Whether stale feeds also make `/health/instance` answer 503 (default: reported only).
+        public var staleFeedsFailHealth = false
+        /// Largest feed body downloaded, in bytes.
+        public var feedMaxBytes: Int64 = 512 << 20
+    }
+
+    /// One configured vulnerability feed: its name (the source an import replaces), URL, and
+    /// format when it should not be recognised from the content.
+    public struct FeedSource: Sendable, Equatable, Codable {
+        public var name: String
+        public var url: String
+        /// `osv`, `debian` or `alpine`; nil: recognised from the content.
+        public var format: String?
+
+        public init(name: String, url: String, format: String? = nil) {
+            self.name = name
+            self.url = url
+            self.format = format
+        }
     }
 
     public struct GC: Sendable, Equatable {
