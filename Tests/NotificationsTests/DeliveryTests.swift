@@ -98,7 +98,13 @@ struct DeliveryTests {
                         try await f.events.emit(kind: kind, repository: f.repo, payload: Self.buildPayload("b\(round)", ref: "refs/heads/main"))
                     }
                 }
-                await f.runOnce()
+                // Ordering across notifications waits for the previous request up to
+                // `orderingWait` (1 s) by design; on a loaded machine a request can take longer
+                // to go out, so this test asks for strict order with a wait no run reaches.
+                var settings = NotificationDispatcher.Settings(config: f.registry.services.config.notifications)
+                settings.orderingWait = .seconds(120)
+                let strict = NotificationDispatcher(services: f.registry.services, store: f.notifications, settings: settings)
+                _ = await strict.runOnce(forceExpiryScan: false)
                 let order = receiver.requests.map { "\($0.json?["build_id"] as? String ?? "?") \($0.headers["x-slipway-event"] ?? "?")" }
                 #expect(order == (0..<3).flatMap { round in kinds.map { "b\(round) \($0.rawValue)" } })
             }
