@@ -146,6 +146,19 @@ let package = Package(
             "SlipwayCore", "CLibarchive",
             .product(name: "SQLKit", package: "sql-kit"),
         ]),
+        // The scan pipeline: scans queued on push (in the push's transaction), layers indexed
+        // once per digest, re-matching when vulnerability data changes, vulnerability_found
+        // events and Quay's security endpoint.
+        .target(name: "ScanService", dependencies: [
+            "SlipwayCore", "Events", "Accounts", "Registry", "Scanner",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "SQLKit", package: "sql-kit"),
+        ]),
         .target(name: "BuildOrchestrator", dependencies: [
             "SlipwayCore", "Events", "Audit", "Accounts", "Registry", "BuildProtocol", "CLibarchive", "OutboundHTTP",
             .product(name: "NIOPosix", package: "swift-nio"),
@@ -195,14 +208,14 @@ let package = Package(
         // the application from the modules.
         .target(name: "SlipwayServer", dependencies: [
             "SlipwayCore", "Mail", "Events", "Audit", "Accounts", "Registry", "BuildOrchestrator", "Triggers", "Notifications", "WebUI",
-            "Scanner",
+            "Scanner", "ScanService",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(
             name: "slipway",
             dependencies: [
                 "SlipwayCore", "SlipwayServer", "Accounts", "Registry", "BuildOrchestrator", "BuildWorker", "Triggers", "Notifications", "WebUI",
-                "Scanner",
+                "Scanner", "ScanService",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -215,7 +228,7 @@ let package = Package(
             name: "SlipwayTestSupport",
             dependencies: [
                 "SlipwayCore", "SlipwayServer", "Mail", "Events", "Accounts", "Registry", "BuildOrchestrator", "Triggers", "Notifications", "WebUI",
-                "ObjectStorage",
+                "ObjectStorage", "ScanService",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
@@ -253,6 +266,13 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
         ]),
         .testTarget(name: "BuildWorkerTests", dependencies: ["BuildWorker", .product(name: "NIOPosix", package: "swift-nio")]),
+        .testTarget(name: "ScanServiceTests", dependencies: [
+            "ScanService", "Scanner", "SlipwayCore", "Events", "Accounts", "Registry", "Notifications", "SlipwayTestSupport",
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
+            .product(name: "HTTPTypes", package: "swift-http-types"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "SQLKit", package: "sql-kit"),
+        ]),
         .testTarget(name: "ScannerTests", dependencies: ["Scanner", "SlipwayCore", "SlipwayTestSupport"]),
         .testTarget(name: "BuildOrchestratorTests", dependencies: ["BuildOrchestrator", "SlipwayCore"]),
         .testTarget(name: "TriggersTests", dependencies: [

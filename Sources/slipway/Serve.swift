@@ -10,6 +10,7 @@ import Triggers
 import WebUI
 import ServiceLifecycle
 import Registry
+import ScanService
 import SlipwayServer
 
 struct Serve: AsyncParsableCommand {
@@ -49,6 +50,7 @@ struct Serve: AsyncParsableCommand {
             let modules: [any SlipwayModule] = [
                 buildFarm, triggers, NotificationsModule(services: built.services),
                 WebUIModule(services: built.services, buildFarm: buildFarm, triggers: triggers),
+                ScanServiceModule(services: built.services),
             ]
             let app = SlipwayApplication.application(services: built.services, modules: modules) { channel in
                 let port = channel.localAddress?.port ?? config.server.port

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Crypto
 import Foundation
+import ScanService
 import Scanner
 import SlipwayCore
 import SlipwayServer
@@ -52,15 +53,19 @@ struct VulnsImport: AsyncParsableCommand {
 }
 
 struct VulnsStatus: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "status", abstract: "List the imported vulnerability sources.")
+    static let configuration = CommandConfiguration(commandName: "status", abstract: "List the imported vulnerability sources and the scan counts (scanned, queued, failed, unsupported manifests).")
 
     @OptionGroup var options: CommonOptions
 
     func run() async throws {
         let config = try options.load()
-        let sources = try await SlipwaySchema.withDatabase(config: config, logger: makeLogger(config)) { database in
-            try await VulnerabilityStore(database: database).sources()
+        let (sources, scans, layers) = try await SlipwaySchema.withDatabase(config: config, logger: makeLogger(config)) { database in
+            let scans = ScanStore(database: database)
+            return (try await VulnerabilityStore(database: database).sources(), try await scans.counts(), try await scans.layerCount())
         }
+        // What the scan pipeline has done with pushed manifests.
+        let order: [ScanStatus] = [.scanned, .queued, .failed, .unsupported]
+        print("manifests: " + order.map { "\($0.rawValue) \(scans[$0] ?? 0)" }.joined(separator: ", ") + "; layers indexed: \(layers)")
         guard !sources.isEmpty else {
             print("no vulnerability data imported (slipway admin vulns import FILE...)")
             return

@@ -135,6 +135,8 @@ public enum ConfigKeys {
         .int("gc.uploadIdleSeconds", "Upload sessions idle longer than this many seconds are removed (default 172800).", min: 60, max: 365 * 86_400, \.gc.uploadIdleSeconds),
         .int("logs.retentionDays", "Days usage logs are kept before the hourly clean-up deletes them; 0 keeps them forever (default 30).", min: 0, max: 36_500, \.logs.retentionDays),
         .int("logs.exportLinkSeconds", "Lifetime in seconds of the signed link to an exported usage-log file (default 3600).", min: 60, max: 7 * 86_400, \.logs.exportLinkSeconds),
+        .int("security.scanConcurrency", "Image scans this process runs at once; 0: this process scans nothing, other replicas sharing the database do (default 2).", min: 0, max: 64, \.security.scanConcurrency),
+        .int("security.rematchCheckSeconds", "Seconds between checks for changed vulnerability data, which re-matches every scanned manifest without reading its layers (default 5).", min: 1, max: 86_400, \.security.rematchCheckSeconds),
         .bool("security.allowPrivateTargets", "Allow callback URLs that reach loopback, private, link-local or cloud-metadata addresses (default false; tests only).", \.security.allowPrivateTargets),
         .string("notifications.smtpHost", "SMTP server for e-mail notifications; empty disables e-mail delivery (default empty).", \.notifications.smtpHost),
         .int("notifications.smtpPort", "SMTP server port (default 25).", min: 1, max: 65535, \.notifications.smtpPort),
