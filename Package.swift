@@ -197,7 +197,7 @@ let package = Package(
             .product(name: "HTTPTypes", package: "swift-http-types"),
         ]),
         .target(name: "WebUI", dependencies: [
-            "SlipwayCore", "Audit", "Accounts", "Registry", "BuildOrchestrator", "Triggers", "Notifications",
+            "SlipwayCore", "Audit", "Accounts", "Registry", "BuildOrchestrator", "Triggers", "Notifications", "ScanService", "Scanner",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Mustache", package: "swift-mustache"),
             .product(name: "Logging", package: "swift-log"),

@@ -47,10 +47,11 @@ struct Serve: AsyncParsableCommand {
                                            workRoot: URL(fileURLWithPath: config.dataDir).appendingPathComponent("builds"),
                                            cache: (cacheDirectory, config.builds.baseImageCacheMaxBytes), logger: logger)
             let triggers = TriggersModule(services: built.services, buildFarm: buildFarm)
+            let scans = ScanServiceModule(services: built.services)
             let modules: [any SlipwayModule] = [
                 buildFarm, triggers, NotificationsModule(services: built.services),
-                WebUIModule(services: built.services, buildFarm: buildFarm, triggers: triggers),
-                ScanServiceModule(services: built.services),
+                WebUIModule(services: built.services, buildFarm: buildFarm, triggers: triggers, scans: scans),
+                scans,
             ]
             let app = SlipwayApplication.application(services: built.services, modules: modules) { channel in
                 let port = channel.localAddress?.port ?? config.server.port

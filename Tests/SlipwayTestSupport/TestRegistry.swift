@@ -186,8 +186,8 @@ public final class TestRegistry: Sendable {
         self.buildFarm = BuildFarmModule(services: services, sources: TriggersModule.buildSources(services: services))
         self.triggers = TriggersModule(services: services, buildFarm: buildFarm)
         self.notifications = NotificationsModule(services: services)
-        self.webUI = WebUIModule(services: services, buildFarm: buildFarm, triggers: triggers)
         self.scans = ScanServiceModule(services: services)
+        self.webUI = WebUIModule(services: services, buildFarm: buildFarm, triggers: triggers, scans: scans)
         self.directory = directory
         self.postgresURL = postgresURL
         self.poolEvents = poolEvents

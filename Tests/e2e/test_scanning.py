@@ -230,3 +230,68 @@ def test_an_image_built_by_the_farm_is_scanned_after_its_push(server, ctenv, tmp
     report = wait_for_report(srv, token, repo, digest)
     assert report["status"] == "scanned", report
     assert vulns(features(report)["libssl3"]) == [("CVE-2023-5678", "Medium", "3.0.13-1~deb12u1")]
+
+
+def test_security_column_and_scanner_page_in_the_browser(server, ctenv, tmp_path):
+    # Imported here so the browser fixture is only needed by this test.
+    from test_webui import Browser, sign_in
+
+    srv = server()
+    token = srv.cli("admin", "create-token", "--user", ADMIN_USER).stdout.strip()
+    for name, feed in (("debian.json", DEBIAN_FEED), ("osv.json", OSV_FEED), ("critical.json", CRITICAL_FEED)):
+        (tmp_path / name).write_text(json.dumps(feed))
+    srv.cli("admin", "vulns", "import", tmp_path / "debian.json", tmp_path / "osv.json", tmp_path / "critical.json")
+    build(ctenv, tmp_path, "debianish", [
+        {"etc/os-release": OS_RELEASE_DEBIAN, "var/lib/dpkg/status": DPKG_STATUS},
+        {"usr/lib/python3/dist-packages/Jinja2-3.1.2.dist-info/METADATA": PY_METADATA,
+         "opt/app/lib/log4j-core.jar": jar_with_pom("org.apache.logging.log4j", "log4j-core", "2.14.1")},
+    ])
+    ctenv.login(srv, ADMIN_USER, ADMIN_PASSWORD)
+    repo = f"{ADMIN_USER}/webscan"
+    ctenv.podman("push", "localhost/debianish", f"docker://{srv.host}/{repo}:v1")
+    digest = manifest_digest(srv, token, repo, "v1")
+    assert wait_for_report(srv, token, repo, digest)["status"] == "scanned"
+
+    browser = Browser()
+    try:
+        sign_in(browser, srv, then=f"/repository/{repo}?tab=tags")
+        # The tags view: counts by severity, most severe first, linking to the scanner page.
+        cell = "tr.tag-row[data-tag=\"v1\"] .tag-security a"
+        browser.wait_for(f"document.querySelector('{cell}')", message="the security column")
+        assert browser.text("tr.tag-row[data-tag='v1'] .tag-security").strip() == "2 Critical · 2 Medium (3 fixable)"
+        browser.screenshot("security-column")
+        browser.click("tr.tag-row[data-tag='v1'] .tag-security a")
+        browser.wait_for(f"location.pathname === '/repository/{repo}/manifest/{digest}'", message="the Security Scanner page")
+        browser.wait_for("document.getElementById('vulnerabilities-table')", message="the vulnerabilities table")
+        visible = "Array.from(document.querySelectorAll('tr.vuln-row')).filter(r => !r.hidden)"
+        names = f"{visible}.map(r => r.cells[1].querySelector('a').textContent)"
+        # Most severe first.
+        assert browser.eval(f"{visible}.map(r => r.cells[0].textContent.trim())") == ["Critical", "Critical", "Medium", "Medium"]
+        browser.screenshot("security-page")
+        # Only fixable: zlib's open CVE goes.
+        browser.click("#only-fixable")
+        assert sorted(browser.eval(names)) == ["CVE-2023-5678", "GHSA-h5c8-rqwp-cp95", "GHSA-jfh8-c2jp-5v3q"]
+        browser.click("#only-fixable")
+        # Text filter.
+        browser.type("#vuln-filter", "jinja")
+        browser.wait_for(f"{visible}.length === 1", message="the filtered list")
+        assert browser.eval(names) == ["GHSA-h5c8-rqwp-cp95"]
+        browser.type("#vuln-filter", "nothing-like-this")
+        browser.wait_for("!document.getElementById('no-matching-vulnerabilities').hidden", message="the no-match note")
+        browser.type("#vuln-filter", "")
+        browser.wait_for(f"{visible}.length === 4", message="every row back")
+        # Sorting by severity the other way: least severe first.
+        browser.click("#sort-severity")
+        assert browser.eval(f"{visible}.map(r => r.cells[0].textContent.trim())") == ["Medium", "Medium", "Critical", "Critical"]
+        # The packages view, with the layer that added each.
+        browser.click("#view-packages")
+        browser.wait_for("document.getElementById('packages-table')", message="the packages view")
+        packages = browser.eval("Array.from(document.querySelectorAll('tr.package-row')).map(r => r.cells[0].textContent)")
+        assert sorted(packages) == sorted(["libssl3", "zlib1g", "bash", "Jinja2", "org.apache.logging.log4j:log4j-core"])
+        layers = layer_digests(srv, repo, "v1")
+        added = browser.eval("Array.from(document.querySelectorAll('tr.package-row')).map(r => r.cells[4].querySelector('code').title)")
+        assert set(added) == {layers[-2], layers[-1]}
+        browser.screenshot("security-packages")
+        browser.assert_clean()
+    finally:
+        browser.close()
