@@ -37,7 +37,7 @@ struct Rematcher: Sendable {
         var after = ""
         var manifests = 0, findings = 0
         while true {
-            let page = try await store.scannedPage(after: after, limit: pageSize)
+            let page = try await store.scannedPage(after: after, notMatchedWith: generation, limit: pageSize)
             guard let last = page.last else { break }
             after = last.digest
             let stale = page.filter { $0.matchedGeneration != generation && $0.index != nil }
@@ -58,18 +58,29 @@ struct Rematcher: Sendable {
 
     private func save(_ updates: [(ScanStore.ManifestScan, VulnerabilityReport)], generation: String) async throws -> Int {
         let events = self.events, baseURL = self.baseURL
+        // What each report adds to the one before it, by vulnerability (computed outside the transaction).
+        var candidates: [(digest: String, vulnerability: String)] = []
+        let encoded = try updates.map { try ScanStore.encode($0.1) }
+        for (scan, report) in updates {
+            var seen: Set<String> = []
+            for finding in Matcher.newFindings(old: scan.report, new: report, level: .unknown) where seen.insert(finding.vulnerability).inserted {
+                candidates.append((scan.digest, finding.vulnerability))
+            }
+        }
+        let pending = candidates
         return try await database.transaction { db in
-            var recorded = 0
-            for (scan, report) in updates {
+            for ((scan, _), report) in zip(updates, encoded) {
                 try await ScanStore.updateReport(digest: scan.digest, report: report, generation: generation, in: db)
-                let candidates = Matcher.newFindings(old: scan.report, new: report, level: .unknown)
-                var fresh: [VulnerabilityReport.Vulnerability] = []
-                var seen: Set<String> = []
-                for finding in candidates where seen.insert(finding.vulnerability).inserted {
-                    guard try await ScanStore.insertFinding(digest: scan.digest, vulnerability: finding.vulnerability, in: db) else { continue }
-                    if let vulnerability = Self.mostSevere(finding.vulnerability, in: report) { fresh.append(vulnerability) }
-                }
-                recorded += fresh.count
+            }
+            // Only what was never reported for the manifest is news.
+            let recorded = try await ScanStore.insertFindings(pending, in: db)
+            guard !recorded.isEmpty else { return 0 }
+            var news: [String: [String]] = [:]
+            for c in pending where recorded.contains(.init(digest: c.digest, vulnerability: c.vulnerability)) {
+                news[c.digest, default: []].append(c.vulnerability)
+            }
+            for (scan, report) in updates {
+                let fresh = (news[scan.digest] ?? []).compactMap { Self.mostSevere($0, in: report) }
                 guard !fresh.isEmpty, let digest = try? Digest(parsing: scan.digest) else { continue }
                 for tagged in try await MetadataStore.liveTags(ofManifest: digest, in: db) {
                     for vulnerability in fresh {
@@ -80,7 +91,7 @@ struct Rematcher: Sendable {
                     }
                 }
             }
-            return recorded
+            return recorded.count
         }
     }
 
@@ -109,3 +120,4 @@ struct Rematcher: Sendable {
         ]
     }
 }
+

@@ -146,20 +146,23 @@ public struct ScanStore: Sendable {
         }
     }
 
-    /// Scanned manifests after `digest` in digest order, for re-matching page by page.
-    func scannedPage(after digest: String, limit: Int) async throws -> [ManifestScan] {
+    /// Scanned manifests after `digest` in digest order not matched with `generation` yet, for
+    /// re-matching page by page.
+    func scannedPage(after digest: String, notMatchedWith generation: String, limit: Int) async throws -> [ManifestScan] {
         try await database.read { db in
             try await db.raw("""
                 SELECT digest, repository_id, status, reason, image_index, report, matched_generation, queued_at, finished_at
                 FROM scan_manifests WHERE status = \(bind: ScanStatus.scanned.rawValue) AND digest > \(bind: digest)
+                  AND (matched_generation IS NULL OR matched_generation <> \(bind: generation))
                 ORDER BY digest LIMIT \(bind: limit)
                 """).all().map(Self.manifestScan(from:))
         }
     }
 
-    static func updateReport(digest: String, report: VulnerabilityReport, generation: String, in db: any SQLDatabase) async throws {
+    /// `report` is the report encoded (`encode`), done before the transaction that stores it.
+    static func updateReport(digest: String, report: String, generation: String, in db: any SQLDatabase) async throws {
         try await db.raw("""
-            UPDATE scan_manifests SET report = \(bind: try encode(report)), matched_generation = \(bind: generation)
+            UPDATE scan_manifests SET report = \(bind: report), matched_generation = \(bind: generation)
             WHERE digest = \(bind: digest)
             """).run()
     }
@@ -171,6 +174,52 @@ public struct ScanStore: Sendable {
             VALUES (\(bind: digest), \(bind: vulnerability), \(bind: Clock.nowMillis()))
             ON CONFLICT (manifest_digest, vulnerability) DO NOTHING RETURNING vulnerability
             """).first() != nil
+    }
+
+    /// `insertFinding` for many (manifest, vulnerability) pairs. Returns the pairs that were
+    /// not recorded before. The recorded ones are read first (few: a re-match offers only what
+    /// a report newly has), then the rest inserted a few hundred rows per statement, so a feed
+    /// update that adds thousands of findings does not read every row back.
+    static func insertFindings(_ pairs: [(digest: String, vulnerability: String)], in db: any SQLDatabase) async throws
+        -> Set<Pair> {
+        guard !pairs.isEmpty else { return [] }
+        var known: Set<Pair> = []
+        let digests = Array(Set(pairs.map(\.digest)))
+        var start = 0
+        while start < digests.count {
+            let chunk = Array(digests[start..<min(start + 500, digests.count)])
+            for row in try await db.raw("""
+                SELECT manifest_digest, vulnerability FROM scan_findings WHERE manifest_digest IN (\(binds: chunk))
+                """).all() {
+                known.insert(Pair(digest: try row.string("manifest_digest"), vulnerability: try row.string("vulnerability")))
+            }
+            start += chunk.count
+        }
+        var fresh: [Pair] = []
+        var seen = known
+        for pair in pairs where seen.insert(Pair(digest: pair.digest, vulnerability: pair.vulnerability)).inserted {
+            fresh.append(Pair(digest: pair.digest, vulnerability: pair.vulnerability))
+        }
+        let now = Clock.nowMillis()
+        start = 0
+        while start < fresh.count {
+            let chunk = fresh[start..<min(start + 300, fresh.count)]
+            var query: SQLQueryString = "INSERT INTO scan_findings (manifest_digest, vulnerability, found_at) VALUES"
+            for (i, pair) in chunk.enumerated() {
+                query += i == 0 ? " " : ", "
+                query += "(\(bind: pair.digest), \(bind: pair.vulnerability), \(bind: now))"
+            }
+            // A concurrent re-match may have recorded some meanwhile (another replica): kept once.
+            query += " ON CONFLICT (manifest_digest, vulnerability) DO NOTHING"
+            try await db.raw(query).run()
+            start += chunk.count
+        }
+        return Set(fresh)
+    }
+
+    struct Pair: Hashable, Sendable {
+        let digest: String
+        let vulnerability: String
     }
 
     public func findings(of digest: String) async throws -> [String] {

@@ -16,10 +16,11 @@ import Testing
 
 @Suite("Scan pipeline")
 struct ScanPipelineTests {
-    @Test(arguments: TestBackend.available)
-    func pushQueuesAScanWhoseJobStoresTheReport(backend: TestBackend) async throws {
+    /// On S3 the layer is streamed into a temporary file first (no local blob file to open).
+    @Test(arguments: TestBackend.available, TestStorageKind.available)
+    func pushQueuesAScanWhoseJobStoresTheReport(backend: TestBackend, storage: TestStorageKind) async throws {
         let layers = try ScanFixtures.layers()
-        try await TestRegistry.with(backend) { registry, c in
+        try await TestRegistry.with(backend, storage: storage) { registry, c in
             try await ScanFixtures.importDebian(registry, name: "openssl.json", ScanFixtures.opensslFeed)
             let token = try await ScanFixtures.apiToken(registry)
             let (digest, layerDigests) = try await ScanFixtures.push(c, "admin/app", tag: "v1",
