@@ -153,6 +153,19 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
+        // The scan pipeline: scans queued on push (in the push's transaction), layers indexed
+        // once per digest, re-matching when vulnerability data changes, vulnerability_found
+        // events and Quay's security endpoint.
+        .target(name: "ScanService", dependencies: [
+            "SlipwayCore", "Events", "Accounts", "Registry", "Scanner",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "SQLKit", package: "sql-kit"),
+        ]),
         .target(name: "BuildOrchestrator", dependencies: [
             "SlipwayCore", "Events", "Audit", "Accounts", "Registry", "BuildProtocol", "CLibarchive", "OutboundHTTP",
             .product(name: "NIOPosix", package: "swift-nio"),
@@ -192,7 +205,7 @@ let package = Package(
             .product(name: "HTTPTypes", package: "swift-http-types"),
         ]),
         .target(name: "WebUI", dependencies: [
-            "SlipwayCore", "Audit", "Accounts", "Registry", "BuildOrchestrator", "Triggers", "Notifications",
+            "SlipwayCore", "Audit", "Accounts", "Registry", "BuildOrchestrator", "Triggers", "Notifications", "ScanService", "Scanner",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Mustache", package: "swift-mustache"),
             .product(name: "Logging", package: "swift-log"),
@@ -203,7 +216,7 @@ let package = Package(
         // the application from the modules.
         .target(name: "SlipwayServer", dependencies: [
             "SlipwayCore", "Mail", "Events", "Audit", "Accounts", "Registry", "BuildOrchestrator", "Triggers", "Notifications", "WebUI",
-            "Scanner",
+            "Scanner", "ScanService",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
@@ -211,7 +224,7 @@ let package = Package(
             name: "slipway",
             dependencies: [
                 "SlipwayCore", "SlipwayServer", "Accounts", "Registry", "BuildOrchestrator", "BuildWorker", "Triggers", "Notifications", "WebUI",
-                "Scanner",
+                "Scanner", "ScanService",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -224,7 +237,7 @@ let package = Package(
             name: "SlipwayTestSupport",
             dependencies: [
                 "SlipwayCore", "SlipwayServer", "Mail", "Events", "Accounts", "Registry", "BuildOrchestrator", "Triggers", "Notifications", "WebUI",
-                "ObjectStorage",
+                "ObjectStorage", "ScanService",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
@@ -262,6 +275,13 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
         ]),
         .testTarget(name: "BuildWorkerTests", dependencies: ["BuildWorker", .product(name: "NIOPosix", package: "swift-nio")]),
+        .testTarget(name: "ScanServiceTests", dependencies: [
+            "ScanService", "Scanner", "SlipwayCore", "Events", "Accounts", "Registry", "Notifications", "SlipwayTestSupport",
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
+            .product(name: "HTTPTypes", package: "swift-http-types"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "SQLKit", package: "sql-kit"),
+        ]),
         .testTarget(name: "ScannerTests", dependencies: [
             "Scanner", "SlipwayCore", "SlipwayTestSupport", "SlipwayServer", "Registry",
             .product(name: "Hummingbird", package: "hummingbird"),

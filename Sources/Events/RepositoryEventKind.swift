@@ -8,6 +8,8 @@ public enum RepositoryEventKind: String, Sendable, CaseIterable {
     case buildFailure = "build_failure"
     case buildCancelled = "build_cancelled"
     case repoImageExpiry = "repo_image_expiry"
+    /// A vulnerability newly affects a scanned, tagged manifest (the scanner's re-match).
+    case vulnerabilityFound = "vulnerability_found"
 
     /// The events of a build's life.
     public static let buildEvents: Set<RepositoryEventKind> = [.buildQueued, .buildStart, .buildSuccess, .buildFailure, .buildCancelled]

@@ -14,7 +14,7 @@ public enum NotificationCatalog {
 
     /// What Slipway emits (`RepositoryEventKind`), then what it only accepts.
     public static let events: [String] = RepositoryEventKind.allCases.map(\.rawValue) + [
-        "vulnerability_found", "repo_mirror_sync_started", "repo_mirror_sync_success", "repo_mirror_sync_failed",
+        "repo_mirror_sync_started", "repo_mirror_sync_success", "repo_mirror_sync_failed",
         "quota_warning", "quota_error",
     ]
 

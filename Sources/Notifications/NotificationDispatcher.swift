@@ -191,6 +191,9 @@ public final class NotificationDispatcher: Service, Sendable {
     /// Build events with a `ref-regex` fire only when it matches the start of
     /// `trigger_metadata.ref`; builds without a ref (uploads) never match.
     static func accepts(_ kind: String, _ payload: [String: EventValue], _ eventConfig: [String: EventValue]) -> Bool {
+        if kind == "vulnerability_found" {
+            return VulnerabilityLevel.accepts(priority: payload["vulnerability"]?["priority"]?.stringValue, level: eventConfig["level"])
+        }
         guard NotificationCatalog.buildEvents.contains(kind), case .string(let pattern)? = eventConfig["ref-regex"], !pattern.isEmpty else {
             return true
         }

@@ -6,6 +6,7 @@ import Logging
 import Mail
 import Notifications
 import Registry
+import ScanService
 import Scanner
 import SlipwayCore
 import Triggers
@@ -17,7 +18,7 @@ public enum SlipwaySchema {
     /// modules before it).
     public static let modules: [ModuleSchema] = [
         CoreSchema.schema, MailSchema.schema, AccountsSchema.schema, AuditSchema.schema, EventsSchema.schema, RegistrySchema.schema,
-        BuildsSchema.schema, TriggersSchema.schema, NotificationsSchema.schema, ScannerSchema.schema,
+        BuildsSchema.schema, TriggersSchema.schema, NotificationsSchema.schema, ScannerSchema.schema, ScanServiceSchema.schema,
     ]
 
     /// The global versions of releases before module migrations (`schema_migrations`: 1, 2,

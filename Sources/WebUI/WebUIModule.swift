@@ -2,6 +2,7 @@ import BuildOrchestrator
 import Hummingbird
 import Notifications
 import Registry
+import ScanService
 import Triggers
 
 /// The server-rendered web UI: pages at Quay's URLs, rendered from Mustache templates, calling
@@ -14,7 +15,7 @@ public struct WebUIModule: SlipwayModule {
     let server: PageServer
     let assets: StaticAssets
 
-    public init(services: RegistryServices, buildFarm: BuildFarmModule, triggers: TriggersModule) {
+    public init(services: RegistryServices, buildFarm: BuildFarmModule, triggers: TriggersModule, scans: ScanServiceModule) {
         self.services = services
         self.buildFarm = buildFarm
         let renderer: Result<PageRenderer, PageRenderer.LoadError>
@@ -25,7 +26,7 @@ public struct WebUIModule: SlipwayModule {
         } catch {
             renderer = .failure(.init(description: "\(error)"))
         }
-        self.server = PageServer(services: services, builds: buildFarm.store, triggers: triggers.store, renderer: renderer)
+        self.server = PageServer(services: services, builds: buildFarm.store, triggers: triggers.store, scans: scans.store, renderer: renderer)
         self.assets = StaticAssets.bundled()
     }
 

@@ -10,6 +10,7 @@ import Triggers
 import WebUI
 import ServiceLifecycle
 import Registry
+import ScanService
 import SlipwayServer
 
 struct Serve: AsyncParsableCommand {
@@ -46,9 +47,11 @@ struct Serve: AsyncParsableCommand {
                                            workRoot: URL(fileURLWithPath: config.dataDir).appendingPathComponent("builds"),
                                            cache: (cacheDirectory, config.builds.baseImageCacheMaxBytes), logger: logger)
             let triggers = TriggersModule(services: built.services, buildFarm: buildFarm)
+            let scans = ScanServiceModule(services: built.services)
             let modules: [any SlipwayModule] = [
                 buildFarm, triggers, NotificationsModule(services: built.services),
-                WebUIModule(services: built.services, buildFarm: buildFarm, triggers: triggers),
+                WebUIModule(services: built.services, buildFarm: buildFarm, triggers: triggers, scans: scans),
+                scans,
                 VulnerabilityFeedsModule(services: built.services),
             ]
             let app = SlipwayApplication.application(services: built.services, modules: modules) { channel in

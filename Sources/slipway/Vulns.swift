@@ -1,6 +1,7 @@
 import ArgumentParser
 import Crypto
 import Foundation
+import ScanService
 import Scanner
 import SlipwayCore
 import SlipwayServer
@@ -52,15 +53,20 @@ struct VulnsImport: AsyncParsableCommand {
 }
 
 struct VulnsStatus: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "status", abstract: "List the imported vulnerability sources and the state of the configured feeds.")
+    static let configuration = CommandConfiguration(commandName: "status", abstract: "List the scan counts, the imported vulnerability sources and the state of the configured feeds.")
 
     @OptionGroup var options: CommonOptions
 
     func run() async throws {
         let config = try options.load()
-        let (sources, feeds) = try await SlipwaySchema.withDatabase(config: config, logger: makeLogger(config)) { database in
-            (try await VulnerabilityStore(database: database).sources(), try await FeedStateStore(database: database).states())
+        let (sources, feeds, scans, layers) = try await SlipwaySchema.withDatabase(config: config, logger: makeLogger(config)) { database in
+            let scans = ScanStore(database: database)
+            return (try await VulnerabilityStore(database: database).sources(), try await FeedStateStore(database: database).states(),
+                    try await scans.counts(), try await scans.layerCount())
         }
+        // What the scan pipeline has done with pushed manifests.
+        let order: [ScanStatus] = [.scanned, .queued, .failed, .unsupported]
+        print("manifests: " + order.map { "\($0.rawValue) \(scans[$0] ?? 0)" }.joined(separator: ", ") + "; layers indexed: \(layers)")
         let now = Clock.nowMillis()
         func hours(_ millis: Int64?) -> String { millis.map { String(format: "%.1f h", Double(now - $0) / 3_600_000) } ?? "-" }
         if sources.isEmpty {

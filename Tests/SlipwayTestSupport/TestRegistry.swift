@@ -8,6 +8,7 @@ import Logging
 import NIOCore
 import Notifications
 import Registry
+import ScanService
 import SlipwayCore
 import SlipwayServer
 import Triggers
@@ -81,10 +82,12 @@ public final class TestRegistry: Sendable {
     public let triggers: TriggersModule
     public let notifications: NotificationsModule
     public let webUI: WebUIModule
+    /// The scan pipeline (its runners are driven by the tests that need them).
+    public let scans: ScanServiceModule
     /// The job queues' clock: tests pin it to move retries forward.
     public let jobTime: TestJobTime
     /// Every module, as `slipway serve` installs them.
-    public var modules: [any SlipwayModule] { [buildFarm, triggers, notifications, webUI] }
+    public var modules: [any SlipwayModule] { [buildFarm, triggers, notifications, webUI, scans] }
     public let directory: String
     /// The test's own PostgreSQL database, or nil on SQLite.
     public let postgresURL: String?
@@ -118,6 +121,9 @@ public final class TestRegistry: Sendable {
         // its max_connections of 1,000 ("sorry, too many clients already"), and a pool that cannot
         // connect for a minute fails its requests. Six leave four beside the two LISTENs.
         config.database.postgresMaxConnections = 6
+        // Scans run when a test drives them (`scans.scanRunner().runOnce()`), so tests that
+        // push images do not race a background scanner for the database.
+        config.security.scanConcurrency = 0
         return config
     }
 
@@ -180,7 +186,8 @@ public final class TestRegistry: Sendable {
         self.buildFarm = BuildFarmModule(services: services, sources: TriggersModule.buildSources(services: services))
         self.triggers = TriggersModule(services: services, buildFarm: buildFarm)
         self.notifications = NotificationsModule(services: services)
-        self.webUI = WebUIModule(services: services, buildFarm: buildFarm, triggers: triggers)
+        self.scans = ScanServiceModule(services: services)
+        self.webUI = WebUIModule(services: services, buildFarm: buildFarm, triggers: triggers, scans: scans)
         self.directory = directory
         self.postgresURL = postgresURL
         self.poolEvents = poolEvents

@@ -35,14 +35,14 @@ struct RepositoryPageTests {
 
     @Test func identitiesGetWhatTheAPIWouldGive() async throws {
         try await TestRegistry.with(.sqlite) { registry, client in
-            _ = try await fixture(registry, client)
+            let digest = try await fixture(registry, client)
             let anonymous = try await WebSession.anonymous(client).get("/repository/admin/app")
             #expect(anonymous.status == .seeOther)
             #expect(anonymous.headers[.location] == "/signin?redirect=/repository/admin/app")
 
             let outsider = try await WebSession.signIn(client, "outsider")
             for path in ["/repository/admin/app", "/repository/admin/app?tab=history", "/repository/admin/app/tag/v1",
-                         "/repository/admin/nope"] {
+                         "/repository/admin/app/manifest/\(digest)", "/repository/admin/nope"] {
                 let response = try await outsider.get(path)
                 #expect(response.status == .notFound, "\(path)")
                 #expect(!response.text.contains("v1</a>"))
@@ -56,6 +56,11 @@ struct RepositoryPageTests {
             // Readers get no write controls and no admin tabs.
             #expect(!tags.text.contains("tag-delete"))
             #expect(!tags.text.contains(#"id="tab-settings""#))
+            // The tags view's security column links to each manifest's Security Scanner page, which readers see.
+            #expect(tags.text.contains(#"href="/repository/admin/app/manifest/\#(digest)" class="scan-cell scan-queued">Queued</a>"#))
+            let security = try await reader.get("/repository/admin/app/manifest/\(digest)")
+            #expect(security.status == .ok && security.text.contains(#"data-status="queued""#))
+            #expect(try await reader.get("/repository/admin/app/manifest/sha256:\(String(repeating: "0", count: 64))").status == .notFound)
             #expect(try await reader.get("/repository/admin/app?tab=settings").status == .notFound)
             #expect(try await reader.get("/repository/admin/app?tab=logs").status == .notFound)
 

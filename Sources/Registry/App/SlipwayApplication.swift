@@ -42,7 +42,7 @@ public enum SlipwayApplication {
     public static func router(services: RegistryServices, modules: [any SlipwayModule] = []) -> Router<SlipwayRequestContext> {
         let router = Router(context: SlipwayRequestContext.self)
         router.add(middleware: RequestObservationMiddleware(routes: modules.flatMap { $0.observedRoutes() }))
-        let v2 = V2Handler(services: services)
+        let v2 = V2Handler(services: services, manifestObservers: modules.flatMap { $0.manifestStoredObservers() })
         let v2Methods: [HTTPRequest.Method] = [.get, .head, .put, .post, .patch, .delete]
         for path in ["/v2", "/v2/**"] {
             for method in v2Methods {

@@ -22,6 +22,8 @@ public protocol SlipwayModule: Sendable {
     func blobOwners() -> [any BlobOwner]
     /// What the module does when a repository is deleted.
     func repositoryDeletionObservers() -> [any RepositoryDeletionObserver]
+    /// What the module records, in the storing transaction, when a manifest is stored.
+    func manifestStoredObservers() -> [any ManifestStoredObserver]
     /// How the module shows team invitations to their invitees (in-app notifications).
     func teamInviteNotices() -> [any TeamInviteNotices]
     /// Names (and log levels) for the plain routes this module registers, for the request
@@ -38,6 +40,7 @@ extension SlipwayModule {
     public func collectorPasses() -> [any CollectorPass] { [] }
     public func blobOwners() -> [any BlobOwner] { [] }
     public func repositoryDeletionObservers() -> [any RepositoryDeletionObserver] { [] }
+    public func manifestStoredObservers() -> [any ManifestStoredObserver] { [] }
     public func teamInviteNotices() -> [any TeamInviteNotices] { [] }
     public func observedRoutes() -> [ObservedRoute] { [] }
     public func healthContributors() -> [any HealthContributor] { [] }

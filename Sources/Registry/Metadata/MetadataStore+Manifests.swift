@@ -65,7 +65,8 @@ extension MetadataStore {
     /// expiry of the manifest's tags, as Quay does on every push.
     public func putManifest(repositoryID: Int64, digest: Digest, document: ManifestDocument, content: String, tag: String?,
                             labelsOfNewManifest: @escaping @Sendable () async -> [String: String] = { [:] },
-                            pushEvent: (Repository, [String: EventValue])? = nil) async throws -> ManifestPutResult {
+                            pushEvent: (Repository, [String: EventValue])? = nil,
+                            observers: [any ManifestStoredObserver] = []) async throws -> ManifestPutResult {
         // Moving a tag onto a manifest already stored writes only the tag (and its event), in a
         // group commit with concurrent moves. The look-up is repeated inside the batch.
         if let tag, let manifestID = try await liveManifestID(repositoryID: repositoryID, digest: digest),
@@ -90,6 +91,8 @@ extension MetadataStore {
                 let labels = await labelsOfNewManifest()
                 try await Self.replaceManifestLabels(db: db, manifestID: manifestID, labels: labels, now: now)
                 expiresAfter = labels[ExpiresAfter.labelKey]
+                let notice = StoredManifestNotice(repositoryID: repositoryID, manifestID: manifestID, digest: digest, document: document)
+                for observer in observers { try await observer.manifestStored(notice, in: db) }
             }
             var tagChanged = false
             if let tag {

@@ -76,7 +76,7 @@ extension V2Handler {
         let labels = ImageConfigLabels(storage: services.storage, logger: services.logger)
         let result = try await services.store.putManifest(repositoryID: repo.id, digest: digest, document: document, content: content, tag: tag,
                                                           labelsOfNewManifest: { await labels.read(document) },
-                                                          pushEvent: pushEvent.map { (repo, $0) })
+                                                          pushEvent: pushEvent.map { (repo, $0) }, observers: manifestObservers)
         services.metrics.manifestsPushed.increment()
         if result.tagChanged, let tag {
             services.logger.info("tag pushed", metadata: ["repository": "\(repo.path)", "tag": "\(tag)", "digest": "\(digest)"])

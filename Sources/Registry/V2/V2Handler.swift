@@ -11,10 +11,13 @@ import SlipwayCore
 public struct V2Handler: Sendable {
     let services: RegistryServices
     let authorizer: V2Authorizer
+    /// Feature modules told, in the storing transaction, about each manifest stored (the scanner).
+    let manifestObservers: [any ManifestStoredObserver]
 
-    public init(services: RegistryServices) {
+    public init(services: RegistryServices, manifestObservers: [any ManifestStoredObserver] = []) {
         self.services = services
         self.authorizer = V2Authorizer(services: services)
+        self.manifestObservers = manifestObservers
     }
 
     public func handle(_ request: Request, context: some RequestContext) async -> Response {

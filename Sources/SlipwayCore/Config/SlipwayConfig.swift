@@ -110,6 +110,12 @@ public struct SlipwayConfig: Sendable, Equatable {
         /// configured vulnerability feeds reach loopback, private, link-local and metadata addresses. Off in production: on, such URLs
         /// turn the server into a proxy into its own network.
         public var allowPrivateTargets = false
+        /// Scans this process runs at once (the in-process scan workers); 0: this process
+        /// scans nothing (other replicas sharing the database do).
+        public var scanConcurrency = 2
+        /// How often a scanning process checks whether imported vulnerability data changed,
+        /// to re-match scanned manifests without reading their layers again.
+        public var rematchCheckSeconds = 5
         /// Vulnerability feeds the scanner fetches on a schedule (empty: only
         /// `slipway admin vulns import`). Outbound calls, so the same SSRF gate as callbacks:
         /// loopback and private addresses only with `allowPrivateTargets`.

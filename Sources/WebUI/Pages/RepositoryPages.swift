@@ -2,9 +2,10 @@ import Accounts
 import BuildOrchestrator
 import Hummingbird
 import Registry
+import SlipwayCore
 
 /// Everything under `/repository/<namespace>/<name>`: the tabbed repository page, build pages
-/// (`.../build/<uuid>`) and tag details (`.../tag/<tag>`). The path is read from the right and
+/// (`.../build/<uuid>`), tag details (`.../tag/<tag>`) and Security Scanner pages (`.../manifest/<digest>`). The path is read from the right and
 /// the reading that names an existing repository wins (see `RepositoryURL`).
 struct RepositoryPages {
     let server: PageServer
@@ -26,6 +27,10 @@ struct RepositoryPages {
             case .repository: return candidate
             case .build(_, let uuid):
                 if let b = try await server.builds.build(uuid: uuid), b.repositoryID == repo.id { return candidate }
+            case .manifest(_, let digest):
+                if let parsed = try? Digest(parsing: digest), try await store.manifest(repositoryID: repo.id, digest: parsed) != nil {
+                    return candidate
+                }
             case .tag(_, let tag):
                 if Names.isValidTag(tag),
                    try await !store.tagRecords(repositoryID: repo.id, filter: .equals(tag), onlyActive: true, offset: 0, limit: 1).isEmpty {
@@ -48,6 +53,8 @@ struct RepositoryPages {
             return try await BuildPage(server: server).page(r, access: access, uuid: uuid)
         case .tag(_, let tag):
             return try await TagDetailsPage(server: server).page(r, access: access, tag: tag)
+        case .manifest(_, let digest):
+            return try await SecurityPage(server: server).page(r, access: access, digest: digest)
         case .repository:
             let header = try await RepositoryHeader.make(access, tab: r.query("tab") ?? "tags", request: r, services: server.services)
             switch header.tab {

@@ -19,6 +19,7 @@ struct TagDetailsPage {
         let shortDigest: String
         let platform: String
         let size: String
+        let security: SecurityCell
     }
 
     struct LabelView {
@@ -48,6 +49,8 @@ struct TagDetailsPage {
         let dockerByDigest: String
         let canWrite: Bool
         let tagsURL: String
+        /// The manifest's scan (nil for a manifest list: its platforms have one each).
+        let security: SecurityCell?
     }
 
     func page(_ r: PageRequest, access: RepositoryAccess, tag: String) async throws -> Page {
@@ -70,11 +73,16 @@ struct TagDetailsPage {
             Layer(index: i + 1, digest: d.digest.description, shortDigest: Formatting.shortDigest(d.digest.description),
                   size: Formatting.size(d.size), mediaType: d.mediaType)
         }
-        let children = (document?.manifests ?? []).map { d in
+        let childDescriptors = document?.manifests ?? []
+        let scans = try await server.scans.summaries(childDescriptors.map(\.digest.description) + [record.digest.description])
+        let children = childDescriptors.map { d in
             Child(digest: d.digest.description, shortDigest: Formatting.shortDigest(d.digest.description),
                   platform: [d.platform?.os, d.platform?.architecture, d.platform?.variant].compactMap { $0 }.joined(separator: "/"),
-                  size: Formatting.size(d.size))
+                  size: Formatting.size(d.size),
+                  security: SecurityCell.make(scans[d.digest.description], url: RepositoryURL.security(repo.path, digest: d.digest.description)))
         }
+        let security = MediaTypes.isIndex(manifest.mediaType) ? nil
+            : SecurityCell.make(scans[record.digest.description], url: RepositoryURL.security(repo.path, digest: record.digest.description))
         let labels = try await store.labels(manifestID: manifest.id, prefix: nil).map { LabelView(key: $0.key, value: $0.value, source: $0.source_type) }
         let header = try await RepositoryHeader.make(access, tab: "tags", request: r, services: server.services)
         let ref = "\(header.registry.host)/\(repo.path)"
@@ -84,7 +92,7 @@ struct TagDetailsPage {
             labels: labels, hasLabels: !labels.isEmpty, layers: layers, hasLayers: !layers.isEmpty, children: children, hasChildren: !children.isEmpty,
             podmanByTag: header.registry.podman("pull", "\(ref):\(tag)"), dockerByTag: "docker pull \(ref):\(tag)",
             podmanByDigest: header.registry.podman("pull", "\(ref)@\(record.digest)"), dockerByDigest: "docker pull \(ref)@\(record.digest)",
-            canWrite: access.canWrite, tagsURL: RepositoryURL.page(repo.path, tab: "tags"))
+            canWrite: access.canWrite, tagsURL: RepositoryURL.page(repo.path, tab: "tags"), security: security)
         return Page(title: "\(repo.path):\(tag)", template: "tag_details", model: model, scripts: ["tags.js"], nav: .repositories)
     }
 }

@@ -18,6 +18,7 @@ struct TagsTab {
         let expiration: TimeView?
         let detailsURL: String
         let isManifestList: Bool
+        let security: SecurityCell
     }
 
     struct Model {
@@ -44,10 +45,16 @@ struct TagsTab {
             repositoryID: repo.id, filter: filter.isEmpty ? nil : .contains(filter), onlyActive: true,
             offset: (pageNumber - 1) * Self.pageSize, limit: Self.pageSize + 1)
         let base = RepositoryURL.page(repo.path, tab: "tags") + (filter.isEmpty ? "" : "&filter=" + PageServer.queryEscape(filter)) + "&page="
-        let rows = records.prefix(Self.pageSize).map { t in
-            Row(name: t.name, digest: t.digest.description, shortDigest: Formatting.shortDigest(t.digest.description), size: Formatting.size(t.size),
-                lastModified: TimeView(millis: t.start), expiration: TimeView(millis: t.expiration), detailsURL: Self.detailsURL(repo.path, tag: t.name),
-                isManifestList: MediaTypes.isIndex(t.mediaType))
+        let shown = records.prefix(Self.pageSize)
+        let scans = try await server.scans.summaries(shown.map(\.digest.description))
+        let rows = shown.map { t in
+            let isList = MediaTypes.isIndex(t.mediaType)
+            let details = Self.detailsURL(repo.path, tag: t.name)
+            let security = isList ? SecurityCell(text: "See child manifests", cssClass: "scan-list", url: details)
+                : SecurityCell.make(scans[t.digest.description], url: RepositoryURL.security(repo.path, digest: t.digest.description))
+            return Row(name: t.name, digest: t.digest.description, shortDigest: Formatting.shortDigest(t.digest.description), size: Formatting.size(t.size),
+                       lastModified: TimeView(millis: t.start), expiration: TimeView(millis: t.expiration), detailsURL: details,
+                       isManifestList: isList, security: security)
         }
         let model = Model(header: header, rows: Array(rows), hasRows: !rows.isEmpty, filter: filter, hasFilter: !filter.isEmpty, page: pageNumber,
                           previousURL: pageNumber > 1 ? base + String(pageNumber - 1) : nil,

@@ -6,6 +6,7 @@ import Hummingbird
 import Logging
 import NIOCore
 import Registry
+import ScanService
 import Triggers
 
 /// One page request: the HTTP request, its viewer and query parameters.
@@ -39,6 +40,8 @@ struct PageServer: Sendable {
     let builds: BuildStore
     /// Triggers, for the build sources and log sentences that name them.
     let triggers: TriggerStore
+    /// Scan results, for the tags view's security column and the Security Scanner page.
+    let scans: ScanStore
     let renderer: Result<PageRenderer, PageRenderer.LoadError>
 
     typealias Handler = @Sendable (PageRequest) async throws -> Page

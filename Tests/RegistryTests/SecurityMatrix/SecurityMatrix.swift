@@ -107,6 +107,8 @@ struct SecurityMatrixTests {
             // Quay drop-in, part A (branch quay-admin): superuser API, messages, lookups.
             + MatrixRows.quayAdmin
             + MatrixRows.discovery
+            // The scanner's security endpoint (ScanService).
+            + MatrixRows.security
     }
 
     @Test(arguments: TestBackend.available)
