@@ -92,6 +92,12 @@ public struct SlipwayConfig: Sendable, Equatable {
         /// Quay's `SUPER_USERS`: the users with the superuser role. When empty, the flag stored
         /// on the account (the admin created on first start) decides.
         public var superUsers: [String] = []
+        /// OpenID Connect providers offered on `/signin` ("Sign in with NAME"); YAML only
+        /// (`auth.oidc`, or Quay's `<SERVICE>_LOGIN_CONFIG`).
+        public var oidc: [OIDCProviderConfig] = []
+        /// Quay's `FEATURE_DIRECT_LOGIN`: password sign-in on the web UI. Off, only superusers may
+        /// still sign in with a password (a way back in when the provider is down).
+        public var internalLogin = true
     }
 
     public struct Logging: Sendable, Equatable {
