@@ -265,5 +265,31 @@ public enum AccountsSchema {
                 """,
             ]
         },
+        ModuleMigration(version: 8, name: "self sign-up") { f in
+            let id = f.identityPrimaryKey
+            let big = f.bigint
+            return [
+                // Accounts that existed before, and every account an admin creates, count as
+                // verified; a self-created one with `auth.mailVerification` starts at 0.
+                "ALTER TABLE namespaces ADD COLUMN email_verified INTEGER NOT NULL DEFAULT 1",
+                // The mailed confirmation links: only the code's hash is kept.
+                """
+                CREATE TABLE email_verifications (
+                  code_hash TEXT PRIMARY KEY,
+                  user_id \(big) NOT NULL REFERENCES namespaces(id) ON DELETE CASCADE,
+                  email TEXT NOT NULL,
+                  expires_at \(big) NOT NULL)
+                """,
+                // Accounts created per client address, for the per-IP limit (rows older than an
+                // hour are deleted as new ones come).
+                """
+                CREATE TABLE signup_attempts (
+                  id \(id),
+                  ip TEXT NOT NULL,
+                  created_at \(big) NOT NULL)
+                """,
+                "CREATE INDEX signup_attempts_ip ON signup_attempts(ip, created_at)",
+            ]
+        },
     ])
 }

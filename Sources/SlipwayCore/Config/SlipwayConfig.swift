@@ -98,6 +98,14 @@ public struct SlipwayConfig: Sendable, Equatable {
         /// Quay's `FEATURE_DIRECT_LOGIN`: password sign-in on the web UI. Off, only superusers may
         /// still sign in with a password (a way back in when the provider is down).
         public var internalLogin = true
+        /// Quay's `FEATURE_USER_CREATION`: anyone may create an account on `/signup`
+        /// (`POST /api/v1/user/`). Off by default; turning it off stops new sign-ups at once.
+        public var userCreation = false
+        /// Quay's `FEATURE_MAILING` as far as accounts go: a self-created account must confirm its
+        /// e-mail address through a mailed link before it may push.
+        public var mailVerification = false
+        /// Accounts one client address may create per hour.
+        public var userCreationPerHourPerIP = 5
     }
 
     public struct Logging: Sendable, Equatable {

@@ -38,6 +38,8 @@ struct RepositoryListPage {
         let firstURL: String?
         /// Right after a first single sign-on: the offer of an app token for registry logins.
         let welcomeSSO: Bool
+        /// Right after a self sign-up that must confirm its address.
+        let welcomeVerify: Bool
         let tokensURL: String
     }
 
@@ -82,7 +84,8 @@ struct RepositoryListPage {
         }
         let model = Model(namespaces: options, creatableNamespaces: options.filter(\.canCreate), filter: filter, rows: rows, hasRows: !rows.isEmpty,
                           nextURL: next, firstURL: after == nil ? nil : String(base.dropLast()),
-                          welcomeSSO: r.query("welcome") == "sso", tokensURL: UserPage.url(user.name, tab: "tokens"))
+                          welcomeSSO: r.query("welcome") == "sso", welcomeVerify: r.query("welcome") == "verify",
+                          tokensURL: UserPage.url(user.name, tab: "tokens"))
         return Page(title: "Repositories", template: "repository_list", model: model, scripts: ["repo-list.js"], nav: .repositories)
     }
 }

@@ -19,6 +19,8 @@ struct SignInPages {
         let providers: [Provider]
         let hasProviders: Bool
         let internalLogin: Bool
+        /// `auth.userCreation`: the "Create account" link.
+        let userCreation: Bool
     }
 
     func register(_ router: Router<SlipwayRequestContext>) {
@@ -32,7 +34,8 @@ struct SignInPages {
                 Provider(name: $0.name, url: "/signin/oidc/\($0.name)?redirect=" + PageServer.queryEscape(redirect))
             }
             let model = Model(redirect: redirect, providers: providers, hasProviders: !providers.isEmpty,
-                              internalLogin: server.services.config.auth.internalLogin)
+                              internalLogin: server.services.config.auth.internalLogin,
+                              userCreation: server.services.config.auth.userCreation && server.services.config.auth.internalLogin)
             return Page(title: "Sign in", template: "signin", model: model, scripts: ["signin.js"])
         }
     }
