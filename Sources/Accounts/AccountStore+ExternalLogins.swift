@@ -152,11 +152,13 @@ extension AccountStore {
             try await db.raw("""
                 SELECT provider, issuer, subject, email, suggested_name FROM oidc_signups
                 WHERE token_hash = \(bind: tokenHash) AND expires_at > \(bind: Clock.nowMillis())
-                """).first().map { row in
-                OIDCSignupRecord(provider: try row.string("provider"), issuer: try row.string("issuer"), subject: try row.string("subject"),
-                                 email: try row.optionalString("email"), suggestedName: try row.string("suggested_name"))
-            }
+                """).first().map(Self.signup(from:))
         }
+    }
+
+    static func signup(from row: any SQLRow) throws -> OIDCSignupRecord {
+        OIDCSignupRecord(provider: try row.string("provider"), issuer: try row.string("issuer"), subject: try row.string("subject"),
+                         email: try row.optionalString("email"), suggestedName: try row.string("suggested_name"))
     }
 
     /// Completes a first sign-in in one transaction: the pending sign-up is consumed, the user
@@ -168,8 +170,7 @@ extension AccountStore {
                 DELETE FROM oidc_signups WHERE token_hash = \(bind: tokenHash)
                 RETURNING provider, issuer, subject, email, suggested_name, expires_at
                 """).first(), try row.int64("expires_at") > Clock.nowMillis() else { return nil }
-            let signup = OIDCSignupRecord(provider: try row.string("provider"), issuer: try row.string("issuer"), subject: try row.string("subject"),
-                                          email: try row.optionalString("email"), suggestedName: try row.string("suggested_name"))
+            let signup = try Self.signup(from: row)
             let user = try await Self.createUser(name: name, passwordHash: nil, email: email, superuser: superuser, in: db)
             try await Self.link(userID: user.id, service: signup.provider, issuer: signup.issuer, subject: signup.subject, in: db)
             return (user, signup)

@@ -244,6 +244,45 @@ struct SingleSignOnFlowTests {
         }
     }
 
+    /// The permission table of the sign-in pages (they are page routes, outside the `/api/v1`
+    /// security matrix): each route × anonymous / signed in (without and with the CSRF token).
+    @Test func pageRoutePermissions() async throws {
+        try await TestIssuer.with { issuer, url in
+            issuer.publish([TestIssuer.key("k1")])
+            try await TestRegistry.with(.sqlite, configure: Self.configure(url)) { registry, c in
+                let signedIn = try await c.send(.post, "/api/v1/signin", headers: [.contentType: "application/json"],
+                                                body: ByteBuffer(string: #"{"username":"\#(TestRegistry.adminName)","password":"\#(TestRegistry.password)"}"#))
+                let session = "\(WebSession.cookieName)=\(try #require(Self.cookies(signedIn)[WebSession.cookieName]))"
+                let csrf = try #require((signedIn.json as? [String: Any])?["csrf_token"] as? String)
+                let form: HTTPFields = [.contentType: "application/x-www-form-urlencoded"]
+                // (method, path, session?, expected status, expected Location prefix)
+                let rows: [(HTTPRequest.Method, String, Bool, HTTPResponse.Status, String?)] = [
+                    (.get, "/signin/oidc/idp", false, .seeOther, url + "/authorize?"),
+                    (.get, "/signin/oidc/idp", true, .seeOther, "/repository/"),          // already signed in
+                    (.get, "/signin/oidc/unknown", false, .notFound, nil),
+                    (.get, "/signin/oidc/idp/link", false, .seeOther, "/signin?redirect="),
+                    (.get, "/signin/oidc/idp/link", true, .badRequest, nil),               // no CSRF token
+                    (.get, "/signin/oidc/idp/link?csrf_token=wrong", true, .badRequest, nil),
+                    (.get, "/signin/oidc/idp/link?csrf_token=\(csrf)", true, .seeOther, url + "/authorize?"),
+                    (.get, "/oauth2/idp/callback?code=c&state=s", false, .badRequest, nil), // no state cookie
+                    (.get, "/oauth2/idp/callback?code=c&state=s", true, .badRequest, nil),
+                    (.get, "/signin/confirm-username", false, .seeOther, "/signin"),        // no pending sign-up
+                    (.post, "/signin/confirm-username", false, .badRequest, nil),
+                    (.get, "/signup", false, .notFound, nil),                                // auth.userCreation off
+                    (.get, "/confirm?code=unknown", false, .badRequest, nil),
+                ]
+                for (method, path, withSession, status, location) in rows {
+                    var headers = method == .post ? form : HTTPFields()
+                    if withSession { headers[.cookie] = session }
+                    let response = try await c.send(method, path, headers: headers, body: method == .post ? ByteBuffer(string: "username=x") : nil)
+                    #expect(response.status == status, "\(method) \(path) signed in: \(withSession)")
+                    if let location { #expect(response.headers[.location]?.hasPrefix(location) == true, "\(method) \(path): \(response.headers[.location] ?? "-")") }
+                }
+                #expect(try await registry.services.accounts.externalLogins(userID: try #require(try await registry.services.accounts.namespace(named: TestRegistry.adminName)).id).isEmpty)
+            }
+        }
+    }
+
     /// `auth.internalLogin: false`: the password form is folded away and refused for everyone
     /// but superusers.
     @Test func internalLoginOffLeavesPasswordsToSuperusers() async throws {
