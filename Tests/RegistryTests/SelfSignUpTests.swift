@@ -52,6 +52,9 @@ struct SelfSignUpTests {
             let claims = try await registry.services.tokens.verify(push, audience: "localhost")
             #expect(claims.actions(for: "erin/app") == [.pull])
 
+            let session: HTTPFields = [.cookie: String(try #require(created.headers[.setCookie]?.split(separator: ";").first))]
+            #expect((try await c.send(.get, "/api/v1/user/", headers: session).json as? [String: Any])?["verified"] as? Bool == false)
+
             // The mail carries the link; opening it confirms the address, once.
             let mail = try #require(try await registry.services.mail.mails(kind: .emailVerification, reference: "erin").first)
             #expect(mail.recipient == "erin@example.com")
@@ -61,6 +64,7 @@ struct SelfSignUpTests {
             let confirmed = try await c.send(.get, "/confirm?code=\(code)")
             #expect(confirmed.status == .ok && String(buffer: confirmed.body).contains("confirmed"))
             #expect(try await c.send(.get, "/confirm?code=\(code)").status == .badRequest)
+            #expect((try await c.send(.get, "/api/v1/user/", headers: session).json as? [String: Any])?["verified"] as? Bool == true)
             let pushNow = try #require(try await c.token(.init("erin", "long-enough-1"), scopes: ["repository:erin/app:pull,push"]))
             #expect(try await registry.services.tokens.verify(pushNow, audience: "localhost").actions(for: "erin/app") == [.pull, .push])
 

@@ -29,7 +29,8 @@ struct UserAPI {
         let username: String
         let avatar: Avatar
         let email: String?
-        let verified = true
+        /// False while a self-created account has not opened its confirmation link.
+        let verified: Bool
         let is_me = true
         let logins: [Login]
         let prompts: [String] = []
@@ -53,7 +54,8 @@ struct UserAPI {
         }
         let tagExpiration = try await services.accounts.userTagExpirationSeconds(userID: user.id)
         let logins = try await services.accounts.externalLogins(userID: user.id).map { UserView.Login(service: $0.service, service_identifier: $0.subject) }
-        return APIResponse.json(UserView(username: user.name, avatar: .user(user), email: user.email, logins: logins, organizations: orgs,
+        let verified = try await services.accounts.isEmailVerified(userID: user.id)
+        return APIResponse.json(UserView(username: user.name, avatar: .user(user), email: user.email, verified: verified, logins: logins, organizations: orgs,
                                          super_user: user.isSuperuser, tag_expiration_s: tagExpiration))
     }
 
