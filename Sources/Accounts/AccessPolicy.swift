@@ -72,9 +72,25 @@ public struct AccessPolicy: Sendable {
         }
     }
 
+    /// The person behind a user credential (password, app token, OAuth token); robots and
+    /// delegate tokens have their own grants.
+    static func personID(_ identity: Identity) -> Int64? {
+        switch identity {
+        case .user(let ns), .oauth(let ns, _): return ns.id
+        default: return nil
+        }
+    }
+
     /// The subset of `requested` actions granted on `path`. Denied actions are dropped silently
     /// (down-scoping), as the token protocol expects.
     public func grantedActions(_ identity: Identity, on path: RepositoryPath, requested: Set<RegistryAction>) async throws -> Set<RegistryAction> {
+        var requested = requested
+        // A self-created account whose e-mail address is not confirmed yet reads but does not
+        // write (`auth.mailVerification`).
+        if !requested.isDisjoint(with: [.push, .delete]), let userID = Self.personID(identity),
+           try await !accounts.isEmailVerified(userID: userID) {
+            requested.subtract([.push, .delete])
+        }
         if let repository = try await accounts.repository(path) {
             guard repository.state != .markedForDeletion else { return [] }
             // A delegate token's JWT names its one repository and nothing else, public or not.

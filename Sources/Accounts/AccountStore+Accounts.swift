@@ -47,7 +47,7 @@ extension AccountStore {
 
     /// Creates a user in the caller's transaction.
     @discardableResult
-    public static func createUser(name: String, passwordHash: String, email: String?, superuser: Bool = false,
+    public static func createUser(name: String, passwordHash: String?, email: String?, superuser: Bool = false,
                                   in db: any SQLDatabase) async throws -> Namespace {
         guard let row = try await db.raw("""
             INSERT INTO namespaces (name, kind, email, password_hash, is_superuser, created_at)

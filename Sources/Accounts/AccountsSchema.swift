@@ -221,5 +221,75 @@ public enum AccountsSchema {
                 "CREATE INDEX robot_federated_tokens_robot ON robot_federated_tokens(robot_id)",
             ]
         },
+        ModuleMigration(version: 7, name: "external logins (OIDC sign-in)") { f in
+            let id = f.identityPrimaryKey
+            let big = f.bigint
+            return [
+                // A provider identity (issuer + sub) belongs to exactly one user, and a user has
+                // at most one identity per issuer. `service` is the configured provider name.
+                """
+                CREATE TABLE external_logins (
+                  id \(id),
+                  user_id \(big) NOT NULL REFERENCES namespaces(id) ON DELETE CASCADE,
+                  service TEXT NOT NULL,
+                  issuer TEXT NOT NULL,
+                  subject TEXT NOT NULL,
+                  created_at \(big) NOT NULL,
+                  UNIQUE (issuer, subject),
+                  UNIQUE (user_id, issuer))
+                """,
+                // Authorization requests in flight: the hash of `state` (the browser holds the
+                // value), the nonce and PKCE verifier the callback checks. Deleted when used, so a
+                // state (and the code that came with it) is accepted once; they live 10 minutes.
+                """
+                CREATE TABLE oidc_authorizations (
+                  state_hash TEXT PRIMARY KEY,
+                  provider TEXT NOT NULL,
+                  nonce TEXT NOT NULL,
+                  code_verifier TEXT NOT NULL,
+                  return_path TEXT NOT NULL,
+                  link_user_id \(big) REFERENCES namespaces(id) ON DELETE CASCADE,
+                  expires_at \(big) NOT NULL)
+                """,
+                // A verified identity with no user yet, waiting for its username confirmation
+                // (the browser holds the token whose hash is the key).
+                """
+                CREATE TABLE oidc_signups (
+                  token_hash TEXT PRIMARY KEY,
+                  provider TEXT NOT NULL,
+                  issuer TEXT NOT NULL,
+                  subject TEXT NOT NULL,
+                  email TEXT,
+                  suggested_name TEXT NOT NULL,
+                  expires_at \(big) NOT NULL)
+                """,
+            ]
+        },
+        ModuleMigration(version: 8, name: "self sign-up") { f in
+            let id = f.identityPrimaryKey
+            let big = f.bigint
+            return [
+                // Accounts that existed before, and every account an admin creates, count as
+                // verified; a self-created one with `auth.mailVerification` starts at 0.
+                "ALTER TABLE namespaces ADD COLUMN email_verified INTEGER NOT NULL DEFAULT 1",
+                // The mailed confirmation links: only the code's hash is kept.
+                """
+                CREATE TABLE email_verifications (
+                  code_hash TEXT PRIMARY KEY,
+                  user_id \(big) NOT NULL REFERENCES namespaces(id) ON DELETE CASCADE,
+                  email TEXT NOT NULL,
+                  expires_at \(big) NOT NULL)
+                """,
+                // Accounts created per client address, for the per-IP limit (rows older than an
+                // hour are deleted as new ones come).
+                """
+                CREATE TABLE signup_attempts (
+                  id \(id),
+                  ip TEXT NOT NULL,
+                  created_at \(big) NOT NULL)
+                """,
+                "CREATE INDEX signup_attempts_ip ON signup_attempts(ip, created_at)",
+            ]
+        },
     ])
 }

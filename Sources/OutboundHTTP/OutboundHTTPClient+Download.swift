@@ -46,17 +46,26 @@ extension OutboundHTTPClient {
     func get<T: Sendable>(_ url: String, headers: [(String, String)],
                           _ receive: @escaping @Sendable (NIOAsyncChannelInboundStream<HTTPClientResponsePart>) async throws -> T)
         async throws(Failure) -> T {
+        try await exchange(.GET, url, headers: headers, body: nil, receive)
+    }
+
+    /// `get` for any method, with an optional request body.
+    func exchange<T: Sendable>(_ method: HTTPMethod, _ url: String, headers: [(String, String)], body: ByteBuffer?,
+                               _ receive: @escaping @Sendable (NIOAsyncChannelInboundStream<HTTPClientResponsePart>) async throws -> T)
+        async throws(Failure) -> T {
         let target = try await approve(url)
         let tls = try tlsContext(for: target.parsed)
-        var head = OutboundConnection.requestHead(.GET, target.parsed)
+        var head = OutboundConnection.requestHead(method, target.parsed)
         for (name, value) in headers { head.headers.add(name: name, value: value) }
+        if let body { head.headers.add(name: "Content-Length", value: String(body.readableBytes)) }
         let request = head
+        let parts: [HTTPClientRequestPart] = body.map { [.head(request), .body(.byteBuffer($0)), .end(nil)] } ?? [.head(request), .end(nil)]
         let configuration = self.configuration
         do {
             return try await Deadline.run(configuration.timeout) {
                 let connection = try await OutboundConnection.open(target, tls: tls, configuration: configuration)
                 return try await connection.exchange { inbound, outbound in
-                    let writeFailure = await OutboundConnection.write([.head(request), .end(nil)], to: outbound)
+                    let writeFailure = await OutboundConnection.write(parts, to: outbound)
                     do {
                         return try await receive(inbound)
                     } catch Failure.connection(Self.noAnswer) where writeFailure != nil {

@@ -25,6 +25,27 @@ extension OutboundHTTPClient {
         }
     }
 
+    /// POSTs an `application/x-www-form-urlencoded` form and reads the answer like `fetch` (an
+    /// OAuth token endpoint). Field values may be secrets: they go only into the body, never
+    /// into the URL or an error.
+    public func postForm(_ url: String, fields: [(String, String)], maxBytes: Int64? = nil) async throws(Failure) -> Fetched {
+        let cap = maxBytes ?? configuration.maxResponseBodyBytes
+        let body = ByteBuffer(string: Self.formEncode(fields))
+        return try await exchange(.POST, url, headers: [("Content-Type", "application/x-www-form-urlencoded"), ("Accept", "application/json"),
+                                                        ("Accept-Encoding", "identity")], body: body) { inbound in
+            try await Self.collect(inbound, cap: cap)
+        }
+    }
+
+    /// `a=1&b=x%20y`: RFC 3986 unreserved characters stay, everything else is percent-encoded.
+    static func formEncode(_ fields: [(String, String)]) -> String {
+        var unreserved = CharacterSet(charactersIn: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+        unreserved.insert(charactersIn: "-._~")
+        return fields.map { name, value in
+            (name.addingPercentEncoding(withAllowedCharacters: unreserved) ?? "") + "=" + (value.addingPercentEncoding(withAllowedCharacters: unreserved) ?? "")
+        }.joined(separator: "&")
+    }
+
     /// Reads a 2xx answer's body into memory, up to `cap` bytes.
     static func collect(_ inbound: NIOAsyncChannelInboundStream<HTTPClientResponsePart>, cap: Int64) async throws -> Fetched {
         var status = 0

@@ -33,6 +33,8 @@ public struct WebUIModule: SlipwayModule {
     public func registerRoutes(_ router: Router<SlipwayRequestContext>) {
         assets.register(router)
         SignInPages(server: server).register(router)
+        SingleSignOnPages(server: server).register(router)
+        SignUpPages(server: server).register(router)
         ExplorePage(server: server).register(router)
         RepositoryListPage(server: server).register(router)
         RepositoryPages(server: server).register(router)

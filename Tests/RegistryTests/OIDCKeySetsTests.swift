@@ -20,6 +20,9 @@ final class TestIssuer: Sendable {
 
     let published = Mutex<[Key]>([])
     let jwksFetches = Mutex(0)
+    /// What the token endpoint answers next (web sign-in tests), and the forms it was sent.
+    let nextIDToken = Mutex<String?>(nil)
+    let tokenRequests = Mutex<[[String: String]]>([])
 
     static func key(_ kid: String) -> Key { Key(kid: kid, key: ES256PrivateKey()) }
 
@@ -39,15 +42,20 @@ final class TestIssuer: Sendable {
         var aud: AudienceClaim
         var exp: ExpirationClaim
         var repository: String?
+        var nonce: String?
+        var preferred_username: String?
+        var email: String?
         func verify(using algorithm: some JWTAlgorithm) async throws {}
     }
 
     /// A token for `subject`, signed with `key` under its kid.
-    static func token(issuer: String, subject: String, key: Key, audience: String = "slipway", repository: String? = nil) async throws -> String {
+    static func token(issuer: String, subject: String, key: Key, audience: String = "slipway", repository: String? = nil,
+                      nonce: String? = nil, username: String? = nil, email: String? = nil, lifetime: TimeInterval = 300) async throws -> String {
         let keys = JWTKeyCollection()
         await keys.add(ecdsa: key.key, kid: JWKIdentifier(string: key.kid))
         let claims = Claims(iss: .init(value: issuer), sub: .init(value: subject), aud: .init(value: [audience]),
-                            exp: .init(value: Date().addingTimeInterval(300)), repository: repository)
+                            exp: .init(value: Date().addingTimeInterval(lifetime)), repository: repository, nonce: nonce,
+                            preferred_username: username, email: email)
         return try await keys.sign(claims, kid: JWKIdentifier(string: key.kid))
     }
 
@@ -59,7 +67,21 @@ final class TestIssuer: Sendable {
         router.get("/.well-known/openid-configuration") { _, _ in
             let url = base.withLock { $0 }
             return Response(status: .ok, headers: [.contentType: "application/json"],
-                            body: .init(byteBuffer: .init(string: #"{"issuer":"\#(url)","jwks_uri":"\#(url)/jwks"}"#)))
+                            body: .init(byteBuffer: .init(string: #"{"issuer":"\#(url)","jwks_uri":"\#(url)/jwks","authorization_endpoint":"\#(url)/authorize","token_endpoint":"\#(url)/token"}"#)))
+        }
+        router.post("/token") { request, _ in
+            var body = try await request.body.collect(upTo: 64 * 1024)
+            var form: [String: String] = [:]
+            for pair in (body.readString(length: body.readableBytes) ?? "").split(separator: "&") {
+                let kv = pair.split(separator: "=", maxSplits: 1).map { $0.replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? "" }
+                form[kv[0]] = kv.count > 1 ? kv[1] : ""
+            }
+            issuer.tokenRequests.withLock { $0.append(form) }
+            guard let token = issuer.nextIDToken.withLock({ $0 }) else {
+                return Response(status: .badRequest, headers: [.contentType: "application/json"], body: .init(byteBuffer: .init(string: #"{"error":"invalid_grant"}"#)))
+            }
+            return Response(status: .ok, headers: [.contentType: "application/json"],
+                            body: .init(byteBuffer: .init(string: #"{"access_token":"at","token_type":"Bearer","id_token":"\#(token)"}"#)))
         }
         router.get("/jwks") { _, _ in
             issuer.jwksFetches.withLock { $0 += 1 }

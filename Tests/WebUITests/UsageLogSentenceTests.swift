@@ -53,6 +53,11 @@ struct UsageLogSentenceTests {
          "Login to registry failed with user bob with message: Invalid Username or Password"),
         ("login_failure", ["type": "quayauth", "kind": "user", "username": "bob", "message": "Invalid Username or Password"],
          "Login to Slipway failed with username bob with message: Invalid Username or Password"),
+        ("login_success", ["type": "oidc", "kind": "user", "service": "keycloak"], "Login to Slipway through keycloak"),
+        ("login_failure", ["type": "oidc", "kind": "user", "username": "", "message": "keycloak's ID token was refused: the ID token has expired"],
+         "Login to Slipway through single sign-on failed with message: keycloak's ID token was refused: the ID token has expired"),
+        ("attach_external_login", ["service": "keycloak", "issuer": "https://sso.example.com/realms/dev", "subject": "u-1"],
+         "Linked a sign-in through keycloak (subject u-1)"),
         ("export_logs_success", ["export_id": "e-1", "email": "admin@example.com"],
          "Logs export queued for delivery: id e-1, email: ad***@example.com, repository: acme/app"),
     ]

@@ -15,8 +15,6 @@ import NIOCore
 struct UserAPI {
     let services: RegistryServices
 
-    static let sessionLifetimeSeconds: Int64 = 14 * 24 * 3600
-
     func register(_ api: APIRoutes) {
         api.add(.get, "/api/v1/user/", .user(scope: "user:read")) { try await currentUser($0) }
         api.add(.post, "/api/v1/signin", .anonymous) { try await signIn($0) }
@@ -25,15 +23,16 @@ struct UserAPI {
 
     struct UserView: Encodable {
         struct Org: Encodable { let name: String; let avatar: Avatar; let is_org_admin: Bool; let can_create_repo = true; let preferred_namespace = false }
-        /// An external (federated) login; none exist until an identity module adds them.
+        /// A linked single sign-on identity (Quay: `{service, service_identifier}`).
         struct Login: Encodable { let service: String; let service_identifier: String }
         let anonymous = false
         let username: String
         let avatar: Avatar
         let email: String?
-        let verified = true
+        /// False while a self-created account has not opened its confirmation link.
+        let verified: Bool
         let is_me = true
-        let logins: [Login] = []
+        let logins: [Login]
         let prompts: [String] = []
         let organizations: [Org]
         let can_create_repo = true
@@ -54,7 +53,9 @@ struct UserAPI {
             orgs.append(.init(name: org.name, avatar: .organization(org.name, email: org.email), is_org_admin: role == .admin))
         }
         let tagExpiration = try await services.accounts.userTagExpirationSeconds(userID: user.id)
-        return APIResponse.json(UserView(username: user.name, avatar: .user(user), email: user.email, organizations: orgs,
+        let logins = try await services.accounts.externalLogins(userID: user.id).map { UserView.Login(service: $0.service, service_identifier: $0.subject) }
+        let verified = try await services.accounts.isEmailVerified(userID: user.id)
+        return APIResponse.json(UserView(username: user.name, avatar: .user(user), email: user.email, verified: verified, logins: logins, organizations: orgs,
                                          super_user: user.isSuperuser, tag_expiration_s: tagExpiration))
     }
 
@@ -72,6 +73,13 @@ struct UserAPI {
         let input = try await r.decode(SignIn.self)
         let userAgent = r.request.headers[.userAgent]
         let found = try await services.accounts.passwordHash(user: input.username)
+        // With `auth.internalLogin: false` passwords are only a superuser's way back in; the
+        // password is not even checked for anyone else (no oracle for it).
+        guard services.config.auth.internalLogin || found?.0.isSuperuser == true else {
+            let message = "Password sign-in is disabled: sign in with your organization's single sign-on"
+            services.auditLog.record(.loginFailure(username: input.username, account: found?.0, via: .web, message: message, ip: r.ip, userAgent: userAgent))
+            throw APIError(.forbidden, "invalid_credentials", message)
+        }
         guard let (user, hash) = found, try await services.hasher.verify(input.password, hash: hash) else {
             let message = "Invalid username or password"
             // The attempted account (if it is a user) sees the failure in its logs; a user
@@ -81,15 +89,9 @@ struct UserAPI {
             services.auditLog.record(.loginFailure(username: input.username, account: account, via: .web, message: message, ip: r.ip, userAgent: userAgent))
             throw APIError(.forbidden, "invalid_credentials", message)
         }
-        let sessionID = APITokens.generate()
-        let csrf = APITokens.generate()
-        try await services.accounts.createSession(userID: user.id, idHash: APITokens.hash(sessionID), csrfToken: csrf,
-                                               lifetimeSeconds: Self.sessionLifetimeSeconds)
+        let session = try await WebSession.start(for: user, accounts: services.accounts, secure: r.origin.hasPrefix("https://"))
         services.auditLog.record(.loginSuccess(AuditEvent.Actor(id: user.id, name: user.name, kind: "user"), via: .web, ip: r.ip, userAgent: userAgent))
-        let secure = r.origin.hasPrefix("https://")
-        let cookie = Cookie(name: APIAuthenticator.sessionCookie, value: sessionID, maxAge: Int(Self.sessionLifetimeSeconds), path: "/",
-                            secure: secure, httpOnly: true, sameSite: .lax)
-        return APIResponse.json(SignInResult(success: true, csrf_token: csrf), headers: [.setCookie: cookie.description])
+        return APIResponse.json(SignInResult(success: true, csrf_token: session.csrfToken), headers: [.setCookie: session.setCookie])
     }
 
     func signOut(_ r: APIRequest) async throws -> Response {

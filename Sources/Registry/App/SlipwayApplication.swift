@@ -109,6 +109,7 @@ public enum SlipwayApplication {
     public static func apiRoutes(services: RegistryServices, modules: [any SlipwayModule] = []) -> APIRoutes {
         let api = APIRoutes(services: services)
         UserAPI(services: services).register(api)
+        SignUpAPI(services: services).register(api)
         OrganizationAPI(services: services, inviteNotices: modules.flatMap { $0.teamInviteNotices() }).register(api)
         AccountAPI(services: services).register(api)
         TokenAPI(services: services).register(api)

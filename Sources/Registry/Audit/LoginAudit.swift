@@ -13,6 +13,8 @@ public enum LoginChannel: String, Sendable {
     case web = "quayauth"
     /// `GET /v2/auth` (`podman login`).
     case registry = "v2auth"
+    /// A web sign-in through an OpenID Connect provider (`auth.oidc`).
+    case oidc = "oidc"
 }
 
 extension AuditEvent {
@@ -24,6 +26,20 @@ extension AuditEvent {
         if let userAgent { metadata["useragent"] = String(userAgent.prefix(loginFieldLimit)) }
         return AuditEvent(kind: .loginSuccess, performer: performer, namespace: performer.id.map { ($0, performer.name) },
                           ip: ip, metadata: metadata)
+    }
+
+    /// A web sign-in through the provider `service` (its configured name).
+    public static func ssoLoginSuccess(_ user: Namespace, service: String, ip: String?, userAgent: String?) -> AuditEvent {
+        var event = loginSuccess(Actor(id: user.id, name: user.name, kind: "user"), via: .oidc, ip: ip, userAgent: userAgent)
+        event.metadata["service"] = service
+        return event
+    }
+
+    /// A provider identity linked to a user (`attach_external_login`, on first sign-in or from
+    /// the account settings). The subject is the provider's id for the person, not a secret.
+    public static func externalLoginLinked(_ user: Namespace, service: String, issuer: String, subject: String, ip: String?) -> AuditEvent {
+        AuditEvent(kind: .attachExternalLogin, performer: Actor(id: user.id, name: user.name, kind: "user"), namespace: (user.id, user.name),
+                   ip: ip, metadata: ["service": service, "issuer": String(issuer.prefix(loginFieldLimit)), "subject": String(subject.prefix(loginFieldLimit))])
     }
 
     /// `account` is the existing user the attempted name belongs to, if any.

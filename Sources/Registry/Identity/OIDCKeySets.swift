@@ -17,15 +17,19 @@ public actor OIDCKeySets {
     struct KeySet {
         let keys: JWTKeyCollection
         let kids: Set<String>
+        let endpoints: OIDCEndpoints
         let fetchedAt: Date
     }
 
     struct Discovery: Decodable {
         let issuer: String
         let jwks_uri: String
+        let authorization_endpoint: String?
+        let token_endpoint: String?
     }
 
-    private let http: OutboundHTTPClient
+    /// Also the client of the other calls to configured issuers (the sign-in's token request).
+    nonisolated let http: OutboundHTTPClient
     private let refetchInterval: TimeInterval
     private let maxAge: TimeInterval
     private let now: @Sendable () -> Date
@@ -58,6 +62,12 @@ public actor OIDCKeySets {
         }
     }
 
+    /// The issuer's authorization and token endpoints (web sign-in), from the same cached
+    /// discovery document as its keys.
+    public func endpoints(issuer: String) async throws(OIDCFailure) -> OIDCEndpoints {
+        try await keySet(issuer: issuer).endpoints
+    }
+
     private func keySet(issuer: String) async throws(OIDCFailure) -> KeySet {
         if let cached = sets[issuer], now().timeIntervalSince(cached.fetchedAt) < maxAge { return cached }
         return try await fetch(issuer: issuer)
@@ -77,7 +87,8 @@ public actor OIDCKeySets {
             guard let kid = jwk.keyIdentifier, (try? await keys.add(jwk: jwk, isDefault: jwks.keys.count == 1 ? true : nil)) != nil else { continue }
             kids.insert(kid.string)
         }
-        let set = KeySet(keys: keys, kids: kids, fetchedAt: now())
+        let endpoints = OIDCEndpoints(authorization: discovery.authorization_endpoint, token: discovery.token_endpoint)
+        let set = KeySet(keys: keys, kids: kids, endpoints: endpoints, fetchedAt: now())
         sets[issuer] = set
         logger.info("oidc keys fetched", metadata: ["oidc.issuer": "\(issuer)", "oidc.keys": "\(kids.count)"])
         return set
@@ -120,6 +131,13 @@ public actor OIDCKeySets {
         }
         return claims
     }
+}
+
+/// Where a browser is sent to sign in, and where the code it brings back is redeemed. Either
+/// may be missing from a discovery document (an issuer that only signs CI tokens).
+public struct OIDCEndpoints: Sendable, Equatable {
+    public let authorization: String?
+    public let token: String?
 }
 
 /// base64url without padding (RFC 7515 §2).

@@ -147,6 +147,10 @@ public enum ConfigKeys {
         .bool("auth.requireTeamInvite", "Users not yet in an organization must accept an invitation to join its teams (Quay FEATURE_REQUIRE_TEAM_INVITE; default false).", \.auth.requireTeamInvite),
         .bool("auth.robotsDisallow", "Disable robot accounts: creation is refused and robots cannot log in (Quay ROBOTS_DISALLOW; default false).", \.auth.robotsDisallow),
         .int("auth.robotFederationTokenSeconds", "Lifetime in seconds of the robot tokens a federated OIDC token is exchanged for at /oauth2/federation/robot/token (default 3600, as Quay).", min: 5, max: 86_400, \.auth.robotFederationTokenSeconds),
+        .bool("auth.internalLogin", "Password sign-in on the web UI; false leaves only the auth.oidc providers' buttons, and only superusers may still use a password (Quay FEATURE_DIRECT_LOGIN; default true). Providers themselves are configured as a YAML list, see the README's single sign-on section.", \.auth.internalLogin),
+        .bool("auth.userCreation", "Self sign-up: /signin offers \"Create account\" and POST /api/v1/user/ creates accounts (Quay FEATURE_USER_CREATION; default false).", \.auth.userCreation),
+        .bool("auth.mailVerification", "Self-created accounts confirm their e-mail address through a mailed link before they may push; needs notifications.smtpHost (Quay FEATURE_MAILING; default false).", \.auth.mailVerification),
+        .int("auth.userCreationPerHourPerIP", "Accounts one client address may create per hour through self sign-up (default 5).", min: 1, max: 10_000, \.auth.userCreationPerHourPerIP),
         .string("builds.workerToken", "Shared secret remote `slipway worker` processes present (default: random per start, in-process workers only).", \.builds.workerToken),
         .int("builds.maxConcurrentPerNamespace", "Running builds allowed per namespace (default 2).", min: 1, max: 1000, \.builds.maxConcurrentPerNamespace),
         .int("builds.maxQueuedPerNamespace", "Queued builds allowed per namespace before 429 (default 50).", min: 0, max: 100_000, \.builds.maxQueuedPerNamespace),
@@ -197,6 +201,9 @@ public enum ConfigKeys {
         "ROBOTS_DISALLOW": "auth.robotsDisallow",
         "SUPER_USERS": "auth.superUsers",
         "FEATURE_REQUIRE_TEAM_INVITE": "auth.requireTeamInvite",
+        "FEATURE_DIRECT_LOGIN": "auth.internalLogin",
+        "FEATURE_USER_CREATION": "auth.userCreation",
+        "FEATURE_MAILING": "auth.mailVerification",
     ]
 
     /// The key at `path`, or the key a Quay alias stands for.

@@ -41,7 +41,9 @@ public enum ConfigLoader {
         guard let node else { return }
         guard case .mapping = node else { throw ConfigError("\(source): the top level must be a mapping of keys") }
         var flat: [(String, String, FlatValue)] = []
-        try flatten(node, prefix: "", into: &flat)
+        var providers: [OIDCProviderConfig] = []
+        try flatten(node, prefix: "", into: &flat, providers: &providers)
+        if !providers.isEmpty { config.auth.oidc = providers }
         for (path, value, kind) in flat {
             guard let key = ConfigKeys.key(path: path) else {
                 throw ConfigError("\(source): unknown configuration key '\(path)'")
@@ -59,12 +61,23 @@ public enum ConfigLoader {
     /// of mappings (as a JSON array).
     private enum FlatValue { case scalar, names, records }
 
-    private static func flatten(_ node: Node, prefix: String, into out: inout [(String, String, FlatValue)]) throws {
+    /// Scalars, name lists and lists of mappings become `(path, value, kind)`; the OIDC provider
+    /// lists (typed settings of their own) are parsed on their own.
+    private static func flatten(_ node: Node, prefix: String, into out: inout [(String, String, FlatValue)],
+                                providers: inout [OIDCProviderConfig]) throws {
+        if prefix == "auth.oidc" {
+            providers += try OIDCProviderConfigParser.providers(node)
+            return
+        }
+        if !prefix.contains("."), OIDCProviderConfigParser.isQuayLoginConfig(prefix) {
+            providers.append(try OIDCProviderConfigParser.quayProvider(key: prefix, node))
+            return
+        }
         switch node {
         case .mapping(let mapping):
             for (k, v) in mapping {
                 guard let name = k.string else { throw ConfigError("non-string key under '\(prefix)'") }
-                try flatten(v, prefix: prefix.isEmpty ? name : "\(prefix).\(name)", into: &out)
+                try flatten(v, prefix: prefix.isEmpty ? name : "\(prefix).\(name)", into: &out, providers: &providers)
             }
         case .scalar(let scalar):
             out.append((prefix, scalar.string, .scalar))
@@ -114,6 +127,7 @@ public enum ConfigLoader {
                 throw ConfigError("invalid value '\(config.storage.s3.endpoint)' for 'storage.s3.endpoint': expected an http(s) URL")
             }
         }
+        try OIDCProviderConfigParser.validate(config.auth.oidc)
         if Logger.Level(rawValue: config.logging.level) == nil {
             throw ConfigError("invalid value '\(config.logging.level)' for 'logging.level'")
         }

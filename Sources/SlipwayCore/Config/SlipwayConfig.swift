@@ -92,6 +92,20 @@ public struct SlipwayConfig: Sendable, Equatable {
         /// Quay's `SUPER_USERS`: the users with the superuser role. When empty, the flag stored
         /// on the account (the admin created on first start) decides.
         public var superUsers: [String] = []
+        /// OpenID Connect providers offered on `/signin` ("Sign in with NAME"); YAML only
+        /// (`auth.oidc`, or Quay's `<SERVICE>_LOGIN_CONFIG`).
+        public var oidc: [OIDCProviderConfig] = []
+        /// Quay's `FEATURE_DIRECT_LOGIN`: password sign-in on the web UI. Off, only superusers may
+        /// still sign in with a password (a way back in when the provider is down).
+        public var internalLogin = true
+        /// Quay's `FEATURE_USER_CREATION`: anyone may create an account on `/signup`
+        /// (`POST /api/v1/user/`). Off by default; turning it off stops new sign-ups at once.
+        public var userCreation = false
+        /// Quay's `FEATURE_MAILING` as far as accounts go: a self-created account must confirm its
+        /// e-mail address through a mailed link before it may push.
+        public var mailVerification = false
+        /// Accounts one client address may create per hour.
+        public var userCreationPerHourPerIP = 5
     }
 
     public struct Logging: Sendable, Equatable {

@@ -36,6 +36,11 @@ struct RepositoryListPage {
         let hasRows: Bool
         let nextURL: String?
         let firstURL: String?
+        /// Right after a first single sign-on: the offer of an app token for registry logins.
+        let welcomeSSO: Bool
+        /// Right after a self sign-up that must confirm its address.
+        let welcomeVerify: Bool
+        let tokensURL: String
     }
 
     func register(_ router: Router<SlipwayRequestContext>) {
@@ -78,7 +83,9 @@ struct RepositoryListPage {
             options.append(NamespaceOption(name: ns, selected: ns == filter, canCreate: try await policy.canCreate(r.viewer.identity, inNamespace: ns)))
         }
         let model = Model(namespaces: options, creatableNamespaces: options.filter(\.canCreate), filter: filter, rows: rows, hasRows: !rows.isEmpty,
-                          nextURL: next, firstURL: after == nil ? nil : String(base.dropLast()))
+                          nextURL: next, firstURL: after == nil ? nil : String(base.dropLast()),
+                          welcomeSSO: r.query("welcome") == "sso", welcomeVerify: r.query("welcome") == "verify",
+                          tokensURL: UserPage.url(user.name, tab: "tokens"))
         return Page(title: "Repositories", template: "repository_list", model: model, scripts: ["repo-list.js"], nav: .repositories)
     }
 }

@@ -28,10 +28,20 @@ struct UserPage {
         let lastAccessed: TimeView?
     }
 
+    /// One configured sign-on provider on the settings page: linked (with the provider's
+    /// subject) or a "Link" button.
+    struct LoginRow {
+        let provider: String
+        let subject: String?
+        let linkURL: String
+    }
+
     struct SettingsModel {
         let header: Header
         let email: String
         let timeMachine: [OrganizationTabs.Option]
+        let logins: [LoginRow]
+        let hasProviders: Bool
     }
 
     struct TokensModel {
@@ -76,7 +86,13 @@ struct UserPage {
             return Page(title: "Usage logs", template: "user_logs", model: Model(header: header, logs: logs), scripts: ["logs.js"])
         default:
             let seconds = try await accounts.userTagExpirationSeconds(userID: user.id)
-            let model = SettingsModel(header: header, email: user.email ?? "", timeMachine: OrganizationTabs.timeMachineOptions(seconds))
+            let linked = try await accounts.externalLogins(userID: user.id)
+            let logins = server.services.config.auth.oidc.map { provider in
+                LoginRow(provider: provider.name, subject: linked.first { $0.issuer == provider.issuer }?.subject,
+                         linkURL: "/signin/oidc/\(provider.name)/link?csrf_token=" + PageServer.queryEscape(r.viewer.csrfToken))
+            }
+            let model = SettingsModel(header: header, email: user.email ?? "", timeMachine: OrganizationTabs.timeMachineOptions(seconds),
+                                      logins: logins, hasProviders: !logins.isEmpty)
             return Page(title: "Account settings", template: "user_settings", model: model, scripts: ["user.js"])
         }
     }

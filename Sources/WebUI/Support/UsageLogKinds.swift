@@ -70,6 +70,7 @@ enum UsageLogKinds {
         "create_oauth_token": "Create OAuth token",
         "revoke_oauth_token": "Revoke OAuth token",
         "login_success": "Login success",
+        "attach_external_login": "Link single sign-on identity",
         "login_failure": "Login failure",
         "logout_success": "Logout",
         "export_logs_success": "Export logs",

@@ -178,6 +178,7 @@ struct UsageLogSentence {
 
         // Sign-ins and exports
         case "login_success": return loginSuccess
+        case "attach_external_login": return "Linked a sign-in through \(value("service") ?? "?") (subject \(value("subject") ?? "?"))"
         case "login_failure": return loginFailure
         case "logout_success": return "Logout from Slipway"
         case "export_logs_success": return exportQueued
@@ -234,6 +235,7 @@ struct UsageLogSentence {
 
     private var loginSuccess: String {
         // A browser's user agent says nothing useful; a registry client's names the tool.
+        if value("type") == "oidc" { return "Login to Slipway through \(value("service") ?? "single sign-on")" }
         guard value("type") == "v2auth" else { return "Login to Slipway" }
         switch value("kind") {
         case "robot": return "Login to registry with robot \(entry.performerName ?? "?")" + userAgent
@@ -253,6 +255,8 @@ struct UsageLogSentence {
             case "token": message += " with a token"
             default: break
             }
+        } else if value("type") == "oidc" {
+            message = "Login to Slipway through single sign-on failed"
         } else {
             message = "Login to Slipway failed" + (value("username").map { " with username \($0)" } ?? "")
         }

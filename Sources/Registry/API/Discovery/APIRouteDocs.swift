@@ -39,6 +39,7 @@ enum APIRouteDocs {
         // Users and sign-in
         "GET /api/v1/user/": APIRouteDoc("The signed-in user", response: "User"),
         "POST /api/v1/signin": APIRouteDoc("Sign in with a password (sets the session cookie)", request: "SignIn"),
+        "POST /api/v1/user/": APIRouteDoc("Create an account (self sign-up, when auth.userCreation is on; signs it in)", request: "CreateAccount"),
         "POST /api/v1/signout": APIRouteDoc("Sign out (clears the session cookie)"),
 
         // Usage logs

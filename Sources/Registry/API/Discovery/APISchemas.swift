@@ -64,6 +64,7 @@ enum APISchemas {
                 "tag_expiration_s": integer, "can_create_repo": boolean,
             ], required: ["anonymous", "username"]),
             "SignIn": object(["username": string, "password": string], required: ["username", "password"]),
+            "CreateAccount": object(["username": string, "password": string, "email": string], required: ["username", "password"]),
         ]
     }
 }
