@@ -236,13 +236,26 @@ public struct BuildRunner: Sendable {
         } catch {
             return .failed(finish(.internalError, "cannot write registry credentials: \(error.localizedDescription)", events))
         }
+        // In the namespace's cache storage, the registry is asked for each base's current digest
+        // with this build's credentials and the build names those digests (`BaseImagePin`);
+        // when that cannot be done, buildah re-checks with --pull-always as before.
+        var builtDockerfile = dockerfile
+        var pinnedBases: [String: String] = [:]
+        if storage != nil, let text = try? String(contentsOf: dockerfile, encoding: .utf8),
+           let pinned = await BaseImagePin().pinnedDockerfile(text, pack: pack) {
+            let file = work.appendingPathComponent("Dockerfile.pinned-\(UUID().uuidString.prefix(8))")
+            if (try? Data(pinned.text.utf8).write(to: file)) != nil {
+                builtDockerfile = file
+                pinnedBases = pinned.digests
+            }
+        }
         let invocation = BuilderInvocation.build(
             tool: configuration.tool, executable: configuration.builderExecutable, isolation: configuration.isolation,
-            contextDirectory: context.path, dockerfile: dockerfile.path,
+            contextDirectory: context.path, dockerfile: builtDockerfile.path,
             tags: storage != nil || references.isEmpty ? [localImage] : references,
             // Always with a shared storage: the pull is the registry's check of this build's
             // right to the cached base.
-            pullAlways: configuration.pullAlways || storage != nil, tlsVerify: pack.tlsVerify, pullCredentials: nil,
+            pullAlways: pinnedBases.isEmpty && (configuration.pullAlways || storage != nil), tlsVerify: pack.tlsVerify, pullCredentials: nil,
             buildArgs: pack.buildArgs ?? [:], secretFiles: secretFiles,
             layerCache: pack.layerCache.map { "\(pack.registry)/\($0.repository)" },
             environment: environment,
@@ -251,6 +264,9 @@ public struct BuildRunner: Sendable {
         if let pullData { events(.phase(PhaseUpdate(phase: .pulling, data: pullData))) }
         if let cache = pack.layerCache {
             events(.log(BuildLogEntry(message: "layer cache: \(pack.registry)/\(cache.repository) (steps an earlier build ran are reused)")))
+        }
+        for (reference, digest) in pinnedBases.sorted(by: { $0.key < $1.key }) {
+            events(.log(BuildLogEntry(message: "base image: \(reference) is \(digest) (the registry answered this build's credentials just now)")))
         }
         if let storage {
             events(.log(BuildLogEntry(message: "base image: this worker's cache for the namespace (\(storage.driver) storage); the registry is asked for it with this build's credentials")))

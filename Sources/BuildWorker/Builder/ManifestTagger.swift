@@ -28,7 +28,8 @@ public struct ManifestTagger: Sendable {
     public func tag(registry: String, repository: String, digest: String, tags: [String], username: String, password: String,
                     tlsVerify: Bool) async throws -> [String: String] {
         let base = URL(string: "\(tlsVerify ? "https" : "http")://\(registry)")!
-        let token = try await bearerToken(base: base, repository: repository, username: username, password: password)
+        let token = try await Self.bearerToken(base: base, scope: "repository:\(repository):pull,push", credentials: (username, password),
+                                               timeout: timeout)
         var get = URLRequest(url: base.appendingPathComponent("v2/\(repository)/manifests/\(digest)"), timeoutInterval: timeout)
         get.setValue(Self.accept, forHTTPHeaderField: "Accept")
         Self.authorize(&get, token: token, username: username, password: password)
@@ -58,8 +59,10 @@ public struct ManifestTagger: Sendable {
         "application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json",
     ].joined(separator: ", ")
 
-    /// A bearer token from the registry's challenge; nil when `/v2/` needs no token (Basic or none).
-    private func bearerToken(base: URL, repository: String, username: String, password: String) async throws -> String? {
+    /// A bearer token for `scope` from the registry's challenge (anonymous without credentials);
+    /// nil when `/v2/` needs no token (Basic or none).
+    static func bearerToken(base: URL, scope: String, credentials: (username: String, password: String)?,
+                            timeout: TimeInterval) async throws -> String? {
         let (status, headers, _) = try await Self.send(URLRequest(url: base.appendingPathComponent("v2/"), timeoutInterval: timeout))
         guard status == 401, let challenge = headers["www-authenticate"], challenge.lowercased().hasPrefix("bearer ") else { return nil }
         let parameters = Self.challengeParameters(String(challenge.dropFirst("bearer ".count)))
@@ -69,16 +72,16 @@ public struct ManifestTagger: Sendable {
         }
         var query = components.queryItems ?? []
         if let service = parameters["service"] { query.append(URLQueryItem(name: "service", value: service)) }
-        query.append(URLQueryItem(name: "scope", value: "repository:\(repository):pull,push"))
+        query.append(URLQueryItem(name: "scope", value: scope))
         components.queryItems = query
         guard let url = components.url else { throw Failure(description: "the registry's token realm is not a URL") }
         var request = URLRequest(url: url.absoluteURL, timeoutInterval: timeout)
-        Self.authorize(&request, token: nil, username: username, password: password)
+        if let credentials { Self.authorize(&request, token: nil, username: credentials.username, password: credentials.password) }
         let (tokenStatus, _, body) = try await Self.send(request)
         struct TokenAnswer: Decodable { let token: String?; let access_token: String? }
         guard tokenStatus == 200, let answer = try? JSONDecoder().decode(TokenAnswer.self, from: body),
               let token = answer.token ?? answer.access_token else {
-            throw Failure(description: "the registry refused a push token (HTTP \(tokenStatus))")
+            throw Failure(description: "the registry refused a token for \(scope) (HTTP \(tokenStatus))")
         }
         return token
     }
@@ -106,7 +109,7 @@ public struct ManifestTagger: Sendable {
         return parameters
     }
 
-    private static func authorize(_ request: inout URLRequest, token: String?, username: String, password: String) {
+    static func authorize(_ request: inout URLRequest, token: String?, username: String, password: String) {
         if let token {
             request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization")
         } else {
@@ -116,7 +119,7 @@ public struct ManifestTagger: Sendable {
     }
 
     /// Status, lower-cased headers and body.
-    private static func send(_ request: URLRequest) async throws -> (Int, [String: String], Data) {
+    static func send(_ request: URLRequest) async throws -> (Int, [String: String], Data) {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<(Int, [String: String], Data), any Error>) in
             URLSession.shared.dataTask(with: request) { data, response, error in
                 if let error {
