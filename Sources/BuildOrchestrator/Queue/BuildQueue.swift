@@ -81,13 +81,9 @@ public actor BuildQueue {
         let b = services.config.builds
         self.state = BuildSchedulerState(configuration: .init(
             maxConcurrentPerNamespace: b.maxConcurrentPerNamespace, maxQueuedPerNamespace: b.maxQueuedPerNamespace,
-            heartbeatTimeout: .seconds(b.leaseTimeoutSeconds), leaseAcceptTimeout: Self.leaseAcceptTimeout, buildTimeout: .seconds(b.timeoutSeconds),
+            heartbeatTimeout: .seconds(b.leaseTimeoutSeconds), leaseAcceptTimeout: .seconds(b.leaseAcceptSeconds), buildTimeout: .seconds(b.timeoutSeconds),
             retryDelay: .seconds(min(30, max(1, b.leaseTimeoutSeconds / 2)))))
     }
-
-    /// How long a lease may go without its first heartbeat (workers send one as soon as they
-    /// have the build): past it, the long-poll that carried the lease had lost its worker.
-    static let leaseAcceptTimeout: Duration = .seconds(15)
 
     /// The scheduler's now: this process's clock, corrected to the database's on a shared queue.
     private func now() -> BuildSchedulerState.Instant { .init(millisecondsSinceEpoch: localClock() + clockOffset) }

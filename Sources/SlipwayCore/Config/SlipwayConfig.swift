@@ -188,6 +188,9 @@ public struct SlipwayConfig: Sendable, Equatable {
         public var maxLogEntries = 100_000
         /// A worker that has not heart-beaten for this long loses its build (which is retried).
         public var leaseTimeoutSeconds = 60
+        /// A new lease whose worker has not sent its first heartbeat (sent as soon as it has the
+        /// build) within this long was never received: the build goes back in line at once.
+        public var leaseAcceptSeconds = 15
         /// An uploaded build context no build was started from is deleted this long after its
         /// upload; one a build used goes once that build has finished.
         public var fileDropTTLSeconds = 3600
