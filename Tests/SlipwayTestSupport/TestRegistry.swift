@@ -118,7 +118,8 @@ public final class TestRegistry: Sendable {
         // delivery fail. Tests about timeouts set their own limit.
         config.notifications.deliveryTimeoutSeconds = 60
         // Dozens of tests run at once against one PostgreSQL server: 16 connections each went past
-        // its max_connections of 1,000 ("sorry, too many clients already"), and a pool that cannot
+        // its max_connections (1,000 then; 2,500 now, scripts/start-postgres.sh, since the scan
+        // and feed modules' tests joined: "sorry, too many clients already"), and a pool that cannot
         // connect for a minute fails its requests. Six leave four beside the two LISTENs.
         config.database.postgresMaxConnections = 6
         // Scans run when a test drives them (`scans.scanRunner().runOnce()`), so tests that
