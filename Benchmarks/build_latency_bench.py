@@ -57,6 +57,18 @@ SEGMENTS = ["push→queued", "waiting", "build-scheduled", "unpacking", "pulling
 POLL = 0.02
 
 
+def seed_busybox_base(srv, seed: CtEnv, token: str, work: Path) -> None:
+    """Builds the busybox base offline (Debian's static busybox) and pushes it, public, as
+    `<admin>/busybox:latest` (the README's quick start; also used by layer_cache_bench.py)."""
+    base = work / "busybox"
+    shutil.copytree(BUSYBOX_BASE, base)
+    shutil.copy2("/bin/busybox", base / "busybox")
+    seed.buildah("bud", "--isolation", "chroot", "-q", "-t", "localhost/busybox:latest", str(base))
+    seed.login(srv, ADMIN_USER, ADMIN_PASSWORD)
+    seed.podman("push", "--tls-verify=false", "localhost/busybox:latest", f"docker://{srv.host}/{ADMIN_USER}/busybox:latest")
+    assert api(srv, "POST", f"/api/v1/repository/{ADMIN_USER}/busybox/changevisibility", token, {"visibility": "public"})[0] == 200
+
+
 def dockerfile(host: str) -> str:
     return f"FROM {host}/{ADMIN_USER}/busybox:latest\nRUN echo built > /built.txt\nCOPY stamp /stamp\n"
 
@@ -324,13 +336,7 @@ def main():
     print(f"hand path storage driver: {a.hand_driver}; server environment: {' '.join(a.server_env) or 'default'}")
     try:
         token = srv.cli("admin", "create-token", "--user", ADMIN_USER).stdout.strip()
-        base = work / "busybox"
-        shutil.copytree(BUSYBOX_BASE, base)
-        shutil.copy2("/bin/busybox", base / "busybox")
-        seed.buildah("bud", "--isolation", "chroot", "-q", "-t", "localhost/busybox:latest", str(base))
-        seed.login(srv, ADMIN_USER, ADMIN_PASSWORD)
-        seed.podman("push", "--tls-verify=false", "localhost/busybox:latest", f"docker://{srv.host}/{ADMIN_USER}/busybox:latest")
-        assert api(srv, "POST", f"/api/v1/repository/{ADMIN_USER}/busybox/changevisibility", token, {"visibility": "public"})[0] == 200
+        seed_busybox_base(srv, seed, token, work)
         hand_env.login(srv, ADMIN_USER, ADMIN_PASSWORD)
         only = set(a.only.split(","))
         targets = {"trigger": 1.3, "upload": 1.15}

@@ -25,8 +25,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "Tests" / "e2e"))
-from helpers import ADMIN_PASSWORD, ADMIN_USER, BUSYBOX_BASE, CtEnv, SlipwayServer, api, new_ctenv_dir  # noqa: E402
+from helpers import ADMIN_USER, CtEnv, SlipwayServer, api, new_ctenv_dir  # noqa: E402
 from test_layer_cache import RealWorker, build_with_cache, cache_env  # noqa: E402
+sys.path.insert(0, str(ROOT / "Benchmarks"))
+from build_latency_bench import seed_busybox_base  # noqa: E402
 
 
 def build_seconds(view: dict) -> float:
@@ -50,13 +52,7 @@ def main():
     rounds = []
     try:
         token = srv.cli("admin", "create-token", "--user", ADMIN_USER).stdout.strip()
-        base = work / "busybox"
-        shutil.copytree(BUSYBOX_BASE, base)
-        shutil.copy2("/bin/busybox", base / "busybox")
-        seed.buildah("bud", "--isolation", "chroot", "-q", "-t", "localhost/busybox:latest", str(base))
-        seed.login(srv, ADMIN_USER, ADMIN_PASSWORD)
-        seed.podman("push", "--tls-verify=false", "localhost/busybox:latest", f"docker://{srv.host}/{ADMIN_USER}/busybox:latest")
-        assert api(srv, "POST", f"/api/v1/repository/{ADMIN_USER}/busybox/changevisibility", token, {"visibility": "public"})[0] == 200
+        seed_busybox_base(srv, seed, token, work)
         assert api(srv, "POST", "/api/v1/repository", token, {"repository": "app", "visibility": "private", "description": ""})[0] == 201
         dockerfile = (f"FROM {srv.host}/{ADMIN_USER}/busybox:latest\n"
                       f"RUN sleep {a.run_seconds} && echo slow > /slow-step\n"
