@@ -8,9 +8,10 @@ SUDO=""
 [ "$(id -u)" = 0 ] || SUDO="sudo"
 
 # buildah, podman and busybox-static also make the quick start's image; jq reads the README's API examples.
+# uidmap (newuidmap/newgidmap) and runc: rootless builds, the workers' default isolation.
 # gdb (tests only) lets scripts/watchdog.py print the stacks of a hung test run.
 PKGS=(pkg-config libgit2-dev libssh2-1-dev libarchive-dev libsqlite3-dev libpq-dev
-      buildah podman skopeo runc crun busybox-static git curl jq ca-certificates)
+      buildah podman skopeo runc crun uidmap busybox-static git curl jq ca-certificates)
 if [ "${1:-}" = "--test" ]; then
   # haproxy and iproute2: the cluster test (Tests/e2e/test_cluster.py) puts replicas behind
   # examples/haproxy.cfg, every process in a network namespace of its own. zstd: the scanner's

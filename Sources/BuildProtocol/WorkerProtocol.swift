@@ -91,13 +91,16 @@ public struct BuildPack: Codable, Sendable, Equatable {
     /// What the orchestrator decided for this build that its log should say (for example a
     /// layer cache it skipped); the worker logs them first.
     public var notices: [String]?
+    /// Resource limits of the build (its namespace's, else the server's defaults). Absent from
+    /// older orchestrators: none.
+    public var limits: BuildLimits?
 
     public init(buildID: String, leaseID: String, attempt: Int, source: BuildSource, contextPath: String, dockerfilePath: String,
                 registry: String, repository: String, tags: [String], pushCredentials: RegistryCredentials,
                 pullCredentials: RegistryCredentials?, tlsVerify: Bool, timeoutSeconds: Int, heartbeatIntervalSeconds: Int,
                 allowPrivateTargets: Bool? = nil,
                 sshHostKeys: GitHostKeyPolicy? = nil, buildArgs: [String: String]? = nil, buildSecrets: [String: String]? = nil,
-                layerCache: BuildLayerCache? = nil, notices: [String]? = nil) {
+                layerCache: BuildLayerCache? = nil, notices: [String]? = nil, limits: BuildLimits? = nil) {
         self.buildID = buildID
         self.leaseID = leaseID
         self.attempt = attempt
@@ -118,6 +121,7 @@ public struct BuildPack: Codable, Sendable, Equatable {
         self.buildSecrets = buildSecrets
         self.layerCache = layerCache
         self.notices = notices
+        self.limits = limits
     }
 }
 

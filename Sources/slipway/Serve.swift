@@ -43,9 +43,15 @@ struct Serve: AsyncParsableCommand {
             let buildFarm = BuildFarmModule(services: built.services, sources: TriggersModule.buildSources(services: built.services))
             let cacheDirectory = config.builds.baseImageCacheDir.isEmpty
                 ? URL(fileURLWithPath: config.dataDir).appendingPathComponent("build-cache") : URL(fileURLWithPath: config.builds.baseImageCacheDir)
+            // Decided before serving: a machine that cannot isolate builds as configured says so
+            // and does not start (builds.isolation: chroot runs them without that boundary).
+            let isolation = try await WorkerIsolation.prepare(
+                isolation: BuilderIsolation(rawValue: config.builds.isolation.rawValue) ?? .rootless,
+                buildUserName: config.builds.buildUser, builder: "buildah",
+                workRoot: URL(fileURLWithPath: config.dataDir).appendingPathComponent("builds"), cacheDirectory: cacheDirectory,
+                logger: logger, setUp: config.builds.inProcessWorkers > 0)
             let workers = InProcessWorkers(count: config.builds.inProcessWorkers, grace: .seconds(config.builds.shutdownGraceSeconds), token: buildFarm.workerToken,
-                                           workRoot: URL(fileURLWithPath: config.dataDir).appendingPathComponent("builds"),
-                                           cache: (cacheDirectory, config.builds.baseImageCacheMaxBytes), logger: logger)
+                                           isolation: isolation, cacheMaxBytes: config.builds.baseImageCacheMaxBytes, logger: logger)
             let triggers = TriggersModule(services: built.services, buildFarm: buildFarm)
             let scans = ScanServiceModule(services: built.services)
             let modules: [any SlipwayModule] = [
@@ -80,18 +86,19 @@ struct InProcessWorkers: Service {
     let count: Int
     let grace: Duration
     let token: String
-    let workRoot: URL
-    /// Directory and size bound of the base-image cache; a bound of 0 disables it.
-    let cache: (directory: URL, maxBytes: Int64)
+    /// Isolation, build user, work and cache directories.
+    let isolation: WorkerIsolation
+    /// Size bound of the base-image cache; 0 disables it.
+    let cacheMaxBytes: Int64
     let logger: Logger
     private let port = AsyncStream<Int>.makeStream()
 
-    init(count: Int, grace: Duration, token: String, workRoot: URL, cache: (directory: URL, maxBytes: Int64), logger: Logger) {
+    init(count: Int, grace: Duration, token: String, isolation: WorkerIsolation, cacheMaxBytes: Int64, logger: Logger) {
         self.count = count
         self.grace = grace
         self.token = token
-        self.workRoot = workRoot
-        self.cache = cache
+        self.isolation = isolation
+        self.cacheMaxBytes = cacheMaxBytes
         self.logger = logger
     }
 
@@ -107,8 +114,9 @@ struct InProcessWorkers: Service {
         guard let port = await iterator.next() else { return }
         let agent = WorkerAgent(
             client: OrchestratorClient(baseURL: URL(string: "http://127.0.0.1:\(port)")!, token: token, workerID: "in-process-\(getpid())"),
-            runner: BuildRunner(configuration: .init(workRoot: workRoot, baseImageCache: BaseImageCache.optional(directory: cache.directory,
-                                                                                                                   maxBytes: cache.maxBytes, logger: logger))),
+            runner: BuildRunner(configuration: .init(workRoot: isolation.workRoot, isolation: isolation.isolation,
+                                                     baseImageCache: isolation.baseImageCache(maxBytes: cacheMaxBytes, logger: logger),
+                                                     buildUser: isolation.buildUser)),
             concurrency: count, shutdownGrace: grace, logger: logger)
         try await agent.run()
     }

@@ -90,6 +90,41 @@ struct ConfigLoaderTests {
         }
     }
 
+    @Test func buildIsolationAndLimits() throws {
+        var c = SlipwayConfig()
+        #expect(c.builds.isolation == .rootless && c.builds.buildUser == "slipway-build")
+        #expect(c.builds.limits(forNamespace: "any") == BuildResourceLimits(pids: 4096, timeoutSeconds: 7200))
+        try ConfigLoader.apply(yaml: """
+            builds:
+              isolation: chroot
+              timeoutSeconds: 600
+              limits:
+                cpuMillicores: 2000
+                memoryBytes: 1073741824
+              namespaceLimits:
+                - namespace: small
+                  pids: 64
+                  memoryBytes: 268435456
+                  timeoutSeconds: 60
+                - namespace: patient
+                  timeoutSeconds: 3600
+            """, to: &c)
+        #expect(c.builds.isolation == .chroot)
+        #expect(c.builds.limits(forNamespace: "small") == BuildResourceLimits(cpuMillicores: 2000, memoryBytes: 256 << 20, pids: 64, timeoutSeconds: 60))
+        #expect(c.builds.limits(forNamespace: "other") == BuildResourceLimits(cpuMillicores: 2000, memoryBytes: 1 << 30, pids: 4096, timeoutSeconds: 600))
+        // A namespace never gets longer than the server's bound.
+        #expect(c.builds.limits(forNamespace: "patient").timeoutSeconds == 600)
+        let loaded = try ConfigLoader.load(file: nil, environment: ["SLIPWAY_BUILDS_NAMESPACE_LIMITS": #"[{"namespace": "a", "pids": 10}]"#])
+        #expect(loaded.builds.limits(forNamespace: "a").pids == 10)
+        for bad in ["builds:\n  namespaceLimits:\n    - pids: 3\n",
+                    "builds:\n  namespaceLimits:\n    - namespace: a\n      pids: -1\n",
+                    "builds:\n  namespaceLimits:\n    - namespace: a\n      cpus: 2\n",
+                    "builds:\n  namespaceLimits:\n    - namespace: a\n    - namespace: a\n",
+                    "builds:\n  isolation: vm\n"] {
+            #expect(throws: ConfigError.self, "\(bad)") { try ConfigLoader.apply(yaml: bad, to: &c) }
+        }
+    }
+
     @Test func s3StorageKeys() throws {
         let names = Dictionary(uniqueKeysWithValues: ConfigKeys.all.map { ($0.path, $0.environmentName) })
         #expect(names["storage.s3.secretKey"] == "SLIPWAY_STORAGE_S3_SECRET_KEY")

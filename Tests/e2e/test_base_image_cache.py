@@ -10,7 +10,9 @@ on every build.
 """
 
 import json
+import re
 import shutil
+from pathlib import Path
 
 from helpers import ADMIN_PASSWORD, ADMIN_USER, api, request_count
 from test_builds import tar_gz, upload_context, wait_for_build
@@ -58,10 +60,15 @@ def build(srv, token, repo, dockerfile: str, **extra):
 
 
 def storage_of(srv, namespace):
-    """The namespace's storage directory and its driver (overlay where the kernel allows)."""
-    roots = [p for p in (srv.data_dir / "build-cache").iterdir() if p.is_dir()]
-    assert len(roots) == 1, roots
-    return roots[0] / f"ns-{namespace}", roots[0].name
+    """The namespace's storage directory and its driver (overlay where the build user may mount
+    it), where the server's log says the cache is: <data>/build-cache, or a directory of the
+    rootless build user's home when the data directory is out of that user's reach (pytest's
+    temporary directories are 0700)."""
+    found = re.findall(r"directory=(\S+) driver=(\S+) \S+ \[BuildWorker\] base-image cache ready", srv.logs())
+    assert len(found) == 1, found
+    root, driver = found[0]
+    assert Path(root).name == driver
+    return Path(root) / f"ns-{namespace}", driver
 
 
 def test_a_namespace_never_gets_another_namespaces_layers(server, ctenv):

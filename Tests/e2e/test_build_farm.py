@@ -40,7 +40,9 @@ class WorkerProcess:
         self.log = tmp_path / f"{name}.log"
         args = [str(srv.binary), "worker", "--orchestrator", srv.url, "--token", WORKER_TOKEN, "--id", name,
                 "--concurrency", str(concurrency), "--work-dir", str(tmp_path / f"work-{name}"),
-                "--builder-executable", str(STUB), "--shutdown-grace", "0"]
+                "--builder-executable", str(STUB), "--shutdown-grace", "0",
+                # The stub isolates nothing (and cannot run `buildah unshare`): scheduling only.
+                "--isolation", "chroot"]
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen(args, env=srv.base_env(), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
 

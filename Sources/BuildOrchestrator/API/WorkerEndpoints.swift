@@ -146,15 +146,17 @@ struct WorkerEndpoints: Sendable {
         default: source = .upload(url: "\(origin.baseURL)\(WorkerProtocol.buildPath(record.uuid, "context"))?lease=\(leaseID)")
         }
         let dockerfile = record.context.isEmpty ? record.dockerfilePath : String(record.dockerfilePath.dropFirst(record.context.count + 1))
+        let limits = services.config.builds.limits(forNamespace: repo.path.namespace)
         let pack = BuildPack(
             buildID: record.uuid, leaseID: leaseID, attempt: attempt, source: source, contextPath: record.context, dockerfilePath: dockerfile,
             registry: Self.registryAddress(origin: origin, publicURL: services.config.server.publicURL), repository: repo.path.description, tags: record.tags,
             pushCredentials: RegistryCredentials(username: "$token", password: code), pullCredentials: try await pullCredentials(record),
-            tlsVerify: origin.baseURL.hasPrefix("https://"), timeoutSeconds: services.config.builds.timeoutSeconds, heartbeatIntervalSeconds: max(1, services.config.builds.leaseTimeoutSeconds / 6),
+            tlsVerify: origin.baseURL.hasPrefix("https://"), timeoutSeconds: limits.timeoutSeconds, heartbeatIntervalSeconds: max(1, services.config.builds.leaseTimeoutSeconds / 6),
             allowPrivateTargets: services.config.security.allowPrivateTargets,
             sshHostKeys: hostKeys,
             buildArgs: record.buildArgs.isEmpty ? nil : record.buildArgs, buildSecrets: secrets, layerCache: layerCache,
-            notices: notices.isEmpty ? nil : notices)
+            notices: notices.isEmpty ? nil : notices,
+            limits: BuildLimits(cpuMillicores: limits.cpuMillicores, memoryBytes: limits.memoryBytes, pids: limits.pids))
         return json(pack)
     }
 

@@ -37,14 +37,24 @@ public final class BaseImageCache: Sendable {
     /// process mount it, else vfs.
     public let driver: String
     let logger: Logger
+    /// The build user of rootless builds, who must own the storages its builders open.
+    let owner: BuildUser?
 
     /// Creates the cache under `directory` and picks the storage driver (`driver` nil: probe).
-    public init(directory: URL, maxBytes: Int64 = BaseImageCache.defaultMaxBytes, driver: String? = nil, logger: Logger) throws {
+    /// With an `owner` (rootless builds) the storages are that user's; without a `driver` they
+    /// use vfs then (this process's overlay probe says nothing of what the user may mount: the
+    /// caller probes as the user, see RootlessSetup).
+    public init(directory: URL, maxBytes: Int64 = BaseImageCache.defaultMaxBytes, driver: String? = nil, owner: BuildUser? = nil,
+                logger: Logger) throws {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         _ = chmod(directory.path, 0o700)
+        try owner?.take(directory.path)
+        self.owner = owner
         let chosen: String
         if let driver {
             chosen = driver
+        } else if owner != nil {
+            chosen = "vfs"
         } else if let failure = OverlayProbe.failure(in: directory) {
             chosen = "vfs"
             logger.notice("base-image cache: overlay storage is not available here (\(failure)); using vfs",
@@ -57,6 +67,7 @@ public final class BaseImageCache: Sendable {
         self.maxBytes = max(0, maxBytes)
         self.logger = logger
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+        try owner?.take(root.path)
         logger.info("base-image cache ready", metadata: ["directory": "\(root.path)", "driver": "\(chosen)", "max_bytes": "\(self.maxBytes)"])
     }
 
@@ -105,6 +116,11 @@ public final class BaseImageCache: Sendable {
                 try FileManager.default.createDirectory(at: directory.appendingPathComponent(sub), withIntermediateDirectories: true)
             }
             try Data().write(to: directory.appendingPathComponent("last-used"))
+            if let owner {
+                for path in [directory.path, directory.appendingPathComponent("storage").path, directory.appendingPathComponent("run").path] {
+                    try owner.take(path)
+                }
+            }
         } catch {
             close(fd)
             logger.warning("base-image cache: cannot prepare the namespace's storage; building without the cache",
@@ -171,13 +187,14 @@ public final class BaseImageCache: Sendable {
 extension BaseImageCache {
     /// The cache a worker runs with: nil when `maxBytes` is 0 (disabled) or the directory cannot
     /// be created (logged; builds then pull into fresh storages as without a cache).
-    public static func optional(directory: URL, maxBytes: Int64, logger: Logger) -> BaseImageCache? {
+    public static func optional(directory: URL, maxBytes: Int64, driver: String? = nil, owner: BuildUser? = nil,
+                                logger: Logger) -> BaseImageCache? {
         guard maxBytes > 0 else {
             logger.info("base-image cache disabled (its size bound is 0)")
             return nil
         }
         do {
-            return try BaseImageCache(directory: directory, maxBytes: maxBytes, logger: logger)
+            return try BaseImageCache(directory: directory, maxBytes: maxBytes, driver: driver, owner: owner, logger: logger)
         } catch {
             logger.warning("base-image cache unavailable; every build pulls its base image anew",
                            metadata: ["directory": "\(directory.path)", "error": "\(error)"])

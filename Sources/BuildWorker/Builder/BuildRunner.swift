@@ -51,12 +51,15 @@ public struct BuildRunner: Sendable {
         /// Per-namespace base-image storages kept between builds; nil: every build pulls into a
         /// fresh storage.
         public var baseImageCache: BaseImageCache?
+        /// With `.rootless` isolation, the user builders run as (nil: the worker's own user,
+        /// when the worker is not root). Its work directories must be reachable by it.
+        public var buildUser: BuildUser?
 
         public init(workRoot: URL, tool: BuilderTool = .buildah, builderExecutable: String? = nil,
                     isolation: BuilderIsolation = .chroot, pullAlways: Bool = true, killGrace: Duration = .seconds(5),
                     pusher: ImagePusher = ImagePusher(), allowLocalSources: Bool = false,
                     extractionLimits: ExtractionLimits = ExtractionLimits(), keepWorkDirectory: Bool = false,
-                    baseImageCache: BaseImageCache? = nil) {
+                    baseImageCache: BaseImageCache? = nil, buildUser: BuildUser? = nil) {
             self.workRoot = workRoot
             self.tool = tool
             self.builderExecutable = builderExecutable
@@ -68,7 +71,11 @@ public struct BuildRunner: Sendable {
             self.extractionLimits = extractionLimits
             self.keepWorkDirectory = keepWorkDirectory
             self.baseImageCache = baseImageCache
+            self.buildUser = buildUser
         }
+
+        /// Who owns a build's files and runs its builders: the build user of rootless builds.
+        var owner: BuildUser? { isolation == .rootless ? buildUser : nil }
     }
 
     public let configuration: Configuration
@@ -94,15 +101,31 @@ public struct BuildRunner: Sendable {
         // Nothing the build reports may carry one of its secrets.
         let redactor = SecretRedactor(secrets: pack.buildSecrets)
         for notice in pack.notices ?? [] { redactor.wrap(events)(.log(BuildLogEntry(message: notice))) }
-        var completion = await run(pack, in: work, events: redactor.wrap(events))
+        let cgroup = await limitGroup(for: pack, named: work.lastPathComponent, events: redactor.wrap(events))
+        var completion = await run(pack, in: work, cgroup: cgroup, events: redactor.wrap(events))
         completion.message = completion.message.map(redactor.redact)
+        if let cgroup { await DedicatedThread.run(name: "slipway-cgroup") { cgroup.remove() } }
         if !configuration.keepWorkDirectory {
             await DedicatedThread.run(name: "slipway-cleanup") { try? FileManager.default.removeItem(at: work) }
         }
         return completion
     }
 
-    private func run(_ pack: BuildPack, in work: URL, events: @escaping @Sendable (BuildEvent) -> Void) async -> Completion {
+    /// The control group enforcing the build's limits; nil when it has none or this machine
+    /// cannot enforce them (the log says so: the build still runs).
+    private func limitGroup(for pack: BuildPack, named name: String, events: @Sendable (BuildEvent) -> Void) async -> BuildCgroup? {
+        guard let limits = pack.limits, !limits.isEmpty else { return nil }
+        do {
+            let group = try await DedicatedThread.run(name: "slipway-cgroup") { try BuildCgroup.create(name: name, limits: limits) }
+            events(.log(BuildLogEntry(message: "resource limits: \(limits.summary), \(pack.timeoutSeconds) s")))
+            return group
+        } catch {
+            events(.log(BuildLogEntry(message: "resource limits (\(limits.summary)) are not enforced on this worker: \(error)")))
+            return nil
+        }
+    }
+
+    private func run(_ pack: BuildPack, in work: URL, cgroup: BuildCgroup?, events: @escaping @Sendable (BuildEvent) -> Void) async -> Completion {
         events(.phase(PhaseUpdate(phase: .unpacking)))
 
         // Source.
@@ -171,21 +194,30 @@ public struct BuildRunner: Sendable {
         } catch {
             return finish(.internalError, "cannot write the build's secrets: \(error.localizedDescription)", events)
         }
+        // Rootless: everything prepared as the worker becomes the build user's (source, secrets).
+        if let owner = configuration.owner {
+            do {
+                try await DedicatedThread.run(name: "slipway-handover") { try owner.take(work.path, recursive: true) }
+            } catch {
+                return finish(.internalError, "cannot hand the build's files to the build user: \(error)", events)
+            }
+        }
         let lease = await cache?.lease(namespace: namespace)
         let (completion, builderStopped) = await buildAndPush(pack, context: context, dockerfile: dockerfile, work: work,
-                                                              lease: lease, pullData: pullData, secretFiles: secretFiles, events: events)
+                                                              lease: lease, pullData: pullData, secretFiles: secretFiles,
+                                                              cgroup: cgroup, events: events)
         if let cache, let lease { await cache.finish(lease, drop: builderStopped || completion.outcome == .cancelled) }
         return completion
     }
 
     private func buildAndPush(_ pack: BuildPack, context: URL, dockerfile: URL, work: URL, lease: BaseImageCacheLease?,
-                              pullData: [String: String], secretFiles: [String: String],
+                              pullData: [String: String], secretFiles: [String: String], cgroup: BuildCgroup?,
                               events: @escaping @Sendable (BuildEvent) -> Void) async -> (Completion, builderStopped: Bool) {
         // The secrets are needed by the builder only: gone before the push starts.
         defer { Self.removeSecrets(in: work) }
         var attempt: BuildAttempt
         switch await buildImage(pack, context: context, dockerfile: dockerfile, work: work, storage: lease?.storage,
-                                pullData: pullData, secretFiles: secretFiles, events: events) {
+                                pullData: pullData, secretFiles: secretFiles, cgroup: cgroup, events: events) {
         case .failed(let early): return (early, false)
         case .started(let first): attempt = first
         }
@@ -195,7 +227,7 @@ public struct BuildRunner: Sendable {
             events(.log(BuildLogEntry(message: "the base-image cache of namespace \(lease.namespace) failed this build before its first step; building again in a fresh storage")))
             await removeLocalImage(attempt)
             switch await buildImage(pack, context: context, dockerfile: dockerfile, work: work, storage: nil,
-                                    pullData: nil, secretFiles: secretFiles, events: events) {
+                                    pullData: nil, secretFiles: secretFiles, cgroup: cgroup, events: events) {
             case .failed(let early): return (early, false)
             case .started(let retry):
                 if retry.progress.isBuilding { lease.markBroken() }
@@ -212,11 +244,12 @@ public struct BuildRunner: Sendable {
     /// One builder run; `.failed` carries the completion of a run that could not start.
     /// `pullData` nil: the pulling phase was already reported.
     private func buildImage(_ pack: BuildPack, context: URL, dockerfile: URL, work: URL, storage: ContainerStorageLocation?,
-                            pullData: [String: String]?, secretFiles: [String: String],
+                            pullData: [String: String]?, secretFiles: [String: String], cgroup: BuildCgroup?,
                             events: @escaping @Sendable (BuildEvent) -> Void) async -> BuildStart {
         let environment: ContainerEnvironment
         do {
-            environment = try ContainerEnvironment(root: work.appendingPathComponent("containers"), sharedStorage: storage)
+            environment = try ContainerEnvironment(root: work.appendingPathComponent("containers"), sharedStorage: storage,
+                                                   owner: configuration.owner)
         } catch {
             return .failed(finish(.internalError, "cannot prepare the container environment: \(error.localizedDescription)", events))
         }
@@ -259,7 +292,8 @@ public struct BuildRunner: Sendable {
             buildArgs: pack.buildArgs ?? [:], secretFiles: secretFiles,
             layerCache: pack.layerCache.map { "\(pack.registry)/\($0.repository)" },
             environment: environment,
-            timeout: pack.timeoutSeconds > 0 ? .seconds(pack.timeoutSeconds) : nil, killGrace: configuration.killGrace)
+            timeout: pack.timeoutSeconds > 0 ? .seconds(pack.timeoutSeconds) : nil, killGrace: configuration.killGrace,
+            cgroupProcs: cgroup?.procsFiles ?? [])
 
         if let pullData { events(.phase(PhaseUpdate(phase: .pulling, data: pullData))) }
         if let cache = pack.layerCache {
@@ -295,7 +329,8 @@ public struct BuildRunner: Sendable {
             return .failed(finish(.internalError, "\(error)", events))
         }
         return .started(BuildAttempt(environment: environment, localImage: localImage, shared: storage != nil,
-                                     termination: termination, progress: progress))
+                                     termination: termination, progress: progress,
+                                     exceededLimit: termination.succeeded ? nil : cgroup?.exceededLimit()))
     }
 
     /// Judges the builder run and, when it built the image, pushes it.
@@ -311,6 +346,7 @@ public struct BuildRunner: Sendable {
             break
         }
         guard termination.succeeded else {
+            if let exceeded = attempt.exceededLimit { return finish(.error, exceeded, events) }
             if let last = progress.lastError.value,
                let remedy = BaseImagePullFailure.remedy(for: last, registry: pack.registry, repository: pack.repository,
                                                         pullRobot: pack.pullCredentials?.username) {
@@ -387,7 +423,8 @@ public struct BuildRunner: Sendable {
         guard attempt.shared else { return }
         let invocation = BuilderInvocation(executable: configuration.builderExecutable ?? configuration.tool.rawValue,
                                            arguments: ["rmi", "-f", attempt.localImage], environment: attempt.environment.variables,
-                                           workingDirectory: attempt.environment.root.path, timeout: .seconds(120))
+                                           workingDirectory: attempt.environment.root.path, timeout: .seconds(120),
+                                           user: attempt.environment.owner)
         _ = try? await BuilderProcess.run(invocation) { _ in }
     }
 
@@ -428,6 +465,8 @@ private struct BuildAttempt: Sendable {
     let shared: Bool
     let termination: BuilderTermination
     let progress: BuildProgress
+    /// The resource limit that stopped the builder, in words.
+    let exceededLimit: String?
 
     /// Failed on its own (not stopped) before any build step ran.
     var failedBeforeBuilding: Bool {

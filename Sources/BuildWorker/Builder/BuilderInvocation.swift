@@ -15,6 +15,11 @@ public enum BuilderTool: String, Sendable, Equatable, CaseIterable {
 /// How RUN steps are isolated. `chroot` works without user namespaces or a working OCI runtime
 /// setup; `oci` uses the configured runtime (runc).
 public enum BuilderIsolation: String, Sendable, Equatable, CaseIterable {
+    /// The builder runs as an unprivileged build user (`BuildUser`); each RUN step gets user,
+    /// mount and PID namespaces of its own (runc, rootless).
+    case rootless
+    /// buildah's chroot isolation as the worker's own user: a RUN step shares the worker's
+    /// process table (and, as root, could read its files through /proc). No security boundary.
     case chroot
     case oci
 }
@@ -31,15 +36,36 @@ public struct BuilderInvocation: Sendable, Equatable {
     public var timeout: Duration?
     /// Time between SIGTERM and SIGKILL when the run is cancelled or times out.
     public var killGrace: Duration
+    /// Run with this user's ids instead of the worker's (rootless builds); nil: as the worker.
+    public var user: BuildUser?
+    /// `cgroup.procs` files the child enters before it executes the builder (the build's
+    /// resource limits); the child writes its own pid, so nothing it starts escapes them.
+    public var cgroupProcs: [String]
 
     public init(executable: String, arguments: [String], environment: [String: String], workingDirectory: String,
-                timeout: Duration? = nil, killGrace: Duration = .seconds(5)) {
+                timeout: Duration? = nil, killGrace: Duration = .seconds(5), user: BuildUser? = nil, cgroupProcs: [String] = []) {
         self.executable = executable
         self.arguments = arguments
         self.environment = environment
         self.workingDirectory = workingDirectory
         self.timeout = timeout
         self.killGrace = killGrace
+        self.user = user
+        self.cgroupProcs = cgroupProcs
+    }
+
+    /// The script of the `/bin/sh` that starts a builder with a user or limits: it writes its
+    /// pid into each `cgroup.procs` given before `--`, then executes the rest.
+    static let enterScript = #"for f do if [ "$f" = -- ]; then shift; break; fi; echo $$ > "$f" || { echo "cannot enter the build's control group ($f)" >&2; exit 125; }; shift; done; exec "$@""#
+
+    /// The program and arguments actually executed for `resolvedExecutable`: itself, or the
+    /// entering shell with `setpriv` when a user or limits are set.
+    func commandLine(resolvedExecutable: String, setpriv: String = "/usr/bin/setpriv") -> [String] {
+        guard user != nil || !cgroupProcs.isEmpty else { return [resolvedExecutable] + arguments }
+        var prefix = user.map { [setpriv] + Array($0.setprivPrefix.dropFirst()) } ?? []
+        if cgroupProcs.isEmpty { return prefix + [resolvedExecutable] + arguments }
+        prefix = ["/bin/sh", "-c", Self.enterScript, "sh"] + cgroupProcs + ["--"] + prefix
+        return prefix + [resolvedExecutable] + arguments
     }
 
     /// The command line as it may be logged: the password of every `--creds user:pass` (or
@@ -98,7 +124,8 @@ extension BuilderInvocation {
                              layerCache: String? = nil,
                              environment: ContainerEnvironment,
                              timeout: Duration? = nil,
-                             killGrace: Duration = .seconds(5)) -> BuilderInvocation {
+                             killGrace: Duration = .seconds(5),
+                             cgroupProcs: [String] = []) -> BuilderInvocation {
         var arguments: [String]
         switch tool {
         case .buildah: arguments = ["bud"]
@@ -132,7 +159,7 @@ extension BuilderInvocation {
         arguments.append(contextDirectory)
         return BuilderInvocation(executable: executable ?? tool.rawValue, arguments: arguments,
                                  environment: environment.variables, workingDirectory: contextDirectory,
-                                 timeout: timeout, killGrace: killGrace)
+                                 timeout: timeout, killGrace: killGrace, user: environment.owner, cgroupProcs: cgroupProcs)
     }
 
     /// `buildah push --digestfile <file> ... <image> docker://<destination>`.
@@ -150,6 +177,6 @@ extension BuilderInvocation {
         }
         arguments += [image, "docker://" + destination]
         return BuilderInvocation(executable: executable, arguments: arguments, environment: environment.variables,
-                                 workingDirectory: environment.root.path, timeout: timeout)
+                                 workingDirectory: environment.root.path, timeout: timeout, user: environment.owner)
     }
 }

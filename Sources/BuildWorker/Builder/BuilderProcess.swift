@@ -84,6 +84,12 @@ public enum BuilderProcess {
         }
         return try result.get()
     }
+
+    /// `run` on the calling thread, without cancellation (start-up checks, which block anyway).
+    public static func runBlocking(_ invocation: BuilderInvocation,
+                                   onLine: @escaping @Sendable (String) -> Void) throws(BuilderProcessError) -> BuilderTermination {
+        try Runner(invocation: invocation, control: RunControl(), onLine: onLine).run()
+    }
 }
 
 /// Cancellation flag shared between the task and the run thread.
@@ -279,14 +285,18 @@ private struct Runner {
         sigdelset(&defaults, SIGSTOP)
         posix_spawnattr_setsigdefault(&attributes, &defaults)
 
-        let argv = ([executable] + invocation.arguments).map { strdup($0) } + [nil]
+        // With a build user or limits, the child is `/bin/sh` entering the control groups and
+        // then `setpriv` dropping to the user, which finally executes the builder.
+        let command = invocation.commandLine(resolvedExecutable: executable)
+        let program = command[0]
+        let argv = command.map { strdup($0) } + [nil]
         let envp = invocation.environment.sorted { $0.key < $1.key }.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer {
             argv.forEach { free($0) }
             envp.forEach { free($0) }
         }
         var pid: pid_t = 0
-        let rc = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
+        let rc = posix_spawn(&pid, program, &actions, &attributes, argv, envp)
         close(fds[1])
         guard rc == 0 else {
             close(fds[0])

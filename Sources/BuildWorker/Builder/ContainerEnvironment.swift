@@ -26,13 +26,16 @@ public struct ContainerEnvironment: Sendable, Equatable {
     public let root: URL
     /// The variables a builder child runs with (complete; nothing else is inherited).
     public let variables: [String: String]
+    /// The build user every builder of this environment runs as (rootless builds), who owns
+    /// its files; nil: the worker's own user.
+    public let owner: BuildUser?
 
     /// Registries the builder talks to over plain HTTP / without TLS verification.
     public static let defaultInsecureRegistries = ["127.0.0.1", "localhost"]
 
     /// Creates the layout under `root` (created if missing).
     public init(root: URL, insecureRegistries: [String] = ContainerEnvironment.defaultInsecureRegistries,
-                storageDriver: String = "vfs", sharedStorage: ContainerStorageLocation? = nil) throws {
+                storageDriver: String = "vfs", sharedStorage: ContainerStorageLocation? = nil, owner: BuildUser? = nil) throws {
         let fm = FileManager.default
         let path = root.path
         for sub in ["home/.config/containers", "xdg", "storage", "run", "tmp", "networks"] {
@@ -44,6 +47,7 @@ public struct ContainerEnvironment: Sendable, Equatable {
             driver = "\(sharedStorage?.driver ?? storageDriver)"
             graphroot = "\(sharedStorage?.graphroot ?? path + "/storage")"
             runroot = "\(sharedStorage?.runroot ?? path + "/run")"
+            rootless_storage_path = "\(sharedStorage?.graphroot ?? path + "/storage")"
 
             """
         var registries = """
@@ -80,9 +84,11 @@ public struct ContainerEnvironment: Sendable, Equatable {
             try #"{"auths":{}}"#.write(toFile: path + "/auth.json", atomically: true, encoding: .utf8)
         }
         _ = chmod(path + "/auth.json", 0o600)
+        try owner?.take(path, recursive: true)
 
         let inherited = ProcessInfo.processInfo.environment
         self.root = root
+        self.owner = owner
         self.variables = [
             "PATH": inherited["PATH"] ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
             "LANG": "C.UTF-8",
@@ -110,6 +116,7 @@ public struct ContainerEnvironment: Sendable, Equatable {
             throw CocoaError(.fileWriteUnknown)
         }
         try data.write(to: URL(fileURLWithPath: path + ".new"))
+        try owner?.take(path + ".new")
         guard rename(path + ".new", path) == 0 else { throw CocoaError(.fileWriteUnknown) }
     }
 

@@ -100,6 +100,22 @@ extension ConfigKey {
         }
     }
 
+    /// Per-namespace build limits: YAML's list of mappings reaches `apply` as a JSON array of
+    /// string-valued objects, which is also what the environment variable holds.
+    static func namespaceLimits(_ path: String, _ help: String, _ kp: WritableKeyPath<SlipwayConfig, [NamespaceBuildLimits]>) -> ConfigKey {
+        nonisolated(unsafe) let kp = kp
+        return ConfigKey(path: path, help: help, acceptsRecords: true) { config, value throws(ConfigError) in
+            let trimmed = value.trimmingCharacters(in: .whitespaces)
+            guard !trimmed.isEmpty else { config[keyPath: kp] = []; return }
+            // The environment's JSON may spell numbers as numbers.
+            guard let array = try? JSONSerialization.jsonObject(with: Data(trimmed.utf8)) as? [[String: Any]] else {
+                throw ConfigError("invalid value for '\(path)': expected a list of {namespace, cpuMillicores, memoryBytes, pids, timeoutSeconds}")
+            }
+            let records = array.map { $0.mapValues { value in (value as? String) ?? "\(value)" } }
+            config[keyPath: kp] = try NamespaceBuildLimits.parse(records, path: path)
+        }
+    }
+
     static func choice<E: RawRepresentable & CaseIterable & Sendable>(
         _ path: String, _ help: String, _ kp: WritableKeyPath<SlipwayConfig, E>
     ) -> ConfigKey where E.RawValue == String {
@@ -164,6 +180,12 @@ public enum ConfigKeys {
         .int("builds.fileDropTTLSeconds", "An uploaded build context (file drop) no build was started from is deleted this long after it was created; one a build used goes once that build has finished (default 3600).", min: 60, max: 30 * 86_400, \.builds.fileDropTTLSeconds),
         .string("builds.baseImageCacheDir", "Directory of the in-process workers' per-namespace base-image cache (default <dataDir>/build-cache; `slipway worker --base-image-cache-dir`).", \.builds.baseImageCacheDir),
         .int64("builds.baseImageCacheMaxBytes", "Size bound of the base-image cache in bytes, least recently used namespaces dropped first; 0 disables the cache (default 10 GiB; `slipway worker --base-image-cache-max-bytes`).", min: 0, \.builds.baseImageCacheMaxBytes),
+        .choice("builds.isolation", "How in-process workers isolate build steps: rootless (default; the builder runs as builds.buildUser and each RUN step in user, mount and PID namespaces of its own), chroot (buildah's chroot isolation as the server's user: no security boundary) or oci (`slipway worker --isolation`).", \.builds.isolation),
+        .string("builds.buildUser", "The unprivileged account rootless builds run as; a worker running as root creates it with a subordinate uid/gid range when missing (default slipway-build; `slipway worker --build-user`).", \.builds.buildUser),
+        .int("builds.limits.cpuMillicores", "CPU each build may use, in thousandths of a core; 0 unlimited (default 0). Enforced by the worker through a control group per build.", min: 0, max: 1_024_000, \.builds.limits.cpuMillicores),
+        .int64("builds.limits.memoryBytes", "Memory each build may use, in bytes; 0 unlimited (default 0).", min: 0, \.builds.limits.memoryBytes),
+        .int("builds.limits.pids", "Processes and threads each build may have at once; 0 unlimited (default 4096).", min: 0, max: 4_194_304, \.builds.limits.pids),
+        .namespaceLimits("builds.namespaceLimits", "Per-namespace build limits: a YAML list of {namespace, cpuMillicores, memoryBytes, pids, timeoutSeconds}; each given field replaces the default for that namespace's builds (timeoutSeconds is capped by builds.timeoutSeconds).", \.builds.namespaceLimits),
         .int("gc.intervalSeconds", "Seconds between garbage-collection passes; 0 disables the collector (default 30).", min: 0, max: 86_400, \.gc.intervalSeconds),
         .int("gc.graceSeconds", "Protection in seconds for fresh manifests and blobs nothing references yet (default 3600).", min: 0, max: 30 * 86_400, \.gc.graceSeconds),
         .int("gc.tombstoneSeconds", "Seconds between dropping an unreferenced blob and deleting its bytes (default 60).", min: 0, max: 86_400, \.gc.tombstoneSeconds),

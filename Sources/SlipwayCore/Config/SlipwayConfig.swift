@@ -199,6 +199,15 @@ public struct SlipwayConfig: Sendable, Equatable {
         public var baseImageCacheDir = ""
         /// Bound of that cache in bytes (least recently used namespaces go first); 0 disables it.
         public var baseImageCacheMaxBytes: Int64 = 10 << 30
+        /// How the in-process workers isolate build steps (`slipway worker --isolation`).
+        public var isolation: BuildIsolation = .rootless
+        /// The unprivileged account rootless builds run as (created with a subordinate id range
+        /// when missing and the worker runs as root).
+        public var buildUser = "slipway-build"
+        /// Default resource limits of every build (0: unlimited); `timeoutSeconds` is unused here.
+        public var limits = BuildResourceLimits(pids: 4096)
+        /// Per-namespace replacements of `limits`.
+        public var namespaceLimits: [NamespaceBuildLimits] = []
     }
 
     public struct Notifications: Sendable, Equatable {
