@@ -133,13 +133,13 @@ def main() -> None:
             # The same file name each round: the import replaces the source's data.
             path = work / "debian.json"
             path.write_text(json.dumps(feed(r)))
-            lines_before = srv.stdout_path.read_text().count("scanned manifests re-matched")
+            lines_before = srv.logs().count("scanned manifests re-matched")
             srv.cli("admin", "vulns", "import", path)
 
             def done() -> bool:
-                return srv.stdout_path.read_text().count("scanned manifests re-matched") > lines_before
+                return srv.logs().count("scanned manifests re-matched") > lines_before
             wait_for("the re-match", done, 600)
-            line = [ln for ln in srv.stdout_path.read_text().splitlines() if "scanned manifests re-matched" in ln][-1]
+            line = [ln for ln in srv.logs().splitlines() if "scanned manifests re-matched" in ln][-1]
             manifests = int(re.search(r"manifests=(\d+)", line).group(1))
             seconds = float(re.search(r"seconds=([0-9.]+)", line).group(1))
             findings = int(re.search(r"new_findings=(\d+)", line).group(1))

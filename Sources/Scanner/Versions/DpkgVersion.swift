@@ -11,7 +11,9 @@ public struct DpkgVersion: Comparable, Sendable, CustomStringConvertible {
     public let revision: String
 
     public init?(_ text: String) {
-        var rest = Substring(text.trimmingCharacters(in: .whitespaces))
+        // Checked and split on UTF-8 bytes: a re-match compares every installed package with
+        // every advisory range, and Character properties cost more than the comparison itself.
+        var rest = Substring(Self.hasOuterSpace(text) ? text.trimmingCharacters(in: .whitespaces) : text)
         var epoch = 0
         if let colon = rest.firstIndex(of: ":") {
             guard let value = Int(rest[..<colon]), value >= 0 else { return nil }
@@ -22,11 +24,11 @@ public struct DpkgVersion: Comparable, Sendable, CustomStringConvertible {
         if let dash = rest.lastIndex(of: "-") {
             revision = rest[rest.index(after: dash)...]
             rest = rest[..<dash]
-            guard !revision.isEmpty, revision.allSatisfy(Self.isRevisionCharacter) else { return nil }
+            guard !revision.isEmpty, revision.utf8.allSatisfy(Self.isRevisionByte) else { return nil }
         }
         // Upstream starts with a digit (policy); dpkg itself only warns, and real archives
         // have a few that do not, so only emptiness and stray characters are refused.
-        guard !rest.isEmpty, rest.allSatisfy(Self.isUpstreamCharacter) else { return nil }
+        guard !rest.isEmpty, rest.utf8.allSatisfy(Self.isUpstreamByte) else { return nil }
         self.epoch = epoch
         self.upstream = String(rest)
         self.revision = String(revision)
@@ -47,12 +49,23 @@ public struct DpkgVersion: Comparable, Sendable, CustomStringConvertible {
         !(a < b) && !(b < a)
     }
 
-    private static func isUpstreamCharacter(_ c: Character) -> Bool {
-        c.isASCII && (c.isLetter || c.isNumber || ".+-~:".contains(c))
+    private static func hasOuterSpace(_ text: String) -> Bool {
+        guard let first = text.utf8.first, let last = text.utf8.last else { return false }
+        // Non-ASCII at either end may be a Unicode space: the full trim decides.
+        return first == 0x20 || first == 0x09 || last == 0x20 || last == 0x09 || first >= 0x80 || last >= 0x80
     }
 
-    private static func isRevisionCharacter(_ c: Character) -> Bool {
-        c.isASCII && (c.isLetter || c.isNumber || ".+~".contains(c))
+    private static func isAlphanumeric(_ c: UInt8) -> Bool {
+        (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122)
+    }
+
+    private static func isUpstreamByte(_ c: UInt8) -> Bool {
+        isAlphanumeric(c) || c == UInt8(ascii: ".") || c == UInt8(ascii: "+") || c == UInt8(ascii: "-")
+            || c == UInt8(ascii: "~") || c == UInt8(ascii: ":")
+    }
+
+    private static func isRevisionByte(_ c: UInt8) -> Bool {
+        isAlphanumeric(c) || c == UInt8(ascii: ".") || c == UInt8(ascii: "+") || c == UInt8(ascii: "~")
     }
 
     /// dpkg's `order()`: where a character sorts in a non-digit run; 0 is the end of the string.
