@@ -4,15 +4,23 @@ import Foundation
 import Logging
 import ServiceLifecycle
 
-/// `slipway worker`: a remote build worker that leases builds from an orchestrator over HTTP.
+/// `slipway worker`: a remote worker that leases builds, image scans, or both from a Slipway
+/// server over HTTP (`--roles`).
 struct Worker: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run a build worker that leases builds from a Slipway server.",
-        discussion: "The worker runs buildah (or podman) in chroot isolation by default. SIGTERM stops leasing; running builds are reported as interrupted and retried.")
+        abstract: "Run a worker that leases builds (and, with --roles scan, image scans) from a Slipway server.",
+        discussion: "The build role runs buildah (or podman) in chroot isolation by default; the scan role indexes image layers the server streams to it. SIGTERM stops leasing; running builds are reported as interrupted and retried, running scans finish.")
+
+    /// What a worker process does.
+    enum Role: String, CaseIterable {
+        case build, scan
+    }
 
     @Option(name: .long, help: "Base URL of the Slipway server, e.g. http://registry.internal:8080.") var orchestrator: String
     @Option(name: .long, help: "The shared worker token (builds.workerToken on the server).") var token: String
+    @Option(name: .long, help: "What this worker does, comma-separated: build, scan (default build).") var roles = "build"
     @Option(name: .long, help: "Builds to run at once.") var concurrency = 1
+    @Option(name: .customLong("scan-concurrency"), help: "Image scans to run at once (scan role).") var scanConcurrency = 1
     @Option(name: .customLong("work-dir"), help: "Where per-build work directories go.") var workDir = NSTemporaryDirectory() + "slipway-worker"
     @Option(name: .long, help: "Builder: buildah or podman.") var builder = "buildah"
     @Option(name: .long, help: "Worker id reported to the orchestrator (default: host name and pid).") var id: String?
@@ -25,18 +33,42 @@ struct Worker: AsyncParsableCommand {
         guard let url = URL(string: orchestrator), ["http", "https"].contains(url.scheme ?? "") else {
             throw ValidationError("--orchestrator must be an http(s) URL")
         }
+        _ = try parsedRoles()
         guard (1...64).contains(concurrency) else { throw ValidationError("--concurrency must be 1 to 64") }
+        guard (1...64).contains(scanConcurrency) else { throw ValidationError("--scan-concurrency must be 1 to 64") }
         guard BuilderTool(rawValue: builder) != nil else { throw ValidationError("--builder must be buildah or podman") }
         guard (0...86_400).contains(shutdownGrace) else { throw ValidationError("--shutdown-grace must be 0 to 86400 seconds") }
         guard baseImageCacheMaxBytes >= 0 else { throw ValidationError("--base-image-cache-max-bytes must be 0 (no cache) or more") }
+    }
+
+    func parsedRoles() throws -> Set<Role> {
+        var parsed: Set<Role> = []
+        for name in roles.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !name.isEmpty {
+            guard let role = Role(rawValue: name) else { throw ValidationError("--roles takes build and/or scan, not \(name)") }
+            parsed.insert(role)
+        }
+        guard !parsed.isEmpty else { throw ValidationError("--roles needs build, scan or both") }
+        return parsed
     }
 
     func run() async throws {
         var logger = Logger(label: "slipway-worker")
         logger.logLevel = .info
         let workerID = id ?? "\(ProcessInfo.processInfo.hostName)-\(getpid())"
-        let agent = WorkerAgent(
-            client: OrchestratorClient(baseURL: URL(string: orchestrator)!, token: token, workerID: workerID),
+        let client = OrchestratorClient(baseURL: URL(string: orchestrator)!, token: token, workerID: workerID)
+        let roles = try parsedRoles()
+        var services: [any Service] = []
+        if roles.contains(.build) { services.append(buildAgent(client: client, logger: logger)) }
+        if roles.contains(.scan) {
+            services.append(ScanAgent(client: client, concurrency: scanConcurrency, workDirectory: URL(fileURLWithPath: workDir + "/scans"), logger: logger))
+        }
+        let group = ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        try await group.run()
+    }
+
+    private func buildAgent(client: OrchestratorClient, logger: Logger) -> WorkerAgent {
+        WorkerAgent(
+            client: client,
             runner: BuildRunner(configuration: .init(workRoot: URL(fileURLWithPath: workDir), tool: BuilderTool(rawValue: builder)!,
                                                      builderExecutable: builderExecutable,
                                                      pusher: ImagePusher(executable: builderExecutable ?? "buildah"),
@@ -44,7 +76,5 @@ struct Worker: AsyncParsableCommand {
                                                         directory: URL(fileURLWithPath: baseImageCacheDir ?? workDir + "/base-image-cache"),
                                                         maxBytes: baseImageCacheMaxBytes, logger: logger))),
             concurrency: concurrency, shutdownGrace: .seconds(shutdownGrace), logger: logger)
-        let group = ServiceGroup(services: [agent], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
-        try await group.run()
     }
 }

@@ -203,7 +203,7 @@ def test_pushed_images_are_scanned_and_a_new_finding_is_notified_once(server, ct
         assert vulns(features(report)["zlib1g"]) == [("CVE-2022-37434", "Critical", "")]
         # The layers were read once each: the re-matches read none.
         metrics = srv.metrics()
-        assert metrics.get("slipway_scan_layers_indexed_total", 0) == len(set(layers) | set(layer_digests(srv, alpine_repo, "v1"))), metrics
+        assert metrics.get('slipway_scan_layers_indexed_total{by="server"}', 0) == len(set(layers) | set(layer_digests(srv, alpine_repo, "v1"))), metrics
     finally:
         receiver.close()
 

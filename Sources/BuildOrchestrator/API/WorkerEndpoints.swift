@@ -59,17 +59,11 @@ struct WorkerEndpoints: Sendable {
         router.get(RouterPath(Path.context)) { request, context in try await buildContext(request, context) }
     }
 
-    /// Whether an `Authorization` header carries the worker token, compared in constant time.
-    static func authorizes(_ authorization: String?, workerToken: String) -> Bool {
-        guard !workerToken.isEmpty, let authorization, authorization.hasPrefix("Bearer ") else { return false }
-        return ConstantTime.equal(String(authorization.dropFirst("Bearer ".count)), workerToken)
-    }
-
     struct Failure: Error { let status: HTTPResponse.Status; let message: String }
 
     private func run(_ request: Request, _ body: () async throws -> Response) async throws -> Response {
         do {
-            guard Self.authorizes(request.headers[.authorization], workerToken: workerToken) else {
+            guard WorkerToken.authorizes(request.headers[.authorization], workerToken: workerToken) else {
                 throw Failure(status: .unauthorized, message: "a valid worker token is required")
             }
             return try await body()
