@@ -8,13 +8,11 @@ contents back; the server's report is then exactly what an in-process scan produ
 from __future__ import annotations
 
 import json
-import subprocess
 
-from helpers import ADMIN_PASSWORD, ADMIN_USER, api
-from test_builds import tar_gz, upload_context, wait_for_build
-from test_notifications import create_repo
-from test_scanning import (CRITICAL_FEED, DEBIAN_FEED, DPKG_STATUS, OS_RELEASE_DEBIAN, OSV_FEED, PY_METADATA, build, features, jar_with_pom,
-                           layer_digests, manifest_digest, security, vulns, wait_for_report)
+from helpers import ADMIN_PASSWORD, ADMIN_USER
+from test_layer_cache import RealWorker
+from test_scanning import (CRITICAL_FEED, DEBIAN_FEED, OSV_FEED, build_and_scan, build_debianish, features, layer_digests,
+                           manifest_digest, prepare_farm_build, security, vulns, wait_for_report)
 
 WORKER_TOKEN = "scan-worker-test-token"
 
@@ -25,38 +23,13 @@ def scan_env():
             "SLIPWAY_BUILDS_WORKER_TOKEN": WORKER_TOKEN, "SLIPWAY_SECURITY_REMATCH_CHECK_SECONDS": "1"}
 
 
-class WorkerProcess:
-    """A `slipway worker` process with its own work directory."""
-
-    def __init__(self, srv, name, tmp_path, roles):
-        self.log = tmp_path / f"{name}.log"
-        args = [str(srv.binary), "worker", "--orchestrator", srv.url, "--token", WORKER_TOKEN, "--id", name, "--roles", roles,
-                "--work-dir", str(tmp_path / f"work-{name}"), "--shutdown-grace", "0"]
-        with open(self.log, "ab") as out:
-            self.proc = subprocess.Popen(args, env=srv.base_env(), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        return self.log.read_text(errors="replace")
-
-
 def test_a_scan_worker_scans_what_the_server_leaves_to_workers(server, ctenv, tmp_path):
     srv = server(env=scan_env())
     token = srv.cli("admin", "create-token", "--user", ADMIN_USER).stdout.strip()
     (tmp_path / "debian.json").write_text(json.dumps(DEBIAN_FEED))
     (tmp_path / "osv.json").write_text(json.dumps(OSV_FEED))
     srv.cli("admin", "vulns", "import", tmp_path / "debian.json", tmp_path / "osv.json")
-    build(ctenv, tmp_path, "debianish", [
-        {"etc/os-release": OS_RELEASE_DEBIAN, "var/lib/dpkg/status": DPKG_STATUS},
-        {"usr/lib/python3/dist-packages/Jinja2-3.1.2.dist-info/METADATA": PY_METADATA,
-         "opt/app/lib/log4j-core.jar": jar_with_pom("org.apache.logging.log4j", "log4j-core", "2.14.1")},
-    ])
+    build_debianish(ctenv, tmp_path)
     ctenv.login(srv, ADMIN_USER, ADMIN_PASSWORD)
     repo = f"{ADMIN_USER}/debianish"
     ctenv.podman("push", "localhost/debianish", f"docker://{srv.host}/{repo}:v1")
@@ -65,11 +38,12 @@ def test_a_scan_worker_scans_what_the_server_leaves_to_workers(server, ctenv, tm
     # Nothing in the server scans: the push queued the scan, and there it stays until a worker comes.
     assert security(srv, token, repo, digest)["status"] == "queued"
 
-    worker = WorkerProcess(srv, "scanner", tmp_path, "scan")
+    worker = RealWorker(srv, "scanner", tmp_path, token=WORKER_TOKEN, roles="scan")
     try:
         report = wait_for_report(srv, token, repo, digest)
     finally:
-        log = worker.stop()
+        worker.stop()
+    log = worker.log.read_text(errors="replace")
     assert report["status"] == "scanned", (report, log[-3000:])
     assert report["data"]["Layer"]["NamespaceName"] == "debian:12"
     found = features(report)
@@ -98,32 +72,15 @@ def test_a_scan_worker_scans_what_the_server_leaves_to_workers(server, ctenv, tm
 
 def test_one_worker_process_builds_and_scans(server, ctenv, tmp_path):
     srv = server(env=scan_env())
-    token = srv.cli("admin", "create-token", "--user", ADMIN_USER).stdout.strip()
-    (tmp_path / "debian.json").write_text(json.dumps(DEBIAN_FEED))
-    srv.cli("admin", "vulns", "import", tmp_path / "debian.json")
-    ctenv.login(srv, ADMIN_USER, ADMIN_PASSWORD)
-    ctenv.podman("push", "localhost/busybox:latest", f"docker://{srv.host}/{ADMIN_USER}/busybox:latest")
-    assert api(srv, "POST", f"/api/v1/repository/{ADMIN_USER}/busybox/changevisibility", token, {"visibility": "public"})[0] == 200
-    dockerfile = (f"FROM {srv.host}/{ADMIN_USER}/busybox:latest\n"
-                  "COPY os-release /etc/os-release\n"
-                  "COPY status /var/lib/dpkg/status\n").encode()
-    file_id = upload_context(srv, token, tar_gz({"Dockerfile": dockerfile, "os-release": OS_RELEASE_DEBIAN, "status": DPKG_STATUS}))
-    repo = f"{ADMIN_USER}/farm"
-    create_repo(srv, token, "farm")
-
-    worker = WorkerProcess(srv, "both", tmp_path, "build,scan")
+    token, repo, file_id = prepare_farm_build(srv, ctenv, tmp_path)
+    worker = RealWorker(srv, "both", tmp_path, token=WORKER_TOKEN, roles="build,scan")
     try:
-        status, started = api(srv, "POST", f"/api/v1/repository/{repo}/build/", token, {"file_id": file_id, "docker_tags": ["v1"]})
-        assert status == 201, started
-        final = wait_for_build(srv, token, repo, started["id"], timeout=300)
-        assert final["phase"] == "complete", final
-        digest = manifest_digest(srv, token, repo, "v1")
-        report = wait_for_report(srv, token, repo, digest)
+        report = build_and_scan(srv, token, repo, file_id)
         # The busybox base pushed before the worker started was scanned by it as well.
         base = wait_for_report(srv, token, f"{ADMIN_USER}/busybox", manifest_digest(srv, token, f"{ADMIN_USER}/busybox", "latest"))
     finally:
-        log = worker.stop()
-    assert report["status"] == "scanned", (report, log[-3000:])
+        worker.stop()
+    assert report["status"] == "scanned", (report, worker.log.read_text(errors="replace")[-3000:])
     assert vulns(features(report)["libssl3"]) == [("CVE-2023-5678", "Medium", "3.0.13-1~deb12u1")]
     assert base["status"] == "scanned", base
     metrics = srv.metrics()

@@ -59,18 +59,10 @@ struct WorkerEndpoints: Sendable {
         router.get(RouterPath(Path.context)) { request, context in try await buildContext(request, context) }
     }
 
-    struct Failure: Error { let status: HTTPResponse.Status; let message: String }
+    typealias Failure = WorkerToken.Failure
 
     private func run(_ request: Request, _ body: () async throws -> Response) async throws -> Response {
-        do {
-            guard WorkerToken.authorizes(request.headers[.authorization], workerToken: workerToken) else {
-                throw Failure(status: .unauthorized, message: "a valid worker token is required")
-            }
-            return try await body()
-        } catch let f as Failure {
-            return Response(status: f.status, headers: [.contentType: "application/json"],
-                            body: .init(byteBuffer: ByteBuffer(string: "{\"error\":\(String(reflecting: f.message))}")))
-        }
+        try await WorkerToken.guarded(request, workerToken: workerToken, body)
     }
 
     private func decode<T: Decodable>(_ type: T.Type, _ request: Request) async throws -> T {
