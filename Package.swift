@@ -159,6 +159,7 @@ let package = Package(
         .target(name: "ScanService", dependencies: [
             "SlipwayCore", "Events", "Accounts", "Registry", "Scanner",
             .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "NIOCore", package: "swift-nio"),
@@ -177,7 +178,8 @@ let package = Package(
             .product(name: "SQLKit", package: "sql-kit"),
             .product(name: "HTTPTypes", package: "swift-http-types"),
         ]),
-        .target(name: "BuildWorker", dependencies: ["BuildProtocol", "CLibgit2", "CLibarchive", "GitRemote", "OutboundHTTP",
+        // The worker: builds, and (with --roles scan) layer indexing through Scanner.
+        .target(name: "BuildWorker", dependencies: ["BuildProtocol", "CLibgit2", "CLibarchive", "GitRemote", "OutboundHTTP", "Scanner",
                                                     .product(name: "Crypto", package: "swift-crypto"),
                                                     .product(name: "Logging", package: "swift-log"),
                                                     .product(name: "NIOPosix", package: "swift-nio"),
@@ -288,7 +290,7 @@ let package = Package(
             .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log"),
         ]),
-        .testTarget(name: "BuildOrchestratorTests", dependencies: ["BuildOrchestrator", "SlipwayCore"]),
+        .testTarget(name: "BuildOrchestratorTests", dependencies: ["BuildOrchestrator", "SlipwayCore", "Registry"]),
         .testTarget(name: "TriggersTests", dependencies: [
             "SlipwayCore", "Audit", "Triggers", "Accounts", "Registry", "BuildOrchestrator", "BuildProtocol", "SlipwayTestSupport",
             .product(name: "HummingbirdTesting", package: "hummingbird"),

@@ -2,10 +2,13 @@ import Metrics
 
 /// The scan pipeline's metrics (Prometheus through SlipwayCore's `Observability`).
 public struct ScanMetrics: Sendable {
-    /// Layer blobs read and indexed (a layer shared by many images counts once).
-    public let layersIndexed = Counter(label: "slipway_scan_layers_indexed_total")
-    /// Layers that could not be indexed (damaged, hostile, not a tar).
-    public let layersFailed = Counter(label: "slipway_scan_layers_failed_total")
+    /// Layer blobs read and indexed (a layer shared by many images counts once), by who read
+    /// them: `by="server"` in a `slipway serve` process, `by="worker"` in a `slipway worker`.
+    public let layersIndexed = Counter(label: "slipway_scan_layers_indexed_total", dimensions: [("by", "server")])
+    public let layersIndexedByWorkers = Counter(label: "slipway_scan_layers_indexed_total", dimensions: [("by", "worker")])
+    /// Layers that could not be indexed (damaged, hostile, not a tar), by who read them.
+    public let layersFailed = Counter(label: "slipway_scan_layers_failed_total", dimensions: [("by", "server")])
+    public let layersFailedByWorkers = Counter(label: "slipway_scan_layers_failed_total", dimensions: [("by", "worker")])
     /// Manifests finished, by status.
     public let manifestsScanned = Counter(label: "slipway_scan_manifests_total", dimensions: [("status", "scanned")])
     public let manifestsFailed = Counter(label: "slipway_scan_manifests_total", dimensions: [("status", "failed")])
@@ -18,4 +21,17 @@ public struct ScanMetrics: Sendable {
     public let rematched = Counter(label: "slipway_scan_rematched_manifests_total")
 
     public init() {}
+
+    /// Where a layer was read.
+    enum Reader: Sendable { case server, worker }
+
+    /// Counts one layer read by `reader`.
+    func count(_ record: ScanStore.LayerRecord, by reader: Reader) {
+        switch (record, reader) {
+        case (.indexed, .server): layersIndexed.increment()
+        case (.indexed, .worker): layersIndexedByWorkers.increment()
+        case (.failed, .server): layersFailed.increment()
+        case (.failed, .worker): layersFailedByWorkers.increment()
+        }
+    }
 }

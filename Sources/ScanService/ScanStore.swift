@@ -102,6 +102,14 @@ public struct ScanStore: Sendable {
         }
     }
 
+    /// Which of `digests` have a record (indexed or failed).
+    func knownLayers(_ digests: [String]) async throws -> Set<String> {
+        guard !digests.isEmpty else { return [] }
+        return try await database.read { db in
+            Set(try await db.raw("SELECT digest FROM scan_layers WHERE digest IN (\(binds: digests))").all().map { try $0.string("digest") })
+        }
+    }
+
     /// How many layer digests have a row (indexed or failed).
     public func layerCount() async throws -> Int64 {
         try await database.read { db in try await db.raw("SELECT COUNT(*) AS n FROM scan_layers").first()!.int64("n") }

@@ -125,6 +125,8 @@ public final class TestRegistry: Sendable {
         // Scans run when a test drives them (`scans.scanRunner().runOnce()`), so tests that
         // push images do not race a background scanner for the database.
         config.security.scanConcurrency = 0
+        // Re-matches too (`scans.checkForDataChange()`, `scans.rematchRunner().runOnce()`).
+        config.security.rematchCheckSeconds = 0
         // Scripted test workers lease and then call the worker endpoints without the immediate
         // heartbeat a real worker sends; on a loaded CI machine that gap passed the 15 s accept
         // window. Tests of the window itself (scheduler unit tests, e2e) use the default.

@@ -17,9 +17,9 @@ WORKER_TOKEN = "layer-cache-worker-token"
 class RealWorker:
     """A `slipway worker` process running real buildah, with its own work directory."""
 
-    def __init__(self, srv, name, tmp_path):
+    def __init__(self, srv, name, tmp_path, token=WORKER_TOKEN, roles="build"):
         self.log = tmp_path / f"{name}.log"
-        args = [str(srv.binary), "worker", "--orchestrator", srv.url, "--token", WORKER_TOKEN, "--id", name,
+        args = [str(srv.binary), "worker", "--orchestrator", srv.url, "--token", token, "--id", name, "--roles", roles,
                 "--work-dir", str(tmp_path / f"work-{name}"), "--shutdown-grace", "0"]
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen(args, env=srv.base_env(), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)

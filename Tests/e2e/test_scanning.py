@@ -75,6 +75,16 @@ def build(ctenv, tmp_path, name: str, layers: list[dict[str, bytes]]) -> None:
     ctenv.buildah("bud", "--isolation", "chroot", "--layers", "-f", context / "Containerfile", "-t", f"localhost/{name}", context)
 
 
+def build_debianish(ctenv, tmp_path) -> None:
+    """localhost/debianish: busybox, a layer with Debian's os-release and a dpkg status, and one
+    with a Python dist-info and a log4j-core jar."""
+    build(ctenv, tmp_path, "debianish", [
+        {"etc/os-release": OS_RELEASE_DEBIAN, "var/lib/dpkg/status": DPKG_STATUS},
+        {"usr/lib/python3/dist-packages/Jinja2-3.1.2.dist-info/METADATA": PY_METADATA,
+         "opt/app/lib/log4j-core.jar": jar_with_pom("org.apache.logging.log4j", "log4j-core", "2.14.1")},
+    ])
+
+
 def layer_digests(srv, repo: str, tag: str) -> list[str]:
     token = srv.token(ADMIN_USER, ADMIN_PASSWORD, f"repository:{repo}:pull")
     status, _, body = http_request(srv, "GET", f"/v2/{repo}/manifests/{tag}",
@@ -127,11 +137,7 @@ def test_pushed_images_are_scanned_and_a_new_finding_is_notified_once(server, ct
         imported = srv.cli("admin", "vulns", "import", feeds / "debian.json", feeds / "alpine.json", feeds / "osv.json").stdout
         assert "osv:osv.json: 2 advisories imported" in imported, imported
 
-        build(ctenv, tmp_path, "debianish", [
-            {"etc/os-release": OS_RELEASE_DEBIAN, "var/lib/dpkg/status": DPKG_STATUS},
-            {"usr/lib/python3/dist-packages/Jinja2-3.1.2.dist-info/METADATA": PY_METADATA,
-             "opt/app/lib/log4j-core.jar": jar_with_pom("org.apache.logging.log4j", "log4j-core", "2.14.1")},
-        ])
+        build_debianish(ctenv, tmp_path)
         build(ctenv, tmp_path, "alpinish", [{"etc/os-release": OS_RELEASE_ALPINE, "lib/apk/db/installed": APK_INSTALLED}])
         ctenv.login(srv, ADMIN_USER, ADMIN_PASSWORD)
         debian_repo, alpine_repo = f"{ADMIN_USER}/debianish", f"{ADMIN_USER}/alpinish"
@@ -203,13 +209,14 @@ def test_pushed_images_are_scanned_and_a_new_finding_is_notified_once(server, ct
         assert vulns(features(report)["zlib1g"]) == [("CVE-2022-37434", "Critical", "")]
         # The layers were read once each: the re-matches read none.
         metrics = srv.metrics()
-        assert metrics.get("slipway_scan_layers_indexed_total", 0) == len(set(layers) | set(layer_digests(srv, alpine_repo, "v1"))), metrics
+        assert metrics.get('slipway_scan_layers_indexed_total{by="server"}', 0) == len(set(layers) | set(layer_digests(srv, alpine_repo, "v1"))), metrics
     finally:
         receiver.close()
 
 
-def test_an_image_built_by_the_farm_is_scanned_after_its_push(server, ctenv, tmp_path):
-    srv = server()
+def prepare_farm_build(srv, ctenv, tmp_path) -> tuple[str, str, str]:
+    """The Debian feed imported, busybox pushed as a public base, and a context that adds a dpkg
+    status on it uploaded into a new repository: returns (API token, repository, file id)."""
     token = srv.cli("admin", "create-token", "--user", ADMIN_USER).stdout.strip()
     (tmp_path / "debian.json").write_text(json.dumps(DEBIAN_FEED))
     srv.cli("admin", "vulns", "import", tmp_path / "debian.json")
@@ -220,14 +227,22 @@ def test_an_image_built_by_the_farm_is_scanned_after_its_push(server, ctenv, tmp
                   "COPY os-release /etc/os-release\n"
                   "COPY status /var/lib/dpkg/status\n").encode()
     file_id = upload_context(srv, token, tar_gz({"Dockerfile": dockerfile, "os-release": OS_RELEASE_DEBIAN, "status": DPKG_STATUS}))
-    repo = f"{ADMIN_USER}/farm"
     create_repo(srv, token, "farm")
+    return token, f"{ADMIN_USER}/farm", file_id
+
+
+def build_and_scan(srv, token, repo, file_id) -> dict:
+    """Builds the prepared context as `repo:v1` and returns the image's report once it has one."""
     status, started = api(srv, "POST", f"/api/v1/repository/{repo}/build/", token, {"file_id": file_id, "docker_tags": ["v1"]})
     assert status == 201, started
-    final = wait_for_build(srv, token, repo, started["id"])
+    final = wait_for_build(srv, token, repo, started["id"], timeout=300)
     assert final["phase"] == "complete", final
-    digest = manifest_digest(srv, token, repo, "v1")
-    report = wait_for_report(srv, token, repo, digest)
+    return wait_for_report(srv, token, repo, manifest_digest(srv, token, repo, "v1"))
+
+
+def test_an_image_built_by_the_farm_is_scanned_after_its_push(server, ctenv, tmp_path):
+    srv = server()
+    report = build_and_scan(srv, *prepare_farm_build(srv, ctenv, tmp_path))
     assert report["status"] == "scanned", report
     assert vulns(features(report)["libssl3"]) == [("CVE-2023-5678", "Medium", "3.0.13-1~deb12u1")]
 
@@ -241,11 +256,7 @@ def test_security_column_and_scanner_page_in_the_browser(server, ctenv, tmp_path
     for name, feed in (("debian.json", DEBIAN_FEED), ("osv.json", OSV_FEED), ("critical.json", CRITICAL_FEED)):
         (tmp_path / name).write_text(json.dumps(feed))
     srv.cli("admin", "vulns", "import", tmp_path / "debian.json", tmp_path / "osv.json", tmp_path / "critical.json")
-    build(ctenv, tmp_path, "debianish", [
-        {"etc/os-release": OS_RELEASE_DEBIAN, "var/lib/dpkg/status": DPKG_STATUS},
-        {"usr/lib/python3/dist-packages/Jinja2-3.1.2.dist-info/METADATA": PY_METADATA,
-         "opt/app/lib/log4j-core.jar": jar_with_pom("org.apache.logging.log4j", "log4j-core", "2.14.1")},
-    ])
+    build_debianish(ctenv, tmp_path)
     ctenv.login(srv, ADMIN_USER, ADMIN_PASSWORD)
     repo = f"{ADMIN_USER}/webscan"
     ctenv.podman("push", "localhost/debianish", f"docker://{srv.host}/{repo}:v1")

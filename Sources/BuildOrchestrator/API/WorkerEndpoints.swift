@@ -59,24 +59,10 @@ struct WorkerEndpoints: Sendable {
         router.get(RouterPath(Path.context)) { request, context in try await buildContext(request, context) }
     }
 
-    /// Whether an `Authorization` header carries the worker token, compared in constant time.
-    static func authorizes(_ authorization: String?, workerToken: String) -> Bool {
-        guard !workerToken.isEmpty, let authorization, authorization.hasPrefix("Bearer ") else { return false }
-        return ConstantTime.equal(String(authorization.dropFirst("Bearer ".count)), workerToken)
-    }
-
-    struct Failure: Error { let status: HTTPResponse.Status; let message: String }
+    typealias Failure = WorkerToken.Failure
 
     private func run(_ request: Request, _ body: () async throws -> Response) async throws -> Response {
-        do {
-            guard Self.authorizes(request.headers[.authorization], workerToken: workerToken) else {
-                throw Failure(status: .unauthorized, message: "a valid worker token is required")
-            }
-            return try await body()
-        } catch let f as Failure {
-            return Response(status: f.status, headers: [.contentType: "application/json"],
-                            body: .init(byteBuffer: ByteBuffer(string: "{\"error\":\(String(reflecting: f.message))}")))
-        }
+        try await WorkerToken.guarded(request, workerToken: workerToken, body)
     }
 
     private func decode<T: Decodable>(_ type: T.Type, _ request: Request) async throws -> T {

@@ -23,7 +23,11 @@ public struct OrchestratorClient: Sendable {
     }
 
     func post<T: Encodable>(_ path: String, _ body: T, lease: String? = nil, timeout: TimeInterval = 30) async throws -> (Int, Data) {
-        var request = URLRequest(url: baseURL.appendingPathComponent(path), timeoutInterval: timeout)
+        try await post(url: baseURL.appendingPathComponent(path), body, lease: lease, timeout: timeout)
+    }
+
+    func post<T: Encodable>(url: URL, _ body: T, lease: String? = nil, timeout: TimeInterval = 30) async throws -> (Int, Data) {
+        var request = URLRequest(url: url, timeoutInterval: timeout)
         request.httpMethod = "POST"
         request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization")
         request.setValue("application/json", forHTTPHeaderField: "Content-Type")

@@ -153,48 +153,85 @@ public final class JobQueueRunner: Service, Sendable {
     // MARK: One job
 
     func process(_ job: QueuedJob, underway: @escaping @Sendable () -> Void = {}) async {
-        var meta: Logger.Metadata = ["queue": "\(queue)", "job.id": "\(job.id)", "job.attempt": "\(job.attempts)"]
-        // Claimed again after its last attempt's lease ran out (the consumer died holding it).
-        if job.attempts > job.maxAttempts {
-            let error = "the lease of its last attempt expired" + (job.lastError.map { " (last error: \($0))" } ?? "")
-            let body = settings.recordAbandoned?(job, error)
-            await record(job, meta: meta) { try await self.driver.deadLetter(job, error: error, body) }
-            logger.warning("job dead-lettered", metadata: meta.merging(["error": "\(error)"]) { $1 })
-            return
-        }
+        if await settleIfAbandoned(job) { return }
         let outcome: JobOutcome
         do {
             outcome = try await runWithLeaseRenewal(job, underway: underway)
         } catch {
             if Task.isCancelled {
-                await giveBack(job, meta: meta)
+                await giveBack(job, meta: Self.metadata(queue, job))
                 return
             }
             outcome = .retry(String(describing: error))
         }
+        await settle(job, outcome)
+    }
+
+    // MARK: Jobs run elsewhere
+
+    // A queue's work may be done outside this process (a scan worker over HTTP): the server
+    // claims for it, renews the claim when it reports progress, and records the outcome it
+    // reports, with this runner's settings and exactly the bookkeeping of its own jobs.
+
+    /// Claims up to `limit` jobs with this runner's visibility timeout.
+    public func claim(limit: Int) async throws -> [QueuedJob] {
+        try await driver.claim(queue: queue, limit: limit, visibilityTimeout: settings.visibilityTimeout)
+    }
+
+    /// Extends a held claim by this runner's visibility timeout. False when the claim was lost.
+    public func renewLease(_ job: QueuedJob) async throws -> Bool {
+        try await driver.extendLease(job, visibilityTimeout: settings.visibilityTimeout)
+    }
+
+    /// A job claimed again after its last attempt's lease ran out (the consumer died holding
+    /// it) is dead-lettered, with `recordAbandoned`'s record. True when `job` was one.
+    public func settleIfAbandoned(_ job: QueuedJob) async -> Bool {
+        guard job.attempts > job.maxAttempts else { return false }
+        let meta = Self.metadata(queue, job)
+        let error = "the lease of its last attempt expired" + (job.lastError.map { " (last error: \($0))" } ?? "")
+        let body = settings.recordAbandoned?(job, error)
+        _ = await record(job, meta: meta) { try await self.driver.deadLetter(job, error: error, body) }
+        logger.warning("job dead-lettered", metadata: meta.merging(["error": "\(error)"]) { $1 })
+        return true
+    }
+
+    /// Records a claimed job's outcome: completed, skipped, dead-lettered, or retried after the
+    /// backoff (dead-lettered when out of attempts). False when the claim was lost meanwhile
+    /// (nothing was recorded) or the database refused.
+    @discardableResult
+    public func settle(_ job: QueuedJob, _ outcome: JobOutcome) async -> Bool {
+        var meta = Self.metadata(queue, job)
         let now = driver.clock.now()
         switch outcome.disposition {
         case .completed:
-            await record(job, meta: meta) { try await self.driver.complete(job, note: nil, outcome.record) }
+            let done = await record(job, meta: meta) { try await self.driver.complete(job, note: nil, outcome.record) }
             logger.debug("job completed", metadata: meta)
+            return done
         case .skipped(let reason):
-            await record(job, meta: meta) { try await self.driver.complete(job, note: reason, outcome.record) }
             meta["reason"] = "\(reason)"
+            let done = await record(job, meta: meta) { try await self.driver.complete(job, note: reason, outcome.record) }
             logger.info("job skipped", metadata: meta)
+            return done
         case .failed(let error):
-            await record(job, meta: meta) { try await self.driver.deadLetter(job, error: error, outcome.record) }
             meta["error"] = "\(error)"
+            let done = await record(job, meta: meta) { try await self.driver.deadLetter(job, error: error, outcome.record) }
             logger.warning("job failed", metadata: meta)
+            return done
         case .retry(let error, let at):
             meta["error"] = "\(error)"
             if !job.isLastAttempt, let at = at ?? settings.backoff.nextAttempt(after: job.attempts, now: now) {
-                await record(job, meta: meta) { try await self.driver.retry(job, error: error, at: at, outcome.record) }
+                let done = await record(job, meta: meta) { try await self.driver.retry(job, error: error, at: at, outcome.record) }
                 logger.info("job will be retried", metadata: meta)
-            } else {
-                await record(job, meta: meta) { try await self.driver.deadLetter(job, error: error, outcome.record) }
-                logger.warning("job dead-lettered", metadata: meta)
+                return done
             }
+            let done = await record(job, meta: meta) { try await self.driver.deadLetter(job, error: error, outcome.record) }
+            logger.warning("job dead-lettered", metadata: meta)
+            return done
         }
+    }
+
+    private static func metadata(_ queue: String, _ job: QueuedJob) -> Logger.Metadata {
+        ["queue": "\(queue)", "job.id": "\(job.id)", "job.attempt": "\(job.attempts)"]
     }
 
     /// Runs the handler while renewing the job's lease; renewal stops when the claim is lost
@@ -228,13 +265,16 @@ public final class JobQueueRunner: Service, Sendable {
         }
     }
 
-    private func record(_ job: QueuedJob, meta: Logger.Metadata, _ operation: () async throws -> Bool) async {
+    private func record(_ job: QueuedJob, meta: Logger.Metadata, _ operation: () async throws -> Bool) async -> Bool {
         do {
             if try await !operation() {
                 logger.warning("job outcome refused: the claim was lost", metadata: meta)
+                return false
             }
+            return true
         } catch {
             logger.error("job outcome not recorded", metadata: meta.merging(["error": "\(String(reflecting: error))"]) { $1 })
+            return false
         }
     }
 
