@@ -37,13 +37,16 @@ public struct OIDCSignupRecord: Sendable, Equatable {
     public let subject: String
     public let email: String?
     public let suggestedName: String
+    /// The provider's groups claim at this sign-in (team sync); nil when not known.
+    public let groups: [String]?
 
-    public init(provider: String, issuer: String, subject: String, email: String?, suggestedName: String) {
+    public init(provider: String, issuer: String, subject: String, email: String?, suggestedName: String, groups: [String]? = nil) {
         self.provider = provider
         self.issuer = issuer
         self.subject = subject
         self.email = email
         self.suggestedName = suggestedName
+        self.groups = groups
     }
 }
 
@@ -140,9 +143,9 @@ extension AccountStore {
         try await database.transaction { db in
             try await db.raw("DELETE FROM oidc_signups WHERE expires_at <= \(bind: Clock.nowMillis())").run()
             try await db.raw("""
-                INSERT INTO oidc_signups (token_hash, provider, issuer, subject, email, suggested_name, expires_at)
+                INSERT INTO oidc_signups (token_hash, provider, issuer, subject, email, suggested_name, groups, expires_at)
                 VALUES (\(bind: tokenHash), \(bind: record.provider), \(bind: record.issuer), \(bind: record.subject),
-                        \(bind: record.email), \(bind: record.suggestedName), \(bind: expiresAt))
+                        \(bind: record.email), \(bind: record.suggestedName), \(bind: record.groups.map(Self.groupsJSON)), \(bind: expiresAt))
                 """).run()
         }
     }
@@ -150,7 +153,7 @@ extension AccountStore {
     public func oidcSignup(tokenHash: String) async throws -> OIDCSignupRecord? {
         try await database.read { db in
             try await db.raw("""
-                SELECT provider, issuer, subject, email, suggested_name FROM oidc_signups
+                SELECT provider, issuer, subject, email, suggested_name, groups FROM oidc_signups
                 WHERE token_hash = \(bind: tokenHash) AND expires_at > \(bind: Clock.nowMillis())
                 """).first().map(Self.signup(from:))
         }
@@ -158,7 +161,12 @@ extension AccountStore {
 
     static func signup(from row: any SQLRow) throws -> OIDCSignupRecord {
         OIDCSignupRecord(provider: try row.string("provider"), issuer: try row.string("issuer"), subject: try row.string("subject"),
-                         email: try row.optionalString("email"), suggestedName: try row.string("suggested_name"))
+                         email: try row.optionalString("email"), suggestedName: try row.string("suggested_name"),
+                         groups: try row.optionalString("groups").flatMap { try? JSONDecoder().decode([String].self, from: Data($0.utf8)) })
+    }
+
+    static func groupsJSON(_ groups: [String]) -> String {
+        String(decoding: (try? JSONEncoder().encode(groups)) ?? Data("[]".utf8), as: UTF8.self)
     }
 
     /// Completes a first sign-in in one transaction: the pending sign-up is consumed, the user
@@ -168,7 +176,7 @@ extension AccountStore {
         try await database.transaction { db in
             guard let row = try await db.raw("""
                 DELETE FROM oidc_signups WHERE token_hash = \(bind: tokenHash)
-                RETURNING provider, issuer, subject, email, suggested_name, expires_at
+                RETURNING provider, issuer, subject, email, suggested_name, groups, expires_at
                 """).first(), try row.int64("expires_at") > Clock.nowMillis() else { return nil }
             let signup = try Self.signup(from: row)
             let user = try await Self.createUser(name: name, passwordHash: nil, email: email, superuser: superuser, in: db)

@@ -43,6 +43,9 @@ public enum AuditKind: String, Sendable, CaseIterable {
     case orgCreate = "org_create"
     case orgCreateTeam = "org_create_team"
     case orgDelete = "org_delete"
+    /// A team bound to a provider group (team sync; Slipway: Quay logs nothing here).
+    case orgEnableTeamSync = "org_enable_team_sync"
+    case orgDisableTeamSync = "org_disable_team_sync"
     case orgDeleteTeam = "org_delete_team"
     case orgRemoveMember = "org_remove_member"
     case orgRemoveTeamMember = "org_remove_team_member"

@@ -46,6 +46,8 @@ enum UsageLogKinds {
         "org_create_team": "Create team",
         "org_delete_team": "Delete team",
         "org_add_team_member": "Add team member",
+        "org_enable_team_sync": "Enable team synchronization",
+        "org_disable_team_sync": "Disable team synchronization",
         "org_remove_team_member": "Remove team member",
         "org_invite_team_member": "Invite team member",
         "org_team_member_invite_accepted": "Team invite accepted",
