@@ -13,6 +13,7 @@ a real SMTP server (aiosmtpd):
 
 from __future__ import annotations
 
+import http.client
 import time
 
 import helpers
@@ -22,7 +23,7 @@ from oidc_provider import OIDCProvider
 from test_webui import Browser, browser, sign_in  # noqa: F401 (browser is a fixture)
 from test_webui_signup import smtp_sink  # noqa: F401 (a fixture)
 from test_notifications import wait_for_mail
-from test_webui_sso import PROVIDER, authorize, callback, start
+from test_webui_sso import PROVIDER, authorize, start
 
 
 @pytest.fixture
@@ -47,11 +48,18 @@ def sync_server(server, tmp_path, idp, smtp_port):
 
 def provider_sign_in(srv, idp, subject):
     """One sign-in over HTTP as a browser makes it: start, the provider's consent as `subject`,
-    the callback. Returns (status, headers) of the callback."""
+    the callback. Returns the callback's redirect target and the cookies it set (by name)."""
     _, query, cookie = start(srv)
-    status, headers, body = callback(srv, authorize(idp, query, subject), cookie)
-    assert status == 303, (status, body)
-    return headers
+    conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=30)
+    try:
+        conn.request("GET", authorize(idp, query, subject), headers={"Cookie": cookie})
+        response = conn.getresponse()
+        body = response.read()
+        assert response.status == 303, (response.status, body)
+        cookies = dict(v.split(";")[0].split("=", 1) for k, v in response.getheaders() if k.lower() == "set-cookie")
+        return response.getheader("Location"), cookies
+    finally:
+        conn.close()
 
 
 def team_members(srv, token):
@@ -84,9 +92,9 @@ def test_team_follows_the_group_claim_and_identity_notices(server, tmp_path, idp
 
     # First sign-in, in the group: a member once the username is confirmed.
     idp.set_claims("dana-1", {"preferred_username": "dana", "email": "dana@example.com", "groups": ["devs", "ops"]})
-    headers = provider_sign_in(srv, idp, "dana-1")
-    assert headers["location"] == "/signin/confirm-username"
-    signup = headers["set-cookie"].split(";")[0]
+    location, cookies = provider_sign_in(srv, idp, "dana-1")
+    assert location == "/signin/confirm-username", location
+    signup = f"slipway_oidc_signup={cookies['slipway_oidc_signup']}"
     status, headers, body = http_request(srv, "POST", "/signin/confirm-username", body=b"username=dana",
                                          headers={"Cookie": signup, "Content-Type": "application/x-www-form-urlencoded"})
     assert status == 303, body
@@ -103,8 +111,8 @@ def test_team_follows_the_group_claim_and_identity_notices(server, tmp_path, idp
 
     # Signed in again, no longer in the group: removed.
     idp.set_claims("dana-1", {"preferred_username": "dana", "email": "dana@example.com", "groups": ["ops"]})
-    headers = provider_sign_in(srv, idp, "dana-1")
-    assert headers["location"] == "/repository/", headers
+    location, cookies = provider_sign_in(srv, idp, "dana-1")
+    assert location == "/repository/" and cookies.get("slipway_session"), (location, cookies)
     assert team_members(srv, admin)["members"] == []
 
     # A synced team's users are not edited by hand (Quay's 400).
