@@ -56,6 +56,8 @@ public enum ExternalLoginConflict: Error, Sendable, Equatable {
     case linkedToAnotherUser
     /// The user already has an identity from this issuer.
     case userAlreadyLinked
+    /// Unlinking it would leave the user no way to sign in on the web.
+    case lastWayIn
 }
 
 extension AccountStore {
@@ -92,6 +94,24 @@ extension AccountStore {
     public func linkExternalLogin(userID: Int64, service: String, issuer: String, subject: String) async throws {
         try await database.transaction { db in
             try await Self.link(userID: userID, service: service, issuer: issuer, subject: subject, in: db)
+        }
+    }
+
+    /// Removes the user's identity linked under the provider name `service`; nil when there was
+    /// none. Refused (`ExternalLoginConflict.lastWayIn`) when it is the only way the user signs
+    /// in on the web: no password and no other linked identity.
+    public func unlinkExternalLogin(userID: Int64, service: String) async throws -> ExternalLogin? {
+        try await database.transaction { db in
+            guard let row = try await db.raw("""
+                DELETE FROM external_logins WHERE user_id = \(bind: userID) AND service = \(bind: service)
+                RETURNING service, issuer, subject, created_at
+                """).first() else { return nil }
+            let others = try await db.raw("SELECT id FROM external_logins WHERE user_id = \(bind: userID) LIMIT 1").first()
+            let password = try await db.raw("SELECT password_hash FROM namespaces WHERE id = \(bind: userID)").first()?
+                .optionalString("password_hash")
+            if others == nil, password == nil { throw ExternalLoginConflict.lastWayIn }
+            return ExternalLogin(service: try row.string("service"), issuer: try row.string("issuer"), subject: try row.string("subject"),
+                                 createdAt: try row.int64("created_at"))
         }
     }
 

@@ -5,6 +5,8 @@ public enum AuditKind: String, Sendable, CaseIterable {
     case addRepoNotification = "add_repo_notification"
     /// A single sign-on identity linked to a user (Slipway; Quay links them without a log entry).
     case attachExternalLogin = "attach_external_login"
+    /// A single sign-on identity unlinked from its user (Quay's `detachexternal`).
+    case detachExternalLogin = "detach_external_login"
     case buildDockerfile = "build_dockerfile"
     case cancelBuild = "cancel_build"
     case changeRepoPermission = "change_repo_permission"

@@ -185,6 +185,40 @@ struct TeamSyncTests {
         }
     }
 
+    /// Quay's detach: unlinking a sign-in is a notice and a usage-log entry; the only way in of a
+    /// user without a password cannot be unlinked; an identity not linked changes nothing.
+    @Test(arguments: TestBackend.available)
+    func detachingASignIn(backend: TestBackend) async throws {
+        try await TestRegistry.with(backend) { registry, c in
+            let accounts = registry.services.accounts
+            let carol = try await registry.createUser("carol")
+            try await accounts.linkExternalLogin(userID: carol.id, service: "idp", issuer: "https://idp.example", subject: "carol-sub")
+            let token = try await S.token(registry, "carol")
+            let nothing = try await S.send(c, .post, "/api/v1/detachexternal/other", token: token)
+            #expect(nothing.status == .ok && S.object(nothing)["success"] as? Bool == true)
+            #expect(try await registry.notifications.store.userNotifications(userID: carol.id, page: 0, limit: 10).isEmpty)
+            #expect(try await S.send(c, .post, "/api/v1/detachexternal/idp", token: token).status == .ok)
+            #expect(try await accounts.externalLogins(userID: carol.id).isEmpty)
+            #expect(try await accounts.user(linkedTo: "https://idp.example", subject: "carol-sub") == nil)
+            let notices = try await registry.notifications.store.userNotifications(userID: carol.id, page: 0, limit: 10)
+            #expect(notices.map(\.kind) == ["external_login_unlinked"])
+            #expect(try await Self.storedLogs(registry).contains { $0.kind == "detach_external_login" && $0.metadata.contains("carol-sub") })
+
+            // A user created by single sign-on has no password: its only identity stays.
+            let dave = try await accounts.createUser(fromSignup: "none", name: "dave", email: nil, superuser: false)
+            #expect(dave == nil)
+            try await accounts.saveOIDCSignup(tokenHash: "h", OIDCSignupRecord(provider: "idp", issuer: "https://idp.example", subject: "dave-sub",
+                                                                              email: nil, suggestedName: "dave"),
+                                              expiresAt: Clock.nowMillis() + 60_000)
+            let (daveUser, _) = try #require(try await accounts.createUser(fromSignup: "h", name: "dave", email: nil, superuser: false))
+            let daveToken = try await S.token(registry, "dave")
+            let refused = try await S.send(c, .post, "/api/v1/detachexternal/idp", token: daveToken)
+            #expect(refused.status == .badRequest)
+            #expect((S.object(refused)["error_message"] as? String)?.contains("only way to sign in") == true)
+            #expect(try await accounts.externalLogins(userID: daveUser.id).count == 1)
+        }
+    }
+
     /// An organization robot's federation changes notify the organization's admins (bell and
     /// mail); only the first exchange under a federation entry does, not every CI run.
     @Test(arguments: TestBackend.available)

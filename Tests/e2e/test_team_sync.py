@@ -109,6 +109,10 @@ def test_team_follows_the_group_claim_and_identity_notices(server, tmp_path, idp
     assert recipients == ["dana@example.com"] and mail["Subject"] == "A sign-in method was linked to your account dana"
     assert "Sign-in through mock" in mail.get_content()
 
+    # Her only way in cannot be unlinked (Quay's detachexternal, refused: she has no password).
+    status, body = helpers.api(srv, "POST", f"/api/v1/detachexternal/{PROVIDER}", dana)
+    assert status == 400 and "only way to sign in" in body["error_message"], body
+
     # Signed in again, no longer in the group: removed.
     idp.set_claims("dana-1", {"preferred_username": "dana", "email": "dana@example.com", "groups": ["ops"]})
     location, cookies = provider_sign_in(srv, idp, "dana-1")

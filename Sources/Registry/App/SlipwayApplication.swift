@@ -120,6 +120,7 @@ public enum SlipwayApplication {
         TokenAPI(services: services).register(api)
         RobotAPI(services: services).register(api)
         RobotFederationAPI(services: services, notifier: identityNotifier(services, modules)).register(api)
+        ExternalLoginAPI(services: services, notifier: identityNotifier(services, modules)).register(api)
         PermissionAPI(services: services).register(api)
         RepositoryAPI(services: services, deletionObservers: modules.flatMap { $0.repositoryDeletionObservers() }).register(api)
         TagAPI(services: services).register(api)

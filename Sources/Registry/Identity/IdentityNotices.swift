@@ -8,6 +8,7 @@ import Accounts
 public struct IdentityNotice: Sendable, Equatable {
     public enum Kind: String, Sendable, CaseIterable {
         case externalLoginLinked = "external_login_linked"
+        case externalLoginUnlinked = "external_login_unlinked"
         case robotFederationChanged = "robot_federation_changed"
         case robotFederationFirstExchange = "robot_federation_first_exchange"
     }

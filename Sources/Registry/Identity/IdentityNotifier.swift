@@ -30,6 +30,22 @@ public struct IdentityNotifier: Sendable {
                    """)
     }
 
+    /// A provider identity was unlinked from `user` (Quay's detach).
+    public func externalLoginUnlinked(_ user: Namespace, service: String, issuer: String, origin: String) async {
+        await send(kind: .externalLoginUnlinked, to: [user.id], organization: nil,
+                   metadata: ["service": service, "issuer": issuer, "username": user.name],
+                   subject: "A sign-in method was removed from your account \(user.name)",
+                   body: """
+                   Hello \(user.name),
+
+                   Sign-in through \(service) (\(issuer)) was unlinked from your account on \(origin).
+                   That identity no longer signs in as \(user.name).
+
+                   If this was not you, change your password, review your app tokens and tell your
+                   registry administrator.
+                   """)
+    }
+
     /// The federation of `robot` was set (`entries` non-empty) or removed by `actor`.
     public func robotFederationChanged(_ robot: RobotAccount, entries: [RobotFederationEntry], by actor: String, origin: String) async {
         let change = entries.isEmpty ? "removed" : "set to \(entries.count) \(entries.count == 1 ? "entry" : "entries")"

@@ -73,6 +73,7 @@ enum UsageLogKinds {
         "revoke_oauth_token": "Revoke OAuth token",
         "login_success": "Login success",
         "attach_external_login": "Link single sign-on identity",
+        "detach_external_login": "Unlink single sign-on identity",
         "login_failure": "Login failure",
         "logout_success": "Logout",
         "export_logs_success": "Export logs",

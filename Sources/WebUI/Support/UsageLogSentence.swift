@@ -185,6 +185,7 @@ struct UsageLogSentence {
 
         // Sign-ins and exports
         case "login_success": return loginSuccess
+        case "detach_external_login": return "Unlinked the sign-in through \(value("service") ?? "?") (subject \(value("subject") ?? "?"))"
         case "attach_external_login": return "Linked a sign-in through \(value("service") ?? "?") (subject \(value("subject") ?? "?"))"
         case "login_failure": return loginFailure
         case "logout_success": return "Logout from Slipway"

@@ -281,6 +281,9 @@ function notificationLine(n) {
   if (n.kind === "external_login_linked") {
     return document.createTextNode(`Sign-in through ${meta.service || "?"} was linked to your account`);
   }
+  if (n.kind === "external_login_unlinked") {
+    return document.createTextNode(`Sign-in through ${meta.service || "?"} was unlinked from your account`);
+  }
   if (n.kind === "robot_federation_changed") {
     return document.createTextNode(`Federation of robot ${meta.robot || "?"} ${meta.entries === "0" ? "removed" : "changed"} by ${meta.performer || "?"}`);
   }
