@@ -16,33 +16,30 @@ public struct IdentityNotifier: Sendable {
 
     /// A provider identity was linked to `user` (first sign-in, or from the account settings).
     public func externalLoginLinked(_ user: Namespace, service: String, issuer: String, origin: String) async {
-        await send(kind: .externalLoginLinked, to: [user.id], organization: nil,
-                   metadata: ["service": service, "issuer": issuer, "username": user.name],
-                   subject: "A sign-in method was linked to your account \(user.name)",
-                   body: """
-                   Hello \(user.name),
-
-                   Sign-in through \(service) (\(issuer)) was linked to your account on \(origin).
-                   From now on that identity signs in as \(user.name).
-
-                   If this was not you, sign in with another method, review the linked sign-ins on
-                   your account settings page and tell your registry administrator.
-                   """)
+        await externalLoginChanged(.externalLoginLinked, user, service: service, issuer: issuer, origin: origin, subject: "linked to",
+                                   effect: "From now on that identity signs in as \(user.name).",
+                                   advice: "sign in with another method, review the linked sign-ins on your account settings page")
     }
 
     /// A provider identity was unlinked from `user` (Quay's detach).
     public func externalLoginUnlinked(_ user: Namespace, service: String, issuer: String, origin: String) async {
-        await send(kind: .externalLoginUnlinked, to: [user.id], organization: nil,
+        await externalLoginChanged(.externalLoginUnlinked, user, service: service, issuer: issuer, origin: origin, subject: "removed from",
+                                   effect: "That identity no longer signs in as \(user.name).",
+                                   advice: "change your password, review your app tokens")
+    }
+
+    private func externalLoginChanged(_ kind: IdentityNotice.Kind, _ user: Namespace, service: String, issuer: String, origin: String,
+                                      subject change: String, effect: String, advice: String) async {
+        await send(kind: kind, to: [user.id], organization: nil,
                    metadata: ["service": service, "issuer": issuer, "username": user.name],
-                   subject: "A sign-in method was removed from your account \(user.name)",
+                   subject: "A sign-in method was \(change) your account \(user.name)",
                    body: """
                    Hello \(user.name),
 
-                   Sign-in through \(service) (\(issuer)) was unlinked from your account on \(origin).
-                   That identity no longer signs in as \(user.name).
+                   Sign-in through \(service) (\(issuer)) was \(change) your account on \(origin).
+                   \(effect)
 
-                   If this was not you, change your password, review your app tokens and tell your
-                   registry administrator.
+                   If this was not you, \(advice) and tell your registry administrator.
                    """)
     }
 
