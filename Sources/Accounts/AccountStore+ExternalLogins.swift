@@ -37,13 +37,16 @@ public struct OIDCSignupRecord: Sendable, Equatable {
     public let subject: String
     public let email: String?
     public let suggestedName: String
+    /// The provider's groups claim at this sign-in (team sync); nil when not known.
+    public let groups: [String]?
 
-    public init(provider: String, issuer: String, subject: String, email: String?, suggestedName: String) {
+    public init(provider: String, issuer: String, subject: String, email: String?, suggestedName: String, groups: [String]? = nil) {
         self.provider = provider
         self.issuer = issuer
         self.subject = subject
         self.email = email
         self.suggestedName = suggestedName
+        self.groups = groups
     }
 }
 
@@ -53,6 +56,8 @@ public enum ExternalLoginConflict: Error, Sendable, Equatable {
     case linkedToAnotherUser
     /// The user already has an identity from this issuer.
     case userAlreadyLinked
+    /// Unlinking it would leave the user no way to sign in on the web.
+    case lastWayIn
 }
 
 extension AccountStore {
@@ -89,6 +94,24 @@ extension AccountStore {
     public func linkExternalLogin(userID: Int64, service: String, issuer: String, subject: String) async throws {
         try await database.transaction { db in
             try await Self.link(userID: userID, service: service, issuer: issuer, subject: subject, in: db)
+        }
+    }
+
+    /// Removes the user's identity linked under the provider name `service`; nil when there was
+    /// none. Refused (`ExternalLoginConflict.lastWayIn`) when it is the only way the user signs
+    /// in on the web: no password and no other linked identity.
+    public func unlinkExternalLogin(userID: Int64, service: String) async throws -> ExternalLogin? {
+        try await database.transaction { db in
+            guard let row = try await db.raw("""
+                DELETE FROM external_logins WHERE user_id = \(bind: userID) AND service = \(bind: service)
+                RETURNING service, issuer, subject, created_at
+                """).first() else { return nil }
+            let others = try await db.raw("SELECT id FROM external_logins WHERE user_id = \(bind: userID) LIMIT 1").first()
+            let password = try await db.raw("SELECT password_hash FROM namespaces WHERE id = \(bind: userID)").first()?
+                .optionalString("password_hash")
+            if others == nil, password == nil { throw ExternalLoginConflict.lastWayIn }
+            return ExternalLogin(service: try row.string("service"), issuer: try row.string("issuer"), subject: try row.string("subject"),
+                                 createdAt: try row.int64("created_at"))
         }
     }
 
@@ -140,9 +163,9 @@ extension AccountStore {
         try await database.transaction { db in
             try await db.raw("DELETE FROM oidc_signups WHERE expires_at <= \(bind: Clock.nowMillis())").run()
             try await db.raw("""
-                INSERT INTO oidc_signups (token_hash, provider, issuer, subject, email, suggested_name, expires_at)
+                INSERT INTO oidc_signups (token_hash, provider, issuer, subject, email, suggested_name, groups, expires_at)
                 VALUES (\(bind: tokenHash), \(bind: record.provider), \(bind: record.issuer), \(bind: record.subject),
-                        \(bind: record.email), \(bind: record.suggestedName), \(bind: expiresAt))
+                        \(bind: record.email), \(bind: record.suggestedName), \(bind: record.groups.map(Self.groupsJSON)), \(bind: expiresAt))
                 """).run()
         }
     }
@@ -150,7 +173,7 @@ extension AccountStore {
     public func oidcSignup(tokenHash: String) async throws -> OIDCSignupRecord? {
         try await database.read { db in
             try await db.raw("""
-                SELECT provider, issuer, subject, email, suggested_name FROM oidc_signups
+                SELECT provider, issuer, subject, email, suggested_name, groups FROM oidc_signups
                 WHERE token_hash = \(bind: tokenHash) AND expires_at > \(bind: Clock.nowMillis())
                 """).first().map(Self.signup(from:))
         }
@@ -158,7 +181,12 @@ extension AccountStore {
 
     static func signup(from row: any SQLRow) throws -> OIDCSignupRecord {
         OIDCSignupRecord(provider: try row.string("provider"), issuer: try row.string("issuer"), subject: try row.string("subject"),
-                         email: try row.optionalString("email"), suggestedName: try row.string("suggested_name"))
+                         email: try row.optionalString("email"), suggestedName: try row.string("suggested_name"),
+                         groups: try row.optionalString("groups").flatMap { try? JSONDecoder().decode([String].self, from: Data($0.utf8)) })
+    }
+
+    static func groupsJSON(_ groups: [String]) -> String {
+        String(decoding: (try? JSONEncoder().encode(groups)) ?? Data("[]".utf8), as: UTF8.self)
     }
 
     /// Completes a first sign-in in one transaction: the pending sign-up is consumed, the user
@@ -168,7 +196,7 @@ extension AccountStore {
         try await database.transaction { db in
             guard let row = try await db.raw("""
                 DELETE FROM oidc_signups WHERE token_hash = \(bind: tokenHash)
-                RETURNING provider, issuer, subject, email, suggested_name, expires_at
+                RETURNING provider, issuer, subject, email, suggested_name, groups, expires_at
                 """).first(), try row.int64("expires_at") > Clock.nowMillis() else { return nil }
             let signup = try Self.signup(from: row)
             let user = try await Self.createUser(name: name, passwordHash: nil, email: email, superuser: superuser, in: db)

@@ -81,6 +81,19 @@ extension AccountStore {
         }
     }
 
+    /// Marks the robot's entries for `issuer` + `subject` as used. True only for the first
+    /// exchange under them since they were set: that one is worth telling the owner about, the
+    /// hundredth CI run is not. The conditional update decides races on either backend.
+    public func claimFirstFederatedExchange(robotID: Int64, issuer: String, subject: String) async throws -> Bool {
+        try await database.transaction { db in
+            !(try await db.raw("""
+                UPDATE robot_federations SET first_exchanged_at = \(bind: Clock.nowMillis())
+                WHERE robot_id = \(bind: robotID) AND issuer = \(bind: issuer) AND subject = \(bind: subject) AND first_exchanged_at IS NULL
+                RETURNING id
+                """).all().isEmpty)
+        }
+    }
+
     /// Whether `tokenHash` is an unexpired exchanged token of the robot.
     public func hasFederatedRobotToken(robotID: Int64, tokenHash: String) async throws -> Bool {
         try await database.read { db in

@@ -426,10 +426,16 @@ extension AccountStore {
     }
 
     static func requireSomeAdmin(_ db: any SQLDatabase, organizationID: Int64) async throws {
-        let row = try await db.raw("""
+        if try await !hasAdmin(db, organizationID: organizationID) {
+            throw OrganizationPolicyViolation("The organization must keep at least one admin")
+        }
+    }
+
+    /// Whether some user (not a robot) is in an admin team of the organization.
+    static func hasAdmin(_ db: any SQLDatabase, organizationID: Int64) async throws -> Bool {
+        try await db.raw("""
             SELECT m.user_id FROM teams t JOIN team_members m ON m.team_id = t.id JOIN namespaces n ON n.id = m.user_id
             WHERE t.org_id = \(bind: organizationID) AND t.role = 'admin' AND n.kind = 'user' LIMIT 1
-            """).first()
-        if row == nil { throw OrganizationPolicyViolation("The organization must keep at least one admin") }
+            """).first() != nil
     }
 }

@@ -291,5 +291,29 @@ public enum AccountsSchema {
                 "CREATE INDEX signup_attempts_ip ON signup_attempts(ip, created_at)",
             ]
         },
+        ModuleMigration(version: 9, name: "team sync by OIDC group claim; first federated exchanges") { f in
+            let big = f.bigint
+            return [
+                // A team whose membership follows a group claim of one configured provider
+                // (`provider` is its `auth.oidc[].name`). `config` is the JSON Quay shows
+                // (`{"group_name": ...}`); `last_updated` is when a sign-in last changed members.
+                """
+                CREATE TABLE team_syncs (
+                  team_id \(big) PRIMARY KEY REFERENCES teams(id) ON DELETE CASCADE,
+                  provider TEXT NOT NULL,
+                  group_name TEXT NOT NULL,
+                  config TEXT NOT NULL,
+                  last_updated \(big),
+                  created_at \(big) NOT NULL)
+                """,
+                "CREATE INDEX team_syncs_provider ON team_syncs(provider)",
+                // The groups the provider named at a first sign-in (JSON array; NULL: unknown),
+                // applied when the person confirms their username.
+                "ALTER TABLE oidc_signups ADD COLUMN groups TEXT",
+                // When a federation entry was first used: its owner is told once, not at every
+                // CI run.
+                "ALTER TABLE robot_federations ADD COLUMN first_exchanged_at \(big)",
+            ]
+        },
     ])
 }

@@ -5,6 +5,8 @@ public enum AuditKind: String, Sendable, CaseIterable {
     case addRepoNotification = "add_repo_notification"
     /// A single sign-on identity linked to a user (Slipway; Quay links them without a log entry).
     case attachExternalLogin = "attach_external_login"
+    /// A single sign-on identity unlinked from its user (Quay's `detachexternal`).
+    case detachExternalLogin = "detach_external_login"
     case buildDockerfile = "build_dockerfile"
     case cancelBuild = "cancel_build"
     case changeRepoPermission = "change_repo_permission"
@@ -43,6 +45,9 @@ public enum AuditKind: String, Sendable, CaseIterable {
     case orgCreate = "org_create"
     case orgCreateTeam = "org_create_team"
     case orgDelete = "org_delete"
+    /// A team bound to a provider group (team sync; Slipway: Quay logs nothing here).
+    case orgEnableTeamSync = "org_enable_team_sync"
+    case orgDisableTeamSync = "org_disable_team_sync"
     case orgDeleteTeam = "org_delete_team"
     case orgRemoveMember = "org_remove_member"
     case orgRemoveTeamMember = "org_remove_team_member"

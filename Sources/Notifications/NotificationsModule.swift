@@ -31,6 +31,8 @@ public struct NotificationsModule: SlipwayModule {
 
     public func teamInviteNotices() -> [any TeamInviteNotices] { [TeamInviteNotifications()] }
 
+    public func identityNotices() -> [any IdentityNotices] { [IdentityNotifications(services: services)] }
+
     public func registerRoutes(_ router: Router<SlipwayRequestContext>) {
         EmailConfirmationRoute(services: services, store: store).register(router)
     }

@@ -18,9 +18,12 @@ extension OutboundHTTPClient {
     /// deadline and no-redirect rule as every other call. A non-2xx answer comes back as its
     /// status with no body; a body larger than `maxBytes` (default `maxResponseBodyBytes`) is
     /// `tooLarge`, never truncated.
-    public func fetch(_ url: String, accept: String = "application/json", maxBytes: Int64? = nil) async throws(Failure) -> Fetched {
+    /// `headers` are added as given (an OIDC userinfo request's bearer token); like form
+    /// fields they may be secrets and never reach an error.
+    public func fetch(_ url: String, accept: String = "application/json", maxBytes: Int64? = nil,
+                      headers: [(String, String)] = []) async throws(Failure) -> Fetched {
         let cap = maxBytes ?? configuration.maxResponseBodyBytes
-        return try await get(url, headers: [("Accept", accept), ("Accept-Encoding", "identity")]) { inbound in
+        return try await get(url, headers: [("Accept", accept), ("Accept-Encoding", "identity")] + headers) { inbound in
             try await Self.collect(inbound, cap: cap)
         }
     }

@@ -14,8 +14,13 @@ public struct WebUIModule: SlipwayModule {
     let buildFarm: BuildFarmModule
     let server: PageServer
     let assets: StaticAssets
+    let notifier: IdentityNotifier
 
-    public init(services: RegistryServices, buildFarm: BuildFarmModule, triggers: TriggersModule, scans: ScanServiceModule) {
+    /// `identityNotices`: who tells users about sign-ins linked to their accounts (the
+    /// notifications module's `identityNotices()`).
+    public init(services: RegistryServices, buildFarm: BuildFarmModule, triggers: TriggersModule, scans: ScanServiceModule,
+                identityNotices: [any IdentityNotices] = []) {
+        self.notifier = IdentityNotifier(services: services, sinks: identityNotices)
         self.services = services
         self.buildFarm = buildFarm
         let renderer: Result<PageRenderer, PageRenderer.LoadError>
@@ -33,7 +38,7 @@ public struct WebUIModule: SlipwayModule {
     public func registerRoutes(_ router: Router<SlipwayRequestContext>) {
         assets.register(router)
         SignInPages(server: server).register(router)
-        SingleSignOnPages(server: server).register(router)
+        SingleSignOnPages(server: server, notifier: notifier).register(router)
         SignUpPages(server: server).register(router)
         ExplorePage(server: server).register(router)
         RepositoryListPage(server: server).register(router)

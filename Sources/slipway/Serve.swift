@@ -54,9 +54,11 @@ struct Serve: AsyncParsableCommand {
                                            isolation: isolation, cacheMaxBytes: config.builds.baseImageCacheMaxBytes, logger: logger)
             let triggers = TriggersModule(services: built.services, buildFarm: buildFarm)
             let scans = ScanServiceModule(services: built.services)
+            let notifications = NotificationsModule(services: built.services)
             let modules: [any SlipwayModule] = [
-                buildFarm, triggers, NotificationsModule(services: built.services),
-                WebUIModule(services: built.services, buildFarm: buildFarm, triggers: triggers, scans: scans),
+                buildFarm, triggers, notifications,
+                WebUIModule(services: built.services, buildFarm: buildFarm, triggers: triggers, scans: scans,
+                            identityNotices: notifications.identityNotices()),
                 scans,
                 VulnerabilityFeedsModule(services: built.services),
             ]

@@ -23,6 +23,9 @@ final class TestIssuer: Sendable {
     /// What the token endpoint answers next (web sign-in tests), and the forms it was sent.
     let nextIDToken = Mutex<String?>(nil)
     let tokenRequests = Mutex<[[String: String]]>([])
+    /// What the userinfo endpoint answers to the bearer `at` (nil: 401), and how often it was asked.
+    let userinfo = Mutex<String?>(nil)
+    let userinfoRequests = Mutex(0)
 
     static func key(_ kid: String) -> Key { Key(kid: kid, key: ES256PrivateKey()) }
 
@@ -45,17 +48,19 @@ final class TestIssuer: Sendable {
         var nonce: String?
         var preferred_username: String?
         var email: String?
+        var groups: [String]?
         func verify(using algorithm: some JWTAlgorithm) async throws {}
     }
 
     /// A token for `subject`, signed with `key` under its kid.
     static func token(issuer: String, subject: String, key: Key, audience: String = "slipway", repository: String? = nil,
-                      nonce: String? = nil, username: String? = nil, email: String? = nil, lifetime: TimeInterval = 300) async throws -> String {
+                      nonce: String? = nil, username: String? = nil, email: String? = nil, groups: [String]? = nil,
+                      lifetime: TimeInterval = 300) async throws -> String {
         let keys = JWTKeyCollection()
         await keys.add(ecdsa: key.key, kid: JWKIdentifier(string: key.kid))
         let claims = Claims(iss: .init(value: issuer), sub: .init(value: subject), aud: .init(value: [audience]),
                             exp: .init(value: Date().addingTimeInterval(lifetime)), repository: repository, nonce: nonce,
-                            preferred_username: username, email: email)
+                            preferred_username: username, email: email, groups: groups)
         return try await keys.sign(claims, kid: JWKIdentifier(string: key.kid))
     }
 
@@ -67,7 +72,7 @@ final class TestIssuer: Sendable {
         router.get("/.well-known/openid-configuration") { _, _ in
             let url = base.withLock { $0 }
             return Response(status: .ok, headers: [.contentType: "application/json"],
-                            body: .init(byteBuffer: .init(string: #"{"issuer":"\#(url)","jwks_uri":"\#(url)/jwks","authorization_endpoint":"\#(url)/authorize","token_endpoint":"\#(url)/token"}"#)))
+                            body: .init(byteBuffer: .init(string: #"{"issuer":"\#(url)","jwks_uri":"\#(url)/jwks","authorization_endpoint":"\#(url)/authorize","token_endpoint":"\#(url)/token","userinfo_endpoint":"\#(url)/userinfo"}"#)))
         }
         router.post("/token") { request, _ in
             var body = try await request.body.collect(upTo: 64 * 1024)
@@ -82,6 +87,13 @@ final class TestIssuer: Sendable {
             }
             return Response(status: .ok, headers: [.contentType: "application/json"],
                             body: .init(byteBuffer: .init(string: #"{"access_token":"at","token_type":"Bearer","id_token":"\#(token)"}"#)))
+        }
+        router.get("/userinfo") { request, _ in
+            issuer.userinfoRequests.withLock { $0 += 1 }
+            guard request.headers[.authorization] == "Bearer at", let body = issuer.userinfo.withLock({ $0 }) else {
+                return Response(status: .unauthorized)
+            }
+            return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: .init(string: body)))
         }
         router.get("/jwks") { _, _ in
             issuer.jwksFetches.withLock { $0 += 1 }

@@ -194,7 +194,8 @@ public final class TestRegistry: Sendable {
         self.triggers = TriggersModule(services: services, buildFarm: buildFarm)
         self.notifications = NotificationsModule(services: services)
         self.scans = ScanServiceModule(services: services)
-        self.webUI = WebUIModule(services: services, buildFarm: buildFarm, triggers: triggers, scans: scans)
+        self.webUI = WebUIModule(services: services, buildFarm: buildFarm, triggers: triggers, scans: scans,
+                                 identityNotices: notifications.identityNotices())
         self.directory = directory
         self.postgresURL = postgresURL
         self.poolEvents = poolEvents

@@ -37,6 +37,7 @@ struct OrganizationAPI {
         api.add(.delete, "/api/v1/organization/{orgname}/members/{membername}", .organizationAdmin) { try await removeMember($0) }
         api.add(.get, "/api/v1/organization/{orgname}/collaborators", .organizationAdmin) { try await collaborators($0) }
         TeamAPI(services: services, inviteNotices: inviteNotices).register(api)
+        TeamSyncAPI(services: services).register(api)
         PrototypeAPI(services: services).register(api)
     }
 
@@ -72,7 +73,8 @@ struct OrganizationAPI {
         let can_view: Bool
         let repo_count: Int64
         let member_count: Int64
-        let is_synced = false
+        /// Bound to a provider group (team sync); membership follows sign-ins.
+        let is_synced: Bool
     }
 
     struct OrganizationView: Encodable {
@@ -106,11 +108,12 @@ struct OrganizationAPI {
         if role != nil {
             let mine = Set(try await accounts.orgTeams(ofAccount: user.id, organizationID: org.id).map(\.id))
             let summaries = try await accounts.orgTeamSummaries(organizationID: org.id)
+            let synced = try await accounts.syncedTeamIDs(organizationID: org.id)
             ordered = summaries.map(\.team.name)
             teams = Dictionary(uniqueKeysWithValues: summaries.map { s in
                 (s.team.name, TeamView(name: s.team.name, description: s.team.description, role: s.team.role.rawValue,
                                        avatar: .team(s.team.name), can_view: isAdmin || mine.contains(s.team.id),
-                                       repo_count: s.repositoryCount, member_count: s.memberCount))
+                                       repo_count: s.repositoryCount, member_count: s.memberCount, is_synced: synced.contains(s.team.id)))
             })
         }
         return OrganizationView(name: org.name, email: isAdmin ? (settings?.email ?? "") : "",

@@ -13,9 +13,11 @@ import Hummingbird
 ///
 /// The body of POST is Quay's list of `{issuer, subject}`; Slipway adds an optional `audience`
 /// and `conditions` (claim name -> required string value). Setting or deleting the federation
-/// revokes the tokens exchanged under the old one.
+/// revokes the tokens exchanged under the old one. Each change is an identity notice to the
+/// robot's owner (an organization's admins), after it is stored.
 struct RobotFederationAPI {
     let services: RegistryServices
+    let notifier: IdentityNotifier
 
     static let maxEntries = 20
     static let maxConditions = 20
@@ -59,11 +61,13 @@ struct RobotFederationAPI {
         guard input.count <= Self.maxEntries else { throw APIError.invalidRequest("at most \(Self.maxEntries) federation entries per robot") }
         let entries = try input.map(validate)
         try await services.accounts.setRobotFederation(robotID: robot.id, entries: entries)
+        await notifier.robotFederationChanged(robot, entries: entries, by: try r.user.name, origin: r.origin)
         return APIResponse.json(entries.map(EntryView.init))
     }
 
     func delete(_ r: APIRequest, robot: RobotAccount) async throws -> Response {
         try await services.accounts.setRobotFederation(robotID: robot.id, entries: [])
+        await notifier.robotFederationChanged(robot, entries: [], by: try r.user.name, origin: r.origin)
         return APIResponse.noContent()
     }
 

@@ -19,7 +19,9 @@ import Mail
 ///
 /// Users join directly unless `auth.requireTeamInvite` is set and they are not yet in the
 /// organization; then an invitation is created and they show as `invited` until they accept it.
-/// Robots of the organization always join directly. The invitee learns of the invitation from an
+/// Robots of the organization always join directly. Users of a synced team (`TeamSyncAPI`)
+/// come and go with their provider's groups only: adding or removing one by hand is refused
+/// with Quay's 400 "Cannot call this method on an auth-synced team". The invitee learns of the invitation from an
 /// `org_team_invite` in-app notification and, when their account has an e-mail address, a mail
 /// with the accept link (queued in the mail outbox, in the same transaction as the invitation).
 /// The code is never logged.
@@ -72,8 +74,11 @@ struct TeamAPI {
             try await services.accounts.saveTeam(organizationID: org.id, name: name, role: role, description: input.description,
                                               actingUserID: user.id)
         }
-        return APIResponse.json(TeamView(name: team.name, description: team.description, role: team.role.rawValue,
-                                         avatar: .team(team.name), new_team: created))
+        return APIResponse.json(Self.teamView(team, created: created))
+    }
+
+    static func teamView(_ team: TeamRecord, created: Bool = false) -> TeamView {
+        TeamView(name: team.name, description: team.description, role: team.role.rawValue, avatar: .team(team.name), new_team: created)
     }
 
     func delete(_ r: APIRequest) async throws -> Response {
@@ -106,6 +111,8 @@ struct TeamAPI {
         let name: String
         let members: [MemberView]
         let can_edit: Bool
+        let can_sync: TeamSyncAPI.CanSyncView?
+        let synced: TeamSyncAPI.SyncedView?
     }
 
     /// The team's members; org admins may add `?includePending=true` to see invitations.
@@ -127,7 +134,11 @@ struct TeamAPI {
         if isAdmin && ["true", "1", "yes", "y", "t", "on"].contains(pendingFlag) {
             views += try await services.accounts.pendingTeamInvitees(teamID: team.id).map { MemberView($0, invited: true) }
         }
-        return APIResponse.json(MembersView(name: team.name, members: views, can_edit: isAdmin))
+        let providers = TeamSyncAPI.syncingProviders(services.config).map(\.name)
+        let binding = try await services.accounts.teamSync(teamID: team.id)
+        return APIResponse.json(MembersView(name: team.name, members: views, can_edit: isAdmin,
+                                            can_sync: isAdmin && !providers.isEmpty ? .init(providers: providers) : nil,
+                                            synced: binding.map { .init(binding: $0, detailed: isAdmin || user.isSuperuser) }))
     }
 
     /// Adds (or invites) a user, or adds a robot of this organization.
@@ -136,6 +147,7 @@ struct TeamAPI {
         let org = try OrganizationAPI.organization(of: r)
         let team = try await existingTeam(r)
         let memberName = OrganizationAPI.decodedParameter(r, "membername")
+        try await refuseIfSynced(team, memberName: memberName)
         guard let account = try await services.accounts.orgAccount(named: memberName), account.isUser || account.isRobot else {
             throw APIError.invalidRequest("Unknown user")
         }
@@ -159,6 +171,7 @@ struct TeamAPI {
         let user = try r.user
         let team = try await existingTeam(r)
         let memberName = OrganizationAPI.decodedParameter(r, "membername")
+        try await refuseIfSynced(team, memberName: memberName)
         guard let account = try await services.accounts.orgAccount(named: memberName), account.isUser || account.isRobot else {
             throw APIError.notFound("user not found")
         }
@@ -258,10 +271,20 @@ struct TeamAPI {
     // MARK: Helpers
 
     private func existingTeam(_ r: APIRequest) async throws -> TeamRecord {
+        try await Self.existingTeam(r, accounts: services.accounts)
+    }
+
+    static func existingTeam(_ r: APIRequest, accounts: AccountStore) async throws -> TeamRecord {
         let org = try OrganizationAPI.organization(of: r)
-        guard let team = try await services.accounts.orgTeam(organizationID: org.id, name: OrganizationAPI.decodedParameter(r, "teamname")) else {
+        guard let team = try await accounts.orgTeam(organizationID: org.id, name: OrganizationAPI.decodedParameter(r, "teamname")) else {
             throw APIError.notFound("team not found")
         }
         return team
+    }
+
+    /// Quay's `disallow_nonrobots_for_synced_team`: a synced team's users follow the provider.
+    private func refuseIfSynced(_ team: TeamRecord, memberName: String) async throws {
+        guard !memberName.contains("+"), try await services.accounts.teamSync(teamID: team.id) != nil else { return }
+        throw APIError.invalidRequest("Cannot call this method on an auth-synced team")
     }
 }

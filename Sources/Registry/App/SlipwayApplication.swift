@@ -55,7 +55,7 @@ public enum SlipwayApplication {
         api.install(on: router)
         for module in modules { module.registerRoutes(router) }
         DockerV1Search(services: services).register(on: router)
-        RobotFederationExchange(services: services).register(on: router)
+        RobotFederationExchange(services: services, notifier: identityNotifier(services, modules)).register(on: router)
         router.get("/csrf_token") { request, _ in
             let caller = try? await APIAuthenticator(services: services).caller(request)
             return APIResponse.json(["csrf_token": caller?.csrfToken ?? ""])
@@ -105,6 +105,11 @@ public enum SlipwayApplication {
         return [collector(services: services, modules: modules, settings: CollectorSettings(config: services.config))]
     }
 
+    /// Identity notices go to every module that keeps them (the notifications module).
+    static func identityNotifier(_ services: RegistryServices, _ modules: [any SlipwayModule]) -> IdentityNotifier {
+        IdentityNotifier(services: services, sinks: modules.flatMap { $0.identityNotices() })
+    }
+
     /// Every `/api/v1` route, each registered with the permission it needs.
     public static func apiRoutes(services: RegistryServices, modules: [any SlipwayModule] = []) -> APIRoutes {
         let api = APIRoutes(services: services)
@@ -114,7 +119,8 @@ public enum SlipwayApplication {
         AccountAPI(services: services).register(api)
         TokenAPI(services: services).register(api)
         RobotAPI(services: services).register(api)
-        RobotFederationAPI(services: services).register(api)
+        RobotFederationAPI(services: services, notifier: identityNotifier(services, modules)).register(api)
+        ExternalLoginAPI(services: services, notifier: identityNotifier(services, modules)).register(api)
         PermissionAPI(services: services).register(api)
         RepositoryAPI(services: services, deletionObservers: modules.flatMap { $0.repositoryDeletionObservers() }).register(api)
         TagAPI(services: services).register(api)

@@ -26,6 +26,9 @@ public protocol SlipwayModule: Sendable {
     func manifestStoredObservers() -> [any ManifestStoredObserver]
     /// How the module shows team invitations to their invitees (in-app notifications).
     func teamInviteNotices() -> [any TeamInviteNotices]
+    /// Who tells people about changes to how their accounts and robots are reached (linked
+    /// sign-ins, robot federation): in-app notifications and mail.
+    func identityNotices() -> [any IdentityNotices]
     /// Names (and log levels) for the plain routes this module registers, for the request
     /// metrics and log lines; an unnamed route is counted as `other`.
     func observedRoutes() -> [ObservedRoute]
@@ -42,6 +45,7 @@ extension SlipwayModule {
     public func repositoryDeletionObservers() -> [any RepositoryDeletionObserver] { [] }
     public func manifestStoredObservers() -> [any ManifestStoredObserver] { [] }
     public func teamInviteNotices() -> [any TeamInviteNotices] { [] }
+    public func identityNotices() -> [any IdentityNotices] { [] }
     public func observedRoutes() -> [ObservedRoute] { [] }
     public func healthContributors() -> [any HealthContributor] { [] }
 }

@@ -26,6 +26,7 @@ public actor OIDCKeySets {
         let jwks_uri: String
         let authorization_endpoint: String?
         let token_endpoint: String?
+        let userinfo_endpoint: String?
     }
 
     /// Also the client of the other calls to configured issuers (the sign-in's token request).
@@ -87,7 +88,8 @@ public actor OIDCKeySets {
             guard let kid = jwk.keyIdentifier, (try? await keys.add(jwk: jwk, isDefault: jwks.keys.count == 1 ? true : nil)) != nil else { continue }
             kids.insert(kid.string)
         }
-        let endpoints = OIDCEndpoints(authorization: discovery.authorization_endpoint, token: discovery.token_endpoint)
+        let endpoints = OIDCEndpoints(authorization: discovery.authorization_endpoint, token: discovery.token_endpoint,
+                                      userinfo: discovery.userinfo_endpoint)
         let set = KeySet(keys: keys, kids: kids, endpoints: endpoints, fetchedAt: now())
         sets[issuer] = set
         logger.info("oidc keys fetched", metadata: ["oidc.issuer": "\(issuer)", "oidc.keys": "\(kids.count)"])
@@ -138,6 +140,8 @@ public actor OIDCKeySets {
 public struct OIDCEndpoints: Sendable, Equatable {
     public let authorization: String?
     public let token: String?
+    /// Where the groups claim is read when the ID token does not carry it (team sync).
+    public let userinfo: String?
 }
 
 /// base64url without padding (RFC 7515 §2).

@@ -101,6 +101,9 @@ public struct OIDCSignIn: Sendable {
         public let provider: OIDCProviderConfig
         public let request: OIDCAuthorizationRecord
         public let claims: OIDCTokenClaims
+        /// The person's groups at the provider (team sync): nil when the provider has no
+        /// `groupsClaim`, or its userinfo could not be read (membership then stays as it is).
+        public let groups: [String]?
     }
 
     /// The callback: `state` from the query must equal the browser's cookie and name a stored,
@@ -129,7 +132,7 @@ public struct OIDCSignIn: Sendable {
         }
         guard let code, !code.isEmpty, code.utf8.count <= 4096 else { throw OIDCSignInFailure(.badRequest, "The sign-in answer has no code") }
 
-        let idToken = try await redeem(code: code, provider: provider, verifier: request.codeVerifier, origin: origin)
+        let (idToken, accessToken) = try await redeem(code: code, provider: provider, verifier: request.codeVerifier, origin: origin)
         let claims: OIDCTokenClaims
         do {
             claims = try await services.oidcKeys.verifySignature(idToken, issuer: provider.issuer)
@@ -138,7 +141,41 @@ public struct OIDCSignIn: Sendable {
             services.logger.notice("oidc id token refused", metadata: ["oidc.provider": "\(provider.name)", "reason": "\(error.message)"])
             throw OIDCSignInFailure(.refused, "\(provider.name)'s ID token was refused: \(error.message)")
         }
-        return Verified(provider: provider, request: request, claims: claims)
+        let groups = await groups(of: claims, provider: provider, accessToken: accessToken)
+        return Verified(provider: provider, request: request, claims: claims, groups: groups)
+    }
+
+    /// At most this many groups are kept from a claim, each at most `maxGroupLength` long.
+    static let maxGroups = 1000
+    static let maxGroupLength = 255
+
+    /// The groups claim from the ID token, else from the userinfo endpoint (OIDC Core §5.3:
+    /// its `sub` must be the ID token's, or the answer is ignored). A token and userinfo
+    /// without the claim mean "in no group".
+    func groups(of claims: OIDCTokenClaims, provider: OIDCProviderConfig, accessToken: String?) async -> [String]? {
+        guard !provider.groupsClaim.isEmpty else { return nil }
+        if let names = claims.names(provider.groupsClaim) { return Self.bounded(names) }
+        guard let accessToken, let endpoints = try? await services.oidcKeys.endpoints(issuer: provider.issuer),
+              let userinfo = endpoints.userinfo else { return [] }
+        let fetched: OutboundHTTPClient.Fetched
+        do {
+            fetched = try await services.oidcKeys.http.fetch(userinfo, maxBytes: 256 * 1024, headers: [("Authorization", "Bearer \(accessToken)")])
+        } catch {
+            services.logger.warning("oidc userinfo request failed", metadata: ["oidc.provider": "\(provider.name)", "error": "\(error)"])
+            return nil
+        }
+        guard fetched.status == 200, let info = try? JSONSerialization.jsonObject(with: Data(fetched.body)) as? [String: Any],
+              info["sub"] as? String == claims.subject else {
+            services.logger.warning("oidc userinfo refused", metadata: ["oidc.provider": "\(provider.name)", "status": "\(fetched.status)"])
+            return nil
+        }
+        if let list = info[provider.groupsClaim] as? [Any] { return Self.bounded(list.compactMap { $0 as? String }) }
+        if let one = info[provider.groupsClaim] as? String { return Self.bounded([one]) }
+        return []
+    }
+
+    static func bounded(_ names: [String]) -> [String] {
+        Array(names.filter { !$0.isEmpty && $0.count <= maxGroupLength }.prefix(maxGroups))
     }
 
     /// The pending first sign-in of a verified identity no user has: the suggested username
@@ -149,15 +186,18 @@ public struct OIDCSignIn: Sendable {
         let suggested = try await UsernameSuggestion.suggest(from: claims.strings, usernameClaim: provider.usernameClaim,
                                                              emailClaim: provider.emailClaim) { try await accounts.namespace(named: $0) != nil }
         let email = claims.strings[provider.emailClaim].flatMap { AccountAPI.isPlausibleEmail($0) ? $0 : nil }
-        return OIDCSignupRecord(provider: provider.name, issuer: claims.issuer, subject: claims.subject, email: email, suggestedName: suggested)
+        return OIDCSignupRecord(provider: provider.name, issuer: claims.issuer, subject: claims.subject, email: email, suggestedName: suggested,
+                                groups: verified.groups)
     }
 
     struct TokenResponse: Decodable {
         let id_token: String?
+        let access_token: String?
     }
 
     /// The token request (client_secret_post, with the PKCE verifier).
-    private func redeem(code: String, provider: OIDCProviderConfig, verifier: String, origin: String) async throws(OIDCSignInFailure) -> String {
+    private func redeem(code: String, provider: OIDCProviderConfig, verifier: String, origin: String)
+        async throws(OIDCSignInFailure) -> (idToken: String, accessToken: String?) {
         let endpoints: OIDCEndpoints
         do { endpoints = try await services.oidcKeys.endpoints(issuer: provider.issuer) } catch {
             throw OIDCSignInFailure(.providerUnavailable, "\(provider.name) cannot be reached right now: \(error.message)")
@@ -184,6 +224,6 @@ public struct OIDCSignIn: Sendable {
         guard let answer = try? JSONDecoder().decode(TokenResponse.self, from: Data(fetched.body)), let idToken = answer.id_token else {
             throw OIDCSignInFailure(.refused, "\(provider.name)'s token answer has no ID token (is the openid scope configured?)")
         }
-        return idToken
+        return (idToken, answer.access_token)
     }
 }

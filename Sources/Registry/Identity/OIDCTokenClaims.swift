@@ -13,6 +13,8 @@ public struct OIDCTokenClaims: JWTPayload, Equatable {
     public let notBefore: Date?
     public let nonce: String?
     public let strings: [String: String]
+    /// Every claim that is an array of strings (a provider's `groups`, an `aud` list).
+    public let stringLists: [String: [String]]
 
     struct AnyKey: CodingKey {
         var stringValue: String
@@ -24,9 +26,15 @@ public struct OIDCTokenClaims: JWTPayload, Equatable {
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: AnyKey.self)
         var strings: [String: String] = [:]
+        var lists: [String: [String]] = [:]
         for key in c.allKeys {
-            if let value = try? c.decode(String.self, forKey: key) { strings[key.stringValue] = value }
+            if let value = try? c.decode(String.self, forKey: key) {
+                strings[key.stringValue] = value
+            } else if let values = try? c.decode([String].self, forKey: key) {
+                lists[key.stringValue] = values
+            }
         }
+        stringLists = lists
         guard let issuer = strings["iss"], let subject = strings["sub"] else {
             throw JWTError.claimVerificationFailure(failedClaim: nil, reason: "the token has no iss or sub")
         }
@@ -50,6 +58,14 @@ public struct OIDCTokenClaims: JWTPayload, Equatable {
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: AnyKey.self)
         for (key, value) in strings { try c.encode(value, forKey: AnyKey(stringValue: key)) }
+        for (key, values) in stringLists { try c.encode(values, forKey: AnyKey(stringValue: key)) }
+    }
+
+    /// A claim read as a list of names: a JSON array of strings, or one string (providers that
+    /// put a single group as a plain string). Nil when the token does not carry it.
+    public func names(_ claim: String) -> [String]? {
+        if let list = stringLists[claim] { return list }
+        return strings[claim].map { [$0] }
     }
 
     /// Signature only; lifetime, issuer and audience are the verifier's business.

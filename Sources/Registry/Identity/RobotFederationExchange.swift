@@ -16,17 +16,21 @@ import SlipwayCore
 /// so the route does not reveal which robots exist.
 ///
 /// The token is never logged or stored; refusals are `login_failure` entries in the robot
-/// owner's usage logs, exchanges `federated_robot_token_exchange`.
+/// owner's usage logs, exchanges `federated_robot_token_exchange`. The first exchange under a
+/// federation entry is also an identity notice to the owner; later ones are only log entries
+/// (CI exchanges at every run).
 public struct RobotFederationExchange: Sendable {
     let services: RegistryServices
+    let notifier: IdentityNotifier
 
     public static let path = "/oauth2/federation/robot/token"
     /// Clock difference tolerated between the issuer and Slipway for `exp` and `nbf`.
     static let clockSkew: TimeInterval = 5
     static let noFederation = "The robot does not exist, is disabled, or has no federation configured"
 
-    public init(services: RegistryServices) {
+    public init(services: RegistryServices, notifier: IdentityNotifier) {
         self.services = services
+        self.notifier = notifier
     }
 
     public func register(on router: Router<SlipwayRequestContext>) {
@@ -43,7 +47,7 @@ public struct RobotFederationExchange: Sendable {
                 .response(baseURL: origin)
         }
         do {
-            let issued = try await exchange(robotName: robotName, oidcToken: token, ip: ip)
+            let issued = try await exchange(robotName: robotName, oidcToken: token, ip: ip, origin: origin)
             return APIResponse.json(["token": issued])
         } catch let refusal as APIError {
             context.logger.notice("robot federation exchange refused",
@@ -57,7 +61,7 @@ public struct RobotFederationExchange: Sendable {
     }
 
     /// Checks `oidcToken` against the robot's federation and issues a short-lived robot token.
-    func exchange(robotName: String, oidcToken: String, ip: String?) async throws -> String {
+    func exchange(robotName: String, oidcToken: String, ip: String?, origin: String) async throws -> String {
         func refuse(_ message: String) -> APIError { APIError(.unauthorized, "invalid_token", message) }
         if services.config.auth.robotsDisallow { throw refuse(RobotAPI.disabledMessage) }
         guard robotName.contains("+"), robotName.utf8.count <= 600, oidcToken.utf8.count <= 16 * 1024,
@@ -92,6 +96,9 @@ public struct RobotFederationExchange: Sendable {
                                             performer: .init(id: robot.id, name: robot.name, kind: "robot"),
                                             namespace: (robot.ownerID, owner), ip: ip,
                                             metadata: ["robot": robot.name, "issuer": entry.issuer, "subject": entry.subject]))
+        if (try? await services.accounts.claimFirstFederatedExchange(robotID: robot.id, issuer: entry.issuer, subject: entry.subject)) == true {
+            await notifier.firstFederatedExchange(robot, issuer: entry.issuer, subject: entry.subject, origin: origin)
+        }
         return issued
     }
 

@@ -59,6 +59,8 @@ struct OrganizationTabs {
         let roles: [Option]
         let role: String
         let canView: Bool
+        /// Membership follows a provider group (team sync).
+        let isSynced: Bool
     }
 
     struct Option {
@@ -95,10 +97,11 @@ struct OrganizationTabs {
     func teams(_ r: PageRequest) async throws -> Page {
         let view = ["members", "collaborators"].contains(r.query("view") ?? "") && header.isAdmin ? r.query("view")! : "teams"
         let mine = Set(try await accounts.orgTeams(ofAccount: viewer.id, organizationID: org.id).map(\.id))
+        let synced = try await accounts.syncedTeamIDs(organizationID: org.id)
         let teams = try await accounts.orgTeamSummaries(organizationID: org.id).map { s in
             TeamRow(name: s.team.name, description: s.team.description, memberCount: s.memberCount, repositoryCount: s.repositoryCount,
                     roles: ["member", "creator", "admin"].map { Option(value: $0, label: $0, selected: $0 == s.team.role.rawValue) },
-                    role: s.team.role.rawValue, canView: header.isAdmin || mine.contains(s.team.id))
+                    role: s.team.role.rawValue, canView: header.isAdmin || mine.contains(s.team.id), isSynced: synced.contains(s.team.id))
         }
         var members: [MemberRow] = []
         var collaborators: [CollaboratorRow] = []

@@ -18,11 +18,16 @@ import SlipwayCore
 /// - GET  /signin/confirm-username               the first-sign-in cookie: the username form
 /// - POST /signin/confirm-username               the first-sign-in cookie: creates the user
 ///
+/// At every sign-in through a provider with `groupsClaim`, the person's synced teams follow
+/// the groups it names (`OIDCTeamSync`). A newly linked identity (first sign-in, or a link from
+/// the account settings) is an identity notice to the user.
+///
 /// Refusals are HTML error pages (400 bad or replayed request, 403 refused token or identity,
 /// 502 provider unreachable) and `login_failure` usage-log entries; no code, token or secret is
 /// shown or logged.
 struct SingleSignOnPages {
     let server: PageServer
+    let notifier: IdentityNotifier
 
     /// The first-sign-in cookie: holds the token of the pending sign-up row.
     static let signupCookie = "slipway_oidc_signup"
@@ -96,7 +101,7 @@ struct SingleSignOnPages {
                                                  browserState: request.cookies[OIDCSignIn.stateCookie]?.value,
                                                  error: query["error"].map(String.init), origin: origin)
             if let linkUserID = verified.request.linkUserID {
-                response = try await link(verified, userID: linkUserID, viewer: viewer, request: request, ip: ip)
+                response = try await link(verified, userID: linkUserID, viewer: viewer, request: request, ip: ip, origin: origin)
             } else {
                 response = try await signIn(verified, origin: origin, ip: ip, userAgent: userAgent)
             }
@@ -119,6 +124,7 @@ struct SingleSignOnPages {
         if let user = try await services.accounts.user(linkedTo: claims.issuer, subject: claims.subject) {
             let session = try await WebSession.start(for: user, accounts: services.accounts, secure: origin.hasPrefix("https://"))
             services.auditLog.record(.ssoLoginSuccess(user, service: provider.name, ip: ip, userAgent: userAgent))
+            await OIDCTeamSync(services: services).apply(user, provider: provider, groups: verified.groups, ip: ip)
             var response = PageServer.redirect(verified.request.returnPath)
             response.headers.append(HTTPField(name: .setCookie, value: session.setCookie))
             return response
@@ -136,7 +142,7 @@ struct SingleSignOnPages {
     }
 
     /// Links the identity to the user who started the link, in this same browser session.
-    func link(_ verified: OIDCSignIn.Verified, userID: Int64, viewer: Viewer, request: Request, ip: String?) async throws -> Response {
+    func link(_ verified: OIDCSignIn.Verified, userID: Int64, viewer: Viewer, request: Request, ip: String?, origin: String) async throws -> Response {
         guard let user = viewer.user, user.id == userID else {
             throw OIDCSignInFailure(.badRequest, "The link was started by another session. Sign in and start again from the account settings page.")
         }
@@ -149,6 +155,7 @@ struct SingleSignOnPages {
             throw OIDCSignInFailure(.refused, "Your account is already linked to another \(verified.provider.name) identity")
         }
         services.auditLog.record(.externalLoginLinked(user, service: verified.provider.name, issuer: claims.issuer, subject: claims.subject, ip: ip))
+        await notifier.externalLoginLinked(user, service: verified.provider.name, issuer: claims.issuer, origin: origin)
         return PageServer.redirect(verified.request.returnPath)
     }
 
@@ -212,6 +219,10 @@ struct SingleSignOnPages {
             services.auditLog.record(.externalLoginLinked(user, service: record.provider, issuer: record.issuer, subject: record.subject, ip: ip))
             services.auditLog.record(.ssoLoginSuccess(user, service: record.provider, ip: ip, userAgent: userAgent))
             context.logger.info("user signed up through single sign-on", metadata: ["user": "\(user.name)", "oidc.provider": "\(record.provider)"])
+            if let provider = flow.provider(named: record.provider) {
+                await OIDCTeamSync(services: services).apply(user, provider: provider, groups: record.groups, ip: ip)
+            }
+            await notifier.externalLoginLinked(user, service: record.provider, issuer: record.issuer, origin: origin)
             let session = try await WebSession.start(for: user, accounts: services.accounts, secure: origin.hasPrefix("https://"))
             // The repository list, with the offer of an app token for podman/docker login.
             var response = PageServer.redirect("/repository/?welcome=sso")

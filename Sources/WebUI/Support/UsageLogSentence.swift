@@ -139,9 +139,16 @@ struct UsageLogSentence {
         case "org_remove_member": return "Remove member \(value("membername") ?? "?") from organization \(organization)"
         case "org_create_team": return "Create team \(team) in organization \(organization)"
         case "org_delete_team": return "Delete team \(team) in organization \(organization)"
+        case "org_add_team_member" where value("synced_group") != nil:
+            return "Team sync added \(value("member") ?? "?") to team \(team) (group \(value("synced_group")!) of \(value("service") ?? "?"))"
         case "org_add_team_member": return "Add member \(value("membername") ?? value("member") ?? "?") to team \(team) in organization \(organization)"
+        case "org_remove_team_member" where value("synced_group") != nil:
+            return "Team sync removed \(value("member") ?? "?") from team \(team) (not in group \(value("synced_group")!) of \(value("service") ?? "?"))"
         case "org_remove_team_member":
             return "Remove member \(value("membername") ?? value("member") ?? "?") from team \(team) in organization \(organization)"
+        case "org_enable_team_sync":
+            return "Enable directory synchronization of team \(team) with group \(value("group_name") ?? "?") of \(value("service") ?? "?")"
+        case "org_disable_team_sync": return "Disable directory synchronization of team \(team)"
         case "org_invite_team_member": return "Invite \(value("user") ?? value("email") ?? "?") to team \(team)"
         case "org_team_member_invite_accepted":
             return "User \(value("member") ?? entry.performerName ?? "?") accepted an invitation to join a team"
@@ -178,6 +185,7 @@ struct UsageLogSentence {
 
         // Sign-ins and exports
         case "login_success": return loginSuccess
+        case "detach_external_login": return "Unlinked the sign-in through \(value("service") ?? "?") (subject \(value("subject") ?? "?"))"
         case "attach_external_login": return "Linked a sign-in through \(value("service") ?? "?") (subject \(value("subject") ?? "?"))"
         case "login_failure": return loginFailure
         case "logout_success": return "Logout from Slipway"

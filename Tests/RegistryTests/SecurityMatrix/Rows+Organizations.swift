@@ -52,6 +52,13 @@ extension MatrixRows {
         },
         MatrixRow(.get, "/api/v1/organization/{orgname}/team/{teamname}/permissions",
                   path: "/api/v1/organization/acme/team/readers/permissions", orgAdminOnly(200)),
+        // Team sync: organization admins only. The matrix registry has no provider with a groups
+        // claim, so enabling is a 400 for the admin (TeamSyncAPITests covers the configured case);
+        // disabling an unsynced team changes nothing and answers the team.
+        MatrixRow(.post, "/api/v1/organization/{orgname}/team/{teamname}/syncing",
+                  path: "/api/v1/organization/acme/team/readers/syncing", body: #"{"group_name":"devs"}"#, orgAdminOnly(400)),
+        MatrixRow(.delete, "/api/v1/organization/{orgname}/team/{teamname}/syncing",
+                  path: "/api/v1/organization/acme/team/readers/syncing", orgAdminOnly(200)),
 
         // Invitations: each identity answers an invitation addressed to itself.
         MatrixRow(.put, "/api/v1/teaminvite/{code}", expect(200, [.anonymous: 401, .narrowToken: 403])) { f, who in

@@ -64,6 +64,10 @@ enum APIRouteDocs {
         "GET /api/v1/organization/{orgname}/team/{teamname}/members": APIRouteDoc("A team's members", query: [
             Q("includePending", "boolean", "include pending invitations"),
         ]),
+        "POST /api/v1/organization/{orgname}/team/{teamname}/syncing":
+            APIRouteDoc("Sync a team's members with a group claim of the sign-in provider: {\"group_name\": ...}"),
+        "DELETE /api/v1/organization/{orgname}/team/{teamname}/syncing": APIRouteDoc("Stop syncing a team (its members stay)"),
+        "POST /api/v1/detachexternal/{service_id}": APIRouteDoc("Unlink the caller's sign-in through the provider named service_id"),
 
         // Discovery
         "GET /api/v1/discovery": APIRouteDoc("This API described as a Swagger 2.0 document (Quay's discovery)"),

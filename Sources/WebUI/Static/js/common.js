@@ -277,6 +277,19 @@ function notificationLine(n) {
     if (meta.inviter) a.title = `Invited by ${meta.inviter}`;
     return a;
   }
+  // Identity notices (sign-ins linked, robot federation): a sentence, not the kind's name.
+  if (n.kind === "external_login_linked") {
+    return document.createTextNode(`Sign-in through ${meta.service || "?"} was linked to your account`);
+  }
+  if (n.kind === "external_login_unlinked") {
+    return document.createTextNode(`Sign-in through ${meta.service || "?"} was unlinked from your account`);
+  }
+  if (n.kind === "robot_federation_changed") {
+    return document.createTextNode(`Federation of robot ${meta.robot || "?"} ${meta.entries === "0" ? "removed" : "changed"} by ${meta.performer || "?"}`);
+  }
+  if (n.kind === "robot_federation_first_exchange") {
+    return document.createTextNode(`First keyless sign-in of robot ${meta.robot || "?"} from ${meta.issuer || "?"}`);
+  }
   const kind = n.kind || "notification";
   return document.createTextNode(`${kind.replace(/_/g, " ")}${meta.repository ? " · " + meta.repository : ""}`);
 }

@@ -102,7 +102,8 @@ document.addEventListener("DOMContentLoaded", () => {
       const label = document.createElement("span");
       label.textContent = m.name + (m.is_robot ? " (robot)" : "") + (m.invited ? " (invited to join)" : "");
       li.appendChild(label);
-      if (result.data.can_edit && byId("team-member-input")) {
+      // A synced team's users follow the provider; robots stay editable (as in Quay).
+      if (result.data.can_edit && byId("team-member-input") && (!result.data.synced || m.is_robot)) {
         const remove = document.createElement("button");
         remove.type = "button";
         remove.textContent = "Remove";
@@ -116,7 +117,36 @@ document.addEventListener("DOMContentLoaded", () => {
       list.appendChild(li);
     }
     if (!list.children.length) list.textContent = "No members yet.";
+    showSync(result.data);
   }
+
+  // Team sync (directory synchronization with a group claim of the sign-in provider).
+  function showSync(data) {
+    const synced = data.synced, canSync = data.can_sync;
+    byId("team-sync-notice").hidden = !synced;
+    byId("team-sync-detail").textContent = synced && synced.config
+      ? `Group: ${synced.config.group_name} at ${synced.provider}` + (synced.last_updated ? `; last change ${synced.last_updated}.` : "; no sign-in has changed it yet.")
+      : "";
+    if (byId("team-sync-enable")) byId("team-sync-enable").hidden = !!synced || !canSync;
+    if (byId("team-sync-disable-row")) byId("team-sync-disable-row").hidden = !synced || !data.can_edit;
+  }
+  byId("team-sync-enable-button")?.addEventListener("click", async () => {
+    const group = byId("team-sync-group").value.trim();
+    if (!group) { Slipway.showError(byId("team-members-error"), "Enter the name of the group at the provider."); return; }
+    const result = await Slipway.api("POST", `${teamAPI(team)}/syncing`, { group_name: group });
+    if (!result.ok) { Slipway.showError(byId("team-members-error"), Slipway.errorText(result)); return; }
+    byId("team-sync-group").value = "";
+    Slipway.showError(byId("team-members-error"), "");
+    Slipway.toast(`Team ${team} now follows group ${group}`);
+    openMembers(team);
+  });
+  byId("team-sync-disable")?.addEventListener("click", async () => {
+    if (!window.confirm(`Stop synchronizing team ${team}? Its members stay and become editable by hand.`)) return;
+    const result = await Slipway.api("DELETE", `${teamAPI(team)}/syncing`);
+    if (!result.ok) { Slipway.showError(byId("team-members-error"), Slipway.errorText(result)); return; }
+    Slipway.toast(`Team ${team} is no longer synchronized`);
+    openMembers(team);
+  });
 
   byId("team-members-form")?.addEventListener("submit", async (e) => {
     e.preventDefault();

@@ -30,6 +30,14 @@ document.addEventListener("DOMContentLoaded", () => {
   });
 
   const confirmInput = byId("delete-account-confirm");
+  // Single sign-on: unlink a provider (Quay's detachexternal); refusals show in the page's toast.
+  document.querySelectorAll(".unlink-login").forEach((button) => button.addEventListener("click", async () => {
+    const provider = button.dataset.provider;
+    if (!window.confirm(`Unlink ${provider} from your account? You will no longer sign in with it.`)) return;
+    const result = await Slipway.api("POST", `/api/v1/detachexternal/${encodeURIComponent(provider)}`);
+    if (!result.ok) { Slipway.toast(Slipway.errorText(result), "error"); return; }
+    Slipway.reloadSoon(`Unlinked ${provider}`);
+  }));
   byId("delete-account-open")?.addEventListener("click", () => { confirmInput.value = ""; byId("delete-account-submit").disabled = true; Slipway.openDialog("delete-account-dialog"); });
   confirmInput?.addEventListener("input", () => { byId("delete-account-submit").disabled = confirmInput.value.trim() !== user; });
   byId("delete-account-form")?.addEventListener("submit", async (e) => {
