@@ -22,9 +22,14 @@ public enum WorkerProtocol {
 public struct LeaseRequest: Codable, Sendable, Equatable {
     public var workerID: String
     public var protocolVersion: Int
-    public init(workerID: String, protocolVersion: Int = WorkerProtocol.version) {
+    /// The platforms (`os/arch[/variant]`) this worker can build: its native one and those its
+    /// qemu-user binfmt_misc entries emulate. A multi-platform build is leased only to a worker
+    /// that lists all of its platforms. Absent (older workers): single-platform builds only.
+    public var platforms: [String]?
+    public init(workerID: String, protocolVersion: Int = WorkerProtocol.version, platforms: [String]? = nil) {
         self.workerID = workerID
         self.protocolVersion = protocolVersion
+        self.platforms = platforms
     }
 }
 
@@ -91,13 +96,16 @@ public struct BuildPack: Codable, Sendable, Equatable {
     /// What the orchestrator decided for this build that its log should say (for example a
     /// layer cache it skipped); the worker logs them first.
     public var notices: [String]?
+    /// The platforms to build (`os/arch[/variant]`), each with `--platform`, pushed as one image
+    /// index under `tags`. Absent or empty: one build for the worker's own platform, as before.
+    public var platforms: [String]?
 
     public init(buildID: String, leaseID: String, attempt: Int, source: BuildSource, contextPath: String, dockerfilePath: String,
                 registry: String, repository: String, tags: [String], pushCredentials: RegistryCredentials,
                 pullCredentials: RegistryCredentials?, tlsVerify: Bool, timeoutSeconds: Int, heartbeatIntervalSeconds: Int,
                 allowPrivateTargets: Bool? = nil,
                 sshHostKeys: GitHostKeyPolicy? = nil, buildArgs: [String: String]? = nil, buildSecrets: [String: String]? = nil,
-                layerCache: BuildLayerCache? = nil, notices: [String]? = nil) {
+                layerCache: BuildLayerCache? = nil, notices: [String]? = nil, platforms: [String]? = nil) {
         self.buildID = buildID
         self.leaseID = leaseID
         self.attempt = attempt
@@ -118,6 +126,7 @@ public struct BuildPack: Codable, Sendable, Equatable {
         self.buildSecrets = buildSecrets
         self.layerCache = layerCache
         self.notices = notices
+        self.platforms = platforms
     }
 }
 

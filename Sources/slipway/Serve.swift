@@ -105,10 +105,14 @@ struct InProcessWorkers: Service {
         guard count > 0 else { try? await gracefulShutdown(); return }
         var iterator = port.stream.makeAsyncIterator()
         guard let port = await iterator.next() else { return }
+        let platforms = WorkerPlatforms.detect()
+        logger.info("\(platforms.summary)", metadata: ["platforms": "\(platforms.all.joined(separator: ","))"])
         let agent = WorkerAgent(
-            client: OrchestratorClient(baseURL: URL(string: "http://127.0.0.1:\(port)")!, token: token, workerID: "in-process-\(getpid())"),
+            client: OrchestratorClient(baseURL: URL(string: "http://127.0.0.1:\(port)")!, token: token, workerID: "in-process-\(getpid())",
+                                       platforms: platforms.all),
             runner: BuildRunner(configuration: .init(workRoot: workRoot, baseImageCache: BaseImageCache.optional(directory: cache.directory,
-                                                                                                                   maxBytes: cache.maxBytes, logger: logger))),
+                                                                                                                   maxBytes: cache.maxBytes, logger: logger),
+                                                     platforms: platforms)),
             concurrency: count, shutdownGrace: grace, logger: logger)
         try await agent.run()
     }

@@ -35,14 +35,17 @@ struct Worker: AsyncParsableCommand {
         var logger = Logger(label: "slipway-worker")
         logger.logLevel = .info
         let workerID = id ?? "\(ProcessInfo.processInfo.hostName)-\(getpid())"
+        let platforms = WorkerPlatforms.detect()
+        logger.info("\(platforms.summary)", metadata: ["platforms": "\(platforms.all.joined(separator: ","))"])
         let agent = WorkerAgent(
-            client: OrchestratorClient(baseURL: URL(string: orchestrator)!, token: token, workerID: workerID),
+            client: OrchestratorClient(baseURL: URL(string: orchestrator)!, token: token, workerID: workerID, platforms: platforms.all),
             runner: BuildRunner(configuration: .init(workRoot: URL(fileURLWithPath: workDir), tool: BuilderTool(rawValue: builder)!,
                                                      builderExecutable: builderExecutable,
                                                      pusher: ImagePusher(executable: builderExecutable ?? "buildah"),
                                                      baseImageCache: BaseImageCache.optional(
                                                         directory: URL(fileURLWithPath: baseImageCacheDir ?? workDir + "/base-image-cache"),
-                                                        maxBytes: baseImageCacheMaxBytes, logger: logger))),
+                                                        maxBytes: baseImageCacheMaxBytes, logger: logger),
+                                                     platforms: platforms)),
             concurrency: concurrency, shutdownGrace: .seconds(shutdownGrace), logger: logger)
         let group = ServiceGroup(services: [agent], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         try await group.run()

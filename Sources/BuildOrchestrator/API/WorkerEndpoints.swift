@@ -104,7 +104,7 @@ struct WorkerEndpoints: Sendable {
 
     func lease(_ request: Request, _ context: SlipwayRequestContext) async throws -> Response {
         let body = try await decode(LeaseRequest.self, request)
-        guard let (record, leaseID, attempt) = try await queue.lease(workerID: body.workerID, wait: Self.leaseWait) else {
+        guard let (record, leaseID, attempt) = try await queue.lease(workerID: body.workerID, platforms: body.platforms, wait: Self.leaseWait) else {
             return Response(status: .noContent)
         }
         let origin = RequestOrigin(request: request, config: services.config)
@@ -154,7 +154,7 @@ struct WorkerEndpoints: Sendable {
             allowPrivateTargets: services.config.security.allowPrivateTargets,
             sshHostKeys: hostKeys,
             buildArgs: record.buildArgs.isEmpty ? nil : record.buildArgs, buildSecrets: secrets, layerCache: layerCache,
-            notices: notices.isEmpty ? nil : notices)
+            notices: notices.isEmpty ? nil : notices, platforms: record.platforms.isEmpty ? nil : record.platforms)
         return json(pack)
     }
 

@@ -30,6 +30,8 @@ struct BuildPage {
         /// `NAME=value` pairs, and the secrets' ids (nil when none).
         let buildArgs: String?
         let buildSecrets: String?
+        /// A multi-architecture build's platforms (nil when it builds the worker's own).
+        let platforms: String?
         let canReadLogs: Bool
         let canCancel: Bool
         let buildsURL: String
@@ -72,6 +74,7 @@ struct BuildPage {
             error: b.errorMessage, dockerfilePath: b.dockerfilePath, context: b.context.isEmpty ? "/" : b.context,
             buildArgs: b.buildArgs.isEmpty ? nil : b.buildArgs.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "),
             buildSecrets: b.buildSecretIDs.isEmpty ? nil : b.buildSecretIDs.joined(separator: ", "),
+            platforms: b.platforms.isEmpty ? nil : b.platforms.joined(separator: ", "),
             canReadLogs: access.canWrite, canCancel: access.canAdmin && !terminal && !cancelling,
             buildsURL: RepositoryURL.page(repo.path, tab: "builds"),
             textURL: "/api/v1/repository/" + PageServer.pathEscape(repo.path.description) + "/build/" + PageServer.pathEscape(b.uuid) + "/logs/text",
