@@ -54,6 +54,22 @@ struct BuildPlatformsAPITests {
             #expect(pack.buildID == buildID && pack.platforms == ["linux/amd64", "linux/arm64"])
             let leased = try #require(try await c.send(.get, "/api/v1/repository/admin/app/build/\(buildID)", token: api).json as? [String: Any])
             #expect(leased["waiting_reason"] is NSNull, "a leased build waits for nothing")
+            #expect(leased["platform_phases"] as? [String: String] == ["linux/amd64": "waiting", "linux/arm64": "waiting"])
+
+            // Each platform's phase updates show in the view; the failing platform ends `error`.
+            for (platform, phase) in [("linux/amd64", BuildPhase.building), ("linux/arm64", .pulling), ("linux/m68k", .building)] {
+                let sent = try await amd64.call(WorkerProtocol.buildPath(buildID, "phase"), lease: pack.leaseID,
+                                                PhaseUpdate(phase: phase, data: ["platform": platform]))
+                #expect(sent.status == .noContent)
+            }
+            let running = try #require(try await c.send(.get, "/api/v1/repository/admin/app/build/\(buildID)", token: api).json as? [String: Any])
+            #expect(running["phase"] as? String == "building")
+            #expect(running["platform_phases"] as? [String: String] == ["linux/amd64": "building", "linux/arm64": "pulling"])
+            let failed = try await amd64.call(WorkerProtocol.buildPath(buildID, "complete"), lease: pack.leaseID,
+                                              Completion(outcome: .error, message: "[linux/arm64] error building at STEP 2/2"))
+            #expect(failed.status == .noContent)
+            let final = try #require(try await c.send(.get, "/api/v1/repository/admin/app/build/\(buildID)", token: api).json as? [String: Any])
+            #expect(final["platform_phases"] as? [String: String] == ["linux/amd64": "building", "linux/arm64": "error"])
         }
     }
 

@@ -135,6 +135,7 @@ def test_a_trigger_builds_amd64_and_arm64_into_one_index(server, ctenv, tmp_path
         status, logs = api(srv, "GET", f"/api/v1/repository/{repo}/build/{build_id}/logs", token)
         assert final["phase"] == "complete", (final, json.dumps(logs)[-4000:])
         assert final["platforms"] == ["linux/amd64", "linux/arm64"], final
+        assert final["platform_phases"] == {"linux/amd64": "complete", "linux/arm64": "complete"}, final
         short = sha[:7]
         index_digest = final["manifest_digests"][short]
         assert final["manifest_digests"]["latest"] == index_digest, final["manifest_digests"]
@@ -171,6 +172,7 @@ def test_a_trigger_builds_amd64_and_arm64_into_one_index(server, ctenv, tmp_path
         final = wait_for_build(srv, token, repo, build_id, timeout=600)
         assert final["phase"] == "error", final
         assert final["error"].startswith("[linux/arm64] "), final["error"]
+        assert final["platform_phases"] == {"linux/amd64": "building", "linux/arm64": "error"}, final
         assert final["manifest_digests"] == {}, final
         missing = subprocess.run(["skopeo", "inspect", "--raw", f"docker://{ref}:{sha2[:7]}"], env=ctenv.env, capture_output=True, timeout=60)
         assert missing.returncode != 0 and b"manifest unknown" in missing.stderr.lower(), missing.stderr

@@ -40,6 +40,8 @@ struct BuildView: Encodable {
     /// for the worker's own platform), and while it waits, why no worker takes it (no connected
     /// worker runs all of its platforms).
     let platforms: [String]
+    /// Each platform's phase (`BuildRecord.platformPhaseView`); empty for a single-platform build.
+    let platform_phases: [String: String]
     @NullWhenAbsent var waiting_reason: String? = nil
 
     init(_ b: BuildRecord, repository: Repository, isWriter: Bool, manualUser: String?, trigger: EventValue? = nil, pullRobot: String? = nil) {
@@ -67,6 +69,7 @@ struct BuildView: Encodable {
         cache_repository = b.cacheRepository
         timing = BuildTimingView(BuildTimeline(b))
         platforms = b.platforms
+        platform_phases = b.platformPhaseView
     }
 }
 

@@ -220,6 +220,9 @@ struct WorkerEndpoints: Sendable {
         // The worker's stamp of the change (older workers send none: then it is now).
         let at = body.data[LogTimestamp.key].flatMap(LogTimestamp.millis)
         _ = try await store.setBuildPhase(uuid: record.uuid, leaseID: record.leaseID ?? "", phase: body.phase, at: at)
+        if let platform = body.data["platform"], record.platforms.contains(platform) {
+            _ = try await store.setPlatformPhase(uuid: record.uuid, leaseID: record.leaseID ?? "", platform: platform, phase: body.phase)
+        }
         return Response(status: .noContent)
     }
 

@@ -61,6 +61,9 @@ public struct BuildRecord: Sendable, Equatable {
     /// The platforms to build (`os/arch[/variant]`, `BuildPlatforms`), pushed as one image
     /// index; empty: one build for the worker's own platform.
     public var platforms: [String] = []
+    /// The phase each platform of a multi-architecture build last reported (its worker's phase
+    /// updates carry `platform`).
+    public var platformPhases: [String: String] = [:]
 }
 
 extension BuildRecord {

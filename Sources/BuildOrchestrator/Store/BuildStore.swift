@@ -26,7 +26,7 @@ public struct BuildStore: Sendable {
         commit_sha, subdirectory, dockerfile_path, context, tags, pull_robot_id, trigger_id, trigger_metadata, error_message, manifest_digests, attempts,
         not_before, worker_id, lease_id, started_at, stop_reason, push_token_uuid, queued_at, finished_at, log_count, heartbeat_at, running_slot,
         unpacking_at, pulling_at, building_at, pushing_at, build_args, build_secret_ids, build_secrets_sealed,
-        cache_repository, cache_user_id, cache_token_uuid, platforms
+        cache_repository, cache_user_id, cache_token_uuid, platforms, platform_phases
         """
 
     /// The column holding the time a worker-reported phase began.
@@ -69,7 +69,8 @@ public struct BuildStore: Sendable {
             cacheRepository: try row.decode(column: "cache_repository", as: String?.self),
             cacheUserID: try row.decode(column: "cache_user_id", as: Int64?.self),
             cacheTokenUUID: try row.decode(column: "cache_token_uuid", as: String?.self),
-            platforms: (try row.decode(column: "platforms", as: String?.self)).flatMap { try? decoder.decode([String].self, from: Data($0.utf8)) } ?? [])
+            platforms: (try row.decode(column: "platforms", as: String?.self)).flatMap { try? decoder.decode([String].self, from: Data($0.utf8)) } ?? [],
+            platformPhases: (try row.decode(column: "platform_phases", as: String?.self)).flatMap { try? decoder.decode([String: String].self, from: Data($0.utf8)) } ?? [:])
     }
 
     private static func phaseTimes(from row: any SQLRow) throws -> [BuildPhase: Int64] {
