@@ -11,7 +11,7 @@ SUDO=""
 # uidmap (newuidmap/newgidmap) and runc: rootless builds, the workers' default isolation.
 # gdb (tests only) lets scripts/watchdog.py print the stacks of a hung test run.
 PKGS=(pkg-config libgit2-dev libssh2-1-dev libarchive-dev libsqlite3-dev libpq-dev
-      buildah podman skopeo runc crun uidmap busybox-static git curl jq ca-certificates)
+      buildah podman skopeo runc crun uidmap busybox-static git curl jq ca-certificates qemu-user-static)
 if [ "${1:-}" = "--test" ]; then
   # haproxy and iproute2: the cluster test (Tests/e2e/test_cluster.py) puts replicas behind
   # examples/haproxy.cfg, every process in a network namespace of its own. zstd: the scanner's
@@ -29,6 +29,39 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}" >&2
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Multi-architecture builds (#18): a worker runs other platforms' RUN steps under qemu-user
+# emulation through binfmt_misc. Debian's qemu-user-static registers its entries through
+# systemd-binfmt at install, which does nothing where systemd is not running (containers, CI):
+# mount binfmt_misc if missing and register the qemu entries that are not there. Failures are
+# tolerated (no privileges for the mount): the worker then reports no emulated platforms.
+if [ -d /proc/sys/fs/binfmt_misc ] && [ ! -e /proc/sys/fs/binfmt_misc/register ]; then
+  $SUDO mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc 2>/dev/null || true
+fi
+if [ -e /proc/sys/fs/binfmt_misc/register ]; then
+  for conf in /usr/lib/binfmt.d/qemu-*.conf; do
+    [ -e "$conf" ] || continue
+    name="$(basename "$conf" .conf)"
+    [ -e "/proc/sys/fs/binfmt_misc/$name" ] && continue
+    if [ -x /usr/lib/systemd/systemd-binfmt ]; then
+      $SUDO /usr/lib/systemd/systemd-binfmt "$conf" 2>/dev/null || true
+    elif command -v update-binfmts >/dev/null 2>&1; then
+      $SUDO update-binfmts --enable "$name" 2>/dev/null || true
+    fi
+  done
+fi
+# The multi-architecture e2e test's arm64 base image is made offline from Debian's
+# busybox-static:arm64 package, downloaded (not installed) into a cache the test reads.
+BUSYBOX_ARM64_DIR=/var/cache/slipway-test
+if [ "${1:-}" = "--test" ] && ! ls "$BUSYBOX_ARM64_DIR"/busybox-static_*_arm64.deb >/dev/null 2>&1; then
+  if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+    $SUDO dpkg --add-architecture arm64
+  fi
+  $SUDO apt-get update -qq
+  $SUDO mkdir -p "$BUSYBOX_ARM64_DIR"
+  # apt-get download writes into the working directory (it warns that root, not _apt, fetches).
+  (cd "$BUSYBOX_ARM64_DIR" && $SUDO apt-get download -qq busybox-static:arm64 >/dev/null 2>&1)
 fi
 
 # The e2e suite runs under whichever python3 is first on PATH (a pyenv one may not see Debian's

@@ -143,5 +143,11 @@ public enum BuildsSchema {
                 "ALTER TABLE builds ADD COLUMN cache_token_uuid TEXT",
             ]
         },
+        // The platforms of a multi-architecture build (JSON array of `os/arch[/variant]`;
+        // NULL: one build for the worker's own platform) and the phase each platform last
+        // reported (JSON object).
+        ModuleMigration(version: 11, name: "build platforms") { _ in
+            ["ALTER TABLE builds ADD COLUMN platforms TEXT", "ALTER TABLE builds ADD COLUMN platform_phases TEXT"]
+        },
     ])
 }

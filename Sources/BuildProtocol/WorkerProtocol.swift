@@ -22,9 +22,14 @@ public enum WorkerProtocol {
 public struct LeaseRequest: Codable, Sendable, Equatable {
     public var workerID: String
     public var protocolVersion: Int
-    public init(workerID: String, protocolVersion: Int = WorkerProtocol.version) {
+    /// The platforms (`os/arch[/variant]`) this worker can build: its native one and those its
+    /// qemu-user binfmt_misc entries emulate. A multi-platform build is leased only to a worker
+    /// that lists all of its platforms. Absent (older workers): single-platform builds only.
+    public var platforms: [String]?
+    public init(workerID: String, protocolVersion: Int = WorkerProtocol.version, platforms: [String]? = nil) {
         self.workerID = workerID
         self.protocolVersion = protocolVersion
+        self.platforms = platforms
     }
 }
 
@@ -94,13 +99,17 @@ public struct BuildPack: Codable, Sendable, Equatable {
     /// Resource limits of the build (its namespace's, else the server's defaults). Absent from
     /// older orchestrators: none.
     public var limits: BuildLimits?
+    /// The platforms to build (`os/arch[/variant]`), each with `--platform`, pushed as one image
+    /// index under `tags`. Absent or empty: one build for the worker's own platform, as before.
+    public var platforms: [String]?
 
     public init(buildID: String, leaseID: String, attempt: Int, source: BuildSource, contextPath: String, dockerfilePath: String,
                 registry: String, repository: String, tags: [String], pushCredentials: RegistryCredentials,
                 pullCredentials: RegistryCredentials?, tlsVerify: Bool, timeoutSeconds: Int, heartbeatIntervalSeconds: Int,
                 allowPrivateTargets: Bool? = nil,
                 sshHostKeys: GitHostKeyPolicy? = nil, buildArgs: [String: String]? = nil, buildSecrets: [String: String]? = nil,
-                layerCache: BuildLayerCache? = nil, notices: [String]? = nil, limits: BuildLimits? = nil) {
+                layerCache: BuildLayerCache? = nil, notices: [String]? = nil, limits: BuildLimits? = nil,
+                platforms: [String]? = nil) {
         self.buildID = buildID
         self.leaseID = leaseID
         self.attempt = attempt
@@ -122,6 +131,7 @@ public struct BuildPack: Codable, Sendable, Equatable {
         self.layerCache = layerCache
         self.notices = notices
         self.limits = limits
+        self.platforms = platforms
     }
 }
 

@@ -114,11 +114,14 @@ struct InProcessWorkers: Service {
         guard count > 0 else { try? await gracefulShutdown(); return }
         var iterator = port.stream.makeAsyncIterator()
         guard let port = await iterator.next() else { return }
+        let platforms = WorkerPlatforms.detect()
+        logger.info("\(platforms.summary)", metadata: ["platforms": "\(platforms.all.joined(separator: ","))"])
         let agent = WorkerAgent(
-            client: OrchestratorClient(baseURL: URL(string: "http://127.0.0.1:\(port)")!, token: token, workerID: "in-process-\(getpid())"),
+            client: OrchestratorClient(baseURL: URL(string: "http://127.0.0.1:\(port)")!, token: token, workerID: "in-process-\(getpid())",
+                                       platforms: platforms.all),
             runner: BuildRunner(configuration: .init(workRoot: isolation.workRoot, isolation: isolation.isolation,
                                                      baseImageCache: isolation.baseImageCache(maxBytes: cacheMaxBytes, logger: logger),
-                                                     buildUser: isolation.buildUser)),
+                                                     buildUser: isolation.buildUser, platforms: platforms)),
             concurrency: count, shutdownGrace: grace, logger: logger)
         try await agent.run()
     }

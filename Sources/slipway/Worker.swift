@@ -71,10 +71,14 @@ struct Worker: AsyncParsableCommand {
         var logger = Logger(label: "slipway-worker")
         logger.logLevel = .info
         let workerID = id ?? "\(ProcessInfo.processInfo.hostName)-\(getpid())"
-        let client = OrchestratorClient(baseURL: URL(string: orchestrator)!, token: try workerToken(), workerID: workerID)
         let roles = try parsedRoles()
+        // What this worker builds (native, and emulated through qemu-user binfmt entries),
+        // reported with every lease request.
+        let platforms = WorkerPlatforms.detect()
+        if roles.contains(.build) { logger.info("\(platforms.summary)", metadata: ["platforms": "\(platforms.all.joined(separator: ","))"]) }
+        let client = OrchestratorClient(baseURL: URL(string: orchestrator)!, token: try workerToken(), workerID: workerID, platforms: platforms.all)
         var services: [any Service] = []
-        if roles.contains(.build) { services.append(try await buildAgent(client: client, logger: logger)) }
+        if roles.contains(.build) { services.append(try await buildAgent(client: client, platforms: platforms, logger: logger)) }
         if roles.contains(.scan) {
             services.append(ScanAgent(client: client, concurrency: scanConcurrency, workDirectory: URL(fileURLWithPath: workDir + "/scans"), logger: logger))
         }
@@ -83,7 +87,7 @@ struct Worker: AsyncParsableCommand {
     }
 
     /// The build role: isolation prepared (or refused with what to change) before any lease.
-    private func buildAgent(client: OrchestratorClient, logger: Logger) async throws -> WorkerAgent {
+    private func buildAgent(client: OrchestratorClient, platforms: WorkerPlatforms, logger: Logger) async throws -> WorkerAgent {
         let tool = BuilderTool(rawValue: builder)!
         let isolation = try await WorkerIsolation.prepare(
             isolation: BuilderIsolation(rawValue: self.isolation)!, buildUserName: buildUser, builder: builderExecutable ?? tool.rawValue,
@@ -95,7 +99,7 @@ struct Worker: AsyncParsableCommand {
                                                      builderExecutable: builderExecutable, isolation: isolation.isolation,
                                                      pusher: ImagePusher(executable: builderExecutable ?? "buildah"),
                                                      baseImageCache: isolation.baseImageCache(maxBytes: baseImageCacheMaxBytes, logger: logger),
-                                                     buildUser: isolation.buildUser)),
+                                                     buildUser: isolation.buildUser, platforms: platforms)),
             concurrency: concurrency, shutdownGrace: .seconds(shutdownGrace), logger: logger)
     }
 }

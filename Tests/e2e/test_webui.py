@@ -649,12 +649,14 @@ def test_organizations_triggers_and_notifications(server, browser):
             if current == "3":
                 browser.type("#trigger-build-args", "CHANNEL=stable")
                 browser.type("#trigger-build-secrets", "token=wizard-secret-1")
+                browser.type("#trigger-platforms", "linux/amd64, linux/arm64")
             browser.click("#trigger-next")
             browser.wait_for(f"document.querySelector('#trigger-steps li.current').dataset.step !== '{current}' || "
                              "!document.getElementById('trigger-wizard-error').hidden", message="the next wizard step")
             assert browser.eval("document.getElementById('trigger-wizard-error').hidden"), browser.text("#trigger-wizard-error")
         assert "git@git.example.com:acme/svc.git" in browser.text("#trigger-review")
         assert "CHANNEL=stable" in browser.text("#trigger-review") and "wizard-secret-1" not in browser.text("#trigger-review")
+        assert "linux/amd64, linux/arm64" in browser.text("#trigger-review")
         browser.click("#trigger-next")  # Finish
         browser.wait_for("document.getElementById('trigger-new-url').value.includes('/webhooks/push/trigger/')", message="the activation screen")
         key = browser.eval("document.getElementById('trigger-new-key').value")
@@ -665,6 +667,7 @@ def test_organizations_triggers_and_notifications(server, browser):
         triggers = api(srv, "GET", "/api/v1/repository/acme/svc/trigger/", token)[1]["triggers"]
         assert len(triggers) == 1 and triggers[0]["is_active"], triggers
         assert triggers[0]["config"]["build_args"] == {"CHANNEL": "stable"}, triggers[0]["config"]
+        assert triggers[0]["config"]["platforms"] == ["linux/amd64", "linux/arm64"], triggers[0]["config"]
         assert triggers[0]["config"]["build_secret_ids"] == ["token"] and "wizard-secret-1" not in json.dumps(triggers)
         browser.click("#triggers-table button[data-action='View Credentials']")
         browser.wait_for("document.getElementById('trigger-credentials-dialog').open")

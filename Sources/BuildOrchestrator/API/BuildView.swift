@@ -36,6 +36,13 @@ struct BuildView: Encodable {
     @NullWhenAbsent var cache_repository: String?
     /// Slipway's addition: when the build was queued, leased, entered each phase and finished.
     let timing: BuildTimingView
+    /// Slipway's additions (#18): the platforms of a multi-architecture build (empty: one build
+    /// for the worker's own platform), and while it waits, why no worker takes it (no connected
+    /// worker runs all of its platforms).
+    let platforms: [String]
+    /// Each platform's phase (`BuildRecord.platformPhaseView`); empty for a single-platform build.
+    let platform_phases: [String: String]
+    @NullWhenAbsent var waiting_reason: String? = nil
 
     init(_ b: BuildRecord, repository: Repository, isWriter: Bool, manualUser: String?, trigger: EventValue? = nil, pullRobot: String? = nil) {
         id = b.uuid
@@ -61,6 +68,8 @@ struct BuildView: Encodable {
         build_secrets = b.buildSecretIDs
         cache_repository = b.cacheRepository
         timing = BuildTimingView(BuildTimeline(b))
+        platforms = b.platforms
+        platform_phases = b.platformPhaseView
     }
 }
 

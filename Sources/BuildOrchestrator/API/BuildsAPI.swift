@@ -53,6 +53,8 @@ struct BuildsAPI {
         let build_secrets: [String: String]?
         /// A repository of the namespace that keeps intermediate layers between builds.
         let cache_repository: String?
+        /// Slipway's addition (#18): `os/arch[/variant]` platforms to build into one image index.
+        let platforms: [String]?
     }
 
     func start(_ r: APIRequest) async throws -> Response {
@@ -60,8 +62,10 @@ struct BuildsAPI {
         let user = try r.user
         let body = try await r.decode(StartBody.self)
         let inputs: BuildInputs
+        let platforms: [String]
         do {
             inputs = try BuildInputs.validated(arguments: body.build_args, secrets: body.build_secrets)
+            platforms = try BuildPlatforms.validated(body.platforms)
         } catch {
             throw APIError.invalidRequest(error.message)
         }
@@ -104,6 +108,7 @@ struct BuildsAPI {
                                  displayName: displayName, manualUserID: user.id)
         record.pullRobotID = pullRobot?.id
         try record.setInputs(inputs, box: services.secretBox)
+        record.platforms = platforms
         if let name = body.cache_repository, !name.isEmpty {
             do {
                 record.cacheRepository = try await LayerCacheRepository.resolve(name, target: repo, user: user, accounts: services.accounts).description
@@ -118,7 +123,9 @@ struct BuildsAPI {
         case .accepted(let stored):
             services.auditLog.record(.repository(.buildDockerfile, repo, performer: r.actor, ip: r.ip, ["build_uuid": stored.uuid]))
             let location = "/api/v1/repository/\(repo.path)/build/\(stored.uuid)/status"
-            return APIResponse.json(BuildView(stored, repository: repo, isWriter: true, manualUser: user.name, pullRobot: pullRobot?.name), status: .created,
+            var view = BuildView(stored, repository: repo, isWriter: true, manualUser: user.name, pullRobot: pullRobot?.name)
+            view.waiting_reason = await queue.waitingReason(platforms: stored.platforms)
+            return APIResponse.json(view, status: .created,
                                     headers: [.location: location])
         }
     }
@@ -131,7 +138,9 @@ struct BuildsAPI {
     }
 
     func view(_ b: BuildRecord, _ r: APIRequest) async throws -> BuildView {
-        try await BuildView.make(b, repository: r.repository!, isWriter: (r.role ?? .read) >= .write && r.role != nil, services: services, sources: sources)
+        var view = try await BuildView.make(b, repository: r.repository!, isWriter: (r.role ?? .read) >= .write && r.role != nil, services: services, sources: sources)
+        if b.phase == .waiting { view.waiting_reason = await queue.waitingReason(platforms: b.platforms) }
+        return view
     }
 
     func list(_ r: APIRequest) async throws -> Response {

@@ -90,7 +90,7 @@ struct WorkerEndpoints: Sendable {
 
     func lease(_ request: Request, _ context: SlipwayRequestContext) async throws -> Response {
         let body = try await decode(LeaseRequest.self, request)
-        guard let (record, leaseID, attempt) = try await queue.lease(workerID: body.workerID, wait: Self.leaseWait) else {
+        guard let (record, leaseID, attempt) = try await queue.lease(workerID: body.workerID, platforms: body.platforms, wait: Self.leaseWait) else {
             return Response(status: .noContent)
         }
         let origin = RequestOrigin(request: request, config: services.config)
@@ -142,7 +142,8 @@ struct WorkerEndpoints: Sendable {
             sshHostKeys: hostKeys,
             buildArgs: record.buildArgs.isEmpty ? nil : record.buildArgs, buildSecrets: secrets, layerCache: layerCache,
             notices: notices.isEmpty ? nil : notices,
-            limits: BuildLimits(cpuMillicores: limits.cpuMillicores, memoryBytes: limits.memoryBytes, pids: limits.pids))
+            limits: BuildLimits(cpuMillicores: limits.cpuMillicores, memoryBytes: limits.memoryBytes, pids: limits.pids),
+            platforms: record.platforms.isEmpty ? nil : record.platforms)
         return json(pack)
     }
 
@@ -208,6 +209,9 @@ struct WorkerEndpoints: Sendable {
         // The worker's stamp of the change (older workers send none: then it is now).
         let at = body.data[LogTimestamp.key].flatMap(LogTimestamp.millis)
         _ = try await store.setBuildPhase(uuid: record.uuid, leaseID: record.leaseID ?? "", phase: body.phase, at: at)
+        if let platform = body.data["platform"], record.platforms.contains(platform) {
+            _ = try await store.setPlatformPhase(uuid: record.uuid, leaseID: record.leaseID ?? "", platform: platform, phase: body.phase)
+        }
         return Response(status: .noContent)
     }
 

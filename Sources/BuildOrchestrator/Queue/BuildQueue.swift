@@ -50,6 +50,8 @@ public actor BuildQueue {
     /// (before it sleeps) is not missed.
     private var stopSignals = 0
     private var restored = false
+    /// The workers that polled this replica lately and what they can build.
+    private var workers = ConnectedWorkers()
 
     /// The queue is shared with other replicas (PostgreSQL).
     private let shared: Bool
@@ -126,7 +128,7 @@ public actor BuildQueue {
                       lastHeartbeat: shared ? .init(millisecondsSinceEpoch: b.heartbeatAt ?? started) : nil)
             }
         }
-        return .init(build: .init(id: b.uuid, namespace: String(b.namespaceID), repository: String(b.repositoryID)),
+        return .init(build: .init(id: b.uuid, namespace: String(b.namespaceID), repository: String(b.repositoryID), platforms: b.platforms),
                      enqueuedAt: .init(millisecondsSinceEpoch: b.queuedAt), attempts: b.attempts,
                      notBefore: b.notBefore.map { .init(millisecondsSinceEpoch: $0) }, running: running)
     }
@@ -285,7 +287,8 @@ public actor BuildQueue {
         let stored = try await store.insertBuilds(admitted.map { (batch[$0].record, batch[$0].event) })
         for (row, i) in zip(stored, admitted) {
             let record = batch[i].record
-            let build = BuildSchedulerState.Build(id: record.uuid, namespace: String(record.namespaceID), repository: String(record.repositoryID))
+            let build = BuildSchedulerState.Build(id: record.uuid, namespace: String(record.namespaceID), repository: String(record.repositoryID),
+                                                  platforms: record.platforms)
             switch state.enqueue(build, now: now()) {
             case .accepted, .rejected(.duplicate):
                 results[i] = .accepted(row)
@@ -370,23 +373,33 @@ public actor BuildQueue {
 
     /// Long-polls for work: returns a lease, or nil after `wait`. New builds, freed slots and due
     /// retries wake the wait (on a shared queue other replicas' changes arrive by NOTIFY).
-    public func lease(workerID: String, wait: Duration) async throws -> (BuildRecord, leaseID: String, attempt: Int)? {
+    /// `platforms`: what the worker can build (`LeaseRequest.platforms`); only builds it can run
+    /// all the platforms of are leased to it.
+    public func lease(workerID: String, platforms: [String]? = nil, wait: Duration) async throws -> (BuildRecord, leaseID: String, attempt: Int)? {
         let deadline = ContinuousClock.now + wait
+        workers.seen(workerID, platforms: platforms)
+        let capable = platforms.map { Set($0) }
         while true {
             try await restoreIfNeeded()
-            if let leased = try await leaseNow(workerID: workerID) { return leased }
+            if let leased = try await leaseNow(workerID: workerID, platforms: capable) { return leased }
             let remaining = deadline - ContinuousClock.now
             if remaining <= .zero { return nil }
             await sleepOrWake(remaining)
         }
     }
 
-    private func leaseNow(workerID: String) async throws -> (BuildRecord, leaseID: String, attempt: Int)? {
+    /// Why a waiting build of `platforms` is not taken, if the workers that polled this replica
+    /// lately explain it (see `ConnectedWorkers`); nil for a single-platform build.
+    public func waitingReason(platforms: [String]) -> String? {
+        workers.waitingReason(platforms: platforms, busy: Set(state.leases.map(\.workerID)))
+    }
+
+    private func leaseNow(workerID: String, platforms: Set<String>?) async throws -> (BuildRecord, leaseID: String, attempt: Int)? {
         if !shared { try await applyTick(state.tick(now: now())) }
         // A lost race (another replica leased the build or filled the slot) resyncs the
         // namespace and tries the next candidate; after a few in a row the long-poll waits.
         for _ in 0..<8 {
-            guard case .leased(let lease) = state.lease(workerID: workerID, now: now()) else { return nil }
+            guard case .leased(let lease) = state.lease(workerID: workerID, platforms: platforms, now: now()) else { return nil }
             let id = lease.build.id
             guard let slot = freeSlot(for: lease.build) else {
                 // The state freed the slot or the repository, but the statement freeing it in the

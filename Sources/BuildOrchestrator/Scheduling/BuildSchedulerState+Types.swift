@@ -105,11 +105,15 @@ extension BuildSchedulerState {
         public var namespace: String
         /// The repository name within `namespace`.
         public var repository: String
+        /// The platforms a multi-architecture build needs its worker to run (natively or under
+        /// emulation); empty: any worker.
+        public var platforms: [String]
 
-        public init(id: BuildID, namespace: String, repository: String) {
+        public init(id: BuildID, namespace: String, repository: String, platforms: [String] = []) {
             self.id = id
             self.namespace = namespace
             self.repository = repository
+            self.platforms = platforms
         }
 
         var repositoryKey: RepositoryKey { RepositoryKey(namespace: namespace, repository: repository) }

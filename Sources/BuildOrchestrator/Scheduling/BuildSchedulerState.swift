@@ -84,9 +84,10 @@ public struct BuildSchedulerState: Sendable {
     }
 
     /// A worker with a free slot asks for work. Call `tick` first so expired leases free their
-    /// slots.
-    public mutating func lease(workerID: WorkerID, now: Instant) -> LeaseResult {
-        guard let index = nextRunnableIndex(now: now) else { return .nothingRunnable }
+    /// slots. `platforms`: what the worker can build (nil: it reports none); a build whose
+    /// platforms it cannot all run is left for another worker.
+    public mutating func lease(workerID: WorkerID, platforms: Set<String>? = nil, now: Instant) -> LeaseResult {
+        guard let index = nextRunnableIndex(now: now, workerPlatforms: platforms) else { return .nothingRunnable }
         let next = removeFromQueue(at: index)
         serveCount += 1
         lastServed[next.build.namespace] = serveCount
@@ -245,7 +246,7 @@ public struct BuildSchedulerState: Sendable {
     // MARK: Internals
 
     /// The queue index of the build to lease next, or nil. See the policy in the file header.
-    private func nextRunnableIndex(now: Instant) -> Int? {
+    private func nextRunnableIndex(now: Instant, workerPlatforms: Set<String>?) -> Int? {
         var runningPerNamespace: [String: Int] = [:]
         var blockedRepositories = Set<RepositoryKey>()
         for lease in running.values {
@@ -266,6 +267,9 @@ public struct BuildSchedulerState: Sendable {
                 blockedRepositories.insert(key)
             }
             if let notBefore = queued.notBefore, notBefore > now { continue }
+            // After the repository check: a build this worker cannot run still holds its
+            // repository's place in line; the namespace's next build may go to this worker.
+            if !BuildPlatforms.canRun(queued.build.platforms, on: workerPlatforms) { continue }
             candidates[namespace] = index
         }
         // Least recently served namespace first (never served counts as 0), then oldest build.

@@ -58,6 +58,12 @@ public struct BuildRecord: Sendable, Equatable {
     public var cacheUserID: Int64? = nil
     /// The write token of the cache repository the running attempt holds (revoked at the end).
     public var cacheTokenUUID: String? = nil
+    /// The platforms to build (`os/arch[/variant]`, `BuildPlatforms`), pushed as one image
+    /// index; empty: one build for the worker's own platform.
+    public var platforms: [String] = []
+    /// The phase each platform of a multi-architecture build last reported (its worker's phase
+    /// updates carry `platform`).
+    public var platformPhases: [String: String] = [:]
 }
 
 extension BuildRecord {

@@ -26,7 +26,7 @@ public struct BuildStore: Sendable {
         commit_sha, subdirectory, dockerfile_path, context, tags, pull_robot_id, trigger_id, trigger_metadata, error_message, manifest_digests, attempts,
         not_before, worker_id, lease_id, started_at, stop_reason, push_token_uuid, queued_at, finished_at, log_count, heartbeat_at, running_slot,
         unpacking_at, pulling_at, building_at, pushing_at, build_args, build_secret_ids, build_secrets_sealed,
-        cache_repository, cache_user_id, cache_token_uuid
+        cache_repository, cache_user_id, cache_token_uuid, platforms, platform_phases
         """
 
     /// The column holding the time a worker-reported phase began.
@@ -68,7 +68,9 @@ public struct BuildStore: Sendable {
             buildSecretsSealed: try row.decode(column: "build_secrets_sealed", as: String?.self),
             cacheRepository: try row.decode(column: "cache_repository", as: String?.self),
             cacheUserID: try row.decode(column: "cache_user_id", as: Int64?.self),
-            cacheTokenUUID: try row.decode(column: "cache_token_uuid", as: String?.self))
+            cacheTokenUUID: try row.decode(column: "cache_token_uuid", as: String?.self),
+            platforms: (try row.decode(column: "platforms", as: String?.self)).flatMap { try? decoder.decode([String].self, from: Data($0.utf8)) } ?? [],
+            platformPhases: (try row.decode(column: "platform_phases", as: String?.self)).flatMap { try? decoder.decode([String: String].self, from: Data($0.utf8)) } ?? [:])
     }
 
     private static func phaseTimes(from row: any SQLRow) throws -> [BuildPhase: Int64] {
@@ -107,12 +109,13 @@ public struct BuildStore: Sendable {
             let tags = String(decoding: try encoder.encode(b.tags), as: UTF8.self)
             let args = b.buildArgs.isEmpty ? nil : String(decoding: try encoder.encode(b.buildArgs), as: UTF8.self)
             let secretIDs = b.buildSecretIDs.isEmpty ? nil : String(decoding: try encoder.encode(b.buildSecretIDs), as: UTF8.self)
+            let platforms = b.platforms.isEmpty ? nil : String(decoding: try encoder.encode(b.platforms), as: UTF8.self)
             rows.append("""
                 (\(bind: b.uuid), \(bind: b.repositoryID), \(bind: b.namespaceID), \(bind: b.phase.rawValue), \(bind: b.displayName),
                  \(bind: b.manualUserID), \(bind: b.sourceKind), \(bind: b.fileID), \(bind: b.archiveURL), \(bind: b.gitURL), \(bind: b.commitSHA),
                  \(bind: b.subdirectory), \(bind: b.dockerfilePath), \(bind: b.context), \(bind: tags), \(bind: b.pullRobotID), \(bind: b.triggerID),
                  \(bind: b.triggerMetadata), \(bind: b.queuedAt), \(bind: args), \(bind: secretIDs), \(bind: b.buildSecretsSealed),
-                 \(bind: b.cacheRepository), \(bind: b.cacheUserID))
+                 \(bind: b.cacheRepository), \(bind: b.cacheUserID), \(bind: platforms))
                 """)
         }
         let values = rows.joined(separator: ", ")
@@ -120,7 +123,7 @@ public struct BuildStore: Sendable {
         let inserted = try await db.raw("""
             INSERT INTO builds (uuid, repository_id, namespace_id, phase, display_name, manual_user_id, source_kind, file_id, archive_url,
               git_url, commit_sha, subdirectory, dockerfile_path, context, tags, pull_robot_id, trigger_id, trigger_metadata, queued_at,
-              build_args, build_secret_ids, build_secrets_sealed, cache_repository, cache_user_id)
+              build_args, build_secret_ids, build_secrets_sealed, cache_repository, cache_user_id, platforms)
             VALUES \(values)
             RETURNING id, uuid
             """).all().map { (try $0.decode(column: "uuid", as: String.self), try $0.decode(column: "id", as: Int64.self)) }

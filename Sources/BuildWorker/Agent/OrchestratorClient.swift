@@ -10,16 +10,19 @@ public struct OrchestratorClient: Sendable {
     public let baseURL: URL
     let token: String
     let workerID: String
+    /// What this worker can build (`WorkerPlatforms.all`), sent with every lease request.
+    let platforms: [String]?
 
     public struct ProtocolError: Error, CustomStringConvertible {
         public let status: Int
         public let description: String
     }
 
-    public init(baseURL: URL, token: String, workerID: String) {
+    public init(baseURL: URL, token: String, workerID: String, platforms: [String]? = nil) {
         self.baseURL = baseURL
         self.token = token
         self.workerID = workerID
+        self.platforms = platforms
     }
 
     func post<T: Encodable>(_ path: String, _ body: T, lease: String? = nil, timeout: TimeInterval = 30) async throws -> (Int, Data) {
@@ -60,7 +63,7 @@ public struct OrchestratorClient: Sendable {
 
     /// Long-polls for a build; nil when none arrived in time.
     public func lease() async throws -> BuildPack? {
-        let (status, data) = try await post(WorkerProtocol.leasePath, LeaseRequest(workerID: workerID), timeout: 40)
+        let (status, data) = try await post(WorkerProtocol.leasePath, LeaseRequest(workerID: workerID, platforms: platforms), timeout: 40)
         switch status {
         case 200: return try JSONDecoder().decode(BuildPack.self, from: data)
         case 204: return nil

@@ -54,12 +54,14 @@ public struct BuildRunner: Sendable {
         /// With `.rootless` isolation, the user builders run as (nil: the worker's own user,
         /// when the worker is not root). Its work directories must be reachable by it.
         public var buildUser: BuildUser?
+        /// What this worker can build (nil: read from the kernel when a build names platforms).
+        public var platforms: WorkerPlatforms?
 
         public init(workRoot: URL, tool: BuilderTool = .buildah, builderExecutable: String? = nil,
                     isolation: BuilderIsolation = .chroot, pullAlways: Bool = true, killGrace: Duration = .seconds(5),
                     pusher: ImagePusher = ImagePusher(), allowLocalSources: Bool = false,
                     extractionLimits: ExtractionLimits = ExtractionLimits(), keepWorkDirectory: Bool = false,
-                    baseImageCache: BaseImageCache? = nil, buildUser: BuildUser? = nil) {
+                    baseImageCache: BaseImageCache? = nil, buildUser: BuildUser? = nil, platforms: WorkerPlatforms? = nil) {
             self.workRoot = workRoot
             self.tool = tool
             self.builderExecutable = builderExecutable
@@ -72,6 +74,7 @@ public struct BuildRunner: Sendable {
             self.keepWorkDirectory = keepWorkDirectory
             self.baseImageCache = baseImageCache
             self.buildUser = buildUser
+            self.platforms = platforms
         }
 
         /// Who owns a build's files and runs its builders: the build user of rootless builds.
@@ -126,6 +129,17 @@ public struct BuildRunner: Sendable {
     }
 
     private func run(_ pack: BuildPack, in work: URL, cgroup: BuildCgroup?, events: @escaping @Sendable (BuildEvent) -> Void) async -> Completion {
+        // A multi-architecture build: each platform must be one this worker runs, natively or
+        // under qemu-user emulation (the orchestrator leases by the platforms a worker reports,
+        // so this refuses only a build that reached a worker it should not have).
+        var platforms: [BuildPlatform] = []
+        for name in pack.platforms ?? [] {
+            guard let platform = BuildPlatform(name) else { return finish(.error, "[\(name)] is not a platform this worker knows", events) }
+            if let refusal = (configuration.platforms ?? WorkerPlatforms.detect()).refusal(platform) {
+                return finish(.error, "[\(platform)] \(refusal)", events)
+            }
+            platforms.append(platform)
+        }
         events(.phase(PhaseUpdate(phase: .unpacking)))
 
         // Source.
@@ -202,6 +216,12 @@ public struct BuildRunner: Sendable {
                 return finish(.internalError, "cannot hand the build's files to the build user: \(error)", events)
             }
         }
+        if !platforms.isEmpty {
+            // Every platform in a fresh storage of the work directory: the namespace's base-image
+            // cache holds one platform's bases.
+            return await buildAndPushIndex(pack, platforms: platforms, context: context, dockerfile: dockerfile, work: work,
+                                           pullData: pullData, secretFiles: secretFiles, cgroup: cgroup, events: events)
+        }
         let lease = await cache?.lease(namespace: namespace)
         let (completion, builderStopped) = await buildAndPush(pack, context: context, dockerfile: dockerfile, work: work,
                                                               lease: lease, pullData: pullData, secretFiles: secretFiles,
@@ -243,9 +263,9 @@ public struct BuildRunner: Sendable {
 
     /// One builder run; `.failed` carries the completion of a run that could not start.
     /// `pullData` nil: the pulling phase was already reported.
-    private func buildImage(_ pack: BuildPack, context: URL, dockerfile: URL, work: URL, storage: ContainerStorageLocation?,
-                            pullData: [String: String]?, secretFiles: [String: String], cgroup: BuildCgroup?,
-                            events: @escaping @Sendable (BuildEvent) -> Void) async -> BuildStart {
+    func buildImage(_ pack: BuildPack, context: URL, dockerfile: URL, work: URL, storage: ContainerStorageLocation?,
+                    pullData: [String: String]?, secretFiles: [String: String], platform: BuildPlatform? = nil, cgroup: BuildCgroup?,
+                    events: @escaping @Sendable (BuildEvent) -> Void) async -> BuildStart {
         let environment: ContainerEnvironment
         do {
             environment = try ContainerEnvironment(root: work.appendingPathComponent("containers"), sharedStorage: storage,
@@ -256,7 +276,8 @@ public struct BuildRunner: Sendable {
         let references = pack.tags.map { "\(pack.registry)/\(pack.repository):\($0)" }
         // In a shared storage the image gets a name no other build uses; it is pushed under
         // the real tags all the same and removed afterwards.
-        let localImage = storage != nil ? "localhost/slipway-build/\(UUID().uuidString.lowercased()):latest"
+        // One platform of several gets a name of its own too: the index is pushed from them.
+        let localImage = storage != nil || platform != nil ? "localhost/slipway-build/\(UUID().uuidString.lowercased()):latest"
             : references.first ?? "localhost/slipway-build/\(pack.buildID.lowercased()):latest"
         // Credentials go into the build's own auth.json (mode 0600, deleted with the work
         // directory), never onto a command line where /proc would show them: the pull robot for
@@ -285,12 +306,13 @@ public struct BuildRunner: Sendable {
         let invocation = BuilderInvocation.build(
             tool: configuration.tool, executable: configuration.builderExecutable, isolation: configuration.isolation,
             contextDirectory: context.path, dockerfile: builtDockerfile.path,
-            tags: storage != nil || references.isEmpty ? [localImage] : references,
+            tags: storage != nil || platform != nil || references.isEmpty ? [localImage] : references,
             // Always with a shared storage: the pull is the registry's check of this build's
             // right to the cached base.
             pullAlways: pinnedBases.isEmpty && (configuration.pullAlways || storage != nil), tlsVerify: pack.tlsVerify, pullCredentials: nil,
             buildArgs: pack.buildArgs ?? [:], secretFiles: secretFiles,
             layerCache: pack.layerCache.map { "\(pack.registry)/\($0.repository)" },
+            platform: platform?.description,
             environment: environment,
             timeout: pack.timeoutSeconds > 0 ? .seconds(pack.timeoutSeconds) : nil, killGrace: configuration.killGrace,
             cgroupProcs: cgroup?.procsFiles ?? [])
@@ -335,6 +357,37 @@ public struct BuildRunner: Sendable {
 
     /// Judges the builder run and, when it built the image, pushes it.
     private func pushResult(of attempt: BuildAttempt, _ pack: BuildPack, events: @escaping @Sendable (BuildEvent) -> Void) async -> Completion {
+        if let failed = failure(of: attempt, pack, events: events) { return failed }
+
+        // Push.
+        events(.phase(PhaseUpdate(phase: .pushing)))
+        let digests: [String: String]
+        do {
+            digests = try await configuration.pusher.push(
+                image: attempt.localImage, registry: pack.registry, repository: pack.repository, tags: pack.tags,
+                credentials: nil, tlsVerify: pack.tlsVerify, environment: attempt.environment,
+                tagCredentials: (pack.pushCredentials.username, pack.pushCredentials.password)) { line in
+                events(.log(BuildLogTranslator.entry(for: line)))
+            }
+        } catch {
+            return pushFailure(error, events)
+        }
+        events(.phase(PhaseUpdate(phase: .complete)))
+        return Completion(outcome: .complete, manifestDigests: digests)
+    }
+
+    /// The completion of a push that threw.
+    func pushFailure(_ error: any Error, _ events: @escaping @Sendable (BuildEvent) -> Void) -> Completion {
+        if error is CancellationError { return finish(.cancelled, nil, events) }
+        if TransientRegistryFailure.matches("\(error)") {
+            return finish(.internalError, "pushing the image failed on a broken registry connection (\(error)); the build will be retried", events)
+        }
+        return finish(.error, "\(error)", events)
+    }
+
+    /// The completion of a builder run that did not build its image (nil when it did; the
+    /// building phase is then reported if it was not yet).
+    func failure(of attempt: BuildAttempt, _ pack: BuildPack, events: @escaping @Sendable (BuildEvent) -> Void) -> Completion? {
         let termination = attempt.termination
         let progress = attempt.progress
         switch termination.stoppedBy {
@@ -365,27 +418,7 @@ public struct BuildRunner: Sendable {
             return finish(.error, message, events, logged: progress.lastError.value != nil)
         }
         if progress.enterBuilding() { events(.phase(PhaseUpdate(phase: .building))) }
-
-        // Push.
-        events(.phase(PhaseUpdate(phase: .pushing)))
-        let digests: [String: String]
-        do {
-            digests = try await configuration.pusher.push(
-                image: attempt.localImage, registry: pack.registry, repository: pack.repository, tags: pack.tags,
-                credentials: nil, tlsVerify: pack.tlsVerify, environment: attempt.environment,
-                tagCredentials: (pack.pushCredentials.username, pack.pushCredentials.password)) { line in
-                events(.log(BuildLogTranslator.entry(for: line)))
-            }
-        } catch is CancellationError {
-            return finish(.cancelled, nil, events)
-        } catch {
-            if TransientRegistryFailure.matches("\(error)") {
-                return finish(.internalError, "pushing the image failed on a broken registry connection (\(error)); the build will be retried", events)
-            }
-            return finish(.error, "\(error)", events)
-        }
-        events(.phase(PhaseUpdate(phase: .complete)))
-        return Completion(outcome: .complete, manifestDigests: digests)
+        return nil
     }
 
     /// Writes each secret to `<work>/secrets/<id>` (directory 0700, files 0600; the work
@@ -419,7 +452,7 @@ public struct BuildRunner: Sendable {
 
     /// Removes the built image from a shared storage (the namespace's base images stay); a
     /// fresh storage goes with the work directory anyway. Failures only cost cache space.
-    private func removeLocalImage(_ attempt: BuildAttempt) async {
+    func removeLocalImage(_ attempt: BuildAttempt) async {
         guard attempt.shared else { return }
         let invocation = BuilderInvocation(executable: configuration.builderExecutable ?? configuration.tool.rawValue,
                                            arguments: ["rmi", "-f", attempt.localImage], environment: attempt.environment.variables,
@@ -429,8 +462,8 @@ public struct BuildRunner: Sendable {
     }
 
     /// Emits the terminal phase (and, for failures not already in the log, an error entry).
-    private func finish(_ outcome: Completion.Outcome, _ message: String?, _ events: @Sendable (BuildEvent) -> Void,
-                        logged: Bool = false) -> Completion {
+    func finish(_ outcome: Completion.Outcome, _ message: String?, _ events: @Sendable (BuildEvent) -> Void,
+                logged: Bool = false) -> Completion {
         if let message, !logged {
             events(.log(BuildLogEntry(message: message, type: "error")))
         }
@@ -452,13 +485,13 @@ struct BuildRunnerError: Error, CustomStringConvertible {
 }
 
 /// A builder run that ran, or the completion of one that could not start.
-private enum BuildStart {
+enum BuildStart {
     case started(BuildAttempt)
     case failed(Completion)
 }
 
 /// A finished builder run and where its image is.
-private struct BuildAttempt: Sendable {
+struct BuildAttempt: Sendable {
     let environment: ContainerEnvironment
     let localImage: String
     /// Built in a namespace storage of the base-image cache.
@@ -483,7 +516,7 @@ private struct BuildAttempt: Sendable {
 }
 
 /// Phase bookkeeping shared with the builder's output thread.
-private final class BuildProgress: Sendable {
+final class BuildProgress: Sendable {
     private let building = Atomic<Bool>(false)
     let lastError = LastErrorLine()
 

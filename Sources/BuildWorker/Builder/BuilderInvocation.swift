@@ -122,6 +122,7 @@ extension BuilderInvocation {
                              buildArgs: [String: String] = [:],
                              secretFiles: [String: String] = [:],
                              layerCache: String? = nil,
+                             platform: String? = nil,
                              environment: ContainerEnvironment,
                              timeout: Duration? = nil,
                              killGrace: Duration = .seconds(5),
@@ -141,6 +142,11 @@ extension BuilderInvocation {
         arguments.append("--tls-verify=\(tlsVerify)")
         if let pullCredentials {
             arguments += ["--creds", "\(pullCredentials.username):\(pullCredentials.password)"]
+        }
+        // One platform of a multi-architecture build: the base is pulled for it and RUN steps
+        // run its binaries (under qemu-user emulation when it is not the worker's own).
+        if let platform {
+            arguments += ["--platform", platform]
         }
         // Sorted, so the same build gives the same command line.
         for (name, value) in buildArgs.sorted(by: { $0.key < $1.key }) {

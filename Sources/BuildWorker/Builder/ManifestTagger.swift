@@ -30,13 +30,8 @@ public struct ManifestTagger: Sendable {
         let base = URL(string: "\(tlsVerify ? "https" : "http")://\(registry)")!
         let token = try await Self.bearerToken(base: base, scope: "repository:\(repository):pull,push", credentials: (username, password),
                                                timeout: timeout)
-        var get = URLRequest(url: base.appendingPathComponent("v2/\(repository)/manifests/\(digest)"), timeoutInterval: timeout)
-        get.setValue(Self.accept, forHTTPHeaderField: "Accept")
-        Self.authorize(&get, token: token, username: username, password: password)
-        let (status, headers, body) = try await Self.send(get)
-        guard status == 200, let mediaType = headers["content-type"], !body.isEmpty else {
-            throw Failure(description: "reading the pushed manifest \(digest) answered HTTP \(status)")
-        }
+        let (mediaType, body) = try await manifest(base: base, repository: repository, reference: digest, token: token,
+                                                   username: username, password: password)
         var digests: [String: String] = [:]
         for tag in tags {
             try Task.checkCancellation()
@@ -52,6 +47,28 @@ public struct ManifestTagger: Sendable {
             digests[tag] = stored
         }
         return digests
+    }
+
+    /// The media type and bytes of a manifest (or index) the registry holds, read with the
+    /// build's push credentials (a multi-architecture build reads back the index it pushed).
+    public func manifest(registry: String, repository: String, reference: String, username: String, password: String,
+                         tlsVerify: Bool) async throws -> (mediaType: String, body: Data) {
+        let base = URL(string: "\(tlsVerify ? "https" : "http")://\(registry)")!
+        let token = try await Self.bearerToken(base: base, scope: "repository:\(repository):pull,push", credentials: (username, password),
+                                               timeout: timeout)
+        return try await manifest(base: base, repository: repository, reference: reference, token: token, username: username, password: password)
+    }
+
+    private func manifest(base: URL, repository: String, reference: String, token: String?, username: String,
+                          password: String) async throws -> (mediaType: String, body: Data) {
+        var get = URLRequest(url: base.appendingPathComponent("v2/\(repository)/manifests/\(reference)"), timeoutInterval: timeout)
+        get.setValue(Self.accept, forHTTPHeaderField: "Accept")
+        Self.authorize(&get, token: token, username: username, password: password)
+        let (status, headers, body) = try await Self.send(get)
+        guard status == 200, let mediaType = headers["content-type"], !body.isEmpty else {
+            throw Failure(description: "reading the pushed manifest \(reference) answered HTTP \(status)")
+        }
+        return (mediaType, body)
     }
 
     static let accept = [

@@ -51,6 +51,7 @@ struct TriggerBuilder: Sendable {
             throw DomainError.invalidInput("the trigger's build secrets cannot be unsealed (was the instance key replaced?); set config.build_secrets again")
         }
         try record.setInputs(BuildInputs(arguments: trigger.config.buildArgs, secrets: secrets), box: services.secretBox)
+        record.platforms = trigger.config.platforms
         if let cache = trigger.config.cacheRepository {
             record.cacheRepository = cache
             record.cacheUserID = trigger.connectedUserID

@@ -25,6 +25,9 @@ public struct TriggerConfig: Sendable, Equatable {
     /// `cache_repository`: the registry layer cache of its builds (`namespace/name`, checked
     /// with the configuring user's access by the API).
     public var cacheRepository: String?
+    /// `platforms`: every build of the trigger builds these and pushes one image index
+    /// (`BuildPlatforms`); empty: one build for the worker's own platform.
+    public var platforms: [String] = []
 
     public init(buildSource: String? = nil, dockerfilePath: String? = nil, context: String? = nil, branchtagRegex: String? = nil,
                 defaultTagFromRef: Bool = true, latestForDefaultBranch: Bool = true, tagTemplates: [String] = [], defaultBranch: String? = nil) {
@@ -52,6 +55,7 @@ public struct TriggerConfig: Sendable, Equatable {
         if !buildArgs.isEmpty { o["build_args"] = .object(buildArgs.mapValues { .string($0) }) }
         if !buildSecretIDs.isEmpty { o["build_secret_ids"] = .strings(buildSecretIDs) }
         if let cacheRepository { o["cache_repository"] = .string(cacheRepository) }
+        if !platforms.isEmpty { o["platforms"] = .strings(platforms) }
         return o
     }
 
@@ -83,6 +87,11 @@ public struct TriggerConfig: Sendable, Equatable {
         switch o["build_secret_ids"] {
         case .strings(let ids)?: buildSecretIDs = ids
         case .array(let a)?: buildSecretIDs = a.compactMap(\.stringValue)
+        default: break
+        }
+        switch o["platforms"] {
+        case .strings(let p)?: platforms = p
+        case .array(let a)?: platforms = a.compactMap(\.stringValue)
         default: break
         }
     }
@@ -198,9 +207,21 @@ enum TriggerConfigValidation {
             default: throw DomainError.invalidInput("config.\(key) must be an object of strings")
             }
         }
+        func stringList(_ key: String) throws(DomainError) -> [String]? {
+            switch raw[key] {
+            case nil, .null?: return nil
+            case .strings(let list)?: return list
+            case .array(let a)?:
+                let list = a.compactMap(\.stringValue)
+                guard list.count == a.count else { throw DomainError.invalidInput("config.\(key) must be a list of strings") }
+                return list
+            default: throw DomainError.invalidInput("config.\(key) must be a list of strings")
+            }
+        }
         if let cache = try string("cache_repository", max: 512), !cache.isEmpty { config.cacheRepository = cache }
         let secrets = try stringMap("build_secrets")
         do {
+            config.platforms = try BuildPlatforms.validated(try stringList("platforms"))
             let inputs = try BuildInputs.validated(arguments: try stringMap("build_args"), secrets: secrets)
             config.buildArgs = inputs.arguments
             config.buildSecretIDs = inputs.secrets.keys.sorted()

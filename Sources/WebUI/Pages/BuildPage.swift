@@ -30,6 +30,9 @@ struct BuildPage {
         /// `NAME=value` pairs, and the secrets' ids (nil when none).
         let buildArgs: String?
         let buildSecrets: String?
+        /// A multi-architecture build's platforms with each one's phase (nil when it builds the
+        /// worker's own).
+        let platforms: String?
         let canReadLogs: Bool
         let canCancel: Bool
         let buildsURL: String
@@ -72,6 +75,7 @@ struct BuildPage {
             error: b.errorMessage, dockerfilePath: b.dockerfilePath, context: b.context.isEmpty ? "/" : b.context,
             buildArgs: b.buildArgs.isEmpty ? nil : b.buildArgs.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "),
             buildSecrets: b.buildSecretIDs.isEmpty ? nil : b.buildSecretIDs.joined(separator: ", "),
+            platforms: b.platforms.isEmpty ? nil : b.platforms.map { "\($0): \(b.platformPhaseView[$0] ?? "waiting")" }.joined(separator: ", "),
             canReadLogs: access.canWrite, canCancel: access.canAdmin && !terminal && !cancelling,
             buildsURL: RepositoryURL.page(repo.path, tab: "builds"),
             textURL: "/api/v1/repository/" + PageServer.pathEscape(repo.path.description) + "/build/" + PageServer.pathEscape(b.uuid) + "/logs/text",

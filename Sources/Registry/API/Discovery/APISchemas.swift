@@ -27,7 +27,7 @@ enum APISchemas {
                 "can_write": boolean, "can_admin": boolean,
             ], required: ["namespace", "name", "kind", "description", "is_public", "is_organization", "is_starred", "state",
                           "can_write", "can_admin"]),
-            // Quay's fields, and Slipway's build_args, build_secrets and cache_repository.
+            // Quay's fields, and Slipway's build_args, build_secrets, cache_repository and platforms.
             "RepositoryBuildRequest": object([
                 "file_id": string, "archive_url": string, "docker_tags": ["type": "array", "items": string] as [String: Any],
                 "pull_robot": string, "dockerfile_path": string, "context": string, "subdirectory": string,
@@ -37,6 +37,10 @@ enum APISchemas {
                                   "description": "secrets for RUN --mount=type=secret,id=ID; sealed at rest, never shown"] as [String: Any],
                 "cache_repository": ["type": "string",
                                      "description": "a repository of the namespace that keeps intermediate layers between builds"] as [String: Any],
+                "platforms": ["type": "array", "maxItems": 8, "uniqueItems": true,
+                              "items": ["type": "string", "enum": ["linux/amd64", "linux/arm64", "linux/arm/v7", "linux/arm/v6", "linux/386",
+                                                                   "linux/ppc64le", "linux/s390x", "linux/riscv64"]] as [String: Any],
+                              "description": "build each platform and push one OCI image index; absent: the worker's own platform"] as [String: Any],
             ], required: []),
             "RepositoryListEntry": object([
                 "namespace": string, "name": string, "description": string, "is_public": boolean, "kind": string,

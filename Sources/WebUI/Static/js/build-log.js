@@ -29,9 +29,11 @@ document.addEventListener("DOMContentLoaded", () => {
     const type = entry.type || "";
     const message = String(entry.message ?? "");
     if (type === "phase") {
-      plain.push(`=== phase: ${message} ===`);
+      // A multi-architecture build's phase changes name their platform (#18).
+      const shown = entry.data && entry.data.platform ? `[${entry.data.platform}] ${message}` : message;
+      plain.push(`=== phase: ${shown} ===`);
       group = null;
-      log.appendChild(line(message, "phase"));
+      log.appendChild(line(shown, "phase"));
     } else if (type === "command") {
       plain.push(message);
       const details = document.createElement("details");

@@ -196,7 +196,13 @@ const Slipway = (() => {
     return out;
   }
 
-  return { api, errorText, keyValueLines, showError, toast, repoPath, encodePath, openDialog, copyText, localInputToSeconds, formatLocal, formatCompact, localizeTimes,
+  // "linux/amd64, linux/arm64" → ["linux/amd64", "linux/arm64"] (commas or spaces; the server
+  // checks each against the known platforms).
+  function platformList(text) {
+    return text.split(/[\s,]+/).map((p) => p.trim()).filter(Boolean);
+  }
+
+  return { api, errorText, keyValueLines, platformList, showError, toast, repoPath, encodePath, openDialog, copyText, localInputToSeconds, formatLocal, formatCompact, localizeTimes,
            reloadSoon, podmanCommand, showEmpty, tableIn, actionCell };
 })();
 

@@ -113,6 +113,8 @@ document.addEventListener("DOMContentLoaded", async () => {
     if (Object.keys(args).length) c.build_args = args;
     const secrets = Slipway.keyValueLines(byId("trigger-build-secrets").value, "build secret");
     if (Object.keys(secrets).length) c.build_secrets = secrets;
+    const platforms = Slipway.platformList(byId("trigger-platforms").value);
+    if (platforms.length) c.platforms = platforms;
     return c;
   }
 
@@ -187,7 +189,8 @@ document.addEventListener("DOMContentLoaded", async () => {
         ["Tag latest on default branch", c.latest_for_default_branch ? "yes" : "no"], ["Tag templates", (c.tag_templates || []).join(", ") || "none"],
         ["Dockerfile", c.dockerfile_path], ["Context", c.context], ["Pull robot", byId("trigger-robot").value.trim() || "none"],
         ["Build arguments", Object.entries(c.build_args || {}).map(([k, v]) => `${k}=${v}`).join(" ") || "none"],
-        ["Build secrets", Object.keys(c.build_secrets || {}).join(", ") || "none"]];
+        ["Build secrets", Object.keys(c.build_secrets || {}).join(", ") || "none"],
+        ["Platforms", (c.platforms || []).join(", ") || "the worker's own"]];
       if (analysis.ok && analysis.data.ssh_host_keys) rows.push(["Git server SSH host key (trusted from now on)", hostKeySummary(analysis.data.ssh_host_keys)]);
       for (const [k, v] of rows) {
         const dt = document.createElement("dt"); dt.textContent = k;
