@@ -96,6 +96,30 @@ public struct EventOutbox: Sendable {
             """).run()
     }
 
+    /// `append` for many events, each kept at most once by its dedup key, a few hundred rows per
+    /// statement inside the caller's transaction (a re-match can announce tens of thousands).
+    public func appendOnce(_ events: [NewRepositoryEvent], in db: any SQLDatabase) async throws {
+        let encoder = JSONEncoder()
+        let now = Clock.nowMillis()
+        var start = 0
+        while start < events.count {
+            let chunk = events[start..<min(start + 200, events.count)]
+            var rows: [SQLQueryString] = []
+            for e in chunk {
+                let json = String(decoding: try encoder.encode(e.payload), as: UTF8.self)
+                rows.append("""
+                    (\(bind: UUID().uuidString.lowercased()), \(bind: e.kind.rawValue), \(bind: e.repository.id), \(bind: e.repository.namespace),
+                     \(bind: e.repository.name), \(bind: json), \(bind: e.dedupKey), \(bind: now))
+                    """)
+            }
+            try await db.raw("""
+                INSERT INTO repository_events (uuid, kind, repository_id, namespace_name, repository_name, payload, dedup_key, created_at)
+                VALUES \(rows.joined(separator: ", ")) ON CONFLICT (dedup_key) DO NOTHING
+                """).run()
+            start += chunk.count
+        }
+    }
+
     public func events(kind: String? = nil, repositoryID: Int64? = nil, limit: Int = 100) async throws -> [RepositoryEvent] {
         try await database.read { db in
             var q: SQLQueryString = "SELECT uuid, kind, namespace_name, repository_name, payload, created_at FROM repository_events WHERE 1 = 1"

@@ -84,18 +84,21 @@ struct Rematcher: Sendable {
             for c in pending where recorded.contains(.init(digest: c.digest, vulnerability: c.vulnerability)) {
                 news[c.digest, default: []].append(c.vulnerability)
             }
+            var announcements: [NewRepositoryEvent] = []
             for (scan, report) in updates {
                 let fresh = (news[scan.digest] ?? []).compactMap { Self.mostSevere($0, in: report) }
                 guard !fresh.isEmpty, let digest = try? Digest(parsing: scan.digest) else { continue }
                 for tagged in try await MetadataStore.liveTags(ofManifest: digest, in: db) {
                     for vulnerability in fresh {
                         let payload = Self.payload(vulnerability, manifest: scan.digest, tagged: tagged, baseURL: baseURL)
-                        try await events.append(NewRepositoryEvent(
+                        announcements.append(NewRepositoryEvent(
                             kind: .vulnerabilityFound, repository: tagged.repository, payload: payload,
-                            dedupKey: "vulnerability_found:\(tagged.repository.id):\(scan.digest):\(vulnerability.Name)"), in: db)
+                            dedupKey: "vulnerability_found:\(tagged.repository.id):\(scan.digest):\(vulnerability.Name)"))
                     }
                 }
             }
+            // Batched; the dedup key still keeps each (repository, manifest, vulnerability) once.
+            try await events.appendOnce(announcements, in: db)
             return recorded.count
         }
     }
